@@ -1,0 +1,358 @@
+// The agent's client for a storage server's data plane: one keep-alive HTTPS agent (TLS 1.3,
+// trust pinned to the server's CA or certificate fingerprint), requests split into the batch
+// sizes the protocol allows, uploads streamed from buffers with back-pressure, and blob answers
+// parsed as they stream in. Server failures come back as CairnError with the server's code.
+import { readFile } from 'node:fs/promises';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import { Agent, type RequestOptions, request } from 'node:https';
+import { CairnError, ERROR_CODES, type ErrorCode } from '../core/errors.ts';
+import { clientTlsOptions, fetchPinnedCertificate } from '../core/tls.ts';
+import {
+  BLOB_FRAME_HEADER,
+  ID_SIZE,
+  LIMITS,
+  parseErrorBody,
+  parseScrubReport,
+  parseSnapshotAnswer,
+  parseSnapshotList,
+  parseVaultConfig,
+  paths,
+  type ScrubReport,
+  snapshotUploadHeader,
+  type VaultConfig,
+} from '../protocol/data-plane.ts';
+
+export type StorageClientOptions = {
+  url: string;
+  /** PEM of the CA (or self-signed certificate) to trust */
+  ca?: string;
+  /** hex SHA-256 of the server certificate's DER; alone, the certificate is fetched and pinned */
+  fingerprint?: string;
+  accessKey: string;
+  maxSockets?: number;
+};
+
+type Body = { buffers: readonly Buffer[]; length: number };
+type SendOptions = { body?: Body; headers?: Record<string, string>; expectContinue?: boolean; retry?: boolean };
+
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+const TLS_TRUST_CODES = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME|HOSTNAME/;
+
+/** Bytes arriving in chunks, taken in exact amounts with at most one copy each. */
+class ByteQueue {
+  #chunks: Buffer[] = [];
+  length = 0;
+  push(chunk: Buffer): void {
+    this.#chunks.push(chunk);
+    this.length += chunk.length;
+  }
+  take(n: number): Buffer {
+    const first = this.#chunks[0]!;
+    let out: Buffer;
+    if (first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let at = 0;
+      while (at < n) {
+        const c = this.#chunks[0]!;
+        const k = Math.min(c.length, n - at);
+        c.copy(out, at, 0, k);
+        at += k;
+        if (k === c.length) this.#chunks.shift();
+        else this.#chunks[0] = c.subarray(k);
+      }
+    }
+    this.length -= n;
+    return out;
+  }
+}
+
+async function readAll(res: IncomingMessage, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of res as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > max) {
+      res.destroy();
+      throw new CairnError('E_TOO_LARGE', `storage server answer larger than ${max} bytes`);
+    }
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+function drained(req: ClientRequest): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      req.off('drain', done);
+      req.off('close', done);
+      resolve();
+    };
+    req.on('drain', done);
+    req.on('close', done);
+  });
+}
+
+function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERROR_CODES, code);
+}
+
+export class StorageClient {
+  readonly url: URL;
+  readonly #options: StorageClientOptions;
+  #agent: Promise<Agent> | undefined;
+
+  constructor(options: StorageClientOptions) {
+    this.url = new URL(options.url);
+    if (this.url.protocol !== 'https:') throw new CairnError('E_USAGE', `storage URL must be https: ${options.url}`);
+    if (options.ca === undefined && options.fingerprint === undefined)
+      throw new CairnError('E_USAGE', 'storage client needs the server CA or certificate fingerprint');
+    this.#options = options;
+  }
+
+  static async fromFiles(files: { url: string; caFile: string; accessKeyFile: string }): Promise<StorageClient> {
+    const [ca, key] = await Promise.all([readFile(files.caFile, 'utf8'), readFile(files.accessKeyFile, 'utf8')]);
+    return new StorageClient({ url: files.url, ca, accessKey: key.trim() });
+  }
+
+  #host(): string {
+    return this.url.hostname.replace(/^\[|\]$/g, '');
+  }
+
+  #getAgent(): Promise<Agent> {
+    this.#agent ??= (async () => {
+      const { fingerprint } = this.#options;
+      const ca =
+        this.#options.ca ?? (await fetchPinnedCertificate(this.#host(), Number(this.url.port || 443), fingerprint!));
+      return new Agent({
+        keepAlive: true,
+        maxSockets: this.#options.maxSockets ?? 8,
+        ...clientTlsOptions({ ca, fingerprint }),
+      });
+    })();
+    this.#agent.catch(() => {
+      this.#agent = undefined; // let a later call try again
+    });
+    return this.#agent;
+  }
+
+  close(): void {
+    void this.#agent?.then((a) => a.destroy());
+  }
+
+  /** One request; resolves with a 2xx response whose body the caller consumes. */
+  async #send(method: string, path: string, opts: SendOptions = {}): Promise<IncomingMessage> {
+    let failure: unknown;
+    try {
+      return await this.#sendOnce(method, path, opts);
+    } catch (e) {
+      if (!RESET_CODES.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
+      failure = e;
+    }
+    // A reset (often a keep-alive socket the server closed as we reused it): one more try.
+    if (opts.retry !== false) {
+      try {
+        return await this.#sendOnce(method, path, opts);
+      } catch (e) {
+        if (!RESET_CODES.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
+        failure = e;
+      }
+    }
+    throw new CairnError('E_UNAVAILABLE', `storage server ${this.url.host}: ${(failure as Error).message}`, {
+      cause: failure,
+    });
+  }
+
+  async #sendOnce(method: string, path: string, opts: SendOptions): Promise<IncomingMessage> {
+    const agent = await this.#getAgent();
+    const headers: Record<string, string | number> = {
+      authorization: `Bearer ${this.#options.accessKey}`,
+      ...opts.headers,
+    };
+    if (opts.body) {
+      headers['content-length'] = opts.body.length;
+      headers['content-type'] ??= 'application/octet-stream';
+      if (opts.expectContinue) headers.expect = '100-continue';
+    }
+    const options: RequestOptions = { method, host: this.#host(), port: this.url.port || 443, path, headers, agent };
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request(options);
+      let answered = false;
+      let ended = false;
+      req.once('response', (r) => {
+        answered = true;
+        // Answered before the whole body was sent (an early error): this connection cannot be reused.
+        if (!ended) r.once('end', () => req.destroy());
+        resolve(r);
+      });
+      req.on('error', (e: NodeJS.ErrnoException) => reject(this.#connectionError(e)));
+      const writeBody = async () => {
+        for (const buf of opts.body?.buffers ?? []) {
+          if (answered || req.destroyed) return; // the server answered early (an error): stop sending
+          if (!req.write(buf)) await drained(req);
+        }
+        ended = true;
+        req.end();
+      };
+      if (opts.body && opts.expectContinue) req.once('continue', () => void writeBody());
+      else void writeBody();
+    });
+    if ((res.statusCode ?? 500) < 300) return res;
+    throw await this.#errorFrom(res);
+  }
+
+  #connectionError(e: NodeJS.ErrnoException): Error {
+    const code = e.code ?? '';
+    if (TLS_TRUST_CODES.test(code) || e instanceof CairnError)
+      return new CairnError('E_UNAUTHORIZED', `storage server ${this.url.host}: certificate not trusted (${e.message})`, {
+        cause: e,
+      });
+    if (RESET_CODES.has(code)) return e; // retried by #send
+    return new CairnError('E_UNAVAILABLE', `storage server ${this.url.host}: ${e.message}`, { cause: e });
+  }
+
+  async #errorFrom(res: IncomingMessage): Promise<CairnError> {
+    const status = res.statusCode ?? 500;
+    let parsed: { code: string; message: string } | undefined;
+    try {
+      parsed = parseErrorBody(JSON.parse((await readAll(res, LIMITS.jsonBytes)).toString('utf8')));
+    } catch {
+      parsed = undefined; // not our JSON: report the status alone
+    }
+    if (parsed && isErrorCode(parsed.code)) return new CairnError(parsed.code, parsed.message);
+    return new CairnError(status >= 500 ? 'E_UNAVAILABLE' : 'E_BAD_REQUEST', `storage server answered ${status}`);
+  }
+
+  async #json(method: string, path: string, value?: unknown): Promise<unknown> {
+    const body = value === undefined ? undefined : Buffer.from(JSON.stringify(value));
+    const res = await this.#send(method, path, {
+      body: body && { buffers: [body], length: body.length },
+      headers: body ? { 'content-type': 'application/json' } : {},
+      retry: method === 'GET',
+    });
+    const text = (await readAll(res, 64 * 1024 * 1024)).toString('utf8');
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new CairnError('E_CORRUPT', `storage server sent malformed JSON for ${method} ${path}`);
+    }
+  }
+
+  async createVault(vault: string, config: VaultConfig): Promise<void> {
+    await this.#json('POST', paths.vaults(), { vault, config });
+  }
+
+  async getVault(vault: string): Promise<VaultConfig> {
+    return parseVaultConfig(await this.#json('GET', paths.vault(vault)));
+  }
+
+  /** The ids (of `ids`) the vault lacks, in order, each once. */
+  async missing(vault: string, ids: readonly Buffer[]): Promise<Buffer[]> {
+    const out: Buffer[] = [];
+    for (let at = 0; at < ids.length; at += LIMITS.missingIds) {
+      const batch = Buffer.concat(ids.slice(at, at + LIMITS.missingIds));
+      const res = await this.#send('POST', paths.missing(vault), { body: { buffers: [batch], length: batch.length } });
+      const answer = await readAll(res, batch.length);
+      if (answer.length % ID_SIZE !== 0) throw new CairnError('E_CORRUPT', 'storage server sent a malformed missing list');
+      for (let i = 0; i < answer.length; i += ID_SIZE) out.push(answer.subarray(i, i + ID_SIZE));
+    }
+    return out;
+  }
+
+  /** Uploads a pack (its buffers, `size` bytes in all); resolves false when the vault already had it. */
+  async putPack(vault: string, name: string, buffers: readonly Buffer[], size: number): Promise<boolean> {
+    const res = await this.#send('PUT', paths.pack(vault, name), { body: { buffers, length: size }, expectContinue: true });
+    const answer = (await readAll(res, LIMITS.jsonBytes)).toString('utf8');
+    return res.statusCode === 201 || !answer.includes('"stored":false');
+  }
+
+  /** Sealed blobs in the order asked, streamed in batches (the next batch is requested while this one is read). */
+  async *getBlobs(vault: string, ids: readonly Buffer[]): AsyncIterable<{ id: Buffer; sealed: Buffer }> {
+    const request = (at: number) => {
+      const batch = ids.slice(at, at + LIMITS.blobIds);
+      const body = Buffer.concat(batch);
+      const p = this.#send('POST', paths.blobs(vault), { body: { buffers: [body], length: body.length } });
+      p.catch(() => undefined); // seen when its turn comes
+      return { batch, response: p };
+    };
+    let next = ids.length > 0 ? request(0) : undefined;
+    for (let at = 0; next; at += LIMITS.blobIds) {
+      const { batch, response } = next;
+      next = at + LIMITS.blobIds < ids.length ? request(at + LIMITS.blobIds) : undefined;
+      try {
+        yield* this.#readBlobFrames(await response, batch);
+      } finally {
+        if (next) void next.response.then((r) => r.resume()).catch(() => undefined);
+      }
+    }
+  }
+
+  async *#readBlobFrames(res: IncomingMessage, expected: Buffer[]): AsyncIterable<{ id: Buffer; sealed: Buffer }> {
+    const queue = new ByteQueue();
+    let i = 0;
+    let header: Buffer | undefined;
+    try {
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        queue.push(chunk);
+        for (;;) {
+          if (!header) {
+            if (queue.length < BLOB_FRAME_HEADER) break;
+            header = queue.take(BLOB_FRAME_HEADER);
+          }
+          const length = header.readUInt32BE(ID_SIZE);
+          if (queue.length < length) break;
+          const id = expected[i];
+          if (!id || !header.subarray(0, ID_SIZE).equals(id))
+            throw new CairnError('E_CORRUPT', `storage server sent blob ${i} out of order`);
+          header = undefined;
+          i++;
+          yield { id, sealed: queue.take(length) };
+        }
+      }
+    } finally {
+      if (!res.complete) res.destroy();
+    }
+    if (i !== expected.length || queue.length !== 0 || header)
+      throw new CairnError('E_CORRUPT', `storage server answer ended after ${i} of ${expected.length} blobs`);
+  }
+
+  /** Bytes [start, end) of a stored pack. */
+  async getPackRange(vault: string, name: string, start: number, end: number): Promise<Buffer> {
+    if (!(Number.isSafeInteger(start) && Number.isSafeInteger(end) && start >= 0 && end > start))
+      throw new CairnError('E_USAGE', `bad pack range ${start}..${end}`);
+    const res = await this.#send('GET', paths.pack(vault, name), { headers: { range: `bytes=${start}-${end - 1}` } });
+    const bytes = await readAll(res, end - start);
+    if (res.statusCode !== 206 || bytes.length !== end - start)
+      throw new CairnError('E_CORRUPT', `pack ${name}: asked for ${end - start} bytes at ${start}, got ${bytes.length}`);
+    return bytes;
+  }
+
+  /** Stores a snapshot: its sealed record and its refs (sorted unique 32-byte ids, one buffer or several). */
+  async putSnapshot(vault: string, id: string, sealedRecord: Buffer, refs: Buffer | readonly Buffer[]): Promise<void> {
+    const refBuffers = Buffer.isBuffer(refs) ? [refs] : refs;
+    const buffers = [snapshotUploadHeader(sealedRecord.length), sealedRecord, ...refBuffers];
+    const length = buffers.reduce((n, b) => n + b.length, 0);
+    const res = await this.#send('PUT', paths.snapshot(vault, id), { body: { buffers, length }, expectContinue: true, retry: false });
+    res.resume();
+  }
+
+  async listSnapshots(vault: string): Promise<string[]> {
+    return parseSnapshotList(await this.#json('GET', paths.snapshots(vault)));
+  }
+
+  async getSnapshot(vault: string, id: string): Promise<Buffer> {
+    return parseSnapshotAnswer(await this.#json('GET', paths.snapshot(vault, id)));
+  }
+
+  async getSnapshotRefs(vault: string, id: string): Promise<Buffer> {
+    const res = await this.#send('GET', paths.snapshotRefs(vault, id));
+    return readAll(res, LIMITS.snapshotRefs * ID_SIZE);
+  }
+
+  async scrub(vault: string): Promise<ScrubReport> {
+    return parseScrubReport(await this.#json('POST', paths.scrub(vault)));
+  }
+}

@@ -1,0 +1,48 @@
+// Compression of chunk payloads: zstd only when it pays. A 64 KiB level-1 probe tells random or
+// already-compressed data apart cheaply, so such chunks skip zstd entirely; otherwise the
+// compressed form is kept only when it is smaller. Decompression is bounded: a hostile or corrupt
+// frame cannot make us allocate more than the caller allows.
+import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { CairnError } from './errors.ts';
+
+export const FLAG_RAW = 0;
+export const FLAG_ZSTD = 1;
+export type CompressionFlag = 0 | 1;
+
+const PROBE_SIZE = 64 * 1024;
+/** The probe must shrink below this fraction for the rest to be worth compressing. */
+const PROBE_RATIO = 0.97;
+/** Largest payload we ever decompress (the largest chunk a vault may configure). */
+export const MAX_PLAIN_SIZE = 64 * 1024 * 1024;
+
+function zstd(data: Uint8Array, level: number): Buffer {
+  return zstdCompressSync(data, { params: { [constants.ZSTD_c_compressionLevel]: level } });
+}
+
+/** Returns the payload as it should be stored: zstd-compressed (flag 1) or as given (flag 0). */
+export function compressIfWorth(plain: Uint8Array, level = 1): { flag: CompressionFlag; bytes: Uint8Array } {
+  if (plain.length === 0) return { flag: FLAG_RAW, bytes: plain };
+  if (plain.length > PROBE_SIZE) {
+    const probe = zstd(plain.subarray(0, PROBE_SIZE), 1);
+    if (probe.length >= PROBE_SIZE * PROBE_RATIO) return { flag: FLAG_RAW, bytes: plain };
+  }
+  const packed = zstd(plain, level);
+  return packed.length < plain.length ? { flag: FLAG_ZSTD, bytes: packed } : { flag: FLAG_RAW, bytes: plain };
+}
+
+/** Undoes compressIfWorth. E_CORRUPT on an unknown flag, a bad frame, or output above maxLen. */
+export function decompress(flag: number, bytes: Uint8Array, maxLen = MAX_PLAIN_SIZE): Buffer {
+  const limit = Math.min(maxLen, MAX_PLAIN_SIZE);
+  if (flag === FLAG_RAW) {
+    if (bytes.length > limit) throw new CairnError('E_CORRUPT', `blob payload larger than ${limit} bytes`);
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  }
+  if (flag !== FLAG_ZSTD) throw new CairnError('E_CORRUPT', `unknown compression flag ${flag}`);
+  try {
+    return zstdDecompressSync(bytes, { maxOutputLength: limit });
+  } catch (e) {
+    throw new CairnError('E_CORRUPT', `blob payload does not decompress: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+}

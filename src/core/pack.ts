@@ -1,0 +1,287 @@
+// The self-describing pack format (docs/architecture.md, "Packs"):
+//   pack   := "CAIRNPK1" entry* index footer
+//   entry  := "BLOB" type u8 id[32] length u32be sealed[length]
+//   index  := "INDX" count u32be (type u8 id[32] offset u32be length u32be)*count
+//   footer := indexLength u32be "CPKEND01"
+// PackBuilder assembles one without copying the sealed blobs; PackVerifier checks one as it streams
+// in (the storage server never holds an upload twice); parsePack and parsePackTail read a stored one.
+import { createHash, type Hash } from 'node:crypto';
+import type { BlobType } from './blob.ts';
+import { CairnError } from './errors.ts';
+
+export type PackEntry = { type: BlobType; id: Buffer; offset: number; length: number };
+
+const PACK_MAGIC = Buffer.from('CAIRNPK1', 'latin1');
+const ENTRY_MAGIC = Buffer.from('BLOB', 'latin1');
+const INDEX_MAGIC = Buffer.from('INDX', 'latin1');
+const FOOTER_MAGIC = Buffer.from('CPKEND01', 'latin1');
+
+export const PACK_HEADER_SIZE = 8;
+export const ENTRY_HEADER_SIZE = 4 + 1 + 32 + 4;
+export const INDEX_RECORD_SIZE = 1 + 32 + 4 + 4;
+export const PACK_FOOTER_SIZE = 4 + 8;
+/** A pack never exceeds this (the data plane refuses larger uploads; offsets are u32). */
+export const MAX_PACK_SIZE = 64 * 1024 * 1024;
+/** Smallest possible sealed blob: version, salt, nonce, flag byte, tag (see blob.ts). */
+const MIN_SEALED_SIZE = 1 + 16 + 12 + 1 + 16;
+
+function corrupt(what: string): CairnError {
+  return new CairnError('E_CORRUPT', `pack is corrupt: ${what}`);
+}
+
+function isBlobType(t: number): t is BlobType {
+  return t === 0 || t === 1 || t === 2;
+}
+
+/**
+ * Collects sealed blobs into one pack. Keeps references to the sealed buffers (callers must not
+ * reuse them) and hashes as it goes, so finish() costs only the index.
+ */
+export class PackBuilder {
+  #buffers: Buffer[] = [PACK_MAGIC];
+  #entries: PackEntry[] = [];
+  #size = PACK_HEADER_SIZE;
+  #hash: Hash = createHash('sha256').update(PACK_MAGIC);
+  #finished = false;
+
+  add(type: BlobType, id: Uint8Array, sealed: Uint8Array): void {
+    if (this.#finished) throw new CairnError('E_INTERNAL', 'pack builder used after finish()');
+    if (id.length !== 32) throw new CairnError('E_INTERNAL', 'blob id must be 32 bytes');
+    const entryEnd = this.#size + ENTRY_HEADER_SIZE + sealed.length;
+    const indexSize = 8 + (this.#entries.length + 1) * INDEX_RECORD_SIZE;
+    if (entryEnd + indexSize + PACK_FOOTER_SIZE > MAX_PACK_SIZE)
+      throw new CairnError('E_TOO_LARGE', `pack would exceed ${MAX_PACK_SIZE} bytes`);
+    const header = Buffer.allocUnsafe(ENTRY_HEADER_SIZE);
+    ENTRY_MAGIC.copy(header, 0);
+    header[4] = type;
+    header.set(id, 5);
+    header.writeUInt32BE(sealed.length, 37);
+    const body = Buffer.isBuffer(sealed)
+      ? sealed
+      : Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length);
+    this.#buffers.push(header, body);
+    this.#hash.update(header).update(body);
+    this.#entries.push({
+      type,
+      id: Buffer.from(id),
+      offset: this.#size + ENTRY_HEADER_SIZE,
+      length: sealed.length,
+    });
+    this.#size = entryEnd;
+  }
+
+  get count(): number {
+    return this.#entries.length;
+  }
+
+  /** Bytes so far: the pack header and the entries (index and footer not yet counted). */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The whole pack as buffers (for writev / streaming), its entries and its hex SHA-256 name. */
+  finish(): { buffers: Buffer[]; size: number; name: string; entries: PackEntry[] } {
+    if (this.#finished) throw new CairnError('E_INTERNAL', 'pack builder finished twice');
+    this.#finished = true;
+    const entries = this.#entries;
+    const indexLength = 8 + entries.length * INDEX_RECORD_SIZE;
+    const tail = Buffer.allocUnsafe(indexLength + PACK_FOOTER_SIZE);
+    INDEX_MAGIC.copy(tail, 0);
+    tail.writeUInt32BE(entries.length, 4);
+    let at = 8;
+    for (const e of entries) {
+      tail[at] = e.type;
+      e.id.copy(tail, at + 1);
+      tail.writeUInt32BE(e.offset, at + 33);
+      tail.writeUInt32BE(e.length, at + 37);
+      at += INDEX_RECORD_SIZE;
+    }
+    tail.writeUInt32BE(indexLength, at);
+    FOOTER_MAGIC.copy(tail, at + 4);
+    this.#buffers.push(tail);
+    const name = this.#hash.update(tail).digest('hex');
+    return { buffers: this.#buffers, size: this.#size + tail.length, name, entries };
+  }
+}
+
+// PackVerifier states: what the next bytes must be.
+const S_MAGIC = 0; // pack header
+const S_TAG = 1; // "BLOB" or "INDX"
+const S_ENTRY_HEADER = 2; // rest of an entry header
+const S_SEALED = 3; // sealed bytes of the current entry
+const S_INDEX_COUNT = 4;
+const S_INDEX_RECORD = 5;
+const S_FOOTER = 6;
+const S_DONE = 7;
+
+/**
+ * Checks a pack as its bytes arrive, chunk by chunk, holding only small headers and the entry
+ * list. end() returns the entries, size and hex SHA-256 name, or throws E_CORRUPT on any
+ * structural flaw (truncation, bad magic, index disagreeing with the entries, trailing bytes).
+ * Flipped bits inside sealed bytes are caught by comparing the name with the expected one.
+ */
+export class PackVerifier {
+  #state = S_MAGIC;
+  #need = PACK_HEADER_SIZE; // bytes the current state still wants
+  #pending: Buffer = Buffer.allocUnsafe(ENTRY_HEADER_SIZE); // small header being assembled
+  #have = 0;
+  #size = 0;
+  #entries: PackEntry[] = [];
+  #indexCount = 0;
+  #indexSeen = 0;
+  #indexStart = 0;
+  #sealedFirst = false;
+  #hash: Hash | undefined;
+  #maxSize: number;
+
+  constructor(options: { hash?: boolean; maxSize?: number } = {}) {
+    this.#hash = options.hash === false ? undefined : createHash('sha256');
+    this.#maxSize = options.maxSize ?? MAX_PACK_SIZE;
+  }
+
+  update(chunk: Uint8Array): this {
+    if (this.#size + chunk.length > this.#maxSize)
+      throw new CairnError('E_TOO_LARGE', `pack is larger than ${this.#maxSize} bytes`);
+    this.#hash?.update(chunk);
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.#state === S_DONE) throw corrupt('bytes after the footer');
+      if (this.#state === S_SEALED) {
+        // Skip sealed bytes without copying; only the version byte is looked at.
+        if (this.#sealedFirst) {
+          if (chunk[at] !== 1) throw corrupt(`unknown blob version at offset ${this.#size + at}`);
+          this.#sealedFirst = false;
+        }
+        const take = Math.min(this.#need, chunk.length - at);
+        at += take;
+        this.#need -= take;
+        if (this.#need === 0) this.#enter(S_TAG, 4);
+        continue;
+      }
+      const take = Math.min(this.#need - this.#have, chunk.length - at);
+      this.#pending.set(chunk.subarray(at, at + take), this.#have);
+      this.#have += take;
+      at += take;
+      if (this.#have === this.#need) this.#complete(this.#size + at);
+    }
+    this.#size += chunk.length;
+    return this;
+  }
+
+  end(): { entries: PackEntry[]; size: number; name: string } {
+    if (this.#state !== S_DONE) throw corrupt(`truncated at ${this.#size} bytes`);
+    return { entries: this.#entries, size: this.#size, name: this.#hash?.digest('hex') ?? '' };
+  }
+
+  #enter(state: number, need: number): void {
+    this.#state = state;
+    this.#need = need;
+    this.#have = 0;
+  }
+
+  /** A small piece (header, tag, index record, footer) is complete; `pos` is the offset just after it. */
+  #complete(pos: number): void {
+    const p = this.#pending;
+    switch (this.#state) {
+      case S_MAGIC:
+        if (!p.subarray(0, 8).equals(PACK_MAGIC)) throw corrupt('not a Cairn pack (bad magic)');
+        this.#enter(S_TAG, 4);
+        return;
+      case S_TAG:
+        if (p.subarray(0, 4).equals(ENTRY_MAGIC)) this.#enter(S_ENTRY_HEADER, ENTRY_HEADER_SIZE - 4);
+        else if (p.subarray(0, 4).equals(INDEX_MAGIC)) {
+          this.#indexStart = pos - 4;
+          this.#enter(S_INDEX_COUNT, 4);
+        } else throw corrupt(`bad entry tag at offset ${pos - 4}`);
+        return;
+      case S_ENTRY_HEADER: {
+        const type = p[0]!;
+        if (!isBlobType(type)) throw corrupt(`unknown blob type ${type} at offset ${pos - 37}`);
+        const length = p.readUInt32BE(33);
+        if (length < MIN_SEALED_SIZE) throw corrupt(`blob too short at offset ${pos}`);
+        this.#entries.push({ type, id: Buffer.from(p.subarray(1, 33)), offset: pos, length });
+        this.#sealedFirst = true;
+        this.#enter(S_SEALED, length);
+        return;
+      }
+      case S_INDEX_COUNT:
+        this.#indexCount = p.readUInt32BE(0);
+        if (this.#indexCount !== this.#entries.length)
+          throw corrupt(`index counts ${this.#indexCount} blobs, pack holds ${this.#entries.length}`);
+        if (this.#indexCount === 0) this.#enter(S_FOOTER, PACK_FOOTER_SIZE);
+        else this.#enter(S_INDEX_RECORD, INDEX_RECORD_SIZE);
+        return;
+      case S_INDEX_RECORD: {
+        const e = this.#entries[this.#indexSeen]!;
+        if (
+          p[0] !== e.type ||
+          !p.subarray(1, 33).equals(e.id) ||
+          p.readUInt32BE(33) !== e.offset ||
+          p.readUInt32BE(37) !== e.length
+        )
+          throw corrupt(`index record ${this.#indexSeen} disagrees with the entries`);
+        this.#indexSeen++;
+        if (this.#indexSeen === this.#indexCount) this.#enter(S_FOOTER, PACK_FOOTER_SIZE);
+        else this.#enter(S_INDEX_RECORD, INDEX_RECORD_SIZE);
+        return;
+      }
+      case S_FOOTER: {
+        const indexLength = p.readUInt32BE(0);
+        if (indexLength !== pos - PACK_FOOTER_SIZE - this.#indexStart)
+          throw corrupt('footer index length is wrong');
+        if (!p.subarray(4, 12).equals(FOOTER_MAGIC)) throw corrupt('bad footer magic');
+        this.#enter(S_DONE, 0);
+        return;
+      }
+    }
+  }
+}
+
+/** Parses a whole pack, walking entries and cross-checking the index and footer. E_CORRUPT on any flaw. */
+export function parsePack(bytes: Uint8Array): PackEntry[] {
+  return new PackVerifier({ hash: false, maxSize: Math.max(MAX_PACK_SIZE, bytes.length) }).update(bytes).end()
+    .entries;
+}
+
+/** Bytes to fetch from a pack's end to be sure to hold its footer and index (then call parsePackTail). */
+export function packIndexLength(footer: Uint8Array): number {
+  if (footer.length < PACK_FOOTER_SIZE) throw corrupt('footer truncated');
+  const f = Buffer.from(
+    footer.buffer,
+    footer.byteOffset + footer.length - PACK_FOOTER_SIZE,
+    PACK_FOOTER_SIZE,
+  );
+  if (!f.subarray(4).equals(FOOTER_MAGIC)) throw corrupt('bad footer magic');
+  return f.readUInt32BE(0);
+}
+
+/**
+ * Reads the index from the last bytes of a pack of `packSize` bytes (for range reads; the entries
+ * are not walked, so the sealed blobs still need opening to be trusted). `tail` must hold at least
+ * index + footer.
+ */
+export function parsePackTail(tail: Uint8Array, packSize: number): PackEntry[] {
+  const indexLength = packIndexLength(tail);
+  if (indexLength < 8 || tail.length < indexLength + PACK_FOOTER_SIZE) throw corrupt('index truncated');
+  const indexStart = packSize - PACK_FOOTER_SIZE - indexLength;
+  if (indexStart < PACK_HEADER_SIZE) throw corrupt('index length larger than the pack');
+  const base = tail.byteOffset + tail.length - PACK_FOOTER_SIZE - indexLength;
+  const index = Buffer.from(tail.buffer, base, indexLength);
+  if (!index.subarray(0, 4).equals(INDEX_MAGIC)) throw corrupt('bad index magic');
+  const count = index.readUInt32BE(4);
+  if (8 + count * INDEX_RECORD_SIZE !== indexLength) throw corrupt('index count disagrees with its length');
+  const entries: PackEntry[] = [];
+  let expectedOffset = PACK_HEADER_SIZE + ENTRY_HEADER_SIZE;
+  for (let i = 0, at = 8; i < count; i++, at += INDEX_RECORD_SIZE) {
+    const type = index[at]!;
+    const offset = index.readUInt32BE(at + 33);
+    const length = index.readUInt32BE(at + 37);
+    if (!isBlobType(type)) throw corrupt(`unknown blob type ${type} in index`);
+    if (offset !== expectedOffset || length < MIN_SEALED_SIZE)
+      throw corrupt(`index record ${i} is inconsistent`);
+    expectedOffset = offset + length + ENTRY_HEADER_SIZE;
+    entries.push({ type, id: Buffer.from(index.subarray(at + 1, at + 33)), offset, length });
+  }
+  if (expectedOffset - ENTRY_HEADER_SIZE !== indexStart) throw corrupt('index does not cover the pack');
+  return entries;
+}

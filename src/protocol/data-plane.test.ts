@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { CairnError } from '../core/errors.ts';
+import { checkVaultName, matchRoute, parseRange, paths, splitIds } from './data-plane.ts';
+
+const isCode = (code: string) => (e: unknown) => e instanceof CairnError && e.code === code;
+const hex = 'ab'.repeat(32);
+
+describe('data-plane routes', () => {
+  it('routes every path with its op and names', () => {
+    assert.deepEqual(matchRoute('POST', '/v1/vaults'), { route: 'createVault', op: 'admin' });
+    assert.deepEqual(matchRoute('PUT', paths.pack('v1', hex)), { route: 'putPack', op: 'write', vault: 'v1', name: hex });
+    assert.deepEqual(matchRoute('GET', `${paths.snapshot('v', hex)}?x=1`), {
+      route: 'getSnapshot',
+      op: 'read',
+      vault: 'v',
+      name: hex,
+    });
+    assert.equal(matchRoute('GET', paths.snapshotRefs('v', hex)).route, 'getSnapshotRefs');
+    assert.equal(matchRoute('POST', paths.scrub('v')).op, 'admin');
+  });
+
+  it('refuses unknown paths, wrong methods and malformed names', () => {
+    assert.throws(() => matchRoute('GET', '/v2/vaults'), isCode('E_NOT_FOUND'));
+    assert.throws(() => matchRoute('GET', '/v1/vaults/v/nothing'), isCode('E_NOT_FOUND'));
+    assert.throws(() => matchRoute('DELETE', '/v1/vaults/v'), isCode('E_BAD_REQUEST'));
+    assert.throws(() => matchRoute('GET', '/v1/vaults/%2e%2e'), isCode('E_BAD_REQUEST'));
+    assert.throws(() => matchRoute('PUT', `/v1/vaults/v/packs/${hex.toUpperCase()}`), isCode('E_BAD_REQUEST'));
+    assert.throws(() => paths.pack('v', 'short'), isCode('E_BAD_REQUEST'));
+  });
+
+  it('accepts vault names by the documented rule only', () => {
+    for (const ok of ['a', 'A.b_c-1', 'x'.repeat(64)]) assert.equal(checkVaultName(ok), ok);
+    for (const bad of ['', '.a', '-a', '_a', 'a/b', 'x'.repeat(65), 'é', 7])
+      assert.throws(() => checkVaultName(bad), isCode('E_BAD_REQUEST'));
+  });
+});
+
+describe('data-plane bodies', () => {
+  it('splits id lists and bounds their count', () => {
+    assert.equal(splitIds(Buffer.alloc(96), 3, 'x').length, 3);
+    assert.throws(() => splitIds(Buffer.alloc(95), 3, 'x'), isCode('E_BAD_REQUEST'));
+    assert.throws(() => splitIds(Buffer.alloc(128), 3, 'x'), isCode('E_TOO_LARGE'));
+  });
+
+  it('parses Range headers against a size', () => {
+    assert.deepEqual(parseRange('bytes=0-9', 100), { start: 0, end: 9 });
+    assert.deepEqual(parseRange('bytes=90-', 100), { start: 90, end: 99 });
+    assert.deepEqual(parseRange('bytes=-10', 100), { start: 90, end: 99 });
+    assert.deepEqual(parseRange('bytes=50-500', 100), { start: 50, end: 99 });
+    assert.equal(parseRange('bytes=100-', 100), undefined);
+    assert.equal(parseRange('bytes=9-3', 100), undefined);
+    assert.throws(() => parseRange('bytes=0-1,5-6', 100), isCode('E_BAD_REQUEST'));
+  });
+});

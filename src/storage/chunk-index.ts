@@ -1,0 +1,143 @@
+// The vault's chunk index in SQLite (node:sqlite, WAL): which pack holds each chunk id and
+// where, and which packs exist. It lives on disk, so a vault's index need not fit in memory;
+// batched queries keep a 65,536-id `missing` request to a few hundred statements.
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { BlobType } from '../core/blob.ts';
+import { CairnError } from '../core/errors.ts';
+import type { PackEntry } from '../core/pack.ts';
+
+/** Ids per `IN (…)` statement: well under SQLite's parameter limit, big enough to amortize a call. */
+const BATCH = 500;
+
+export type ChunkLocation = { pack: string; offset: number; length: number; type: BlobType };
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS packs (
+  pk      INTEGER PRIMARY KEY,
+  name    BLOB NOT NULL UNIQUE,   -- 32-byte SHA-256 of the pack file
+  size    INTEGER NOT NULL,
+  created INTEGER NOT NULL        -- unix ms
+);
+CREATE TABLE IF NOT EXISTS chunks (
+  id     BLOB PRIMARY KEY,        -- 32-byte chunk id; the first stored copy wins
+  pack   INTEGER NOT NULL REFERENCES packs(pk),
+  offset INTEGER NOT NULL,        -- of the sealed bytes inside the pack
+  length INTEGER NOT NULL,
+  type   INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
+export class ChunkIndex {
+  readonly #db: DatabaseSync;
+  readonly #byCount = new Map<string, StatementSync>();
+  readonly #insertPack: StatementSync;
+  readonly #insertChunk: StatementSync;
+  readonly #packPk: StatementSync;
+
+  constructor(path: string) {
+    this.#db = new DatabaseSync(path);
+    // FULL: an upload is acknowledged only when its index rows are durable too.
+    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
+    this.#db.exec(SCHEMA);
+    this.#insertPack = this.#db.prepare('INSERT OR IGNORE INTO packs (name, size, created) VALUES (?, ?, ?)');
+    this.#insertChunk = this.#db.prepare(
+      'INSERT OR IGNORE INTO chunks (id, pack, offset, length, type) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.#packPk = this.#db.prepare('SELECT pk FROM packs WHERE name = ?');
+  }
+
+  close(): void {
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  hasPack(name: string): boolean {
+    return this.#packPk.get(Buffer.from(name, 'hex')) !== undefined;
+  }
+
+  /** Records a durable pack and its chunks in one transaction; existing chunk ids keep their first copy. */
+  addPack(name: string, size: number, entries: PackEntry[]): void {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const nameBytes = Buffer.from(name, 'hex');
+      this.#insertPack.run(nameBytes, size, Date.now());
+      const row = this.#packPk.get(nameBytes) as { pk: number };
+      for (const e of entries) this.#insertChunk.run(e.id, row.pk, e.offset, e.length, e.type);
+      this.#db.exec('COMMIT');
+    } catch (e) {
+      this.#db.exec('ROLLBACK');
+      throw new CairnError('E_INTERNAL', `indexing pack ${name}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  #statement(kind: 'exists' | 'locate', count: number): StatementSync {
+    const key = `${kind}:${count}`;
+    let st = this.#byCount.get(key);
+    if (!st) {
+      const marks = Array.from({ length: count }, () => '?').join(',');
+      st = this.#db.prepare(
+        kind === 'exists'
+          ? `SELECT id FROM chunks WHERE id IN (${marks})`
+          : `SELECT c.id, p.name, c.offset, c.length, c.type FROM chunks c JOIN packs p ON p.pk = c.pack WHERE c.id IN (${marks})`,
+      );
+      this.#byCount.set(key, st);
+    }
+    return st;
+  }
+
+  /** The ids the vault does not hold, in request order, each once. */
+  missing(ids: Buffer[]): Buffer[] {
+    const found = new Set<string>();
+    for (let at = 0; at < ids.length; at += BATCH) {
+      const batch = ids.slice(at, at + BATCH);
+      for (const row of this.#statement('exists', batch.length).all(...batch) as { id: Uint8Array }[])
+        found.add(Buffer.from(row.id).toString('hex'));
+    }
+    const out: Buffer[] = [];
+    for (const id of ids) {
+      const hex = id.toString('hex');
+      if (found.has(hex)) continue;
+      found.add(hex); // answer a repeated id once
+      out.push(id);
+    }
+    return out;
+  }
+
+  /** Where each id lives, in request order; E_NOT_FOUND naming the first unknown id. */
+  locate(ids: Buffer[]): ChunkLocation[] {
+    const byId = new Map<string, ChunkLocation>();
+    for (let at = 0; at < ids.length; at += BATCH) {
+      const batch = ids.slice(at, at + BATCH);
+      const rows = this.#statement('locate', batch.length).all(...batch) as {
+        id: Uint8Array;
+        name: Uint8Array;
+        offset: number;
+        length: number;
+        type: number;
+      }[];
+      for (const r of rows)
+        byId.set(Buffer.from(r.id).toString('hex'), {
+          pack: Buffer.from(r.name).toString('hex'),
+          offset: r.offset,
+          length: r.length,
+          type: r.type as BlobType,
+        });
+    }
+    return ids.map((id) => {
+      const loc = byId.get(id.toString('hex'));
+      if (!loc) throw new CairnError('E_NOT_FOUND', `chunk ${id.toString('hex')} is not in this vault`);
+      return loc;
+    });
+  }
+
+  counts(): { packs: number; chunks: number } {
+    const p = this.#db.prepare('SELECT count(*) AS n FROM packs').get() as { n: number };
+    const c = this.#db.prepare('SELECT count(*) AS n FROM chunks').get() as { n: number };
+    return { packs: p.n, chunks: c.n };
+  }
+
+  /** Every indexed pack name (scrub compares them with the files). */
+  *packNames(): Iterable<string> {
+    for (const r of this.#db.prepare('SELECT name FROM packs').iterate() as Iterable<{ name: Uint8Array }>)
+      yield Buffer.from(r.name).toString('hex');
+  }
+}

@@ -1,0 +1,50 @@
+// The storage server's HTTPS data plane: TLS 1.3 only, HTTP/1.1 keep-alive. Every request is
+// routed and validated (protocol/data-plane.ts), authorized (authorize.ts), then handed to its
+// handler; any failure becomes one JSON error answer (http-io.ts). Uploads that announce
+// `Expect: 100-continue` are checked (route, key, size, already stored) before their body is sent.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import { serverTlsOptions, type TlsIdentity } from '../core/tls.ts';
+import { matchRoute } from '../protocol/data-plane.ts';
+import type { Authorize } from './authorize.ts';
+import { handlers, type RequestContext } from './data-plane-handlers.ts';
+import { sendError } from './http-io.ts';
+import type { VaultStore } from './vault-store.ts';
+
+export type DataPlaneOptions = { identity: TlsIdentity; store: VaultStore; authorize: Authorize };
+
+export function createDataPlaneServer(options: DataPlaneOptions): Server {
+  const handle = async (req: IncomingMessage, res: ServerResponse, expectContinue: boolean) => {
+    let continued = !expectContinue;
+    try {
+      const match = matchRoute(req.method ?? '', req.url ?? '');
+      options.authorize(req, { op: match.op, vault: match.vault });
+      const ctx: RequestContext = {
+        req,
+        res,
+        match,
+        store: options.store,
+        startBody: () => {
+          if (continued) return;
+          continued = true;
+          res.writeContinue();
+        },
+      };
+      await handlers[match.route](ctx);
+    } catch (e) {
+      sendError(req, res, e);
+    }
+  };
+  const server = createServer({
+    ...serverTlsOptions(options.identity),
+    keepAlive: true,
+    keepAliveTimeout: 30_000,
+    requestTimeout: 10 * 60_000, // a 64 MiB pack over a slow link
+  });
+  server.on('request', (req, res) => void handle(req, res, false));
+  server.on('checkContinue', (req, res) => void handle(req, res, true));
+  server.on('tlsClientError', () => {
+    // A client that does not trust us (or speaks TLS < 1.3) fails its handshake; nothing to answer.
+  });
+  return server;
+}

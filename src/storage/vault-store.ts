@@ -1,0 +1,128 @@
+// The vaults of one storage server on local disk: their layout, atomic creation, and the open
+// handles (config, chunk index, pack reader) the handlers use. See docs/architecture.md,
+// "Storage server", for the layout:
+//   DATA/vaults/<vault>/vault.json, packs/<aa>/<sha256>, index.sqlite, snapshots/, tmp/
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CairnError, fromSystemError } from '../core/errors.ts';
+import { checkVaultName, parseVaultConfig, type VaultConfig } from '../protocol/data-plane.ts';
+import { ChunkIndex } from './chunk-index.ts';
+import { fsyncDir, writeFileAtomic } from './durable-fs.ts';
+import { PackReader } from './pack-reader.ts';
+
+export class Vault {
+  readonly name: string;
+  readonly dir: string;
+  readonly config: VaultConfig;
+  readonly index: ChunkIndex;
+  readonly reader: PackReader;
+
+  constructor(name: string, dir: string, config: VaultConfig) {
+    this.name = name;
+    this.dir = dir;
+    this.config = config;
+    this.index = new ChunkIndex(join(dir, 'index.sqlite'));
+    this.reader = new PackReader((pack) => this.packPath(pack));
+  }
+
+  get tmpDir(): string {
+    return join(this.dir, 'tmp');
+  }
+
+  get packsDir(): string {
+    return join(this.dir, 'packs');
+  }
+
+  get snapshotsDir(): string {
+    return join(this.dir, 'snapshots');
+  }
+
+  packPath(name: string): string {
+    return join(this.dir, 'packs', name.slice(0, 2), name);
+  }
+
+  async close(): Promise<void> {
+    await this.reader.close();
+    this.index.close();
+  }
+}
+
+export class VaultStore {
+  readonly #root: string;
+  readonly #open = new Map<string, Promise<Vault>>();
+  #closed = false;
+
+  constructor(dataDir: string) {
+    this.#root = join(dataDir, 'vaults');
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.#root, { recursive: true });
+    // Leftovers of creations interrupted by a crash (never visible under a vault name).
+    for (const e of await readdir(this.#root)) if (e.startsWith('.creating-')) await rm(join(this.#root, e), { recursive: true, force: true });
+  }
+
+  /** Creates a vault atomically: built under a hidden name, then renamed into place. E_CONFLICT when it exists. */
+  async create(name: string, config: VaultConfig): Promise<void> {
+    checkVaultName(name);
+    const staging = join(this.#root, `.creating-${name}-${randomBytes(6).toString('hex')}`);
+    try {
+      for (const sub of ['packs', 'snapshots', 'tmp']) await mkdir(join(staging, sub), { recursive: true });
+      await writeFileAtomic(join(staging, 'vault.json'), `${JSON.stringify(config, null, 2)}\n`);
+      await fsyncDir(staging);
+      try {
+        await rename(staging, join(this.#root, name));
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOTEMPTY' || code === 'EEXIST') throw new CairnError('E_CONFLICT', `vault ${name} already exists`);
+        throw e;
+      }
+      await fsyncDir(this.#root);
+    } catch (e) {
+      await rm(staging, { recursive: true, force: true });
+      throw fromSystemError(e, `creating vault ${name}`);
+    }
+  }
+
+  /** The open vault; E_NOT_FOUND when there is none by that name. */
+  open(name: string): Promise<Vault> {
+    if (this.#closed) return Promise.reject(new CairnError('E_UNAVAILABLE', 'storage server is shutting down'));
+    let v = this.#open.get(name);
+    if (!v) {
+      v = this.#load(name);
+      this.#open.set(name, v);
+      v.catch(() => this.#open.delete(name));
+    }
+    return v;
+  }
+
+  async #load(name: string): Promise<Vault> {
+    checkVaultName(name);
+    const dir = join(this.#root, name);
+    let text: string;
+    try {
+      text = await readFile(join(dir, 'vault.json'), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CairnError('E_NOT_FOUND', `no vault named ${name}`);
+      throw fromSystemError(e, `reading vault ${name}`);
+    }
+    let config: VaultConfig;
+    try {
+      config = parseVaultConfig(JSON.parse(text));
+    } catch (e) {
+      throw new CairnError('E_CORRUPT', `vault ${name}: vault.json is damaged: ${(e as Error).message}`, { cause: e });
+    }
+    // Temp files of uploads cut short by a crash.
+    await mkdir(join(dir, 'tmp'), { recursive: true });
+    for (const f of await readdir(join(dir, 'tmp'))) await rm(join(dir, 'tmp', f), { force: true, recursive: true });
+    return new Vault(name, dir, config);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const vaults = await Promise.allSettled(this.#open.values());
+    for (const v of vaults) if (v.status === 'fulfilled') await v.value.close();
+    this.#open.clear();
+  }
+}

@@ -1,0 +1,151 @@
+// The storage server as a real process over real TLS: packs in and blobs out byte-identical,
+// ranges, snapshots, scrub, a clean stop and a restart from the same data directory.
+// (Refused input: storage-bad-input.test.ts.)
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { StorageClient } from '../src/agent/storage-client.ts';
+import type { VaultConfig } from '../src/protocol/data-plane.ts';
+import { randomPack, rejectsWith, testVaultConfig, vaultState } from './support/storage-fixtures.ts';
+import { type StorageProcess, startStorage } from './support/storage-process.ts';
+
+describe('storage server over TLS', () => {
+  let server: StorageProcess;
+  let client: StorageClient;
+  let config: VaultConfig;
+  const vault = 'main';
+
+  async function unchangedBy(action: () => Promise<unknown>): Promise<void> {
+    const before = vaultState(server, vault);
+    await action();
+    assert.deepEqual(vaultState(server, vault), before, 'nothing stored may change');
+  }
+
+  before(async () => {
+    server = await startStorage();
+    client = await StorageClient.fromFiles(server);
+    config = await testVaultConfig();
+    await client.createVault(vault, config);
+  });
+
+  after(async () => {
+    client?.close();
+    if (server) assert.equal(await server.stop(), 0, `clean exit on SIGTERM; stderr: ${server.stderr()}`);
+  });
+
+  it('prints its URL and fingerprint and keeps the access key private', () => {
+    assert.match(server.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+    assert.match(server.fingerprint, /^[0-9a-f]{64}$/);
+    const key = readFileSync(server.accessKeyFile, 'utf8').trim();
+    assert.match(key, /^[0-9a-f]{64}$/);
+    assert.equal(spawnSync('stat', ['-c', '%a', server.accessKeyFile]).stdout.toString().trim(), '600');
+  });
+
+  it('creates a vault once and returns its config', async () => {
+    assert.deepEqual(await client.getVault(vault), config);
+    await rejectsWith(client.createVault(vault, config), 'E_CONFLICT', /already exists/);
+    await rejectsWith(client.getVault('nosuch'), 'E_NOT_FOUND', /no vault named nosuch/);
+  });
+
+  it('stores a pack, answers missing before and after, and serves blobs and ranges back identical', async () => {
+    const pack = randomPack(50);
+    const ids = pack.blobs.map((b) => b.id);
+    assert.deepEqual(await client.missing(vault, ids), ids);
+    assert.equal(await client.putPack(vault, pack.name, pack.buffers, pack.size), true);
+    const unknown = randomBytes(32);
+    assert.deepEqual(await client.missing(vault, [...ids, unknown, ids[0]!]), [unknown]);
+    // Re-upload: a no-op.
+    await unchangedBy(async () => assert.equal(await client.putPack(vault, pack.name, pack.buffers, pack.size), false));
+
+    const order = [...pack.blobs].reverse();
+    const got: { id: Buffer; sealed: Buffer }[] = [];
+    for await (const b of client.getBlobs(vault, order.map((b) => b.id))) got.push(b);
+    assert.equal(got.length, order.length);
+    got.forEach((b, i) => {
+      assert.ok(b.id.equals(order[i]!.id));
+      assert.ok(b.sealed.equals(order[i]!.sealed), `blob ${i} differs`);
+    });
+
+    const entry = pack.entries[7]!;
+    const range = await client.getPackRange(vault, pack.name, entry.offset, entry.offset + entry.length);
+    assert.ok(range.equals(pack.blobs[7]!.sealed));
+    assert.ok((await client.getPackRange(vault, pack.name, 0, pack.size)).equals(pack.bytes));
+  });
+
+  it('answers a 65,536-id missing query and more than one blobs batch', async () => {
+    const pack = randomPack(5000, 50);
+    await client.putPack(vault, pack.name, pack.buffers, pack.size);
+    const ids = [...pack.blobs.map((b) => b.id), ...Array.from({ length: 70_000 }, () => randomBytes(32))];
+    const missing = await client.missing(vault, ids);
+    assert.equal(missing.length, 70_000);
+    assert.ok(missing[0]!.equals(ids[5000]!));
+    let n = 0;
+    for await (const b of client.getBlobs(vault, pack.blobs.map((x) => x.id))) {
+      assert.ok(b.sealed.equals(pack.blobs[n]!.sealed));
+      n++;
+    }
+    assert.equal(n, 5000);
+  });
+
+  it('stores, lists and returns snapshots, and refuses refs naming chunks it lacks', async () => {
+    const pack = randomPack(5);
+    await client.putPack(vault, pack.name, pack.buffers, pack.size);
+    const refs = Buffer.concat(pack.blobs.map((b) => b.id).sort(Buffer.compare));
+    const id = randomBytes(32).toString('hex');
+    const record = randomBytes(300);
+    await client.putSnapshot(vault, id, record, refs);
+    assert.ok((await client.listSnapshots(vault)).includes(id));
+    assert.ok((await client.getSnapshot(vault, id)).equals(record));
+    assert.ok((await client.getSnapshotRefs(vault, id)).equals(refs));
+    await rejectsWith(client.putSnapshot(vault, id, record, refs), 'E_CONFLICT', /already exists/);
+    await rejectsWith(client.getSnapshot(vault, 'a'.repeat(64)), 'E_NOT_FOUND', /no snapshot/);
+
+    const other = randomBytes(32).toString('hex');
+    const withUnknown = Buffer.concat([refs, Buffer.alloc(32, 0xff)]);
+    await unchangedBy(() => rejectsWith(client.putSnapshot(vault, other, record, withUnknown), 'E_BAD_REQUEST', /does not hold/));
+    const unsorted = Buffer.concat([refs.subarray(32, 64), refs.subarray(0, 32)]);
+    await unchangedBy(() => rejectsWith(client.putSnapshot(vault, other, record, unsorted), 'E_BAD_REQUEST', /sorted/));
+    assert.ok(!(await client.listSnapshots(vault)).includes(other));
+  });
+
+  it('scrub re-hashes every pack and names one with a flipped byte', async () => {
+    await client.createVault('scrubbed', config);
+    const a = randomPack(3);
+    const b = randomPack(3);
+    await client.putPack('scrubbed', a.name, a.buffers, a.size);
+    await client.putPack('scrubbed', b.name, b.buffers, b.size);
+    assert.deepEqual(await client.scrub('scrubbed'), { packs: 2, bytes: a.size + b.size, bad: [] });
+    const path = join(server.dataDir, 'vaults', 'scrubbed', 'packs', b.name.slice(0, 2), b.name);
+    const bytes = readFileSync(path);
+    bytes[100]! ^= 0x01;
+    writeFileSync(path, bytes);
+    assert.deepEqual(await client.scrub('scrubbed'), { packs: 2, bytes: a.size + b.size, bad: [b.name] });
+  });
+});
+
+describe('storage server restart', () => {
+  it('reuses its identity, key, address and data', async () => {
+    const first = await startStorage();
+    const client = await StorageClient.fromFiles(first);
+    await client.createVault('v', await testVaultConfig());
+    const pack = randomPack(3);
+    await client.putPack('v', pack.name, pack.buffers, pack.size);
+    client.close();
+    assert.equal(await first.stop(), 0);
+
+    const again = await startStorage({ dataDir: first.dataDir, listen: null });
+    try {
+      assert.equal(again.fingerprint, first.fingerprint);
+      assert.equal(again.url, first.url.replace(/:\d+$/, again.url.slice(again.url.lastIndexOf(':'))));
+      const c2 = await StorageClient.fromFiles(again);
+      assert.deepEqual(await c2.missing('v', pack.blobs.map((b) => b.id)), []);
+      for await (const b of c2.getBlobs('v', [pack.blobs[2]!.id])) assert.ok(b.sealed.equals(pack.blobs[2]!.sealed));
+      c2.close();
+    } finally {
+      assert.equal(await again.stop(), 0);
+    }
+  });
+});
