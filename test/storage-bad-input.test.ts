@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect } from 'node:tls';
 import { StorageClient } from '../src/agent/storage-client.ts';
-import { generateSelfSignedIdentity } from '../src/core/tls.ts';
+import { generateSelfSignedIdentity } from '../src/core/certificates.ts';
 import type { VaultConfig } from '../src/protocol/data-plane.ts';
 import { randomPack, rawRequest, rejectsWith, sha256, testVaultConfig, vaultState } from './support/storage-fixtures.ts';
 import { CAIRN_BIN, type StorageProcess, startStorage } from './support/storage-process.ts';

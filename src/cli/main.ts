@@ -2,12 +2,19 @@
 // and turns any failure into one line on stderr with exit status 1 (or 2 for bad usage).
 import { CairnError, exitCodeOf } from '../core/errors.ts';
 import { type Command, parseCommandArgs } from './command.ts';
-import { storageCommands } from './storage.ts';
-import { upCommand } from './up.ts';
 
-const commands: Command[] = [upCommand, ...storageCommands];
+// Command groups load on demand: a command pays only for the modules it uses.
+const GROUPS: Record<string, () => Promise<Command[]>> = {
+  up: async () => [(await import('./up.ts')).upCommand],
+  storage: async () => (await import('./storage.ts')).storageCommands,
+  direct: async () => (await import('./direct.ts')).directCommands,
+};
 
-function usage(): string {
+async function allCommands(): Promise<Command[]> {
+  return (await Promise.all(Object.values(GROUPS).map((load) => load()))).flat();
+}
+
+function usage(commands: Command[]): string {
   return ['usage: cairn <command> [flags]', '', ...commands.map((c) => `  cairn ${c.name.padEnd(22)} ${c.summary}`)].join(
     '\n',
   );
@@ -15,10 +22,12 @@ function usage(): string {
 
 async function main(argv: string[]): Promise<number> {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === 'help') {
-    process.stdout.write(`${usage()}\n`);
+    process.stdout.write(`${usage(await allCommands())}\n`);
     return argv.length === 0 ? 2 : 0;
   }
   // longest match first: 'storage start' before 'storage'
+  const load = Object.hasOwn(GROUPS, argv[0]!) ? GROUPS[argv[0]!] : undefined;
+  const commands = load ? await load() : [];
   const cmd = commands
     .filter((c) => {
       const words = c.name.split(' ');

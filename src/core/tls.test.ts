@@ -7,10 +7,10 @@ import { CairnError } from './errors.ts';
 import {
   certificateFingerprint,
   fetchPinnedCertificate,
-  generateSelfSignedIdentity,
   normalizeFingerprint,
   serverTlsOptions,
 } from './tls.ts';
+import { generateSelfSignedIdentity } from './certificates.ts';
 
 describe('tls', () => {
   it('makes a P-256 self-signed certificate naming the loopback and the given host', async () => {

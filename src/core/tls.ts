@@ -1,56 +1,14 @@
-// TLS identities and pinning: self-signed ECDSA P-256 certificates, their SHA-256 fingerprint,
-// and the options every Cairn TLS endpoint uses (TLS 1.3 only, trust pinned to one CA or one
+// TLS pinning: a certificate's SHA-256 fingerprint and the options every Cairn TLS endpoint uses (TLS 1.3 only, trust pinned to one CA or one
 // certificate fingerprint, never the system roots).
-import 'reflect-metadata';
-import { createHash, X509Certificate, webcrypto } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { ConnectionOptions, PeerCertificate } from 'node:tls';
 import { connect } from 'node:tls';
-import * as x509 from '@peculiar/x509';
 import { CairnError } from './errors.ts';
-
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 export const TLS_MIN_VERSION = 'TLSv1.3' as const;
 
 export type TlsIdentity = { keyPem: string; certPem: string };
-
-const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
-
-/**
- * A fresh key pair and a self-signed certificate naming 127.0.0.1, localhost and `hosts`
- * (IPs become IP SANs, anything else a DNS SAN; wildcard binds such as 0.0.0.0 are skipped).
- */
-export async function generateSelfSignedIdentity(commonName: string, hosts: string[] = []): Promise<TlsIdentity> {
-  const keys = await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']);
-  const names = new Map<string, x509.JsonGeneralName>();
-  for (const host of ['127.0.0.1', 'localhost', ...hosts]) {
-    const bare = host.replace(/^\[|\]$/g, '');
-    if (bare === '' || bare === '0.0.0.0' || bare === '::') continue;
-    names.set(bare, { type: isIP(bare) ? 'ip' : 'dns', value: bare });
-  }
-  const notBefore = new Date(Date.now() - 60_000); // tolerate small clock skew between hosts
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: webcrypto.getRandomValues(new Uint8Array(16)).reduce((s, b) => s + b.toString(16).padStart(2, '0'), '01'),
-    name: `CN=${commonName.replace(/[,=+<>#;"\\]/g, '_')}`,
-    notBefore,
-    notAfter: new Date(notBefore.getTime() + 10 * 365 * 24 * 3600 * 1000),
-    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-    keys: keys as unknown as Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[0]['keys'],
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(
-        x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
-        true,
-      ),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-      new x509.SubjectAlternativeNameExtension([...names.values()]),
-    ],
-  });
-  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
-  const keyPem = x509.PemConverter.encode(pkcs8, 'PRIVATE KEY');
-  return { keyPem: `${keyPem}\n`, certPem: `${cert.toString('pem')}\n` };
-}
 
 /** Hex SHA-256 of the certificate's DER encoding (lowercase, no colons). */
 export function certificateFingerprint(certPem: string | Buffer): string {
@@ -72,7 +30,15 @@ export function normalizeFingerprint(text: string): string {
 
 /** Options for an https/tls server with this identity. */
 export function serverTlsOptions(identity: TlsIdentity) {
-  return { key: identity.keyPem, cert: identity.certPem, minVersion: TLS_MIN_VERSION, maxVersion: TLS_MIN_VERSION };
+  return {
+    key: identity.keyPem,
+    cert: identity.certPem,
+    minVersion: TLS_MIN_VERSION,
+    maxVersion: TLS_MIN_VERSION,
+    // AES-128-GCM first: as safe here and ~30% cheaper per byte than AES-256 on the bulk data plane
+    ciphers: 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256',
+    honorCipherOrder: true,
+  };
 }
 
 function fingerprintOf(cert: PeerCertificate): string {

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CairnError, fromSystemError } from '../core/errors.ts';
-import { certificateFingerprint, generateSelfSignedIdentity, type TlsIdentity } from '../core/tls.ts';
+import { certificateFingerprint, type TlsIdentity } from '../core/tls.ts';
 import { standaloneAuthorizer } from './authorize.ts';
 import { createDataPlaneServer } from './data-plane-server.ts';
 import { writeFileAtomic } from './durable-fs.ts';
@@ -91,6 +91,8 @@ async function loadIdentity(dataDir: string, settings: StorageSettings): Promise
   const [keyPem, certPem] = await Promise.all([readOptional(join(dir, 'key.pem')), readOptional(join(dir, 'cert.pem'))]);
   if (keyPem !== undefined && certPem !== undefined) return { keyPem, certPem };
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  // loaded only here: generating a certificate is the one place that needs @peculiar/x509
+  const { generateSelfSignedIdentity } = await import('../core/certificates.ts');
   const identity = await generateSelfSignedIdentity(`cairn storage ${settings.name}`, [parseListen(settings.listen).host]);
   await writeFileAtomic(join(dir, 'key.pem'), identity.keyPem, { mode: 0o600 });
   await writeFileAtomic(join(dir, 'cert.pem'), identity.certPem);

@@ -1,7 +1,7 @@
 // Starts a real storage server (`bin/cairn storage start`) as a child process for integration
 // tests and benchmarks, and tells the caller where it listens and which files pin and unlock it.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -35,8 +35,18 @@ export type StartStorageOptions = {
   timeoutMs?: number;
 };
 
+// Temp data dirs made here live until the test process exits (a restart test reuses one).
+const tempDirs: string[] = [];
+process.once('exit', () => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
 export async function startStorage(options: StartStorageOptions = {}): Promise<StorageProcess> {
-  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'cairn-storage-'));
+  let dataDir = options.dataDir;
+  if (dataDir === undefined) {
+    dataDir = mkdtempSync(join(tmpdir(), 'cairn-storage-'));
+    tempDirs.push(dataDir);
+  }
   const args = ['storage', 'start', '--data', dataDir];
   if (options.listen !== null) args.push('--listen', options.listen ?? '127.0.0.1:0');
   const child = spawn(CAIRN_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });

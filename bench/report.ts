@@ -1,0 +1,214 @@
+// Turns the benchmark's raw samples into medians, Cairn/restic and Cairn/borg ratios, the
+// issue's targets with ✓/✗, and the markdown table printed to stdout and kept in results.md.
+import type { ModifySummary } from './modify-dataset.ts';
+import type { VerifyResult } from './measure.ts';
+
+export const PHASES = ['full', 'noChange', 'afterModify', 'restore'] as const;
+export type Phase = (typeof PHASES)[number];
+export const PHASE_LABEL: Record<Phase, string> = {
+  full: 'first full backup',
+  noChange: 'no-change backup',
+  afterModify: 'after ~1% modified',
+  restore: 'full restore',
+};
+
+export interface PhaseSample {
+  seconds: number;
+  peakRssKiB: number | null;
+  /** Growth of the tool's stored data (du -sb) during this phase; null for restores. */
+  newBytes: number | null;
+  /** What the client printed, when it is machine-readable (Cairn's --json). */
+  output?: unknown;
+  error?: string;
+}
+
+export interface RunRecord {
+  tool: string;
+  run: number;
+  phases: Partial<Record<Phase, PhaseSample>>;
+  verify?: VerifyResult;
+  modify?: ModifySummary;
+  facts?: Record<string, number | string | null>;
+  error?: string;
+}
+
+export interface PhaseSummary {
+  runs: number;
+  medianSeconds: number;
+  mbPerSecond: number;
+  medianNewBytes: number | null;
+  medianPeakRssKiB: number | null;
+}
+
+export interface Target {
+  phase: Phase | 'rss';
+  goal: string;
+  met: boolean | null; // null: a number it needs is missing
+}
+
+export interface BenchReport {
+  title: string;
+  dataset: { source: string; files: number; bytes: number; note: string };
+  environment: Record<string, string>;
+  summary: Record<string, Partial<Record<Phase, PhaseSummary>>>;
+  targets: Target[];
+  runs: RunRecord[];
+}
+
+export function median(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] ?? null) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+}
+
+export function summarize(runs: RunRecord[], datasetBytes: number): BenchReport['summary'] {
+  const out: BenchReport['summary'] = {};
+  for (const tool of [...new Set(runs.map((r) => r.tool))]) {
+    const byPhase: Partial<Record<Phase, PhaseSummary>> = {};
+    for (const phase of PHASES) {
+      const ok = runs.flatMap((r) =>
+        r.tool === tool && r.phases[phase] && !r.phases[phase]?.error ? [r.phases[phase]] : [],
+      );
+      const seconds = median(ok.map((s) => s.seconds));
+      if (seconds === null) continue;
+      byPhase[phase] = {
+        runs: ok.length,
+        medianSeconds: seconds,
+        mbPerSecond: datasetBytes / 1e6 / seconds,
+        medianNewBytes: median(ok.flatMap((s) => (s.newBytes === null ? [] : [s.newBytes]))),
+        medianPeakRssKiB: median(ok.flatMap((s) => (s.peakRssKiB === null ? [] : [s.peakRssKiB]))),
+      };
+    }
+    out[tool] = byPhase;
+  }
+  return out;
+}
+
+/** The largest per-phase median peak RSS of a tool: "agent peak RSS" in the targets. */
+function peakRss(summary: Partial<Record<Phase, PhaseSummary>> | undefined): number | null {
+  const values = PHASES.flatMap((p) => {
+    const v = summary?.[p]?.medianPeakRssKiB;
+    return v === null || v === undefined ? [] : [v];
+  });
+  return values.length ? Math.max(...values) : null;
+}
+
+export function evaluateTargets(summary: BenchReport['summary']): Target[] {
+  const c = summary.cairn;
+  const r = summary.restic;
+  const b = summary.borg;
+  const secs = (s: typeof c, p: Phase) => s?.[p]?.medianSeconds;
+  const all = (...checks: (boolean | undefined)[]): boolean | null =>
+    checks.some((x) => x === undefined) ? null : checks.every(Boolean);
+  const le = (x: number | null | undefined, y: number | null | undefined, k = 1) =>
+    x === undefined || x === null || y === undefined || y === null ? undefined : x <= k * y;
+  const lt = (x: number | undefined, y: number | undefined) =>
+    x === undefined || y === undefined ? undefined : x < y;
+  return [
+    {
+      phase: 'full',
+      goal: '≤ 0.7× restic and < borg',
+      met: all(le(secs(c, 'full'), secs(r, 'full'), 0.7), lt(secs(c, 'full'), secs(b, 'full'))),
+    },
+    { phase: 'noChange', goal: '≤ restic', met: all(le(secs(c, 'noChange'), secs(r, 'noChange'))) },
+    {
+      phase: 'afterModify',
+      goal: 'time ≤ restic, new bytes ≤ 1.1× restic',
+      met: all(
+        le(secs(c, 'afterModify'), secs(r, 'afterModify')),
+        le(c?.afterModify?.medianNewBytes, r?.afterModify?.medianNewBytes, 1.1),
+      ),
+    },
+    { phase: 'restore', goal: '≤ 0.7× restic', met: all(le(secs(c, 'restore'), secs(r, 'restore'), 0.7)) },
+    { phase: 'rss', goal: 'Cairn client peak RSS ≤ restic', met: all(le(peakRss(c), peakRss(r))) },
+  ];
+}
+
+// ---- markdown ------------------------------------------------------------------------------
+
+function bytes(n: number | null | undefined): string {
+  if (n === null || n === undefined) return '–';
+  const sign = n < 0 ? '−' : '';
+  const a = Math.abs(n);
+  if (a >= 1e9) return `${sign}${(a / 1e9).toFixed(2)} GB`;
+  if (a >= 1e6) return `${sign}${(a / 1e6).toFixed(1)} MB`;
+  if (a >= 1e3) return `${sign}${(a / 1e3).toFixed(1)} kB`;
+  return `${sign}${a} B`;
+}
+
+function mib(kib: number | null | undefined): string {
+  return kib === null || kib === undefined ? '–' : `${Math.round(kib / 1024)} MiB`;
+}
+
+function ratio(x: number | null | undefined, y: number | null | undefined): string {
+  return x === null || x === undefined || y === null || y === undefined || y === 0
+    ? '–'
+    : `${(x / y).toFixed(2)}×`;
+}
+
+const mark = (met: boolean | null) => (met === null ? '–' : met ? '✓' : '✗');
+
+export function toMarkdown(report: BenchReport): string {
+  const { summary } = report;
+  const tools = Object.keys(summary);
+  const lines = [
+    `## ${report.title}`,
+    '',
+    `Dataset: ${report.dataset.source}: ${report.dataset.files.toLocaleString('en')} files, ${bytes(report.dataset.bytes)}. ${report.dataset.note}`,
+    '',
+    ...Object.entries(report.environment).map(([k, v]) => `- ${k}: ${v}`),
+    '',
+    '| phase | tool | seconds (median) | MB/s | new bytes stored | peak RSS (client) | runs |',
+    '|---|---|---:|---:|---:|---:|---:|',
+  ];
+  for (const phase of PHASES) {
+    for (const tool of tools) {
+      const s = summary[tool]?.[phase];
+      lines.push(
+        s
+          ? `| ${PHASE_LABEL[phase]} | ${tool} | ${s.medianSeconds.toFixed(2)} | ${s.mbPerSecond.toFixed(0)} | ${phase === 'restore' ? '–' : bytes(s.medianNewBytes)} | ${mib(s.medianPeakRssKiB)} | ${s.runs} |`
+          : `| ${PHASE_LABEL[phase]} | ${tool} | n/a | | | | 0 |`,
+      );
+    }
+  }
+  if (summary.cairn) {
+    const c = summary.cairn;
+    lines.push(
+      '',
+      '| phase | time Cairn/restic | time Cairn/borg | new bytes Cairn/restic | RSS Cairn/restic | target | met |',
+    );
+    lines.push('|---|---:|---:|---:|---:|---|:-:|');
+    const targets = new Map(report.targets.map((t) => [t.phase, t]));
+    for (const phase of PHASES) {
+      const r = summary.restic?.[phase];
+      const b = summary.borg?.[phase];
+      const t = targets.get(phase);
+      lines.push(
+        `| ${PHASE_LABEL[phase]} | ${ratio(c[phase]?.medianSeconds, r?.medianSeconds)} | ${ratio(c[phase]?.medianSeconds, b?.medianSeconds)} | ${phase === 'full' || phase === 'afterModify' ? ratio(c[phase]?.medianNewBytes, r?.medianNewBytes) : '–'} | ${ratio(c[phase]?.medianPeakRssKiB, r?.medianPeakRssKiB)} | ${t?.goal ?? ''} | ${mark(t?.met ?? null)} |`,
+      );
+    }
+    const rss = targets.get('rss');
+    if (rss) lines.push(`| peak RSS over all phases | | | | | ${rss.goal} | ${mark(rss.met)} |`);
+  }
+  lines.push('', ...verificationLines(report));
+  return `${lines.join('\n')}\n`;
+}
+
+function verificationLines(report: BenchReport): string[] {
+  const out = [
+    'Restore verified with `rsync -aH --checksum --dry-run --itemize-changes` (must print nothing):',
+  ];
+  for (const tool of Object.keys(report.summary)) {
+    const runs = report.runs.filter((r) => r.tool === tool);
+    const bad = runs.filter((r) => !r.verify?.ok);
+    out.push(
+      bad.length === 0
+        ? `- ${tool}: identical in ${runs.length}/${runs.length} runs ✓`
+        : `- ${tool}: **MISMATCH or not restored in ${bad.length}/${runs.length} runs ✗** ${bad.map((r) => r.error ?? `${r.verify?.differenceCount ?? 0} differences, e.g. ${(r.verify?.differences ?? []).slice(0, 3).join('; ')}`).join(' / ')}`,
+    );
+  }
+  const failed = report.runs.filter((r) => r.error);
+  for (const r of failed) out.push(`- ${r.tool} run ${r.run} failed: ${r.error}`);
+  return out;
+}

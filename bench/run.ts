@@ -1,0 +1,314 @@
+// `npm run bench`: times Cairn, restic and borg side by side on the same data in one run: first
+// full backup, no-change backup, backup after ~1% of files changed, full restore (verified with
+// rsync). Each run of each tool starts from a fresh repository and a fresh `cp -a` copy of the
+// dataset, so the cached source stays pristine. See bench/README.md.
+//
+//   node bench/run.ts [--data DIR] [--size-mb 1024] [--seed 1] [--runs 3]
+//                     [--tools cairn,restic,borg] [--out bench/out] [--keep-work]
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { generateDataset } from './gen-dataset.ts';
+import {
+  duBytes,
+  failureLine,
+  lastLines,
+  parseJsonOutput,
+  run,
+  runChecked,
+  runTimed,
+  type TreeStats,
+  treeStats,
+  verifyRestore,
+} from './measure.ts';
+import { modifyDataset } from './modify-dataset.ts';
+import {
+  type BenchReport,
+  evaluateTargets,
+  type Phase,
+  type RunRecord,
+  summarize,
+  toMarkdown,
+} from './report.ts';
+import { ALL_TOOLS, type BenchTool } from './tools.ts';
+
+const GENERATOR_VERSION = 2; // bump when gen-dataset.ts changes what it writes
+const COPY_LIMIT_BYTES = 2e9; // a --data tree below this is copied and modified like ours
+const MODIFY_SEED = 'modify-1';
+
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+interface Options {
+  data: string | null;
+  sizeMb: number;
+  seed: string;
+  runs: number;
+  tools: BenchTool[];
+  out: string;
+  keepWork: boolean;
+  timeoutMs: number;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      data: { type: 'string' },
+      'size-mb': { type: 'string', default: '1024' },
+      seed: { type: 'string', default: '1' },
+      runs: { type: 'string', default: '3' },
+      tools: { type: 'string', default: 'cairn,restic,borg' },
+      out: { type: 'string' },
+      'keep-work': { type: 'boolean', default: false },
+      'timeout-s': { type: 'string', default: '900' },
+    },
+  });
+  const tools = values.tools.split(',').map((name) => {
+    const tool = ALL_TOOLS.find((t) => t.name === name.trim());
+    if (!tool) throw new Error(`unknown tool ${name} (known: ${ALL_TOOLS.map((t) => t.name).join(', ')})`);
+    return tool;
+  });
+  const sizeMb = Number(values['size-mb']);
+  const runs = Number(values.runs);
+  if (!(sizeMb > 0)) throw new Error('--size-mb must be a positive number');
+  if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
+  const timeoutS = Number(values['timeout-s']);
+  if (!(timeoutS > 0)) throw new Error('--timeout-s must be a positive number');
+  return {
+    data: values.data ? path.resolve(values.data) : null,
+    sizeMb,
+    seed: values.seed,
+    runs,
+    tools,
+    out: values.out ? path.resolve(values.out) : path.join(import.meta.dirname, 'out'),
+    keepWork: values['keep-work'],
+    timeoutMs: timeoutS * 1000,
+  };
+}
+
+async function onPath(binary: string): Promise<boolean> {
+  return (await run({ argv: ['which', binary] })).code === 0;
+}
+
+/** Installs the Debian packages the comparison needs, only when something is missing. */
+async function ensureInstalled(tools: BenchTool[]): Promise<void> {
+  const needed = ['rsync', 'du', ...tools.flatMap((t) => (t.requires ? [t.requires] : []))];
+  const missing = [];
+  for (const bin of needed) if (!(await onPath(bin))) missing.push(bin);
+  if (!fs.existsSync('/usr/bin/time')) missing.push('/usr/bin/time');
+  if (missing.length === 0) return;
+  log(`missing ${missing.join(', ')}: installing restic borgbackup time rsync with apt-get`);
+  await runChecked({
+    argv: ['sh', '-c', 'apt-get update && apt-get install -y restic borgbackup time rsync'],
+    env: { DEBIAN_FRONTEND: 'noninteractive' },
+  });
+}
+
+interface Dataset {
+  /** The pristine tree that each run copies (or backs up in place when not copying). */
+  root: string;
+  stats: TreeStats;
+  copy: boolean;
+  description: string;
+}
+
+/** Generates the dataset into OUT/data, or reuses it when its marker says same size and seed. */
+function preparedGeneratedDataset(opts: Options): Dataset {
+  const root = path.join(opts.out, 'data');
+  const markerFile = path.join(opts.out, 'data.marker.json');
+  const wanted = { generator: GENERATOR_VERSION, sizeMb: opts.sizeMb, seed: opts.seed };
+  let marker: unknown = null;
+  try {
+    marker = JSON.parse(fs.readFileSync(markerFile, 'utf8'));
+  } catch {
+    marker = null; // no usable marker: generate
+  }
+  const m = marker as typeof wanted | null;
+  if (
+    m &&
+    m.generator === wanted.generator &&
+    m.sizeMb === wanted.sizeMb &&
+    m.seed === wanted.seed &&
+    fs.existsSync(root)
+  ) {
+    log(`reusing dataset ${root} (${opts.sizeMb} MiB, seed ${opts.seed})`);
+  } else {
+    fs.rmSync(markerFile, { force: true });
+    fs.rmSync(root, { recursive: true, force: true });
+    log(`generating ${opts.sizeMb} MiB dataset (seed ${opts.seed}) into ${root}`);
+    generateDataset(root, opts.sizeMb, opts.seed);
+    fs.writeFileSync(`${markerFile}.tmp`, JSON.stringify(wanted));
+    fs.renameSync(`${markerFile}.tmp`, markerFile);
+  }
+  return {
+    root,
+    stats: treeStats(root),
+    copy: true,
+    description: `generated by bench/gen-dataset.ts (${opts.sizeMb} MiB, seed ${opts.seed})`,
+  };
+}
+
+function givenDataset(dir: string): Dataset {
+  const stats = treeStats(dir);
+  const copy = stats.bytes < COPY_LIMIT_BYTES;
+  return { root: dir, stats, copy, description: dir };
+}
+
+/** One tool, one run: fresh copy, fresh repository, the four phases, then rsync verification. */
+async function benchOnce(
+  tool: BenchTool,
+  runNo: number,
+  ds: Dataset,
+  workDir: string,
+  timeoutMs: number,
+): Promise<RunRecord> {
+  const record: RunRecord = { tool: tool.name, run: runNo, phases: {} };
+  fs.rmSync(workDir, { recursive: true, force: true });
+  fs.mkdirSync(workDir, { recursive: true });
+  const source = ds.copy ? path.join(workDir, 'src') : ds.root;
+  if (ds.copy) await runChecked({ argv: ['cp', '-a', ds.root, source] });
+  let session: Awaited<ReturnType<BenchTool['open']>>;
+  try {
+    session = await tool.open(workDir);
+  } catch (e) {
+    record.error = `could not set up a repository: ${(e as Error).message}`;
+    log(`!!! ${tool.name} run ${runNo} FAILED: ${record.error}`);
+    return record;
+  }
+  try {
+    let stored = await duBytes(session.storedDir);
+    const timedPhase = async (phase: Phase, backupNo: number | null) => {
+      const target = path.join(workDir, 'restore');
+      if (backupNo === null) fs.mkdirSync(target);
+      const cmd = backupNo === null ? session.restore(target) : session.backup(source, backupNo);
+      const r = await runTimed(cmd, timeoutMs);
+      const after = await duBytes(session.storedDir);
+      const sample = {
+        seconds: r.seconds,
+        peakRssKiB: r.peakRssKiB,
+        newBytes: backupNo === null ? null : after - stored,
+      };
+      stored = after;
+      record.phases[phase] = sample;
+      const output = parseJsonOutput(r.stdout);
+      if (output !== undefined) record.phases[phase] = { ...sample, output };
+      if (r.code !== 0) {
+        const why = r.timedOut
+          ? `timed out after ${timeoutMs / 1000} s (stopped)`
+          : `exited ${r.code}: ${failureLine(r.stderr || r.stdout)}`;
+        const error = `${PHASE_NAMES[phase]} ${why}`;
+        record.phases[phase] = { ...sample, error };
+        throw new Error(error);
+      }
+      if (backupNo !== null) session.afterBackup?.(r.stdout);
+      log(
+        `  ${tool.name} run ${runNo} ${PHASE_NAMES[phase]}: ${r.seconds.toFixed(2)} s, RSS ${Math.round((r.peakRssKiB ?? 0) / 1024)} MiB${sample.newBytes === null ? '' : `, +${(sample.newBytes / 1e6).toFixed(1)} MB`}`,
+      );
+    };
+    await timedPhase('full', 1);
+    await timedPhase('noChange', 2);
+    if (ds.copy) {
+      record.modify = modifyDataset(source, MODIFY_SEED);
+      await timedPhase('afterModify', 3);
+    }
+    await timedPhase('restore', null);
+    record.verify = await verifyRestore(source, path.join(workDir, 'restore'));
+    if (!record.verify.ok) {
+      log(
+        `!!! ${tool.name} run ${runNo}: RESTORE DIFFERS FROM SOURCE (${record.verify.differenceCount} rsync lines):`,
+      );
+      for (const line of record.verify.differences) log(`!!!   ${line}`);
+    }
+  } catch (e) {
+    record.error = (e as Error).message;
+    log(`!!! ${tool.name} run ${runNo} FAILED: ${record.error}`);
+  } finally {
+    record.facts = session.facts?.();
+    await session.stop();
+  }
+  return record;
+}
+
+const PHASE_NAMES: Record<Phase, string> = {
+  full: 'full backup',
+  noChange: 'no-change backup',
+  afterModify: 'after-modify backup',
+  restore: 'restore',
+};
+
+/** The 1-minute load average against the core count: other work on the machine skews timings. */
+function loadAverage(): string {
+  return `${os.loadavg()[0]?.toFixed(2)} (${os.cpus().length} cores)`;
+}
+
+async function environment(tools: BenchTool[], workDir: string): Promise<Record<string, string>> {
+  const env: Record<string, string> = {
+    date: new Date().toISOString(),
+    machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${os.type()} ${os.release()}`,
+    'page cache': 'warm (nothing dropped)',
+    'load average at start': loadAverage(),
+    'work dir': `${workDir} (${lastLines((await run({ argv: ['df', '-hT', path.dirname(workDir)] })).stdout, 1)})`,
+  };
+  for (const tool of tools)
+    env[tool.name] = await tool.version().catch((e: Error) => `unavailable: ${e.message}`);
+  return env;
+}
+
+async function main(): Promise<number> {
+  const opts = parseOptions(process.argv.slice(2));
+  await ensureInstalled(opts.tools);
+  fs.mkdirSync(opts.out, { recursive: true });
+  const ds = opts.data ? givenDataset(opts.data) : preparedGeneratedDataset(opts);
+  const workDir = path.join(opts.out, 'work');
+  const note = ds.copy
+    ? `Each run backs up a fresh \`cp -a\` copy; the after-modify phase runs bench/modify-dataset.ts (seed ${MODIFY_SEED}) on it.`
+    : `Backed up in place (≥ ${COPY_LIMIT_BYTES / 1e9} GB, not copied): after-modify phase skipped (n/a).`;
+  log(
+    `dataset ${ds.description}: ${ds.stats.files} files, ${(ds.stats.bytes / 1e6).toFixed(1)} MB; ${opts.runs} run(s) of ${opts.tools.map((t) => t.name).join(', ')}`,
+  );
+  const env = await environment(opts.tools, workDir);
+  if ((os.loadavg()[0] ?? 0) > os.cpus().length / 2) {
+    env.warning =
+      '**the machine was busy when the bench started: absolute times and even ratios are unreliable**';
+    log(`!!! load average ${loadAverage()}: other work is running, timings will be noisy`);
+  }
+  const runs: RunRecord[] = [];
+  for (let runNo = 1; runNo <= opts.runs; runNo++) {
+    // Rotate the order each run so slow drift on a shared machine does not favour one tool.
+    const order = opts.tools.map((_, i) => opts.tools[(i + runNo - 1) % opts.tools.length]!);
+    for (const tool of order) {
+      log(`run ${runNo}/${opts.runs}: ${tool.name}`);
+      runs.push(await benchOnce(tool, runNo, ds, workDir, opts.timeoutMs));
+    }
+  }
+  if (!opts.keepWork) fs.rmSync(workDir, { recursive: true, force: true });
+  env['load average at end'] = loadAverage();
+  const summary = summarize(runs, ds.stats.bytes);
+  const report: BenchReport = {
+    title: `Backup benchmark: ${opts.runs} run(s), medians`,
+    dataset: { source: ds.description, files: ds.stats.files, bytes: ds.stats.bytes, note },
+    environment: env,
+    summary,
+    targets: evaluateTargets(summary),
+    runs,
+  };
+  const markdown = toMarkdown(report);
+  fs.writeFileSync(path.join(opts.out, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
+  fs.writeFileSync(path.join(opts.out, 'results.md'), markdown);
+  process.stdout.write(markdown);
+  log(`wrote ${path.join(opts.out, 'results.json')} and results.md`);
+  const bad = runs.filter((r) => r.error || !r.verify?.ok);
+  if (bad.length) log(`!!! ${bad.length} run(s) failed or restored a different tree: see above`);
+  return bad.length ? 1 : 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`bench: ${(e as Error).message ?? String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,149 @@
+// The backup of a set of paths into a vault: one snapshot.
+//
+// The main thread walks the file system depth first (only the directories on the way down and
+// their listings are in memory) and compares each entry with the reference snapshot's tree for
+// the same directory. An unchanged file reuses its chunk ids without being read; the others go
+// to FileSaver, whose worker threads read, chunk and hash them. Every chunk id meets BlobSealer:
+// ids seen before are dropped, the rest are asked about in batches, and only chunks the storage
+// lacks are compressed and sealed (in a worker) and packed for upload (PackUploader). When all of
+// a directory's entries are known, TreeSaver stores its tree and the parent learns the tree's
+// ids. Memory is bounded by the arenas in flight (back-pressure) and the pending directories,
+// not by the size of the tree. At the end: wait for every upload, then save the snapshot record
+// and the list of every chunk id it references.
+import { availableParallelism } from 'node:os';
+import type { ChunkerParams } from '../../core/chunker.ts';
+import { gearTable } from '../../core/chunker.ts';
+import type { VaultKeys } from '../../core/keys.ts';
+import { newSnapshotId, type SnapshotRecord } from '../../core/snapshot.ts';
+import { displayPath, planPaths, type ScanWarning } from '../scan.ts';
+import { saveSnapshot } from '../snapshots.ts';
+import type { StorageClient } from '../storage-client.ts';
+import { loadTrees } from '../tree-store.ts';
+import { WorkerPool } from '../worker-pool.ts';
+import { ArenaPool } from './arena-pool.ts';
+import { BlobSealer } from './blob-sealer.ts';
+import type { ChunkerWorkerData, WorkerResult, WorkerTask } from './chunk-messages.ts';
+import { ChunkSet } from './chunk-set.ts';
+import { DedupBatcher } from './dedup-batcher.ts';
+import { FileSaver } from './file-saver.ts';
+import { PackUploader } from './pack-uploader.ts';
+import { ReferenceTrees } from './reference-trees.ts';
+import { TreeSaver } from './tree-saver.ts';
+import { TreeWalker, type WalkCounters } from './tree-walker.ts';
+
+export type BackupProgress = {
+  files: number;
+  dirs: number;
+  bytes: number;
+  filesChanged: number;
+  bytesRead: number;
+  bytesNew: number;
+  currentPath?: string;
+};
+
+export type BackupOptions = {
+  client: StorageClient;
+  vault: string;
+  keys: VaultKeys;
+  chunker: ChunkerParams;
+  /** absolute paths to back up */
+  paths: string[];
+  host: string;
+  /** reference snapshot: unchanged files reuse its chunk lists without being read */
+  parent?: SnapshotRecord;
+  forceRead?: boolean;
+  /** worker threads, default os.availableParallelism() */
+  workers?: number;
+  onProgress?: (p: BackupProgress) => void;
+  /** tuning (tests, benchmarks): bytes of file one task may read, and arenas in flight */
+  segmentBytes?: number;
+  arenas?: number;
+  packSize?: number;
+};
+
+export type BackupResult = { snapshot: SnapshotRecord; warnings: { path: string; reason: string }[] };
+
+const WORKER_ENTRY = new URL('./file-chunker-worker.ts', import.meta.url);
+const DEFAULT_SEGMENT = 8 * 1024 * 1024;
+const PROGRESS_INTERVAL_MS = 100;
+
+export async function backup(opts: BackupOptions): Promise<BackupResult> {
+  const plan = planPaths(opts.paths);
+  const workers = opts.workers ?? availableParallelism();
+  const { client, vault, keys, chunker } = opts;
+  const warnings: ScanWarning[] = [];
+  const counters: WalkCounters = { files: 0, dirs: 0, bytes: 0, currentPath: undefined };
+  const readStats = { bytesRead: 0, filesChanged: 0 };
+
+  const segment = Math.max(opts.segmentBytes ?? DEFAULT_SEGMENT, chunker.max);
+  const arenas = new ArenaPool(segment + chunker.max, opts.arenas ?? 2 * workers + 1);
+  const workerData: ChunkerWorkerData = { keys, chunker, arenas: arenas.buffers };
+  const pool = new WorkerPool<WorkerTask, WorkerResult>(WORKER_ENTRY, { size: workers, workerData });
+  const referenced = new ChunkSet();
+  const dedup = new DedupBatcher((ids) => client.missing(vault, ids));
+  const uploader = new PackUploader(
+    async (name, buffers, size) => {
+      await client.putPack(vault, name, buffers, size);
+    },
+    { targetSize: opts.packSize },
+  );
+  const sealer = new BlobSealer({ keys, pool, dedup, uploader, referenced, arenas });
+  const fileSaver = new FileSaver({ pool, sealer, arenas, chunker, warnings, stats: readStats });
+  const treeSaver = new TreeSaver({ keys, chunker, gear: gearTable(keys.chunkerKey), sealer });
+  const refTrees = new ReferenceTrees((trees) => loadTrees(client, vault, keys, trees));
+  const walker = new TreeWalker({
+    fileSaver,
+    treeSaver,
+    sealer,
+    refTrees,
+    warnings,
+    counters,
+    forceRead: opts.forceRead ?? false,
+    poolIdle: () => pool.hasIdleWorker,
+  });
+
+  const progress = (): BackupProgress => ({
+    files: counters.files,
+    dirs: counters.dirs,
+    bytes: counters.bytes,
+    filesChanged: readStats.filesChanged,
+    bytesRead: readStats.bytesRead,
+    bytesNew: uploader.bytesNew,
+    currentPath: counters.currentPath === undefined ? undefined : displayPath(counters.currentPath),
+  });
+  const onProgress = opts.onProgress;
+  const ticker = onProgress ? setInterval(() => onProgress(progress()), PROGRESS_INTERVAL_MS) : undefined;
+  ticker?.unref();
+
+  try {
+    const previous = opts.parent?.tree.map((h) => Buffer.from(h, 'hex'));
+    const walk = await walker.walkRoot(plan, previous);
+    await fileSaver.drain();
+    const tree = await walk.tree;
+    await sealer.drain();
+    await uploader.flush();
+    const snapshot: SnapshotRecord = {
+      version: 1,
+      id: newSnapshotId(),
+      time: new Date().toISOString(),
+      host: opts.host,
+      paths: [...opts.paths],
+      tree: tree.map((id) => id.toString('hex')),
+      ...(opts.parent ? { parent: opts.parent.id } : {}),
+      summary: {
+        files: counters.files,
+        dirs: counters.dirs,
+        bytes: counters.bytes,
+        filesChanged: readStats.filesChanged,
+        bytesRead: readStats.bytesRead,
+        bytesNew: uploader.bytesNew,
+      },
+    };
+    await saveSnapshot(client, vault, keys, snapshot, referenced.sorted());
+    onProgress?.(progress());
+    return { snapshot, warnings };
+  } finally {
+    if (ticker) clearInterval(ticker);
+    await pool.close();
+  }
+}

@@ -1,0 +1,135 @@
+// From chunk ids to stored blobs. Every chunk id the scan produces comes here: ids already
+// handled in this run (or reused from the reference snapshot) are dropped at once, the rest are
+// asked about in batches (DedupBatcher), and only the ones the storage lacks are compressed and
+// sealed: data chunks by a worker (their bytes never come back to the main thread), tree chunks
+// here (small). Sealed blobs go to the PackUploader. All of this runs behind the scan; drain()
+// waits for it and reports the first failure.
+import { BLOB_DATA, BLOB_TREE, sealBlob } from '../../core/blob.ts';
+import type { VaultKeys } from '../../core/keys.ts';
+import type { WorkerPool } from '../worker-pool.ts';
+import type { ArenaPool } from './arena-pool.ts';
+import type { ChunkResult, SealResult, WorkerResult, WorkerTask } from './chunk-messages.ts';
+import type { ChunkSet } from './chunk-set.ts';
+import type { DedupBatcher } from './dedup-batcher.ts';
+import type { PackUploader } from './pack-uploader.ts';
+
+export type BlobSealerDeps = {
+  keys: VaultKeys;
+  pool: WorkerPool<WorkerTask, WorkerResult>;
+  dedup: DedupBatcher;
+  uploader: PackUploader;
+  referenced: ChunkSet;
+  arenas: ArenaPool;
+};
+
+export class BlobSealer {
+  #d: BlobSealerDeps;
+  #pending = new Set<Promise<void>>();
+  #failure: unknown;
+  /** chunks sealed and handed to the uploader */
+  blobsNew = 0;
+
+  constructor(deps: BlobSealerDeps) {
+    this.#d = deps;
+  }
+
+  get failed(): boolean {
+    return this.#failure !== undefined;
+  }
+
+  throwIfFailed(): void {
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /**
+   * Data chunks of a chunk task that read into `arena`; `keep(i)` excludes chunks of pieces that
+   * failed. The arena is given back once the new chunks are sealed.
+   */
+  submitData(arena: number, result: ChunkResult, keep: (chunk: number) => boolean): void {
+    const candidates: number[] = [];
+    const count = result.refs.length / 2;
+    for (let i = 0; i < count; i++) {
+      if (keep(i) && this.#d.referenced.add(idAt(result.ids, i))) candidates.push(i);
+    }
+    if (candidates.length === 0) {
+      this.#d.arenas.release(arena);
+      return;
+    }
+    this.#track(this.#sealData(arena, result, candidates));
+  }
+
+  /** Tree chunks: ids and plaintext pieces of one encoded tree. */
+  submitTree(ids: Buffer[], pieces: Buffer[]): void {
+    const fresh: number[] = [];
+    ids.forEach((id, i) => {
+      if (this.#d.referenced.add(id)) fresh.push(i);
+    });
+    if (fresh.length > 0) this.#track(this.#sealTree(ids, pieces, fresh));
+  }
+
+  /** Ids known to be stored (referenced by the reference snapshot): recorded, never queried. */
+  markPresent(ids: Iterable<Buffer>): void {
+    for (const id of ids) this.#d.referenced.add(id);
+  }
+
+  /** Waits for every query, seal and hand-over started so far. */
+  async drain(): Promise<void> {
+    while (this.#pending.size > 0) {
+      await Promise.allSettled([...this.#pending]);
+    }
+    this.throwIfFailed();
+  }
+
+  #track(work: Promise<void>): void {
+    const p = work.then(
+      () => {
+        this.#pending.delete(p);
+      },
+      (e: unknown) => {
+        this.#pending.delete(p);
+        this.#failure ??= e;
+        this.#d.arenas.fail(e);
+      },
+    );
+    this.#pending.add(p);
+  }
+
+  async #sealData(arena: number, result: ChunkResult, candidates: number[]): Promise<void> {
+    const missing = await this.#d.dedup.missing(candidates.map((i) => idAt(result.ids, i)));
+    const fresh = candidates.filter((_, k) => missing[k]);
+    if (fresh.length === 0) {
+      this.#d.arenas.release(arena);
+      return;
+    }
+    const refs = new Int32Array(fresh.length * 2);
+    const ids = new Uint8Array(fresh.length * 32);
+    fresh.forEach((i, k) => {
+      refs.set(result.refs.subarray(i * 2, i * 2 + 2), k * 2);
+      ids.set(result.ids.subarray(i * 32, i * 32 + 32), k * 32);
+    });
+    // Urgent: sealing frees arenas, reading fills them.
+    const sealed = (await this.#d.pool.run({ kind: 'seal', type: BLOB_DATA, arena, refs, ids }, [], true)) as SealResult;
+    this.#d.arenas.release(arena);
+    for (let k = 0; k < fresh.length; k++) {
+      const buffer = sealed.buffers[sealed.refs[k * 3]!]!;
+      const blob = Buffer.from(buffer, sealed.refs[k * 3 + 1]!, sealed.refs[k * 3 + 2]!);
+      this.#d.uploader.add(BLOB_DATA, idAt(ids, k), blob);
+    }
+    this.blobsNew += fresh.length;
+    await this.#d.uploader.waitForRoom();
+  }
+
+  async #sealTree(ids: Buffer[], pieces: Buffer[], fresh: number[]): Promise<void> {
+    const missing = await this.#d.dedup.missing(fresh.map((i) => ids[i]!));
+    fresh.forEach((i, k) => {
+      if (!missing[k]) return;
+      this.#d.uploader.add(BLOB_TREE, ids[i]!, sealBlob(this.#d.keys, BLOB_TREE, ids[i]!, pieces[i]!));
+      this.blobsNew++;
+    });
+    await this.#d.uploader.waitForRoom();
+  }
+}
+
+function idAt(ids: Uint8Array, i: number): Buffer {
+  return Buffer.from(ids.buffer, ids.byteOffset + i * 32, 32);
+}

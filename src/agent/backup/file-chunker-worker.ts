@@ -1,0 +1,71 @@
+// Worker-thread entry of the backup pipeline. Two kinds of task: `chunk` reads files into a
+// shared arena and cuts and hashes their chunks (every chunk pays for this), `seal` compresses
+// and encrypts the chunks the storage turned out not to have (only new chunks pay for this),
+// reading them from the same arena. Sealed blobs leave as transferred ArrayBuffers.
+import { type TransferListItem, workerData } from 'node:worker_threads';
+import { sealBlob } from '../../core/blob.ts';
+import { gearTable } from '../../core/chunker.ts';
+import type { VaultKeys } from '../../core/keys.ts';
+import { serveTasks } from '../worker-pool.ts';
+import type { ChunkerWorkerData, SealResult, SealTask, WorkerResult, WorkerTask } from './chunk-messages.ts';
+import { type ReaderContext, readPieces } from './file-reader.ts';
+
+const data = workerData as ChunkerWorkerData;
+// Structured cloning turns Buffers into plain Uint8Arrays: make them Buffers again.
+const keys: VaultKeys = {
+  encKey: Buffer.from(data.keys.encKey),
+  idKey: Buffer.from(data.keys.idKey),
+  chunkerKey: Buffer.from(data.keys.chunkerKey),
+};
+const ctx: ReaderContext = { keys, chunker: data.chunker, gear: gearTable(keys.chunkerKey) };
+const arenas = data.arenas.map((sab) => new Uint8Array(sab));
+
+/** Small sealed blobs live in Node's shared pool slab, which cannot be transferred: copy those. */
+function ownsItsBuffer(b: Buffer): boolean {
+  return b.byteOffset === 0 && b.buffer.byteLength === b.length && b.length >= 4096;
+}
+
+function seal(task: SealTask): { result: SealResult; transfer: TransferListItem[] } {
+  const arena = arenas[task.arena]!;
+  const count = task.refs.length / 2;
+  const refs = new Int32Array(count * 3);
+  const buffers: ArrayBuffer[] = [];
+  const small: Buffer[] = [];
+  const smallAt: number[] = [];
+  let smallSize = 0;
+  for (let i = 0; i < count; i++) {
+    const offset = task.refs[i * 2]!;
+    const length = task.refs[i * 2 + 1]!;
+    const id = task.ids.subarray(i * 32, i * 32 + 32);
+    const sealed = sealBlob(keys, task.type, id, arena.subarray(offset, offset + length));
+    if (ownsItsBuffer(sealed)) {
+      refs[i * 3] = buffers.length;
+      refs[i * 3 + 1] = 0;
+      refs[i * 3 + 2] = sealed.length;
+      buffers.push(sealed.buffer as ArrayBuffer);
+    } else {
+      smallAt.push(i);
+      small.push(sealed);
+      smallSize += sealed.length;
+    }
+  }
+  if (small.length > 0) {
+    const joined = new Uint8Array(smallSize);
+    let at = 0;
+    small.forEach((b, k) => {
+      const i = smallAt[k]!;
+      joined.set(b, at);
+      refs[i * 3] = buffers.length;
+      refs[i * 3 + 1] = at;
+      refs[i * 3 + 2] = b.length;
+      at += b.length;
+    });
+    buffers.push(joined.buffer);
+  }
+  return { result: { refs, buffers }, transfer: buffers };
+}
+
+serveTasks<WorkerTask, WorkerResult>((task) => {
+  if (task.kind === 'seal') return seal(task);
+  return { result: readPieces(ctx, task.pieces, arenas[task.arena]!) };
+});

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import { BLOB_DATA } from '../../core/blob.ts';
+import { parsePack } from '../../core/pack.ts';
+import { PackUploader } from './pack-uploader.ts';
+
+function sealedLike(size: number): Buffer {
+  const b = randomBytes(size);
+  b[0] = 1; // a sealed blob starts with its version byte
+  return b;
+}
+
+test('fills packs to the target, uploads them, flush sends the rest', async () => {
+  const uploaded: { name: string; bytes: Buffer }[] = [];
+  const up = new PackUploader(
+    async (name, buffers, size) => {
+      const bytes = Buffer.concat(buffers);
+      assert.equal(bytes.length, size);
+      uploaded.push({ name, bytes });
+    },
+    { targetSize: 10_000 },
+  );
+  for (let i = 0; i < 25; i++) up.add(BLOB_DATA, randomBytes(32), sealedLike(1000));
+  await up.flush();
+  assert.equal(uploaded.length, 3);
+  assert.equal(up.packs, 3);
+  assert.equal(up.bytesNew, 25_000);
+  let blobs = 0;
+  for (const p of uploaded) {
+    assert.equal(createHash('sha256').update(p.bytes).digest('hex'), p.name);
+    blobs += parsePack(p.bytes).length;
+  }
+  assert.equal(blobs, 25);
+});
+
+test('waitForRoom holds producers while uploads are slow; a failure surfaces', async () => {
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  let calls = 0;
+  const up = new PackUploader(
+    async () => {
+      calls++;
+      await gate;
+      if (calls === 2) throw new Error('disk full');
+    },
+    { targetSize: 100, maxInFlight: 2 },
+  );
+  up.add(BLOB_DATA, randomBytes(32), sealedLike(200));
+  up.add(BLOB_DATA, randomBytes(32), sealedLike(200));
+  let roomy = false;
+  const room = up.waitForRoom().then(
+    () => {
+      roomy = true;
+    },
+    () => {
+      roomy = true;
+    },
+  );
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(roomy, false, 'two packs in flight: no room');
+  release();
+  await room;
+  await assert.rejects(up.flush(), /disk full/);
+});

@@ -1,0 +1,98 @@
+// Gathers sealed blobs into packs (target ~16 MiB) and uploads full packs with a few uploads in
+// flight. Producers call waitForRoom() before handing over more: when packs wait for the
+// network, the pipeline upstream stops, so memory stays bounded by maxInFlight packs plus
+// the one being filled.
+import type { BlobType } from '../../core/blob.ts';
+import { PackBuilder } from '../../core/pack.ts';
+
+export type PackUpload = (name: string, buffers: Buffer[], size: number) => Promise<void>;
+
+export type PackUploaderOptions = { targetSize?: number; maxInFlight?: number };
+
+export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
+
+export class PackUploader {
+  #upload: PackUpload;
+  #targetSize: number;
+  #maxInFlight: number;
+  #builder = new PackBuilder();
+  #queued: { name: string; buffers: Buffer[]; size: number }[] = [];
+  #inFlight = 0;
+  #roomWaiters: (() => void)[] = [];
+  #idleWaiters: (() => void)[] = [];
+  #failure: unknown;
+  /** sealed bytes handed over (what this run adds to the vault) */
+  bytesNew = 0;
+  packs = 0;
+
+  constructor(upload: PackUpload, options: PackUploaderOptions = {}) {
+    this.#upload = upload;
+    this.#targetSize = options.targetSize ?? DEFAULT_PACK_SIZE;
+    this.#maxInFlight = options.maxInFlight ?? 3;
+  }
+
+  add(type: BlobType, id: Uint8Array, sealed: Buffer): void {
+    this.#throwIfFailed();
+    // Keep a pack under the format's ceiling even when a huge blob arrives.
+    if (this.#builder.count > 0 && this.#builder.size + sealed.length > this.#targetSize * 2) this.#close();
+    this.#builder.add(type, id, sealed);
+    this.bytesNew += sealed.length;
+    if (this.#builder.size >= this.#targetSize) this.#close();
+  }
+
+  /** Resolves when fewer than maxInFlight packs wait for or are in upload. */
+  async waitForRoom(): Promise<void> {
+    while (this.#queued.length + this.#inFlight >= this.#maxInFlight) {
+      this.#throwIfFailed();
+      await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
+    }
+    this.#throwIfFailed();
+  }
+
+  /** Closes the pack being filled and waits for every upload; throws the first failure. */
+  async flush(): Promise<void> {
+    if (this.#builder.count > 0) this.#close();
+    while (this.#queued.length + this.#inFlight > 0) {
+      this.#throwIfFailed();
+      await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    }
+    this.#throwIfFailed();
+  }
+
+  #close(): void {
+    const { buffers, size, name } = this.#builder.finish();
+    this.#builder = new PackBuilder();
+    this.#queued.push({ name, buffers, size });
+    this.#pump();
+  }
+
+  #pump(): void {
+    while (this.#inFlight < this.#maxInFlight && this.#queued.length > 0 && this.#failure === undefined) {
+      const pack = this.#queued.shift()!;
+      this.#inFlight++;
+      this.#upload(pack.name, pack.buffers, pack.size).then(
+        () => {
+          this.packs++;
+          this.#settled();
+        },
+        (e: unknown) => {
+          this.#failure ??= e;
+          this.#queued = [];
+          this.#settled();
+        },
+      );
+    }
+  }
+
+  #settled(): void {
+    this.#inFlight--;
+    this.#pump();
+    for (const wake of this.#roomWaiters.splice(0)) wake();
+    if (this.#queued.length + this.#inFlight === 0 || this.#failure !== undefined)
+      for (const wake of this.#idleWaiters.splice(0)) wake();
+  }
+
+  #throwIfFailed(): void {
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+}

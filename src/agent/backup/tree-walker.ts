@@ -1,0 +1,277 @@
+// The backup's walk over the file system, depth first, one directory listing per depth level.
+// Each entry is compared with the reference snapshot's node of the same name: unchanged files
+// take their chunk ids from it; changed ones are handed to FileSaver. A directory's tree is
+// stored (TreeSaver) when its last entry is complete, which may be well after the walk moved on
+// (files still being read); the walk itself only waits when the pipeline is full. The root
+// tree stands for '/': above the requested paths it holds only the components on the way down.
+import { readlinkSync } from 'node:fs';
+import type { TreeNode } from '../../core/tree.ts';
+import {
+  type DirEntry,
+  describeError,
+  displayPath,
+  joinPath,
+  listDirectory,
+  lstatPath,
+  nodeFromStat,
+  nodeTypeOf,
+  type PathPlan,
+  type ScanWarning,
+  unchangedSince,
+} from '../scan.ts';
+import type { BlobSealer } from './blob-sealer.ts';
+import type { FileSaver } from './file-saver.ts';
+import type { ReferenceTrees } from './reference-trees.ts';
+import type { TreeSaver } from './tree-saver.ts';
+
+export type WalkCounters = { files: number; dirs: number; bytes: number; currentPath: Buffer | undefined };
+
+type TreeDone = (ids: Buffer[]) => void;
+
+/** The reference snapshot's tree for the directory being walked. */
+type Reference = { ids: Buffer[]; nodes: TreeNode[]; byName: Map<string, TreeNode> };
+
+/** Subdirectory trees of the reference snapshot asked for in one request. */
+const PREFETCH_WINDOW = 64;
+
+/**
+ * Collects one directory's nodes as they complete, in scan order (sorted by name), and stores
+ * the tree when the last one arrives. Entries that failed (vanished files) leave a hole.
+ */
+class DirCollector {
+  #nodes: (TreeNode | undefined)[] = [];
+  #waiting = 1; // the scan of the directory itself
+  #onComplete: (nodes: TreeNode[]) => void;
+
+  constructor(onComplete: (nodes: TreeNode[]) => void) {
+    this.#onComplete = onComplete;
+  }
+
+  add(node: TreeNode): void {
+    this.#nodes.push(node);
+  }
+
+  /** Reserves the place of an entry that completes later; call the returned function once. */
+  later(): (node: TreeNode | undefined) => void {
+    const i = this.#nodes.push(undefined) - 1;
+    this.#waiting++;
+    return (node) => {
+      this.#nodes[i] = node;
+      this.#settle();
+    };
+  }
+
+  scanned(): void {
+    this.#settle();
+  }
+
+  #settle(): void {
+    if (--this.#waiting > 0) return;
+    const nodes = this.#nodes.filter((n): n is TreeNode => n !== undefined);
+    this.#nodes = [];
+    this.#onComplete(nodes);
+  }
+}
+
+export type TreeWalkerDeps = {
+  fileSaver: FileSaver;
+  treeSaver: TreeSaver;
+  sealer: BlobSealer;
+  refTrees: ReferenceTrees;
+  warnings: ScanWarning[];
+  counters: WalkCounters;
+  forceRead: boolean;
+  /** true when a worker would idle: then a partial batch of small files is sent at once */
+  poolIdle: () => boolean;
+};
+
+export class TreeWalker {
+  #d: TreeWalkerDeps;
+  /** first path seen of each multiply-linked file ("dev:ino" → path relative to '/') */
+  #hardlinks = new Map<string, Buffer>();
+  #failure: unknown;
+
+  constructor(deps: TreeWalkerDeps) {
+    this.#d = deps;
+  }
+
+  /** Walks every requested path; resolves when the walk is over, with the root tree's ids to come. */
+  async walkRoot(plan: PathPlan, previous: Buffer[] | undefined): Promise<{ tree: Promise<Buffer[]> }> {
+    let resolveTree: TreeDone = () => {};
+    let rejectTree: (e: unknown) => void = () => {};
+    const tree = new Promise<Buffer[]>((res, rej) => {
+      resolveTree = res;
+      rejectTree = rej;
+    });
+    tree.catch(() => undefined); // the caller awaits it after the walk; a failure is rethrown there
+    const done = (ids: Buffer[]) =>
+      this.#failure === undefined ? resolveTree(ids) : rejectTree(this.#failure);
+    const root = Buffer.from('/');
+    if (plan.whole) await this.#walkDir(root, previous, done);
+    else await this.#walkPlanned(root, plan, previous, done);
+    if (this.#failure !== undefined) rejectTree(this.#failure);
+    return { tree };
+  }
+
+  async #referenceOf(path: Buffer, ids: Buffer[] | undefined): Promise<Reference | undefined> {
+    if (!ids) return undefined;
+    try {
+      const nodes = await this.#d.refTrees.take(ids);
+      return { ids, nodes, byName: new Map(nodes.map((n) => [n.name.toString('latin1'), n])) };
+    } catch (e) {
+      // A damaged reference costs speed, not correctness: this directory is read in full.
+      this.#d.warnings.push({
+        path: displayPath(path),
+        reason: `reference tree unreadable, reading all: ${String(e)}`,
+      });
+      return undefined;
+    }
+  }
+
+  #collector(ref: Reference | undefined, done: TreeDone): DirCollector {
+    return new DirCollector((nodes) => {
+      try {
+        done(this.#d.treeSaver.save(nodes, ref?.ids, ref?.nodes));
+      } catch (e) {
+        this.#failure ??= e;
+        done([]);
+      }
+    });
+  }
+
+  /** A directory backed up whole. */
+  async #walkDir(path: Buffer, previous: Buffer[] | undefined, done: TreeDone): Promise<void> {
+    this.#d.sealer.throwIfFailed();
+    this.#d.counters.currentPath = path;
+    const ref = await this.#referenceOf(path, previous);
+    const entries = await listDirectory(path, this.#d.warnings);
+    const col = this.#collector(ref, done);
+    const subdirRefs: Buffer[][] = [];
+    if (ref) {
+      for (const e of entries) {
+        const r = ref.byName.get(e.name.toString('latin1'));
+        if (r?.type === 'dir' && r.subtree && e.stat.isDirectory()) subdirRefs.push(r.subtree);
+      }
+    }
+    // Ask for the first window of subdirectory trees now, the next one halfway through.
+    this.#d.refTrees.prefetch(subdirRefs.slice(0, PREFETCH_WINDOW));
+    let prefetched = PREFETCH_WINDOW;
+    let subdirsSeen = 0;
+    for (const e of entries) {
+      const r = ref?.byName.get(e.name.toString('latin1'));
+      if (r?.type === 'dir' && r.subtree && e.stat.isDirectory()) {
+        if (subdirsSeen++ >= prefetched - PREFETCH_WINDOW / 2 && prefetched < subdirRefs.length) {
+          this.#d.refTrees.prefetch(subdirRefs.slice(prefetched, prefetched + PREFETCH_WINDOW));
+          prefetched += PREFETCH_WINDOW;
+        }
+      }
+      await this.#saveEntry(e, r, col);
+    }
+    col.scanned();
+    if (this.#d.poolIdle()) await this.#d.fileSaver.flush();
+    // Let worker answers, dedup queries and uploads in between directories.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+
+  /** A directory on the way to requested paths: real metadata, only the planned children. */
+  async #walkPlanned(
+    path: Buffer,
+    plan: PathPlan,
+    previous: Buffer[] | undefined,
+    done: TreeDone,
+  ): Promise<void> {
+    const ref = await this.#referenceOf(path, previous);
+    const col = this.#collector(ref, done);
+    const children = [...plan.children.values()].sort((a, b) => Buffer.compare(a.name, b.name));
+    for (const child of children) {
+      const childPath = joinPath(path, child.name);
+      let stat: DirEntry['stat'] | undefined;
+      try {
+        stat = lstatPath(childPath);
+      } catch (e) {
+        this.#d.warnings.push({
+          path: displayPath(childPath),
+          reason: `cannot examine: ${describeError(e)}`,
+        });
+        continue;
+      }
+      if (!stat) {
+        this.#d.warnings.push({ path: displayPath(childPath), reason: 'does not exist' });
+        continue;
+      }
+      const r = ref?.byName.get(child.name.toString('latin1'));
+      if (child.whole) await this.#saveEntry({ name: child.name, path: childPath, stat }, r, col);
+      else if (stat.isDirectory()) {
+        this.#d.counters.dirs++;
+        const node = nodeFromStat(child.name, stat);
+        const fill = col.later();
+        const sub = r?.type === 'dir' ? r.subtree : undefined;
+        await this.#walkPlanned(childPath, child, sub, (ids) => fill({ ...node, subtree: ids }));
+      } else {
+        this.#d.warnings.push({
+          path: displayPath(childPath),
+          reason: 'not a directory: paths below it skipped',
+        });
+      }
+    }
+    col.scanned();
+  }
+
+  async #saveEntry(e: DirEntry, ref: TreeNode | undefined, col: DirCollector): Promise<void> {
+    const { counters } = this.#d;
+    const type = nodeTypeOf(e.stat);
+    const node = nodeFromStat(e.name, e.stat, type);
+    if (type === 'dir') {
+      counters.dirs++;
+      const fill = col.later();
+      const sub = ref?.type === 'dir' ? ref.subtree : undefined;
+      await this.#walkDir(e.path, sub, (ids) => {
+        node.subtree = ids;
+        fill(node);
+      });
+      return;
+    }
+    if (type === 'symlink') {
+      try {
+        node.target = readlinkSync(e.path, { encoding: 'buffer' });
+      } catch (err) {
+        this.#d.warnings.push({
+          path: displayPath(e.path),
+          reason: `cannot read link: ${describeError(err)}`,
+        });
+        return;
+      }
+      col.add(node);
+      return;
+    }
+    if (type !== 'file') {
+      col.add(node);
+      return;
+    }
+    counters.files++;
+    if (e.stat.nlink > 1n) {
+      const key = `${e.stat.dev}:${e.stat.ino}`;
+      const first = this.#hardlinks.get(key);
+      if (first) {
+        node.type = 'hardlink';
+        node.target = first;
+        col.add(node);
+        return;
+      }
+      this.#hardlinks.set(key, e.path.subarray(1));
+    }
+    if (!this.#d.forceRead && unchangedSince(ref, e.stat)) {
+      node.chunks = ref!.chunks;
+      this.#d.sealer.markPresent(node.chunks!);
+      counters.bytes += node.size;
+      col.add(node);
+      return;
+    }
+    const fill = col.later();
+    await this.#d.fileSaver.save(e.path, e.stat, node, (saved) => {
+      if (saved) counters.bytes += saved.size;
+      else counters.files--;
+      fill(saved);
+    });
+  }
+}

@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { CairnError, isCairnError } from '../../core/errors.ts';
+import type { TreeNode } from '../../core/tree.ts';
+import { FileWriter, WriteBudget, writeHardlink, writeSymlink } from './file-writer.ts';
+
+function fileNode(size: number, chunks: number, mode = 0o640): TreeNode {
+  return {
+    name: Buffer.from('f'),
+    type: 'file',
+    mode,
+    uid: 0,
+    gid: 0,
+    mtimeNs: 1_700_000_000_000_000_000n,
+    ctimeNs: 0n,
+    size,
+    inode: 1n,
+    nlink: 1,
+    chunks: Array.from({ length: chunks }, () => Buffer.alloc(32)),
+  };
+}
+
+function withDir(fn: (dir: string) => Promise<void>) {
+  return async () => {
+    const dir = fs.mkdtempSync(join(tmpdir(), 'cairn-writer-'));
+    try {
+      await fn(dir);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  };
+}
+
+const MiB = 1024 * 1024;
+
+test(
+  'chunks taken out of order land in order; zero chunks stay holes; the file appears only when complete',
+  withDir(async (dir) => {
+    const path = Buffer.from(join(dir, 'sparse'));
+    const a = Buffer.alloc(MiB, 0x61);
+    const c = Buffer.alloc(100, 0x63);
+    const w = new FileWriter(Buffer.from(dir), path, fileNode(8 * MiB + 100, 4), new WriteBudget(64 * MiB));
+    w.put(2, { data: c.subarray(0, 0), length: 0 });
+    w.put(3, { data: c, length: 100 });
+    w.put(1, { data: null, length: 7 * MiB - MiB + MiB }); // a 7 MiB hole
+    assert.equal(w.complete, false);
+    assert.ok(!fs.existsSync(path));
+    w.put(0, { data: a, length: MiB });
+    assert.equal(w.complete, true);
+    await w.finish(false);
+    const st = fs.statSync(path);
+    assert.equal(st.size, 8 * MiB + 100);
+    assert.equal(st.mode & 0o7777, 0o640);
+    assert.ok(st.blocks * 512 < 2 * MiB, `${st.blocks * 512} bytes allocated`);
+    const back = fs.readFileSync(path);
+    assert.ok(back.subarray(0, MiB).equals(a));
+    assert.ok(back.subarray(MiB, 8 * MiB).every((b) => b === 0));
+    assert.ok(back.subarray(8 * MiB).equals(c));
+    assert.deepEqual(fs.readdirSync(dir), ['sparse']);
+  }),
+);
+
+test(
+  'a file ending in a hole is truncated to its size; an empty file is made',
+  withDir(async (dir) => {
+    const tail = new FileWriter(Buffer.from(dir), Buffer.from(join(dir, 'tail')), fileNode(3 * MiB, 2), new WriteBudget(MiB));
+    tail.put(0, { data: Buffer.from('x'), length: 1 });
+    tail.put(1, { data: null, length: 3 * MiB - 1 });
+    await tail.finish(false);
+    assert.equal(fs.statSync(join(dir, 'tail')).size, 3 * MiB);
+    const empty = new FileWriter(Buffer.from(dir), Buffer.from(join(dir, 'empty')), fileNode(0, 0), new WriteBudget(MiB));
+    assert.equal(empty.complete, true);
+    await empty.finish(false);
+    assert.equal(fs.statSync(join(dir, 'empty')).size, 0);
+  }),
+);
+
+test(
+  'a damaged chunk or a wrong size discards the file and its temporary name',
+  withDir(async (dir) => {
+    const damaged = new FileWriter(Buffer.from(dir), Buffer.from(join(dir, 'damaged')), fileNode(200_000, 2), new WriteBudget(MiB));
+    damaged.put(0, { data: Buffer.alloc(100_000, 1), length: 100_000 });
+    damaged.put(1, { error: new CairnError('E_CORRUPT', 'blob failed authentication') });
+    await assert.rejects(damaged.finish(false), (e) => isCairnError(e, 'E_CORRUPT'));
+    const short = new FileWriter(Buffer.from(dir), Buffer.from(join(dir, 'short')), fileNode(10, 1), new WriteBudget(MiB));
+    short.put(0, { data: Buffer.from('abc'), length: 3 });
+    await assert.rejects(short.finish(false), (e) => isCairnError(e, 'E_CORRUPT') && /10/.test(e.message));
+    assert.deepEqual(fs.readdirSync(dir), []);
+  }),
+);
+
+test(
+  'a symlink planted at the final name is replaced, never written through',
+  withDir(async (dir) => {
+    const victim = join(dir, 'victim');
+    fs.writeFileSync(victim, 'keep me');
+    fs.symlinkSync(victim, join(dir, 'f'));
+    const w = new FileWriter(Buffer.from(dir), Buffer.from(join(dir, 'f')), fileNode(3, 1), new WriteBudget(MiB));
+    w.put(0, { data: Buffer.from('new'), length: 3 });
+    await w.finish(false);
+    assert.equal(fs.readFileSync(victim, 'utf8'), 'keep me');
+    assert.ok(fs.lstatSync(join(dir, 'f')).isFile());
+    assert.equal(fs.readFileSync(join(dir, 'f'), 'utf8'), 'new');
+  }),
+);
+
+test(
+  'symlinks keep their target bytes; a hard link made twice stays one inode and leaves no temporary name',
+  withDir(async (dir) => {
+    const target = Buffer.from([0x2e, 0x2e, 0x2f, 0xff, 0x0a]);
+    const link = Buffer.from(join(dir, 'l'));
+    const node = { ...fileNode(0, 0, 0o777), type: 'symlink' as const, target };
+    await writeSymlink(Buffer.from(dir), link, node, false);
+    await writeSymlink(Buffer.from(dir), link, node, false);
+    assert.deepEqual(fs.readlinkSync(link, { encoding: 'buffer' }), target);
+    fs.writeFileSync(join(dir, 'a'), 'x');
+    await writeHardlink(Buffer.from(dir), Buffer.from(join(dir, 'b')), Buffer.from(join(dir, 'a')));
+    await writeHardlink(Buffer.from(dir), Buffer.from(join(dir, 'b')), Buffer.from(join(dir, 'a')));
+    assert.equal(fs.statSync(join(dir, 'a')).ino, fs.statSync(join(dir, 'b')).ino);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['a', 'b', 'l']);
+  }),
+);

@@ -1,0 +1,275 @@
+// Puts restored entries in place atomically. A regular file is written under a fresh temporary
+// name in its own directory (O_EXCL | O_NOFOLLOW, so a planted symlink is never followed), with
+// positional writes; all-zero chunks are not written at all so holes stay holes, and the file is
+// truncated to its recorded size at the end. Only a complete file gets its metadata and is
+// renamed over the final name; a failed one is closed and its temporary name removed.
+// Symlinks and hard links are made under a temporary name and renamed the same way.
+//
+// Small writes and metadata calls on a descriptor are synchronous (a few microseconds each,
+// cheaper than a trip through libuv's pool); what touches a directory (create, symlink, link,
+// rename: up to a millisecond each on a busy file system) and large writes go to the pool, so
+// they run in parallel and overlap with decryption. Large writes' bytes count in a WriteBudget.
+import fs from 'node:fs';
+import { CairnError } from '../../core/errors.ts';
+import type { TreeNode } from '../../core/tree.ts';
+import { applyFileMetadata, applyPathMetadata } from './metadata.ts';
+import { displayPath, tempSibling } from './path-guard.ts';
+
+const CREATE_FLAGS =
+  fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
+/** Writes up to this size are made synchronously. */
+const SYNC_WRITE_MAX = 64 * 1024;
+
+/** One chunk as it reaches a file: its bytes, a hole (`data` null), or why it could not be had. */
+export type ChunkContent = { data: Buffer | null; length: number } | { error: unknown };
+
+/** Bytes handed to asynchronous writes and not yet written; the restorer waits when it grows. */
+export class WriteBudget {
+  bytes = 0;
+  private waiters: (() => void)[] = [];
+  readonly limit: number;
+
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+
+  take(n: number): void {
+    this.bytes += n;
+  }
+
+  give(n: number): void {
+    this.bytes -= n;
+    if (this.bytes <= this.limit / 2 && this.waiters.length) for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** Resolves once the bytes in flight are at most half the limit (at once when under the limit). */
+  room(): Promise<void> | undefined {
+    if (this.bytes <= this.limit) return undefined;
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+}
+
+export class FileWriter {
+  readonly dir: Buffer;
+  readonly path: Buffer;
+  readonly node: TreeNode;
+  private readonly tmp: Buffer;
+  private readonly budget: WriteBudget;
+  private fd = -1;
+  private next = 0;
+  private offset = 0;
+  private dataEnd = 0;
+  private readonly early = new Map<number, ChunkContent>();
+  private opening = false;
+  private readonly queued: { data: Buffer; position: number }[] = [];
+  private inflight = 0;
+  private idle: (() => void) | undefined;
+  private failure: unknown;
+
+  constructor(dir: Buffer, path: Buffer, node: TreeNode, budget: WriteBudget) {
+    this.dir = dir;
+    this.path = path;
+    this.node = node;
+    this.budget = budget;
+    this.tmp = tempSibling(dir);
+  }
+
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  /** True once every chunk the tree lists has been taken. */
+  get complete(): boolean {
+    return this.next >= (this.node.chunks?.length ?? 0);
+  }
+
+  /** Records why this file cannot be restored; later chunks are ignored and finish() discards it. */
+  fail(reason: unknown): void {
+    this.failure ??= reason;
+  }
+
+  /** Takes chunk `index` (chunks may arrive out of order; they are applied in order). */
+  put(index: number, chunk: ChunkContent): void {
+    if (index !== this.next) {
+      this.early.set(index, chunk);
+      return;
+    }
+    this.apply(chunk);
+    for (;;) {
+      const more = this.early.get(this.next);
+      if (!more) break;
+      this.early.delete(this.next);
+      this.apply(more);
+    }
+  }
+
+  private apply(chunk: ChunkContent): void {
+    this.next++;
+    if ('error' in chunk) {
+      this.fail(chunk.error);
+      return;
+    }
+    const position = this.offset;
+    this.offset += chunk.length;
+    if (chunk.data === null || this.failed) return;
+    this.dataEnd = position + chunk.length;
+    if (this.fd >= 0) this.write(chunk.data, position);
+    else {
+      this.queued.push({ data: chunk.data, position });
+      this.open();
+    }
+  }
+
+  // Creating an inode can take a millisecond on a busy file system: it goes to libuv's pool so
+  // the main thread keeps feeding the workers meanwhile.
+  private open(): void {
+    if (this.opening) return;
+    this.opening = true;
+    this.inflight++;
+    fs.open(this.tmp, CREATE_FLAGS, 0o600, (e, fd) => {
+      if (e) this.fail(e);
+      else this.fd = fd;
+      const queued = this.queued.splice(0);
+      if (!e) for (const q of queued) this.write(q.data, q.position);
+      this.settle();
+    });
+  }
+
+  private write(data: Buffer, position: number): void {
+    if (this.failed) return;
+    if (data.length > SYNC_WRITE_MAX) this.writeAsync(data, position);
+    else {
+      try {
+        writeAllSync(this.fd, data, position);
+      } catch (e) {
+        this.fail(e);
+      }
+    }
+  }
+
+  private writeAsync(data: Buffer, position: number): void {
+    this.inflight++;
+    this.budget.take(data.length);
+    const done = (e: unknown) => {
+      this.budget.give(data.length);
+      if (e) this.fail(e);
+      this.settle();
+    };
+    const step = (at: number) => {
+      fs.write(this.fd, data, at, data.length - at, position + at, (e, written) => {
+        if (e) return done(e);
+        if (at + written < data.length) step(at + written);
+        else done(undefined);
+      });
+    };
+    step(0);
+  }
+
+  private settle(): void {
+    if (--this.inflight === 0) this.idle?.();
+  }
+
+  private settled(): Promise<void> | undefined {
+    if (this.inflight === 0) return undefined;
+    return new Promise((resolve) => {
+      this.idle = resolve;
+    });
+  }
+
+  /** Drops the file after the restore as a whole failed: closes it and removes the temporary name. */
+  abandon(): void {
+    this.fail(new CairnError('E_INTERNAL', 'restore abandoned'));
+    if (this.fd >= 0 && this.inflight === 0) {
+      fs.closeSync(this.fd);
+      this.fd = -1;
+    }
+    removeTemp(this.tmp);
+  }
+
+  /** Completes the file: size check, holes at the end, owner/mode/times, rename into place. */
+  async finish(asRoot: boolean): Promise<void> {
+    if (!this.opening && !this.failed) this.open();
+    await this.settled();
+    if (!this.failed && this.offset !== this.node.size)
+      this.fail(
+        new CairnError(
+          'E_CORRUPT',
+          `chunks add up to ${this.offset} bytes, the tree records ${this.node.size}`,
+        ),
+      );
+    if (!this.failed) {
+      try {
+        if (this.dataEnd < this.node.size) fs.ftruncateSync(this.fd, this.node.size);
+        applyFileMetadata(this.fd, this.node, asRoot);
+        const fd = this.fd;
+        this.fd = -1;
+        fs.closeSync(fd);
+        await fs.promises.rename(this.tmp, this.path);
+        return;
+      } catch (e) {
+        this.fail(e);
+      }
+    }
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+    removeTemp(this.tmp);
+    throw reasonError(this.failure, this.path);
+  }
+}
+
+function writeAllSync(fd: number, data: Buffer, position: number): void {
+  let done = 0;
+  while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done, position + done);
+}
+
+/** A temporary name we may have created: gone already is fine. */
+function removeTemp(tmp: Buffer): void {
+  try {
+    fs.unlinkSync(tmp);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
+
+export function reasonError(reason: unknown, path: Buffer): CairnError {
+  if (reason instanceof CairnError) return reason;
+  const err = reason as NodeJS.ErrnoException;
+  return new CairnError(
+    'E_INTERNAL',
+    `${displayPath(path)}: ${err?.code ?? err?.message ?? String(reason)}`,
+    {
+      cause: reason,
+    },
+  );
+}
+
+/** A symlink with the recorded target bytes, made under a temporary name and renamed into place. */
+export async function writeSymlink(dir: Buffer, path: Buffer, node: TreeNode, asRoot: boolean): Promise<void> {
+  if (!node.target) throw new CairnError('E_CORRUPT', `symlink ${displayPath(path)} has no target`);
+  const tmp = tempSibling(dir);
+  await fs.promises.symlink(node.target, tmp);
+  await placeCreated(tmp, path, node, asRoot);
+}
+
+/** A second name for an already restored file (`existing`), made beside `path` and renamed over it. */
+export async function writeHardlink(dir: Buffer, path: Buffer, existing: Buffer): Promise<void> {
+  const tmp = tempSibling(dir);
+  await fs.promises.link(existing, tmp);
+  try {
+    await fs.promises.rename(tmp, path);
+  } finally {
+    // rename between two names of one inode does nothing and leaves the temporary name
+    removeTemp(tmp);
+  }
+}
+
+/** Sets the metadata of something made under a temporary name, then renames it into place. */
+export async function placeCreated(tmp: Buffer, path: Buffer, node: TreeNode, asRoot: boolean): Promise<void> {
+  try {
+    applyPathMetadata(tmp, node, asRoot);
+    await fs.promises.rename(tmp, path);
+  } catch (e) {
+    removeTemp(tmp);
+    throw e;
+  }
+}

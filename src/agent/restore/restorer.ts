@@ -1,0 +1,370 @@
+// Restore: the backup pipeline backwards. The main thread walks the snapshot's trees depth-first
+// (one directory's entries in memory at a time), makes directories, symlinks, hard links and
+// special files as it goes, and streams the regular files' chunk ids into batched `blobs`
+// requests (blob-fetcher.ts). Sealed blobs go to a worker pool to be authenticated, decompressed
+// and checked against their ids (chunk-opener.ts); the plaintexts come back and are written at
+// their offsets (file-writer.ts). A file is renamed into place only when every chunk checked out;
+// otherwise it is listed in `damaged` and the rest goes on. A directory gets its mode and times
+// once everything inside it is done (so deepest first); that is counted per directory, so memory
+// follows the pipeline's depth, not the snapshot's size.
+import os from 'node:os';
+import { CairnError, isCairnError } from '../../core/errors.ts';
+import type { VaultKeys } from '../../core/keys.ts';
+import type { SnapshotRecord } from '../../core/snapshot.ts';
+import type { TreeNode } from '../../core/tree.ts';
+import type { StorageClient } from '../storage-client.ts';
+import { loadTrees } from '../tree-store.ts';
+import { batchChunks, type ChunkUse, fetchBatches } from './blob-fetcher.ts';
+import { ChunkOpener } from './chunk-opener.ts';
+import { type ChunkContent, FileWriter, WriteBudget, writeHardlink, writeSymlink } from './file-writer.ts';
+import { applyPathMetadata, runningAsRoot } from './metadata.ts';
+import {
+  childPath,
+  displayPath,
+  ensureRealDir,
+  ensureTarget,
+  hardlinkTargetNames,
+  targetRoot,
+} from './path-guard.ts';
+import { SpecialFileMaker } from './special-files.ts';
+import { siblingTrees } from './subtree-loader.ts';
+import { type IncludeFilter, includeFilter } from './include-filter.ts';
+
+export type RestoreOptions = {
+  client: StorageClient;
+  vault: string;
+  keys: VaultKeys;
+  snapshot: SnapshotRecord;
+  /** DIR: each file lands at DIR + its original absolute path; '/' = original place */
+  target: string;
+  /** original absolute paths (file or subtree) to restore; default all */
+  include?: string[];
+  workers?: number;
+  onProgress?: (p: { files: number; bytes: number; currentPath?: string }) => void;
+};
+
+export type RestoreResult = {
+  files: number;
+  dirs: number;
+  bytes: number;
+  damaged: { path: string; reason: string }[];
+};
+
+const BATCH_LIMITS = { maxIds: 4096, maxBytes: 32 * 1024 * 1024 };
+const REQUESTS_AHEAD = 2;
+/** Bytes of plaintext handed to asynchronous writes and not yet written. */
+const WRITING_BYTES = 16 * 1024 * 1024;
+const PROGRESS_EVERY_MS = 250;
+
+type FileJob = { writer: FileWriter; dir: DirState };
+
+/** A directory whose metadata waits for its contents: `pending` counts unfinished children + the walk. */
+type DirState = { path: Buffer; node: TreeNode | undefined; parent: DirState | undefined; pending: number };
+
+type LinkWaiter = { dir: DirState; path: Buffer };
+
+export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
+  return new Restorer(opts).run();
+}
+
+class Restorer {
+  private readonly opts: RestoreOptions;
+  private readonly asRoot = runningAsRoot;
+  private readonly root: Buffer;
+  private readonly result: RestoreResult = { files: 0, dirs: 0, bytes: 0, damaged: [] };
+  private readonly budget = new WriteBudget(WRITING_BYTES);
+  private readonly specials: SpecialFileMaker;
+  private readonly opener: ChunkOpener<FileJob>;
+  /** Async work (file completions, special files) not yet settled. */
+  private readonly unsettled = new Set<Promise<void>>();
+  /** Files being written: abandoned (temporary names removed) if the restore fails as a whole. */
+  private readonly active = new Set<FileWriter>();
+  /** Restored paths of multiply linked files, for their later names. */
+  private readonly linked = new Set<string>();
+  private readonly linkWaiters = new Map<string, LinkWaiter[]>();
+  private allDone: () => void = () => undefined;
+  private lastProgress = 0;
+
+  constructor(opts: RestoreOptions) {
+    this.opts = opts;
+    this.root = targetRoot(opts.target);
+    this.specials = new SpecialFileMaker(this.asRoot);
+    this.opener = new ChunkOpener(opts.keys, opts.workers ?? os.availableParallelism(), this.budget, (uses, content) =>
+      this.deliver(uses, content),
+    );
+  }
+
+  async run(): Promise<RestoreResult> {
+    ensureTarget(this.root);
+    const rootDir: DirState = { path: this.root, node: undefined, parent: undefined, pending: 1 };
+    const done = new Promise<void>((resolve) => {
+      this.allDone = resolve;
+    });
+    const filter = this.opts.include ? includeFilter(this.opts.include) : undefined;
+    const treeIds = this.opts.snapshot.tree.map((hex) => Buffer.from(hex, 'hex'));
+    try {
+      const files = this.walkRoot(rootDir, treeIds, filter);
+      const batches = batchChunks(
+        files,
+        (job) => ({ ids: job.writer.node.chunks ?? [], size: job.writer.node.size }),
+        BATCH_LIMITS,
+      );
+      await this.opener.openAll(fetchBatches(this.opts.client, this.opts.vault, batches, REQUESTS_AHEAD));
+      await this.settle();
+      for (const [key, waiters] of this.linkWaiters) {
+        for (const w of waiters)
+          this.linkFailed(
+            w,
+            `its first name ${this.originalPath(Buffer.from(key, 'latin1'))} was not restored`,
+          );
+      }
+      this.linkWaiters.clear();
+      await done;
+    } catch (e) {
+      for (const w of this.active) w.abandon();
+      throw e;
+    } finally {
+      await this.opener.close();
+    }
+    this.reportProgress(true);
+    return this.result;
+  }
+
+  private async settle(): Promise<void> {
+    while (this.unsettled.size) await Promise.all([...this.unsettled]);
+  }
+
+  private track(p: Promise<void>): void {
+    this.unsettled.add(p);
+    void p.finally(() => this.unsettled.delete(p));
+  }
+
+  private damaged(path: Buffer, e: unknown): void {
+    const reason = isCairnError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
+    this.result.damaged.push({ path: this.originalPath(path), reason });
+  }
+
+  /** The path as it was in the backup (the restored path without the target prefix). */
+  private originalPath(path: Buffer): string {
+    if (this.root.length === 1) return displayPath(path);
+    return displayPath(path.subarray(this.root.length)) || '/';
+  }
+
+  private reportProgress(force = false, current?: Buffer): void {
+    const onProgress = this.opts.onProgress;
+    if (!onProgress) return;
+    const now = performance.now();
+    if (!force && now - this.lastProgress < PROGRESS_EVERY_MS) return;
+    this.lastProgress = now;
+    onProgress({
+      files: this.result.files,
+      bytes: this.result.bytes,
+      currentPath: current ? this.originalPath(current) : undefined,
+    });
+  }
+
+  // ---- walking ----
+
+  private async *walkRoot(rootDir: DirState, treeIds: Buffer[], filter: IncludeFilter | undefined) {
+    yield* this.walk(
+      rootDir,
+      this.loadTrees([treeIds]).then(([t]) => t!),
+      filter,
+    );
+    await this.specials.flush();
+    this.release(rootDir);
+  }
+
+  private readonly loadTrees = (trees: Buffer[][]) =>
+    loadTrees(this.opts.client, this.opts.vault, this.opts.keys, trees);
+
+  private async *walk(
+    dir: DirState,
+    tree: Promise<TreeNode[]>,
+    filter: IncludeFilter | undefined,
+  ): AsyncGenerator<FileJob> {
+    let nodes: TreeNode[];
+    try {
+      nodes = await tree;
+    } catch (e) {
+      if (
+        !isCairnError(e, 'E_CORRUPT') &&
+        !isCairnError(e, 'E_UNSAFE_PATH') &&
+        !isCairnError(e, 'E_NOT_FOUND')
+      )
+        throw e;
+      this.damaged(dir.path, new CairnError(e.code, `directory not restored: ${e.message}`, { cause: e }));
+      return;
+    }
+    // which entries are wanted, and (for directories) under which filter
+    const wanted: { node: TreeNode; sub: IncludeFilter | undefined }[] = [];
+    for (const node of nodes) {
+      if (!filter) wanted.push({ node, sub: undefined });
+      else {
+        const child = filter.children.get(node.name.toString('latin1'));
+        if (child && (child.whole || node.type === 'dir'))
+          wanted.push({ node, sub: child.whole ? undefined : child });
+      }
+    }
+    const subdirs = wanted.filter((w) => w.node.type === 'dir');
+    const subtrees = siblingTrees(
+      subdirs.map((w) => w.node.subtree ?? []),
+      this.loadTrees,
+    );
+    let subdirIndex = 0;
+    for (const { node, sub } of wanted) {
+      const subtree = node.type === 'dir' ? subtrees.get(subdirIndex++) : undefined;
+      subtree?.catch(() => undefined); // awaited by the walk below, unless the directory is refused
+      let path: Buffer;
+      try {
+        path = childPath(dir.path, node.name);
+      } catch (e) {
+        this.damaged(childPathForReport(dir.path, node.name), e);
+        continue;
+      }
+      if (subtree) {
+        try {
+          await ensureRealDir(path);
+        } catch (e) {
+          this.damaged(path, e);
+          continue;
+        }
+        const child: DirState = { path, node, parent: dir, pending: 1 };
+        dir.pending++;
+        yield* this.walk(child, subtree, sub);
+        this.release(child);
+      } else if (node.type === 'file') {
+        const job: FileJob = { writer: new FileWriter(dir.path, path, node, this.budget), dir };
+        dir.pending++;
+        this.active.add(job.writer);
+        if ((node.chunks ?? []).length === 0) this.finishFile(job);
+        else yield job;
+      } else {
+        this.placeOther(dir, path, node);
+      }
+    }
+  }
+
+  /** Symlinks, hard links and special files: everything that carries no data. */
+  private placeOther(dir: DirState, path: Buffer, node: TreeNode): void {
+    if (node.type === 'symlink') this.settleEntry(dir, path, () => writeSymlink(dir.path, path, node, this.asRoot));
+    else if (node.type === 'hardlink') this.placeHardlink(dir, path, node);
+    else if (node.type === 'fifo' || node.type === 'chardev' || node.type === 'blockdev')
+      this.settleEntry(dir, path, () => this.specials.add(dir.path, path, node));
+    // sockets are not restored: a socket is only meaningful to the process that listened on it
+  }
+
+  /** Runs the asynchronous making of one entry of `dir`; the directory completes after it. */
+  private settleEntry(dir: DirState, path: Buffer, make: () => Promise<void>): void {
+    dir.pending++;
+    const done = (async () => {
+      try {
+        await make();
+        this.result.files++;
+      } catch (e) {
+        this.damaged(path, e);
+      }
+      this.release(dir);
+    })();
+    this.track(done);
+  }
+
+  private placeHardlink(dir: DirState, path: Buffer, node: TreeNode): void {
+    let existing = this.root;
+    try {
+      if (!node.target) throw new CairnError('E_CORRUPT', 'hard link without a target');
+      for (const name of hardlinkTargetNames(node.target)) existing = childPath(existing, name);
+    } catch (e) {
+      this.damaged(path, e);
+      return;
+    }
+    const key = existing.toString('latin1');
+    if (this.linked.has(key)) {
+      this.settleEntry(dir, path, () => writeHardlink(dir.path, path, existing));
+      return;
+    }
+    // the first name is still being written: link once it is in place
+    dir.pending++;
+    const waiters = this.linkWaiters.get(key) ?? [];
+    waiters.push({ dir, path });
+    this.linkWaiters.set(key, waiters);
+  }
+
+  private linkFailed(w: LinkWaiter, why: string): void {
+    this.damaged(w.path, new CairnError('E_NOT_FOUND', `hard link not restored: ${why}`));
+    this.release(w.dir);
+  }
+
+  /** One child of `dir` is complete; the last one completes the directory (then its parent). */
+  private release(dir: DirState): void {
+    if (--dir.pending > 0) return;
+    if (!dir.node) {
+      this.allDone();
+      return;
+    }
+    try {
+      applyPathMetadata(dir.path, dir.node, this.asRoot);
+      this.result.dirs++;
+    } catch (e) {
+      this.damaged(dir.path, e);
+    }
+    if (dir.parent) this.release(dir.parent);
+  }
+
+  // ---- data ----
+
+  private deliver(uses: ChunkUse<FileJob>[], content: ChunkContent): void {
+    for (const { file, index } of uses) {
+      file.writer.put(index, content);
+      if (file.writer.complete) this.finishFile(file);
+    }
+  }
+
+  private finishFile(job: FileJob): void {
+    const { writer, dir } = job;
+    const p = writer.finish(this.asRoot).then(
+      () => {
+        this.result.files++;
+        this.result.bytes += writer.node.size;
+        if (writer.node.nlink > 1) this.firstLinkDone(writer.path);
+        this.reportProgress(false, writer.path);
+      },
+      (e: unknown) => {
+        this.damaged(writer.path, e);
+        this.firstLinkFailed(writer.path);
+      },
+    );
+    this.track(
+      p.finally(() => {
+        this.active.delete(writer);
+        this.release(dir);
+      }),
+    );
+  }
+
+  private firstLinkDone(path: Buffer): void {
+    const key = path.toString('latin1');
+    this.linked.add(key);
+    const waiters = this.linkWaiters.get(key);
+    if (!waiters) return;
+    this.linkWaiters.delete(key);
+    for (const w of waiters) {
+      // the waiter already counts in its directory: settleEntry adds one more, released here
+      this.settleEntry(w.dir, w.path, () => writeHardlink(w.dir.path, w.path, path));
+      this.release(w.dir);
+    }
+  }
+
+  private firstLinkFailed(path: Buffer): void {
+    const key = path.toString('latin1');
+    const waiters = this.linkWaiters.get(key);
+    if (!waiters) return;
+    this.linkWaiters.delete(key);
+    for (const w of waiters) this.linkFailed(w, `its first name ${this.originalPath(path)} is damaged`);
+  }
+}
+
+/** For reporting a refused name: shows it even though it cannot be joined safely. */
+function childPathForReport(dir: Buffer, name: Buffer): Buffer {
+  return Buffer.concat([dir, Buffer.from('/'), name]);
+}

@@ -1,0 +1,54 @@
+// Snapshot records in a vault: sealed as a blob of type BLOB_SNAPSHOT whose associated data
+// names the snapshot's own id (so a record cannot be passed off under another id), stored with
+// the clear sorted list of every chunk id the snapshot references (for key-less GC).
+import { BLOB_SNAPSHOT, openBlob, sealBlob } from '../core/blob.ts';
+import { CairnError } from '../core/errors.ts';
+import type { VaultKeys } from '../core/keys.ts';
+import { decodeSnapshot, encodeRefs, encodeSnapshot, type SnapshotRecord } from '../core/snapshot.ts';
+import type { StorageClient } from './storage-client.ts';
+
+const SNAPSHOT_ID = /^[0-9a-f]{64}$/;
+const LOAD_CONCURRENCY = 8;
+
+function blobIdOf(id: string): Buffer {
+  if (!SNAPSHOT_ID.test(id)) throw new CairnError('E_BAD_REQUEST', `not a snapshot id: ${id}`);
+  return Buffer.from(id, 'hex');
+}
+
+export async function saveSnapshot(
+  client: StorageClient,
+  vault: string,
+  keys: VaultKeys,
+  record: SnapshotRecord,
+  refs: Iterable<Buffer>,
+): Promise<void> {
+  const sealed = sealBlob(keys, BLOB_SNAPSHOT, blobIdOf(record.id), encodeSnapshot(record));
+  await client.putSnapshot(vault, record.id, sealed, encodeRefs(refs));
+}
+
+export async function loadSnapshot(
+  client: StorageClient,
+  vault: string,
+  keys: VaultKeys,
+  id: string,
+): Promise<SnapshotRecord> {
+  const sealed = await client.getSnapshot(vault, id);
+  const record = decodeSnapshot(openBlob(keys, BLOB_SNAPSHOT, blobIdOf(id), sealed));
+  if (record.id !== id) throw new CairnError('E_CORRUPT', `snapshot ${id} holds the record of ${record.id}`);
+  return record;
+}
+
+/** Every snapshot of the vault, newest first. */
+export async function listSnapshots(
+  client: StorageClient,
+  vault: string,
+  keys: VaultKeys,
+): Promise<SnapshotRecord[]> {
+  const ids = await client.listSnapshots(vault);
+  const records: SnapshotRecord[] = [];
+  for (let i = 0; i < ids.length; i += LOAD_CONCURRENCY) {
+    const batch = ids.slice(i, i + LOAD_CONCURRENCY);
+    records.push(...(await Promise.all(batch.map((id) => loadSnapshot(client, vault, keys, id)))));
+  }
+  return records.sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : a.id < b.id ? 1 : -1));
+}

@@ -1,0 +1,196 @@
+// `cairn direct …`: the agent's data path against a standalone storage server, without the
+// backup server (as restic or borg are used). Keys are unwrapped from the vault with the
+// passphrase on every run; nothing secret is written to disk.
+import os from 'node:os';
+import path from 'node:path';
+import fs from 'node:fs';
+import { backup } from '../agent/backup/archiver.ts';
+import { restore } from '../agent/restore/restorer.ts';
+import { listSnapshots, loadSnapshot } from '../agent/snapshots.ts';
+import { StorageClient } from '../agent/storage-client.ts';
+import { checkChunkerParams, DEFAULT_CHUNKER } from '../core/chunker.ts';
+import { CairnError } from '../core/errors.ts';
+import { generateVaultKeys, parseKeyFile, unwrapKeys, wrapKeys } from '../core/keys.ts';
+import type { SnapshotRecord } from '../core/snapshot.ts';
+import { type Command, type Options, parseSize, readSecret, requireString } from './command.ts';
+import { printJson, printTable } from './output.ts';
+
+const connection: Options = {
+  storage: { type: 'string' },
+  ca: { type: 'string' },
+  fingerprint: { type: 'string' },
+  'access-key-file': { type: 'string' },
+  vault: { type: 'string' },
+  'passphrase-stdin': { type: 'boolean' },
+  json: { type: 'boolean' },
+};
+
+type Values = Record<string, unknown>;
+
+function clientOf(values: Values, cmd: string): { client: StorageClient; vault: string } {
+  const url = requireString(values, 'storage', cmd);
+  const vault = requireString(values, 'vault', cmd);
+  const keyFile = requireString(values, 'access-key-file', cmd);
+  const caFile = values.ca as string | undefined;
+  const fingerprint = values.fingerprint as string | undefined;
+  if (!caFile && !fingerprint) throw new CairnError('E_USAGE', `${cmd}: --ca FILE or --fingerprint HEX is required`);
+  const accessKey = readFileOrUsage(keyFile, 'access-key-file', cmd).trim();
+  const ca = caFile ? readFileOrUsage(caFile, 'ca', cmd) : undefined;
+  return { client: new StorageClient({ url, ca, fingerprint, accessKey }), vault };
+}
+
+function readFileOrUsage(file: string, flag: string, cmd: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CairnError('E_USAGE', `${cmd}: --${flag} ${file}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+  }
+}
+
+async function openVault(values: Values, cmd: string) {
+  const { client, vault } = clientOf(values, cmd);
+  const passphrase = await readSecret(values['passphrase-stdin'] === true, 'CAIRN_PASSPHRASE', 'passphrase');
+  const config = (await client.getVault(vault)) as { chunker: unknown; keyFile: unknown };
+  const keys = await unwrapKeys(parseKeyFile(config.keyFile), passphrase);
+  return { client, vault, keys, chunker: checkChunkerParams(config.chunker) };
+}
+
+function snapshotRow(s: SnapshotRecord) {
+  return { id: s.id, time: s.time, host: s.host, paths: s.paths, ...s.summary };
+}
+
+const init: Command = {
+  name: 'direct init',
+  summary: 'create a vault on a storage server (keys wrapped by the passphrase)',
+  options: {
+    ...connection,
+    'chunk-min': { type: 'string' },
+    'chunk-avg': { type: 'string' },
+    'chunk-max': { type: 'string' },
+  },
+  async run({ values }) {
+    const { client, vault } = clientOf(values, 'direct init');
+    const chunker = checkChunkerParams({
+      min: values['chunk-min'] ? parseSize(values['chunk-min'] as string, 'chunk-min') : DEFAULT_CHUNKER.min,
+      avg: values['chunk-avg'] ? parseSize(values['chunk-avg'] as string, 'chunk-avg') : DEFAULT_CHUNKER.avg,
+      max: values['chunk-max'] ? parseSize(values['chunk-max'] as string, 'chunk-max') : DEFAULT_CHUNKER.max,
+    });
+    const passphrase = await readSecret(values['passphrase-stdin'] === true, 'CAIRN_PASSPHRASE', 'passphrase');
+    if (passphrase.length < 8) throw new CairnError('E_USAGE', 'direct init: the passphrase must have at least 8 characters');
+    const keyFile = await wrapKeys(generateVaultKeys(), passphrase);
+    await client.createVault(vault, { version: 1, chunker, keyFile });
+    if (values.json) printJson({ vault, chunker });
+    else process.stdout.write(`created vault ${vault}\n`);
+    return 0;
+  },
+};
+
+const backupCmd: Command = {
+  name: 'direct backup',
+  summary: 'back up paths into a vault',
+  options: {
+    ...connection,
+    parent: { type: 'string' },
+    'force-read': { type: 'boolean' },
+    workers: { type: 'string' },
+  },
+  positionals: [1, 64],
+  async run({ values, positionals }) {
+    const paths = positionals.map((p) => path.resolve(p));
+    for (const p of paths) {
+      if (!fs.existsSync(p)) throw new CairnError('E_USAGE', `direct backup: no such path: ${p}`);
+    }
+    const workers = values.workers ? Number(values.workers) : undefined;
+    if (workers !== undefined && !(Number.isInteger(workers) && workers > 0 && workers <= 64))
+      throw new CairnError('E_USAGE', 'direct backup: --workers must be an integer from 1 to 64');
+    const v = await openVault(values, 'direct backup');
+    const parent = await pickParent(v, (values.parent as string | undefined) ?? 'latest', paths);
+    const started = performance.now();
+    const result = await backup({ ...v, paths, host: os.hostname(), parent, forceRead: values['force-read'] === true, workers });
+    const seconds = (performance.now() - started) / 1000;
+    const s = result.snapshot;
+    if (values.json) printJson({ snapshot: s.id, parent: s.parent ?? null, ...s.summary, warnings: result.warnings, seconds });
+    else {
+      for (const w of result.warnings) process.stderr.write(`warning: ${w.path}: ${w.reason}\n`);
+      process.stdout.write(
+        `snapshot ${s.id}: ${s.summary.files} files, ${s.summary.bytes} bytes, ${s.summary.filesChanged} read, ${s.summary.bytesNew} new bytes stored in ${seconds.toFixed(2)} s\n`,
+      );
+    }
+    return 0;
+  },
+};
+
+/** The reference snapshot: `none`, an id, or `latest` (the newest from this host with the same paths). */
+async function pickParent(
+  v: Awaited<ReturnType<typeof openVault>>,
+  parent: string,
+  paths: string[],
+): Promise<SnapshotRecord | undefined> {
+  if (parent === 'none') return undefined;
+  if (parent !== 'latest') return loadSnapshot(v.client, v.vault, v.keys, parent);
+  const host = os.hostname();
+  const key = JSON.stringify([...paths].sort());
+  const all = await listSnapshots(v.client, v.vault, v.keys);
+  return all.find((s) => s.host === host && JSON.stringify([...s.paths].sort()) === key);
+}
+
+const restoreCmd: Command = {
+  name: 'direct restore',
+  summary: 'restore a snapshot (files land at DIR + their original path)',
+  options: { ...connection, to: { type: 'string' }, include: { type: 'string', multiple: true }, workers: { type: 'string' } },
+  positionals: [1, 1],
+  async run({ values, positionals }) {
+    const to = path.resolve(requireString(values, 'to', 'direct restore'));
+    const include = ((values.include as string[] | undefined) ?? []).map((p) => {
+      if (!path.isAbsolute(p)) throw new CairnError('E_USAGE', `direct restore: --include takes absolute paths: ${p}`);
+      return path.normalize(p);
+    });
+    const v = await openVault(values, 'direct restore');
+    const snapshot = await loadSnapshot(v.client, v.vault, v.keys, positionals[0]!);
+    const started = performance.now();
+    const result = await restore({
+      client: v.client,
+      vault: v.vault,
+      keys: v.keys,
+      snapshot,
+      target: to,
+      include: include.length ? include : undefined,
+      workers: values.workers ? Number(values.workers) : undefined,
+    });
+    const seconds = (performance.now() - started) / 1000;
+    if (values.json) printJson({ snapshot: snapshot.id, ...result, seconds });
+    else {
+      for (const d of result.damaged) process.stderr.write(`damaged: ${d.path}: ${d.reason}\n`);
+      process.stdout.write(`restored ${result.files} files, ${result.bytes} bytes to ${to} in ${seconds.toFixed(2)} s\n`);
+    }
+    return result.damaged.length ? 1 : 0;
+  },
+};
+
+const snapshotsCmd: Command = {
+  name: 'direct snapshots',
+  summary: 'list the snapshots in a vault, newest first',
+  options: connection,
+  async run({ values }) {
+    const v = await openVault(values, 'direct snapshots');
+    const rows = (await listSnapshots(v.client, v.vault, v.keys)).map(snapshotRow);
+    if (values.json) printJson(rows);
+    else printTable(rows.map((r) => ({ id: r.id.slice(0, 16), time: r.time, host: r.host, files: r.files, bytes: r.bytes, paths: r.paths.join(' ') })));
+    return 0;
+  },
+};
+
+const scrubCmd: Command = {
+  name: 'direct scrub',
+  summary: 'ask the storage server to re-hash every pack of a vault (no keys needed)',
+  options: connection,
+  async run({ values }) {
+    const { client, vault } = clientOf(values, 'direct scrub');
+    const report = (await client.scrub(vault)) as { packs: number; bytes: number; bad: string[] };
+    if (values.json) printJson(report);
+    else process.stdout.write(`${report.packs} packs, ${report.bytes} bytes, ${report.bad.length} damaged${report.bad.length ? `: ${report.bad.join(' ')}` : ''}\n`);
+    return report.bad.length ? 1 : 0;
+  },
+};
+
+export const directCommands: Command[] = [init, backupCmd, restoreCmd, snapshotsCmd, scrubCmd];
