@@ -15,7 +15,7 @@ import {
 } from 'node:crypto';
 import { compressIfWorth, decompress } from './compress.ts';
 import { CairnError } from './errors.ts';
-import type { VaultKeys } from './keys.ts';
+import { keyObjectOf, type VaultKeys } from './keys.ts';
 
 export const BLOB_DATA = 0;
 export const BLOB_TREE = 1;
@@ -33,7 +33,7 @@ const HKDF_INFO = Buffer.from('cairn blob v1');
 const ENCRYPT_SLICE = 256 * 1024;
 
 function subkey(encKey: Buffer, salt: Uint8Array): Buffer {
-  return Buffer.from(hkdfSync('sha256', encKey, salt, HKDF_INFO, 32));
+  return Buffer.from(hkdfSync('sha256', keyObjectOf(encKey), salt, HKDF_INFO, 32));
 }
 
 function associatedData(type: BlobType, id: Uint8Array): Buffer {
@@ -97,7 +97,7 @@ export function openBlob(keys: VaultKeys, type: BlobType, id: Uint8Array, sealed
   }
   const payload = decompress(plaintext[0]!, plaintext.subarray(1));
   if (type !== BLOB_SNAPSHOT) {
-    const actual = createHmac('sha256', keys.idKey).update(payload).digest();
+    const actual = createHmac('sha256', keyObjectOf(keys.idKey)).update(payload).digest();
     if (!timingSafeEqual(actual, id)) throw new CairnError('E_CORRUPT', 'blob content does not match its id');
   }
   return payload;
