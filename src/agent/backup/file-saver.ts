@@ -76,10 +76,6 @@ export class FileSaver {
     );
   }
 
-  get batched(): number {
-    return this.#batch.length;
-  }
-
   /** Waits until every file sent so far is done (their chunks may still be sealing). */
   async drain(): Promise<void> {
     await this.flush();
