@@ -5,7 +5,7 @@
 // is dropped from its index: the files they hold are reported damaged and not written, the rest
 // is restored.
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,26 +15,15 @@ import { StorageClient } from '../src/agent/storage-client.ts';
 import { loadSnapshot } from '../src/agent/snapshots.ts';
 import { loadTree } from '../src/agent/tree-store.ts';
 import { chunkId, parseKeyFile, unwrapKeys, type VaultKeys } from '../src/core/keys.ts';
-import { CAIRN_BIN, type StorageProcess, startStorage } from './support/storage-process.ts';
+import { type CliResult, runCairn } from './support/cli.ts';
+import { type StorageProcess, startStorage } from './support/storage-process.ts';
 import { type BuiltTree, buildHardTree, join as joinBytes } from './support/tree-builder.ts';
 
 const PASSPHRASE = 'restore test passphrase';
 const VAULT = 'v';
 
-type CliResult = { code: number; stdout: string; stderr: string };
-
 function cairn(args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      CAIRN_BIN,
-      args,
-      { env: { ...process.env, CAIRN_PASSPHRASE: PASSPHRASE }, maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+  return runCairn(args, { CAIRN_PASSPHRASE: PASSPHRASE });
 }
 
 /** Every path under `root` (itself included), as Buffers, depth-first. */
