@@ -112,3 +112,57 @@ describe('tree encoding', () => {
       );
   });
 });
+
+describe('tree encoding with extended attributes', () => {
+  const attrs = [
+    { name: Buffer.from('user.z'), value: Buffer.from([0, 1, 2, 0xff]) },
+    { name: Buffer.from('security.selinux'), value: Buffer.from('system_u:object_r:tmp_t:s0\0') },
+    { name: Buffer.from('user.a b\n\xff', 'latin1'), value: Buffer.alloc(0) },
+  ];
+  const withXattrs = (): TreeNode[] => [
+    { ...base, name: Buffer.from('f'), type: 'file', size: 0, chunks: [], xattrs: attrs },
+    { ...base, name: Buffer.from('d'), type: 'dir', size: 0, subtree: [], xattrs: [attrs[0]!] },
+  ];
+
+  it('round-trips them sorted by name bytes, canonically', () => {
+    const bytes = encodeTree(withXattrs());
+    const decoded = decodeTree(bytes);
+    const sortedAttrs = [...attrs].sort((a, b) => Buffer.compare(a.name, b.name));
+    assert.deepEqual(decoded[1]!.xattrs, sortedAttrs);
+    assert.deepEqual(decoded[0]!.xattrs, [attrs[0]]);
+    assert.deepEqual(encodeTree(decoded), bytes);
+  });
+
+  it('leaves the field out when there are none, so older trees keep their bytes', () => {
+    const plain = sampleNodes();
+    const empty = plain.map((n) => ({ ...n, xattrs: [] }));
+    assert.deepEqual(encodeTree(empty), encodeTree(plain));
+    assert.doesNotMatch(encodeTree(empty).toString(), /xattrs/);
+  });
+
+  it('refuses malformed, unsorted, repeated or oversized attributes', () => {
+    const corrupt = (e: unknown) => isCairnError(e, 'E_CORRUPT');
+    const good = JSON.parse(encodeTree(withXattrs()).toString()) as Record<string, unknown>[];
+    const file = good.find((n) => n.type === 'file')!;
+    const pairs = file.xattrs as string[][];
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    const variants: unknown[] = [
+      [{ ...file, xattrs: [] }],
+      [{ ...file, xattrs: 'x' }],
+      [{ ...file, xattrs: [[b64('user.a')]] }],
+      [{ ...file, xattrs: [[b64('user.a'), 'YQ']] }],
+      [{ ...file, xattrs: [['', b64('v')]] }],
+      [{ ...file, xattrs: [[b64('user.a\0b'), b64('v')]] }],
+      [{ ...file, xattrs: [...pairs].reverse() }],
+      [{ ...file, xattrs: [pairs[0], pairs[0]] }],
+      [{ ...file, xattrs: [[b64('user.big'), Buffer.alloc(64 * 1024).toString('base64')]] }],
+    ];
+    for (const v of variants)
+      assert.throws(() => decodeTree(Buffer.from(JSON.stringify(v))), corrupt, JSON.stringify(v).slice(0, 80));
+    const big = { name: Buffer.from('user.big'), value: Buffer.alloc(64 * 1024) };
+    assert.throws(
+      () => encodeTree([{ ...base, name: Buffer.from('f'), type: 'fifo', size: 0, xattrs: [big] }]),
+      (e: unknown) => isCairnError(e, 'E_TOO_LARGE'),
+    );
+  });
+});

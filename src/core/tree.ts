@@ -4,6 +4,8 @@
 // nanosecond times and inodes decimal strings (they exceed 2^53). Same entries → same bytes, so
 // an unchanged directory dedups to the same tree chunks. Decoding trusts nothing: every field is
 // type-checked, unknown fields are refused, and names that could escape a directory are refused.
+// Extended attributes are an optional field, left out when there are none, so trees without
+// them keep the bytes they had before the field existed.
 import { CairnError } from './errors.ts';
 
 export type NodeType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'fifo' | 'chardev' | 'blockdev' | 'socket';
@@ -23,7 +25,14 @@ export type TreeNode = {
   chunks?: Buffer[]; // file: chunk ids in order
   subtree?: Buffer[]; // dir: chunk ids of the encoded subtree
   target?: Buffer; // symlink: target bytes; hardlink: path of the first link, relative to the snapshot root
+  xattrs?: Xattr[]; // extended attributes, sorted by name bytes; absent when there are none
 };
+
+/** One extended attribute: its full name with namespace (`user.x`) and its value, as bytes. */
+export type Xattr = { name: Buffer; value: Buffer };
+
+/** Bound on one node's attributes (names + values), Linux's own limit for a single value. */
+export const MAX_XATTR_BYTES = 64 * 1024;
 
 const NODE_TYPES: ReadonlySet<string> = new Set([
   'file',
@@ -50,6 +59,7 @@ const FIELDS: ReadonlySet<string> = new Set([
   'chunks',
   'subtree',
   'target',
+  'xattrs',
 ]);
 const MAX_UID = 0xffffffff;
 const SLASH = 0x2f;
@@ -98,9 +108,39 @@ export function encodeTree(nodes: TreeNode[]): Buffer {
     if (n.subtree !== undefined || n.type === 'dir')
       o.subtree = (n.subtree ?? []).map((id) => id.toString('hex'));
     if (n.target !== undefined) o.target = n.target.toString('base64');
+    if (n.xattrs !== undefined && n.xattrs.length > 0) o.xattrs = encodeXattrs(n.xattrs);
     out[i] = o;
   }
   return Buffer.from(JSON.stringify(out));
+}
+
+/** Sorted [name, value] pairs in base64; refuses what decoding would refuse. */
+function encodeXattrs(attrs: Xattr[]): string[][] {
+  const sorted = [...attrs].sort((a, b) => Buffer.compare(a.name, b.name));
+  const problem = xattrsProblem(sorted);
+  if (problem) throw new CairnError(problem.tooLarge ? 'E_TOO_LARGE' : 'E_CORRUPT', `extended attributes: ${problem.what}`);
+  return sorted.map((a) => [a.name.toString('base64'), a.value.toString('base64')]);
+}
+
+/** Names non-empty without NUL, strictly sorted (no repeats), names + values ≤ MAX_XATTR_BYTES. */
+function xattrsProblem(attrs: Xattr[]): { what: string; tooLarge: boolean } | undefined {
+  let total = 0;
+  for (let i = 0; i < attrs.length; i++) {
+    const a = attrs[i]!;
+    if (a.name.length === 0 || a.name.includes(0)) return { what: 'bad attribute name', tooLarge: false };
+    if (i > 0 && Buffer.compare(attrs[i - 1]!.name, a.name) >= 0)
+      return { what: 'attributes not sorted or repeated', tooLarge: false };
+    total += a.name.length + a.value.length;
+  }
+  if (total > MAX_XATTR_BYTES) return { what: `more than ${MAX_XATTR_BYTES} bytes`, tooLarge: true };
+  return undefined;
+}
+
+/** Total bytes of names and values, as bounded by MAX_XATTR_BYTES. */
+export function xattrBytes(attrs: Xattr[]): number {
+  let total = 0;
+  for (const a of attrs) total += a.name.length + a.value.length;
+  return total;
 }
 
 // --- decoding ---
@@ -140,6 +180,20 @@ function idList(v: unknown, field: string): Buffer[] {
   return ids;
 }
 
+function decodeXattrs(v: unknown): Xattr[] {
+  // empty lists are never written: accepting them would give one node two encodings
+  if (!Array.isArray(v) || v.length === 0) throw corrupt('bad xattrs');
+  const attrs: Xattr[] = new Array(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const pair = v[i];
+    if (!Array.isArray(pair) || pair.length !== 2) throw corrupt('bad xattr');
+    attrs[i] = { name: base64Bytes(pair[0], 'xattr name'), value: base64Bytes(pair[1], 'xattr value') };
+  }
+  const problem = xattrsProblem(attrs);
+  if (problem) throw corrupt(`xattrs: ${problem.what}`);
+  return attrs;
+}
+
 function decodeNode(v: unknown): TreeNode {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw corrupt('entry is not an object');
   const o = v as Record<string, unknown>;
@@ -164,6 +218,7 @@ function decodeNode(v: unknown): TreeNode {
   if (o.chunks !== undefined) node.chunks = idList(o.chunks, 'chunks');
   if (o.subtree !== undefined) node.subtree = idList(o.subtree, 'subtree');
   if (o.target !== undefined) node.target = base64Bytes(o.target, 'target');
+  if (o.xattrs !== undefined) node.xattrs = decodeXattrs(o.xattrs);
   if (node.type === 'file' && !node.chunks) throw corrupt('file without chunks');
   if (node.type === 'dir' && !node.subtree) throw corrupt('directory without subtree');
   if ((node.type === 'symlink' || node.type === 'hardlink') && !node.target)

@@ -15,7 +15,7 @@ import type { ChunkerParams } from '../../core/chunker.ts';
 import { gearTable } from '../../core/chunker.ts';
 import type { VaultKeys } from '../../core/keys.ts';
 import { newSnapshotId, type SnapshotRecord } from '../../core/snapshot.ts';
-import { displayPath, planPaths, type ScanWarning } from '../scan.ts';
+import { displayPath, type PathPlan, planPaths, type ScanWarning } from '../scan.ts';
 import { saveSnapshot } from '../snapshots.ts';
 import type { StorageClient } from '../storage-client.ts';
 import { loadTrees } from '../tree-store.ts';
@@ -30,6 +30,7 @@ import { PackUploader } from './pack-uploader.ts';
 import { ReferenceTrees } from './reference-trees.ts';
 import { TreeSaver } from './tree-saver.ts';
 import { TreeWalker, type WalkCounters } from './tree-walker.ts';
+import { readXattrs } from './xattr-reader.ts';
 
 export type BackupProgress = {
   files: number;
@@ -117,6 +118,7 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
 
   try {
     const previous = opts.parent?.tree.map((h) => Buffer.from(h, 'hex'));
+    walker.xattrs = await readXattrs(wholePaths(plan), warnings);
     const walk = await walker.walkRoot(plan, previous);
     await fileSaver.drain();
     const tree = await walk.tree;
@@ -146,4 +148,13 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
     if (ticker) clearInterval(ticker);
     await pool.close();
   }
+}
+
+/** The paths backed up whole (nested requests already folded into their ancestors). */
+function wholePaths(plan: PathPlan, prefix = ''): string[] {
+  const here = prefix || '/';
+  if (plan.whole) return [here];
+  const out: string[] = [];
+  for (const child of plan.children.values()) out.push(...wholePaths(child, `${prefix}/${child.name.toString()}`));
+  return out;
 }

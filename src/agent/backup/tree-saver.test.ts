@@ -46,8 +46,15 @@ test('sameNodes: equal only when every encoded field is equal', () => {
     { chunks: [randomBytes(32)] },
     { name: Buffer.from('c') },
     { target: Buffer.from('x') },
+    { xattrs: [{ name: Buffer.from('user.a'), value: Buffer.from('1') }] },
   ] as Partial<TreeNode>[]) {
     assert.equal(sameNodes([a[0]!, { ...a[1]!, ...change }], decoded), false, JSON.stringify(Object.keys(change)));
   }
   assert.equal(sameNodes(a.slice(0, 1), decoded), false);
+  const withXattrs = [{ ...a[0]!, xattrs: [{ name: Buffer.from('user.a'), value: Buffer.from('1') }] }];
+  const decodedXattrs = decodeTree(encodeTree(withXattrs));
+  assert.equal(sameNodes(withXattrs, decodedXattrs), true);
+  const changed = [{ ...a[0]!, xattrs: [{ name: Buffer.from('user.a'), value: Buffer.from('2') }] }];
+  assert.equal(sameNodes(changed, decodedXattrs), false);
+  assert.equal(sameNodes([{ ...a[0]!, xattrs: [] }], decodeTree(encodeTree(a.slice(0, 1)))), true);
 });

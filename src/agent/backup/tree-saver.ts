@@ -5,7 +5,7 @@
 // storage server anything (this is most of a no-change backup's work).
 import { type ChunkerParams, cutPoint } from '../../core/chunker.ts';
 import { chunkId, type VaultKeys } from '../../core/keys.ts';
-import { encodeTree, type TreeNode } from '../../core/tree.ts';
+import { encodeTree, type TreeNode, type Xattr } from '../../core/tree.ts';
 import type { BlobSealer } from './blob-sealer.ts';
 
 export class TreeSaver {
@@ -69,6 +69,13 @@ function sameBytes(a: Buffer | undefined, b: Buffer | undefined): boolean {
   return a === b || (a !== undefined && b !== undefined && a.equals(b));
 }
 
+/** Attribute lists as encoded: absent and empty are the same (both lists sorted by name). */
+function sameXattrs(a: Xattr[] | undefined, b: Xattr[] | undefined): boolean {
+  const x = a ?? [];
+  const y = b ?? [];
+  return x.length === y.length && x.every((attr, i) => attr.name.equals(y[i]!.name) && attr.value.equals(y[i]!.value));
+}
+
 /** Every field the encoding holds, so equal nodes mean equal tree bytes (both lists are sorted by name). */
 export function sameNodes(a: TreeNode[], b: TreeNode[]): boolean {
   if (a.length !== b.length) return false;
@@ -89,7 +96,8 @@ export function sameNodes(a: TreeNode[], b: TreeNode[]): boolean {
       !x.name.equals(y.name) ||
       !sameIds(x.chunks, y.chunks) ||
       !sameIds(x.subtree, y.subtree) ||
-      !sameBytes(x.target, y.target)
+      !sameBytes(x.target, y.target) ||
+      !sameXattrs(x.xattrs, y.xattrs)
     )
       return false;
   }

@@ -4,6 +4,11 @@
 // stored (TreeSaver) when its last entry is complete, which may be well after the walk moved on
 // (files still being read); the walk itself only waits when the pipeline is full. The root
 // tree stands for '/': above the requested paths it holds only the components on the way down.
+//
+// Memory: the walk holds the listing of each directory on the current path (a directory of 50k
+// files is held while it is walked: its tree needs every entry) and the nodes of directories
+// still waiting for files in flight, which the arena pool bounds. Nothing holds the whole tree:
+// a finished directory leaves only its tree ids in its parent's node.
 import { readlinkSync } from 'node:fs';
 import type { TreeNode } from '../../core/tree.ts';
 import {
@@ -23,6 +28,7 @@ import type { BlobSealer } from './blob-sealer.ts';
 import type { FileSaver } from './file-saver.ts';
 import type { ReferenceTrees } from './reference-trees.ts';
 import type { TreeSaver } from './tree-saver.ts';
+import type { XattrMap } from './xattr-reader.ts';
 
 export type WalkCounters = { files: number; dirs: number; bytes: number; currentPath: Buffer | undefined };
 
@@ -90,6 +96,8 @@ export class TreeWalker {
   /** first path seen of each multiply-linked file ("dev:ino" → path relative to '/') */
   #hardlinks = new Map<string, Buffer>();
   #failure: unknown;
+  /** extended attributes of the paths that have any (read before the walk) */
+  xattrs: XattrMap = new Map();
 
   constructor(deps: TreeWalkerDeps) {
     this.#d = deps;
@@ -221,6 +229,8 @@ export class TreeWalker {
     const { counters } = this.#d;
     const type = nodeTypeOf(e.stat);
     const node = nodeFromStat(e.name, e.stat, type);
+    const xattrs = this.xattrs.get(e.path.toString('latin1'));
+    if (xattrs) node.xattrs = xattrs;
     if (type === 'dir') {
       counters.dirs++;
       const fill = col.later();

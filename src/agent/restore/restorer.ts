@@ -6,7 +6,8 @@
 // their offsets (file-writer.ts). A file is renamed into place only when every chunk checked out;
 // otherwise it is listed in `damaged` and the rest goes on. A directory gets its mode and times
 // once everything inside it is done (so deepest first); that is counted per directory, so memory
-// follows the pipeline's depth, not the snapshot's size.
+// follows the pipeline's depth, not the snapshot's size. Extended attributes are set in batches
+// (xattr-writer.ts) once an entry is in place; its directory waits for them like for a child.
 import os from 'node:os';
 import { CairnError, isCairnError } from '../../core/errors.ts';
 import type { VaultKeys } from '../../core/keys.ts';
@@ -29,6 +30,7 @@ import {
 import { SpecialFileMaker } from './special-files.ts';
 import { siblingTrees } from './subtree-loader.ts';
 import { type IncludeFilter, includeFilter } from './include-filter.ts';
+import { XattrWriter } from './xattr-writer.ts';
 
 export type RestoreOptions = {
   client: StorageClient;
@@ -74,6 +76,7 @@ class Restorer {
   private readonly result: RestoreResult = { files: 0, dirs: 0, bytes: 0, damaged: [] };
   private readonly budget = new WriteBudget(WRITING_BYTES);
   private readonly specials: SpecialFileMaker;
+  private readonly xattrs = new XattrWriter(runningAsRoot);
   private readonly opener: ChunkOpener<FileJob>;
   /** Async work (file completions, special files) not yet settled. */
   private readonly unsettled = new Set<Promise<void>>();
@@ -119,6 +122,7 @@ class Restorer {
           );
       }
       this.linkWaiters.clear();
+      await this.xattrs.drain();
       await done;
     } catch (e) {
       for (const w of this.active) w.abandon();
@@ -231,6 +235,7 @@ class Restorer {
         }
         const child: DirState = { path, node, parent: dir, pending: 1 };
         dir.pending++;
+        this.setXattrs(child, path, node);
         yield* this.walk(child, subtree, sub);
         this.release(child);
       } else if (node.type === 'file') {
@@ -247,20 +252,22 @@ class Restorer {
 
   /** Symlinks, hard links and special files: everything that carries no data. */
   private placeOther(dir: DirState, path: Buffer, node: TreeNode): void {
-    if (node.type === 'symlink') this.settleEntry(dir, path, () => writeSymlink(dir.path, path, node, this.asRoot));
+    if (node.type === 'symlink')
+      this.settleEntry(dir, path, () => writeSymlink(dir.path, path, node, this.asRoot), node);
     else if (node.type === 'hardlink') this.placeHardlink(dir, path, node);
     else if (node.type === 'fifo' || node.type === 'chardev' || node.type === 'blockdev')
-      this.settleEntry(dir, path, () => this.specials.add(dir.path, path, node));
+      this.settleEntry(dir, path, () => this.specials.add(dir.path, path, node), node);
     // sockets are not restored: a socket is only meaningful to the process that listened on it
   }
 
   /** Runs the asynchronous making of one entry of `dir`; the directory completes after it. */
-  private settleEntry(dir: DirState, path: Buffer, make: () => Promise<void>): void {
+  private settleEntry(dir: DirState, path: Buffer, make: () => Promise<void>, node?: TreeNode): void {
     dir.pending++;
     const done = (async () => {
       try {
         await make();
         this.result.files++;
+        if (node) this.setXattrs(dir, path, node);
       } catch (e) {
         this.damaged(path, e);
       }
@@ -288,6 +295,16 @@ class Restorer {
     const waiters = this.linkWaiters.get(key) ?? [];
     waiters.push({ dir, path });
     this.linkWaiters.set(key, waiters);
+  }
+
+  /** Queues `node`'s extended attributes for `path`; `dir` completes only after they are set. */
+  private setXattrs(dir: DirState, path: Buffer, node: TreeNode): void {
+    if (!node.xattrs?.length) return;
+    dir.pending++;
+    this.xattrs.add(path, node.xattrs, (failure) => {
+      if (failure) this.damaged(path, failure);
+      this.release(dir);
+    });
   }
 
   private linkFailed(w: LinkWaiter, why: string): void {
@@ -326,6 +343,7 @@ class Restorer {
       () => {
         this.result.files++;
         this.result.bytes += writer.node.size;
+        this.setXattrs(dir, writer.path, writer.node);
         if (writer.node.nlink > 1) this.firstLinkDone(writer.path);
         this.reportProgress(false, writer.path);
       },
