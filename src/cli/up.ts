@@ -19,12 +19,11 @@ export const upCommand: Command = {
     const args = [MAIN, 'storage', 'start', '--data', storageDir, '--listen', (values.listen as string | undefined) ?? '127.0.0.1:0'];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     const lines = readline.createInterface({ input: child.stdout! });
-    let first = true;
+    let url = '';
     lines.on('line', (line) => {
       process.stdout.write(`${line}\n`);
-      if (!first) return;
-      first = false;
-      const url = line.trim();
+      if (url === '') url = line.trim(); // the daemon's first line is its address
+      if (!line.startsWith('fingerprint ')) return; // the second: hints follow the daemon's own lines
       const bin = path.relative(process.cwd(), path.join(import.meta.dirname, '../../bin/cairn')) || 'bin/cairn';
       process.stdout.write(
         [
