@@ -38,35 +38,69 @@ type SendOptions = { body?: Body; headers?: Record<string, string>; expectContin
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 const TLS_TRUST_CODES = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME|HOSTNAME/;
 
-/** Bytes arriving in chunks, taken in exact amounts with at most one copy each. */
-class ByteQueue {
-  #chunks: Buffer[] = [];
-  length = 0;
-  push(chunk: Buffer): void {
-    this.#chunks.push(chunk);
-    this.length += chunk.length;
+/** Parsed frames waiting for the reader beyond this many bytes pause the answer (back-pressure). */
+const READY_BYTES = 1024 * 1024;
+
+/**
+ * Splits a blobs answer into frames as its chunks arrive: each blob gets one buffer of its own
+ * and every byte is copied once (a blob lying whole inside one chunk is a slice of it, no copy).
+ */
+class FrameParser {
+  readonly #expected: readonly Buffer[];
+  readonly #header = Buffer.allocUnsafe(BLOB_FRAME_HEADER);
+  #headerGot = 0;
+  #sealed: Buffer | undefined;
+  #sealedGot = 0;
+  /** frames parsed so far */
+  count = 0;
+  ready: { id: Buffer; sealed: Buffer }[] = [];
+  readyBytes = 0;
+
+  constructor(expected: readonly Buffer[]) {
+    this.#expected = expected;
   }
-  take(n: number): Buffer {
-    const first = this.#chunks[0]!;
-    let out: Buffer;
-    if (first.length >= n) {
-      out = first.subarray(0, n);
-      if (first.length === n) this.#chunks.shift();
-      else this.#chunks[0] = first.subarray(n);
-    } else {
-      out = Buffer.allocUnsafe(n);
-      let at = 0;
-      while (at < n) {
-        const c = this.#chunks[0]!;
-        const k = Math.min(c.length, n - at);
-        c.copy(out, at, 0, k);
+
+  get midFrame(): boolean {
+    return this.#headerGot > 0 || this.#sealed !== undefined;
+  }
+
+  push(chunk: Buffer): void {
+    let at = 0;
+    while (at < chunk.length) {
+      if (!this.#sealed) {
+        const k = Math.min(BLOB_FRAME_HEADER - this.#headerGot, chunk.length - at);
+        chunk.copy(this.#header, this.#headerGot, at, at + k);
+        this.#headerGot += k;
         at += k;
-        if (k === c.length) this.#chunks.shift();
-        else this.#chunks[0] = c.subarray(k);
+        if (this.#headerGot < BLOB_FRAME_HEADER) return;
+        this.#headerGot = 0;
+        const id = this.#expected[this.count];
+        if (!id || !this.#header.subarray(0, ID_SIZE).equals(id))
+          throw new CairnError('E_CORRUPT', `storage server sent blob ${this.count} out of order`);
+        const length = this.#header.readUInt32BE(ID_SIZE);
+        if (chunk.length - at >= length) {
+          this.#done(chunk.subarray(at, at + length));
+          at += length;
+          continue;
+        }
+        this.#sealed = Buffer.allocUnsafe(length);
+        this.#sealedGot = 0;
+      }
+      const k = Math.min(this.#sealed.length - this.#sealedGot, chunk.length - at);
+      chunk.copy(this.#sealed, this.#sealedGot, at, at + k);
+      this.#sealedGot += k;
+      at += k;
+      if (this.#sealedGot === this.#sealed.length) {
+        this.#done(this.#sealed);
+        this.#sealed = undefined;
       }
     }
-    this.length -= n;
-    return out;
+  }
+
+  #done(sealed: Buffer): void {
+    this.ready.push({ id: this.#expected[this.count]!, sealed });
+    this.readyBytes += sealed.length;
+    this.count++;
   }
 }
 
@@ -291,32 +325,58 @@ export class StorageClient {
   }
 
   async *#readBlobFrames(res: IncomingMessage, expected: Buffer[]): AsyncIterable<{ id: Buffer; sealed: Buffer }> {
-    const queue = new ByteQueue();
-    let i = 0;
-    let header: Buffer | undefined;
+    // Plain 'data' events (no async iterator per 16 KiB TLS record); frames queue up to
+    // READY_BYTES before the answer is paused.
+    const parser = new FrameParser(expected);
+    let failure: unknown;
+    let ended = false;
+    let wake: (() => void) | undefined;
+    const onData = (chunk: Buffer) => {
+      try {
+        parser.push(chunk);
+      } catch (e) {
+        failure ??= e;
+        res.destroy();
+      }
+      if (parser.readyBytes >= READY_BYTES) res.pause();
+      wake?.();
+    };
+    const onEnd = () => {
+      ended = true;
+      wake?.();
+    };
+    const onError = (e: Error) => {
+      failure ??= e instanceof CairnError ? e : new CairnError('E_UNAVAILABLE', `storage server ${this.url.host}: ${e.message}`, { cause: e });
+      wake?.();
+    };
+    const onClose = () => {
+      if (!res.complete)
+        failure ??= new CairnError('E_UNAVAILABLE', `storage server ${this.url.host}: blobs answer cut short`);
+      ended = true;
+      wake?.();
+    };
+    res.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
     try {
-      for await (const chunk of res as AsyncIterable<Buffer>) {
-        queue.push(chunk);
-        for (;;) {
-          if (!header) {
-            if (queue.length < BLOB_FRAME_HEADER) break;
-            header = queue.take(BLOB_FRAME_HEADER);
-          }
-          const length = header.readUInt32BE(ID_SIZE);
-          if (queue.length < length) break;
-          const id = expected[i];
-          if (!id || !header.subarray(0, ID_SIZE).equals(id))
-            throw new CairnError('E_CORRUPT', `storage server sent blob ${i} out of order`);
-          header = undefined;
-          i++;
-          yield { id, sealed: queue.take(length) };
+      for (;;) {
+        while (parser.ready.length) {
+          const frame = parser.ready.shift()!;
+          parser.readyBytes -= frame.sealed.length;
+          if (res.isPaused() && parser.readyBytes < READY_BYTES && failure === undefined) res.resume();
+          yield frame;
         }
+        if (failure !== undefined) throw failure;
+        if (ended) break;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
       }
     } finally {
+      res.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
       if (!res.complete) res.destroy();
     }
-    if (i !== expected.length || queue.length !== 0 || header)
-      throw new CairnError('E_CORRUPT', `storage server answer ended after ${i} of ${expected.length} blobs`);
+    if (parser.count !== expected.length || parser.midFrame)
+      throw new CairnError('E_CORRUPT', `storage server answer ended after ${parser.count} of ${expected.length} blobs`);
   }
 
   /** Bytes [start, end) of a stored pack. */

@@ -1,7 +1,7 @@
 // Request and response plumbing for the data plane: bounded bodies read with back-pressure
 // (never by destroying the socket, so an error answer still reaches the client), JSON answers,
 // the one error mapping (CairnError → status + {"error":{code,message}}), and writes that wait
-// for the socket to drain.
+// for the socket to take them.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CairnError, httpStatusOf } from '../core/errors.ts';
 import type { ErrorBody } from '../protocol/data-plane.ts';
@@ -115,18 +115,20 @@ export function sendError(req: IncomingMessage, res: ServerResponse, e: unknown)
   sendJson(res, httpStatusOf(err), body);
 }
 
-/** Writes one buffer, waiting for drain when the socket is full; E_UNAVAILABLE when the client went away. */
-export async function writeAll(res: ServerResponse, buf: Buffer): Promise<void> {
-  if (res.destroyed) throw new CairnError('E_UNAVAILABLE', 'client went away');
-  if (res.write(buf)) return;
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.once('drain', done);
-    res.once('close', done);
+/**
+ * Writes one buffer and resolves once the socket has taken it (the write callback), so writes go
+ * out one at a time: a TLS socket given several queued buffers copies them into one first.
+ * E_UNAVAILABLE when the client went away.
+ */
+export function writeWhole(res: ServerResponse, buf: Buffer): Promise<void> {
+  if (res.destroyed) return Promise.reject(new CairnError('E_UNAVAILABLE', 'client went away'));
+  return new Promise<void>((resolve, reject) => {
+    const gone = () => reject(new CairnError('E_UNAVAILABLE', 'client went away'));
+    res.once('close', gone);
+    res.write(buf, (e) => {
+      res.off('close', gone);
+      if (e) gone();
+      else resolve();
+    });
   });
-  if (res.destroyed && !res.writableFinished) throw new CairnError('E_UNAVAILABLE', 'client went away');
 }

@@ -1,9 +1,40 @@
 // Positional reads from stored packs through a small cache of open file handles, so a restore
-// asking for thousands of blobs from the same packs opens each pack once.
+// asking for thousands of blobs from the same packs opens each pack once; and the plan that
+// merges reads of blobs lying next to each other in a pack (a restore asks for chunks in about
+// the order the backup packed them) into one larger read.
 import { type FileHandle, open } from 'node:fs/promises';
 import { CairnError, fromSystemError } from '../core/errors.ts';
 
 const MAX_OPEN = 64;
+
+/** Where a blob lies: `length` bytes at `offset` of pack `pack`. */
+export type BlobPlace = { pack: string; offset: number; length: number };
+
+/** One read covering blobs `first`..`first + count - 1` (in request order) of one pack. */
+export type ReadSpan = { pack: string; offset: number; length: number; first: number; count: number };
+
+/**
+ * Groups consecutive places into spans: a place joins the span before it when it is in the same
+ * pack, starts at most `maxGap` bytes after that span ends (the entry header between two blobs,
+ * or a skipped blob), and the span stays within `maxSpan` bytes. A place out of order starts a
+ * new span, so the blobs of every span come out in request order.
+ */
+export function planSpans(places: readonly BlobPlace[], maxSpan: number, maxGap: number): ReadSpan[] {
+  const spans: ReadSpan[] = [];
+  let span: ReadSpan | undefined;
+  for (let i = 0; i < places.length; i++) {
+    const p = places[i]!;
+    const gap = span ? p.offset - (span.offset + span.length) : -1;
+    if (span && span.pack === p.pack && gap >= 0 && gap <= maxGap && p.offset + p.length - span.offset <= maxSpan) {
+      span.length = p.offset + p.length - span.offset;
+      span.count++;
+    } else {
+      span = { pack: p.pack, offset: p.offset, length: p.length, first: i, count: 1 };
+      spans.push(span);
+    }
+  }
+  return spans;
+}
 
 type Slot = { handle: Promise<FileHandle>; users: number; lastUse: number };
 
@@ -15,12 +46,15 @@ export class PackReader {
     this.#pathOf = pathOf;
   }
 
-  /** Reads exactly `length` bytes at `offset` of pack `name` (E_CORRUPT when the file is shorter). */
-  async read(name: string, offset: number, length: number): Promise<Buffer> {
+  /**
+   * Reads exactly `length` bytes at `offset` of pack `name` (E_CORRUPT when the file is shorter),
+   * into the start of `into` when given (a buffer the caller reuses), else into a new buffer.
+   */
+  async read(name: string, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     const slot = this.#acquire(name);
     try {
       const fh = await slot.handle;
-      const buf = Buffer.allocUnsafe(length);
+      const buf = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
       let got = 0;
       while (got < length) {
         const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
