@@ -7,8 +7,8 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import { Agent, type RequestOptions, request } from 'node:https';
 import { CairnError, ERROR_CODES, type ErrorCode } from '../core/errors.ts';
 import { clientTlsOptions, fetchPinnedCertificate } from '../core/tls.ts';
+import { readBlobFrames } from './blob-frames.ts';
 import {
-  BLOB_FRAME_HEADER,
   ID_SIZE,
   LIMITS,
   parseErrorBody,
@@ -37,72 +37,6 @@ type SendOptions = { body?: Body; headers?: Record<string, string>; expectContin
 
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 const TLS_TRUST_CODES = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME|HOSTNAME/;
-
-/** Parsed frames waiting for the reader beyond this many bytes pause the answer (back-pressure). */
-const READY_BYTES = 1024 * 1024;
-
-/**
- * Splits a blobs answer into frames as its chunks arrive: each blob gets one buffer of its own
- * and every byte is copied once (a blob lying whole inside one chunk is a slice of it, no copy).
- */
-class FrameParser {
-  readonly #expected: readonly Buffer[];
-  readonly #header = Buffer.allocUnsafe(BLOB_FRAME_HEADER);
-  #headerGot = 0;
-  #sealed: Buffer | undefined;
-  #sealedGot = 0;
-  /** frames parsed so far */
-  count = 0;
-  ready: { id: Buffer; sealed: Buffer }[] = [];
-  readyBytes = 0;
-
-  constructor(expected: readonly Buffer[]) {
-    this.#expected = expected;
-  }
-
-  get midFrame(): boolean {
-    return this.#headerGot > 0 || this.#sealed !== undefined;
-  }
-
-  push(chunk: Buffer): void {
-    let at = 0;
-    while (at < chunk.length) {
-      if (!this.#sealed) {
-        const k = Math.min(BLOB_FRAME_HEADER - this.#headerGot, chunk.length - at);
-        chunk.copy(this.#header, this.#headerGot, at, at + k);
-        this.#headerGot += k;
-        at += k;
-        if (this.#headerGot < BLOB_FRAME_HEADER) return;
-        this.#headerGot = 0;
-        const id = this.#expected[this.count];
-        if (!id || !this.#header.subarray(0, ID_SIZE).equals(id))
-          throw new CairnError('E_CORRUPT', `storage server sent blob ${this.count} out of order`);
-        const length = this.#header.readUInt32BE(ID_SIZE);
-        if (chunk.length - at >= length) {
-          this.#done(chunk.subarray(at, at + length));
-          at += length;
-          continue;
-        }
-        this.#sealed = Buffer.allocUnsafe(length);
-        this.#sealedGot = 0;
-      }
-      const k = Math.min(this.#sealed.length - this.#sealedGot, chunk.length - at);
-      chunk.copy(this.#sealed, this.#sealedGot, at, at + k);
-      this.#sealedGot += k;
-      at += k;
-      if (this.#sealedGot === this.#sealed.length) {
-        this.#done(this.#sealed);
-        this.#sealed = undefined;
-      }
-    }
-  }
-
-  #done(sealed: Buffer): void {
-    this.ready.push({ id: this.#expected[this.count]!, sealed });
-    this.readyBytes += sealed.length;
-    this.count++;
-  }
-}
 
 async function readAll(res: IncomingMessage, max: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -317,66 +251,11 @@ export class StorageClient {
       const { batch, response } = next;
       next = at + LIMITS.blobIds < ids.length ? request(at + LIMITS.blobIds) : undefined;
       try {
-        yield* this.#readBlobFrames(await response, batch);
+        yield* readBlobFrames(await response, batch, this.url.host);
       } finally {
         if (next) void next.response.then((r) => r.resume()).catch(() => undefined);
       }
     }
-  }
-
-  async *#readBlobFrames(res: IncomingMessage, expected: Buffer[]): AsyncIterable<{ id: Buffer; sealed: Buffer }> {
-    // Plain 'data' events (no async iterator per 16 KiB TLS record); frames queue up to
-    // READY_BYTES before the answer is paused.
-    const parser = new FrameParser(expected);
-    let failure: unknown;
-    let ended = false;
-    let wake: (() => void) | undefined;
-    const onData = (chunk: Buffer) => {
-      try {
-        parser.push(chunk);
-      } catch (e) {
-        failure ??= e;
-        res.destroy();
-      }
-      if (parser.readyBytes >= READY_BYTES) res.pause();
-      wake?.();
-    };
-    const onEnd = () => {
-      ended = true;
-      wake?.();
-    };
-    const onError = (e: Error) => {
-      failure ??= e instanceof CairnError ? e : new CairnError('E_UNAVAILABLE', `storage server ${this.url.host}: ${e.message}`, { cause: e });
-      wake?.();
-    };
-    const onClose = () => {
-      if (!res.complete)
-        failure ??= new CairnError('E_UNAVAILABLE', `storage server ${this.url.host}: blobs answer cut short`);
-      ended = true;
-      wake?.();
-    };
-    res.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
-    try {
-      for (;;) {
-        while (parser.ready.length) {
-          const frame = parser.ready.shift()!;
-          parser.readyBytes -= frame.sealed.length;
-          if (res.isPaused() && parser.readyBytes < READY_BYTES && failure === undefined) res.resume();
-          yield frame;
-        }
-        if (failure !== undefined) throw failure;
-        if (ended) break;
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
-        wake = undefined;
-      }
-    } finally {
-      res.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
-      if (!res.complete) res.destroy();
-    }
-    if (parser.count !== expected.length || parser.midFrame)
-      throw new CairnError('E_CORRUPT', `storage server answer ended after ${parser.count} of ${expected.length} blobs`);
   }
 
   /** Bytes [start, end) of a stored pack. */
