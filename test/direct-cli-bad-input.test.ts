@@ -72,6 +72,7 @@ describe('cairn direct: bad input', () => {
     await refused(['direct', 'backup', ...connection, '--bogus', join(work, 'src')], 2, /bogus/);
     await refused(['direct', 'backup', ...connection, join(work, 'does-not-exist')], 2, /no such path/);
     await refused(['direct', 'restore', ...connection, snapshot], 2, /--to is required/);
+    await refused(['direct', 'restore', ...connection, snapshot, '--to', join(work, 'r'), '--workers', 'many'], 2, /--workers/);
     await refused(['direct', 'frobnicate'], 2, /unknown command/);
   });
 

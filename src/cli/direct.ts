@@ -55,6 +55,14 @@ async function openVault(values: Values, cmd: string) {
   return { client, vault, keys, chunker: checkChunkerParams(config.chunker) };
 }
 
+function workersOf(values: Values, cmd: string): number | undefined {
+  if (values.workers === undefined) return undefined;
+  const workers = Number(values.workers);
+  if (!(Number.isInteger(workers) && workers > 0 && workers <= 64))
+    throw new CairnError('E_USAGE', `${cmd}: --workers must be an integer from 1 to 64`);
+  return workers;
+}
+
 function snapshotRow(s: SnapshotRecord) {
   return { id: s.id, time: s.time, host: s.host, paths: s.paths, ...s.summary };
 }
@@ -100,9 +108,7 @@ const backupCmd: Command = {
     for (const p of paths) {
       if (!fs.existsSync(p)) throw new CairnError('E_USAGE', `direct backup: no such path: ${p}`);
     }
-    const workers = values.workers ? Number(values.workers) : undefined;
-    if (workers !== undefined && !(Number.isInteger(workers) && workers > 0 && workers <= 64))
-      throw new CairnError('E_USAGE', 'direct backup: --workers must be an integer from 1 to 64');
+    const workers = workersOf(values, 'direct backup');
     const v = await openVault(values, 'direct backup');
     const parent = await pickParent(v, (values.parent as string | undefined) ?? 'latest', paths);
     const started = performance.now();
@@ -155,7 +161,7 @@ const restoreCmd: Command = {
       snapshot,
       target: to,
       include: include.length ? include : undefined,
-      workers: values.workers ? Number(values.workers) : undefined,
+      workers: workersOf(values, 'direct restore'),
     });
     const seconds = (performance.now() - started) / 1000;
     if (values.json) printJson({ snapshot: snapshot.id, ...result, seconds });

@@ -32,15 +32,8 @@ import { TreeSaver } from './tree-saver.ts';
 import { TreeWalker, type WalkCounters } from './tree-walker.ts';
 import { readXattrs } from './xattr-reader.ts';
 
-export type BackupProgress = {
-  files: number;
-  dirs: number;
-  bytes: number;
-  filesChanged: number;
-  bytesRead: number;
-  bytesNew: number;
-  currentPath?: string;
-};
+/** The snapshot's counters so far, and the path being read. */
+export type BackupProgress = SnapshotRecord['summary'] & { currentPath?: string };
 
 export type BackupOptions = {
   client: StorageClient;
@@ -103,13 +96,16 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
     poolIdle: () => pool.hasIdleWorker,
   });
 
-  const progress = (): BackupProgress => ({
+  const counts = (): SnapshotRecord['summary'] => ({
     files: counters.files,
     dirs: counters.dirs,
     bytes: counters.bytes,
     filesChanged: readStats.filesChanged,
     bytesRead: readStats.bytesRead,
     bytesNew: uploader.bytesNew,
+  });
+  const progress = (): BackupProgress => ({
+    ...counts(),
     currentPath: counters.currentPath === undefined ? undefined : displayPath(counters.currentPath),
   });
   const onProgress = opts.onProgress;
@@ -132,14 +128,7 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
       paths: [...opts.paths],
       tree: tree.map((id) => id.toString('hex')),
       ...(opts.parent ? { parent: opts.parent.id } : {}),
-      summary: {
-        files: counters.files,
-        dirs: counters.dirs,
-        bytes: counters.bytes,
-        filesChanged: readStats.filesChanged,
-        bytesRead: readStats.bytesRead,
-        bytesNew: uploader.bytesNew,
-      },
+      summary: counts(),
     };
     await saveSnapshot(client, vault, keys, snapshot, referenced.sorted());
     onProgress?.(progress());
