@@ -4,7 +4,7 @@
 import { BLOB_SNAPSHOT, openBlob, sealBlob } from '../core/blob.ts';
 import { CairnError } from '../core/errors.ts';
 import type { VaultKeys } from '../core/keys.ts';
-import { decodeSnapshot, encodeRefs, encodeSnapshot, type SnapshotRecord } from '../core/snapshot.ts';
+import { decodeSnapshot, encodeSnapshot, type SnapshotRecord } from '../core/snapshot.ts';
 import type { StorageClient } from './storage-client.ts';
 
 const SNAPSHOT_ID = /^[0-9a-f]{64}$/;
@@ -20,10 +20,11 @@ export async function saveSnapshot(
   vault: string,
   keys: VaultKeys,
   record: SnapshotRecord,
-  refs: Iterable<Buffer>,
+  /** every referenced chunk id, sorted and unique, concatenated (`encodeRefs` makes one) */
+  refs: Buffer,
 ): Promise<void> {
   const sealed = sealBlob(keys, BLOB_SNAPSHOT, blobIdOf(record.id), encodeSnapshot(record));
-  await client.putSnapshot(vault, record.id, sealed, encodeRefs(refs));
+  await client.putSnapshot(vault, record.id, sealed, refs);
 }
 
 export async function loadSnapshot(

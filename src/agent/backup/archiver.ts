@@ -130,7 +130,7 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
       ...(opts.parent ? { parent: opts.parent.id } : {}),
       summary: counts(),
     };
-    await saveSnapshot(client, vault, keys, snapshot, referenced.sorted());
+    await saveSnapshot(client, vault, keys, snapshot, referenced.sortedRefs());
     onProgress?.(progress());
     return { snapshot, warnings };
   } finally {
