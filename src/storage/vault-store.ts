@@ -10,6 +10,7 @@ import { checkVaultName, parseVaultConfig, type VaultConfig } from '../protocol/
 import { ChunkIndex } from './chunk-index.ts';
 import { fsyncDir, writeFileAtomic } from './durable-fs.ts';
 import { PackReader } from './pack-reader.ts';
+import { indexOrphanPacks } from './pack-recovery.ts';
 
 export class Vault {
   readonly name: string;
@@ -116,7 +117,11 @@ export class VaultStore {
     // Temp files of uploads cut short by a crash.
     await mkdir(join(dir, 'tmp'), { recursive: true });
     for (const f of await readdir(join(dir, 'tmp'))) await rm(join(dir, 'tmp', f), { force: true, recursive: true });
-    return new Vault(name, dir, config);
+    const vault = new Vault(name, dir, config);
+    // Packs made durable but not indexed when a crash came between the two.
+    const recovered = await indexOrphanPacks(vault.packsDir, vault.index);
+    if (recovered.length) process.stderr.write(`cairn storage: vault ${name}: indexed ${recovered.length} pack(s) left unindexed by a crash\n`);
+    return vault;
   }
 
   async close(): Promise<void> {
