@@ -30,26 +30,35 @@ export async function saveSnapshot(
 export async function loadSnapshot(
   client: StorageClient,
   vault: string,
-  keys: VaultKeys,
+  keys: VaultKeys | Promise<VaultKeys>,
   id: string,
 ): Promise<SnapshotRecord> {
   const sealed = await client.getSnapshot(vault, id);
+  return openSnapshot(await keys, id, sealed);
+}
+
+function openSnapshot(keys: VaultKeys, id: string, sealed: Buffer): SnapshotRecord {
   const record = decodeSnapshot(openBlob(keys, BLOB_SNAPSHOT, blobIdOf(id), sealed));
   if (record.id !== id) throw new CairnError('E_CORRUPT', `snapshot ${id} holds the record of ${record.id}`);
   return record;
 }
 
-/** Every snapshot of the vault, newest first. */
+/**
+ * Every snapshot of the vault, newest first. The keys may still be on their way (a passphrase
+ * derivation takes ~0.2 s): the sealed records are fetched meanwhile and opened when they come.
+ */
 export async function listSnapshots(
   client: StorageClient,
   vault: string,
-  keys: VaultKeys,
+  keys: VaultKeys | Promise<VaultKeys>,
 ): Promise<SnapshotRecord[]> {
   const ids = await client.listSnapshots(vault);
-  const records: SnapshotRecord[] = [];
+  const sealed: Buffer[] = [];
   for (let i = 0; i < ids.length; i += LOAD_CONCURRENCY) {
     const batch = ids.slice(i, i + LOAD_CONCURRENCY);
-    records.push(...(await Promise.all(batch.map((id) => loadSnapshot(client, vault, keys, id)))));
+    sealed.push(...(await Promise.all(batch.map((id) => client.getSnapshot(vault, id)))));
   }
+  const opened = await keys;
+  const records = ids.map((id, i) => openSnapshot(opened, id, sealed[i]!));
   return records.sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : a.id < b.id ? 1 : -1));
 }

@@ -4,8 +4,6 @@
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
-import { backup } from '../agent/backup/archiver.ts';
-import { restore } from '../agent/restore/restorer.ts';
 import { listSnapshots, loadSnapshot } from '../agent/snapshots.ts';
 import { StorageClient } from '../agent/storage-client.ts';
 import { checkChunkerParams, DEFAULT_CHUNKER } from '../core/chunker.ts';
@@ -47,12 +45,21 @@ function readFileOrUsage(file: string, flag: string, cmd: string): string {
   }
 }
 
-async function openVault(values: Values, cmd: string) {
+/** The vault's config, and its keys on their way: the passphrase derivation runs in the
+ * thread pool while the caller loads modules and fetches snapshot records. */
+async function startOpenVault(values: Values, cmd: string) {
   const { client, vault } = clientOf(values, cmd);
   const passphrase = await readSecret(values['passphrase-stdin'] === true, 'CAIRN_PASSPHRASE', 'passphrase');
   const config = (await client.getVault(vault)) as { chunker: unknown; keyFile: unknown };
-  const keys = await unwrapKeys(parseKeyFile(config.keyFile), passphrase);
-  return { client, vault, keys, chunker: checkChunkerParams(config.chunker) };
+  const chunker = checkChunkerParams(config.chunker);
+  const keys = unwrapKeys(parseKeyFile(config.keyFile), passphrase);
+  keys.catch(() => undefined); // the caller awaits it; this only keeps an early failure from going unhandled
+  return { client, vault, keys, chunker };
+}
+
+async function openVault(values: Values, cmd: string) {
+  const v = await startOpenVault(values, cmd);
+  return { ...v, keys: await v.keys };
 }
 
 function workersOf(values: Values, cmd: string): number | undefined {
@@ -109,10 +116,14 @@ const backupCmd: Command = {
       if (!fs.existsSync(p)) throw new CairnError('E_USAGE', `direct backup: no such path: ${p}`);
     }
     const workers = workersOf(values, 'direct backup');
-    const v = await openVault(values, 'direct backup');
-    const parent = await pickParent(v, (values.parent as string | undefined) ?? 'latest', paths);
     const started = performance.now();
-    const result = await backup({ ...v, paths, host: os.hostname(), parent, forceRead: values['force-read'] === true, workers });
+    const v = await startOpenVault(values, 'direct backup');
+    const [keys, parent, { backup }] = await Promise.all([
+      v.keys,
+      pickParent(v, (values.parent as string | undefined) ?? 'latest', paths),
+      import('../agent/backup/archiver.ts'),
+    ]);
+    const result = await backup({ ...v, keys, paths, host: os.hostname(), parent, forceRead: values['force-read'] === true, workers });
     const seconds = (performance.now() - started) / 1000;
     const s = result.snapshot;
     if (values.json) printJson({ snapshot: s.id, parent: s.parent ?? null, ...s.summary, warnings: result.warnings, seconds });
@@ -128,7 +139,7 @@ const backupCmd: Command = {
 
 /** The reference snapshot: `none`, an id, or `latest` (the newest from this host with the same paths). */
 async function pickParent(
-  v: Awaited<ReturnType<typeof openVault>>,
+  v: Awaited<ReturnType<typeof startOpenVault>>,
   parent: string,
   paths: string[],
 ): Promise<SnapshotRecord | undefined> {
@@ -151,13 +162,17 @@ const restoreCmd: Command = {
       if (!path.isAbsolute(p)) throw new CairnError('E_USAGE', `direct restore: --include takes absolute paths: ${p}`);
       return path.normalize(p);
     });
-    const v = await openVault(values, 'direct restore');
-    const snapshot = await loadSnapshot(v.client, v.vault, v.keys, positionals[0]!);
     const started = performance.now();
+    const v = await startOpenVault(values, 'direct restore');
+    const [keys, snapshot, { restore }] = await Promise.all([
+      v.keys,
+      loadSnapshot(v.client, v.vault, v.keys, positionals[0]!),
+      import('../agent/restore/restorer.ts'),
+    ]);
     const result = await restore({
       client: v.client,
       vault: v.vault,
-      keys: v.keys,
+      keys,
       snapshot,
       target: to,
       include: include.length ? include : undefined,
