@@ -6,6 +6,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { CairnError } from '../core/errors.ts';
 import { checkPartKind, checkPartName, type PartKind } from '../core/part-identity.ts';
+import { onlyFields } from './fields.ts';
 
 export const TOKEN_PREFIX = 'cairn1.';
 const MAX_TOKEN_CHARS = 4096;
@@ -32,10 +33,7 @@ function bad(message: string): CairnError {
 
 /** Checks every field of a decoded token; unknown fields are refused too. */
 function checkToken(v: unknown): EnrollmentToken {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('payload is not an object');
-  const o = v as Record<string, unknown>;
-  const extra = Object.keys(o).find((k) => !(FIELDS as readonly string[]).includes(k));
-  if (extra !== undefined) throw bad(`unknown field ${JSON.stringify(extra).slice(0, 40)}`);
+  const o = onlyFields(v, FIELDS, bad);
   let kind: PartKind;
   let id: string;
   try {

@@ -6,6 +6,7 @@ import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 
 import { CairnError } from '../core/errors.ts';
 import { checkPartName } from '../core/part-identity.ts';
 import { isVaultName } from './data-plane.ts';
+import { onlyFields } from './fields.ts';
 
 export const GRANT_OPS = ['backup', 'restore', 'verify', 'copy', 'gc'] as const;
 export type GrantOp = (typeof GRANT_OPS)[number];
@@ -40,10 +41,7 @@ function forbidden(message: string): CairnError {
 }
 
 function checkGrant(v: unknown): Grant {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw malformed('payload is not an object');
-  const o = v as Record<string, unknown>;
-  const extra = Object.keys(o).find((k) => !(FIELDS as readonly string[]).includes(k));
-  if (extra !== undefined) throw malformed(`unknown field ${JSON.stringify(extra).slice(0, 40)}`);
+  const o = onlyFields(v, FIELDS, malformed);
   let agent: string;
   let storage: string;
   try {
