@@ -85,10 +85,11 @@ const init: Command = {
   },
   async run({ values }) {
     const { client, vault } = clientOf(values, 'direct init');
+    const size = (flag: string, fallback: number) => (values[flag] ? parseSize(values[flag] as string, flag) : fallback);
     const chunker = checkChunkerParams({
-      min: values['chunk-min'] ? parseSize(values['chunk-min'] as string, 'chunk-min') : DEFAULT_CHUNKER.min,
-      avg: values['chunk-avg'] ? parseSize(values['chunk-avg'] as string, 'chunk-avg') : DEFAULT_CHUNKER.avg,
-      max: values['chunk-max'] ? parseSize(values['chunk-max'] as string, 'chunk-max') : DEFAULT_CHUNKER.max,
+      min: size('chunk-min', DEFAULT_CHUNKER.min),
+      avg: size('chunk-avg', DEFAULT_CHUNKER.avg),
+      max: size('chunk-max', DEFAULT_CHUNKER.max),
     });
     const passphrase = await readSecret(values['passphrase-stdin'] === true, 'CAIRN_PASSPHRASE', 'passphrase');
     if (passphrase.length < 8) throw new CairnError('E_USAGE', 'direct init: the passphrase must have at least 8 characters');
@@ -158,6 +159,7 @@ const restoreCmd: Command = {
   positionals: [1, 1],
   async run({ values, positionals }) {
     const to = path.resolve(requireString(values, 'to', 'direct restore'));
+    const workers = workersOf(values, 'direct restore'); // usage errors before any key derivation
     const include = ((values.include as string[] | undefined) ?? []).map((p) => {
       if (!path.isAbsolute(p)) throw new CairnError('E_USAGE', `direct restore: --include takes absolute paths: ${p}`);
       return path.normalize(p);
@@ -176,7 +178,7 @@ const restoreCmd: Command = {
       snapshot,
       target: to,
       include: include.length ? include : undefined,
-      workers: workersOf(values, 'direct restore'),
+      workers,
     });
     const seconds = (performance.now() - started) / 1000;
     if (values.json) printJson({ snapshot: snapshot.id, ...result, seconds });
