@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { CairnError, fromSystemError } from '../core/errors.ts';
 import { PackVerifier } from '../core/pack.ts';
 import { LIMITS } from '../protocol/data-plane.ts';
-import { renameDurable, TempFileSink, tempPath } from './durable-fs.ts';
+import { renameDurable, TempFileSink, tempPath } from '../core/durable-fs.ts';
 import { consumeBody } from './http-io.ts';
 import type { Vault } from './vault-store.ts';
 

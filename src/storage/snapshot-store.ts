@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { CairnError, fromSystemError } from '../core/errors.ts';
 import { ID_SIZE, LIMITS, SNAPSHOT_HEADER } from '../protocol/data-plane.ts';
-import { fsyncDir, renameDurable, TempFileSink, tempPath } from './durable-fs.ts';
+import { fsyncDir, renameDurable, TempFileSink, tempPath } from '../core/durable-fs.ts';
 import { consumeBody } from './http-io.ts';
 import type { Vault } from './vault-store.ts';
 

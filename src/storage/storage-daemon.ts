@@ -2,8 +2,7 @@
 // process per directory), storage.json (name, listen address, mode), the TLS identity and the
 // standalone access key (made at first start, reused after), the vault store and the data plane.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
@@ -12,7 +11,8 @@ import { CairnError, fromSystemError } from '../core/errors.ts';
 import { certificateFingerprint, type TlsIdentity } from '../core/tls.ts';
 import { standaloneAuthorizer } from './authorize.ts';
 import { createDataPlaneServer } from './data-plane-server.ts';
-import { writeFileAtomic } from './durable-fs.ts';
+import { lockDataDir } from '../core/data-dir-lock.ts';
+import { writeFileAtomic } from '../core/durable-fs.ts';
 import { VaultStore } from './vault-store.ts';
 
 export type StorageSettings = { name: string; listen: string; mode: 'standalone' };
@@ -40,41 +40,6 @@ async function readOptional(path: string): Promise<string | undefined> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw fromSystemError(e, `reading ${path}`);
   }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // A killed server whose parent has not reaped it yet (a zombie) still answers kill(pid, 0).
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true; // no /proc: trust kill(pid, 0)
-  }
-}
-
-/** Takes DIR/lock (holding our pid); E_CONFLICT while another live process holds it. */
-async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
-  const lockPath = join(dataDir, 'lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fh = await open(lockPath, 'wx', 0o644);
-      await fh.writeFile(`${process.pid}\n`);
-      await fh.close();
-      return () => unlink(lockPath).catch(() => undefined); // already gone: nothing to release
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(e, `locking ${dataDir}`);
-    }
-    const pid = Number.parseInt((await readOptional(lockPath)) ?? '', 10);
-    if (Number.isInteger(pid) && pid > 0 && isAlive(pid))
-      throw new CairnError('E_CONFLICT', `data directory ${dataDir} is in use by storage process ${pid}`);
-    await unlink(lockPath).catch(() => undefined); // stale lock of a process that died; retry once
-  }
-  throw new CairnError('E_CONFLICT', `data directory ${dataDir} is being locked by another process`);
 }
 
 async function loadSettings(dataDir: string, listen: string | undefined): Promise<StorageSettings> {
@@ -129,7 +94,7 @@ export async function startStorage(options: { dataDir: string; listen?: string }
   await mkdir(dataDir, { recursive: true, mode: 0o700 }).catch((e) => {
     throw fromSystemError(e, `creating ${dataDir}`);
   });
-  const unlock = await lockDataDir(dataDir);
+  const unlock = await lockDataDir(dataDir, 'storage');
   let store: VaultStore | undefined;
   try {
     const settings = await loadSettings(dataDir, options.listen);

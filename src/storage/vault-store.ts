@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { CairnError, fromSystemError } from '../core/errors.ts';
 import { checkVaultName, parseVaultConfig, type VaultConfig } from '../protocol/data-plane.ts';
 import { ChunkIndex } from './chunk-index.ts';
-import { fsyncDir, writeFileAtomic } from './durable-fs.ts';
+import { fsyncDir, writeFileAtomic } from '../core/durable-fs.ts';
 import { PackReader } from './pack-reader.ts';
 import { indexOrphanPacks } from './pack-recovery.ts';
 

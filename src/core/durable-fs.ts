@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fromSystemError } from '../core/errors.ts';
+import { fromSystemError } from './errors.ts';
 
 /** fsync a directory so a rename or create inside it survives a crash. */
 export async function fsyncDir(dir: string): Promise<void> {

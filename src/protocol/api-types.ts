@@ -1,0 +1,99 @@
+// The JSON shapes the REST API answers with, exactly as SPEC.md's "What the commands print"
+// lists them (the CLI's --json prints these objects unchanged). Times are ISO 8601 UTC strings.
+import type { ConflictPolicy, Level } from './api-schema.ts';
+import type { Warning } from './control.ts';
+
+export type RunKind = 'backup' | 'restore' | 'verify' | 'copy' | 'gc';
+export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
+export const FINISHED: readonly RunStatus[] = ['succeeded', 'failed', 'canceled'];
+
+export type RunJson = {
+  id: number;
+  job: string | null;
+  kind: RunKind;
+  level: Level | null;
+  requestedLevel: Level | null;
+  status: RunStatus;
+  reason: string | null;
+  queuedAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  agent: string | null;
+  storage: string | null;
+  snapshot: string | null;
+  files: number;
+  filesChanged: number;
+  bytes: number;
+  bytesRead: number;
+  bytesNew: number;
+  /** the file being read now, while the run is running */
+  currentPath: string | null;
+  warnings: Warning[];
+  error: string | null;
+  damaged: Warning[];
+  pretreatment: unknown;
+};
+
+export type SnapshotJson = {
+  id: string;
+  job: string | null;
+  agent: string;
+  storage: string;
+  vault: string;
+  level: Level;
+  time: string;
+  files: number;
+  bytes: number;
+};
+
+export type PartJson = {
+  name: string;
+  status: 'online' | 'offline';
+  lastSeen: string | null;
+  rttMs: number | null;
+  version: string | null;
+  address: string | null;
+  owner?: string | null;
+};
+
+export type JobJson = {
+  name: string;
+  agent: string;
+  storage: string;
+  vault: string;
+  paths: string[];
+  excludes: string[];
+  schedule: { cron: string; level: Level }[];
+  retention: Record<string, number>;
+  bwlimit: number | null;
+  owner: string | null;
+  createdAt: string;
+};
+
+export type VaultJson = {
+  name: string;
+  storage: string;
+  owner: string | null;
+  createdAt: string;
+  /** agents holding the vault's keys wrapped to their own key pair */
+  agents: string[];
+};
+
+export type LsEntryJson = {
+  name: string;
+  path: string;
+  type: string;
+  size: number;
+  mtime: string;
+  nameBytes?: string;
+  pathBytes?: string;
+};
+
+export type RestoreRequest = {
+  snapshot: string;
+  agent?: string;
+  to?: string;
+  include?: string[];
+  conflict?: ConflictPolicy;
+  dryRun?: boolean;
+};
