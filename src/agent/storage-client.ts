@@ -1,12 +1,14 @@
 // The agent's client for a storage server's data plane: one keep-alive HTTPS agent (TLS 1.3,
-// trust pinned to the server's CA or certificate fingerprint), requests split into the batch
+// trust pinned to the server's CA or certificate fingerprint; with a backup server, mutual TLS
+// and the storage server's part name checked, and the run's grant on every request), requests split into the batch
 // sizes the protocol allows, uploads streamed from buffers with back-pressure, and blob answers
 // parsed as they stream in. Server failures come back as CairnError with the server's code.
 import { readFile } from 'node:fs/promises';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { Agent, type RequestOptions, request } from 'node:https';
 import { CairnError, ERROR_CODES, type ErrorCode } from '../core/errors.ts';
-import { clientTlsOptions, fetchPinnedCertificate } from '../core/tls.ts';
+import type { PartIdentity } from '../core/part-identity.ts';
+import { clientTlsOptions, fetchPinnedCertificate, partTlsOptions, type TlsIdentity } from '../core/tls.ts';
 import { readBlobFrames } from './blob-frames.ts';
 import {
   ID_SIZE,
@@ -28,9 +30,19 @@ export type StorageClientOptions = {
   ca?: string;
   /** hex SHA-256 of the server certificate's DER; alone, the certificate is fetched and pinned */
   fingerprint?: string;
-  accessKey: string;
+  /** the part the server must be (its certificate's name) instead of a fingerprint or host check; needs `ca` */
+  expect?: PartIdentity;
+  /** this agent's certificate and key, presented to a storage server that asks for one */
+  identity?: TlsIdentity;
+  /** standalone mode: the storage server's access key… */
+  accessKey?: string;
+  /** …or server mode: the current grant of the run, asked for on every request (it is renewed) */
+  grant?: () => string;
   maxSockets?: number;
 };
+
+/** The header the grant goes in (storage/authorize.ts reads it). */
+const GRANT_HEADER = 'cairn-grant';
 
 type Body = { buffers: readonly Buffer[]; length: number };
 type SendOptions = { body?: Body; headers?: Record<string, string>; expectContinue?: boolean; retry?: boolean };
@@ -78,6 +90,10 @@ export class StorageClient {
     if (this.url.protocol !== 'https:') throw new CairnError('E_USAGE', `storage URL must be https: ${options.url}`);
     if (options.ca === undefined && options.fingerprint === undefined)
       throw new CairnError('E_USAGE', 'storage client needs the server CA or certificate fingerprint');
+    if ((options.accessKey === undefined) === (options.grant === undefined))
+      throw new CairnError('E_USAGE', 'storage client needs exactly one of an access key or a grant');
+    if (options.expect !== undefined && (options.ca === undefined || options.fingerprint !== undefined))
+      throw new CairnError('E_USAGE', 'storage client: checking the server part name needs the CA and no fingerprint');
     this.#options = options;
   }
 
@@ -92,13 +108,17 @@ export class StorageClient {
 
   #getAgent(): Promise<Agent> {
     this.#agent ??= (async () => {
-      const { fingerprint } = this.#options;
+      const { fingerprint, expect, identity } = this.#options;
       const ca =
         this.#options.ca ?? (await fetchPinnedCertificate(this.#host(), Number(this.url.port || 443), fingerprint!));
+      const tls =
+        expect !== undefined
+          ? partTlsOptions({ ca, expect, identity })
+          : { ...clientTlsOptions({ ca, fingerprint }), ...(identity && { key: identity.keyPem, cert: identity.certPem }) };
       return new Agent({
         keepAlive: true,
         maxSockets: this.#options.maxSockets ?? 8,
-        ...clientTlsOptions({ ca, fingerprint }),
+        ...tls,
       });
     })();
     this.#agent.catch(() => {
@@ -136,8 +156,9 @@ export class StorageClient {
 
   async #sendOnce(method: string, path: string, opts: SendOptions): Promise<IncomingMessage> {
     const agent = await this.#getAgent();
+    const { grant, accessKey } = this.#options;
     const headers: Record<string, string | number> = {
-      authorization: `Bearer ${this.#options.accessKey}`,
+      ...(grant ? { [GRANT_HEADER]: grant() } : { authorization: `Bearer ${accessKey}` }),
       ...opts.headers,
     };
     if (opts.body) {

@@ -6,12 +6,26 @@ import { type Command, parseCommandArgs } from './command.ts';
 // Command groups load on demand: a command pays only for the modules it uses.
 const GROUPS: Record<string, () => Promise<Command[]>> = {
   up: async () => [(await import('./up.ts')).upCommand],
-  storage: async () => (await import('./storage.ts')).storageCommands,
+  server: async () => (await import('./server.ts')).serverCommands,
+  storage: async () => [...(await import('./storage.ts')).storageCommands, ...(await import('./console/parts.ts')).storageConsoleCommands],
+  agent: async () => [...(await import('./agent.ts')).agentDaemonCommands, ...(await import('./console/parts.ts')).agentConsoleCommands],
   direct: async () => (await import('./direct.ts')).directCommands,
+  login: async () => (await import('./console/login.ts')).loginCommands,
+  logout: async () => (await import('./console/login.ts')).loginCommands,
+  token: async () => (await import('./console/tokens.ts')).tokenCommands,
+  vault: async () => (await import('./console/vaults.ts')).vaultCommands,
+  job: async () => (await import('./console/jobs.ts')).jobCommands,
+  run: async () => (await import('./console/runs.ts')).runCommands,
+  snapshot: async () => (await import('./console/snapshots.ts')).snapshotCommands,
+  restore: async () => (await import('./console/restore.ts')).restoreCommands,
+  user: async () => (await import('./console/users.ts')).userCommands,
+  audit: async () => (await import('./console/audit.ts')).auditCommands,
+  net: async () => (await import('./console/net.ts')).netCommands,
 };
 
 async function allCommands(): Promise<Command[]> {
-  return (await Promise.all(Object.values(GROUPS).map((load) => load()))).flat();
+  const all = (await Promise.all(Object.values(GROUPS).map((load) => load()))).flat();
+  return [...new Map(all.map((c) => [c.name, c])).values()];
 }
 
 function usage(commands: Command[]): string {

@@ -1,22 +1,68 @@
 // `cairn storage …`: running a storage server. `storage start` prints the URL it bound as the
 // first stdout line and the certificate fingerprint as the second (scripts and tests read them),
 // then serves until SIGTERM/SIGINT, when it finishes in-flight requests and exits 0.
+// With `--server URL` (and `--token T --name NAME` the first time) it joins a backup server;
+// without, and without a saved enrollment, it runs standalone for `cairn direct`.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CairnError } from '../core/errors.ts';
 import { startStorage } from '../storage/storage-daemon.ts';
 import { type Command, requireString } from './command.ts';
 
+function optionalString(values: Record<string, unknown>, flag: string): string | undefined {
+  const v = values[flag];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v === '') throw new CairnError('E_USAGE', `storage start: --${flag} needs a value`);
+  return v;
+}
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : '0.1.0';
+  } catch {
+    return '0.1.0';
+  }
+}
+
 const start: Command = {
   name: 'storage start',
-  summary: 'serve vaults from a data directory over HTTPS (standalone mode)',
+  summary: 'serve vaults from a data directory over HTTPS (joins a backup server with --server)',
   options: {
     data: { type: 'string' },
     listen: { type: 'string' },
+    server: { type: 'string' },
+    token: { type: 'string' },
+    name: { type: 'string' },
+    backend: { type: 'string' },
   },
   async run({ values }) {
     const dataDir = requireString(values, 'data', 'storage start');
-    const listen = typeof values.listen === 'string' ? values.listen : undefined;
-    const running = await startStorage({ dataDir, listen });
+    const backend = optionalString(values, 'backend');
+    if (backend !== undefined)
+      throw new CairnError('E_USAGE', `storage start: --backend ${backend}: only the local data folder is supported yet`);
+    const server = optionalString(values, 'server');
+    if (server !== undefined) {
+      let url: URL | undefined;
+      try {
+        url = new URL(server);
+      } catch {
+        url = undefined;
+      }
+      if (url?.protocol !== 'https:') throw new CairnError('E_USAGE', `storage start: --server must be an https URL, got ${server}`);
+    }
+    // The environment's token only counts when joining a server: a standalone start ignores it.
+    const token = optionalString(values, 'token') ?? (server !== undefined ? process.env.CAIRN_TOKEN || undefined : undefined);
+    const running = await startStorage({
+      dataDir,
+      listen: optionalString(values, 'listen'),
+      server,
+      token,
+      name: optionalString(values, 'name'),
+      version: packageVersion(),
+    });
     process.stdout.write(`${running.url}\nfingerprint ${running.fingerprint}\n`);
-    process.stderr.write(`cairn storage: serving ${running.dataDir} at ${running.url} (standalone)\n`);
+    process.stderr.write(`cairn storage: serving ${running.dataDir} at ${running.url} (${running.mode === 'server' ? `server mode, as ${running.name}` : 'standalone'})\n`);
     await new Promise<void>((resolve) => {
       const onSignal = (signal: string) => {
         process.stderr.write(`cairn storage: ${signal}, finishing in-flight requests\n`);

@@ -1,48 +1,126 @@
-// `cairn up`: everything on this machine with embedded defaults. Until the backup server
-// exists this brings up the storage server on loopback and prints how to back up to it with
-// `cairn direct`; it carries on from the same data folder when run again.
-import { spawn } from 'node:child_process';
+// `cairn up`: the whole system on this machine with embedded defaults. The backup server runs in
+// this process (SQLite catalog in DATA/server); one storage server (DATA/storage) and one local
+// agent (DATA/agent) run as child processes, enrolled automatically the first time, on loopback.
+// The local CLI is logged in as the admin with a fresh API token; the admin password is printed
+// the first time only (it is also kept in DATA/server/secrets/admin-password, mode 0600).
+// Run again on the same folder, it carries on: nothing is re-initialised or re-enrolled.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
+import { CairnError } from '../core/errors.ts';
+import { initServer, startServer } from '../server/server-daemon.ts';
 import type { Command } from './command.ts';
+import { loginConfigPath, saveLogin } from './login-config.ts';
 
 const MAIN = path.join(import.meta.dirname, 'main.ts');
+const DEFAULT_LISTEN = '127.0.0.1:7350';
+
+function localAgentName(): string {
+  const host = os.hostname().replace(/[^a-zA-Z0-9._-]/g, '-').replace(/^[^a-zA-Z0-9]+/, '').slice(0, 64);
+  return host || 'local';
+}
+
+function enrolled(dir: string, file: string): boolean {
+  try {
+    const saved = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as { server?: string };
+    return typeof saved.server === 'string';
+  } catch {
+    return false;
+  }
+}
+
+/** Starts a part as a child process; resolves with it once its first stdout line arrived. */
+function startPart(label: string, args: string[], env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const prefix = (line: string) => `[${label}] ${line}\n`;
+  readline.createInterface({ input: child.stderr! }).on('line', (line) => process.stderr.write(prefix(line)));
+  return new Promise((resolve, reject) => {
+    let first = true;
+    readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+      process.stderr.write(prefix(line));
+      if (first) {
+        first = false;
+        resolve(child);
+      }
+    });
+    child.once('exit', (code) => {
+      if (first) reject(new CairnError('E_UNAVAILABLE', `the ${label} exited with status ${code} before it started (see its lines above)`));
+    });
+  });
+}
 
 export const upCommand: Command = {
   name: 'up',
-  summary: 'run Cairn on this machine with embedded defaults',
+  summary: 'run the server, a storage server and a local agent on this machine',
   options: { data: { type: 'string' }, listen: { type: 'string' } },
   async run({ values }) {
     const data = path.resolve((values.data as string | undefined) ?? path.join(os.homedir(), '.local/share/cairn'));
+    const serverDir = path.join(data, 'server');
     const storageDir = path.join(data, 'storage');
-    const args = [MAIN, 'storage', 'start', '--data', storageDir, '--listen', (values.listen as string | undefined) ?? '127.0.0.1:0'];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    const lines = readline.createInterface({ input: child.stdout! });
-    let url = '';
-    lines.on('line', (line) => {
-      process.stdout.write(`${line}\n`);
-      if (url === '') url = line.trim(); // the daemon's first line is its address
-      if (!line.startsWith('fingerprint ')) return; // the second: hints follow the daemon's own lines
-      const bin = path.relative(process.cwd(), path.join(import.meta.dirname, '../../bin/cairn')) || 'bin/cairn';
-      process.stdout.write(
-        [
-          '',
-          `storage server ready at ${url} (data in ${storageDir})`,
-          'try it:',
-          `  export CAIRN_PASSPHRASE='choose a long passphrase'`,
-          `  S="--storage ${url} --ca ${storageDir}/tls/cert.pem --access-key-file ${storageDir}/access-key --vault default"`,
-          `  ${bin} direct init $S            # once`,
-          `  ${bin} direct backup $S ~/some/dir`,
-          `  ${bin} direct snapshots $S`,
-          `  ${bin} direct restore $S SNAPSHOT --to /tmp/restore`,
-          '',
-        ].join('\n'),
-      );
+    const agentDir = path.join(data, 'agent');
+    let adminPassword: string | undefined;
+    if (!existsSync(path.join(serverDir, 'ca.pem'))) {
+      const init = await initServer({ dataDir: serverDir });
+      adminPassword = init.adminPassword;
+    }
+    const server = await startServer({
+      dataDir: serverDir,
+      listen: (values.listen as string | undefined) ?? (existsSync(path.join(serverDir, 'server.json')) ? undefined : DEFAULT_LISTEN),
+      log: (line) => process.stderr.write(`[server] ${line}\n`),
+    }).catch(async (e: unknown) => {
+      // a folder initialised earlier without a listen address: the default then
+      if (e instanceof CairnError && e.code === 'E_USAGE' && values.listen === undefined)
+        return startServer({ dataDir: serverDir, listen: DEFAULT_LISTEN, log: (line) => process.stderr.write(`[server] ${line}\n`) });
+      throw e;
     });
-    const stop = () => child.kill('SIGTERM');
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-    return new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 0)));
+    const children: ChildProcess[] = [];
+    const stopAll = async () => {
+      for (const c of children) c.kill('SIGTERM');
+      await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+      await server.stop();
+    };
+    try {
+      const env = { ...process.env, CAIRN_TOKEN: '' };
+      const storageArgs = ['storage', 'start', '--data', storageDir];
+      if (!enrolled(storageDir, 'storage.json'))
+        storageArgs.push('--listen', '127.0.0.1:0', '--server', server.url, '--name', 'local', '--token', await server.local.partToken('storage', 'admin'));
+      children.push(await startPart('storage', storageArgs, env));
+      const agentArgs = ['agent', 'start', '--data', agentDir];
+      if (!enrolled(agentDir, 'agent.json'))
+        agentArgs.push('--server', server.url, '--name', localAgentName(), '--token', await server.local.partToken('agent', 'admin'));
+      children.push(await startPart('agent', agentArgs, env));
+      await saveLogin({ server: server.url, ca: server.caPem, token: await server.local.apiToken('admin'), user: 'admin' });
+    } catch (e) {
+      await stopAll();
+      throw e;
+    }
+    const lines = [
+      server.url, // first line: the address (as every daemon prints it), for scripts
+      `Cairn is up (data in ${data})`,
+      `  web console:  ${server.url}/`,
+      `  CA fingerprint: ${server.caFingerprint}`,
+      `  storage server: local   agent: ${enrolled(agentDir, 'agent.json') ? JSON.parse(readFileSync(path.join(agentDir, 'agent.json'), 'utf8')).name : localAgentName()}`,
+      `  the cairn CLI is logged in as admin (${loginConfigPath()})`,
+    ];
+    if (adminPassword) lines.push(`  admin password: ${adminPassword}   (shown once; kept in ${path.join(serverDir, 'secrets/admin-password')})`);
+    lines.push('try:', `  cairn job create home --agent ${localAgentName()} --storage local --path ${os.homedir()}`, '  cairn job run home --wait', '  cairn snapshot list');
+    process.stdout.write(`${lines.join('\n')}\n`);
+    return new Promise<number>((resolve) => {
+      let stopping = false;
+      const onSignal = () => {
+        if (stopping) return;
+        stopping = true;
+        void stopAll().then(() => resolve(0));
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      for (const c of children)
+        c.once('exit', (code) => {
+          if (!stopping) process.stderr.write(`cairn up: a part exited (status ${code}); stopping\n`);
+          onSignal();
+        });
+    });
   },
 };

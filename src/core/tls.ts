@@ -1,10 +1,12 @@
 // TLS pinning: a certificate's SHA-256 fingerprint and the options every Cairn TLS endpoint uses (TLS 1.3 only, trust pinned to one CA or one
-// certificate fingerprint, never the system roots).
+// certificate fingerprint, never the system roots), and mutual TLS between Cairn parts: whom a client expects, and which part a
+// server's peer is.
 import { createHash, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
-import type { ConnectionOptions, PeerCertificate } from 'node:tls';
+import type { ConnectionOptions, PeerCertificate, TLSSocket } from 'node:tls';
 import { connect } from 'node:tls';
 import { CairnError } from './errors.ts';
+import { type PartIdentity, parsePartCommonName, partCommonName } from './part-identity.ts';
 
 export const TLS_MIN_VERSION = 'TLSv1.3' as const;
 
@@ -95,4 +97,59 @@ export function fetchPinnedCertificate(host: string, port: number, fingerprint: 
       resolve(new X509Certificate(cert.raw).toString());
     });
   });
+}
+
+/**
+ * Client options for reaching a Cairn part (or the server) by whatever address it reported:
+ * trust only `ca`, present `identity` when given (mutual TLS), and check that the peer's
+ * certificate names the expected part instead of checking the host name (the CA pin and the
+ * common name are the identity; addresses change).
+ */
+export function partTlsOptions(o: { ca: string; expect: PartIdentity; identity?: TlsIdentity }): ConnectionOptions {
+  const expected = partCommonName(o.expect);
+  const options: ConnectionOptions = {
+    ca: o.ca,
+    minVersion: TLS_MIN_VERSION,
+    maxVersion: TLS_MIN_VERSION,
+    rejectUnauthorized: true,
+    // Node calls this only after the chain verified against `ca`
+    checkServerIdentity: (_host, cert) => {
+      const cn = commonNameOf(cert);
+      return cn === expected
+        ? undefined
+        : new CairnError('E_UNAUTHORIZED', `peer certificate names ${cn ?? 'no Cairn part'}, expected ${expected}`);
+    },
+  };
+  if (o.identity) {
+    options.key = o.identity.keyPem;
+    options.cert = o.identity.certPem;
+  }
+  return options;
+}
+
+/**
+ * Options for a server that parts reach with their certificates: it asks every client for one
+ * but lets the handshake through without it (consoles have none), so each handler decides
+ * with `peerPart`.
+ */
+export function mutualServerTlsOptions(identity: TlsIdentity, caPem: string) {
+  return { ...serverTlsOptions(identity), ca: caPem, requestCert: true, rejectUnauthorized: false };
+}
+
+function commonNameOf(cert: PeerCertificate): string | undefined {
+  const cn: unknown = cert.subject?.CN;
+  return typeof cn === 'string' ? cn : undefined; // several CNs (an array) name no Cairn part
+}
+
+/**
+ * The Cairn part on the other end of a mutual TLS socket and its certificate's fingerprint,
+ * when it presented a certificate that chains to the CA the server was given; else undefined.
+ */
+export function peerPart(socket: TLSSocket): { part: PartIdentity; fingerprint: string } | undefined {
+  if (!socket.authorized) return undefined;
+  const cert = socket.getPeerCertificate(false);
+  if (!cert?.raw) return undefined;
+  const cn = commonNameOf(cert);
+  const part = cn === undefined ? undefined : parsePartCommonName(cn);
+  return part ? { part, fingerprint: fingerprintOf(cert) } : undefined;
 }

@@ -4,14 +4,20 @@
 // `Expect: 100-continue` are checked (route, key, size, already stored) before their body is sent.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import { serverTlsOptions, type TlsIdentity } from '../core/tls.ts';
+import { mutualServerTlsOptions, serverTlsOptions, type TlsIdentity } from '../core/tls.ts';
 import { matchRoute } from '../protocol/data-plane.ts';
 import type { Authorize } from './authorize.ts';
 import { handlers, type RequestContext } from './data-plane-handlers.ts';
 import { sendError } from './http-io.ts';
 import type { VaultStore } from './vault-store.ts';
 
-export type DataPlaneOptions = { identity: TlsIdentity; store: VaultStore; authorize: Authorize };
+export type DataPlaneOptions = {
+  identity: TlsIdentity;
+  store: VaultStore;
+  authorize: Authorize;
+  /** server mode: the backup server's CA; clients are asked for a certificate (the authorizer decides) */
+  clientCa?: string;
+};
 
 export function createDataPlaneServer(options: DataPlaneOptions): Server {
   const handle = async (req: IncomingMessage, res: ServerResponse, expectContinue: boolean) => {
@@ -36,7 +42,9 @@ export function createDataPlaneServer(options: DataPlaneOptions): Server {
     }
   };
   const server = createServer({
-    ...serverTlsOptions(options.identity),
+    ...(options.clientCa === undefined
+      ? serverTlsOptions(options.identity)
+      : mutualServerTlsOptions(options.identity, options.clientCa)),
     keepAlive: true,
     keepAliveTimeout: 30_000,
     requestTimeout: 10 * 60_000, // a 64 MiB pack over a slow link

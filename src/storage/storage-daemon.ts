@@ -1,26 +1,52 @@
 // Starting and stopping a storage server from its data directory: the directory lock (one
-// process per directory), storage.json (name, listen address, mode), the TLS identity and the
-// standalone access key (made at first start, reused after), the vault store and the data plane.
+// process per directory), storage.json (name, listen address, mode), the TLS identity, the vault
+// store and the data plane. Two modes:
+// - standalone: a self-signed certificate and an access key made at first start (`cairn direct`);
+// - server: enrolled with a backup server (`--server URL --token T --name NAME` the first time,
+//   `--data` alone after), mutual TLS and grants on the data plane, and a control link to the
+//   server for vault creation and scrubs (docs/control-plane.md).
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { CairnError, fromSystemError } from '../core/errors.ts';
-import { certificateFingerprint, type TlsIdentity } from '../core/tls.ts';
-import { standaloneAuthorizer } from './authorize.ts';
-import { createDataPlaneServer } from './data-plane-server.ts';
 import { lockDataDir } from '../core/data-dir-lock.ts';
 import { writeFileAtomic } from '../core/durable-fs.ts';
+import { CairnError, fromSystemError } from '../core/errors.ts';
+import { checkPartName } from '../core/part-identity.ts';
+import { certificateFingerprint, type TlsIdentity } from '../core/tls.ts';
+import { type Authorize, grantAuthorizer, standaloneAuthorizer } from './authorize.ts';
+import { storageControlHandlers } from './control-handlers.ts';
+import { createDataPlaneServer } from './data-plane-server.ts';
 import { VaultStore } from './vault-store.ts';
 
-export type StorageSettings = { name: string; listen: string; mode: 'standalone' };
+export type StorageSettings =
+  | { name: string; listen: string; mode: 'standalone' }
+  | { name: string; listen: string; mode: 'server'; server: string };
+
+export type StartStorageOptions = {
+  dataDir: string;
+  /** HOST:PORT; required at first start, saved after */
+  listen?: string;
+  /** the backup server's URL: server mode (saved after enrollment) */
+  server?: string;
+  /** enrollment token, used the first time in server mode */
+  token?: string;
+  /** this storage server's part name, given at enrollment */
+  name?: string;
+  /** reported to the backup server */
+  version?: string;
+  /** where control-link state lines go (default stderr) */
+  log?: (line: string) => void;
+};
 
 export type RunningStorage = {
   url: string;
   fingerprint: string;
   dataDir: string;
+  name: string;
+  mode: StorageSettings['mode'];
   /** Stops accepting, lets in-flight requests finish, closes the vaults, releases the lock. */
   stop: () => Promise<void>;
 };
@@ -33,6 +59,10 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host: (m[1] ?? m[2])!, port };
 }
 
+function formatListen(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 async function readOptional(path: string): Promise<string | undefined> {
   try {
     return await readFile(path, 'utf8');
@@ -42,23 +72,48 @@ async function readOptional(path: string): Promise<string | undefined> {
   }
 }
 
-async function loadSettings(dataDir: string, listen: string | undefined): Promise<StorageSettings> {
+type SavedSettings = Partial<{ name: string; listen: string; mode: string; server: string }>;
+
+async function readSaved(dataDir: string): Promise<SavedSettings | undefined> {
   const path = join(dataDir, 'storage.json');
   const text = await readOptional(path);
-  const saved = text === undefined ? undefined : (JSON.parse(text) as Partial<StorageSettings>);
+  if (text === undefined) return undefined;
+  try {
+    const v: unknown = JSON.parse(text);
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
+    return v as SavedSettings;
+  } catch (e) {
+    throw new CairnError('E_CORRUPT', `${path} is damaged: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+async function saveSettings(dataDir: string, settings: StorageSettings, saved: SavedSettings | undefined): Promise<void> {
+  if (JSON.stringify(settings) === JSON.stringify(saved)) return;
+  await writeFileAtomic(join(dataDir, 'storage.json'), `${JSON.stringify(settings, null, 2)}\n`);
+}
+
+function chooseListen(listen: string | undefined, saved: SavedSettings | undefined): string {
   const chosen = listen ?? saved?.listen;
   if (chosen === undefined) throw new CairnError('E_USAGE', 'storage start: --listen HOST:PORT is required at first start');
   parseListen(chosen);
-  const settings: StorageSettings = {
-    name: saved?.name ?? `${hostname()}-${randomBytes(3).toString('hex')}`,
-    listen: chosen,
-    mode: 'standalone',
-  };
-  if (JSON.stringify(settings) !== JSON.stringify(saved)) await writeFileAtomic(path, `${JSON.stringify(settings, null, 2)}\n`);
-  return settings;
+  return chosen;
 }
 
-async function loadIdentity(dataDir: string, settings: StorageSettings): Promise<TlsIdentity> {
+// ---- standalone mode
+
+async function standaloneSetup(dataDir: string, saved: SavedSettings | undefined, listen: string | undefined) {
+  const settings: StorageSettings = {
+    name: saved?.name ?? `${hostname()}-${randomBytes(3).toString('hex')}`,
+    listen: chooseListen(listen, saved),
+    mode: 'standalone',
+  };
+  await saveSettings(dataDir, settings, saved);
+  const identity = await loadSelfSignedIdentity(dataDir, settings);
+  const authorize = standaloneAuthorizer(await loadAccessKey(dataDir));
+  return { settings, identity, authorize, clientCa: undefined, enrollment: undefined };
+}
+
+async function loadSelfSignedIdentity(dataDir: string, settings: StorageSettings): Promise<TlsIdentity> {
   const dir = join(dataDir, 'tls');
   const [keyPem, certPem] = await Promise.all([readOptional(join(dir, 'key.pem')), readOptional(join(dir, 'cert.pem'))]);
   if (keyPem !== undefined && certPem !== undefined) return { keyPem, certPem };
@@ -80,6 +135,99 @@ async function loadAccessKey(dataDir: string): Promise<string> {
   return key;
 }
 
+// ---- server mode
+
+type Enrollment = { identity: TlsIdentity; caPem: string; grantPublicKeyPem: string };
+
+async function readEnrollment(dataDir: string): Promise<Enrollment | undefined> {
+  const [keyPem, certPem, caPem, grantPublicKeyPem] = await Promise.all(
+    ['tls/key.pem', 'tls/cert.pem', 'ca.pem', 'grant-key.pub.pem'].map((f) => readOptional(join(dataDir, f))),
+  );
+  if (keyPem === undefined || certPem === undefined || caPem === undefined || grantPublicKeyPem === undefined) return undefined;
+  return { identity: { keyPem, certPem }, caPem, grantPublicKeyPem };
+}
+
+function usage(message: string): CairnError {
+  return new CairnError('E_USAGE', `storage start: ${message}`);
+}
+
+/**
+ * Enrolls with the token and writes the part's files, storage.json last: a crash before it
+ * leaves a folder that is not enrolled yet (start again with a new token), never half of one.
+ */
+async function enroll(dataDir: string, options: StartStorageOptions, name: string, listen: string) {
+  const { enrollPart } = await import('../protocol/enroll-client.ts');
+  const enrolled = await enrollPart({
+    token: options.token!,
+    kind: 'storage',
+    name,
+    hosts: [parseListen(listen).host],
+    version: options.version ?? '0.1.0',
+  });
+  await mkdir(join(dataDir, 'tls'), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(join(dataDir, 'tls', 'key.pem'), enrolled.keyPem, { mode: 0o600 });
+  await writeFileAtomic(join(dataDir, 'tls', 'cert.pem'), enrolled.certPem);
+  await writeFileAtomic(join(dataDir, 'ca.pem'), enrolled.caPem);
+  await writeFileAtomic(join(dataDir, 'grant-key.pub.pem'), enrolled.grantPublicKeyPem);
+  const enrollment: Enrollment = {
+    identity: { keyPem: enrolled.keyPem, certPem: enrolled.certPem },
+    caPem: enrolled.caPem,
+    grantPublicKeyPem: enrolled.grantPublicKeyPem,
+  };
+  return { enrollment, server: options.server ?? enrolled.server };
+}
+
+function sameUrl(a: string, b: string | undefined): boolean {
+  try {
+    return b !== undefined && new URL(a).href === new URL(b).href;
+  } catch {
+    return false;
+  }
+}
+
+async function serverSetup(dataDir: string, saved: SavedSettings | undefined, options: StartStorageOptions) {
+  const listen = chooseListen(options.listen, saved);
+  const existing = saved?.mode === 'server' ? await readEnrollment(dataDir) : undefined;
+  const sameServer = options.server === undefined || sameUrl(options.server, saved?.server);
+  let enrollment: Enrollment;
+  let server: string;
+  let name: string;
+  if (existing && typeof saved?.name === 'string' && typeof saved.server === 'string' && sameServer) {
+    if (options.name !== undefined && options.name !== saved.name)
+      throw usage(`this data folder is enrolled as ${saved.name}; --name cannot rename it`);
+    if (options.token !== undefined) options.log?.(`already enrolled as ${saved.name} with ${saved.server}; token not used`);
+    name = saved.name;
+    server = saved.server;
+    enrollment = existing;
+  } else {
+    if (options.token === undefined) {
+      throw usage(
+        existing
+          ? `enrolled with ${saved?.server}; joining ${options.server} needs --token T (or CAIRN_TOKEN)`
+          : '--server needs --token T (or CAIRN_TOKEN) and --name NAME the first time',
+      );
+    }
+    const chosen = options.name ?? saved?.name;
+    if (chosen === undefined) throw usage('--name NAME is required the first time');
+    try {
+      name = checkPartName(chosen);
+    } catch (e) {
+      throw usage(`--name: ${(e as Error).message}`);
+    }
+    ({ enrollment, server } = await enroll(dataDir, options, name, listen));
+  }
+  const settings: StorageSettings = { name, listen, mode: 'server', server };
+  await saveSettings(dataDir, settings, saved);
+  const authorize: Authorize = grantAuthorizer({
+    caPem: enrollment.caPem,
+    grantPublicKeyPem: enrollment.grantPublicKeyPem,
+    storageName: name,
+  });
+  return { settings, identity: enrollment.identity, authorize, clientCa: enrollment.caPem, enrollment };
+}
+
+// ---- both modes
+
 function listenOn(server: Server, host: string, port: number): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
@@ -89,40 +237,74 @@ function listenOn(server: Server, host: string, port: number): Promise<AddressIn
   });
 }
 
-export async function startStorage(options: { dataDir: string; listen?: string }): Promise<RunningStorage> {
+function closeDataPlane(server: Server): Promise<void> {
+  const closed = new Promise<void>((res) => server.close(() => res()));
+  // In-flight requests finish; keep-alive connections are closed as soon as they go idle,
+  // and anything still open after 30 s is cut.
+  const idle = setInterval(() => server.closeIdleConnections(), 100);
+  const deadline = setTimeout(() => server.closeAllConnections(), 30_000);
+  server.closeIdleConnections();
+  return closed.finally(() => {
+    clearInterval(idle);
+    clearTimeout(deadline);
+  });
+}
+
+export async function startStorage(options: StartStorageOptions): Promise<RunningStorage> {
   const dataDir = resolve(options.dataDir);
+  const log = options.log ?? ((line: string) => process.stderr.write(`cairn storage: ${line}\n`));
   await mkdir(dataDir, { recursive: true, mode: 0o700 }).catch((e) => {
     throw fromSystemError(e, `creating ${dataDir}`);
   });
   const unlock = await lockDataDir(dataDir, 'storage');
   let store: VaultStore | undefined;
+  let server: Server | undefined;
   try {
-    const settings = await loadSettings(dataDir, options.listen);
-    const identity = await loadIdentity(dataDir, settings);
-    const accessKey = await loadAccessKey(dataDir);
+    const saved = await readSaved(dataDir);
+    const serverMode = options.server !== undefined || saved?.mode === 'server';
+    if (!serverMode && options.token !== undefined) throw usage('--token needs --server URL');
+    const setup = serverMode ? await serverSetup(dataDir, saved, { ...options, log }) : await standaloneSetup(dataDir, saved, options.listen);
+    const { settings, identity } = setup;
     store = new VaultStore(dataDir);
     await store.init();
-    const server = createDataPlaneServer({ identity, store, authorize: standaloneAuthorizer(accessKey) });
+    server = createDataPlaneServer({ identity, store, authorize: setup.authorize, clientCa: setup.clientCa });
     const { host, port } = parseListen(settings.listen);
     const address = await listenOn(server, host, port);
+    // A server-mode storage started on port 0 keeps the port it got: the backup server and the
+    // agents know it by that address.
+    if (settings.mode === 'server' && port === 0)
+      await saveSettings(dataDir, { ...settings, listen: formatListen(host, address.port) }, settings);
     const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+    const url = `https://${shownHost}:${address.port}`;
+
+    let control: { start(): void; close(): Promise<void> } | undefined;
+    if (settings.mode === 'server' && setup.enrollment) {
+      const { ControlClient } = await import('../protocol/control-client.ts');
+      control = new ControlClient({
+        server: settings.server,
+        caPem: setup.enrollment.caPem,
+        identity,
+        self: { kind: 'storage', name: settings.name },
+        hello: () => ({ version: options.version ?? '0.1.0', address: url }),
+        handlers: storageControlHandlers(store),
+        log, // connection state lines ("control: online: …") come through here
+      });
+      control.start();
+    }
+
     const vaults = store;
+    const dataPlane = server;
     let stopping: Promise<void> | undefined;
     return {
-      url: `https://${shownHost}:${address.port}`,
+      url,
       fingerprint: certificateFingerprint(identity.certPem),
       dataDir,
+      name: settings.name,
+      mode: settings.mode,
       stop: () => {
         stopping ??= (async () => {
-          const closed = new Promise<void>((res) => server.close(() => res()));
-          // In-flight requests finish; keep-alive connections are closed as soon as they go idle,
-          // and anything still open after 30 s is cut.
-          const idle = setInterval(() => server.closeIdleConnections(), 100);
-          const deadline = setTimeout(() => server.closeAllConnections(), 30_000);
-          server.closeIdleConnections();
-          await closed;
-          clearInterval(idle);
-          clearTimeout(deadline);
+          await control?.close(); // no new orders while the data plane drains
+          await closeDataPlane(dataPlane);
           await vaults.close();
           await unlock();
         })();
@@ -130,6 +312,7 @@ export async function startStorage(options: { dataDir: string; listen?: string }
       },
     };
   } catch (e) {
+    if (server?.listening) server.close();
     await store?.close();
     await unlock();
     throw e;

@@ -15,6 +15,7 @@ import type { ChunkerParams } from '../../core/chunker.ts';
 import { gearTable } from '../../core/chunker.ts';
 import type { VaultKeys } from '../../core/keys.ts';
 import { newSnapshotId, type SnapshotRecord } from '../../core/snapshot.ts';
+import type { TreeNode } from '../../core/tree.ts';
 import { displayPath, type PathPlan, planPaths, type ScanWarning } from '../scan.ts';
 import { saveSnapshot } from '../snapshots.ts';
 import type { StorageClient } from '../storage-client.ts';
@@ -49,6 +50,15 @@ export type BackupOptions = {
   /** worker threads, default os.availableParallelism() */
   workers?: number;
   onProgress?: (p: BackupProgress) => void;
+  /**
+   * Told each directory's final entries once, children before parents, '/' last (`dirPath` is
+   * the absolute path's bytes): what the backup server's file index is built from.
+   */
+  onDirectory?: (dirPath: Buffer, nodes: TreeNode[]) => void;
+  /** true for entries to leave out (asked for each entry inside the paths backed up whole) */
+  exclude?: (path: Buffer, name: Buffer) => boolean;
+  /** aborts the backup (a canceled run): the walk stops and no snapshot is saved */
+  signal?: AbortSignal;
   /** tuning (tests, benchmarks): bytes of file one task may read, and arenas in flight */
   segmentBytes?: number;
   arenas?: number;
@@ -94,6 +104,9 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
     counters,
     forceRead: opts.forceRead ?? false,
     poolIdle: () => pool.hasIdleWorker,
+    onDirectory: opts.onDirectory,
+    exclude: opts.exclude,
+    signal: opts.signal,
   });
 
   const counts = (): SnapshotRecord['summary'] => ({
@@ -120,6 +133,7 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
     const tree = await walk.tree;
     await sealer.drain();
     await uploader.flush();
+    opts.signal?.throwIfAborted();
     const snapshot: SnapshotRecord = {
       version: 1,
       id: newSnapshotId(),

@@ -89,6 +89,12 @@ export type TreeWalkerDeps = {
   forceRead: boolean;
   /** true when a worker would idle: then a partial batch of small files is sent at once */
   poolIdle: () => boolean;
+  /** told each directory's final nodes once (the file index the backup server keeps) */
+  onDirectory?: (dirPath: Buffer, nodes: TreeNode[]) => void;
+  /** true for entries left out of the backup (the job's exclude globs); asked inside whole directories */
+  exclude?: (path: Buffer, name: Buffer) => boolean;
+  /** stops the walk at the next entry (a canceled run); its reason is what the walk throws */
+  signal?: AbortSignal;
 };
 
 export class TreeWalker {
@@ -136,9 +142,10 @@ export class TreeWalker {
     }
   }
 
-  #collector(ref: Reference | undefined, done: TreeDone): DirCollector {
+  #collector(path: Buffer, ref: Reference | undefined, done: TreeDone): DirCollector {
     return new DirCollector((nodes) => {
       try {
+        this.#d.onDirectory?.(path, nodes);
         done(this.#d.treeSaver.save(nodes, ref?.ids, ref?.nodes));
       } catch (e) {
         this.#failure ??= e;
@@ -150,10 +157,13 @@ export class TreeWalker {
   /** A directory backed up whole. */
   async #walkDir(path: Buffer, previous: Buffer[] | undefined, done: TreeDone): Promise<void> {
     this.#d.sealer.throwIfFailed();
+    this.#d.signal?.throwIfAborted();
     this.#d.counters.currentPath = path;
     const ref = await this.#referenceOf(path, previous);
-    const entries = await listDirectory(path, this.#d.warnings);
-    const col = this.#collector(ref, done);
+    const exclude = this.#d.exclude;
+    const listed = await listDirectory(path, this.#d.warnings);
+    const entries = exclude ? listed.filter((e) => !exclude(e.path, e.name)) : listed;
+    const col = this.#collector(path, ref, done);
     const subdirRefs: Buffer[][] = [];
     if (ref) {
       for (const e of entries) {
@@ -189,7 +199,7 @@ export class TreeWalker {
     done: TreeDone,
   ): Promise<void> {
     const ref = await this.#referenceOf(path, previous);
-    const col = this.#collector(ref, done);
+    const col = this.#collector(path, ref, done);
     const children = [...plan.children.values()].sort((a, b) => Buffer.compare(a.name, b.name));
     for (const child of children) {
       const childPath = joinPath(path, child.name);
@@ -226,6 +236,7 @@ export class TreeWalker {
   }
 
   async #saveEntry(e: DirEntry, ref: TreeNode | undefined, col: DirCollector): Promise<void> {
+    this.#d.signal?.throwIfAborted();
     const { counters } = this.#d;
     const type = nodeTypeOf(e.stat);
     const node = nodeFromStat(e.name, e.stat, type);

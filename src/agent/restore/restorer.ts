@@ -8,6 +8,7 @@
 // once everything inside it is done (so deepest first); that is counted per directory, so memory
 // follows the pipeline's depth, not the snapshot's size. Extended attributes are set in batches
 // (xattr-writer.ts) once an entry is in place; its directory waits for them like for a child.
+// An entry that finds something already at its path follows the conflict policy (conflicts.ts).
 import os from 'node:os';
 import { CairnError, isCairnError } from '../../core/errors.ts';
 import type { VaultKeys } from '../../core/keys.ts';
@@ -17,6 +18,7 @@ import type { StorageClient } from '../storage-client.ts';
 import { loadTrees } from '../tree-store.ts';
 import { batchChunks, type ChunkUse, fetchBatches } from './blob-fetcher.ts';
 import { ChunkOpener } from './chunk-opener.ts';
+import { type Conflict, type ConflictPolicy, ConflictResolver, occupied } from './conflicts.ts';
 import { type ChunkContent, FileWriter, WriteBudget, writeHardlink, writeSymlink } from './file-writer.ts';
 import { applyPathMetadata, runningAsRoot } from './metadata.ts';
 import {
@@ -43,6 +45,12 @@ export type RestoreOptions = {
   include?: string[];
   workers?: number;
   onProgress?: (p: { files: number; bytes: number; currentPath?: string }) => void;
+  /** what to do where something exists already; default overwrite */
+  conflict?: ConflictPolicy;
+  /** the time in the names `rename` gives; default now */
+  startedAt?: Date;
+  /** aborts the restore (a canceled run): files being written are dropped, the error is the reason */
+  signal?: AbortSignal;
 };
 
 export type RestoreResult = {
@@ -50,6 +58,9 @@ export type RestoreResult = {
   dirs: number;
   bytes: number;
   damaged: { path: string; reason: string }[];
+  /** entries that found something at their path (the first MAX_LISTED_CONFLICTS) */
+  conflicts: Conflict[];
+  warnings: { path: string; reason: string }[];
 };
 
 const BATCH_LIMITS = { maxIds: 4096, maxBytes: 32 * 1024 * 1024 };
@@ -58,10 +69,14 @@ const REQUESTS_AHEAD = 2;
 const WRITING_BYTES = 16 * 1024 * 1024;
 const PROGRESS_EVERY_MS = 250;
 
-type FileJob = { writer: FileWriter; dir: DirState };
+/** `original`: the path the file would have without a conflict (`writer.path` may be a renamed one). */
+type FileJob = { writer: FileWriter; dir: DirState; original: Buffer };
 
-/** A directory whose metadata waits for its contents: `pending` counts unfinished children + the walk. */
-type DirState = { path: Buffer; node: TreeNode | undefined; parent: DirState | undefined; pending: number };
+/**
+ * A directory whose metadata waits for its contents: `pending` counts unfinished children + the
+ * walk. `fresh`: made by this restore, so nothing inside can conflict.
+ */
+type DirState = { path: Buffer; node: TreeNode | undefined; parent: DirState | undefined; pending: number; fresh: boolean };
 
 type LinkWaiter = { dir: DirState; path: Buffer };
 
@@ -73,7 +88,8 @@ class Restorer {
   private readonly opts: RestoreOptions;
   private readonly asRoot = runningAsRoot;
   private readonly root: Buffer;
-  private readonly result: RestoreResult = { files: 0, dirs: 0, bytes: 0, damaged: [] };
+  private readonly result: RestoreResult = { files: 0, dirs: 0, bytes: 0, damaged: [], conflicts: [], warnings: [] };
+  private readonly conflicts: ConflictResolver;
   private readonly budget = new WriteBudget(WRITING_BYTES);
   private readonly specials: SpecialFileMaker;
   private readonly xattrs = new XattrWriter(runningAsRoot);
@@ -82,8 +98,10 @@ class Restorer {
   private readonly unsettled = new Set<Promise<void>>();
   /** Files being written: abandoned (temporary names removed) if the restore fails as a whole. */
   private readonly active = new Set<FileWriter>();
-  /** Restored paths of multiply linked files, for their later names. */
-  private readonly linked = new Set<string>();
+  /** Multiply linked files restored: path without conflict (latin1) → the path they got. */
+  private readonly linked = new Map<string, Buffer>();
+  /** Multiply linked files kept as they were (`skip`): their later names are left out too. */
+  private readonly skippedLinks = new Set<string>();
   private readonly linkWaiters = new Map<string, LinkWaiter[]>();
   private allDone: () => void = () => undefined;
   private lastProgress = 0;
@@ -92,6 +110,9 @@ class Restorer {
     this.opts = opts;
     this.root = targetRoot(opts.target);
     this.specials = new SpecialFileMaker(this.asRoot);
+    this.conflicts = new ConflictResolver(opts.conflict ?? 'overwrite', opts.startedAt ?? new Date(), (p) =>
+      this.originalPath(p),
+    );
     this.opener = new ChunkOpener(opts.keys, opts.workers ?? os.availableParallelism(), this.budget, (uses, content) =>
       this.deliver(uses, content),
     );
@@ -99,7 +120,7 @@ class Restorer {
 
   async run(): Promise<RestoreResult> {
     ensureTarget(this.root);
-    const rootDir: DirState = { path: this.root, node: undefined, parent: undefined, pending: 1 };
+    const rootDir: DirState = { path: this.root, node: undefined, parent: undefined, pending: 1, fresh: false };
     const done = new Promise<void>((resolve) => {
       this.allDone = resolve;
     });
@@ -131,6 +152,9 @@ class Restorer {
       await this.opener.close();
     }
     this.reportProgress(true);
+    this.result.conflicts = this.conflicts.listed;
+    const unlisted = this.conflicts.unlisted();
+    if (unlisted) this.result.warnings.push({ path: this.originalPath(this.root), reason: unlisted });
     return this.result;
   }
 
@@ -217,29 +241,37 @@ class Restorer {
     );
     let subdirIndex = 0;
     for (const { node, sub } of wanted) {
+      this.opts.signal?.throwIfAborted();
       const subtree = node.type === 'dir' ? subtrees.get(subdirIndex++) : undefined;
       subtree?.catch(() => undefined); // awaited by the walk below, unless the directory is refused
-      let path: Buffer;
+      let original: Buffer;
+      let path: Buffer | undefined;
       try {
-        path = childPath(dir.path, node.name);
+        original = childPath(dir.path, node.name);
+        path = subtree ? this.conflicts.placeDir(original, dir.fresh) : this.conflicts.place(original, dir.fresh);
       } catch (e) {
         this.damaged(childPathForReport(dir.path, node.name), e);
         continue;
       }
+      if (path === undefined) {
+        this.skipped(original, node);
+        continue;
+      }
       if (subtree) {
+        const fresh = dir.fresh || !occupied(path);
         try {
           await ensureRealDir(path);
         } catch (e) {
           this.damaged(path, e);
           continue;
         }
-        const child: DirState = { path, node, parent: dir, pending: 1 };
+        const child: DirState = { path, node, parent: dir, pending: 1, fresh };
         dir.pending++;
         this.setXattrs(child, path, node);
         yield* this.walk(child, subtree, sub);
         this.release(child);
       } else if (node.type === 'file') {
-        const job: FileJob = { writer: new FileWriter(dir.path, path, node, this.budget), dir };
+        const job: FileJob = { writer: new FileWriter(dir.path, path, node, this.budget), dir, original };
         dir.pending++;
         this.active.add(job.writer);
         if ((node.chunks ?? []).length === 0) this.finishFile(job);
@@ -248,6 +280,11 @@ class Restorer {
         this.placeOther(dir, path, node);
       }
     }
+  }
+
+  /** An entry left out by the `skip` policy; the later names of a skipped hard-linked file follow it. */
+  private skipped(path: Buffer, node: TreeNode): void {
+    if (node.type === 'file' && node.nlink > 1) this.skippedLinks.add(path.toString('latin1'));
   }
 
   /** Symlinks, hard links and special files: everything that carries no data. */
@@ -286,8 +323,16 @@ class Restorer {
       return;
     }
     const key = existing.toString('latin1');
-    if (this.linked.has(key)) {
-      this.settleEntry(dir, path, () => writeHardlink(dir.path, path, existing));
+    const placed = this.linked.get(key);
+    if (placed) {
+      this.settleEntry(dir, path, () => writeHardlink(dir.path, path, placed));
+      return;
+    }
+    if (this.skippedLinks.has(key)) {
+      this.result.warnings.push({
+        path: this.originalPath(path),
+        reason: `hard link not restored: its first name ${this.originalPath(existing)} was kept as it was (skip)`,
+      });
       return;
     }
     // the first name is still being written: link once it is in place
@@ -344,12 +389,12 @@ class Restorer {
         this.result.files++;
         this.result.bytes += writer.node.size;
         this.setXattrs(dir, writer.path, writer.node);
-        if (writer.node.nlink > 1) this.firstLinkDone(writer.path);
+        if (writer.node.nlink > 1) this.firstLinkDone(job.original, writer.path);
         this.reportProgress(false, writer.path);
       },
       (e: unknown) => {
         this.damaged(writer.path, e);
-        this.firstLinkFailed(writer.path);
+        this.firstLinkFailed(job.original, writer.path);
       },
     );
     this.track(
@@ -360,9 +405,10 @@ class Restorer {
     );
   }
 
-  private firstLinkDone(path: Buffer): void {
-    const key = path.toString('latin1');
-    this.linked.add(key);
+  /** `original`: the first name as the snapshot has it; `path`: where it was restored. */
+  private firstLinkDone(original: Buffer, path: Buffer): void {
+    const key = original.toString('latin1');
+    this.linked.set(key, path);
     const waiters = this.linkWaiters.get(key);
     if (!waiters) return;
     this.linkWaiters.delete(key);
@@ -373,8 +419,8 @@ class Restorer {
     }
   }
 
-  private firstLinkFailed(path: Buffer): void {
-    const key = path.toString('latin1');
+  private firstLinkFailed(original: Buffer, path: Buffer): void {
+    const key = original.toString('latin1');
     const waiters = this.linkWaiters.get(key);
     if (!waiters) return;
     this.linkWaiters.delete(key);

@@ -5,6 +5,7 @@
 import { CairnError } from '../../core/errors.ts';
 import type { CatalogDriver, Dialect } from './driver.ts';
 import { schemaV1 } from './schema-v1.ts';
+import { schemaV2 } from './schema-v2.ts';
 
 export type Migration = {
   version: number;
@@ -14,7 +15,10 @@ export type Migration = {
 };
 
 /** In version order, starting at 1, without gaps. Never edit a shipped migration: add the next. */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'initial schema', statements: schemaV1 }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'initial schema', statements: schemaV1 },
+  { version: 2, name: 'agent-wrapped vault keys, run of a snapshot', statements: schemaV2 },
+];
 
 export type MigrateResult = { applied: number[]; version: number };
 

@@ -1,0 +1,209 @@
+// `cairn agent start`: the agent daemon. Takes the data folder's lock, enrolls the first time
+// (a fresh P-256 key for wrapped vault keys, a certificate for `cairn-agent:NAME`), then keeps
+// the control channel to the backup server and serves its calls: `backup` and `restore` run with
+// the data path (run-backup.ts, run-restore.ts), `cancel {run}` aborts a running one. Params are
+// checked at the boundary; a malformed call is answered E_BAD_REQUEST and nothing runs.
+import { mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { generateAgentKeyPair } from '../core/agent-keys.ts';
+import { lockDataDir } from '../core/data-dir-lock.ts';
+import { CairnError, fromSystemError } from '../core/errors.ts';
+import { checkBody, type Schema } from '../protocol/api-schema.ts';
+import type { CancelParams, StorageRef } from '../protocol/control.ts';
+import {
+  type AgentSecrets,
+  type AgentSettings,
+  checkAgentSettings,
+  readAgentSecrets,
+  readAgentSettings,
+  saveAgentSettings,
+  writeEnrollment,
+} from './agent-settings.ts';
+import { removeStaleSpools } from './index-spool.ts';
+import { checkBackupParams, runBackup, runIdSchema } from './run-backup.ts';
+import { canceledError, type RunContext } from './run-context.ts';
+import { checkRestoreParams, runRestore } from './run-restore.ts';
+import { StorageClient } from './storage-client.ts';
+
+export const AGENT_VERSION = '0.1.0';
+
+export type StartAgentOptions = {
+  dataDir: string;
+  /** the backup server's URL; by default the one in the enrollment token, then the saved one */
+  server?: string;
+  /** enrollment token (first start only) */
+  token?: string;
+  name?: string;
+  /** replaces the saved restore roots when given */
+  restoreRoots?: string[];
+  version?: string;
+  /** stderr lines (connection state, run failures) */
+  log?: (line: string) => void;
+  /** worker threads per run (tests); default one per CPU */
+  workers?: number;
+};
+
+export type RunningAgent = {
+  name: string;
+  server: string;
+  /** true when this start enrolled the agent */
+  enrolled: boolean;
+  dataDir: string;
+  restoreRoots: string[];
+  /** runs in progress (their run ids) */
+  running: () => number[];
+  /** cancels running runs, closes the control channel, releases the lock */
+  stop: () => Promise<void>;
+};
+
+const cancelSchema: Schema = { type: 'object', properties: { run: runIdSchema }, required: ['run'] };
+
+function usage(message: string): CairnError {
+  return new CairnError('E_USAGE', `agent start: ${message}`);
+}
+
+/** Settings and secrets for this start: the saved ones, or new ones from enrollment. */
+async function setup(dataDir: string, o: StartAgentOptions, log: (line: string) => void) {
+  const saved = await readAgentSettings(dataDir);
+  const roots = o.restoreRoots?.map((r) => path.resolve(r));
+  if (saved) {
+    if (o.name !== undefined && o.name !== saved.name)
+      throw usage(`this data folder is enrolled as ${saved.name}; --name cannot rename it`);
+    if (o.token !== undefined) log(`already enrolled as ${saved.name} with ${saved.server}; token not used`);
+    const settings: AgentSettings = {
+      name: saved.name,
+      server: o.server ?? saved.server,
+      restoreRoots: roots ?? saved.restoreRoots,
+    };
+    if (JSON.stringify(settings) !== JSON.stringify(saved)) await saveAgentSettings(dataDir, settings);
+    return { settings, secrets: await readAgentSecrets(dataDir), enrolled: false };
+  }
+  if (o.token === undefined) throw usage('--token T (or CAIRN_TOKEN) and --name NAME are required the first time');
+  if (o.name === undefined) throw usage('--name NAME is required the first time');
+  const { enrollPart } = await import('../protocol/enroll-client.ts');
+  const agentKey = generateAgentKeyPair();
+  const enrolled = await enrollPart({
+    token: o.token,
+    kind: 'agent',
+    name: o.name,
+    publicKeyPem: agentKey.publicKeyPem,
+    version: o.version ?? AGENT_VERSION,
+  });
+  const settings = checkAgentSettings(
+    { name: o.name, server: o.server ?? enrolled.server, restoreRoots: roots ?? [] },
+    (why) => usage(why),
+  );
+  const secrets: AgentSecrets = {
+    identity: { keyPem: enrolled.keyPem, certPem: enrolled.certPem },
+    caPem: enrolled.caPem,
+    agentKeyPem: agentKey.privateKeyPem,
+  };
+  await writeEnrollment(dataDir, secrets, settings);
+  return { settings, secrets, enrolled: true };
+}
+
+export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
+  const dataDir = path.resolve(o.dataDir);
+  const log = o.log ?? ((line: string) => process.stderr.write(`cairn agent: ${line}\n`));
+  await mkdir(dataDir, { recursive: true, mode: 0o700 }).catch((e) => {
+    throw fromSystemError(e, `creating ${dataDir}`);
+  });
+  const unlock = await lockDataDir(dataDir, 'agent');
+  try {
+    const { settings, secrets, enrolled } = await setup(dataDir, o, log);
+    const tmpDir = path.join(dataDir, 'tmp');
+    removeStaleSpools(tmpDir);
+    const { ControlClient } = await import('../protocol/control-client.ts');
+    const runs = new Map<number, { controller: AbortController; done: Promise<unknown> }>();
+
+    // `control` is made below; runs (and so these calls) only start once it is connected
+    const context = (signal: AbortSignal): RunContext => ({
+      call: (method, params) => control.call(method, params),
+      event: (run, kind, data) => control.event(run, kind, data),
+      agentKeyPem: secrets.agentKeyPem,
+      storageClient: (storage: StorageRef, grant: () => string) =>
+        new StorageClient({
+          url: storage.url,
+          ca: secrets.caPem,
+          expect: { kind: 'storage', name: storage.name },
+          identity: secrets.identity,
+          grant,
+        }),
+      host: os.hostname(),
+      tmpDir,
+      signal,
+      workers: o.workers,
+      log,
+    });
+
+    /** Runs one run at a time per run id; a canceled run ends with E_CONFLICT 'canceled'. */
+    const track = async <T>(run: number, what: string, body: (ctx: RunContext) => Promise<T>): Promise<T> => {
+      if (runs.has(run)) throw new CairnError('E_CONFLICT', `run ${run} is already running on this agent`);
+      const controller = new AbortController();
+      const done = (async () => {
+        try {
+          return await body(context(controller.signal));
+        } catch (e) {
+          if (controller.signal.aborted) throw controller.signal.reason;
+          log(`run ${run} (${what}) failed: ${(e as Error).message}`);
+          throw e;
+        }
+      })();
+      runs.set(run, { controller, done: done.catch(() => undefined) });
+      try {
+        return await done;
+      } finally {
+        runs.delete(run);
+      }
+    };
+
+    const control = new ControlClient({
+      server: settings.server,
+      caPem: secrets.caPem,
+      identity: secrets.identity,
+      self: { kind: 'agent', name: settings.name },
+      hello: () => ({ version: o.version ?? AGENT_VERSION, address: os.hostname() }),
+      handlers: {
+        backup: async (params) => {
+          const p = checkBackupParams(params);
+          return track(p.run, 'backup', (ctx) => runBackup(p, ctx));
+        },
+        restore: async (params) => {
+          const p = checkRestoreParams(params);
+          return track(p.run, 'restore', (ctx) => runRestore(p, { ...ctx, restoreRoots: settings.restoreRoots }));
+        },
+        cancel: async (params) => {
+          const { run } = checkBody<CancelParams>(cancelSchema, params);
+          const running = runs.get(run);
+          running?.controller.abort(canceledError());
+          return { canceled: running !== undefined };
+        },
+      },
+      log,
+    });
+    control.start();
+
+    let stopping: Promise<void> | undefined;
+    return {
+      name: settings.name,
+      server: settings.server,
+      enrolled,
+      dataDir,
+      restoreRoots: settings.restoreRoots,
+      running: () => [...runs.keys()],
+      stop: () => {
+        stopping ??= (async () => {
+          for (const r of runs.values()) r.controller.abort(canceledError());
+          await Promise.all([...runs.values()].map((r) => r.done));
+          await control.close();
+          await unlock();
+        })();
+        return stopping;
+      },
+    };
+  } catch (e) {
+    await unlock();
+    throw e;
+  }
+}

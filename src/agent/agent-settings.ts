@@ -1,0 +1,84 @@
+// An agent's data folder (docs/control-plane.md "Data folders"): `agent.json` {name, server,
+// restoreRoots}, `tls/key.pem` (0600) + `tls/cert.pem` issued by the server's CA, `ca.pem`, and
+// `agent-key.pem` (0600, the P-256 key vault keys are wrapped to). Every file is written
+// atomically, agent.json last: a crash during enrollment leaves a folder that is not enrolled
+// (start again with a new token), never half of one.
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { writeFileAtomic } from '../core/durable-fs.ts';
+import { CairnError, fromSystemError } from '../core/errors.ts';
+import { checkPartName } from '../core/part-identity.ts';
+import type { TlsIdentity } from '../core/tls.ts';
+
+export type AgentSettings = { name: string; server: string; restoreRoots: string[] };
+export type AgentSecrets = { identity: TlsIdentity; caPem: string; agentKeyPem: string };
+
+const SETTINGS = 'agent.json';
+const FILES = { key: 'tls/key.pem', cert: 'tls/cert.pem', ca: 'ca.pem', agentKey: 'agent-key.pem' } as const;
+
+async function readOptional(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw fromSystemError(e, `reading ${file}`);
+  }
+}
+
+function corrupt(dataDir: string, why: string): CairnError {
+  return new CairnError('E_CORRUPT', `${path.join(dataDir, SETTINGS)}: ${why}`);
+}
+
+/** Checks a settings object as read from disk or built from flags. */
+export function checkAgentSettings(v: unknown, fail: (why: string) => Error): AgentSettings {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw fail('not an object');
+  const o = v as Record<string, unknown>;
+  let name: string;
+  try {
+    name = checkPartName(o.name);
+  } catch (e) {
+    throw fail(`name: ${(e as Error).message}`);
+  }
+  if (typeof o.server !== 'string' || !/^https:\/\//.test(o.server)) throw fail('server must be an https URL');
+  const roots = o.restoreRoots ?? [];
+  if (!Array.isArray(roots) || !roots.every((r) => typeof r === 'string' && path.isAbsolute(r)))
+    throw fail('restoreRoots must be a list of absolute paths');
+  return { name, server: o.server, restoreRoots: roots as string[] };
+}
+
+/** The saved settings, or undefined when this folder was never enrolled. */
+export async function readAgentSettings(dataDir: string): Promise<AgentSettings | undefined> {
+  const text = await readOptional(path.join(dataDir, SETTINGS));
+  if (text === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw corrupt(dataDir, 'not JSON');
+  }
+  return checkAgentSettings(parsed, (why) => corrupt(dataDir, why));
+}
+
+/** The enrolled identity and keys; E_CORRUPT when agent.json exists but one of them is missing. */
+export async function readAgentSecrets(dataDir: string): Promise<AgentSecrets> {
+  const [keyPem, certPem, caPem, agentKeyPem] = await Promise.all(
+    [FILES.key, FILES.cert, FILES.ca, FILES.agentKey].map((f) => readOptional(path.join(dataDir, f))),
+  );
+  if (keyPem === undefined || certPem === undefined || caPem === undefined || agentKeyPem === undefined)
+    throw new CairnError('E_CORRUPT', `${dataDir}: enrolled (agent.json) but tls/, ca.pem or agent-key.pem is missing`);
+  return { identity: { keyPem, certPem }, caPem, agentKeyPem };
+}
+
+/** Writes what enrollment produced (secrets first, agent.json last). */
+export async function writeEnrollment(dataDir: string, secrets: AgentSecrets, settings: AgentSettings): Promise<void> {
+  await mkdir(path.join(dataDir, 'tls'), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(path.join(dataDir, FILES.key), secrets.identity.keyPem, { mode: 0o600 });
+  await writeFileAtomic(path.join(dataDir, FILES.cert), secrets.identity.certPem);
+  await writeFileAtomic(path.join(dataDir, FILES.ca), secrets.caPem);
+  await writeFileAtomic(path.join(dataDir, FILES.agentKey), secrets.agentKeyPem, { mode: 0o600 });
+  await saveAgentSettings(dataDir, settings);
+}
+
+export async function saveAgentSettings(dataDir: string, settings: AgentSettings): Promise<void> {
+  await writeFileAtomic(path.join(dataDir, SETTINGS), `${JSON.stringify(settings, null, 2)}\n`);
+}

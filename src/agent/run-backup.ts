@@ -1,0 +1,137 @@
+// The agent's side of a `backup` call: opens the vault keys sent wrapped to this agent, talks
+// to the run's storage server with the run's grant (kept fresh by GrantKeeper), backs up the
+// job's paths with the data path (backup/archiver.ts) while progress goes to the server, then
+// tells the server about the new snapshot (`snapshotCreated`) and streams its file index
+// (`snapshotIndex`, INDEX_BATCH entries per call, each awaited) from the spool on disk.
+import path from 'node:path';
+import { unwrapForAgent } from '../core/agent-keys.ts';
+import { isCairnError } from '../core/errors.ts';
+import type { VaultKeys } from '../core/keys.ts';
+import type { SnapshotRecord } from '../core/snapshot.ts';
+import { absolutePathSchema, checkBody, LEVELS, nameSchema, type Schema } from '../protocol/api-schema.ts';
+import type { BackupParams, BackupResult, SnapshotCreatedParams, SnapshotIndexParams, Warning } from '../protocol/control.ts';
+import { backup } from './backup/archiver.ts';
+import { GrantKeeper, renewByCall } from './grant-keeper.ts';
+import { IndexSpool } from './index-spool.ts';
+import { ProgressSender, type RunContext } from './run-context.ts';
+import { loadSnapshot } from './snapshots.ts';
+import type { StorageClient } from './storage-client.ts';
+
+export const runIdSchema: Schema = { type: 'integer', minimum: 1 };
+export const storageRefSchema: Schema = {
+  type: 'object',
+  properties: { name: nameSchema, url: { type: 'string', pattern: '^https://', maxLength: 2048 } },
+  required: ['name', 'url'],
+};
+export const vaultNameSchema: Schema = nameSchema;
+export const grantSchema: Schema = { type: 'string', minLength: 1, maxLength: 2048 };
+export const wrappedKeysSchema: Schema = { type: 'string', pattern: '^ak1\\.', maxLength: 4096 };
+export const snapshotIdSchema: Schema = { type: 'string', pattern: '^[0-9a-f]{64}$' };
+
+const backupParamsSchema: Schema = {
+  type: 'object',
+  properties: {
+    run: runIdSchema,
+    job: nameSchema,
+    level: { type: 'string', enum: LEVELS },
+    paths: { type: 'array', items: absolutePathSchema, minItems: 1, maxItems: 1000 },
+    excludes: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 4096 }, maxItems: 1000 },
+    storage: storageRefSchema,
+    vault: vaultNameSchema,
+    grant: grantSchema,
+    keys: wrappedKeysSchema,
+    parent: snapshotIdSchema,
+    forceRead: { type: 'boolean' },
+  },
+  required: ['run', 'job', 'level', 'paths', 'excludes', 'storage', 'vault', 'grant', 'keys', 'forceRead'],
+};
+
+/** `params` as BackupParams, or E_BAD_REQUEST naming the first bad field. */
+export function checkBackupParams(params: unknown): BackupParams {
+  return checkBody<BackupParams>(backupParamsSchema, params);
+}
+
+/**
+ * Exclude globs as the walker asks them: a glob with a '/' is matched against the whole path
+ * (`/home/*\/.cache`, `**\/node_modules`), one without against the entry's name (`*.tmp`).
+ */
+export function excludeMatcher(globs: string[]): ((p: Buffer, name: Buffer) => boolean) | undefined {
+  if (globs.length === 0) return undefined;
+  const byPath = globs.filter((g) => g.includes('/'));
+  const byName = globs.filter((g) => !g.includes('/'));
+  return (p, name) => {
+    if (byName.length) {
+      const n = name.toString('utf8');
+      if (byName.some((g) => path.matchesGlob(n, g))) return true;
+    }
+    if (byPath.length) {
+      const full = p.toString('utf8');
+      if (byPath.some((g) => path.matchesGlob(full, g))) return true;
+    }
+    return false;
+  };
+}
+
+/** The reference snapshot, or none (with a warning) when the storage server no longer has it. */
+async function loadParent(
+  client: StorageClient,
+  vault: string,
+  keys: VaultKeys,
+  id: string | undefined,
+  warnings: Warning[],
+): Promise<SnapshotRecord | undefined> {
+  if (id === undefined) return undefined;
+  try {
+    return await loadSnapshot(client, vault, keys, id);
+  } catch (e) {
+    if (!isCairnError(e, 'E_NOT_FOUND') && !isCairnError(e, 'E_CORRUPT')) throw e;
+    warnings.push({ path: '', reason: `reference snapshot ${id} unreadable (${e.message}): every file is read` });
+    return undefined;
+  }
+}
+
+export async function runBackup(params: BackupParams, ctx: RunContext): Promise<BackupResult> {
+  const { run, vault } = params;
+  const keys = unwrapForAgent(params.keys, ctx.agentKeyPem);
+  const keeper = new GrantKeeper(params.grant, renewByCall(ctx.call, run), { log: ctx.log });
+  const client = ctx.storageClient(params.storage, keeper.current);
+  const progress = new ProgressSender(ctx, run);
+  let spool: IndexSpool | undefined;
+  try {
+    const config = await client.getVault(vault);
+    const warnings: Warning[] = [];
+    const parent = await loadParent(client, vault, keys, params.parent, warnings);
+    ctx.signal?.throwIfAborted();
+    spool = new IndexSpool(ctx.tmpDir);
+    const index = spool;
+    const done = await backup({
+      client,
+      vault,
+      keys,
+      chunker: config.chunker,
+      paths: params.paths,
+      host: ctx.host,
+      parent,
+      forceRead: params.forceRead,
+      workers: ctx.workers,
+      exclude: excludeMatcher(params.excludes),
+      signal: ctx.signal,
+      onDirectory: (dir, nodes) => index.add(dir, nodes),
+      onProgress: (p) => progress.offer({ ...p, phase: 'backup' }),
+    });
+    const { snapshot } = done;
+    warnings.push(...done.warnings);
+    progress.offer({ ...snapshot.summary, phase: 'index' }, true);
+    const created: SnapshotCreatedParams = { run, snapshot: snapshot.id, time: snapshot.time, counters: snapshot.summary };
+    await ctx.call('snapshotCreated', created);
+    await index.replay(async (entries) => {
+      const batch: SnapshotIndexParams = { run, snapshot: snapshot.id, entries };
+      await ctx.call('snapshotIndex', batch);
+    });
+    return { ...snapshot.summary, snapshot: snapshot.id, time: snapshot.time, warnings };
+  } finally {
+    spool?.discard();
+    keeper.close();
+    client.close();
+  }
+}

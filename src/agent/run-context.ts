@@ -1,0 +1,52 @@
+// What a backup or restore run needs from the agent around it: the control channel (calls to
+// the backup server and progress events), the agent's own key, a storage client for the run's
+// storage server, a temp folder, and the signal a `cancel` aborts. The daemon builds one from the
+// live channel; a test builds one with a standalone storage server and a recording `call`.
+import { CairnError } from '../core/errors.ts';
+import type { ProgressData, StorageRef } from '../protocol/control.ts';
+import type { StorageClient } from './storage-client.ts';
+
+export type RunContext = {
+  /** a call to the backup server over the control channel */
+  call: (method: string, params: unknown) => Promise<unknown>;
+  /** a progress or log event of a run */
+  event: (run: number, kind: 'progress' | 'log', data: unknown) => void;
+  /** PEM of the private key the vault keys are wrapped to (agent-key.pem) */
+  agentKeyPem: string;
+  /** a data-plane client for the run's storage server, sending `grant()` with every request */
+  storageClient: (storage: StorageRef, grant: () => string) => StorageClient;
+  /** this machine's name, as snapshot records keep it */
+  host: string;
+  /** DATA/tmp: where the file index waits to be sent */
+  tmpDir: string;
+  /** aborted by a `cancel` of the run */
+  signal?: AbortSignal;
+  /** worker threads (tests); default: one per CPU */
+  workers?: number;
+  log?: (line: string) => void;
+};
+
+/** Progress events go out at most this often. */
+export const PROGRESS_EVERY_MS = 500;
+
+/** Sends progress events of one run, at most one per PROGRESS_EVERY_MS except the forced last one. */
+export class ProgressSender {
+  #last = -Infinity;
+  readonly #send: (data: ProgressData) => void;
+
+  constructor(ctx: RunContext, run: number) {
+    this.#send = (data) => ctx.event(run, 'progress', data);
+  }
+
+  offer(data: ProgressData, force = false): void {
+    const now = performance.now();
+    if (!force && now - this.#last < PROGRESS_EVERY_MS) return;
+    this.#last = now;
+    this.#send(data);
+  }
+}
+
+/** The error a canceled run ends with (the server shows the run `canceled`). */
+export function canceledError(): CairnError {
+  return new CairnError('E_CONFLICT', 'canceled');
+}

@@ -1,0 +1,112 @@
+// The agent's side of a `restore` call: refuses a target outside the agent's restore roots
+// before anything else, opens the vault keys sent wrapped to this agent, loads the snapshot from
+// the run's storage server (with the run's grant), checks the target, and then either reports
+// what a restore would do (dry run: conflicts and problems, nothing written) or restores with
+// the data path (restore/restorer.ts) under the run's conflict policy, progress going to the server.
+import { unwrapForAgent } from '../core/agent-keys.ts';
+import { CairnError } from '../core/errors.ts';
+import { absolutePathSchema, checkBody, CONFLICT_POLICIES, type Schema } from '../protocol/api-schema.ts';
+import type { RestoreParams, RestoreResult, Warning } from '../protocol/control.ts';
+import { GrantKeeper, renewByCall } from './grant-keeper.ts';
+import { planRestore, targetProblems } from './restore/restore-plan.ts';
+import { restore } from './restore/restorer.ts';
+import { checkRestoreTarget } from './restore-roots.ts';
+import {
+  grantSchema,
+  runIdSchema,
+  snapshotIdSchema,
+  storageRefSchema,
+  vaultNameSchema,
+  wrappedKeysSchema,
+} from './run-backup.ts';
+import { ProgressSender, type RunContext } from './run-context.ts';
+import { loadSnapshot } from './snapshots.ts';
+
+const restoreParamsSchema: Schema = {
+  type: 'object',
+  properties: {
+    run: runIdSchema,
+    snapshot: snapshotIdSchema,
+    storage: storageRefSchema,
+    vault: vaultNameSchema,
+    grant: grantSchema,
+    keys: wrappedKeysSchema,
+    to: absolutePathSchema,
+    include: { type: 'array', items: absolutePathSchema, maxItems: 1000 },
+    conflict: { type: 'string', enum: CONFLICT_POLICIES },
+    dryRun: { type: 'boolean' },
+  },
+  required: ['run', 'snapshot', 'storage', 'vault', 'grant', 'keys', 'to', 'include', 'conflict', 'dryRun'],
+};
+
+/** `params` as RestoreParams, or E_BAD_REQUEST naming the first bad field. */
+export function checkRestoreParams(params: unknown): RestoreParams {
+  const p = checkBody<RestoreParams>(restoreParamsSchema, params);
+  for (const i of [p.to, ...p.include])
+    if (i.split('/').includes('..')) throw new CairnError('E_BAD_REQUEST', `restore paths must not contain '..': ${i}`);
+  return p;
+}
+
+export type RestoreContext = RunContext & {
+  /** the agent's --restore-root folders; empty: anywhere */
+  restoreRoots: readonly string[];
+};
+
+export async function runRestore(params: RestoreParams, ctx: RestoreContext): Promise<RestoreResult> {
+  const { run, vault, to } = params;
+  checkRestoreTarget(to, params.include, ctx.restoreRoots);
+  const keys = unwrapForAgent(params.keys, ctx.agentKeyPem);
+  const keeper = new GrantKeeper(params.grant, renewByCall(ctx.call, run), { log: ctx.log });
+  const client = ctx.storageClient(params.storage, keeper.current);
+  const progress = new ProgressSender(ctx, run);
+  try {
+    const snapshot = await loadSnapshot(client, vault, keys, params.snapshot);
+    const startedAt = new Date();
+    const include = params.include.length ? params.include : undefined;
+    const warnings: Warning[] = [];
+    if (params.dryRun) {
+      progress.offer({ phase: 'check' }, true);
+      const plan = await planRestore({
+        client,
+        vault,
+        keys,
+        snapshot,
+        target: to,
+        include,
+        conflict: params.conflict,
+        startedAt,
+        signal: ctx.signal,
+      });
+      if (plan.unlisted) warnings.push({ path: to, reason: plan.unlisted });
+      const { conflicts, ok, problems } = plan;
+      return { files: plan.files, bytes: plan.bytes, damaged: [], warnings, pretreatment: { target: to, conflicts, ok, problems } };
+    }
+    const problems = targetProblems(to);
+    if (problems.length) throw new CairnError('E_FORBIDDEN', `restore target refused: ${problems.join('; ')}`);
+    const done = await restore({
+      client,
+      vault,
+      keys,
+      snapshot,
+      target: to,
+      include,
+      workers: ctx.workers,
+      conflict: params.conflict,
+      startedAt,
+      signal: ctx.signal,
+      onProgress: (p) => progress.offer({ ...p, phase: 'restore' }),
+    });
+    progress.offer({ files: done.files, bytes: done.bytes, phase: 'restore' }, true);
+    warnings.push(...done.warnings);
+    return {
+      files: done.files,
+      bytes: done.bytes,
+      damaged: done.damaged,
+      warnings,
+      pretreatment: { target: to, conflicts: done.conflicts, ok: true, problems: [] },
+    };
+  } finally {
+    keeper.close();
+    client.close();
+  }
+}

@@ -1,0 +1,42 @@
+// `cairn agent start`: runs the agent daemon (agent/agent-daemon.ts). The first stdout line says
+// what happened (`agent NAME enrolled with SERVER` or `agent NAME started`; scripts and tests
+// wait for it), connection state lines go to stderr, and it runs until SIGTERM/SIGINT, when it
+// cancels running runs, closes its link to the server and releases the data folder.
+import { startAgent } from '../agent/agent-daemon.ts';
+import { type Command, requireString } from './command.ts';
+
+const start: Command = {
+  name: 'agent start',
+  summary: 'run an agent: enroll with --token the first time, then serve the backup server from --data',
+  options: {
+    data: { type: 'string' },
+    server: { type: 'string' },
+    token: { type: 'string' },
+    name: { type: 'string' },
+    'restore-root': { type: 'string', multiple: true },
+  },
+  async run({ values }) {
+    const dataDir = requireString(values, 'data', 'agent start');
+    const str = (flag: string) => (typeof values[flag] === 'string' ? (values[flag] as string) : undefined);
+    const roots = values['restore-root'] as string[] | undefined;
+    const agent = await startAgent({
+      dataDir,
+      server: str('server'),
+      token: str('token') ?? (process.env.CAIRN_TOKEN || undefined),
+      name: str('name'),
+      restoreRoots: roots?.length ? roots : undefined,
+    });
+    process.stdout.write(agent.enrolled ? `agent ${agent.name} enrolled with ${agent.server}\n` : `agent ${agent.name} started\n`);
+    await new Promise<void>((resolve) => {
+      const onSignal = (signal: string) => {
+        process.stderr.write(`cairn agent: ${signal}, stopping\n`);
+        void agent.stop().then(resolve);
+      };
+      process.once('SIGTERM', () => onSignal('SIGTERM'));
+      process.once('SIGINT', () => onSignal('SIGINT'));
+    });
+    return 0;
+  },
+};
+
+export const agentDaemonCommands: Command[] = [start];

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { CairnError } from '../../core/errors.ts';
+import { parseRate, parseSchedule, retentionOf } from './jobs.ts';
+import { restoreRequest } from './restore.ts';
+import { absolutePath } from './shared.ts';
+import { generatePassphrase } from './vault-keys.ts';
+
+const usage = (e: unknown) => e instanceof CairnError && e.code === 'E_USAGE';
+
+describe('console flags', () => {
+  it("parses --schedule 'CRON=LEVEL'", () => {
+    assert.deepEqual(parseSchedule('0 3 * * *=full'), { cron: '0 3 * * *', level: 'full' });
+    assert.deepEqual(parseSchedule('*/15 * * * 1-5'), { cron: '*/15 * * * 1-5', level: 'incremental' });
+    assert.throws(() => parseSchedule('0 3 * * *=weekly'), usage);
+    assert.throws(() => parseSchedule('daily=full'), usage);
+  });
+
+  it('collects --keep-* into the retention object and refuses non-numbers', () => {
+    assert.deepEqual(retentionOf({ 'keep-last': '3', 'keep-daily': '7', 'keep-yearly': '2' }), { last: 3, daily: 7, yearly: 2 });
+    assert.deepEqual(retentionOf({}), {});
+    assert.throws(() => retentionOf({ 'keep-weekly': 'many' }), usage);
+    assert.throws(() => retentionOf({ 'keep-last': '0' }), usage);
+  });
+
+  it('reads --bwlimit as bytes per second', () => {
+    assert.equal(parseRate('10M'), 10 * 1024 * 1024);
+    assert.equal(parseRate('512K/s'), 512 * 1024);
+    assert.throws(() => parseRate('fast'), usage);
+    assert.throws(() => parseRate('0'), usage);
+  });
+
+  it('wants absolute paths', () => {
+    assert.equal(absolutePath('/srv/data/', 'path'), '/srv/data');
+    assert.equal(absolutePath('/', 'path'), '/');
+    assert.throws(() => absolutePath('srv/data', 'path'), (e: unknown) => usage(e) && /--path must be an absolute path/.test((e as Error).message));
+  });
+
+  it('builds a restore request from the flags, refusing relative targets and unknown policies', () => {
+    assert.deepEqual(restoreRequest('abcd1234', {}), { snapshot: 'abcd1234' });
+    assert.deepEqual(
+      restoreRequest('abcd1234', { to: '/tmp/r', agent: 'a2', include: ['/home/u/docs'], conflict: 'skip', 'dry-run': true }),
+      { snapshot: 'abcd1234', agent: 'a2', to: '/tmp/r', include: ['/home/u/docs'], conflict: 'skip', dryRun: true },
+    );
+    assert.throws(() => restoreRequest('abcd1234', { to: 'out' }), usage);
+    assert.throws(() => restoreRequest('abcd1234', { include: ['docs'] }), usage);
+    assert.throws(() => restoreRequest('abcd1234', { conflict: 'merge' }), usage);
+  });
+
+  it('generates recovery passphrases of 6 groups of 5 base32 characters, each new', () => {
+    const a = generatePassphrase();
+    assert.match(a, /^[a-z2-7]{5}(-[a-z2-7]{5}){5}$/);
+    assert.notEqual(a, generatePassphrase());
+  });
+});

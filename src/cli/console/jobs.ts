@@ -1,0 +1,238 @@
+// `cairn job create|list|show|run|estimate|remove`. `job create` without --vault uses the owner's
+// default vault on that storage server (OWNER.STORAGE), creating it the first time with a
+// generated recovery passphrase shown once, and makes sure the job's agent holds its keys.
+import { CairnError, isCairnError } from '../../core/errors.ts';
+import { type Level, LEVELS } from '../../protocol/api-schema.ts';
+import type { JobJson, RunJson } from '../../protocol/api-types.ts';
+import { type ApiClient, seg } from '../api-client.ts';
+import { type Command, parseSize, requireString } from '../command.ts';
+import { printJson } from '../output.ts';
+import { formatBytes } from '../progress.ts';
+import { printEndedRun, totalForDisplay, waitForRun } from '../run-output.ts';
+import { absolutePath, bool, JSON_OPTION, oneOf, printList, printObject, str, strs, wholeNumber, withClient } from './shared.ts';
+import { givenPassphrase, grantVault, newVault, recoveryLine, type VaultDetailJson } from './vault-keys.ts';
+
+export const RETENTION_KEYS = ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
+
+/** 'CRON=LEVEL' (the level after the last '='; incremental when none is given). */
+export function parseSchedule(text: string): { cron: string; level: Level } {
+  const at = text.lastIndexOf('=');
+  const cron = (at < 0 ? text : text.slice(0, at)).trim();
+  const level = at < 0 ? 'incremental' : text.slice(at + 1).trim();
+  if (cron.split(/\s+/).length < 5)
+    throw new CairnError('E_USAGE', `--schedule must be 'CRON=LEVEL' with a 5-field cron expression (got ${text})`);
+  return { cron, level: oneOf(level, LEVELS, 'schedule level') };
+}
+
+/** {last, daily, …} from the --keep-* flags given. */
+export function retentionOf(values: Record<string, unknown>): Record<string, number> {
+  const retention: Record<string, number> = {};
+  for (const key of RETENTION_KEYS) {
+    const v = str(values, `keep-${key}`);
+    if (v !== undefined) retention[key] = wholeNumber(v, `keep-${key}`, 1);
+  }
+  return retention;
+}
+
+/** Bytes per second from '10M', '512K/s', '1048576'. */
+export function parseRate(text: string): number {
+  const rate = parseSize(text.replace(/\/s$/i, ''), 'bwlimit');
+  if (rate <= 0) throw new CairnError('E_USAGE', `--bwlimit must be above zero (got ${text})`);
+  return rate;
+}
+
+type VaultSetup = { vault: string; recoveryPassphrase?: string };
+
+/**
+ * Makes sure `vault` exists and `agent` holds its keys. The default vault is created when
+ * missing; an existing vault the agent has no keys for needs the passphrase to grant them.
+ */
+async function prepareVault(
+  c: ApiClient,
+  vault: string,
+  isDefault: boolean,
+  storage: string,
+  agent: string,
+  passphrase: string | undefined,
+): Promise<VaultSetup> {
+  let existing: VaultDetailJson | undefined;
+  try {
+    existing = await c.get<VaultDetailJson>(`/api/vaults/${seg(vault)}`);
+  } catch (e) {
+    if (!isDefault || !isCairnError(e, 'E_NOT_FOUND')) throw e;
+  }
+  if (existing === undefined) {
+    const made = await newVault(c, vault, storage, passphrase, [agent]);
+    await c.post('/api/vaults', made.body);
+    return { vault, recoveryPassphrase: made.recoveryPassphrase } satisfies VaultSetup;
+  }
+  if (existing.storage !== storage)
+    throw new CairnError('E_CONFLICT', `vault ${vault} is on storage ${existing.storage}, not ${storage}`);
+  if (existing.agents.includes(agent)) return { vault } satisfies VaultSetup;
+  if (passphrase === undefined)
+    throw new CairnError(
+      'E_FORBIDDEN',
+      `agent ${agent} holds no keys for vault ${vault}: run cairn vault grant ${vault} --agent ${agent} --passphrase-stdin`,
+    );
+  await grantVault(c, vault, agent, passphrase);
+  return { vault } satisfies VaultSetup;
+}
+
+async function refuseTakenJobName(c: ApiClient, name: string): Promise<void> {
+  try {
+    await c.get<JobJson>(`/api/jobs/${seg(name)}`);
+  } catch (e) {
+    if (isCairnError(e, 'E_NOT_FOUND')) return;
+    throw e;
+  }
+  throw new CairnError('E_CONFLICT', `a job named ${name} already exists`);
+}
+
+const create: Command = {
+  name: 'job create',
+  summary: 'define a backup job: what an agent backs up to which storage, when, kept how long',
+  options: {
+    agent: { type: 'string' },
+    storage: { type: 'string' },
+    path: { type: 'string', multiple: true },
+    exclude: { type: 'string', multiple: true },
+    schedule: { type: 'string', multiple: true },
+    ...Object.fromEntries(RETENTION_KEYS.map((k) => [`keep-${k}`, { type: 'string' as const }])),
+    bwlimit: { type: 'string' },
+    vault: { type: 'string' },
+    'passphrase-stdin': { type: 'boolean' },
+    ...JSON_OPTION,
+  },
+  positionals: [1, 1],
+  async run({ values, positionals }) {
+    const name = positionals[0]!;
+    const agent = requireString(values, 'agent', 'job create');
+    const storage = requireString(values, 'storage', 'job create');
+    const paths = strs(values, 'path').map((p) => absolutePath(p, 'path'));
+    if (paths.length === 0) throw new CairnError('E_USAGE', 'job create: --path is required');
+    const body: Record<string, unknown> = {
+      name,
+      agent,
+      storage,
+      paths,
+      excludes: strs(values, 'exclude'),
+      schedule: strs(values, 'schedule').map(parseSchedule),
+      retention: retentionOf(values),
+    };
+    const bwlimit = str(values, 'bwlimit');
+    if (bwlimit !== undefined) body.bwlimit = parseRate(bwlimit);
+    const passphrase = await givenPassphrase(values);
+    const { job, setup } = await withClient(async (c) => {
+      await refuseTakenJobName(c, name); // before a vault is made whose passphrase a failure would lose
+      const given = str(values, 'vault');
+      if (given === undefined && c.user === undefined) throw new CairnError('E_USAGE', 'job create: --vault is required');
+      const vault = given ?? `${c.user}.${storage}`;
+      const setup = await prepareVault(c, vault, given === undefined, storage, agent, passphrase);
+      try {
+        return { job: await c.post<JobJson>('/api/jobs', { ...body, vault }), setup };
+      } catch (e) {
+        // the vault exists now: its generated passphrase must not be lost with the job
+        if (setup.recoveryPassphrase !== undefined) process.stdout.write(`${recoveryLine(vault, setup.recoveryPassphrase)}\n`);
+        throw e;
+      }
+    });
+    if (bool(values, 'json')) {
+      printJson(setup.recoveryPassphrase === undefined ? job : { ...job, recoveryPassphrase: setup.recoveryPassphrase });
+      return 0;
+    }
+    process.stdout.write(`job ${job.name} created: agent ${job.agent}, storage ${job.storage}, vault ${job.vault}\n`);
+    if (setup.recoveryPassphrase !== undefined) process.stdout.write(`${recoveryLine(setup.vault, setup.recoveryPassphrase)}\n`);
+    return 0;
+  },
+};
+
+/** A job for people: schedules as CRON=LEVEL, retention as keep-N. */
+function jobForPeople(j: JobJson): Record<string, unknown> {
+  return {
+    ...j,
+    schedule: j.schedule.map((s) => `${s.cron}=${s.level}`),
+    retention: Object.entries(j.retention).map(([k, n]) => `${k}=${n}`),
+    bwlimit: j.bwlimit === null ? null : `${formatBytes(j.bwlimit)}/s`,
+  };
+}
+
+const list: Command = {
+  name: 'job list',
+  summary: 'list backup jobs',
+  options: { ...JSON_OPTION },
+  async run({ values }) {
+    const jobs = await withClient((c) => c.get<JobJson[]>('/api/jobs'));
+    printList(jobs, bool(values, 'json'), (j) => {
+      const p = jobForPeople(j);
+      return { name: j.name, agent: j.agent, storage: j.storage, vault: j.vault, paths: j.paths, schedule: p.schedule, owner: j.owner };
+    });
+    return 0;
+  },
+};
+
+const show: Command = {
+  name: 'job show',
+  summary: 'show one job',
+  options: { ...JSON_OPTION },
+  positionals: [1, 1],
+  async run({ values, positionals }) {
+    const job = await withClient((c) => c.get<JobJson>(`/api/jobs/${seg(positionals[0]!)}`));
+    const json = bool(values, 'json');
+    printObject(json ? job : jobForPeople(job), json);
+    return 0;
+  },
+};
+
+const remove: Command = {
+  name: 'job remove',
+  summary: 'remove a job (its snapshots stay)',
+  options: {},
+  positionals: [1, 1],
+  async run({ positionals }) {
+    await withClient((c) => c.delete(`/api/jobs/${seg(positionals[0]!)}`));
+    process.stdout.write(`job ${positionals[0]!} removed\n`);
+    return 0;
+  },
+};
+
+function levelBody(values: Record<string, unknown>): { level?: Level } {
+  const level = str(values, 'level');
+  return level === undefined ? {} : { level: oneOf(level, LEVELS, 'level') };
+}
+
+const run: Command = {
+  name: 'job run',
+  summary: 'run a job now (--wait: until it ends, with progress on a terminal)',
+  options: { level: { type: 'string' }, wait: { type: 'boolean' }, ...JSON_OPTION },
+  positionals: [1, 1],
+  async run({ values, positionals }) {
+    const body = levelBody(values);
+    const json = bool(values, 'json');
+    return withClient(async (c) => {
+      const queued = await c.post<RunJson>(`/api/jobs/${seg(positionals[0]!)}/runs`, body);
+      if (!bool(values, 'wait')) {
+        if (json) printJson(queued);
+        else process.stdout.write(`run ${queued.id} queued\n`);
+        return 0;
+      }
+      const ended = await waitForRun(c, queued.id, { totalBytes: await totalForDisplay(c, queued) });
+      return printEndedRun(ended, json);
+    });
+  },
+};
+
+const estimate: Command = {
+  name: 'job estimate',
+  summary: 'how many files and bytes a run of the job would read',
+  options: { level: { type: 'string' }, ...JSON_OPTION },
+  positionals: [1, 1],
+  async run({ values, positionals }) {
+    const body = levelBody(values);
+    const answer = await withClient((c) => c.post<{ files: number; bytes: number }>(`/api/jobs/${seg(positionals[0]!)}/estimate`, body));
+    if (bool(values, 'json')) printJson(answer);
+    else process.stdout.write(`${answer.files} files, ${formatBytes(answer.bytes)} (${answer.bytes} bytes)\n`);
+    return 0;
+  },
+};
+
+export const jobCommands: Command[] = [create, list, show, remove, run, estimate];

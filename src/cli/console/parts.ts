@@ -1,0 +1,44 @@
+// `cairn agent list|remove` and `cairn storage list|remove`: the parts enrolled with the backup
+// server, their status, last contact, round-trip time, version and address.
+import type { PartJson } from '../../protocol/api-types.ts';
+import { seg } from '../api-client.ts';
+import type { Command } from '../command.ts';
+import { bool, JSON_OPTION, printList, withClient } from './shared.ts';
+
+type PartKind = 'agent' | 'storage';
+
+/** The table row of a part: name status lastSeen rttMs version address. */
+export function partRow(p: PartJson): Record<string, unknown> {
+  return { name: p.name, status: p.status, lastSeen: p.lastSeen, rttMs: p.rttMs, version: p.version, address: p.address };
+}
+
+function partCommands(kind: PartKind): Command[] {
+  const plural = kind === 'agent' ? 'agents' : 'storages';
+  return [
+    {
+      name: `${kind} list`,
+      summary: `list ${kind === 'agent' ? 'agents' : 'storage servers'}: status, last seen, rtt, version`,
+      options: { ...JSON_OPTION },
+      async run({ values }) {
+        const parts = await withClient((c) => c.get<PartJson[]>(`/api/${plural}`));
+        printList(parts, bool(values, 'json'), partRow);
+        return 0;
+      },
+    },
+    {
+      name: `${kind} remove`,
+      summary: `remove ${kind === 'agent' ? 'an agent' : 'a storage server'}: it is refused from then on`,
+      options: {},
+      positionals: [1, 1],
+      async run({ positionals }) {
+        const name = positionals[0]!;
+        await withClient((c) => c.delete(`/api/${plural}/${seg(name)}`));
+        process.stdout.write(`${kind} ${name} removed\n`);
+        return 0;
+      },
+    },
+  ];
+}
+
+export const agentConsoleCommands: Command[] = partCommands('agent');
+export const storageConsoleCommands: Command[] = partCommands('storage');

@@ -1,0 +1,69 @@
+// `cairn restore SNAPSHOT`: asks the server to have an agent (the snapshot's own, or --agent)
+// write the snapshot back, at its original paths or under --to (SPEC.md "Where a restore
+// writes"). Given the passphrase, an agent without the vault's keys is granted them first.
+import { CONFLICT_POLICIES } from '../../protocol/api-schema.ts';
+import type { RestoreRequest, RunJson, SnapshotJson, VaultJson } from '../../protocol/api-types.ts';
+import { type ApiClient, seg } from '../api-client.ts';
+import type { Command } from '../command.ts';
+import { printJson } from '../output.ts';
+import { printEndedRun, totalForDisplay, waitForRun } from '../run-output.ts';
+import { absolutePath, bool, JSON_OPTION, oneOf, str, strs, withClient } from './shared.ts';
+import { givenPassphrase, grantVault } from './vault-keys.ts';
+
+/** The POST /api/restores body from the flags (E_USAGE for relative paths or an unknown policy). */
+export function restoreRequest(snapshot: string, values: Record<string, unknown>): RestoreRequest {
+  const request: RestoreRequest = { snapshot };
+  const agent = str(values, 'agent');
+  const to = str(values, 'to');
+  const include = strs(values, 'include');
+  const conflict = str(values, 'conflict');
+  if (agent !== undefined) request.agent = agent;
+  if (to !== undefined) request.to = absolutePath(to, 'to');
+  if (include.length > 0) request.include = include.map((p) => absolutePath(p, 'include'));
+  if (conflict !== undefined) request.conflict = oneOf(conflict, CONFLICT_POLICIES, 'conflict');
+  if (bool(values, 'dry-run')) request.dryRun = true;
+  return request;
+}
+
+/** Gives `agent` the keys of the snapshot's vault unless it holds them already. */
+async function grantForRestore(c: ApiClient, snapshot: string, agent: string, passphrase: string): Promise<void> {
+  const snap = await c.get<SnapshotJson>(`/api/snapshots/${seg(snapshot)}`);
+  const vault = await c.get<VaultJson>(`/api/vaults/${seg(snap.vault)}`);
+  if (!vault.agents.includes(agent)) await grantVault(c, snap.vault, agent, passphrase);
+}
+
+const restore: Command = {
+  name: 'restore',
+  summary: 'restore a snapshot (--to DIR, --agent A, --include PATH, --dry-run, --wait)',
+  options: {
+    to: { type: 'string' },
+    agent: { type: 'string' },
+    include: { type: 'string', multiple: true },
+    conflict: { type: 'string' },
+    'dry-run': { type: 'boolean' },
+    wait: { type: 'boolean' },
+    'passphrase-stdin': { type: 'boolean' },
+    ...JSON_OPTION,
+  },
+  positionals: [1, 1],
+  async run({ values, positionals }) {
+    const request = restoreRequest(positionals[0]!, values);
+    const json = bool(values, 'json');
+    const dryRun = request.dryRun === true;
+    const passphrase = await givenPassphrase(values);
+    return withClient(async (c) => {
+      if (passphrase !== undefined && request.agent !== undefined) await grantForRestore(c, request.snapshot, request.agent, passphrase);
+      const queued = await c.post<RunJson>('/api/restores', request);
+      if (!bool(values, 'wait') && !dryRun) {
+        if (json) printJson(queued);
+        else process.stdout.write(`run ${queued.id} queued\n`);
+        return 0;
+      }
+      const total = request.include === undefined ? await totalForDisplay(c, queued) : undefined;
+      const ended = await waitForRun(c, queued.id, { totalBytes: total });
+      return printEndedRun(ended, json, dryRun);
+    });
+  },
+};
+
+export const restoreCommands: Command[] = [restore];

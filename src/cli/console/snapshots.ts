@@ -1,0 +1,50 @@
+// `cairn snapshot list|ls`: the snapshots the catalog knows, and the files of one of them at a
+// path (answered from the server's file index, without asking the agent).
+import type { LsEntryJson, SnapshotJson } from '../../protocol/api-types.ts';
+import { seg, withQuery } from '../api-client.ts';
+import type { Command } from '../command.ts';
+import { formatBytes } from '../progress.ts';
+import { absolutePath, bool, JSON_OPTION, printList, str, withClient } from './shared.ts';
+
+const list: Command = {
+  name: 'snapshot list',
+  summary: 'list snapshots, newest first (--agent A, --job J)',
+  options: { agent: { type: 'string' }, job: { type: 'string' }, ...JSON_OPTION },
+  async run({ values }) {
+    const path = withQuery('/api/snapshots', { agent: str(values, 'agent'), job: str(values, 'job') });
+    const snapshots = await withClient((c) => c.get<SnapshotJson[]>(path));
+    printList(snapshots, bool(values, 'json'), (s) => ({
+      id: s.id.slice(0, 12),
+      time: s.time,
+      job: s.job,
+      agent: s.agent,
+      storage: s.storage,
+      vault: s.vault,
+      level: s.level,
+      files: s.files,
+      bytes: formatBytes(s.bytes),
+    }));
+    return 0;
+  },
+};
+
+const ls: Command = {
+  name: 'snapshot ls',
+  summary: "list a snapshot's directory (default /)",
+  options: { ...JSON_OPTION },
+  positionals: [1, 2],
+  async run({ values, positionals }) {
+    const dir = positionals[1] === undefined ? '/' : absolutePath(positionals[1], 'path');
+    const path = withQuery(`/api/snapshots/${seg(positionals[0]!)}/ls`, { path: dir });
+    const entries = await withClient((c) => c.get<LsEntryJson[]>(path));
+    printList(entries, bool(values, 'json'), (e) => ({
+      type: e.type,
+      size: e.type === 'file' ? e.size : '',
+      mtime: e.mtime,
+      name: e.name,
+    }));
+    return 0;
+  },
+};
+
+export const snapshotCommands: Command[] = [list, ls];

@@ -1,0 +1,47 @@
+// `cairn user add|list|remove`: the people who may use the backup server, and their roles.
+import { seg } from '../api-client.ts';
+import { type Command, readSecret, requireString } from '../command.ts';
+import { bool, JSON_OPTION, printDone, printList, withClient } from './shared.ts';
+
+type UserJson = { name: string; role: string; [field: string]: unknown };
+
+const add: Command = {
+  name: 'user add',
+  summary: 'add a user with a role (password on stdin or CAIRN_PASSWORD)',
+  options: { role: { type: 'string' }, 'password-stdin': { type: 'boolean' }, ...JSON_OPTION },
+  positionals: [1, 1],
+  async run({ values, positionals }) {
+    const name = positionals[0]!;
+    const role = requireString(values, 'role', 'user add');
+    const password = await readSecret(bool(values, 'password-stdin'), 'CAIRN_PASSWORD', 'password');
+    const user = await withClient((c) => c.post<UserJson>('/api/users', { name, role, password }));
+    printDone(bool(values, 'json'), user, `user ${name} added (${role})`);
+    return 0;
+  },
+};
+
+const list: Command = {
+  name: 'user list',
+  summary: 'list users and their roles',
+  options: { ...JSON_OPTION },
+  async run({ values }) {
+    const users = await withClient((c) => c.get<UserJson[]>('/api/users'));
+    printList(users, bool(values, 'json'), (u) => ({ name: u.name, role: u.role, createdAt: u.createdAt }));
+    return 0;
+  },
+};
+
+const remove: Command = {
+  name: 'user remove',
+  summary: 'remove a user (its sessions and API tokens end)',
+  options: {},
+  positionals: [1, 1],
+  async run({ positionals }) {
+    const name = positionals[0]!;
+    await withClient((c) => c.delete(`/api/users/${seg(name)}`));
+    process.stdout.write(`user ${name} removed\n`);
+    return 0;
+  },
+};
+
+export const userCommands: Command[] = [add, list, remove];

@@ -1,0 +1,102 @@
+// `cairn vault create|list|grant|passwd`: vaults, their keys made and unwrapped on this console
+// only (vault-keys.ts), the server and storage servers keeping wrapped forms.
+import { CairnError } from '../../core/errors.ts';
+import { parseKeyFile, unwrapKeys, wrapKeys } from '../../core/keys.ts';
+import type { VaultJson } from '../../protocol/api-types.ts';
+import { seg } from '../api-client.ts';
+import { type Command, readSecret, requireString } from '../command.ts';
+import { printJson } from '../output.ts';
+import { bool, JSON_OPTION, printList, strs, withClient } from './shared.ts';
+import { givenPassphrase, grantVault, newVault, recoveryLine, type VaultDetailJson } from './vault-keys.ts';
+
+const create: Command = {
+  name: 'vault create',
+  summary: 'create a vault on a storage server (a passphrase is generated unless given)',
+  options: { storage: { type: 'string' }, agent: { type: 'string', multiple: true }, 'passphrase-stdin': { type: 'boolean' }, ...JSON_OPTION },
+  positionals: [1, 1],
+  async run({ values, positionals }) {
+    const name = positionals[0]!;
+    const storage = requireString(values, 'storage', 'vault create');
+    const passphrase = await givenPassphrase(values);
+    const { vault, recoveryPassphrase } = await withClient(async (c) => {
+      const made = await newVault(c, name, storage, passphrase, strs(values, 'agent'));
+      return { vault: await c.post<VaultJson>('/api/vaults', made.body), recoveryPassphrase: made.recoveryPassphrase };
+    });
+    if (bool(values, 'json')) printJson(recoveryPassphrase === undefined ? vault : { ...vault, recoveryPassphrase });
+    else {
+      process.stdout.write(`vault ${vault.name} created on storage ${vault.storage}\n`);
+      if (recoveryPassphrase !== undefined) process.stdout.write(`${recoveryLine(vault.name, recoveryPassphrase)}\n`);
+    }
+    return 0;
+  },
+};
+
+const list: Command = {
+  name: 'vault list',
+  summary: 'list vaults and the agents holding their keys',
+  options: { ...JSON_OPTION },
+  async run({ values }) {
+    const vaults = await withClient((c) => c.get<VaultJson[]>('/api/vaults'));
+    printList(vaults, bool(values, 'json'), (v) => ({
+      name: v.name,
+      storage: v.storage,
+      owner: v.owner,
+      agents: v.agents,
+      createdAt: v.createdAt,
+    }));
+    return 0;
+  },
+};
+
+const grant: Command = {
+  name: 'vault grant',
+  summary: "give an agent the vault's keys (unwrapped here with the passphrase)",
+  options: { agent: { type: 'string' }, 'passphrase-stdin': { type: 'boolean' } },
+  positionals: [1, 1],
+  async run({ values, positionals }) {
+    const vault = positionals[0]!;
+    const agent = requireString(values, 'agent', 'vault grant');
+    const passphrase = await readSecret(bool(values, 'passphrase-stdin'), 'CAIRN_PASSPHRASE', 'passphrase');
+    await withClient((c) => grantVault(c, vault, agent, passphrase));
+    process.stdout.write(`agent ${agent} now holds the keys of vault ${vault}\n`);
+    return 0;
+  },
+};
+
+/** All of stdin's lines (without line ends). */
+async function readStdinLines(): Promise<string[]> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/);
+}
+
+/** Old and new passphrases: CAIRN_PASSPHRASE + CAIRN_NEW_PASSPHRASE, else stdin lines 1 and 2. */
+async function passphrasesToChange(): Promise<{ old: string; next: string }> {
+  const fromEnv = { old: process.env.CAIRN_PASSPHRASE, next: process.env.CAIRN_NEW_PASSPHRASE };
+  if (fromEnv.old && fromEnv.next) return { old: fromEnv.old, next: fromEnv.next };
+  const how = 'give the old and the new passphrase on stdin (two lines) or in CAIRN_PASSPHRASE and CAIRN_NEW_PASSPHRASE';
+  if (process.stdin.isTTY) throw new CairnError('E_USAGE', `vault passwd: ${how}`);
+  const [old = '', next = ''] = await readStdinLines();
+  if (old === '' || next === '') throw new CairnError('E_USAGE', `vault passwd: ${how}`);
+  return { old, next };
+}
+
+const passwd: Command = {
+  name: 'vault passwd',
+  summary: "change a vault's passphrase (old and new on stdin, two lines)",
+  options: {},
+  positionals: [1, 1],
+  async run({ positionals }) {
+    const vault = positionals[0]!;
+    const { old, next } = await passphrasesToChange();
+    await withClient(async (c) => {
+      const detail = await c.get<VaultDetailJson>(`/api/vaults/${seg(vault)}`);
+      const keys = await unwrapKeys(parseKeyFile(detail.keyFile), old);
+      await c.put(`/api/vaults/${seg(vault)}/key-file`, { keyFile: await wrapKeys(keys, next) });
+    });
+    process.stdout.write(`vault ${vault}: passphrase changed\n`);
+    return 0;
+  },
+};
+
+export const vaultCommands: Command[] = [create, list, grant, passwd];

@@ -1,0 +1,51 @@
+// `cairn server init|start`: making a backup server's data folder (CA, keys, catalog, first admin)
+// and running the server. `server start` prints the URL it bound as its first stdout line, then
+// serves until SIGTERM/SIGINT.
+import { CairnError } from '../core/errors.ts';
+import { initServer, startServer } from '../server/server-daemon.ts';
+import { type Command, readStdinLine, requireString } from './command.ts';
+import { printJson } from './output.ts';
+
+const init: Command = {
+  name: 'server init',
+  summary: 'create a backup server: CA (DIR/ca.pem), catalog, first admin',
+  options: { data: { type: 'string' }, admin: { type: 'string' }, 'admin-password-stdin': { type: 'boolean' }, json: { type: 'boolean' } },
+  async run({ values }) {
+    const dataDir = requireString(values, 'data', 'server init');
+    let password: string | undefined;
+    if (values['admin-password-stdin']) password = await readStdinLine();
+    else if (process.env.CAIRN_PASSWORD) password = process.env.CAIRN_PASSWORD;
+    if (password !== undefined && password.length < 8) throw new CairnError('E_USAGE', 'server init: the admin password must have at least 8 characters');
+    const admin = values.admin as string | undefined;
+    if (admin !== undefined && !/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/.test(admin)) throw new CairnError('E_USAGE', `server init: --admin: not a valid user name: ${admin}`);
+    const r = await initServer({ dataDir, admin, adminPassword: password });
+    if (values.json) {
+      printJson({ ca: r.caPath, fingerprint: r.caFingerprint, admin: r.admin, ...(r.adminPassword ? { adminPassword: r.adminPassword } : {}) });
+      return 0;
+    }
+    process.stdout.write(`fingerprint ${r.caFingerprint}\nca ${r.caPath}\nadmin ${r.admin}\n`);
+    if (r.adminPassword) process.stdout.write(`admin password ${r.adminPassword}\n(shown once; also kept in ${r.passwordFile}, mode 0600)\n`);
+    return 0;
+  },
+};
+
+const start: Command = {
+  name: 'server start',
+  summary: 'run the backup server (REST API, control channel, scheduler)',
+  options: { data: { type: 'string' }, listen: { type: 'string' }, catalog: { type: 'string' } },
+  async run({ values }) {
+    const dataDir = requireString(values, 'data', 'server start');
+    if (values.catalog !== undefined && !String(values.catalog).startsWith('sqlite:'))
+      throw new CairnError('E_USAGE', `server start: --catalog ${String(values.catalog)}: only the embedded SQLite catalog is supported yet`);
+    const running = await startServer({ dataDir, listen: values.listen as string | undefined });
+    process.stdout.write(`${running.url}\nfingerprint ${running.caFingerprint}\n`);
+    await new Promise<void>((resolve) => {
+      const onSignal = () => void running.stop().then(resolve);
+      process.once('SIGTERM', onSignal);
+      process.once('SIGINT', onSignal);
+    });
+    return 0;
+  },
+};
+
+export const serverCommands: Command[] = [init, start];

@@ -1,0 +1,205 @@
+// A part's end of the control channel (docs/control-plane.md "Control channel"): it dials
+// wss://SERVER/api/control with its certificate, says hello, serves the server's calls, sends
+// calls and events of its own, and keeps the link up: when the server's pings stop it gives the
+// link up, and every lost or refused link is redialled with back-off for as long as the part runs.
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import WebSocket from 'ws';
+import { CairnError } from '../core/errors.ts';
+import type { PartIdentity } from '../core/part-identity.ts';
+import { partTlsOptions, type TlsIdentity } from '../core/tls.ts';
+import { CONTROL_PATH, HEARTBEAT_MISSES, HEARTBEAT_MS, MAX_FRAME_BYTES, parseFrame } from './control.ts';
+import { ControlRpc, ownHandler } from './control-rpc.ts';
+
+export type ControlClientOptions = {
+  server: string;
+  caPem: string;
+  identity: TlsIdentity;
+  self: PartIdentity;
+  hello: () => { version: string; address: string };
+  /** server → part calls; a thrown CairnError becomes {error:{code,message}} in the reply */
+  handlers: Record<string, (params: unknown) => Promise<unknown>>;
+  onState?: (state: 'online' | 'offline', detail?: string) => void;
+  log?: (line: string) => void;
+  /** the server's ping period (tests shorten it) */
+  heartbeatMs?: number;
+  /** first and longest redial delay (tests shorten them) */
+  backoffMs?: { min: number; max: number };
+};
+
+const SERVER_IDENTITY: PartIdentity = { kind: 'server', name: 'server' };
+const HANDSHAKE_TIMEOUT_MS = 15_000;
+
+export class ControlClient {
+  readonly #o: ControlClientOptions;
+  readonly #url: string;
+  readonly #heartbeatMs: number;
+  readonly #backoff: { min: number; max: number };
+  #ws: WebSocket | undefined;
+  #rpc: ControlRpc | undefined;
+  #welcomed = false;
+  #stopped = false;
+  /** failed dials since the last welcome: the next redial waits min·2^failures */
+  #failures = 0;
+  #redialTimer: NodeJS.Timeout | undefined;
+  #watchdog: NodeJS.Timeout | undefined;
+  /** last state reported, so a link that keeps failing the same way is reported once */
+  #reported = '';
+
+  constructor(o: ControlClientOptions) {
+    this.#o = o;
+    const url = new URL(CONTROL_PATH, o.server);
+    if (url.protocol !== 'https:') throw new CairnError('E_BAD_REQUEST', `server must be an https URL, not ${o.server}`);
+    url.protocol = 'wss:';
+    this.#url = url.toString();
+    this.#heartbeatMs = o.heartbeatMs ?? HEARTBEAT_MS;
+    this.#backoff = o.backoffMs ?? { min: 500, max: 30_000 };
+  }
+
+  start(): void {
+    if (this.#stopped || this.#ws || this.#redialTimer) return;
+    this.#dial();
+  }
+
+  /** True once the server welcomed this part on the current link. */
+  get connected(): boolean {
+    return this.#welcomed;
+  }
+
+  call(method: string, params: unknown, timeoutMs?: number): Promise<unknown> {
+    if (!this.#welcomed || !this.#rpc) return Promise.reject(new CairnError('E_UNAVAILABLE', 'not connected to the backup server'));
+    return this.#rpc.call(method, params, timeoutMs);
+  }
+
+  /** Sends a progress or log event of a run; dropped when offline (the run's result still comes as a reply). */
+  event(run: number, kind: 'progress' | 'log', data: unknown): void {
+    if (this.#welcomed) this.#rpc?.event(run, kind, data);
+  }
+
+  async close(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#redialTimer);
+    this.#redialTimer = undefined;
+    const ws = this.#ws;
+    if (!ws) return;
+    const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+    if (ws.readyState === WebSocket.OPEN) {
+      ws.close(1001, 'part shutting down');
+      // a server that does not answer the closing handshake is not waited for
+      const force = setTimeout(() => ws.terminate(), 2000);
+      await closed;
+      clearTimeout(force);
+    } else {
+      ws.terminate();
+      await closed;
+    }
+  }
+
+  #dial(): void {
+    this.#redialTimer = undefined;
+    const tls = partTlsOptions({ ca: this.#o.caPem, expect: SERVER_IDENTITY, identity: this.#o.identity });
+    const ws = new WebSocket(this.#url, {
+      ...(tls as WebSocket.ClientOptions),
+      maxPayload: MAX_FRAME_BYTES,
+      perMessageDeflate: false,
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      followRedirects: false,
+    });
+    this.#ws = ws;
+    let detail = '';
+    let refused = false;
+    const rpc = new ControlRpc(ws, {
+      handle: (method, params) => ownHandler(this.#o.handlers, method)(params),
+      log: this.#log,
+    });
+    this.#rpc = rpc;
+
+    ws.on('unexpected-response', (_req: ClientRequest, res: IncomingMessage) => {
+      // 401/403: this part's certificate is unknown, replaced or removed; the operator fixes that, we keep asking slowly
+      refused = res.statusCode === 401 || res.statusCode === 403;
+      detail = refused
+        ? `the server refused this part's certificate (HTTP ${res.statusCode}): removed, or enrolled again elsewhere?`
+        : `the server answered HTTP ${res.statusCode} instead of opening the control channel`;
+      res.resume();
+      ws.terminate();
+    });
+    // the server pings every heartbeat; when several in a row are missing the link is dead, whatever TCP thinks
+    const armWatchdog = () => {
+      clearTimeout(this.#watchdog);
+      this.#watchdog = setTimeout(() => {
+        detail = `no heartbeat from the server for ${this.#heartbeatMs * HEARTBEAT_MISSES} ms`;
+        ws.terminate();
+      }, this.#heartbeatMs * HEARTBEAT_MISSES);
+    };
+    ws.on('open', () => {
+      armWatchdog();
+      try {
+        const hello = this.#o.hello();
+        rpc.send({ t: 'hello', version: hello.version, address: hello.address });
+      } catch (e) {
+        detail = `hello not sent: ${(e as Error).message}`;
+        ws.close(1011, 'hello failed');
+      }
+    });
+    ws.on('ping', armWatchdog); // ws answers the pong itself
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return ws.close(1003, 'text frames only');
+      let frame;
+      try {
+        frame = parseFrame(data.toString());
+      } catch (e) {
+        detail = (e as Error).message;
+        return ws.close(1008, detail.slice(0, 120));
+      }
+      if (!this.#welcomed) {
+        if (frame.t !== 'welcome') {
+          detail = `server sent ${frame.t} before welcome`;
+          return ws.close(1008, detail);
+        }
+        this.#welcomed = true;
+        this.#failures = 0;
+        this.#report('online', `connected to ${this.#o.server}`);
+        return;
+      }
+      if (frame.t === 'hello' || frame.t === 'welcome') {
+        detail = `server sent ${frame.t} twice`;
+        return ws.close(1008, detail);
+      }
+      rpc.receive(frame);
+    });
+    ws.on('error', (e) => {
+      if (!detail) detail = e.message;
+    });
+    ws.on('close', (code, reason) => {
+      clearTimeout(this.#watchdog);
+      if (!detail) detail = reason.length > 0 ? reason.toString() : `link closed (${code})`;
+      rpc.failAll(new CairnError('E_UNAVAILABLE', `link to the backup server dropped: ${detail}`));
+      this.#welcomed = false;
+      this.#ws = undefined;
+      this.#rpc = undefined;
+      if (this.#stopped) return this.#report('offline', 'closed');
+      this.#report('offline', detail);
+      this.#scheduleRedial(refused);
+    });
+  }
+
+  #scheduleRedial(refused: boolean): void {
+    // a refused certificate will not be accepted a second later: go straight to the slowest pace
+    const step = refused ? Number.POSITIVE_INFINITY : this.#failures;
+    this.#failures++;
+    const base = Math.min(this.#backoff.max, this.#backoff.min * 2 ** step);
+    const delay = Math.round(base * (0.75 + Math.random() * 0.5)); // jitter keeps parts from redialling in step
+    this.#redialTimer = setTimeout(() => this.#dial(), delay);
+  }
+
+  #report(state: 'online' | 'offline', detail: string): void {
+    const key = `${state} ${detail}`;
+    if (key === this.#reported) return;
+    this.#reported = key;
+    this.#log(`control: ${state}: ${detail}`);
+    this.#o.onState?.(state, detail);
+  }
+
+  readonly #log = (line: string): void => {
+    this.#o.log?.(line);
+  };
+}

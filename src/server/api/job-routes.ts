@@ -1,0 +1,86 @@
+// Routes about jobs and their runs: define, list, show, remove, run now; runs list, show, log, cancel.
+import { absolutePathSchema, levelSchema, type Level, nameSchema, type Schema } from '../../protocol/api-schema.ts';
+import type { ServerContext } from '../context.ts';
+import type { Route } from '../http/router.ts';
+import { checkOwner, type CreateJobBody, createJob, jobRow, listJobs, removeJob, showJob } from '../jobs.ts';
+import { getRun, listRuns, parseRunId, queueRun, runLog } from '../runs.ts';
+import type { Scheduler } from '../scheduler.ts';
+
+const count: Schema = { type: 'integer', minimum: 0, maximum: 100000 };
+const jobBody: Schema = {
+  type: 'object',
+  properties: {
+    name: nameSchema,
+    agent: nameSchema,
+    storage: nameSchema,
+    vault: nameSchema,
+    paths: { type: 'array', items: absolutePathSchema, minItems: 1, maxItems: 256 },
+    excludes: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 1024 }, maxItems: 1024 },
+    schedule: {
+      type: 'array',
+      maxItems: 64,
+      items: { type: 'object', properties: { cron: { type: 'string', minLength: 9, maxLength: 200 }, level: levelSchema }, required: ['cron', 'level'] },
+    },
+    retention: {
+      type: 'object',
+      properties: { last: count, hourly: count, daily: count, weekly: count, monthly: count, yearly: count },
+    },
+    bwlimit: { type: 'integer', minimum: 1 },
+  },
+  required: ['name', 'agent', 'storage', 'vault', 'paths'],
+};
+const runBody: Schema = { type: 'object', properties: { level: levelSchema } };
+
+export function jobRoutes(ctx: ServerContext, scheduler: Scheduler): Route[] {
+  return [
+    { method: 'GET', path: '/api/jobs', summary: 'jobs', access: 'read', handle: async ({ caller }) => listJobs(ctx.db, caller!) },
+    { method: 'POST', path: '/api/jobs', summary: 'define a job', access: 'operate', body: jobBody, handle: async ({ body, caller }) => createJob(ctx, caller!, body as CreateJobBody) },
+    { method: 'GET', path: '/api/jobs/:name', summary: 'one job', access: 'read', handle: async ({ params, caller }) => showJob(ctx.db, caller!, params.name!) },
+    {
+      method: 'DELETE',
+      path: '/api/jobs/:name',
+      summary: 'remove a job (its snapshots stay)',
+      access: 'operate',
+      handle: async ({ params, caller }) => {
+        await removeJob(ctx.db, caller!, params.name!);
+        return {};
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/jobs/:name/runs',
+      summary: 'run a job now (queued; answers the run)',
+      access: 'operate',
+      body: runBody,
+      handle: async ({ params, body, caller }) => {
+        const job = await jobRow(ctx.db, params.name!);
+        checkOwner(caller!, job.owner_id, `job named ${params.name}`);
+        const level = (body as { level?: Level }).level ?? 'incremental';
+        return queueRun(ctx, { jobId: job.id, kind: 'backup', requestedLevel: level, agentId: job.agent_id, storageId: job.storage_id });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/runs',
+      summary: 'runs, newest first',
+      access: 'read',
+      query: { job: 'only this job', limit: 'at most this many (default 100)' },
+      handle: async ({ query, caller }) =>
+        listRuns(ctx.db, caller!, { job: query.get('job') ?? undefined, limit: query.has('limit') ? Number(query.get('limit')) || 100 : undefined }),
+    },
+    { method: 'GET', path: '/api/runs/:id', summary: 'one run, with live counters while it runs', access: 'read', handle: async ({ params, caller }) => getRun(ctx.db, parseRunId(params.id!), caller) },
+    { method: 'GET', path: '/api/runs/:id/log', summary: "a run's log", access: 'read', handle: async ({ params, caller }) => runLog(ctx.db, parseRunId(params.id!), caller!) },
+    {
+      method: 'POST',
+      path: '/api/runs/:id/cancel',
+      summary: 'cancel a queued or running run',
+      access: 'operate',
+      handle: async ({ params, caller }) => {
+        const id = parseRunId(params.id!);
+        await getRun(ctx.db, id, caller);
+        await scheduler.cancel(id);
+        return getRun(ctx.db, id, caller);
+      },
+    },
+  ];
+}

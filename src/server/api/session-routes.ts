@@ -1,0 +1,96 @@
+// Routes anyone may call (health, the CA certificate, the API document, login, enrollment) and
+// the console event stream.
+import { TOKEN_PREFIX } from '../../protocol/enrollment-token.ts';
+import { nameSchema, type Schema } from '../../protocol/api-schema.ts';
+import type { ServerContext } from '../context.ts';
+import { openApiDocument } from '../http/openapi.ts';
+import { type Route, TAKEN } from '../http/router.ts';
+import { type EnrollRequest, enroll } from '../parts.ts';
+
+const loginBody: Schema = {
+  type: 'object',
+  properties: { user: { type: 'string', minLength: 1, maxLength: 64 }, password: { type: 'string', minLength: 1, maxLength: 1024 } },
+  required: ['user', 'password'],
+};
+
+const enrollBody: Schema = {
+  type: 'object',
+  properties: {
+    token: { type: 'string', pattern: `^${TOKEN_PREFIX.replace('.', '\\.')}`, maxLength: 4096 },
+    name: nameSchema,
+    csr: { type: 'string', maxLength: 16384 },
+    publicKey: { type: 'string', maxLength: 4096 },
+    hosts: { type: 'array', items: { type: 'string', maxLength: 255 }, maxItems: 16 },
+    version: { type: 'string', maxLength: 64 },
+  },
+  required: ['token', 'name', 'csr'],
+};
+
+export function sessionRoutes(ctx: ServerContext, allRoutes: () => readonly Route[]): Route[] {
+  return [
+    { method: 'GET', path: '/api/health', summary: 'is the server up', access: 'public', handle: async () => ({ ok: true, version: ctx.version }) },
+    {
+      method: 'GET',
+      path: '/api/ca.pem',
+      summary: "the server CA's certificate (check its fingerprint before trusting it)",
+      access: 'public',
+      handle: async () => ({ contentType: 'application/x-pem-file', body: ctx.ca.certPem }),
+    },
+    {
+      method: 'GET',
+      path: '/api/openapi.json',
+      summary: 'this document',
+      access: 'public',
+      handle: async () => openApiDocument(allRoutes(), { version: ctx.version }),
+    },
+    {
+      method: 'POST',
+      path: '/api/login',
+      summary: 'log in; answers a session token for Authorization: Bearer',
+      access: 'public',
+      body: loginBody,
+      handle: async ({ body, remoteAddress }) => {
+        const { user, password } = body as { user: string; password: string };
+        ctx.limiter.check(user, remoteAddress);
+        try {
+          const session = await ctx.accounts.login(user, password);
+          ctx.limiter.succeeded(user, remoteAddress);
+          return session;
+        } catch (e) {
+          ctx.limiter.failed(user, remoteAddress);
+          throw e;
+        }
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/logout',
+      summary: 'end this session',
+      access: 'read',
+      handle: async ({ req }) => {
+        await ctx.accounts.logout((req.headers.authorization ?? '').replace(/^Bearer\s+/i, ''));
+        return {};
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/enroll',
+      summary: 'a part exchanges its one-time token and CSR for a certificate',
+      access: 'public',
+      body: enrollBody,
+      handle: async ({ body }) => enroll(ctx, body as EnrollRequest),
+    },
+    {
+      method: 'GET',
+      path: '/api/events',
+      summary: 'server-sent events for consoles: run, progress, part',
+      access: 'read',
+      query: { run: 'only events of this run' },
+      handle: async ({ req, res, query }) => {
+        const run = query.get('run');
+        ctx.events.attach(req, res, run === null ? undefined : (_type, data) => (data as { id?: number }).id === Number(run));
+        return TAKEN;
+      },
+    },
+  ];
+}

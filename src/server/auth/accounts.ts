@@ -1,0 +1,181 @@
+// People's accounts in the catalog: users and their roles, login sessions and API tokens, and
+// turning a request's bearer token into the caller. Tokens are random (32 bytes) and only their
+// SHA-256 is stored, so a copy of the catalog opens no session. A removed user is disabled, not
+// deleted: their name stays in the records (jobs, vaults, audit) and is not given to someone else.
+import { createHash, randomBytes } from 'node:crypto';
+import { CairnError } from '../../core/errors.ts';
+import { NAME_PATTERN } from '../../protocol/api-schema.ts';
+import type { CatalogDriver } from '../catalog/driver.ts';
+import { hashPassword, verifyPassword } from './passwords.ts';
+import { isRole, type Role } from './roles.ts';
+
+export type Caller = { id: number; name: string; role: Role };
+
+export const API_TOKEN_PREFIX = 'cairnapi_';
+const DEFAULT_SESSION_TTL_MS = 12 * 60 * 60 * 1000;
+/** last_used_at is a write; refreshing it at most once a minute keeps reads from becoming writes. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+const WRONG_LOGIN = 'wrong user name or password';
+const NAME_RE = new RegExp(NAME_PATTERN, 'u');
+
+type UserRow = { id: number; name: string; role: string; password_hash: string; created_at: number; disabled_at: number | null };
+type TokenRow = { token_id: number; expires_at: number | null; last_used_at: number | null; id: number; name: string; role: string };
+
+function newToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+function tokenHash(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function callerOf(row: { id: number; name: string; role: string }): Caller {
+  if (!isRole(row.role)) throw new CairnError('E_INTERNAL', `user ${row.name} has an unknown role ${row.role}`);
+  return { id: Number(row.id), name: row.name, role: row.role };
+}
+
+/** Strips an optional `Bearer ` scheme, so both the header's value and the bare token are accepted. */
+function bareToken(bearer: string | undefined): string | undefined {
+  if (bearer === undefined) return undefined;
+  const m = /^Bearer(?:\s+(.*))?$/i.exec(bearer.trim());
+  const token = (m ? (m[1] ?? '') : bearer).trim();
+  return token === '' ? undefined : token;
+}
+
+export class Accounts {
+  readonly #db: CatalogDriver;
+  readonly #sessionTtlMs: number;
+  readonly #now: () => number;
+  /** A real hash of a random password, verified against when the user is unknown so timing tells nothing. */
+  #decoyHash: Promise<string> | undefined;
+
+  constructor(db: CatalogDriver, opts: { sessionTtlMs?: number; now?: () => number } = {}) {
+    this.#db = db;
+    this.#sessionTtlMs = opts.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  async createUser(name: string, role: Role, password: string): Promise<Caller> {
+    if (!NAME_RE.test(name)) throw new CairnError('E_BAD_REQUEST', `user name ${JSON.stringify(name.slice(0, 64))} must be 1-64 of [A-Za-z0-9._-]`);
+    if (!isRole(role)) throw new CairnError('E_BAD_REQUEST', `role must be one of admin, operator, user, auditor`);
+    const passwordHash = await hashPassword(password); // slow: done before taking the write lock
+    return this.#db.transaction(async (tx) => {
+      const [existing] = await tx.query<{ disabled_at: number | null }>('SELECT disabled_at FROM users WHERE name = ?', [name]);
+      if (existing) {
+        throw new CairnError(
+          'E_CONFLICT',
+          existing.disabled_at === null ? `user ${name} exists` : `user ${name} exists (removed; a removed user's name is not reused)`,
+        );
+      }
+      const [row] = await tx.query<{ id: number }>(
+        'INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id',
+        [name, role, passwordHash, this.#now()],
+      );
+      return { id: Number(row!.id), name, role };
+    });
+  }
+
+  /** Live users, by name. */
+  async listUsers(): Promise<{ name: string; role: Role; createdAt: string }[]> {
+    const rows = await this.#db.query<UserRow>('SELECT id, name, role, created_at FROM users WHERE disabled_at IS NULL ORDER BY name');
+    return rows.map((r) => ({ name: r.name, role: callerOf(r).role, createdAt: iso(Number(r.created_at)) }));
+  }
+
+  /** Disables the user, ends their sessions and revokes their API tokens. The last admin stays. */
+  async removeUser(name: string): Promise<void> {
+    const now = this.#now();
+    await this.#db.transaction(async (tx) => {
+      const [user] = await tx.query<UserRow>('SELECT id, role FROM users WHERE name = ? AND disabled_at IS NULL', [name]);
+      if (!user) throw new CairnError('E_NOT_FOUND', `no user ${name}`);
+      if (user.role === 'admin') {
+        const [admins] = await tx.query<{ n: number }>("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled_at IS NULL");
+        if (Number(admins!.n) <= 1) throw new CairnError('E_CONFLICT', `user ${name} is the last admin; make another admin first`);
+      }
+      await tx.run('UPDATE users SET disabled_at = ? WHERE id = ?', [now, user.id]);
+      await tx.run('DELETE FROM sessions WHERE user_id = ?', [user.id]);
+      await tx.run('UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL', [now, user.id]);
+    });
+  }
+
+  /** A new session. Wrong password and unknown user fail alike, in message and in time. */
+  async login(name: string, password: string): Promise<{ token: string; user: string; role: Role; expiresAt: string }> {
+    const [user] = await this.#db.query<UserRow>(
+      'SELECT id, name, role, password_hash FROM users WHERE name = ? AND disabled_at IS NULL',
+      [name],
+    );
+    const ok = await verifyPassword(password, user ? user.password_hash : await this.#decoy());
+    if (!user || !ok) throw new CairnError('E_UNAUTHORIZED', WRONG_LOGIN);
+    const caller = callerOf(user);
+    const token = newToken();
+    const now = this.#now();
+    const expiresAt = now + this.#sessionTtlMs;
+    await this.#db.transaction(async (tx) => {
+      await tx.run('DELETE FROM sessions WHERE expires_at <= ?', [now]); // expired sessions are never useful again
+      await tx.run('INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)', [
+        tokenHash(token), caller.id, now, expiresAt,
+      ]);
+    });
+    return { token, user: caller.name, role: caller.role, expiresAt: iso(expiresAt) };
+  }
+
+  /** Ends the session of `token` (a session token; API tokens are not ended by logging out). */
+  async logout(token: string): Promise<void> {
+    const bare = bareToken(token);
+    if (bare !== undefined) await this.#db.run('DELETE FROM sessions WHERE token_hash = ?', [tokenHash(bare)]);
+  }
+
+  /** The caller a bearer token (the header's value or the bare token) stands for: a live session or API token. */
+  async authenticate(bearer: string | undefined): Promise<Caller> {
+    const token = bareToken(bearer);
+    if (token === undefined) throw new CairnError('E_UNAUTHORIZED', 'log in first: no bearer token was sent');
+    const now = this.#now();
+    const api = token.startsWith(API_TOKEN_PREFIX);
+    const [row] = await this.#db.query<TokenRow>(
+      api
+        ? `SELECT t.id AS token_id, t.expires_at, t.last_used_at, u.id, u.name, u.role FROM api_tokens t JOIN users u ON u.id = t.user_id
+           WHERE t.token_hash = ? AND t.revoked_at IS NULL AND u.disabled_at IS NULL`
+        : `SELECT s.id AS token_id, s.expires_at, s.last_used_at, u.id, u.name, u.role FROM sessions s JOIN users u ON u.id = s.user_id
+           WHERE s.token_hash = ? AND u.disabled_at IS NULL`,
+      [tokenHash(token)],
+    );
+    if (!row) throw new CairnError('E_UNAUTHORIZED', api ? 'unknown or revoked API token' : 'unknown session; log in again');
+    if (row.expires_at !== null && Number(row.expires_at) <= now)
+      throw new CairnError('E_UNAUTHORIZED', api ? 'API token expired' : 'session expired; log in again');
+    if (row.last_used_at === null || now - Number(row.last_used_at) >= LAST_USED_RESOLUTION_MS)
+      await this.#db.run(`UPDATE ${api ? 'api_tokens' : 'sessions'} SET last_used_at = ? WHERE id = ?`, [now, row.token_id]);
+    return callerOf(row);
+  }
+
+  /** A new API token for the caller, with the caller's role; shown once, stored as its hash. */
+  async createApiToken(caller: Caller, name = 'api', opts: { ttlMs?: number } = {}): Promise<string> {
+    const token = API_TOKEN_PREFIX + newToken();
+    const now = this.#now();
+    await this.#db.run('INSERT INTO api_tokens (user_id, name, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)', [
+      caller.id, name, tokenHash(token), now, opts.ttlMs === undefined ? null : now + opts.ttlMs,
+    ]);
+    return token;
+  }
+
+  /** Revokes a user's API tokens of that name; how many were revoked. */
+  async revokeApiTokens(caller: Caller, name: string): Promise<number> {
+    const r = await this.#db.run('UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND name = ? AND revoked_at IS NULL', [
+      this.#now(), caller.id, name,
+    ]);
+    return r.changes;
+  }
+
+  /** A live user by name. */
+  async userByName(name: string): Promise<Caller | undefined> {
+    const [row] = await this.#db.query<UserRow>('SELECT id, name, role FROM users WHERE name = ? AND disabled_at IS NULL', [name]);
+    return row ? callerOf(row) : undefined;
+  }
+
+  #decoy(): Promise<string> {
+    this.#decoyHash ??= hashPassword(randomBytes(18).toString('base64'));
+    return this.#decoyHash;
+  }
+}

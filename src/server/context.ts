@@ -1,0 +1,59 @@
+// Everything a route or a service of the backup server reaches: the catalog, the CA and grant
+// key, the control hub to the parts, the console event stream, and small shared helpers
+// (ISO times, the lookups by name that every route needs, with their "no such …" errors).
+import type { KeyObject } from 'node:crypto';
+import type { CertificateAuthority } from '../core/ca.ts';
+import { CairnError } from '../core/errors.ts';
+import type { Accounts } from './auth/accounts.ts';
+import type { LoginLimiter } from './auth/login-limiter.ts';
+import type { CatalogDriver } from './catalog/driver.ts';
+import type { ControlHub } from './control-hub.ts';
+import type { EventHub } from './http/events.ts';
+
+export type ServerContext = {
+  db: CatalogDriver;
+  accounts: Accounts;
+  limiter: LoginLimiter;
+  hub: ControlHub;
+  events: EventHub;
+  ca: CertificateAuthority;
+  caFingerprint: string;
+  grantKey: KeyObject;
+  grantPublicKeyPem: string;
+  /** the URL parts and consoles reach the server at */
+  url: string;
+  version: string;
+  log: (line: string) => void;
+  /** wakes the scheduler (a run was queued, a part came online, a run ended) */
+  kick: () => void;
+};
+
+export function iso(ms: number | bigint | null | undefined): string | null {
+  return ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString();
+}
+
+export function num(v: unknown): number {
+  return typeof v === 'bigint' ? Number(v) : (v as number);
+}
+
+export type PartKindName = 'agent' | 'storage';
+const TABLE = { agent: 'agents', storage: 'storages' } as const;
+
+export function partTable(kind: PartKindName): 'agents' | 'storages' {
+  return TABLE[kind];
+}
+
+/** The id of a live (not removed) part, or E_NOT_FOUND naming it. */
+export async function partId(db: CatalogDriver, kind: PartKindName, name: string): Promise<number> {
+  const rows = await db.query<{ id: number }>(`SELECT id FROM ${TABLE[kind]} WHERE name = ? AND removed_at IS NULL`, [name]);
+  if (!rows[0]) throw new CairnError('E_NOT_FOUND', `no ${kind} named ${name}`);
+  return num(rows[0].id);
+}
+
+export type VaultRow = { id: number; name: string; storage_id: number; owner_id: number | null; key_file: string; chunker: string; created_at: number };
+
+export async function vaultByName(db: CatalogDriver, name: string): Promise<VaultRow> {
+  const rows = await db.query<VaultRow>('SELECT * FROM vaults WHERE name = ?', [name]);
+  if (!rows[0]) throw new CairnError('E_NOT_FOUND', `no vault named ${name}`);
+  return rows[0];
+}

@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { test } from 'node:test';
+import { EventHub } from './events.ts';
+
+/** A real HTTP server whose every request becomes a stream of the hub; `nextClose()` settles at the next server-side close. */
+async function serve(hub: EventHub) {
+  const resolvers: (() => void)[] = [];
+  const server = http.createServer((req, res) => {
+    const filter = req.url === '/runs-only' ? (type: string) => type === 'run' : undefined;
+    hub.attach(req, res, filter);
+    // Registered after the hub's own listener, so by the time it runs the hub has removed the client.
+    req.once('close', () => resolvers.shift()?.());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const nextClose = () => new Promise<void>((resolve) => resolvers.push(resolve));
+  return { server, port, nextClose };
+}
+
+/** Opens the stream and reads it as text; `until` waits for the text to contain something. */
+async function connect(port: number, path: string) {
+  const req = http.get({ host: '127.0.0.1', port, path, agent: false });
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => req.once('response', resolve).once('error', reject));
+  res.setEncoding('utf8');
+  let text = '';
+  const waiters: { needle: string; resolve: () => void }[] = [];
+  res.on('data', (chunk: string) => {
+    text += chunk;
+    for (const w of [...waiters]) if (text.includes(w.needle)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(); }
+  });
+  const ended = new Promise<void>((resolve) => res.once('end', resolve));
+  return {
+    req,
+    res,
+    ended,
+    text: () => text,
+    until: (needle: string) =>
+      text.includes(needle) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ needle, resolve })),
+  };
+}
+
+test('events reach every client whose filter takes them; closed clients are removed', async () => {
+  const hub = new EventHub();
+  const { server, port, nextClose } = await serve(hub);
+  try {
+    const all = await connect(port, '/');
+    const runsOnly = await connect(port, '/runs-only');
+    assert.equal(all.res.statusCode, 200);
+    assert.match(String(all.res.headers['content-type']), /^text\/event-stream/);
+    assert.equal(all.res.headers['cache-control'], 'no-cache');
+    await Promise.all([all.until(': connected\n\n'), runsOnly.until(': connected\n\n')]);
+    assert.equal(hub.clients, 2);
+
+    hub.publish('part', { kind: 'agent', name: 'laptop', status: 'online' });
+    hub.publish('run', { id: 7, status: 'running', note: 'two\nlines' });
+    await all.until('event: run\n');
+    await runsOnly.until('event: run\n');
+    const runFrame = 'event: run\ndata: {"id":7,"status":"running","note":"two\\nlines"}\n\n';
+    assert.equal(all.text(), `: connected\n\nevent: part\ndata: {"kind":"agent","name":"laptop","status":"online"}\n\n${runFrame}`);
+    assert.equal(runsOnly.text(), `: connected\n\n${runFrame}`, 'the filter kept the part event away');
+
+    const closed = nextClose();
+    all.req.destroy();
+    await closed;
+    assert.equal(hub.clients, 1);
+
+    hub.close();
+    await runsOnly.ended;
+    assert.equal(hub.clients, 0);
+    assert.throws(() => hub.publish('bad\ntype', {}), /bad event type/);
+  } finally {
+    hub.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});

@@ -1,0 +1,79 @@
+// The console event stream (GET /api/events): a Server-Sent Events hub. Each attached response
+// stays open; `publish` writes `event: TYPE\ndata: JSON\n\n` to every client whose filter takes
+// the event (the routes pass a filter that shows a user only what they may see). A comment line
+// every 15 s keeps proxies and idle timers from closing quiet streams. A client that stops
+// reading is dropped once its unsent backlog passes MAX_BACKLOG, so memory stays bounded.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { CairnError } from '../../core/errors.ts';
+
+export const PING_INTERVAL_MS = 15_000;
+const MAX_BACKLOG = 1024 * 1024;
+
+type Client = { res: ServerResponse; filter: ((type: string, data: unknown) => boolean) | undefined };
+
+export class EventHub {
+  readonly #clients = new Set<Client>();
+  #ping: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  /** Takes over the response: SSE headers, a ping every 15 s, the client removed when the connection closes. */
+  attach(req: IncomingMessage, res: ServerResponse, filter?: (type: string, data: unknown) => boolean): void {
+    if (this.#closed) throw new CairnError('E_UNAVAILABLE', 'the server is shutting down');
+    const client: Client = { res, filter };
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no', // tell a buffering reverse proxy to pass events at once
+    });
+    // A first comment sends the headers now, so the console knows the stream is open.
+    res.write(': connected\n\n');
+    this.#clients.add(client);
+    const remove = () => this.#remove(client);
+    req.once('close', remove);
+    res.once('close', remove);
+    res.once('error', remove);
+    this.#ping ??= setInterval(() => this.#broadcast(': ping\n\n', () => true), PING_INTERVAL_MS).unref();
+  }
+
+  publish(type: string, data: unknown): void {
+    if (!/^[A-Za-z0-9._-]+$/.test(type)) throw new CairnError('E_INTERNAL', `bad event type ${JSON.stringify(type)}`);
+    // JSON.stringify escapes newlines inside strings, so the data is one line as SSE requires.
+    const frame = `event: ${type}\ndata: ${JSON.stringify(data) ?? 'null'}\n\n`;
+    this.#broadcast(frame, (c) => c.filter === undefined || c.filter(type, data));
+  }
+
+  /** Ends every stream and refuses new ones. */
+  close(): void {
+    this.#closed = true;
+    for (const c of [...this.#clients]) {
+      this.#remove(c);
+      c.res.end();
+    }
+  }
+
+  get clients(): number {
+    return this.#clients.size;
+  }
+
+  #broadcast(frame: string, wanted: (c: Client) => boolean): void {
+    for (const c of [...this.#clients]) {
+      if (!wanted(c)) continue;
+      if (c.res.writableLength > MAX_BACKLOG) {
+        // Not reading: drop it rather than hold its backlog; the console reconnects and reloads.
+        this.#remove(c);
+        c.res.destroy();
+        continue;
+      }
+      c.res.write(frame);
+    }
+  }
+
+  #remove(client: Client): void {
+    this.#clients.delete(client);
+    if (this.#clients.size === 0 && this.#ping) {
+      clearInterval(this.#ping);
+      this.#ping = undefined;
+    }
+  }
+}

@@ -1,0 +1,161 @@
+// The REST router: matches a request to its route, reads and checks the JSON body against the
+// route's schema (the one place fields are validated), authenticates the caller and checks the
+// route's access level, runs the handler, writes the answer, and writes every change (and every
+// refusal of one) to the audit log. Failures become {error:{code,message}} with the code's HTTP
+// status: bad input is a 4xx, never a 5xx.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { CairnError, httpStatusOf } from '../../core/errors.ts';
+import { checkBody } from '../../protocol/api-schema.ts';
+import type { Caller } from '../auth/accounts.ts';
+import type { RouteSpec } from './route-spec.ts';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export type RequestContext = {
+  req: IncomingMessage;
+  res: ServerResponse;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  body: unknown;
+  /** the person calling (undefined on public routes) */
+  caller: Caller | undefined;
+  remoteAddress: string;
+};
+
+/** A handler's answer: a JSON value, raw bytes with a type, or TAKEN when it wrote the response itself. */
+export const TAKEN = Symbol('response taken');
+export type Raw = { contentType: string; body: string | Buffer };
+export type Route = RouteSpec & { handle: (ctx: RequestContext) => Promise<unknown> };
+
+export type RouterHooks = {
+  authenticate(bearer: string | undefined): Promise<Caller>;
+  allows(caller: Caller, access: RouteSpec['access']): boolean;
+  audit(entry: { who: string; what: string; result: string }): Promise<void>;
+};
+
+type Compiled = { route: Route; pattern: RegExp; names: string[] };
+
+function compile(route: Route): Compiled {
+  const names: string[] = [];
+  const source = route.path
+    .split('/')
+    .map((seg) => {
+      if (!seg.startsWith(':')) return seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      names.push(seg.slice(1));
+      return '([^/]+)';
+    })
+    .join('/');
+  return { route, pattern: new RegExp(`^${source}$`), names };
+}
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES) throw new CairnError('E_TOO_LARGE', `request body larger than ${MAX_BODY_BYTES} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > MAX_BODY_BYTES) throw new CairnError('E_TOO_LARGE', `request body larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(c);
+  }
+  if (size === 0) return undefined;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new CairnError('E_BAD_REQUEST', 'request body is not valid JSON');
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = Buffer.from(JSON.stringify(value));
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': body.length, 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+function sendError(res: ServerResponse, e: unknown): void {
+  const status = httpStatusOf(e);
+  const err = e instanceof CairnError ? e : new CairnError('E_INTERNAL', 'internal error');
+  if (!res.headersSent) sendJson(res, status, { error: { code: err.code, message: err.message } });
+  else res.destroy();
+}
+
+export class Router {
+  readonly routes: readonly Route[];
+  readonly #compiled: Compiled[];
+  readonly #hooks: RouterHooks;
+  readonly #log: (line: string) => void;
+
+  constructor(routes: Route[], hooks: RouterHooks, log: (line: string) => void) {
+    this.routes = routes;
+    this.#compiled = routes.map(compile);
+    this.#hooks = hooks;
+    this.#log = log;
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://cairn.invalid');
+    const method = req.method ?? 'GET';
+    let caller: Caller | undefined;
+    let route: Route | undefined;
+    try {
+      let params: Record<string, string> = {};
+      let pathMatched = false;
+      for (const c of this.#compiled) {
+        const m = c.pattern.exec(url.pathname);
+        if (!m) continue;
+        pathMatched = true;
+        if (c.route.method !== method) continue;
+        route = c.route;
+        params = Object.fromEntries(c.names.map((n, i) => [n, decodeURIComponent(m[i + 1]!)]));
+        break;
+      }
+      if (!route) {
+        req.resume();
+        throw pathMatched
+          ? new CairnError('E_BAD_REQUEST', `${method} is not allowed on ${url.pathname}`)
+          : new CairnError('E_NOT_FOUND', `no such API route: ${method} ${url.pathname}`);
+      }
+      if (route.access !== 'public') {
+        const auth = req.headers.authorization;
+        const m = auth === undefined ? null : /^Bearer (\S+)$/i.exec(auth);
+        caller = await this.#hooks.authenticate(m?.[1]);
+        if (!this.#hooks.allows(caller, route.access))
+          throw new CairnError('E_FORBIDDEN', `role ${caller.role} may not ${method} ${route.path}`);
+      }
+      const raw = method === 'GET' || method === 'DELETE' ? (req.resume(), undefined) : await readBody(req);
+      const body = route.body ? checkBody(route.body, raw ?? {}) : raw;
+      const ctx: RequestContext = {
+        req,
+        res,
+        params,
+        query: url.searchParams,
+        body,
+        caller,
+        remoteAddress: req.socket.remoteAddress ?? '',
+      };
+      const answer = await route.handle(ctx);
+      if (method !== 'GET') await this.#audit(caller, method, url.pathname, 'ok');
+      if (answer === TAKEN) return;
+      if (isRaw(answer)) {
+        res.writeHead(200, { 'content-type': answer.contentType, 'cache-control': 'no-store' });
+        res.end(answer.body);
+        return;
+      }
+      sendJson(res, method === 'POST' && route.path !== '/api/login' ? 201 : 200, answer ?? {});
+    } catch (e) {
+      if (!(e instanceof CairnError)) this.#log(`error in ${method} ${url.pathname}: ${(e as Error)?.stack ?? String(e)}`);
+      if (method !== 'GET' && route) await this.#audit(caller, method, url.pathname, e instanceof CairnError ? e.code : 'E_INTERNAL');
+      sendError(res, e);
+    }
+  }
+
+  async #audit(caller: Caller | undefined, method: string, path: string, result: string): Promise<void> {
+    await this.#hooks.audit({ who: caller?.name ?? 'anonymous', what: `${method} ${path}`, result }).catch((e: unknown) => {
+      this.#log(`audit log write failed: ${(e as Error).message}`);
+    });
+  }
+}
+
+function isRaw(v: unknown): v is Raw {
+  return typeof v === 'object' && v !== null && 'contentType' in v && 'body' in v;
+}

@@ -1,0 +1,170 @@
+// Agents and storage servers as the catalog knows them: enrollment tokens, enrollment (the one
+// transaction that checks the token, issues the certificate, records the part and burns the
+// token), the list consoles see, removal, and what the control hub reports (online, offline,
+// round-trip times, kept in net_history too).
+import { checkAgentPublicKey } from '../core/agent-keys.ts';
+import { issuePartCertificate } from '../core/ca.ts';
+import { CairnError } from '../core/errors.ts';
+import { checkPartName } from '../core/part-identity.ts';
+import { certificateFingerprint } from '../core/tls.ts';
+import type { PartJson } from '../protocol/api-types.ts';
+import { assertTokenUnexpired, createEnrollmentToken, hashTokenSecret, parseEnrollmentToken } from '../protocol/enrollment-token.ts';
+import type { Caller } from './auth/accounts.ts';
+import { iso, num, type PartKindName, partId, partTable, type ServerContext } from './context.ts';
+import type { PartRef } from './control-hub.ts';
+
+const TOKEN_TTL_MS = 3600_000;
+
+export async function createPartToken(ctx: ServerContext, caller: Caller, kind: PartKindName, ttlMs = TOKEN_TTL_MS): Promise<string> {
+  const tokenId = `t${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+  const { token, payload, secretHash } = createEnrollmentToken({ kind, id: tokenId, caFingerprint: ctx.caFingerprint, server: ctx.url, ttlMs });
+  await ctx.db.run(
+    'INSERT INTO enrollment_tokens (secret_hash, kind, created_by, created_at, expires_at, token_id) VALUES (?, ?, ?, ?, ?, ?)',
+    [Buffer.from(secretHash, 'hex'), kind, caller.id, Date.now(), payload.exp, tokenId],
+  );
+  return token;
+}
+
+export type EnrollRequest = { token: string; name: string; csr: string; publicKey?: string; hosts?: string[]; version?: string };
+
+export async function enroll(ctx: ServerContext, body: EnrollRequest): Promise<{ certificate: string; ca: string; grantPublicKey: string }> {
+  const token = parseEnrollmentToken(body.token);
+  const name = checkPartName(body.name);
+  if (token.kind !== 'agent' && token.kind !== 'storage') throw new CairnError('E_BAD_REQUEST', 'enrollment token is not for an agent or a storage server');
+  assertTokenUnexpired(token);
+  if (token.kind === 'agent') {
+    if (!body.publicKey) throw new CairnError('E_BAD_REQUEST', 'publicKey: an agent must send its key-wrapping public key');
+    checkAgentPublicKey(body.publicKey);
+  }
+  const certificate = await issuePartCertificate(ctx.ca, body.csr, { kind: token.kind, name, hosts: body.hosts ?? [] });
+  const fingerprint = certificateFingerprint(certificate);
+  const table = partTable(token.kind);
+  await ctx.db.transaction(async (tx) => {
+    const rows = await tx.query<{ id: number; kind: string; used_at: number | null; expires_at: number; created_by: number | null }>(
+      'SELECT id, kind, used_at, expires_at, created_by FROM enrollment_tokens WHERE secret_hash = ?',
+      [Buffer.from(hashTokenSecret(token.secret), 'hex')],
+    );
+    const row = rows[0];
+    if (!row || row.kind !== token.kind) throw new CairnError('E_UNAUTHORIZED', 'enrollment token is not known to this server');
+    if (row.used_at !== null) throw new CairnError('E_UNAUTHORIZED', 'enrollment token was already used');
+    if (Date.now() > num(row.expires_at)) throw new CairnError('E_UNAUTHORIZED', 'enrollment token expired');
+    const taken = await tx.query(`SELECT id FROM ${table} WHERE name = ? AND removed_at IS NULL`, [name]);
+    if (taken.length) throw new CairnError('E_CONFLICT', `a ${token.kind} named ${name} is already enrolled`);
+    if (token.kind === 'agent') {
+      await tx.run(
+        'INSERT INTO agents (name, owner_id, cert_fingerprint, public_key, enrolled_at, version) VALUES (?, ?, ?, ?, ?, ?)',
+        [name, row.created_by, fingerprint, Buffer.from(body.publicKey!, 'utf8'), Date.now(), body.version ?? null],
+      );
+    } else {
+      await tx.run('INSERT INTO storages (name, cert_fingerprint, enrolled_at, version) VALUES (?, ?, ?, ?)', [
+        name,
+        fingerprint,
+        Date.now(),
+        body.version ?? null,
+      ]);
+    }
+    await tx.run('UPDATE enrollment_tokens SET used_at = ? WHERE id = ?', [Date.now(), row.id]);
+  });
+  ctx.log(`${token.kind} ${name} enrolled`);
+  return { certificate, ca: ctx.ca.certPem, grantPublicKey: ctx.grantPublicKeyPem };
+}
+
+type PartRow = {
+  name: string;
+  status: string;
+  last_seen: number | null;
+  rtt_ms: number | null;
+  version: string | null;
+  address: string | null;
+  owner?: string | null;
+};
+
+function partJson(r: PartRow, online: boolean): PartJson {
+  return {
+    name: r.name,
+    status: online ? 'online' : 'offline',
+    lastSeen: iso(online ? Date.now() : r.last_seen),
+    rttMs: r.rtt_ms === null ? null : num(r.rtt_ms),
+    version: r.version,
+    address: r.address,
+    ...(r.owner !== undefined ? { owner: r.owner } : {}),
+  };
+}
+
+export async function listParts(ctx: ServerContext, kind: PartKindName): Promise<PartJson[]> {
+  const rows =
+    kind === 'agent'
+      ? await ctx.db.query<PartRow>(
+          'SELECT a.*, u.name AS owner FROM agents a LEFT JOIN users u ON u.id = a.owner_id WHERE a.removed_at IS NULL ORDER BY a.name',
+        )
+      : await ctx.db.query<PartRow>('SELECT * FROM storages WHERE removed_at IS NULL ORDER BY name');
+  return rows.map((r) => partJson(r, ctx.hub.isOnline({ kind, name: r.name })));
+}
+
+export async function getPart(ctx: ServerContext, kind: PartKindName, name: string): Promise<PartJson & { publicKey?: string }> {
+  const all = await listParts(ctx, kind);
+  const part = all.find((p) => p.name === name);
+  if (!part) throw new CairnError('E_NOT_FOUND', `no ${kind} named ${name}`);
+  if (kind !== 'agent') return part;
+  const rows = await ctx.db.query<{ public_key: Uint8Array | null }>('SELECT public_key FROM agents WHERE name = ? AND removed_at IS NULL', [name]);
+  const key = rows[0]?.public_key;
+  return { ...part, ...(key ? { publicKey: Buffer.from(key).toString('utf8') } : {}) };
+}
+
+export async function removePart(ctx: ServerContext, kind: PartKindName, name: string): Promise<void> {
+  const id = await partId(ctx.db, kind, name);
+  await ctx.db.run(`UPDATE ${partTable(kind)} SET removed_at = ?, status = 'offline' WHERE id = ?`, [Date.now(), id]);
+  ctx.hub.disconnect({ kind, name }, 'removed by an administrator');
+  ctx.log(`${kind} ${name} removed`);
+}
+
+/** May this certificate connect? Enrolled under this name, not removed, the very certificate issued. */
+export async function admitPart(ctx: ServerContext, part: PartRef, fingerprint: string): Promise<boolean> {
+  const rows = await ctx.db.query<{ cert_fingerprint: string }>(
+    `SELECT cert_fingerprint FROM ${partTable(part.kind)} WHERE name = ? AND removed_at IS NULL`,
+    [part.name],
+  );
+  return rows[0]?.cert_fingerprint === fingerprint;
+}
+
+export async function partOnline(ctx: ServerContext, part: PartRef, hello: { version: string; address: string }): Promise<void> {
+  const now = Date.now();
+  await ctx.db.run(`UPDATE ${partTable(part.kind)} SET status = 'online', last_seen = ?, version = ?, address = ? WHERE name = ? AND removed_at IS NULL`, [
+    now,
+    hello.version,
+    hello.address,
+    part.name,
+  ]);
+  await netHistory(ctx, part, 'online', null);
+  ctx.events.publish('part', { kind: part.kind, name: part.name, status: 'online', rttMs: null, lastSeen: iso(now) });
+  ctx.log(`${part.kind} ${part.name} online (${hello.address})`);
+  ctx.kick();
+}
+
+export async function partOffline(ctx: ServerContext, part: PartRef, reason: string): Promise<void> {
+  const now = Date.now();
+  await ctx.db.run(`UPDATE ${partTable(part.kind)} SET status = 'offline', last_seen = ? WHERE name = ? AND removed_at IS NULL`, [now, part.name]);
+  await netHistory(ctx, part, 'offline', null);
+  ctx.events.publish('part', { kind: part.kind, name: part.name, status: 'offline', rttMs: null, lastSeen: iso(now) });
+  ctx.log(`${part.kind} ${part.name} offline: ${reason}`);
+}
+
+export async function partHeartbeat(ctx: ServerContext, part: PartRef, rttMs: number): Promise<void> {
+  const now = Date.now();
+  const rtt = Math.max(0, Math.round(rttMs));
+  await ctx.db.run(`UPDATE ${partTable(part.kind)} SET last_seen = ?, rtt_ms = ? WHERE name = ? AND removed_at IS NULL`, [now, rtt, part.name]);
+  await netHistory(ctx, part, 'online', rtt);
+  ctx.events.publish('part', { kind: part.kind, name: part.name, status: 'online', rttMs: rtt, lastSeen: iso(now) });
+}
+
+async function netHistory(ctx: ServerContext, part: PartRef, status: 'online' | 'offline', rtt: number | null): Promise<void> {
+  const rows = await ctx.db.query<{ id: number }>(`SELECT id FROM ${partTable(part.kind)} WHERE name = ? AND removed_at IS NULL`, [part.name]);
+  if (!rows[0]) return;
+  await ctx.db.run('INSERT INTO net_history (part_kind, part_id, time, status, rtt_ms) VALUES (?, ?, ?, ?, ?)', [
+    part.kind,
+    rows[0].id,
+    Date.now(),
+    status,
+    rtt,
+  ]);
+}

@@ -1,0 +1,169 @@
+// Runs: one catalog row per execution of a job (or an ad-hoc restore), its log, and the live
+// counters of the runs in progress (kept in memory while they change several times a second,
+// written to the row when the run ends). Every change is pushed to consoles as an `event: run`.
+import { CairnError } from '../core/errors.ts';
+import type { Level } from '../protocol/api-schema.ts';
+import type { RunJson, RunKind, RunStatus } from '../protocol/api-types.ts';
+import type { ProgressData, Warning } from '../protocol/control.ts';
+import type { Caller } from './auth/accounts.ts';
+import type { CatalogDriver } from './catalog/driver.ts';
+import { iso, num, type ServerContext } from './context.ts';
+
+export type RunRow = {
+  id: number;
+  job_id: number | null;
+  kind: RunKind;
+  level: Level | null;
+  requested_level: Level | null;
+  status: RunStatus;
+  reason: string | null;
+  queued_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  agent_id: number | null;
+  storage_id: number | null;
+  snapshot: string | null;
+  files: number;
+  files_changed: number;
+  bytes: number;
+  bytes_read: number;
+  bytes_new: number;
+  warnings: string;
+  error: string | null;
+  damaged: string;
+  pretreatment: string | null;
+  job: string | null;
+  job_owner: number | null;
+  agent: string | null;
+  storage: string | null;
+};
+
+const SELECT_RUN = `SELECT r.*, j.name AS job, j.owner_id AS job_owner, a.name AS agent, s.name AS storage
+  FROM runs r LEFT JOIN jobs j ON j.id = r.job_id LEFT JOIN agents a ON a.id = r.agent_id LEFT JOIN storages s ON s.id = r.storage_id`;
+
+/** Live counters of running runs, by run id. */
+const live = new Map<number, ProgressData>();
+
+function runJson(r: RunRow): RunJson {
+  const p = live.get(num(r.id));
+  const pick = (k: keyof ProgressData, stored: number) => (p && typeof p[k] === 'number' ? (p[k] as number) : num(stored));
+  return {
+    id: num(r.id),
+    job: r.job,
+    kind: r.kind,
+    level: r.level,
+    requestedLevel: r.requested_level,
+    status: r.status,
+    reason: r.reason,
+    queuedAt: iso(r.queued_at)!,
+    startedAt: iso(r.started_at),
+    endedAt: iso(r.ended_at),
+    agent: r.agent,
+    storage: r.storage,
+    snapshot: r.snapshot,
+    files: pick('files', r.files),
+    filesChanged: pick('filesChanged', r.files_changed),
+    bytes: pick('bytes', r.bytes),
+    bytesRead: pick('bytesRead', r.bytes_read),
+    bytesNew: pick('bytesNew', r.bytes_new),
+    currentPath: r.status === 'running' ? (p?.currentPath ?? null) : null,
+    warnings: JSON.parse(r.warnings) as Warning[],
+    error: r.error,
+    damaged: JSON.parse(r.damaged) as Warning[],
+    pretreatment: r.pretreatment === null ? null : JSON.parse(r.pretreatment),
+  };
+}
+
+export async function runRow(db: CatalogDriver, id: number): Promise<RunRow> {
+  const rows = await db.query<RunRow>(`${SELECT_RUN} WHERE r.id = ?`, [id]);
+  if (!rows[0]) throw new CairnError('E_NOT_FOUND', `no run ${id}`);
+  return rows[0];
+}
+
+export function parseRunId(text: string): number {
+  const id = Number(text);
+  if (!/^\d{1,15}$/.test(text) || !Number.isSafeInteger(id) || id <= 0) throw new CairnError('E_NOT_FOUND', `no run ${text.slice(0, 40)}`);
+  return id;
+}
+
+export async function getRun(db: CatalogDriver, id: number, caller?: Caller): Promise<RunJson> {
+  const row = await runRow(db, id);
+  if (caller?.role === 'user' && row.job_owner !== caller.id) throw new CairnError('E_NOT_FOUND', `no run ${id}`);
+  return runJson(row);
+}
+
+export async function listRuns(db: CatalogDriver, caller: Caller, opts: { job?: string; limit?: number }): Promise<RunJson[]> {
+  const params: (string | number)[] = [];
+  let where = '';
+  if (opts.job !== undefined) {
+    where = ' WHERE j.name = ?';
+    params.push(opts.job);
+  }
+  params.push(Math.min(Math.max(opts.limit ?? 100, 1), 1000));
+  const rows = await db.query<RunRow>(`${SELECT_RUN}${where} ORDER BY r.id DESC LIMIT ?`, params);
+  return rows.filter((r) => caller.role !== 'user' || r.job_owner === caller.id).map(runJson);
+}
+
+export type NewRun = {
+  jobId: number | null;
+  kind: RunKind;
+  requestedLevel: Level | null;
+  agentId: number;
+  storageId: number;
+  pretreatment?: unknown;
+};
+
+export async function queueRun(ctx: ServerContext, run: NewRun): Promise<RunJson> {
+  const { lastId } = await ctx.db.run(
+    `INSERT INTO runs (job_id, kind, requested_level, status, reason, queued_at, agent_id, storage_id, pretreatment)
+     VALUES (?, ?, ?, 'queued', 'waiting for the scheduler', ?, ?, ?, ?)`,
+    [run.jobId, run.kind, run.requestedLevel, Date.now(), run.agentId, run.storageId, run.pretreatment === undefined ? null : JSON.stringify(run.pretreatment)],
+  );
+  const json = await getRun(ctx.db, lastId!);
+  await logRun(ctx, json.id, `queued ${run.kind}${run.requestedLevel ? ` (${run.requestedLevel})` : ''}`);
+  ctx.events.publish('run', json);
+  ctx.kick();
+  return json;
+}
+
+export async function logRun(ctx: ServerContext, id: number, message: string): Promise<void> {
+  await ctx.db.run('INSERT INTO run_log (run_id, time, message) VALUES (?, ?, ?)', [id, Date.now(), message.slice(0, 4000)]);
+}
+
+export async function runLog(db: CatalogDriver, id: number, caller: Caller): Promise<{ time: string; message: string }[]> {
+  await getRun(db, id, caller);
+  const rows = await db.query<{ time: number; message: string }>('SELECT time, message FROM run_log WHERE run_id = ? ORDER BY id', [id]);
+  return rows.map((r) => ({ time: iso(r.time)!, message: r.message }));
+}
+
+/** Sets columns of a run and tells consoles. */
+export async function updateRun(ctx: ServerContext, id: number, fields: Record<string, string | number | null>): Promise<RunJson> {
+  const names = Object.keys(fields);
+  await ctx.db.run(`UPDATE runs SET ${names.map((n) => `${n} = ?`).join(', ')} WHERE id = ?`, [...names.map((n) => fields[n]!), id]);
+  const json = await getRun(ctx.db, id);
+  ctx.events.publish('run', json);
+  return json;
+}
+
+export function setProgress(ctx: ServerContext, id: number, data: ProgressData): void {
+  live.set(id, { ...live.get(id), ...data });
+  ctx.events.publish('progress', { id, ...live.get(id) });
+}
+
+export function clearProgress(id: number): void {
+  live.delete(id);
+}
+
+/** At start-up: runs the previous process left running cannot be finished by anyone. */
+export async function failInterruptedRuns(ctx: ServerContext): Promise<number> {
+  const rows = await ctx.db.query<{ id: number }>("SELECT id FROM runs WHERE status = 'running'");
+  for (const r of rows) {
+    await ctx.db.run("UPDATE runs SET status = 'failed', ended_at = ?, error = ?, reason = NULL WHERE id = ?", [
+      Date.now(),
+      'the backup server restarted during the run',
+      r.id,
+    ]);
+    await logRun(ctx, num(r.id), 'failed: the backup server restarted during the run');
+  }
+  return rows.length;
+}

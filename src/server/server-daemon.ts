@@ -1,0 +1,192 @@
+// The backup server process: `initServer` makes a data folder (CA, keys, catalog, first admin);
+// `startServer` locks it, opens and migrates the catalog, fails the runs a previous process left
+// running, and serves HTTPS (TLS 1.3, client certificates requested for parts) with the REST API,
+// the control channel for parts and the scheduler.
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { lockDataDir } from '../core/data-dir-lock.ts';
+import { CairnError, fromSystemError } from '../core/errors.ts';
+import { mutualServerTlsOptions } from '../core/tls.ts';
+import { sessionRoutes } from './api/session-routes.ts';
+import { jobRoutes } from './api/job-routes.ts';
+import { partRoutes } from './api/part-routes.ts';
+import { snapshotRoutes } from './api/snapshot-routes.ts';
+import { userRoutes } from './api/user-routes.ts';
+import { vaultRoutes } from './api/vault-routes.ts';
+import { audit } from './audit.ts';
+import { Accounts } from './auth/accounts.ts';
+import { LoginLimiter } from './auth/login-limiter.ts';
+import { allows, type Role } from './auth/roles.ts';
+import { migrate } from './catalog/migrations.ts';
+import { SqliteDriver } from './catalog/sqlite-driver.ts';
+import type { ServerContext } from './context.ts';
+import { ControlHub } from './control-hub.ts';
+import { EventHub } from './http/events.ts';
+import { type Route, Router, sendJson } from './http/router.ts';
+import { admitPart, createPartToken, partHeartbeat, partOffline, partOnline } from './parts.ts';
+import { failInterruptedRuns, setProgress } from './runs.ts';
+import { Scheduler } from './scheduler.ts';
+import { initServerFiles, keepSecret, loadServerFiles, saveSettings } from './server-files.ts';
+import { snapshotCreated, snapshotIndex } from './snapshots.ts';
+import { parseListen } from './listen.ts';
+import { webPage } from './web-page.ts';
+
+export const SERVER_VERSION = '0.1.0';
+
+export type InitResult = { caPath: string; caFingerprint: string; admin: string; adminPassword?: string; passwordFile?: string };
+
+export async function initServer(options: { dataDir: string; admin?: string; adminPassword?: string }): Promise<InitResult> {
+  const dataDir = resolve(options.dataDir);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 }).catch((e) => {
+    throw fromSystemError(e, `creating ${dataDir}`);
+  });
+  const unlock = await lockDataDir(dataDir, 'server');
+  try {
+    const admin = options.admin ?? 'admin';
+    const generated = options.adminPassword === undefined ? randomBytes(18).toString('base64url') : undefined;
+    const { caFingerprint } = await initServerFiles(dataDir);
+    const db = new SqliteDriver(join(dataDir, 'catalog.db'));
+    try {
+      await migrate(db);
+      await new Accounts(db).createUser(admin, 'admin', options.adminPassword ?? generated!);
+    } finally {
+      await db.close();
+    }
+    const passwordFile = generated ? await keepSecret(dataDir, 'admin-password', generated) : undefined;
+    return { caPath: join(dataDir, 'ca.pem'), caFingerprint, admin, ...(generated ? { adminPassword: generated, passwordFile } : {}) };
+  } finally {
+    await unlock();
+  }
+}
+
+export type RunningServer = {
+  url: string;
+  caFingerprint: string;
+  caPem: string;
+  dataDir: string;
+  /** for `cairn up`, which runs the server in its own process: tokens without a login */
+  local: { apiToken: (user: string) => Promise<string>; partToken: (kind: 'agent' | 'storage', user: string) => Promise<string> };
+  stop: () => Promise<void>;
+};
+
+export async function startServer(options: { dataDir: string; listen?: string; log?: (line: string) => void }): Promise<RunningServer> {
+  const dataDir = resolve(options.dataDir);
+  const log = options.log ?? ((line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
+  const unlock = await lockDataDir(dataDir, 'server');
+  let db: SqliteDriver | undefined;
+  try {
+    const saved = await loadServerFiles(dataDir, undefined);
+    const listen = options.listen ?? saved.settings.listen;
+    if (!listen) throw new CairnError('E_USAGE', 'server start: --listen HOST:PORT is required at first start');
+    const { host, port } = parseListen(listen);
+    const files = await loadServerFiles(dataDir, host);
+    db = new SqliteDriver(join(dataDir, 'catalog.db'));
+    await migrate(db);
+    const server: Server = createServer({ ...mutualServerTlsOptions(files.identity, files.ca.certPem), requestTimeout: 0 });
+    const address = await new Promise<AddressInfo>((res, rej) => {
+      server.once('error', (e: NodeJS.ErrnoException) => rej(new CairnError('E_UNAVAILABLE', `cannot listen on ${listen}: ${e.code ?? e.message}`)));
+      server.listen(port, host, () => res(server.address() as AddressInfo));
+    });
+    const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+    const url = `https://${shownHost}:${address.port}`;
+    // the bound port is remembered, so parts enrolled against this URL find the server after a restart
+    await saveSettings(dataDir, { ...files.settings, listen: `${host.includes(':') ? `[${host}]` : host}:${address.port}` });
+
+    const events = new EventHub();
+    const late: { scheduler?: Scheduler } = {};
+    const ctx = { db, accounts: new Accounts(db), limiter: new LoginLimiter(), events, ca: files.ca, caFingerprint: files.caFingerprint } as Partial<ServerContext>;
+    Object.assign(ctx, {
+      grantKey: files.grantKey,
+      grantPublicKeyPem: files.grantPublicKeyPem,
+      url,
+      version: SERVER_VERSION,
+      log,
+      kick: () => late.scheduler?.kick(),
+    });
+    const c = ctx as ServerContext;
+    c.hub = new ControlHub(server, {
+      admit: (part, fingerprint) => admitPart(c, part, fingerprint),
+      online: (part, hello) => partOnline(c, part, hello),
+      offline: (part, reason) => partOffline(c, part, reason),
+      heartbeat: (part, rtt) => partHeartbeat(c, part, rtt),
+      handlers: {
+        snapshotCreated: (part, params) => snapshotCreated(c, part, params),
+        snapshotIndex: (part, params) => snapshotIndex(c, part, params),
+        renewGrant: (part, params) => scheduler.renewGrant(part.name, Number((params as { run?: unknown })?.run)),
+      },
+      event: (part, frame) => {
+        if (frame.kind === 'progress' && typeof frame.data === 'object' && frame.data !== null) setProgress(c, frame.run, frame.data);
+      },
+    });
+    const scheduler = new Scheduler(c);
+    late.scheduler = scheduler;
+    const interrupted = await failInterruptedRuns(c);
+    if (interrupted) log(`${interrupted} run(s) left running by the previous process marked failed`);
+
+    let routes: Route[] = [];
+    routes = [...sessionRoutes(c, () => routes), ...partRoutes(c), ...vaultRoutes(c), ...jobRoutes(c, scheduler), ...snapshotRoutes(c), ...userRoutes(c)];
+    const router = new Router(
+      routes,
+      {
+        authenticate: (bearer) => c.accounts.authenticate(bearer),
+        allows: (caller, access) => allows(caller.role as Role, access),
+        audit: (entry) => audit(db!, entry),
+      },
+      log,
+    );
+    server.on('request', (req, res) => {
+      if ((req.url ?? '/').startsWith('/api/')) {
+        void router.handle(req, res);
+        return;
+      }
+      if (req.method === 'GET' && (req.url === '/' || req.url === '/index.html')) {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        res.end(webPage(url));
+        return;
+      }
+      sendJson(res, 404, { error: { code: 'E_NOT_FOUND', message: `no such page: ${req.url}` } });
+    });
+    scheduler.kick();
+    log(`backup server listening on ${url}`);
+
+    let stopping: Promise<void> | undefined;
+    const catalog = db;
+    return {
+      url,
+      caFingerprint: files.caFingerprint,
+      caPem: files.ca.certPem,
+      dataDir,
+      local: {
+        apiToken: async (user) => {
+          const caller = await c.accounts.userByName(user);
+          if (!caller) throw new CairnError('E_NOT_FOUND', `no user named ${user}`);
+          return c.accounts.createApiToken(caller, 'cairn up');
+        },
+        partToken: async (kind, user) => {
+          const caller = await c.accounts.userByName(user);
+          if (!caller) throw new CairnError('E_NOT_FOUND', `no user named ${user}`);
+          return createPartToken(c, caller, kind);
+        },
+      },
+      stop: () => {
+        stopping ??= (async () => {
+          await scheduler.close();
+          events.close();
+          await c.hub.close();
+          server.closeAllConnections();
+          await new Promise<void>((res) => server.close(() => res()));
+          await catalog.close();
+          await unlock();
+        })();
+        return stopping;
+      },
+    };
+  } catch (e) {
+    await db?.close();
+    await unlock();
+    throw e;
+  }
+}

@@ -1,0 +1,108 @@
+// The backup server's data folder: its CA, its own TLS leaf, the grant-signing key, server.json
+// and the secrets shown once. `initServerDir` makes them (refusing a folder already initialised);
+// `loadServerFiles` reads them back at every start and re-issues the TLS leaf when the listen
+// host is not among its names (the web console is reached by that name).
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { type CertificateAuthority, createCertificateAuthority, createPartRequest, issuePartCertificate } from '../core/ca.ts';
+import { writeFileAtomic } from '../core/durable-fs.ts';
+import { CairnError, fromSystemError } from '../core/errors.ts';
+import { certificateFingerprint, type TlsIdentity } from '../core/tls.ts';
+
+export type ServerSettings = { listen?: string; tlsHosts?: string[] };
+
+export type ServerFiles = {
+  ca: CertificateAuthority;
+  caFingerprint: string;
+  identity: TlsIdentity;
+  grantKey: KeyObject;
+  grantPublicKeyPem: string;
+  settings: ServerSettings;
+};
+
+export async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw fromSystemError(e, `reading ${path}`);
+  }
+}
+
+export function isInitialised(dataDir: string): Promise<boolean> {
+  return readOptional(join(dataDir, 'ca.pem')).then((t) => t !== undefined);
+}
+
+/** Writes a secret shown once to DIR/secrets/NAME (mode 0600), never to a log. */
+export async function keepSecret(dataDir: string, name: string, value: string): Promise<string> {
+  const dir = join(dataDir, 'secrets');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const path = join(dir, name);
+  await writeFileAtomic(path, `${value}\n`, { mode: 0o600 });
+  return path;
+}
+
+async function issueServerLeaf(ca: CertificateAuthority, hosts: string[]): Promise<TlsIdentity> {
+  const request = await createPartRequest({ kind: 'server', name: 'server' });
+  const certPem = await issuePartCertificate(ca, request.csrPem, { kind: 'server', name: 'server', hosts });
+  return { keyPem: request.keyPem, certPem };
+}
+
+function leafHosts(listenHost: string | undefined): string[] {
+  return [...new Set(['127.0.0.1', '::1', 'localhost', hostname(), ...(listenHost ? [listenHost] : [])])];
+}
+
+async function saveLeaf(dataDir: string, identity: TlsIdentity): Promise<void> {
+  await mkdir(join(dataDir, 'tls'), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(join(dataDir, 'tls', 'key.pem'), identity.keyPem, { mode: 0o600 });
+  await writeFileAtomic(join(dataDir, 'tls', 'cert.pem'), identity.certPem);
+}
+
+export async function saveSettings(dataDir: string, settings: ServerSettings): Promise<void> {
+  await writeFileAtomic(join(dataDir, 'server.json'), `${JSON.stringify(settings, null, 2)}\n`);
+}
+
+/** Creates the CA, the server's leaf and the grant key in a new data folder. */
+export async function initServerFiles(dataDir: string): Promise<{ caFingerprint: string }> {
+  if (await isInitialised(dataDir)) throw new CairnError('E_CONFLICT', `${dataDir} already holds a Cairn server`);
+  const ca = await createCertificateAuthority('Cairn CA');
+  const grant = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const hosts = leafHosts(undefined);
+  await saveLeaf(dataDir, await issueServerLeaf(ca, hosts));
+  await writeFileAtomic(join(dataDir, 'grant-key.pem'), grant.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600 });
+  await writeFileAtomic(join(dataDir, 'grant-key.pub.pem'), grant.publicKey.export({ type: 'spki', format: 'pem' }).toString());
+  await saveSettings(dataDir, { tlsHosts: hosts });
+  await writeFileAtomic(join(dataDir, 'ca-key.pem'), ca.keyPem, { mode: 0o600 });
+  // ca.pem last: its presence is what marks the folder as initialised
+  await writeFileAtomic(join(dataDir, 'ca.pem'), ca.certPem);
+  return { caFingerprint: certificateFingerprint(ca.certPem) };
+}
+
+export async function loadServerFiles(dataDir: string, listenHost: string | undefined): Promise<ServerFiles> {
+  const need = async (name: string) => {
+    const text = await readOptional(join(dataDir, name));
+    if (text === undefined) throw new CairnError('E_USAGE', `${dataDir} is not an initialised Cairn server (missing ${name}): run cairn server init --data ${dataDir}`);
+    return text;
+  };
+  const ca = { certPem: await need('ca.pem'), keyPem: await need('ca-key.pem') };
+  const settings = JSON.parse((await readOptional(join(dataDir, 'server.json'))) ?? '{}') as ServerSettings;
+  let identity: TlsIdentity = { keyPem: await need('tls/key.pem'), certPem: await need('tls/cert.pem') };
+  const bare = listenHost?.replace(/^\[|\]$/g, '');
+  if (bare && bare !== '0.0.0.0' && bare !== '::' && !(settings.tlsHosts ?? []).includes(bare)) {
+    settings.tlsHosts = leafHosts(bare);
+    identity = await issueServerLeaf(ca, settings.tlsHosts);
+    await saveLeaf(dataDir, identity);
+    await saveSettings(dataDir, settings);
+  }
+  const grantKey = createPrivateKey(await need('grant-key.pem'));
+  return {
+    ca,
+    caFingerprint: certificateFingerprint(ca.certPem),
+    identity,
+    grantKey,
+    grantPublicKeyPem: createPublicKey(grantKey).export({ type: 'spki', format: 'pem' }).toString(),
+    settings,
+  };
+}

@@ -1,0 +1,174 @@
+// Snapshots in the catalog: the row an agent announces when its backup has stored the snapshot
+// record, the file index it then streams in batches (server/catalog/file-index.ts), and what
+// consoles read: lists, one snapshot by id or unique prefix, and one directory's listing.
+import { CairnError } from '../core/errors.ts';
+import type { LsEntryJson, SnapshotJson } from '../protocol/api-types.ts';
+import type { IndexEntryWire, SnapshotCreatedParams, SnapshotIndexParams } from '../protocol/control.ts';
+import type { Caller } from './auth/accounts.ts';
+import type { CatalogDriver } from './catalog/driver.ts';
+import { addEntries, listDir } from './catalog/file-index.ts';
+import { iso, num, type ServerContext } from './context.ts';
+import type { PartRef } from './control-hub.ts';
+import { runRow } from './runs.ts';
+
+type SnapshotRow = {
+  pk: number;
+  id: string;
+  job: string | null;
+  job_owner: number | null;
+  agent: string;
+  storage: string;
+  vault: string;
+  vault_id: number;
+  storage_id: number;
+  agent_id: number;
+  level: SnapshotJson['level'];
+  time: number;
+  files: number;
+  bytes: number;
+};
+
+const SELECT = `SELECT s.pk, s.id, s.level, s.time, s.files, s.bytes, s.vault_id, s.storage_id, s.agent_id,
+    j.name AS job, j.owner_id AS job_owner, a.name AS agent, st.name AS storage, v.name AS vault
+  FROM snapshots s LEFT JOIN jobs j ON j.id = s.job_id JOIN agents a ON a.id = s.agent_id
+  JOIN storages st ON st.id = s.storage_id JOIN vaults v ON v.id = s.vault_id`;
+
+function snapshotJson(r: SnapshotRow): SnapshotJson {
+  return {
+    id: r.id,
+    job: r.job,
+    agent: r.agent,
+    storage: r.storage,
+    vault: r.vault,
+    level: r.level,
+    time: iso(r.time)!,
+    files: num(r.files),
+    bytes: num(r.bytes),
+  };
+}
+
+export async function listSnapshots(db: CatalogDriver, caller: Caller, opts: { agent?: string; job?: string }): Promise<SnapshotJson[]> {
+  const where: string[] = [];
+  const params: string[] = [];
+  if (opts.agent !== undefined) {
+    where.push('a.name = ?');
+    params.push(opts.agent);
+  }
+  if (opts.job !== undefined) {
+    where.push('j.name = ?');
+    params.push(opts.job);
+  }
+  const rows = await db.query<SnapshotRow>(`${SELECT}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY s.time DESC, s.pk DESC`, params);
+  return rows.filter((r) => caller.role !== 'user' || r.job_owner === caller.id).map(snapshotJson);
+}
+
+/** A snapshot by full id or a unique prefix of at least 8 hex digits. */
+export async function snapshotRow(db: CatalogDriver, idOrPrefix: string, caller?: Caller): Promise<SnapshotRow> {
+  const notFound = () => new CairnError('E_NOT_FOUND', `no snapshot ${idOrPrefix.slice(0, 64)}`);
+  if (!/^[0-9a-f]{8,64}$/.test(idOrPrefix)) throw notFound();
+  const rows =
+    idOrPrefix.length === 64
+      ? await db.query<SnapshotRow>(`${SELECT} WHERE s.id = ?`, [idOrPrefix])
+      : await db.query<SnapshotRow>(`${SELECT} WHERE s.id >= ? AND s.id < ? LIMIT 2`, [idOrPrefix, `${idOrPrefix}g`]);
+  if (rows.length > 1) throw new CairnError('E_CONFLICT', `snapshot prefix ${idOrPrefix} is ambiguous: give more digits`);
+  const row = rows[0];
+  if (!row || (caller?.role === 'user' && row.job_owner !== caller.id)) throw notFound();
+  return row;
+}
+
+export async function getSnapshot(db: CatalogDriver, idOrPrefix: string, caller: Caller): Promise<SnapshotJson> {
+  return snapshotJson(await snapshotRow(db, idOrPrefix, caller));
+}
+
+/** Shows bytes as text: valid UTF-8 as is, anything else with \xNN escapes (and the exact bytes in base64 beside it). */
+export function displayBytes(b: Buffer): { text: string; exact: boolean } {
+  const text = b.toString('utf8');
+  if (Buffer.from(text, 'utf8').equals(b)) return { text, exact: true };
+  let out = '';
+  for (let i = 0; i < b.length; ) {
+    const n = utf8Length(b, i);
+    if (n > 0) {
+      out += b.subarray(i, i + n).toString('utf8');
+      i += n;
+    } else {
+      out += `\\x${b[i]!.toString(16).padStart(2, '0')}`;
+      i++;
+    }
+  }
+  return { text: out, exact: false };
+}
+
+function utf8Length(b: Buffer, i: number): number {
+  const c = b[i]!;
+  const n = c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xf0 && c < 0xf5 ? 4 : 0;
+  if (n === 0 || i + n > b.length) return 0;
+  const piece = b.subarray(i, i + n);
+  return Buffer.from(piece.toString('utf8'), 'utf8').equals(piece) ? n : 0;
+}
+
+export async function lsSnapshot(db: CatalogDriver, idOrPrefix: string, dir: Buffer, caller: Caller): Promise<LsEntryJson[]> {
+  const row = await snapshotRow(db, idOrPrefix, caller);
+  const clean = dir.length > 1 && dir[dir.length - 1] === 0x2f ? dir.subarray(0, dir.length - 1) : dir;
+  const entries = await listDir(db, row.id, clean, { limit: 100_000 });
+  return entries.map((e) => {
+    const full = Buffer.concat([clean, clean.length === 1 ? Buffer.alloc(0) : Buffer.from('/'), e.name]);
+    const name = displayBytes(e.name);
+    const path = displayBytes(full);
+    return {
+      name: name.text,
+      path: path.text,
+      type: e.type,
+      size: e.size,
+      mtime: new Date(Number(e.mtimeNs / 1_000_000n)).toISOString(),
+      ...(name.exact ? {} : { nameBytes: e.name.toString('base64') }),
+      ...(path.exact ? {} : { pathBytes: full.toString('base64') }),
+    };
+  });
+}
+
+/** The run `run` if `agent` is running it as a backup; the agent may only write its own run's snapshot. */
+async function ownRunningBackup(ctx: ServerContext, agent: PartRef, run: unknown) {
+  if (typeof run !== 'number' || !Number.isSafeInteger(run)) throw new CairnError('E_BAD_REQUEST', 'run must be an integer');
+  const row = await runRow(ctx.db, run);
+  if (row.agent !== agent.name || row.kind !== 'backup' || row.status !== 'running')
+    throw new CairnError('E_FORBIDDEN', `run ${run} is not a running backup of agent ${agent.name}`);
+  return row;
+}
+
+export async function snapshotCreated(ctx: ServerContext, agent: PartRef, params: unknown): Promise<Record<string, never>> {
+  const p = params as SnapshotCreatedParams;
+  const row = await ownRunningBackup(ctx, agent, p?.run);
+  if (typeof p.snapshot !== 'string' || !/^[0-9a-f]{64}$/.test(p.snapshot)) throw new CairnError('E_BAD_REQUEST', 'snapshot must be 64 hex digits');
+  const time = Date.parse(p.time);
+  if (!Number.isFinite(time)) throw new CairnError('E_BAD_REQUEST', 'time must be an ISO 8601 time');
+  const job = await ctx.db.query<{ vault_id: number }>('SELECT vault_id FROM jobs WHERE id = ?', [row.job_id]);
+  await ctx.db.run(
+    'INSERT INTO snapshots (id, job_id, agent_id, storage_id, vault_id, level, time, files, bytes, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    [p.snapshot, row.job_id, row.agent_id, row.storage_id, job[0]!.vault_id, row.level ?? 'full', time, num(p.counters?.files ?? 0), num(p.counters?.bytes ?? 0), row.id],
+  );
+  await ctx.db.run('UPDATE runs SET snapshot = ? WHERE id = ?', [p.snapshot, row.id]);
+  return {};
+}
+
+function wireEntry(e: IndexEntryWire) {
+  if (typeof e !== 'object' || e === null || typeof e.dir !== 'string' || typeof e.name !== 'string' || typeof e.type !== 'string')
+    throw new CairnError('E_BAD_REQUEST', 'index entry: dir, name and type are required');
+  if (!Number.isSafeInteger(e.size) || e.size < 0 || !/^-?\d{1,22}$/.test(String(e.mtimeNs)))
+    throw new CairnError('E_BAD_REQUEST', 'index entry: size and mtimeNs must be integers');
+  return { dir: Buffer.from(e.dir, 'base64'), name: Buffer.from(e.name, 'base64'), type: e.type.slice(0, 16), size: e.size, mtimeNs: BigInt(e.mtimeNs) };
+}
+
+export async function snapshotIndex(ctx: ServerContext, agent: PartRef, params: unknown): Promise<{ added: number }> {
+  const p = params as SnapshotIndexParams;
+  const row = await ownRunningBackup(ctx, agent, p?.run);
+  if (p.snapshot !== row.snapshot) throw new CairnError('E_FORBIDDEN', `snapshot ${String(p.snapshot).slice(0, 64)} is not run ${row.id}'s`);
+  if (!Array.isArray(p.entries) || p.entries.length > 20_000) throw new CairnError('E_BAD_REQUEST', 'entries must be an array of at most 20000');
+  const added = await addEntries(ctx.db, row.snapshot!, p.entries.map(wireEntry));
+  return { added };
+}
+
+/** Takes a failed run's snapshot back out of the catalog (its files go with it). */
+export async function dropRunSnapshot(db: CatalogDriver, runId: number): Promise<void> {
+  await db.run('DELETE FROM files WHERE snapshot_pk IN (SELECT pk FROM snapshots WHERE run_id = ?)', [runId]);
+  await db.run('DELETE FROM snapshots WHERE run_id = ?', [runId]);
+}

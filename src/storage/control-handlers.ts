@@ -1,0 +1,45 @@
+// What the backup server may ask a storage server over the control channel
+// (docs/control-plane.md): create a vault with the key file it relays from a console, and scrub
+// a vault. Agents can do neither on the data plane; these calls are how vaults come to exist
+// in server mode. Params are validated here exactly as the data-plane routes validate them.
+import { CairnError } from '../core/errors.ts';
+import { checkVaultName, parseCreateVaultRequest, type ScrubReport } from '../protocol/data-plane.ts';
+import { scrubVault } from './scrub.ts';
+import type { VaultStore } from './vault-store.ts';
+
+export type ControlHandlers = Record<string, (params: unknown) => Promise<unknown>>;
+
+export type CreateVaultResult = { vault: string; created: boolean };
+
+function paramsObject(params: unknown, method: string): Record<string, unknown> {
+  if (typeof params !== 'object' || params === null || Array.isArray(params))
+    throw new CairnError('E_BAD_REQUEST', `${method}: params must be an object`);
+  return params as Record<string, unknown>;
+}
+
+export function storageControlHandlers(store: VaultStore): ControlHandlers {
+  return {
+    /**
+     * Creates the vault. A repeat of a creation that already happened (the server retrying after
+     * a lost reply) succeeds with created: false; another config under the same name is E_CONFLICT.
+     */
+    async createVault(params: unknown): Promise<CreateVaultResult> {
+      const { vault, config } = parseCreateVaultRequest(params);
+      try {
+        await store.create(vault, config);
+        return { vault, created: true };
+      } catch (e) {
+        if (!(e instanceof CairnError && e.code === 'E_CONFLICT')) throw e;
+        const existing = await store.open(vault);
+        if (JSON.stringify(existing.config) !== JSON.stringify(config)) throw e;
+        return { vault, created: false };
+      }
+    },
+
+    async scrub(params: unknown): Promise<ScrubReport> {
+      const o = paramsObject(params, 'scrub');
+      for (const k of Object.keys(o)) if (k !== 'vault') throw new CairnError('E_BAD_REQUEST', `scrub: unexpected field ${k}`);
+      return scrubVault(await store.open(checkVaultName(o.vault)));
+    },
+  };
+}
