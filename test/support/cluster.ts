@@ -5,7 +5,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { type CliResult, runCairn } from './cli.ts';
 import { CAIRN_BIN } from './storage-process.ts';
 
@@ -15,6 +14,8 @@ export type Daemon = {
   process: ChildProcess;
   /** first stdout line */
   firstLine: string;
+  /** everything it wrote to stdout so far */
+  stdout: () => string;
   stderr: () => string;
   /** SIGTERM (or the signal given) and wait for the exit */
   stop: (signal?: NodeJS.Signals) => Promise<void>;
@@ -36,6 +37,11 @@ export function tempDir(prefix: string): string {
 export async function startDaemon(name: string, dataDir: string, args: string[], env: Record<string, string> = {}): Promise<Daemon> {
   const child = spawn(CAIRN_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CAIRN_TOKEN: '', ...env } });
   let stderr = '';
+  let stdout = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => {
+    stdout += d;
+  });
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d: string) => {
     stderr += d;
@@ -43,21 +49,25 @@ export async function startDaemon(name: string, dataDir: string, args: string[],
   const exited = new Promise<void>((res) => child.once('exit', () => res()));
   const firstLine = await new Promise<string>((res, rej) => {
     const timer = setTimeout(() => rej(new Error(`${name} did not start in time; stderr: ${stderr}`)), 60_000);
-    createInterface({ input: child.stdout }).once('line', (line) => {
+    const poll = setInterval(() => {
+      const nl = stdout.indexOf('\n');
+      if (nl < 0) return;
+      clearInterval(poll);
       clearTimeout(timer);
-      res(line);
-    });
+      res(stdout.slice(0, nl));
+    }, 20);
+    void exited.then(() => clearInterval(poll));
     void exited.then(() => {
       clearTimeout(timer);
       rej(new Error(`${name} exited (${child.exitCode ?? child.signalCode}) before it started; stderr: ${stderr.trim()}`));
     });
   });
-  child.stdout.resume();
   return {
     name,
     dataDir,
     process: child,
     firstLine,
+    stdout: () => stdout,
     stderr: () => stderr,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
