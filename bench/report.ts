@@ -14,7 +14,11 @@ export const PHASE_LABEL: Record<Phase, string> = {
 
 export interface PhaseSample {
   seconds: number;
+  /** The client's peak: the timed process's, or the daemon doing its work (Cairn's agent). */
   peakRssKiB: number | null;
+  /** With daemons: the timed CLI process's own peak, and each daemon's peak during the phase. */
+  cliPeakRssKiB?: number | null;
+  daemonPeakRssKiB?: Record<string, number | null>;
   /** Growth of the tool's stored data (du -sb) during this phase; null for restores. */
   newBytes: number | null;
   /** What the client printed, when it is machine-readable (Cairn's --json). */
@@ -38,6 +42,10 @@ export interface PhaseSummary {
   mbPerSecond: number;
   medianNewBytes: number | null;
   medianPeakRssKiB: number | null;
+  /** Per process (`cli` and each daemon), for tools that run daemons. */
+  medianProcessPeakRssKiB?: Record<string, number | null>;
+  /** Cairn: the run's own time in the catalog (queuedAt → endedAt), without the CLI around it. */
+  medianRunSeconds?: number | null;
 }
 
 export interface Target {
@@ -78,11 +86,37 @@ export function summarize(runs: RunRecord[], datasetBytes: number): BenchReport[
         mbPerSecond: datasetBytes / 1e6 / seconds,
         medianNewBytes: median(ok.flatMap((s) => (s.newBytes === null ? [] : [s.newBytes]))),
         medianPeakRssKiB: median(ok.flatMap((s) => (s.peakRssKiB === null ? [] : [s.peakRssKiB]))),
+        ...processMedians(ok),
+        ...runMedian(ok),
       };
     }
     out[tool] = byPhase;
   }
   return out;
+}
+
+/** Medians of the CLI's and each daemon's peak RSS, when the samples have daemons. */
+function processMedians(samples: PhaseSample[]): Pick<PhaseSummary, 'medianProcessPeakRssKiB'> {
+  const names = [...new Set(samples.flatMap((s) => Object.keys(s.daemonPeakRssKiB ?? {})))];
+  if (names.length === 0) return {};
+  const pick = (get: (s: PhaseSample) => number | null | undefined) =>
+    median(samples.flatMap((s) => { const v = get(s); return v === null || v === undefined ? [] : [v]; }));
+  const out: Record<string, number | null> = { cli: pick((s) => s.cliPeakRssKiB) };
+  for (const name of names) out[name] = pick((s) => s.daemonPeakRssKiB?.[name]);
+  return { medianProcessPeakRssKiB: out };
+}
+
+/** queuedAt → endedAt of the run object a Cairn phase printed, in seconds. */
+export function catalogRunSeconds(output: unknown): number | null {
+  const o = output as { queuedAt?: unknown; endedAt?: unknown } | undefined;
+  if (typeof o?.queuedAt !== 'string' || typeof o.endedAt !== 'string') return null;
+  const s = (Date.parse(o.endedAt) - Date.parse(o.queuedAt)) / 1000;
+  return Number.isFinite(s) ? s : null;
+}
+
+function runMedian(samples: PhaseSample[]): Pick<PhaseSummary, 'medianRunSeconds'> {
+  const values = samples.flatMap((s) => { const v = catalogRunSeconds(s.output); return v === null ? [] : [v]; });
+  return values.length ? { medianRunSeconds: median(values) } : {};
 }
 
 /** The largest per-phase median peak RSS of a tool: "agent peak RSS" in the targets. */
@@ -121,7 +155,7 @@ export function evaluateTargets(summary: BenchReport['summary']): Target[] {
       ),
     },
     { phase: 'restore', goal: '≤ 0.7× restic', met: all(le(secs(c, 'restore'), secs(r, 'restore'), 0.7)) },
-    { phase: 'rss', goal: 'Cairn client peak RSS ≤ restic', met: all(le(peakRss(c), peakRss(r))) },
+    { phase: 'rss', goal: 'Cairn agent peak RSS ≤ restic', met: all(le(peakRss(c), peakRss(r))) },
   ];
 }
 
@@ -191,8 +225,37 @@ export function toMarkdown(report: BenchReport): string {
     const rss = targets.get('rss');
     if (rss) lines.push(`| peak RSS over all phases | | | | | ${rss.goal} | ${mark(rss.met)} |`);
   }
+  lines.push(...processLines(report));
   lines.push('', ...verificationLines(report));
   return `${lines.join('\n')}\n`;
+}
+
+/** Peak RSS of each process of the tools that run daemons (Cairn: CLI, agent, storage, server). */
+function processLines(report: BenchReport): string[] {
+  const rows: string[] = [];
+  const names = new Set<string>();
+  for (const byPhase of Object.values(report.summary))
+    for (const s of Object.values(byPhase)) for (const n of Object.keys(s.medianProcessPeakRssKiB ?? {})) names.add(n);
+  if (names.size === 0) return [];
+  const columns = [...names];
+  for (const phase of PHASES)
+    for (const [tool, byPhase] of Object.entries(report.summary)) {
+      const m = byPhase[phase]?.medianProcessPeakRssKiB;
+      const run = byPhase[phase]?.medianRunSeconds;
+      if (m)
+        rows.push(
+          `| ${PHASE_LABEL[phase]} | ${tool} | ${run === null || run === undefined ? '–' : run.toFixed(2)} | ${columns.map((c) => (c in m ? mib(m[c]) : '–')).join(' | ')} |`,
+        );
+    }
+  return [
+    '',
+    'Processes (medians): the run\'s own time in the catalog (queued → ended, without the CLI',
+    'around it), and each process\'s peak RSS during the phase (`cli` is the command the phase timed):',
+    '',
+    `| phase | tool | run in catalog (s) | ${columns.map((c) => `${c} RSS`).join(' | ')} |`,
+    `|---|---|---:|${columns.map(() => '---:').join('|')}|`,
+    ...rows,
+  ];
 }
 
 function verificationLines(report: BenchReport): string[] {

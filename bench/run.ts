@@ -22,11 +22,13 @@ import {
   treeStats,
   verifyRestore,
 } from './measure.ts';
+import { peakRssOf, resetPeakRss } from './daemon.ts';
 import { modifyDataset } from './modify-dataset.ts';
 import {
   type BenchReport,
   evaluateTargets,
   type Phase,
+  type PhaseSample,
   type RunRecord,
   summarize,
   toMarkdown,
@@ -176,18 +178,24 @@ async function benchOnce(
     log(`!!! ${tool.name} run ${runNo} FAILED: ${record.error}`);
     return record;
   }
+  const peakSinceStart = new Set<string>(); // daemons whose VmHWM could not be reset per phase
   try {
     let stored = await duBytes(session.storedDir);
     const timedPhase = async (phase: Phase, backupNo: number | null) => {
       const target = path.join(workDir, 'restore');
       if (backupNo === null) fs.mkdirSync(target);
-      const cmd = backupNo === null ? session.restore(target) : session.backup(source, backupNo);
+      const cmd = backupNo === null ? session.restore(target) : await session.backup(source, backupNo);
+      const daemons = Object.entries(session.daemonPids?.() ?? {});
+      for (const [name, pid] of daemons) if (!resetPeakRss(pid)) peakSinceStart.add(name);
       const r = await runTimed(cmd, timeoutMs);
+      const daemonPeaks = Object.fromEntries(daemons.map(([name, pid]) => [name, peakRssOf(pid)]));
       const after = await duBytes(session.storedDir);
-      const sample = {
+      const sample: PhaseSample = {
         seconds: r.seconds,
-        peakRssKiB: r.peakRssKiB,
+        // the daemon that did the client's work (Cairn's agent), else the timed process itself
+        peakRssKiB: session.clientDaemon ? (daemonPeaks[session.clientDaemon] ?? null) : r.peakRssKiB,
         newBytes: backupNo === null ? null : after - stored,
+        ...(daemons.length ? { cliPeakRssKiB: r.peakRssKiB, daemonPeakRssKiB: daemonPeaks } : {}),
       };
       stored = after;
       record.phases[phase] = sample;
@@ -202,8 +210,10 @@ async function benchOnce(
         throw new Error(error);
       }
       if (backupNo !== null) session.afterBackup?.(r.stdout);
+      const rss = (kib: number | null | undefined) => `${Math.round((kib ?? 0) / 1024)} MiB`;
+      const daemonRss = daemons.map(([name]) => `, ${name} ${rss(daemonPeaks[name])}`).join('');
       log(
-        `  ${tool.name} run ${runNo} ${PHASE_NAMES[phase]}: ${r.seconds.toFixed(2)} s, RSS ${Math.round((r.peakRssKiB ?? 0) / 1024)} MiB${sample.newBytes === null ? '' : `, +${(sample.newBytes / 1e6).toFixed(1)} MB`}`,
+        `  ${tool.name} run ${runNo} ${PHASE_NAMES[phase]}: ${r.seconds.toFixed(2)} s, RSS ${rss(r.peakRssKiB)}${daemonRss}${sample.newBytes === null ? '' : `, +${(sample.newBytes / 1e6).toFixed(1)} MB`}`,
       );
     };
     await timedPhase('full', 1);
@@ -224,10 +234,21 @@ async function benchOnce(
     record.error = (e as Error).message;
     log(`!!! ${tool.name} run ${runNo} FAILED: ${record.error}`);
   } finally {
-    record.facts = session.facts?.();
+    record.facts = { ...daemonPeakFacts(record), ...session.facts?.() };
+    if (peakSinceStart.size)
+      record.facts.daemonPeakRss = `since start, not per phase, for ${[...peakSinceStart].join(', ')} (clear_refs refused)`;
     await session.stop();
   }
   return record;
+}
+
+/** Each daemon's largest peak RSS over the run's phases, as `agentPeakRssKiB` and so on. */
+function daemonPeakFacts(record: RunRecord): Record<string, number> {
+  const facts: Record<string, number> = {};
+  for (const sample of Object.values(record.phases))
+    for (const [name, kib] of Object.entries(sample.daemonPeakRssKiB ?? {}))
+      if (kib !== null) facts[`${name}PeakRssKiB`] = Math.max(facts[`${name}PeakRssKiB`] ?? 0, kib);
+  return facts;
 }
 
 const PHASE_NAMES: Record<Phase, string> = {

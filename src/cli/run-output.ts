@@ -8,7 +8,7 @@ import { type ApiClient, seg, withQuery } from './api-client.ts';
 import { printJson } from './output.ts';
 import { formatBytes, formatDuration, printable, progressLine } from './progress.ts';
 
-export const POLL_MS = 300;
+export const POLL_MS = 100;
 /** How long a watch waits for a server that went away (a restart) before giving up. */
 const UNREACHABLE_PATIENCE_MS = 30_000;
 /** Warnings or damaged paths listed after a summary; `run show` lists them all. */
@@ -110,7 +110,7 @@ export async function estimateTotalBytes(client: ApiClient, run: RunJson): Promi
 }
 
 /**
- * Polls the run every 300 ms until it ends and returns its final state. On a terminal
+ * Polls the run every POLL_MS until it ends and returns its final state. On a terminal
  * (stderr a TTY) it redraws the progress line in place and clears it at the end.
  */
 export async function waitForRun(client: ApiClient, id: number, options: { totalBytes?: number } = {}): Promise<RunJson> {
