@@ -180,6 +180,15 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
           return { canceled: running !== undefined };
         },
       },
+      // the server fails a run whose agent link drops (its reply has nowhere to go), so the agent
+      // stops it too rather than finish a backup no one will record
+      onState: (state, detail) => {
+        if (state !== 'offline') return;
+        for (const [run, r] of runs) {
+          log(`run ${run} abandoned: the link to the backup server dropped (${detail ?? 'closed'})`);
+          r.controller.abort(new CairnError('E_UNAVAILABLE', 'the link to the backup server dropped during the run'));
+        }
+      },
       log,
     });
     control.start();

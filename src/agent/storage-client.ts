@@ -50,16 +50,22 @@ type SendOptions = { body?: Body; headers?: Record<string, string>; expectContin
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 const TLS_TRUST_CODES = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME|HOSTNAME/;
 
-async function readAll(res: IncomingMessage, max: number): Promise<Buffer> {
+/** The whole body of an answer (at most `max` bytes); a connection lost on the way names the server. */
+async function readAll(res: IncomingMessage, max: number, label: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const c of res as AsyncIterable<Buffer>) {
-    size += c.length;
-    if (size > max) {
-      res.destroy();
-      throw new CairnError('E_TOO_LARGE', `storage server answer larger than ${max} bytes`);
+  try {
+    for await (const c of res as AsyncIterable<Buffer>) {
+      size += c.length;
+      if (size > max) {
+        res.destroy();
+        throw new CairnError('E_TOO_LARGE', `storage server ${label}: answer larger than ${max} bytes`);
+      }
+      chunks.push(c);
     }
-    chunks.push(c);
+  } catch (e) {
+    if (e instanceof CairnError) throw e;
+    throw new CairnError('E_UNAVAILABLE', `storage server ${label}: answer cut off (${(e as Error).message})`, { cause: e });
   }
   return Buffer.concat(chunks, size);
 }
@@ -100,6 +106,12 @@ export class StorageClient {
   static async fromFiles(files: { url: string; caFile: string; accessKeyFile: string }): Promise<StorageClient> {
     const [ca, key] = await Promise.all([readFile(files.caFile, 'utf8'), readFile(files.accessKeyFile, 'utf8')]);
     return new StorageClient({ url: files.url, ca, accessKey: key.trim() });
+  }
+
+  /** how failures name the server: its part name and address when it is a known part, else its address */
+  get #label(): string {
+    const name = this.#options.expect?.name;
+    return name === undefined ? this.url.host : `${name} (${this.url.host})`;
   }
 
   #host(): string {
@@ -149,7 +161,7 @@ export class StorageClient {
         failure = e;
       }
     }
-    throw new CairnError('E_UNAVAILABLE', `storage server ${this.url.host}: ${(failure as Error).message}`, {
+    throw new CairnError('E_UNAVAILABLE', `storage server ${this.#label}: ${(failure as Error).message}`, {
       cause: failure,
     });
   }
@@ -196,18 +208,18 @@ export class StorageClient {
   #connectionError(e: NodeJS.ErrnoException): Error {
     const code = e.code ?? '';
     if (TLS_TRUST_CODES.test(code) || e instanceof CairnError)
-      return new CairnError('E_UNAUTHORIZED', `storage server ${this.url.host}: certificate not trusted (${e.message})`, {
+      return new CairnError('E_UNAUTHORIZED', `storage server ${this.#label}: certificate not trusted (${e.message})`, {
         cause: e,
       });
     if (RESET_CODES.has(code)) return e; // retried by #send
-    return new CairnError('E_UNAVAILABLE', `storage server ${this.url.host}: ${e.message}`, { cause: e });
+    return new CairnError('E_UNAVAILABLE', `storage server ${this.#label}: ${e.message}`, { cause: e });
   }
 
   async #errorFrom(res: IncomingMessage): Promise<CairnError> {
     const status = res.statusCode ?? 500;
     let parsed: { code: string; message: string } | undefined;
     try {
-      parsed = parseErrorBody(JSON.parse((await readAll(res, LIMITS.jsonBytes)).toString('utf8')));
+      parsed = parseErrorBody(JSON.parse((await readAll(res, LIMITS.jsonBytes, this.#label)).toString('utf8')));
     } catch {
       parsed = undefined; // not our JSON: report the status alone
     }
@@ -222,7 +234,7 @@ export class StorageClient {
       headers: body ? { 'content-type': 'application/json' } : {},
       retry: method === 'GET',
     });
-    const text = (await readAll(res, 64 * 1024 * 1024)).toString('utf8');
+    const text = (await readAll(res, 64 * 1024 * 1024, this.#label)).toString('utf8');
     try {
       return JSON.parse(text);
     } catch {
@@ -244,7 +256,7 @@ export class StorageClient {
     for (let at = 0; at < ids.length; at += LIMITS.missingIds) {
       const batch = Buffer.concat(ids.slice(at, at + LIMITS.missingIds));
       const res = await this.#send('POST', paths.missing(vault), { body: { buffers: [batch], length: batch.length } });
-      const answer = await readAll(res, batch.length);
+      const answer = await readAll(res, batch.length, this.#label);
       if (answer.length % ID_SIZE !== 0) throw new CairnError('E_CORRUPT', 'storage server sent a malformed missing list');
       for (let i = 0; i < answer.length; i += ID_SIZE) out.push(answer.subarray(i, i + ID_SIZE));
     }
@@ -254,7 +266,7 @@ export class StorageClient {
   /** Uploads a pack (its buffers, `size` bytes in all); resolves false when the vault already had it. */
   async putPack(vault: string, name: string, buffers: readonly Buffer[], size: number): Promise<boolean> {
     const res = await this.#send('PUT', paths.pack(vault, name), { body: { buffers, length: size }, expectContinue: true });
-    const answer = (await readAll(res, LIMITS.jsonBytes)).toString('utf8');
+    const answer = (await readAll(res, LIMITS.jsonBytes, this.#label)).toString('utf8');
     return res.statusCode === 201 || !answer.includes('"stored":false');
   }
 
@@ -272,7 +284,7 @@ export class StorageClient {
       const { batch, response } = next;
       next = at + LIMITS.blobIds < ids.length ? request(at + LIMITS.blobIds) : undefined;
       try {
-        yield* readBlobFrames(await response, batch, this.url.host);
+        yield* readBlobFrames(await response, batch, this.#label);
       } finally {
         if (next) void next.response.then((r) => r.resume()).catch(() => undefined);
       }
@@ -284,7 +296,7 @@ export class StorageClient {
     if (!(Number.isSafeInteger(start) && Number.isSafeInteger(end) && start >= 0 && end > start))
       throw new CairnError('E_USAGE', `bad pack range ${start}..${end}`);
     const res = await this.#send('GET', paths.pack(vault, name), { headers: { range: `bytes=${start}-${end - 1}` } });
-    const bytes = await readAll(res, end - start);
+    const bytes = await readAll(res, end - start, this.#label);
     if (res.statusCode !== 206 || bytes.length !== end - start)
       throw new CairnError('E_CORRUPT', `pack ${name}: asked for ${end - start} bytes at ${start}, got ${bytes.length}`);
     return bytes;
@@ -309,7 +321,7 @@ export class StorageClient {
 
   async getSnapshotRefs(vault: string, id: string): Promise<Buffer> {
     const res = await this.#send('GET', paths.snapshotRefs(vault, id));
-    return readAll(res, LIMITS.snapshotRefs * ID_SIZE);
+    return readAll(res, LIMITS.snapshotRefs * ID_SIZE, this.#label);
   }
 
   async scrub(vault: string): Promise<ScrubReport> {
