@@ -31,7 +31,8 @@ function check(schema: Schema, v: unknown, where: string): void {
       if (schema.minLength !== undefined && v.length < schema.minLength) fail(where, `must have at least ${schema.minLength} characters`);
       if (schema.maxLength !== undefined && v.length > schema.maxLength) fail(where, `must have at most ${schema.maxLength} characters`);
       if (schema.enum && !schema.enum.includes(v)) fail(where, `must be one of ${schema.enum.join(', ')}`);
-      if (schema.pattern && !new RegExp(schema.pattern, 'u').test(v)) fail(where, `has the wrong form (${schema.pattern})`);
+      // the description says the form in words when there is one; the bare pattern otherwise
+      if (schema.pattern && !new RegExp(schema.pattern, 'u').test(v)) fail(where, `has the wrong form (${schema.description ?? schema.pattern})`);
       return;
     }
     case 'integer':
@@ -83,7 +84,14 @@ export function checkBody<T>(schema: Schema, v: unknown): T {
 // Building blocks the route schemas share.
 export const NAME_PATTERN = '^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$';
 export const nameSchema: Schema = { type: 'string', pattern: NAME_PATTERN, description: '1-64 of [A-Za-z0-9._-]' };
-export const absolutePathSchema: Schema = { type: 'string', pattern: '^/', minLength: 1, maxLength: 4096, description: 'an absolute path' };
+// no '.' or '..' segment (a path cannot climb out of a restore root or a --to folder) and no NUL
+export const absolutePathSchema: Schema = {
+  type: 'string',
+  pattern: '^(?![\\s\\S]*/\\.\\.?(?:/|$))/[^\\u0000]*$',
+  minLength: 1,
+  maxLength: 4096,
+  description: "an absolute path without '.' or '..' segments or NUL",
+};
 export const LEVELS = ['full', 'differential', 'incremental'] as const;
 export type Level = (typeof LEVELS)[number];
 export const levelSchema: Schema = { type: 'string', enum: LEVELS };

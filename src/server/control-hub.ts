@@ -112,7 +112,10 @@ export class ControlHub {
     if (path !== CONTROL_PATH) return refuse(socket, '404 Not Found');
     if (this.#closing) return refuse(socket, '503 Service Unavailable');
     const peer = peerPart(req.socket as TLSSocket);
-    if (!peer || peer.part.kind === 'server') return refuse(socket, '401 Unauthorized');
+    if (!peer || peer.part.kind === 'server') {
+      this.#log(`control: refused a connection from ${req.socket.remoteAddress ?? '?'} without a part certificate from this CA`);
+      return refuse(socket, '401 Unauthorized');
+    }
     const part: PartRef = { kind: peer.part.kind, name: peer.part.name };
     void this.#hooks.admit(part, peer.fingerprint).then(
       (admitted) => {

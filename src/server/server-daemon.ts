@@ -120,7 +120,7 @@ export async function startServer(options: { dataDir: string; listen?: string; l
       event: (part, frame) => {
         if (frame.kind === 'progress' && typeof frame.data === 'object' && frame.data !== null) setProgress(c, frame.run, frame.data);
       },
-    });
+    }, { log }); // refused dials and failed hooks must reach the operator's log, not vanish
     const scheduler = new Scheduler(c);
     late.scheduler = scheduler;
     const interrupted = await failInterruptedRuns(c);

@@ -123,7 +123,11 @@ const create: Command = {
     if (bwlimit !== undefined) body.bwlimit = parseRate(bwlimit);
     const passphrase = await givenPassphrase(values);
     const { job, setup } = await withClient(async (c) => {
-      await refuseTakenJobName(c, name); // before a vault is made whose passphrase a failure would lose
+      // before a vault is made whose passphrase a failure would lose, and so an unknown agent or
+      // storage is named as such (not as "holds no keys for the vault")
+      await refuseTakenJobName(c, name);
+      await c.get(`/api/agents/${seg(agent)}`);
+      await c.get(`/api/storages/${seg(storage)}`);
       const given = str(values, 'vault');
       if (given === undefined && c.user === undefined) throw new CairnError('E_USAGE', 'job create: --vault is required');
       const vault = given ?? `${c.user}.${storage}`;

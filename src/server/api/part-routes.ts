@@ -7,7 +7,7 @@ import { createPartToken, getPart, listParts, removePart } from '../parts.ts';
 
 const tokenBody: Schema = {
   type: 'object',
-  properties: { kind: { type: 'string', enum: ['agent', 'storage', 'api'] }, ttlSeconds: { type: 'integer', minimum: 60, maximum: 30 * 86400 } },
+  properties: { kind: { type: 'string', enum: ['agent', 'storage', 'api'] }, ttlSeconds: { type: 'integer', minimum: 1, maximum: 30 * 86400 } },
   required: ['kind'],
 };
 

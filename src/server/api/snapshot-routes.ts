@@ -12,7 +12,8 @@ import { getSnapshot, listSnapshots, lsSnapshot, snapshotRow } from '../snapshot
 const restoreBody: Schema = {
   type: 'object',
   properties: {
-    snapshot: { type: 'string', pattern: '^[0-9a-f]{8,64}$' },
+    // its form (8-64 hex digits) is checked by the lookup, which answers "no snapshot X" like every snapshot route
+    snapshot: { type: 'string', minLength: 1, maxLength: 64, description: 'snapshot id or a unique prefix of at least 8 hex digits' },
     agent: nameSchema,
     to: absolutePathSchema,
     include: { type: 'array', items: absolutePathSchema, maxItems: 1024 },

@@ -106,7 +106,7 @@ export class Router {
         pathMatched = true;
         if (c.route.method !== method) continue;
         route = c.route;
-        params = Object.fromEntries(c.names.map((n, i) => [n, decodeURIComponent(m[i + 1]!)]));
+        params = Object.fromEntries(c.names.map((n, i) => [n, decodeSegment(m[i + 1]!)]));
         break;
       }
       if (!route) {
@@ -153,6 +153,15 @@ export class Router {
     await this.#hooks.audit({ who: caller?.name ?? 'anonymous', what: `${method} ${path}`, result }).catch((e: unknown) => {
       this.#log(`audit log write failed: ${(e as Error).message}`);
     });
+  }
+}
+
+/** A path segment's text; a malformed %-escape is the caller's mistake (400), not a server error. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new CairnError('E_BAD_REQUEST', `malformed %-escape in the path segment ${segment.slice(0, 80)}`);
   }
 }
 
