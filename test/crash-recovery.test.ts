@@ -93,7 +93,7 @@ describe('crash recovery', { concurrency: 1 }, () => {
     await recoversWithoutResending('crash-agent', src, landed);
   });
 
-  it('a server restart (SIGTERM, then SIGKILL during a run) loses no finished run; parts come back by themselves', async () => {
+  it('a server restart (SIGTERM when idle, SIGKILL and SIGTERM during runs) loses no finished run; parts come back by themselves', async () => {
     const finished = await c.json<RunJson[]>(['run', 'list']);
     assert.ok(finished.some((r) => r.status === 'succeeded') && finished.some((r) => r.status === 'failed'), 'earlier tests left succeeded and failed runs');
     assert.ok(finished.every((r) => r.status !== 'running' && r.status !== 'queued'));
@@ -132,6 +132,19 @@ describe('crash recovery', { concurrency: 1 }, () => {
     await partsOnline();
     // the agent gave the run up when its link dropped (the server had failed it): no snapshot no one records
     await pollUntil('the agent gave up the interrupted run', () => new RegExp(`run ${interrupted.id} abandoned: the link to the backup server dropped`).test(c.agents.get(AGENT)!.stderr()));
+
+    // SIGTERM while a backup runs: the run ends failed saying why, with the counters it reached
+    await createJob('crash-stop', 192);
+    const beforeStop = stored();
+    const stopped = await c.json<RunJson>(['job', 'run', 'crash-stop']);
+    await pollUntil(`run ${stopped.id} storing`, () => stored() >= beforeStop + 16 * MIB);
+    for (let i = 0; i < 200 && (await c.json<RunJson>(['run', 'show', String(stopped.id)])).bytesRead === 0; i++);
+    await c.restartServer();
+    const stoppedShown = await c.json<RunJson>(['run', 'show', String(stopped.id)]);
+    assert.equal(stoppedShown.status, 'failed', JSON.stringify(stoppedShown));
+    assert.equal(stoppedShown.error, 'the backup server stopped during the run');
+    assert.ok(stoppedShown.bytesRead > 0, `the counters it reached are kept: ${JSON.stringify(stoppedShown)}`);
+    await partsOnline();
 
     const again = await c.json<RunJson>(['job', 'run', 'crash-server', '--wait']);
     assert.equal(again.status, 'succeeded', JSON.stringify(again));

@@ -36,9 +36,8 @@ export async function enroll(ctx: ServerContext, body: EnrollRequest): Promise<{
     if (!body.publicKey) throw new CairnError('E_BAD_REQUEST', 'publicKey: an agent must send its key-wrapping public key');
     checkAgentPublicKey(body.publicKey);
   }
-  const certificate = await issuePartCertificate(ctx.ca, body.csr, { kind: token.kind, name, hosts: body.hosts ?? [] });
-  const fingerprint = certificateFingerprint(certificate);
   const table = partTable(token.kind);
+  let certificate = '';
   await ctx.db.transaction(async (tx) => {
     const rows = await tx.query<{ id: number; kind: string; used_at: number | null; expires_at: number; created_by: number | null }>(
       'SELECT id, kind, used_at, expires_at, created_by FROM enrollment_tokens WHERE secret_hash = ?',
@@ -50,6 +49,9 @@ export async function enroll(ctx: ServerContext, body: EnrollRequest): Promise<{
     if (Date.now() > num(row.expires_at)) throw new CairnError('E_UNAUTHORIZED', 'enrollment token expired');
     const taken = await tx.query(`SELECT id FROM ${table} WHERE name = ? AND removed_at IS NULL`, [name]);
     if (taken.length) throw new CairnError('E_CONFLICT', `a ${token.kind} named ${name} is already enrolled`);
+    // signed only once the token is known good; the transaction holds other writers meanwhile
+    certificate = await issuePartCertificate(ctx.ca, body.csr, { kind: token.kind, name, hosts: body.hosts ?? [] });
+    const fingerprint = certificateFingerprint(certificate);
     if (token.kind === 'agent') {
       await tx.run(
         'INSERT INTO agents (name, owner_id, cert_fingerprint, public_key, enrolled_at, version) VALUES (?, ?, ?, ?, ?, ?)',

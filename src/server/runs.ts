@@ -150,6 +150,10 @@ export function setProgress(ctx: ServerContext, id: number, data: ProgressData):
   ctx.events.publish('progress', { id, ...live.get(id) });
 }
 
+export function liveProgress(id: number): ProgressData | undefined {
+  return live.get(id);
+}
+
 export function clearProgress(id: number): void {
   live.delete(id);
 }

@@ -7,7 +7,7 @@ import type { Level } from '../protocol/api-schema.ts';
 import type { BackupParams, BackupResult, RestoreParams, RestoreResult } from '../protocol/control.ts';
 import { type GrantOp, signGrant } from '../protocol/grant.ts';
 import { num, type ServerContext } from './context.ts';
-import { clearProgress, logRun, type RunRow, runRow, updateRun } from './runs.ts';
+import { clearProgress, liveProgress, logRun, type RunRow, runRow, updateRun } from './runs.ts';
 import { dropRunSnapshot, snapshotRow } from './snapshots.ts';
 import { agentKeysFor } from './vaults.ts';
 
@@ -21,7 +21,8 @@ export class Scheduler {
   readonly #ctx: ServerContext;
   #pass: Promise<void> = Promise.resolve();
   #again = false;
-  #running = new Set<number>();
+  /** runs being executed, by id: the agent running each, and the promise that settles when it ends */
+  #running = new Map<number, { agent: string; done: Promise<void> }>();
   #canceled = new Set<number>();
   #closed = false;
 
@@ -40,9 +41,38 @@ export class Scheduler {
     });
   }
 
-  async close(): Promise<void> {
+  /** True when run `id` is being executed on agent `agent` (only that agent may report its progress). */
+  isRunningOn(id: number, agent: string): boolean {
+    return this.#running.get(id)?.agent === agent;
+  }
+
+  /** Stops scheduling; runs still in progress end as failed with `reason` before this resolves. */
+  async close(reason: string): Promise<void> {
     this.#closed = true;
     await this.#pass;
+    for (const id of this.#running.keys()) await this.#fail(id, reason);
+  }
+
+  /** Resolves when every run's execution has settled (after the links to the agents closed). */
+  async drain(): Promise<void> {
+    await Promise.all([...this.#running.values()].map((r) => r.done));
+  }
+
+  /** Ends a run as failed (or canceled), keeping the counters it reached and dropping its snapshot row. */
+  async #fail(id: number, message: string, canceled = false): Promise<void> {
+    const ctx = this.#ctx;
+    const p = liveProgress(id);
+    await dropRunSnapshot(ctx.db, id);
+    await updateRun(ctx, id, {
+      status: canceled ? 'canceled' : 'failed',
+      ended_at: Date.now(),
+      error: canceled ? 'canceled' : message,
+      snapshot: null,
+      files_changed: p?.filesChanged ?? 0,
+      bytes_read: p?.bytesRead ?? 0,
+      bytes_new: p?.bytesNew ?? 0,
+    });
+    await logRun(ctx, id, canceled ? 'canceled' : `failed: ${message}`);
   }
 
   /** Cancels a queued run at once; asks the agent to stop a running one. */
@@ -90,13 +120,14 @@ export class Scheduler {
       perAgent.set(agentId, (perAgent.get(agentId) ?? 0) + 1);
       perStorage.set(storageId, (perStorage.get(storageId) ?? 0) + 1);
       await updateRun(ctx, num(run.id), { status: 'running', reason: null, started_at: Date.now() });
-      this.#running.add(num(run.id));
-      void this.#execute(run).finally(() => {
-        this.#running.delete(num(run.id));
-        this.#canceled.delete(num(run.id));
-        clearProgress(num(run.id));
+      const id = num(run.id);
+      const done = this.#execute(run).finally(() => {
+        this.#running.delete(id);
+        this.#canceled.delete(id);
+        clearProgress(id);
         this.kick();
       });
+      this.#running.set(id, { agent: run.agent!, done });
     }
   }
 
@@ -135,12 +166,11 @@ export class Scheduler {
       else if (run.kind === 'restore') await this.#restore(run, { name: run.storage!, url }, vault.name, keys);
       else throw new CairnError('E_BAD_REQUEST', `${run.kind} runs are not supported yet`);
     } catch (e) {
-      const canceled = this.#canceled.has(id);
+      // closing: close() already ended the run with its own reason (the link dropping is its consequence)
+      if (this.#closed) return;
       const message = e instanceof CairnError ? e.message : `internal error: ${(e as Error).message}`;
       if (!(e instanceof CairnError)) ctx.log(`run ${id}: ${(e as Error).stack}`);
-      await dropRunSnapshot(ctx.db, id);
-      await updateRun(ctx, id, { status: canceled ? 'canceled' : 'failed', ended_at: Date.now(), error: canceled ? 'canceled' : message, snapshot: null });
-      await logRun(ctx, id, canceled ? 'canceled' : `failed: ${message}`);
+      await this.#fail(id, message, this.#canceled.has(id)).catch((err: unknown) => ctx.log(`run ${id}: recording its failure: ${(err as Error).message}`));
     }
   }
 

@@ -86,22 +86,13 @@ export async function startServer(options: { dataDir: string; listen?: string; l
     db = new SqliteDriver(join(dataDir, 'catalog.db'));
     await migrate(db);
     const server: Server = createServer({ ...mutualServerTlsOptions(files.identity, files.ca.certPem), requestTimeout: 0 });
-    const address = await new Promise<AddressInfo>((res, rej) => {
-      server.once('error', (e: NodeJS.ErrnoException) => rej(new CairnError('E_UNAVAILABLE', `cannot listen on ${listen}: ${e.code ?? e.message}`)));
-      server.listen(port, host, () => res(server.address() as AddressInfo));
-    });
-    const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-    const url = `https://${shownHost}:${address.port}`;
-    // the bound port is remembered, so parts enrolled against this URL find the server after a restart
-    await saveSettings(dataDir, { ...files.settings, listen: `${host.includes(':') ? `[${host}]` : host}:${address.port}` });
-
     const events = new EventHub();
     const late: { scheduler?: Scheduler } = {};
     const ctx = { db, accounts: new Accounts(db), limiter: new LoginLimiter(), events, ca: files.ca, caFingerprint: files.caFingerprint } as Partial<ServerContext>;
     Object.assign(ctx, {
       grantKey: files.grantKey,
       grantPublicKeyPem: files.grantPublicKeyPem,
-      url,
+      url: '', // set once listening: nothing reads it before a request can arrive
       version: SERVER_VERSION,
       log,
       kick: () => late.scheduler?.kick(),
@@ -118,7 +109,9 @@ export async function startServer(options: { dataDir: string; listen?: string; l
         renewGrant: (part, params) => scheduler.renewGrant(part.name, Number((params as { run?: unknown })?.run)),
       },
       event: (part, frame) => {
-        if (frame.kind === 'progress' && typeof frame.data === 'object' && frame.data !== null) setProgress(c, frame.run, frame.data);
+        // only the agent running the run may move its counters
+        if (frame.kind === 'progress' && typeof frame.data === 'object' && frame.data !== null && scheduler.isRunningOn(frame.run, part.name))
+          setProgress(c, frame.run, frame.data);
       },
     }, { log }); // refused dials and failed hooks must reach the operator's log, not vanish
     const scheduler = new Scheduler(c);
@@ -144,11 +137,21 @@ export async function startServer(options: { dataDir: string; listen?: string; l
       }
       if (req.method === 'GET' && (req.url === '/' || req.url === '/index.html')) {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-        res.end(webPage(url));
+        res.end(webPage(c.url));
         return;
       }
       sendJson(res, 404, { error: { code: 'E_NOT_FOUND', message: `no such page: ${req.url}` } });
     });
+    // Listen only now: every handler is in place, so no early request hangs unanswered.
+    const address = await new Promise<AddressInfo>((res, rej) => {
+      server.once('error', (e: NodeJS.ErrnoException) => rej(new CairnError('E_UNAVAILABLE', `cannot listen on ${listen}: ${e.code ?? e.message}`)));
+      server.listen(port, host, () => res(server.address() as AddressInfo));
+    });
+    const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+    const url = `https://${shownHost}:${address.port}`;
+    c.url = url;
+    // the bound port is remembered, so parts enrolled against this URL find the server after a restart
+    await saveSettings(dataDir, { ...files.settings, listen: `${host.includes(':') ? `[${host}]` : host}:${address.port}` });
     scheduler.kick();
     log(`backup server listening on ${url}`);
 
@@ -173,9 +176,11 @@ export async function startServer(options: { dataDir: string; listen?: string; l
       },
       stop: () => {
         stopping ??= (async () => {
-          await scheduler.close();
+          // runs in progress end as failed, with the reason, before the links to the agents close
+          await scheduler.close('the backup server stopped during the run');
           events.close();
           await c.hub.close();
+          await scheduler.drain();
           server.closeAllConnections();
           await new Promise<void>((res) => server.close(() => res()));
           await catalog.close();
