@@ -54,6 +54,8 @@ describe('bad input to the backup server', { concurrency: 1 }, () => {
     const login = await api.call('/api/login', { body: { user: 'aud', password: AUDITOR_PASSWORD }, token: null });
     assert.equal(login.status, 200, login.text);
     auditorToken = (login.json as { token: string }).token;
+    const bob = await c.cli(['user', 'add', 'bob', '--role', 'user', '--password-stdin'], 'bob-password-for-tests\n');
+    assert.equal(bob.code, 0, bob.stderr);
     goodJob = { name: 'j2', agent: 'a1', storage: 's1', vault: 'admin.s1', paths: [src] };
     listsBefore = await listsByCli(c);
   });
@@ -106,6 +108,22 @@ describe('bad input to the backup server', { concurrency: 1 }, () => {
       assert.equal(login.code, 0, login.stderr);
       await cliRefused(c, api, ['job', 'run', 'j1'], { exit: 1, env, message: /role auditor may not POST/, audit: { what: 'POST /api/jobs/j1/runs', result: 'E_FORBIDDEN', who: 'aud' } });
       await cliRefused(c, api, ['agent', 'remove', 'a1'], { exit: 1, env, message: /role auditor may not DELETE/, audit: { what: 'DELETE /api/agents/a1', result: 'E_FORBIDDEN', who: 'aud' } });
+    });
+
+    it("a user sees and touches only what it owns: another's agent, vault, job and snapshot are not there", async () => {
+      const env = { CAIRN_CONFIG: join(tempDir('cairn-user-'), 'cli.json') };
+      const login = await c.cli(['login', c.url, '--user', 'bob', '--password-stdin', '--ca', join(c.serverDir, 'ca.pem')], 'bob-password-for-tests\n', env);
+      assert.equal(login.code, 0, login.stderr);
+      const asBob = async (args: string[]) => {
+        const r = await c.cli([...args, '--json'], undefined, env);
+        assert.equal(r.code, 0, r.stderr);
+        return JSON.parse(r.stdout) as unknown[];
+      };
+      for (const list of [['agent', 'list'], ['vault', 'list'], ['job', 'list'], ['run', 'list'], ['snapshot', 'list']]) assert.deepEqual(await asBob(list), [], list.join(' '));
+      await cliRefused(c, api, ['job', 'create', 'bobs', '--agent', 'a1', '--storage', 's1', '--vault', 'admin.s1', '--path', src], { exit: 1, env, message: /no agent named a1/ });
+      await cliRefused(c, api, ['job', 'run', 'j1'], { exit: 1, env, message: /no job named j1/, audit: { what: 'POST /api/jobs/j1/runs', result: 'E_NOT_FOUND', who: 'bob' } });
+      await cliRefused(c, api, ['restore', snapshot, '--to', '/tmp/x'], { exit: 1, env, message: /no snapshot/, audit: { what: 'POST /api/restores', result: 'E_NOT_FOUND', who: 'bob' } });
+      await cliRefused(c, api, ['snapshot', 'ls', snapshot], { exit: 1, env, message: /no snapshot/ });
     });
   });
 

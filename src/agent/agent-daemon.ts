@@ -89,6 +89,7 @@ async function setup(dataDir: string, o: StartAgentOptions, log: (line: string) 
     name: o.name,
     publicKeyPem: agentKey.publicKeyPem,
     version: o.version ?? AGENT_VERSION,
+    server: o.server,
   });
   const settings = checkAgentSettings(
     { name: o.name, server: o.server ?? enrolled.server, restoreRoots: roots ?? [] },

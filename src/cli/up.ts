@@ -82,15 +82,21 @@ export const upCommand: Command = {
       await server.stop();
     };
     try {
-      const env = { ...process.env, CAIRN_TOKEN: '' };
+      // tokens go through the environment, not argv, where `ps` would show them
       const storageArgs = ['storage', 'start', '--data', storageDir];
-      if (!enrolled(storageDir, 'storage.json'))
-        storageArgs.push('--listen', '127.0.0.1:0', '--server', server.url, '--name', 'local', '--token', await server.local.partToken('storage', 'admin'));
-      children.push(await startPart('storage', storageArgs, env));
+      let storageToken = '';
+      if (!enrolled(storageDir, 'storage.json')) {
+        storageArgs.push('--listen', '127.0.0.1:0', '--server', server.url, '--name', 'local');
+        storageToken = await server.local.partToken('storage', 'admin');
+      }
+      children.push(await startPart('storage', storageArgs, { ...process.env, CAIRN_TOKEN: storageToken }));
       const agentArgs = ['agent', 'start', '--data', agentDir];
-      if (!enrolled(agentDir, 'agent.json'))
-        agentArgs.push('--server', server.url, '--name', localAgentName(), '--token', await server.local.partToken('agent', 'admin'));
-      children.push(await startPart('agent', agentArgs, env));
+      let agentToken = '';
+      if (!enrolled(agentDir, 'agent.json')) {
+        agentArgs.push('--server', server.url, '--name', localAgentName());
+        agentToken = await server.local.partToken('agent', 'admin');
+      }
+      children.push(await startPart('agent', agentArgs, { ...process.env, CAIRN_TOKEN: agentToken }));
       await saveLogin({ server: server.url, ca: server.caPem, token: await server.local.apiToken('admin'), user: 'admin' });
     } catch (e) {
       await stopAll();

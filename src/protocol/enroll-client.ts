@@ -92,15 +92,18 @@ export async function enrollPart(o: {
   publicKeyPem?: string;
   hosts?: string[];
   version: string;
+  /** the server's URL as this part reaches it (--server); default the one in the token */
+  server?: string;
 }): Promise<Enrolled> {
   const token = parseEnrollmentToken(o.token);
+  const server = o.server ?? token.server;
   if (token.kind !== o.kind)
     throw new CairnError('E_BAD_REQUEST', `this enrollment token is for ${KIND_NAMES[token.kind]}, not ${KIND_NAMES[o.kind]}`);
   assertTokenUnexpired(token);
   const self: PartIdentity = { kind: o.kind, name: o.name };
   partCommonName(self); // checks the name before anything goes on the wire
 
-  const caPem = await fetchPinnedCa(token.server, token.caFingerprint);
+  const caPem = await fetchPinnedCa(server, token.caFingerprint);
   const { keyPem, csrPem } = await createPartRequest(self);
   const body = JSON.stringify({
     token: o.token.trim(),
@@ -110,7 +113,7 @@ export async function enrollPart(o: {
     ...(o.hosts !== undefined ? { hosts: o.hosts } : {}),
     version: o.version,
   });
-  const answer = await exchange(new URL('/api/enroll', token.server), partTlsOptions({ ca: caPem, expect: SERVER_IDENTITY }), 'POST', body);
+  const answer = await exchange(new URL('/api/enroll', server), partTlsOptions({ ca: caPem, expect: SERVER_IDENTITY }), 'POST', body);
   if (answer.status < 200 || answer.status >= 300) throw serverError(answer, 'POST /api/enroll');
 
   let reply: { certificate?: unknown; grantPublicKey?: unknown };
@@ -122,7 +125,7 @@ export async function enrollPart(o: {
   if (typeof reply.certificate !== 'string' || typeof reply.grantPublicKey !== 'string')
     throw new CairnError('E_INTERNAL', 'POST /api/enroll: answer lacks certificate or grantPublicKey');
   checkIssued(reply.certificate, keyPem, caPem, self);
-  return { server: token.server, keyPem, certPem: reply.certificate, caPem, grantPublicKeyPem: reply.grantPublicKey };
+  return { server, keyPem, certPem: reply.certificate, caPem, grantPublicKeyPem: reply.grantPublicKey };
 }
 
 /** A certificate this part could not use is refused now, not at its first mutual TLS handshake. */

@@ -4,7 +4,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { CertificateAuthority } from '../core/ca.ts';
 import { CairnError } from '../core/errors.ts';
-import type { Accounts } from './auth/accounts.ts';
+import type { Accounts, Caller } from './auth/accounts.ts';
 import type { LoginLimiter } from './auth/login-limiter.ts';
 import type { CatalogDriver } from './catalog/driver.ts';
 import type { ControlHub } from './control-hub.ts';
@@ -56,4 +56,24 @@ export async function vaultByName(db: CatalogDriver, name: string): Promise<Vaul
   const rows = await db.query<VaultRow>('SELECT * FROM vaults WHERE name = ?', [name]);
   if (!rows[0]) throw new CairnError('E_NOT_FOUND', `no vault named ${name}`);
   return rows[0];
+}
+
+/** A `user` acts only on what it owns: anything else is, to it, not there (E_NOT_FOUND naming `what`). */
+export function checkOwner(caller: Caller, ownerId: number | bigint | null, what: string): void {
+  if (caller.role === 'user' && (ownerId === null || num(ownerId) !== caller.id)) throw new CairnError('E_NOT_FOUND', `no ${what}`);
+}
+
+/** A live agent's id, checked against the caller's ownership. */
+export async function ownedAgentId(db: CatalogDriver, caller: Caller, name: string): Promise<number> {
+  const rows = await db.query<{ id: number; owner_id: number | null }>('SELECT id, owner_id FROM agents WHERE name = ? AND removed_at IS NULL', [name]);
+  if (!rows[0]) throw new CairnError('E_NOT_FOUND', `no agent named ${name}`);
+  checkOwner(caller, rows[0].owner_id, `agent named ${name}`);
+  return num(rows[0].id);
+}
+
+/** A vault by name, checked against the caller's ownership. */
+export async function ownedVault(db: CatalogDriver, caller: Caller, name: string): Promise<VaultRow> {
+  const vault = await vaultByName(db, name);
+  checkOwner(caller, vault.owner_id, `vault named ${name}`);
+  return vault;
 }

@@ -5,7 +5,9 @@ import type { JobJson } from '../protocol/api-types.ts';
 import type { Level } from '../protocol/api-schema.ts';
 import type { Caller } from './auth/accounts.ts';
 import type { CatalogDriver } from './catalog/driver.ts';
-import { iso, num, partId, type ServerContext, vaultByName } from './context.ts';
+import { checkOwner, iso, num, ownedAgentId, ownedVault, partId, type ServerContext } from './context.ts';
+
+export { checkOwner };
 import { agentKeysFor } from './vaults.ts';
 
 export type CreateJobBody = {
@@ -65,15 +67,10 @@ export async function jobRow(db: CatalogDriver, name: string): Promise<JobRow> {
   return rows[0];
 }
 
-/** Users see and run only their own jobs; the other roles see all. */
-export function checkOwner(caller: Caller, ownerId: number | null, what: string): void {
-  if (caller.role === 'user' && ownerId !== caller.id) throw new CairnError('E_NOT_FOUND', `no ${what}`);
-}
-
 export async function createJob(ctx: ServerContext, caller: Caller, body: CreateJobBody): Promise<JobJson> {
-  const agentId = await partId(ctx.db, 'agent', body.agent);
+  const agentId = await ownedAgentId(ctx.db, caller, body.agent);
   const storageId = await partId(ctx.db, 'storage', body.storage);
-  const vault = await vaultByName(ctx.db, body.vault);
+  const vault = await ownedVault(ctx.db, caller, body.vault);
   if (num(vault.storage_id) !== storageId) throw new CairnError('E_CONFLICT', `vault ${body.vault} is not on storage ${body.storage}`);
   await agentKeysFor(ctx.db, num(vault.id), vault.name, agentId, body.agent);
   for (const s of body.schedule ?? [])

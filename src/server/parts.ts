@@ -93,18 +93,21 @@ function partJson(r: PartRow, online: boolean): PartJson {
   };
 }
 
-export async function listParts(ctx: ServerContext, kind: PartKindName): Promise<PartJson[]> {
+/** Agents (a `user` sees only its own) or storage servers (everyone sees them: jobs name them). */
+export async function listParts(ctx: ServerContext, kind: PartKindName, caller: Caller): Promise<PartJson[]> {
   const rows =
     kind === 'agent'
-      ? await ctx.db.query<PartRow>(
-          'SELECT a.*, u.name AS owner FROM agents a LEFT JOIN users u ON u.id = a.owner_id WHERE a.removed_at IS NULL ORDER BY a.name',
-        )
+      ? (
+          await ctx.db.query<PartRow & { owner_id: number | null }>(
+            'SELECT a.*, u.name AS owner FROM agents a LEFT JOIN users u ON u.id = a.owner_id WHERE a.removed_at IS NULL ORDER BY a.name',
+          )
+        ).filter((r) => caller.role !== 'user' || (r.owner_id !== null && num(r.owner_id) === caller.id))
       : await ctx.db.query<PartRow>('SELECT * FROM storages WHERE removed_at IS NULL ORDER BY name');
   return rows.map((r) => partJson(r, ctx.hub.isOnline({ kind, name: r.name })));
 }
 
-export async function getPart(ctx: ServerContext, kind: PartKindName, name: string): Promise<PartJson & { publicKey?: string }> {
-  const all = await listParts(ctx, kind);
+export async function getPart(ctx: ServerContext, kind: PartKindName, name: string, caller: Caller): Promise<PartJson & { publicKey?: string }> {
+  const all = await listParts(ctx, kind, caller);
   const part = all.find((p) => p.name === name);
   if (!part) throw new CairnError('E_NOT_FOUND', `no ${kind} named ${name}`);
   if (kind !== 'agent') return part;
@@ -116,6 +119,11 @@ export async function getPart(ctx: ServerContext, kind: PartKindName, name: stri
 export async function removePart(ctx: ServerContext, kind: PartKindName, name: string): Promise<void> {
   const id = await partId(ctx.db, kind, name);
   await ctx.db.run(`UPDATE ${partTable(kind)} SET removed_at = ?, status = 'offline' WHERE id = ?`, [Date.now(), id]);
+  // its queued runs could never start: end them now, saying why
+  await ctx.db.run(
+    `UPDATE runs SET status = 'failed', ended_at = ?, reason = NULL, error = ? WHERE status = 'queued' AND ${kind === 'agent' ? 'agent_id' : 'storage_id'} = ?`,
+    [Date.now(), `${kind} ${name} was removed`, id],
+  );
   ctx.hub.disconnect({ kind, name }, 'removed by an administrator');
   ctx.log(`${kind} ${name} removed`);
 }

@@ -93,15 +93,21 @@ export async function getRun(db: CatalogDriver, id: number, caller?: Caller): Pr
 }
 
 export async function listRuns(db: CatalogDriver, caller: Caller, opts: { job?: string; limit?: number }): Promise<RunJson[]> {
+  const where: string[] = [];
   const params: (string | number)[] = [];
-  let where = '';
   if (opts.job !== undefined) {
-    where = ' WHERE j.name = ?';
+    const job = await db.query('SELECT id FROM jobs WHERE name = ? AND removed_at IS NULL', [opts.job]);
+    if (!job.length) throw new CairnError('E_NOT_FOUND', `no job named ${opts.job}`);
+    where.push('j.name = ?');
     params.push(opts.job);
   }
+  if (caller.role === 'user') {
+    where.push('j.owner_id = ?'); // in SQL, so LIMIT counts the caller's runs only
+    params.push(caller.id);
+  }
   params.push(Math.min(Math.max(opts.limit ?? 100, 1), 1000));
-  const rows = await db.query<RunRow>(`${SELECT_RUN}${where} ORDER BY r.id DESC LIMIT ?`, params);
-  return rows.filter((r) => caller.role !== 'user' || r.job_owner === caller.id).map(runJson);
+  const rows = await db.query<RunRow>(`${SELECT_RUN}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY r.id DESC LIMIT ?`, params);
+  return rows.map(runJson);
 }
 
 export type NewRun = {
@@ -136,13 +142,23 @@ export async function runLog(db: CatalogDriver, id: number, caller: Caller): Pro
   return rows.map((r) => ({ time: iso(r.time)!, message: r.message }));
 }
 
-/** Sets columns of a run and tells consoles. */
-export async function updateRun(ctx: ServerContext, id: number, fields: Record<string, string | number | null>): Promise<RunJson> {
+/**
+ * Sets columns of a run and tells consoles. With `from`, only while the run's status is that one
+ * (a cancel and a start, or a stop and a late result, cannot both win); answers whether it did.
+ */
+export async function updateRun(
+  ctx: ServerContext,
+  id: number,
+  fields: Record<string, string | number | null>,
+  from?: RunStatus,
+): Promise<boolean> {
   const names = Object.keys(fields);
-  await ctx.db.run(`UPDATE runs SET ${names.map((n) => `${n} = ?`).join(', ')} WHERE id = ?`, [...names.map((n) => fields[n]!), id]);
-  const json = await getRun(ctx.db, id);
-  ctx.events.publish('run', json);
-  return json;
+  const guard = from === undefined ? '' : ' AND status = ?';
+  const params = [...names.map((n) => fields[n]!), id, ...(from === undefined ? [] : [from])];
+  const { changes } = await ctx.db.run(`UPDATE runs SET ${names.map((n) => `${n} = ?`).join(', ')} WHERE id = ?${guard}`, params);
+  if (changes === 0) return false;
+  ctx.events.publish('run', await getRun(ctx.db, id));
+  return true;
 }
 
 export function setProgress(ctx: ServerContext, id: number, data: ProgressData): void {

@@ -63,7 +63,7 @@ export class Scheduler {
     const ctx = this.#ctx;
     const p = liveProgress(id);
     await dropRunSnapshot(ctx.db, id);
-    await updateRun(ctx, id, {
+    const ended = await updateRun(ctx, id, {
       status: canceled ? 'canceled' : 'failed',
       ended_at: Date.now(),
       error: canceled ? 'canceled' : message,
@@ -71,17 +71,19 @@ export class Scheduler {
       files_changed: p?.filesChanged ?? 0,
       bytes_read: p?.bytesRead ?? 0,
       bytes_new: p?.bytesNew ?? 0,
-    });
-    await logRun(ctx, id, canceled ? 'canceled' : `failed: ${message}`);
+    }, 'running');
+    if (ended) await logRun(ctx, id, canceled ? 'canceled' : `failed: ${message}`);
   }
 
   /** Cancels a queued run at once; asks the agent to stop a running one. */
   async cancel(id: number): Promise<void> {
     const row = await runRow(this.#ctx.db, id);
     if (row.status === 'queued') {
-      await updateRun(this.#ctx, id, { status: 'canceled', ended_at: Date.now(), reason: null, error: 'canceled before it started' });
-      await logRun(this.#ctx, id, 'canceled while queued');
-      return;
+      if (await updateRun(this.#ctx, id, { status: 'canceled', ended_at: Date.now(), reason: null, error: 'canceled before it started' }, 'queued')) {
+        await logRun(this.#ctx, id, 'canceled while queued');
+        return;
+      }
+      return this.cancel(id); // it started meanwhile: cancel it running
     }
     if (row.status !== 'running') throw new CairnError('E_CONFLICT', `run ${id} has already ended (${row.status})`);
     this.#canceled.add(id);
@@ -113,13 +115,14 @@ export class Scheduler {
       else if ((perAgent.get(agentId) ?? 0) >= LIMITS.perAgent) reason = `agent ${run.agent} is running ${LIMITS.perAgent} runs already`;
       else if ((perStorage.get(storageId) ?? 0) >= LIMITS.perStorage) reason = `storage ${run.storage} is serving ${LIMITS.perStorage} runs already`;
       if (reason !== null) {
-        if (reason !== run.reason) await updateRun(ctx, num(run.id), { reason });
+        if (reason !== run.reason) await updateRun(ctx, num(run.id), { reason }, 'queued');
         continue;
       }
       total++;
       perAgent.set(agentId, (perAgent.get(agentId) ?? 0) + 1);
       perStorage.set(storageId, (perStorage.get(storageId) ?? 0) + 1);
-      await updateRun(ctx, num(run.id), { status: 'running', reason: null, started_at: Date.now() });
+      // only if still queued: a cancel may have come in since the SELECT
+      if (!(await updateRun(ctx, num(run.id), { status: 'running', reason: null, started_at: Date.now() }, 'queued'))) continue;
       const id = num(run.id);
       const done = this.#execute(run).finally(() => {
         this.#running.delete(id);
@@ -199,7 +202,7 @@ export class Scheduler {
     const job = await ctx.db.query<{ name: string; paths: string; excludes: string }>('SELECT name, paths, excludes FROM jobs WHERE id = ?', [run.job_id]);
     const { level, parent, note } = await this.#levelOf(run);
     if (note) await logRun(ctx, id, note);
-    await updateRun(ctx, id, { level });
+    await updateRun(ctx, id, { level }, 'running');
     await logRun(ctx, id, `backup (${level}) started on agent ${run.agent} to storage ${run.storage}, vault ${vault}`);
     const params: BackupParams = {
       run: id,
@@ -216,7 +219,7 @@ export class Scheduler {
     };
     const result = (await ctx.hub.call({ kind: 'agent', name: run.agent! }, 'backup', params)) as BackupResult;
     if (this.#canceled.has(id)) throw new CairnError('E_CONFLICT', 'canceled');
-    await updateRun(ctx, id, {
+    const ended = await updateRun(ctx, id, {
       status: 'succeeded',
       ended_at: Date.now(),
       snapshot: result.snapshot,
@@ -226,7 +229,9 @@ export class Scheduler {
       bytes_read: result.bytesRead,
       bytes_new: result.bytesNew,
       warnings: JSON.stringify(result.warnings ?? []),
-    });
+    }, 'running');
+    // ended meanwhile (a server stop failed it): its snapshot row is already gone, keep it so
+    if (!ended) return;
     await ctx.db.run('UPDATE snapshots SET files = ?, bytes = ? WHERE run_id = ?', [result.files, result.bytes, id]);
     await logRun(ctx, id, `succeeded: snapshot ${result.snapshot}, ${result.files} files, ${result.bytes} bytes, ${result.filesChanged} read, ${result.bytesNew} new bytes stored`);
   }
@@ -253,7 +258,7 @@ export class Scheduler {
     if (this.#canceled.has(id)) throw new CairnError('E_CONFLICT', 'canceled');
     const failed = result.damaged.length > 0 || (request.dryRun && !result.pretreatment.ok);
     const error = result.damaged.length > 0 ? `${result.damaged.length} damaged file(s) not restored` : failed ? `pretreatment found problems: ${result.pretreatment.problems.join('; ')}` : null;
-    await updateRun(ctx, id, {
+    const ended = await updateRun(ctx, id, {
       status: failed ? 'failed' : 'succeeded',
       ended_at: Date.now(),
       snapshot: snapshot.id,
@@ -263,7 +268,7 @@ export class Scheduler {
       damaged: JSON.stringify(result.damaged),
       pretreatment: JSON.stringify(result.pretreatment),
       error,
-    });
-    await logRun(ctx, id, failed ? `failed: ${error}` : `succeeded: ${result.files} files, ${result.bytes} bytes restored`);
+    }, 'running');
+    if (ended) await logRun(ctx, id, failed ? `failed: ${error}` : `succeeded: ${result.files} files, ${result.bytes} bytes restored`);
   }
 }

@@ -23,7 +23,7 @@ import { allows, type Role } from './auth/roles.ts';
 import { migrate } from './catalog/migrations.ts';
 import { SqliteDriver } from './catalog/sqlite-driver.ts';
 import type { ServerContext } from './context.ts';
-import { ControlHub } from './control-hub.ts';
+import { ControlHub, type PartRef } from './control-hub.ts';
 import { EventHub } from './http/events.ts';
 import { type Route, Router, sendJson } from './http/router.ts';
 import { admitPart, createPartToken, partHeartbeat, partOffline, partOnline } from './parts.ts';
@@ -35,6 +35,11 @@ import { parseListen } from './listen.ts';
 import { webPage } from './web-page.ts';
 
 export const SERVER_VERSION = '0.1.0';
+
+function agentOnly(part: PartRef): PartRef {
+  if (part.kind !== 'agent') throw new CairnError('E_FORBIDDEN', `only an agent may make this call, not ${part.kind} ${part.name}`);
+  return part;
+}
 
 export type InitResult = { caPath: string; caFingerprint: string; admin: string; adminPassword?: string; passwordFile?: string };
 
@@ -103,14 +108,15 @@ export async function startServer(options: { dataDir: string; listen?: string; l
       online: (part, hello) => partOnline(c, part, hello),
       offline: (part, reason) => partOffline(c, part, reason),
       heartbeat: (part, rtt) => partHeartbeat(c, part, rtt),
+      // runs belong to agents: a storage server of the same name can never speak for one
       handlers: {
-        snapshotCreated: (part, params) => snapshotCreated(c, part, params),
-        snapshotIndex: (part, params) => snapshotIndex(c, part, params),
-        renewGrant: (part, params) => scheduler.renewGrant(part.name, Number((params as { run?: unknown })?.run)),
+        snapshotCreated: async (part, params) => snapshotCreated(c, agentOnly(part), params),
+        snapshotIndex: async (part, params) => snapshotIndex(c, agentOnly(part), params),
+        renewGrant: async (part, params) => scheduler.renewGrant(agentOnly(part).name, Number((params as { run?: unknown })?.run)),
       },
       event: (part, frame) => {
         // only the agent running the run may move its counters
-        if (frame.kind === 'progress' && typeof frame.data === 'object' && frame.data !== null && scheduler.isRunningOn(frame.run, part.name))
+        if (frame.kind === 'progress' && typeof frame.data === 'object' && frame.data !== null && part.kind === 'agent' && scheduler.isRunningOn(frame.run, part.name))
           setProgress(c, frame.run, frame.data);
       },
     }, { log }); // refused dials and failed hooks must reach the operator's log, not vanish

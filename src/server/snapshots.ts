@@ -50,6 +50,11 @@ function snapshotJson(r: SnapshotRow): SnapshotJson {
 export async function listSnapshots(db: CatalogDriver, caller: Caller, opts: { agent?: string; job?: string }): Promise<SnapshotJson[]> {
   const where: string[] = [];
   const params: string[] = [];
+  // a filter naming nothing is a mistake to report, not an empty answer
+  if (opts.agent !== undefined && !(await db.query('SELECT id FROM agents WHERE name = ?', [opts.agent])).length)
+    throw new CairnError('E_NOT_FOUND', `no agent named ${opts.agent}`);
+  if (opts.job !== undefined && !(await db.query('SELECT id FROM jobs WHERE name = ?', [opts.job])).length)
+    throw new CairnError('E_NOT_FOUND', `no job named ${opts.job}`);
   if (opts.agent !== undefined) {
     where.push('a.name = ?');
     params.push(opts.agent);
@@ -110,6 +115,8 @@ export async function lsSnapshot(db: CatalogDriver, idOrPrefix: string, dir: Buf
   const row = await snapshotRow(db, idOrPrefix, caller);
   const clean = dir.length > 1 && dir[dir.length - 1] === 0x2f ? dir.subarray(0, dir.length - 1) : dir;
   const entries = await listDir(db, row.id, clean, { limit: 100_000 });
+  if (entries.length === 0 && clean.length > 1 && !(await isDirectory(db, row.id, clean)))
+    throw new CairnError('E_NOT_FOUND', `snapshot ${row.id.slice(0, 12)} has no directory ${displayBytes(clean).text}`);
   return entries.map((e) => {
     const full = Buffer.concat([clean, clean.length === 1 ? Buffer.alloc(0) : Buffer.from('/'), e.name]);
     const name = displayBytes(e.name);
@@ -124,6 +131,19 @@ export async function lsSnapshot(db: CatalogDriver, idOrPrefix: string, dir: Buf
       ...(path.exact ? {} : { pathBytes: full.toString('base64') }),
     };
   });
+}
+
+/** An empty listing is either an empty directory or none at all: its parent's entry tells. */
+async function isDirectory(db: CatalogDriver, snapshotId: string, dir: Buffer): Promise<boolean> {
+  const cut = dir.lastIndexOf(0x2f);
+  const parent = cut === 0 ? Buffer.from('/') : dir.subarray(0, cut);
+  const name = dir.subarray(cut + 1);
+  const rows = await db.query<{ type: string }>(
+    `SELECT f.type FROM files f WHERE f.snapshot_pk = (SELECT pk FROM snapshots WHERE id = ?)
+       AND f.path_id = (SELECT id FROM paths WHERE path = ?) AND f.name = ?`,
+    [snapshotId, parent, name],
+  );
+  return rows[0]?.type === 'dir';
 }
 
 /** The run `run` if `agent` is running it as a backup; the agent may only write its own run's snapshot. */

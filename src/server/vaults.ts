@@ -8,7 +8,7 @@ import { parseKeyFile } from '../core/keys.ts';
 import type { VaultJson } from '../protocol/api-types.ts';
 import type { Caller } from './auth/accounts.ts';
 import type { CatalogDriver } from './catalog/driver.ts';
-import { iso, num, partId, type ServerContext, vaultByName } from './context.ts';
+import { iso, num, ownedAgentId, ownedVault, partId, type ServerContext, vaultByName } from './context.ts';
 
 export type CreateVaultBody = { name: string; storage: string; chunker: unknown; keyFile: unknown; agentKeys?: Record<string, string> };
 
@@ -24,7 +24,7 @@ export async function createVault(ctx: ServerContext, caller: Caller, body: Crea
   const keyFile = parseKeyFile(body.keyFile);
   const storageId = await partId(ctx.db, 'storage', body.storage);
   const agentIds = new Map<number, string>();
-  for (const [agent, wrapped] of Object.entries(body.agentKeys ?? {})) agentIds.set(await partId(ctx.db, 'agent', agent), checkWrapped(agent, wrapped));
+  for (const [agent, wrapped] of Object.entries(body.agentKeys ?? {})) agentIds.set(await ownedAgentId(ctx.db, caller, agent), checkWrapped(agent, wrapped));
   const existing = await ctx.db.query('SELECT id FROM vaults WHERE name = ?', [body.name]);
   if (existing.length) throw new CairnError('E_CONFLICT', `vault ${body.name} already exists`);
   // the storage server first: a vault in the catalog always exists where it says
@@ -43,14 +43,15 @@ export async function createVault(ctx: ServerContext, caller: Caller, body: Crea
     for (const [agentId, wrapped] of agentIds)
       await tx.run('INSERT INTO vault_agent_keys (vault_id, agent_id, wrapped, created_at) VALUES (?, ?, ?, ?)', [vault.id, agentId, wrapped, now]);
   });
-  return getVault(ctx.db, body.name);
+  return getVault(ctx.db, caller, body.name);
 }
 
-export async function listVaults(db: CatalogDriver): Promise<VaultJson[]> {
-  const rows = await db.query<{ id: number; name: string; storage: string; owner: string | null; created_at: number }>(
-    `SELECT v.id, v.name, s.name AS storage, u.name AS owner, v.created_at FROM vaults v
+export async function listVaults(db: CatalogDriver, caller: Caller): Promise<VaultJson[]> {
+  const all = await db.query<{ id: number; name: string; storage: string; owner: string | null; owner_id: number | null; created_at: number }>(
+    `SELECT v.id, v.name, s.name AS storage, u.name AS owner, v.owner_id, v.created_at FROM vaults v
        JOIN storages s ON s.id = v.storage_id LEFT JOIN users u ON u.id = v.owner_id ORDER BY v.name`,
   );
+  const rows = all.filter((r) => caller.role !== 'user' || (r.owner_id !== null && num(r.owner_id) === caller.id));
   const keys = await db.query<{ vault_id: number; agent: string }>(
     `SELECT k.vault_id, a.name AS agent FROM vault_agent_keys k JOIN agents a ON a.id = k.agent_id
       WHERE a.removed_at IS NULL ORDER BY a.name`,
@@ -64,15 +65,15 @@ export async function listVaults(db: CatalogDriver): Promise<VaultJson[]> {
   }));
 }
 
-export async function getVault(db: CatalogDriver, name: string): Promise<VaultJson & { chunker: unknown; keyFile: unknown }> {
-  const vault = await vaultByName(db, name);
-  const listed = (await listVaults(db)).find((v) => v.name === name)!;
+export async function getVault(db: CatalogDriver, caller: Caller, name: string): Promise<VaultJson & { chunker: unknown; keyFile: unknown }> {
+  const vault = await ownedVault(db, caller, name);
+  const listed = (await listVaults(db, caller)).find((v) => v.name === name)!;
   return { ...listed, chunker: JSON.parse(vault.chunker), keyFile: JSON.parse(vault.key_file) };
 }
 
-export async function grantVaultToAgent(ctx: ServerContext, vaultName: string, agent: string, wrapped: string): Promise<void> {
-  const vault = await vaultByName(ctx.db, vaultName);
-  const agentId = await partId(ctx.db, 'agent', agent);
+export async function grantVaultToAgent(ctx: ServerContext, caller: Caller, vaultName: string, agent: string, wrapped: string): Promise<void> {
+  const vault = await ownedVault(ctx.db, caller, vaultName);
+  const agentId = await ownedAgentId(ctx.db, caller, agent);
   checkWrapped(agent, wrapped);
   await ctx.db.run(
     `INSERT INTO vault_agent_keys (vault_id, agent_id, wrapped, created_at) VALUES (?, ?, ?, ?)
@@ -81,8 +82,8 @@ export async function grantVaultToAgent(ctx: ServerContext, vaultName: string, a
   );
 }
 
-export async function replaceKeyFile(ctx: ServerContext, vaultName: string, keyFile: unknown): Promise<void> {
-  const vault = await vaultByName(ctx.db, vaultName);
+export async function replaceKeyFile(ctx: ServerContext, caller: Caller, vaultName: string, keyFile: unknown): Promise<void> {
+  const vault = await ownedVault(ctx.db, caller, vaultName);
   const checked = parseKeyFile(keyFile);
   await ctx.db.run('UPDATE vaults SET key_file = ? WHERE id = ?', [JSON.stringify(checked), vault.id]);
 }

@@ -163,6 +163,7 @@ async function enroll(dataDir: string, options: StartStorageOptions, name: strin
     name,
     hosts: [parseListen(listen).host],
     version: options.version ?? '0.1.0',
+    server: options.server,
   });
   await mkdir(join(dataDir, 'tls'), { recursive: true, mode: 0o700 });
   await writeFileAtomic(join(dataDir, 'tls', 'key.pem'), enrolled.keyPem, { mode: 0o600 });

@@ -136,7 +136,8 @@ const create: Command = {
         return { job: await c.post<JobJson>('/api/jobs', { ...body, vault }), setup };
       } catch (e) {
         // the vault exists now: its generated passphrase must not be lost with the job
-        if (setup.recoveryPassphrase !== undefined) process.stdout.write(`${recoveryLine(vault, setup.recoveryPassphrase)}\n`);
+        // (on stderr: with --json, stdout carries one JSON document or nothing)
+        if (setup.recoveryPassphrase !== undefined) process.stderr.write(`${recoveryLine(vault, setup.recoveryPassphrase)}\n`);
         throw e;
       }
     });

@@ -1,5 +1,6 @@
 // Routes about jobs and their runs: define, list, show, remove, run now; runs list, show, log, cancel.
 import { absolutePathSchema, levelSchema, type Level, nameSchema, type Schema } from '../../protocol/api-schema.ts';
+import { CairnError } from '../../core/errors.ts';
 import type { ServerContext } from '../context.ts';
 import type { Route } from '../http/router.ts';
 import { checkOwner, type CreateJobBody, createJob, jobRow, listJobs, removeJob, showJob } from '../jobs.ts';
@@ -57,6 +58,17 @@ export function jobRoutes(ctx: ServerContext, scheduler: Scheduler): Route[] {
         checkOwner(caller!, job.owner_id, `job named ${params.name}`);
         const level = (body as { level?: Level }).level ?? 'incremental';
         return queueRun(ctx, { jobId: job.id, kind: 'backup', requestedLevel: level, agentId: job.agent_id, storageId: job.storage_id });
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/jobs/:name/estimate',
+      summary: 'files and bytes a run would read (not implemented yet)',
+      access: 'read',
+      body: runBody,
+      handle: async ({ params, caller }) => {
+        await showJob(ctx.db, caller!, params.name!); // unknown job: 404 first
+        throw new CairnError('E_UNAVAILABLE', 'job estimate is not implemented yet');
       },
     },
     {

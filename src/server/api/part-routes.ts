@@ -30,8 +30,8 @@ export function partRoutes(ctx: ServerContext): Route[] {
   for (const kind of ['agent', 'storage'] as const) {
     const plural = `/api/${kind}s`;
     routes.push(
-      { method: 'GET', path: plural, summary: `${kind}s with status, last seen, RTT, version, address`, access: 'read', handle: async () => listParts(ctx, kind) },
-      { method: 'GET', path: `${plural}/:name`, summary: `one ${kind}`, access: 'read', handle: async ({ params }) => getPart(ctx, kind, params.name!) },
+      { method: 'GET', path: plural, summary: `${kind}s with status, last seen, RTT, version, address`, access: 'read', handle: async ({ caller }) => listParts(ctx, kind, caller!) },
+      { method: 'GET', path: `${plural}/:name`, summary: `one ${kind}`, access: 'read', handle: async ({ params, caller }) => getPart(ctx, kind, params.name!, caller!) },
       {
         method: 'DELETE',
         path: `${plural}/:name`,

@@ -2,7 +2,9 @@
 // the console event stream.
 import { TOKEN_PREFIX } from '../../protocol/enrollment-token.ts';
 import { nameSchema, type Schema } from '../../protocol/api-schema.ts';
+import { CairnError } from '../../core/errors.ts';
 import type { ServerContext } from '../context.ts';
+import { getRun, parseRunId } from '../runs.ts';
 import { openApiDocument } from '../http/openapi.ts';
 import { type Route, TAKEN } from '../http/router.ts';
 import { type EnrollRequest, enroll } from '../parts.ts';
@@ -86,9 +88,13 @@ export function sessionRoutes(ctx: ServerContext, allRoutes: () => readonly Rout
       summary: 'server-sent events for consoles: run, progress, part',
       access: 'read',
       query: { run: 'only events of this run' },
-      handle: async ({ req, res, query }) => {
-        const run = query.get('run');
-        ctx.events.attach(req, res, run === null ? undefined : (_type, data) => (data as { id?: number }).id === Number(run));
+      handle: async ({ req, res, query, caller }) => {
+        const asked = query.get('run');
+        const run = asked === null ? undefined : parseRunId(asked);
+        if (run !== undefined) await getRun(ctx.db, run, caller); // unknown, or not the caller's: 404
+        // everything else the stream carries (all runs, all parts) is beyond a `user`'s own things
+        if (run === undefined && caller!.role === 'user') throw new CairnError('E_FORBIDDEN', 'a user may follow only its own runs: /api/events?run=ID');
+        ctx.events.attach(req, res, run === undefined ? undefined : (type, data) => type !== 'part' && (data as { id?: number }).id === run);
         return TAKEN;
       },
     },

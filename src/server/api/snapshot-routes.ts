@@ -3,7 +3,7 @@
 import { CairnError } from '../../core/errors.ts';
 import { absolutePathSchema, CONFLICT_POLICIES, nameSchema, type Schema } from '../../protocol/api-schema.ts';
 import type { RestoreRequest } from '../../protocol/api-types.ts';
-import { num, partId, type ServerContext } from '../context.ts';
+import { num, ownedAgentId, type ServerContext } from '../context.ts';
 import type { Route } from '../http/router.ts';
 import { queueRun } from '../runs.ts';
 import type { RestoreRequestStored } from '../scheduler.ts';
@@ -59,7 +59,7 @@ export function snapshotRoutes(ctx: ServerContext): Route[] {
         const r = body as RestoreRequest;
         const snap = await snapshotRow(ctx.db, r.snapshot, caller);
         const agentName = r.agent ?? snap.agent;
-        const agentId = await partId(ctx.db, 'agent', agentName);
+        const agentId = await ownedAgentId(ctx.db, caller!, agentName);
         const jobRows = await ctx.db.query<{ job_id: number | null }>('SELECT job_id FROM snapshots WHERE pk = ?', [snap.pk]);
         const stored: RestoreRequestStored = {
           request: { snapshot: snap.id, to: r.to ?? '/', include: r.include ?? [], conflict: r.conflict ?? 'rename', dryRun: r.dryRun ?? false },

@@ -46,8 +46,8 @@ const keyFileBody: Schema = { type: 'object', properties: { keyFile: keyFileSche
 
 export function vaultRoutes(ctx: ServerContext): Route[] {
   return [
-    { method: 'GET', path: '/api/vaults', summary: 'vaults and the agents holding their keys', access: 'read', handle: async () => listVaults(ctx.db) },
-    { method: 'GET', path: '/api/vaults/:name', summary: 'one vault with its passphrase-wrapped key file', access: 'read', handle: async ({ params }) => getVault(ctx.db, params.name!) },
+    { method: 'GET', path: '/api/vaults', summary: 'vaults and the agents holding their keys', access: 'read', handle: async ({ caller }) => listVaults(ctx.db, caller!) },
+    { method: 'GET', path: '/api/vaults/:name', summary: 'one vault with its passphrase-wrapped key file', access: 'read', handle: async ({ params, caller }) => getVault(ctx.db, caller!, params.name!) },
     {
       method: 'POST',
       path: '/api/vaults',
@@ -62,8 +62,8 @@ export function vaultRoutes(ctx: ServerContext): Route[] {
       summary: "store an agent's copy of the vault keys, wrapped to its key pair",
       access: 'operate',
       body: grantBody,
-      handle: async ({ params, body }) => {
-        await grantVaultToAgent(ctx, params.name!, params.agent!, (body as { wrapped: string }).wrapped);
+      handle: async ({ params, body, caller }) => {
+        await grantVaultToAgent(ctx, caller!, params.name!, params.agent!, (body as { wrapped: string }).wrapped);
         return {};
       },
     },
@@ -73,8 +73,8 @@ export function vaultRoutes(ctx: ServerContext): Route[] {
       summary: 'replace the passphrase-wrapped key file (a new passphrase)',
       access: 'operate',
       body: keyFileBody,
-      handle: async ({ params, body }) => {
-        await replaceKeyFile(ctx, params.name!, (body as { keyFile: unknown }).keyFile);
+      handle: async ({ params, body, caller }) => {
+        await replaceKeyFile(ctx, caller!, params.name!, (body as { keyFile: unknown }).keyFile);
         return {};
       },
     },

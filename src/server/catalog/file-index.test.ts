@@ -86,6 +86,6 @@ test('an unknown directory lists empty; an unknown snapshot is E_NOT_FOUND', asy
 
 test('a failed batch adds nothing from that batch', async () => {
   const dup: IndexEntry = { dir: Buffer.from('/dup'), name: Buffer.from('x'), type: 'file', size: 1, mtimeNs: 1 };
-  await assert.rejects(addEntries(db, B, [dup, dup]), { code: 'E_INTERNAL' });
+  await assert.rejects(addEntries(db, B, [dup, dup]), { code: 'E_CONFLICT' });
   assert.deepEqual(await listDir(db, B, Buffer.from('/dup')), []);
 });

@@ -77,7 +77,7 @@ test('snapshots read back newest first for a job', async () => {
 test('a removed agent frees its name; two live agents cannot share one', async () => {
   const add = () => db.run("INSERT INTO agents (name, cert_fingerprint, enrolled_at) VALUES ('twin', 'f', 0)");
   await add();
-  await assert.rejects(add(), /UNIQUE/);
+  await assert.rejects(add(), { code: 'E_CONFLICT', message: /agents.name/ });
   await db.run("UPDATE agents SET removed_at = 1 WHERE name = 'twin'");
   await add();
 });

@@ -1,7 +1,8 @@
 // Migration 2: what running jobs through parts needs beyond the initial schema: each agent's
 // copy of a vault's keys (wrapped to the agent's own key pair, so the server holds only
 // ciphertext), the vault's chunker parameters, a job's bandwidth limit, and which run made a
-// snapshot (a run that fails after announcing its snapshot takes the catalog row back out).
+// snapshot (a run that fails after announcing its snapshot takes the catalog row back out), and
+// vault names unique across storage servers.
 import type { Dialect } from './driver.ts';
 
 export function schemaV2(_d: Dialect): string[] {
@@ -17,5 +18,7 @@ export function schemaV2(_d: Dialect): string[] {
     'ALTER TABLE jobs ADD COLUMN bwlimit BIGINT',
     'ALTER TABLE snapshots ADD COLUMN run_id BIGINT',
     'ALTER TABLE enrollment_tokens ADD COLUMN token_id TEXT',
+    // consoles name a vault alone (`vault grant V`), so names are unique across storage servers
+    'CREATE UNIQUE INDEX vaults_by_name ON vaults (name)',
   ];
 }

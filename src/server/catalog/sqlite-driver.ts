@@ -109,7 +109,15 @@ export class SqliteDriver implements CatalogDriver {
   }
 
   #run(sql: string, params: SqlParams): RunResult {
-    const r = this.#statement(sql).run(...params);
+    let r: ReturnType<StatementSync['run']>;
+    try {
+      r = this.#statement(sql).run(...params);
+    } catch (e) {
+      // two callers racing for one name: the loser hears a conflict, not an internal error
+      if (/UNIQUE constraint failed/.test((e as Error).message))
+        throw new CairnError('E_CONFLICT', `already exists (${(e as Error).message.replace(/^.*UNIQUE constraint failed: /, '')})`, { cause: e });
+      throw e;
+    }
     const lastId = Number(r.lastInsertRowid);
     return { changes: Number(r.changes), lastId: lastId === 0 ? null : lastId };
   }
