@@ -4,9 +4,10 @@
 // the CLI to another folder, rsync-identical to its source.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { parseKeyFile, unwrapKeys } from '../src/core/keys.ts';
 import type { RunJson, SnapshotJson } from '../src/protocol/api-types.ts';
 import { type Cluster, startCluster, tempDir } from './support/cluster.ts';
 import { buildHardTree, pseudoRandom } from './support/tree-builder.ts';
@@ -119,6 +120,16 @@ describe('topologies', { concurrency: 1 }, () => {
           }
         } else {
           await backupAndRestoreAll(c, agents, storages);
+        }
+        if (agentCount === 1 && storageCount === 1) {
+          // a new passphrase reaches the storage server's copy of the key file too: the vault
+          // restores from the storage server alone with the new one, no longer with the old
+          const changed = await c.cli(['vault', 'passwd', 'admin.store1'], `${PASSPHRASE}\nan entirely new passphrase\n`);
+          assert.equal(changed.code, 0, changed.stderr);
+          const onStorage = JSON.parse(readFileSync(join(c.storages.get('store1')!.dataDir, 'vaults', 'admin.store1', 'vault.json'), 'utf8')) as { keyFile: unknown };
+          const keys = await unwrapKeys(parseKeyFile(onStorage.keyFile), 'an entirely new passphrase');
+          assert.equal(keys.encKey.length, 32);
+          await assert.rejects(unwrapKeys(parseKeyFile(onStorage.keyFile), PASSPHRASE), { code: 'E_BAD_PASSPHRASE' });
         }
       } finally {
         await c.stop();

@@ -85,6 +85,10 @@ export async function grantVaultToAgent(ctx: ServerContext, caller: Caller, vaul
 export async function replaceKeyFile(ctx: ServerContext, caller: Caller, vaultName: string, keyFile: unknown): Promise<void> {
   const vault = await ownedVault(ctx.db, caller, vaultName);
   const checked = parseKeyFile(keyFile);
+  // the storage server's copy first: it alone restores the vault if the catalog is lost, so the
+  // old passphrase must stop working there too; an offline storage server changes nothing
+  const storage = await ctx.db.query<{ name: string }>('SELECT name FROM storages WHERE id = ?', [vault.storage_id]);
+  await ctx.hub.call({ kind: 'storage', name: storage[0]!.name }, 'replaceKeyFile', { vault: vault.name, keyFile: checked }, 60_000);
   await ctx.db.run('UPDATE vaults SET key_file = ? WHERE id = ?', [JSON.stringify(checked), vault.id]);
 }
 

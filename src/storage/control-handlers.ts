@@ -1,8 +1,10 @@
 // What the backup server may ask a storage server over the control channel
-// (docs/control-plane.md): create a vault with the key file it relays from a console, and scrub
+// (docs/control-plane.md): create a vault with the key file it relays from a console, replace
+// that key file (a new passphrase), and scrub
 // a vault. Agents can do neither on the data plane; these calls are how vaults come to exist
 // in server mode. Params are validated here exactly as the data-plane routes validate them.
 import { CairnError } from '../core/errors.ts';
+import { parseKeyFile } from '../core/keys.ts';
 import { checkVaultName, parseCreateVaultRequest, type ScrubReport } from '../protocol/data-plane.ts';
 import { scrubVault } from './scrub.ts';
 import type { VaultStore } from './vault-store.ts';
@@ -34,6 +36,15 @@ export function storageControlHandlers(store: VaultStore): ControlHandlers {
         if (JSON.stringify(existing.config) !== JSON.stringify(config)) throw e;
         return { vault, created: false };
       }
+    },
+
+    /** A new passphrase for the vault: the key file the console re-wrapped, relayed by the server. */
+    async replaceKeyFile(params: unknown): Promise<{ vault: string }> {
+      const o = paramsObject(params, 'replaceKeyFile');
+      for (const k of Object.keys(o)) if (k !== 'vault' && k !== 'keyFile') throw new CairnError('E_BAD_REQUEST', `replaceKeyFile: unexpected field ${k}`);
+      const vault = checkVaultName(o.vault);
+      await store.replaceKeyFile(vault, parseKeyFile(o.keyFile));
+      return { vault };
     },
 
     async scrub(params: unknown): Promise<ScrubReport> {

@@ -15,7 +15,8 @@ import { indexOrphanPacks } from './pack-recovery.ts';
 export class Vault {
   readonly name: string;
   readonly dir: string;
-  readonly config: VaultConfig;
+  /** replaced whole when the key file changes (a new passphrase); never mutated in place */
+  config: VaultConfig;
   readonly index: ChunkIndex;
   readonly reader: PackReader;
 
@@ -84,6 +85,17 @@ export class VaultStore {
       await rm(staging, { recursive: true, force: true });
       throw fromSystemError(e, `creating vault ${name}`);
     }
+  }
+
+  /**
+   * Replaces the passphrase-wrapped key file (a new passphrase: the keys, and so the data, stay
+   * the same). vault.json is rewritten atomically; the chunker and everything else are kept.
+   */
+  async replaceKeyFile(name: string, keyFile: VaultConfig['keyFile']): Promise<void> {
+    const vault = await this.open(name);
+    const config = parseVaultConfig({ ...vault.config, keyFile });
+    await writeFileAtomic(join(vault.dir, 'vault.json'), `${JSON.stringify(config, null, 2)}\n`);
+    vault.config = config;
   }
 
   /** The open vault; E_NOT_FOUND when there is none by that name. */
