@@ -242,7 +242,7 @@ describe('agent run handlers', () => {
       ...context([]),
       restoreRoots: [restoreRoot],
     });
-    assert.deepEqual(none.pretreatment, { target: fresh, conflicts: [], ok: true, problems: [] });
+    assert.deepEqual([none.pretreatment.target, none.pretreatment.conflicts, none.pretreatment.ok, none.pretreatment.problems], [fresh, [], true, []]);
     assert.equal(fs.existsSync(fresh), false);
 
     const blocked = join(restoreRoot, 'a-file');

@@ -1,7 +1,8 @@
 // `cairn agent start`: the agent daemon. Takes the data folder's lock, enrolls the first time
 // (a fresh P-256 key for wrapped vault keys, a certificate for `cairn-agent:NAME`), then keeps
 // the control channel to the backup server and serves its calls: `backup` and `restore` run with
-// the data path (run-backup.ts, run-restore.ts), `cancel {run}` aborts a running one. Params are
+// the data path (run-backup.ts, run-restore.ts), `verify` checks a snapshot (run-verify.ts), `estimate` walks and stores nothing
+// (run-estimate.ts), `cancel {run}` aborts a running one. Params are
 // checked at the boundary; a malformed call is answered E_BAD_REQUEST and nothing runs.
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
@@ -23,7 +24,10 @@ import {
 import { removeStaleSpools } from './index-spool.ts';
 import { checkBackupParams, runBackup, runIdSchema } from './run-backup.ts';
 import { canceledError, type RunContext } from './run-context.ts';
+import { checkEstimateParams, runEstimate } from './run-estimate.ts';
 import { checkRestoreParams, runRestore } from './run-restore.ts';
+import { checkVerifyParams, runVerify } from './run-verify.ts';
+import { checkRebuildParams, runRebuild } from './run-rebuild.ts';
 import { StorageClient } from './storage-client.ts';
 
 export const AGENT_VERSION = '0.1.0';
@@ -173,6 +177,17 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
         restore: async (params) => {
           const p = checkRestoreParams(params);
           return track(p.run, 'restore', (ctx) => runRestore(p, { ...ctx, restoreRoots: settings.restoreRoots }));
+        },
+        // a rebuild is not a run: its id is kept negative here so it never collides with one
+        rebuild: async (params) => {
+          const p = checkRebuildParams(params);
+          return track(-p.rebuild, 'catalog rebuild', (ctx) => runRebuild(p, ctx));
+        },
+        // answered at once, stores nothing, no run: not tracked (nothing to cancel)
+        estimate: async (params) => runEstimate(checkEstimateParams(params), context(new AbortController().signal)),
+        verify: async (params) => {
+          const p = checkVerifyParams(params);
+          return track(p.run, 'verify', (ctx) => runVerify(p, ctx));
         },
         cancel: async (params) => {
           const { run } = checkBody<CancelParams>(cancelSchema, params);

@@ -1,14 +1,16 @@
 // The agent's side of a `restore` call: refuses a target outside the agent's restore roots
 // before anything else, opens the vault keys sent wrapped to this agent, loads the snapshot from
-// the run's storage server (with the run's grant), checks the target, and then either reports
-// what a restore would do (dry run: conflicts and problems, nothing written) or restores with
-// the data path (restore/restorer.ts) under the run's conflict policy, progress going to the server.
+// the run's storage server (with the run's grant) and runs the pretreatment (restore-plan.ts:
+// target, conflicts, free space, chunks present). A dry run ends there with the report; so does
+// a restore whose checks failed (nothing written, the report saying why: the server fails the
+// run); otherwise it restores with the data path (restore/restorer.ts) under the run's conflict
+// policy, progress going to the server.
 import { unwrapForAgent } from '../core/agent-keys.ts';
 import { CairnError } from '../core/errors.ts';
 import { absolutePathSchema, checkBody, CONFLICT_POLICIES, type Schema } from '../protocol/api-schema.ts';
-import type { RestoreParams, RestoreResult, Warning } from '../protocol/control.ts';
+import type { RestoreParams, RestorePretreatment, RestoreResult, Warning } from '../protocol/control.ts';
 import { GrantKeeper, renewByCall } from './grant-keeper.ts';
-import { planRestore, targetProblems } from './restore/restore-plan.ts';
+import { planRestore, type RestorePlan } from './restore/restore-plan.ts';
 import { restore } from './restore/restorer.ts';
 import { checkRestoreTarget } from './restore-roots.ts';
 import {
@@ -64,25 +66,25 @@ export async function runRestore(params: RestoreParams, ctx: RestoreContext): Pr
     const startedAt = new Date();
     const include = params.include.length ? params.include : undefined;
     const warnings: Warning[] = [];
-    if (params.dryRun) {
-      progress.offer({ phase: 'check' }, true);
-      const plan = await planRestore({
-        client,
-        vault,
-        keys,
-        snapshot,
-        target: to,
-        include,
-        conflict: params.conflict,
-        startedAt,
-        signal: ctx.signal,
-      });
-      if (plan.unlisted) warnings.push({ path: to, reason: plan.unlisted });
-      const { conflicts, ok, problems } = plan;
-      return { files: plan.files, bytes: plan.bytes, damaged: [], warnings, pretreatment: { target: to, conflicts, ok, problems } };
+    progress.offer({ phase: 'check' }, true);
+    const plan = await planRestore({
+      client,
+      vault,
+      keys,
+      snapshot,
+      target: to,
+      include,
+      conflict: params.conflict,
+      startedAt,
+      signal: ctx.signal,
+    });
+    if (plan.unlisted) warnings.push({ path: to, reason: plan.unlisted });
+    const pretreatment = pretreatmentReport(plan);
+    // a dry run stops here; so does a restore whose checks failed, before anything is written
+    if (params.dryRun || !plan.ok) {
+      const written = params.dryRun ? { files: plan.files, bytes: plan.bytes } : { files: 0, bytes: 0 };
+      return { ...written, damaged: [], warnings, pretreatment };
     }
-    const problems = targetProblems(to);
-    if (problems.length) throw new CairnError('E_FORBIDDEN', `restore target refused: ${problems.join('; ')}`);
     const done = await restore({
       client,
       vault,
@@ -103,10 +105,25 @@ export async function runRestore(params: RestoreParams, ctx: RestoreContext): Pr
       bytes: done.bytes,
       damaged: done.damaged,
       warnings,
-      pretreatment: { target: to, conflicts: done.conflicts, ok: true, problems: [] },
+      // the conflicts the restore met (the same, unless the target changed since the check)
+      pretreatment: { ...pretreatment, conflicts: done.conflicts },
     };
   } finally {
     keeper.close();
     client.close();
   }
+}
+
+/** The run's pretreatment field: the plan's checks, in the order a person reads them. */
+export function pretreatmentReport(plan: RestorePlan): RestorePretreatment {
+  return {
+    target: plan.target,
+    agentOnline: true,
+    ok: plan.ok,
+    problems: plan.problems,
+    conflicts: plan.conflicts,
+    plan: { files: plan.files, bytes: plan.bytes, chunks: plan.chunks },
+    missingChunks: plan.missingChunks,
+    space: plan.space,
+  };
 }

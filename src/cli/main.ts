@@ -6,7 +6,7 @@ import { type Command, parseCommandArgs } from './command.ts';
 // Command groups load on demand: a command pays only for the modules it uses.
 const GROUPS: Record<string, () => Promise<Command[]>> = {
   up: async () => [(await import('./up.ts')).upCommand],
-  server: async () => (await import('./server.ts')).serverCommands,
+  server: async () => [...(await import('./server.ts')).serverCommands, ...(await import('./console/rebuild.ts')).rebuildCommands],
   storage: async () => [...(await import('./storage.ts')).storageCommands, ...(await import('./console/parts.ts')).storageConsoleCommands],
   agent: async () => [...(await import('./agent.ts')).agentDaemonCommands, ...(await import('./console/parts.ts')).agentConsoleCommands],
   direct: async () => (await import('./direct.ts')).directCommands,
@@ -18,6 +18,7 @@ const GROUPS: Record<string, () => Promise<Command[]>> = {
   run: async () => (await import('./console/runs.ts')).runCommands,
   snapshot: async () => (await import('./console/snapshots.ts')).snapshotCommands,
   restore: async () => (await import('./console/restore.ts')).restoreCommands,
+  verify: async () => (await import('./console/verify.ts')).verifyCommands,
   user: async () => (await import('./console/users.ts')).userCommands,
   audit: async () => (await import('./console/audit.ts')).auditCommands,
   net: async () => (await import('./console/net.ts')).netCommands,

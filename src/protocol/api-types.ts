@@ -97,3 +97,25 @@ export type RestoreRequest = {
   conflict?: ConflictPolicy;
   dryRun?: boolean;
 };
+
+/** A catalog rebuild from a vault (`cairn server rebuild-catalog`), kept by the server while it runs and after. */
+export type RebuildJson = {
+  id: number;
+  storage: string;
+  vault: string;
+  agent: string;
+  status: 'running' | 'succeeded' | 'failed';
+  /** snapshots added to the catalog so far, and their regular files */
+  snapshots: number;
+  files: number;
+  /** snapshots found in the vault that the catalog already had */
+  known: number;
+  /** snapshots skipped because their record or trees could not be read */
+  warnings: Warning[];
+  error: { code: string; message: string } | null;
+  startedAt: string;
+  endedAt: string | null;
+};
+
+/** What the storage server keeps of a vault (GET /api/storages/:name/vaults/:vault): enough to adopt it. */
+export type StorageVaultJson = { name: string; storage: string; chunker: unknown; keyFile: unknown };

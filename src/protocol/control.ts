@@ -49,7 +49,7 @@ export type BackupParams = {
   keys: string;
   /** reference snapshot id (unchanged files reuse its chunks); none for a first backup */
   parent?: string;
-  /** read every file even when its metadata is unchanged (a full backup) */
+  /** read every file even when its metadata is unchanged (a full backup, or --force-read) */
   forceRead: boolean;
 };
 export type BackupResult = BackupCounters & {
@@ -76,11 +76,73 @@ export type RestoreResult = {
   bytes: number;
   damaged: Warning[];
   warnings: Warning[];
-  /** what the checks before writing found (issue 5 fills in free space and chunk presence) */
-  pretreatment: { target: string; conflicts: { path: string; action: string }[]; ok: boolean; problems: string[] };
+  /** what the checks before writing found */
+  pretreatment: RestorePretreatment;
+};
+/**
+ * A restore's checks before writing (SPEC.md "Restore subsystem"), kept in the run. `ok` false:
+ * nothing was written and `problems` says why. The fields after `problems` are there when the
+ * agent was reached.
+ */
+export type RestorePretreatment = {
+  target: string;
+  /** false: the run failed at once, its agent being offline */
+  agentOnline?: boolean;
+  ok: boolean;
+  problems: string[];
+  /** existing entries in the way and what the conflict policy does with each (the first 1000) */
+  conflicts: { path: string; action: string }[];
+  /** what the restore writes, in the order it reads: entries other than directories, files' bytes, distinct chunks */
+  plan?: { files: number; bytes: number; chunks: number };
+  /** of those chunks, the ones the storage server does not hold */
+  missingChunks?: number;
+  /** each filesystem written to: bytes the files take there (whole blocks) and bytes free */
+  space?: { mount: string; neededBytes: number; freeBytes: number }[];
 };
 
 export type CancelParams = { run: number };
+
+// ---- verify (server → agent), a run of kind 'verify'
+export const VERIFY_LEVELS = ['catalog', 'data', 'disk'] as const;
+export type VerifyLevel = (typeof VERIFY_LEVELS)[number];
+export type VerifyParams = {
+  run: number;
+  snapshot: string;
+  level: VerifyLevel;
+  storage: StorageRef;
+  vault: string;
+  /** a grant for op 'verify' (reads only) */
+  grant: string;
+  keys: string;
+  /** level disk: the snapshot's job's exclude globs (what they match on disk is not "extra") */
+  excludes?: string[];
+};
+export type VerifyResult = {
+  /** regular files checked */
+  files: number;
+  /** their logical bytes */
+  bytes: number;
+  /** chunks checked (present in the index, or read back and re-hashed) */
+  chunks: number;
+  /** every file the damage touches, with why (a missing chunk, a failed check, differs on disk) */
+  damaged: Warning[];
+  warnings: Warning[];
+};
+
+// ---- estimate (server → agent), answered at once, stores nothing
+export type EstimateParams = Omit<BackupParams, 'run' | 'grant'> & { grant: string };
+export type EstimateResult = { files: number; bytes: number };
+
+// ---- catalog rebuild (server → agent), then the agent reports each snapshot it finds
+export type RebuildParams = { storage: StorageRef; vault: string; grant: string; keys: string; rebuild: number };
+export type RebuildResult = { snapshots: number; files: number; warnings: Warning[] };
+/** agent → server during a rebuild: one snapshot found in the vault; answered {known}. A new one's index follows with rebuildIndex */
+export type SnapshotFoundParams = { rebuild: number; snapshot: string; time: string; host: string; paths: string[]; counters: BackupCounters };
+export type SnapshotFoundResult = { known: boolean };
+/** agent → server: a batch of a rebuilt snapshot's index (run = the rebuild id); `last` ends that snapshot's index */
+export type RebuildIndexParams = SnapshotIndexParams & { last: boolean };
+/** agent → server: a fresh grant for a long rebuild (answered as renewGrant is) */
+export type RebuildGrantParams = { rebuild: number };
 
 // ---- server → storage
 export type CreateVaultParams = { vault: string; config: unknown };

@@ -32,6 +32,8 @@ export type RunRow = {
   error: string | null;
   damaged: string;
   pretreatment: string | null;
+  /** 1: a backup asked with --force-read (reads every file) */
+  force_read: number;
   job: string | null;
   job_owner: number | null;
   agent: string | null;
@@ -117,13 +119,15 @@ export type NewRun = {
   agentId: number;
   storageId: number;
   pretreatment?: unknown;
+  /** a backup that reads every file whatever its metadata */
+  forceRead?: boolean;
 };
 
 export async function queueRun(ctx: ServerContext, run: NewRun): Promise<RunJson> {
   const { lastId } = await ctx.db.run(
-    `INSERT INTO runs (job_id, kind, requested_level, status, reason, queued_at, agent_id, storage_id, pretreatment)
-     VALUES (?, ?, ?, 'queued', 'waiting for the scheduler', ?, ?, ?, ?)`,
-    [run.jobId, run.kind, run.requestedLevel, Date.now(), run.agentId, run.storageId, run.pretreatment === undefined ? null : JSON.stringify(run.pretreatment)],
+    `INSERT INTO runs (job_id, kind, requested_level, status, reason, queued_at, agent_id, storage_id, pretreatment, force_read)
+     VALUES (?, ?, ?, 'queued', 'waiting for the scheduler', ?, ?, ?, ?, ?)`,
+    [run.jobId, run.kind, run.requestedLevel, Date.now(), run.agentId, run.storageId, run.pretreatment === undefined ? null : JSON.stringify(run.pretreatment), run.forceRead ? 1 : 0],
   );
   const json = await getRun(ctx.db, lastId!);
   await logRun(ctx, json.id, `queued ${run.kind}${run.requestedLevel ? ` (${run.requestedLevel})` : ''}`);

@@ -3,12 +3,13 @@
 // and carries a started run through its agent: a signed grant, the agent's wrapped vault keys,
 // the call, the live progress, and the outcome written to the catalog.
 import { CairnError } from '../core/errors.ts';
-import type { Level } from '../protocol/api-schema.ts';
 import type { BackupParams, BackupResult, RestoreParams, RestoreResult } from '../protocol/control.ts';
 import { type GrantOp, signGrant } from '../protocol/grant.ts';
 import { num, type ServerContext } from './context.ts';
 import { clearProgress, liveProgress, logRun, type RunRow, runRow, updateRun } from './runs.ts';
 import { dropRunSnapshot, snapshotRow } from './snapshots.ts';
+import { nothingRead, planLevel, readsEverything } from './levels.ts';
+import { executeVerify } from './run-verify.ts';
 import { agentKeysFor } from './vaults.ts';
 
 export const LIMITS = { global: 8, perAgent: 2, perStorage: 4 };
@@ -143,7 +144,7 @@ export class Scheduler {
     const row = await runRow(this.#ctx.db, runId);
     if (row.agent !== agent || row.status !== 'running') throw new CairnError('E_FORBIDDEN', `run ${runId} is not running on agent ${agent}`);
     const vault = await this.#vaultOf(row);
-    return { grant: this.#grant(row, row.kind === 'backup' ? 'backup' : 'restore', vault.name) };
+    return { grant: this.#grant(row, row.kind === 'backup' ? 'backup' : row.kind === 'verify' ? 'verify' : 'restore', vault.name) };
   }
 
   async #vaultOf(run: RunRow): Promise<{ id: number; name: string }> {
@@ -167,6 +168,8 @@ export class Scheduler {
       const keys = await agentKeysFor(ctx.db, vault.id, vault.name, num(run.agent_id), run.agent!);
       if (run.kind === 'backup') await this.#backup(run, { name: run.storage!, url }, vault.name, keys);
       else if (run.kind === 'restore') await this.#restore(run, { name: run.storage!, url }, vault.name, keys);
+      else if (run.kind === 'verify')
+        await executeVerify(ctx, run, { storage: { name: run.storage!, url }, vault: vault.name, keys, grant: this.#grant(run, 'verify', vault.name), canceled: () => this.#canceled.has(id) });
       else throw new CairnError('E_BAD_REQUEST', `${run.kind} runs are not supported yet`);
     } catch (e) {
       // closing: close() already ended the run with its own reason (the link dropping is its consequence)
@@ -177,31 +180,13 @@ export class Scheduler {
     }
   }
 
-  async #levelOf(run: RunRow): Promise<{ level: Level; parent?: string; note?: string }> {
-    const requested = run.requested_level ?? 'incremental';
-    const last = async (fullOnly: boolean) =>
-      (
-        await this.#ctx.db.query<{ id: string }>(
-          `SELECT s.id FROM snapshots s JOIN runs r ON r.id = s.run_id WHERE s.job_id = ? AND r.status = 'succeeded'${fullOnly ? " AND s.level = 'full'" : ''} ORDER BY s.time DESC, s.pk DESC LIMIT 1`,
-          [run.job_id],
-        )
-      )[0]?.id;
-    const anyPrevious = await last(false);
-    if (anyPrevious === undefined) return { level: 'full', note: requested === 'full' ? undefined : `no earlier successful backup of this job: running ${requested} as full` };
-    if (requested === 'full') return { level: 'full', parent: anyPrevious };
-    if (requested === 'differential') {
-      const full = await last(true);
-      return full === undefined ? { level: 'full', parent: anyPrevious, note: 'no successful full backup of this job: running differential as full' } : { level: 'differential', parent: full };
-    }
-    return { level: 'incremental', parent: anyPrevious };
-  }
-
   async #backup(run: RunRow, storage: { name: string; url: string }, vault: string, keys: string): Promise<void> {
     const ctx = this.#ctx;
     const id = num(run.id);
     const job = await ctx.db.query<{ name: string; paths: string; excludes: string }>('SELECT name, paths, excludes FROM jobs WHERE id = ?', [run.job_id]);
-    const { level, parent, note } = await this.#levelOf(run);
+    const { level, parent, note } = await planLevel(ctx.db, num(run.job_id), run.requested_level ?? 'incremental');
     if (note) await logRun(ctx, id, note);
+    if (num(run.force_read) === 1 && level !== 'full') await logRun(ctx, id, 'force-read: every file is read whatever its metadata');
     await updateRun(ctx, id, { level }, 'running');
     await logRun(ctx, id, `backup (${level}) started on agent ${run.agent} to storage ${run.storage}, vault ${vault}`);
     const params: BackupParams = {
@@ -215,10 +200,18 @@ export class Scheduler {
       grant: this.#grant(run, 'backup', vault),
       keys,
       ...(parent ? { parent } : {}),
-      forceRead: level === 'full',
+      forceRead: readsEverything(level, num(run.force_read) === 1),
     };
     const result = (await ctx.hub.call({ kind: 'agent', name: run.agent! }, 'backup', params)) as BackupResult;
     if (this.#canceled.has(id)) throw new CairnError('E_CONFLICT', 'canceled');
+    const nothing = nothingRead(result);
+    if (nothing !== undefined) {
+      // the snapshot holds no file: keep the warnings on the failed run, drop the snapshot row
+      await dropRunSnapshot(ctx.db, id);
+      const failed = await updateRun(ctx, id, { status: 'failed', ended_at: Date.now(), error: nothing, snapshot: null, files_changed: result.filesChanged, bytes_read: result.bytesRead, bytes_new: result.bytesNew, warnings: JSON.stringify(result.warnings ?? []) }, 'running');
+      if (failed) await logRun(ctx, id, `failed: ${nothing}`);
+      return;
+    }
     const ended = await updateRun(ctx, id, {
       status: 'succeeded',
       ended_at: Date.now(),
@@ -256,7 +249,8 @@ export class Scheduler {
     };
     const result = (await ctx.hub.call({ kind: 'agent', name: run.agent! }, 'restore', params)) as RestoreResult;
     if (this.#canceled.has(id)) throw new CairnError('E_CONFLICT', 'canceled');
-    const failed = result.damaged.length > 0 || (request.dryRun && !result.pretreatment.ok);
+    // a pretreatment that found problems stopped the restore (or the dry run) before any write
+    const failed = result.damaged.length > 0 || !result.pretreatment.ok;
     const error = result.damaged.length > 0 ? `${result.damaged.length} damaged file(s) not restored` : failed ? `pretreatment found problems: ${result.pretreatment.problems.join('; ')}` : null;
     const ended = await updateRun(ctx, id, {
       status: failed ? 'failed' : 'succeeded',

@@ -13,7 +13,9 @@ import { mutualServerTlsOptions } from '../core/tls.ts';
 import { sessionRoutes } from './api/session-routes.ts';
 import { jobRoutes } from './api/job-routes.ts';
 import { partRoutes } from './api/part-routes.ts';
+import { rebuildRoutes } from './api/rebuild-routes.ts';
 import { snapshotRoutes } from './api/snapshot-routes.ts';
+import { verifyRoutes } from './api/verify-routes.ts';
 import { userRoutes } from './api/user-routes.ts';
 import { vaultRoutes } from './api/vault-routes.ts';
 import { audit } from './audit.ts';
@@ -32,6 +34,7 @@ import { Scheduler } from './scheduler.ts';
 import { initServerFiles, keepSecret, loadServerFiles, saveSettings } from './server-files.ts';
 import { snapshotCreated, snapshotIndex } from './snapshots.ts';
 import { parseListen } from './listen.ts';
+import { Rebuilds } from './rebuild.ts';
 import { webPage } from './web-page.ts';
 
 export const SERVER_VERSION = '0.1.0';
@@ -113,6 +116,9 @@ export async function startServer(options: { dataDir: string; listen?: string; l
         snapshotCreated: async (part, params) => snapshotCreated(c, agentOnly(part), params),
         snapshotIndex: async (part, params) => snapshotIndex(c, agentOnly(part), params),
         renewGrant: async (part, params) => scheduler.renewGrant(agentOnly(part).name, Number((params as { run?: unknown })?.run)),
+        snapshotFound: async (part, params) => rebuilds.snapshotFound(agentOnly(part), params),
+        rebuildIndex: async (part, params) => rebuilds.index(agentOnly(part), params),
+        rebuildGrant: async (part, params) => rebuilds.renewGrant(agentOnly(part), params),
       },
       event: (part, frame) => {
         // only the agent running the run may move its counters
@@ -121,12 +127,13 @@ export async function startServer(options: { dataDir: string; listen?: string; l
       },
     }, { log }); // refused dials and failed hooks must reach the operator's log, not vanish
     const scheduler = new Scheduler(c);
+    const rebuilds = new Rebuilds(c);
     late.scheduler = scheduler;
     const interrupted = await failInterruptedRuns(c);
     if (interrupted) log(`${interrupted} run(s) left running by the previous process marked failed`);
 
     let routes: Route[] = [];
-    routes = [...sessionRoutes(c, () => routes), ...partRoutes(c), ...vaultRoutes(c), ...jobRoutes(c, scheduler), ...snapshotRoutes(c), ...userRoutes(c)];
+    routes = [...sessionRoutes(c, () => routes), ...partRoutes(c), ...vaultRoutes(c), ...jobRoutes(c, scheduler), ...snapshotRoutes(c), ...verifyRoutes(c), ...userRoutes(c), ...rebuildRoutes(c, rebuilds)];
     const router = new Router(
       routes,
       {
@@ -187,6 +194,7 @@ export async function startServer(options: { dataDir: string; listen?: string; l
           events.close();
           await c.hub.close();
           await scheduler.drain();
+          await rebuilds.drain();
           server.closeAllConnections();
           await new Promise<void>((res) => server.close(() => res()));
           await catalog.close();

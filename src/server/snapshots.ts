@@ -170,7 +170,7 @@ export async function snapshotCreated(ctx: ServerContext, agent: PartRef, params
   return {};
 }
 
-function wireEntry(e: IndexEntryWire) {
+export function wireEntry(e: IndexEntryWire) {
   if (typeof e !== 'object' || e === null || typeof e.dir !== 'string' || typeof e.name !== 'string' || typeof e.type !== 'string')
     throw new CairnError('E_BAD_REQUEST', 'index entry: dir, name and type are required');
   if (!Number.isSafeInteger(e.size) || e.size < 0 || !/^-?\d{1,22}$/.test(String(e.mtimeNs)))

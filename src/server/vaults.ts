@@ -14,7 +14,7 @@ export type CreateVaultBody = { name: string; storage: string; chunker: unknown;
 
 const WRAPPED = /^ak1\.[A-Za-z0-9_-]{20,4000}$/;
 
-function checkWrapped(agent: string, wrapped: string): string {
+export function checkWrapped(agent: string, wrapped: string): string {
   if (!WRAPPED.test(wrapped)) throw new CairnError('E_BAD_REQUEST', `agentKeys.${agent}: not an agent-wrapped key copy`);
   return wrapped;
 }

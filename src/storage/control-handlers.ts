@@ -5,7 +5,7 @@
 // in server mode. Params are validated here exactly as the data-plane routes validate them.
 import { CairnError } from '../core/errors.ts';
 import { parseKeyFile } from '../core/keys.ts';
-import { checkVaultName, parseCreateVaultRequest, type ScrubReport } from '../protocol/data-plane.ts';
+import { checkVaultName, parseCreateVaultRequest, type ScrubReport, type VaultConfig } from '../protocol/data-plane.ts';
 import { scrubVault } from './scrub.ts';
 import type { VaultStore } from './vault-store.ts';
 
@@ -45,6 +45,13 @@ export function storageControlHandlers(store: VaultStore): ControlHandlers {
       const vault = checkVaultName(o.vault);
       await store.replaceKeyFile(vault, parseKeyFile(o.keyFile));
       return { vault };
+    },
+
+    /** The vault's config (chunker and passphrase-wrapped key file): how a rebuilt catalog adopts a vault it lost. */
+    async getVault(params: unknown): Promise<{ config: VaultConfig }> {
+      const o = paramsObject(params, 'getVault');
+      for (const k of Object.keys(o)) if (k !== 'vault') throw new CairnError('E_BAD_REQUEST', `getVault: unexpected field ${k}`);
+      return { config: (await store.open(checkVaultName(o.vault))).config };
     },
 
     async scrub(params: unknown): Promise<ScrubReport> {

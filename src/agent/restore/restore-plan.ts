@@ -1,8 +1,11 @@
-// A restore's checks before writing (the "pretreatment" of a run, and all of a dry run): can the
-// target be made and written to, and which entries would meet something already there and what
-// the conflict policy would do with each. Walks the snapshot's trees like the restorer (one
-// directory's entries in memory at a time, sibling trees fetched in groups) and lstat's the
-// targets; writes nothing. Inside directories that do not exist yet nothing is looked at.
+// A restore's pretreatment (SPEC.md "Restore subsystem"): every check made before a byte is
+// written, the whole of a dry run and the first step of a real restore. Walks the snapshot's
+// trees like the restorer (one directory's entries in memory at a time, sibling trees fetched in
+// groups), writing nothing, and finds: whether the target can be made and written to; which
+// entries would meet something already there and what the conflict policy does with each; what
+// would be written (entries, bytes, distinct chunks); whether each filesystem written to has room
+// (free-space.ts); and whether the storage server holds every chunk (chunk-presence.ts, batched
+// as the walk goes). Inside directories that do not exist yet nothing is looked at.
 import fs from 'node:fs';
 import path from 'node:path';
 import { isCairnError } from '../../core/errors.ts';
@@ -11,7 +14,9 @@ import type { SnapshotRecord } from '../../core/snapshot.ts';
 import type { TreeNode } from '../../core/tree.ts';
 import type { StorageClient } from '../storage-client.ts';
 import { loadTrees } from '../tree-store.ts';
+import { ChunkPresence } from './chunk-presence.ts';
 import { type Conflict, type ConflictPolicy, ConflictResolver } from './conflicts.ts';
+import { nearestExisting, type SpaceOnFilesystem, SpaceNeeds, spaceProblems } from './free-space.ts';
 import { type IncludeFilter, includeFilter } from './include-filter.ts';
 import { childPath, displayPath, targetRoot } from './path-guard.ts';
 import { siblingTrees } from './subtree-loader.ts';
@@ -30,12 +35,18 @@ export type RestorePlanOptions = {
 
 export type RestorePlan = {
   target: string;
-  conflicts: Conflict[];
   ok: boolean;
+  /** every check that failed, one sentence each; any one stops a real restore */
   problems: string[];
-  /** what the restore would write: entries other than directories, and the files' bytes */
+  conflicts: Conflict[];
+  /** what the restore would write: entries other than directories, the files' bytes, distinct chunks to read */
   files: number;
   bytes: number;
+  chunks: number;
+  /** chunks the storage server does not hold */
+  missingChunks: number;
+  /** each filesystem written to: what the files take there and what is free */
+  space: SpaceOnFilesystem[];
   /** how many conflicts beyond the listed ones, as a sentence */
   unlisted?: string;
 };
@@ -51,7 +62,8 @@ export function targetProblems(target: string): string[] {
       try {
         fs.accessSync(at, fs.constants.W_OK | fs.constants.X_OK);
         return [];
-      } catch {
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EROFS') return [`${at} is on a read-only filesystem`];
         return [`${at} is not writable by this agent`];
       }
     }
@@ -61,23 +73,37 @@ export function targetProblems(target: string): string[] {
   }
 }
 
+/** Where the walk is: a directory (as it will be restored), and the filesystem it is on. */
+type Place = { dir: Buffer; fresh: boolean; dev: number; devAt: Buffer };
+
 export async function planRestore(o: RestorePlanOptions): Promise<RestorePlan> {
   const root = targetRoot(o.target);
   const show = (p: Buffer) => (root.length === 1 ? displayPath(p) : displayPath(p.subarray(root.length)) || '/');
   const conflicts = new ConflictResolver(o.conflict, o.startedAt ?? new Date(), show);
   const problems = targetProblems(o.target);
-  const plan: RestorePlan = { target: o.target, conflicts: [], ok: false, problems, files: 0, bytes: 0 };
+  const space = new SpaceNeeds();
+  const presence = new ChunkPresence((ids) => o.client.missing(o.vault, ids));
+  const plan: RestorePlan = {
+    target: o.target,
+    ok: false,
+    problems,
+    conflicts: [],
+    files: 0,
+    bytes: 0,
+    chunks: 0,
+    missingChunks: 0,
+    space: [],
+  };
   const load = (trees: Buffer[][]) => loadTrees(o.client, o.vault, o.keys, trees);
   const filter = o.include?.length ? includeFilter(o.include) : undefined;
-  const rootFresh = !fs.existsSync(root);
 
-  const walk = async (dir: Buffer, fresh: boolean, tree: Promise<TreeNode[]>, sub: IncludeFilter | undefined) => {
+  const walk = async (at: Place, tree: Promise<TreeNode[]>, sub: IncludeFilter | undefined) => {
     let nodes: TreeNode[];
     try {
       nodes = await tree;
     } catch (e) {
       if (!isCairnError(e, 'E_CORRUPT') && !isCairnError(e, 'E_NOT_FOUND')) throw e;
-      problems.push(`${show(dir)}: directory unreadable in the snapshot (${e.message})`);
+      problems.push(`${show(at.dir)}: directory unreadable in the snapshot (${e.message})`);
       return;
     }
     const wanted: { node: TreeNode; sub: IncludeFilter | undefined }[] = [];
@@ -99,29 +125,52 @@ export async function planRestore(o: RestorePlanOptions): Promise<RestorePlan> {
       let original: Buffer;
       let placed: Buffer | undefined;
       try {
-        original = childPath(dir, w.node.name);
-        placed = isDir ? conflicts.placeDir(original, fresh) : conflicts.place(original, fresh);
+        original = childPath(at.dir, w.node.name);
+        placed = isDir ? conflicts.placeDir(original, at.fresh) : conflicts.place(original, at.fresh);
       } catch (e) {
-        problems.push(`${show(Buffer.concat([dir, Buffer.from('/'), w.node.name]))}: ${(e as Error).message}`);
+        problems.push(`${show(Buffer.concat([at.dir, Buffer.from('/'), w.node.name]))}: ${(e as Error).message}`);
         continue;
       }
       if (placed === undefined) continue;
       if (!subtree) {
         if (w.node.type !== 'socket') plan.files++;
-        if (w.node.type === 'file') plan.bytes += w.node.size;
+        if (w.node.type === 'file') {
+          plan.bytes += w.node.size;
+          space.add(at.dev, at.devAt, w.node.size);
+          await presence.add(show(original), w.node.chunks ?? []);
+        }
         continue;
       }
-      const st = fresh ? undefined : fs.lstatSync(placed, { throwIfNoEntry: false });
+      const st = at.fresh ? undefined : fs.lstatSync(placed, { throwIfNoEntry: false });
       if (st && !st.isDirectory()) {
-        problems.push(`${show(placed)} exists and is not a directory: nothing below it can be restored`);
+        const what = st.isSymbolicLink() ? 'a symlink (a restore never writes through one)' : 'not a directory';
+        problems.push(`${show(placed)} exists and is ${what}: nothing below it can be restored`);
         continue;
       }
-      await walk(placed, fresh || !st, subtree, w.sub);
+      const place: Place = st ? { dir: placed, fresh: false, dev: st.dev, devAt: placed } : { ...at, dir: placed, fresh: true };
+      await walk(place, subtree, w.sub);
     }
   };
 
+  const base = nearestExisting(o.target);
+  // an unusable target is reported as such: nothing in it is compared with the snapshot, nor its room
+  const targetUsable = problems.length === 0;
+  const rootFresh = !targetUsable || !fs.existsSync(root);
   const treeIds = o.snapshot.tree.map((hex) => Buffer.from(hex, 'hex'));
-  await walk(root, rootFresh, load([treeIds]).then(([t]) => t!), filter);
+  await walk(
+    { dir: root, fresh: rootFresh, dev: base.dev, devAt: Buffer.from(base.at) },
+    load([treeIds]).then(([t]) => t!),
+    filter,
+  );
+  const chunks = await presence.finish();
+  plan.chunks = chunks.chunks;
+  plan.missingChunks = chunks.missing;
+  if (chunks.missing > 0)
+    problems.push(
+      `${chunks.missing} chunk${chunks.missing === 1 ? '' : 's'} missing from the storage server; first affected file: ${chunks.firstAffected ?? '(unknown)'}`,
+    );
+  plan.space = space.report();
+  if (targetUsable) problems.push(...spaceProblems(plan.space));
   plan.conflicts = conflicts.listed;
   plan.unlisted = conflicts.unlisted();
   plan.ok = problems.length === 0;

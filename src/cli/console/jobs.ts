@@ -200,15 +200,18 @@ const remove: Command = {
   },
 };
 
-function levelBody(values: Record<string, unknown>): { level?: Level } {
+function levelBody(values: Record<string, unknown>): { level?: Level; forceRead?: boolean } {
   const level = str(values, 'level');
-  return level === undefined ? {} : { level: oneOf(level, LEVELS, 'level') };
+  return {
+    ...(level === undefined ? {} : { level: oneOf(level, LEVELS, 'level') }),
+    ...(bool(values, 'force-read') ? { forceRead: true } : {}),
+  };
 }
 
 const run: Command = {
   name: 'job run',
-  summary: 'run a job now (--wait: until it ends, with progress on a terminal)',
-  options: { level: { type: 'string' }, wait: { type: 'boolean' }, ...JSON_OPTION },
+  summary: 'run a job now (--wait: until it ends, with progress on a terminal; --force-read: read every file)',
+  options: { level: { type: 'string' }, 'force-read': { type: 'boolean' }, wait: { type: 'boolean' }, ...JSON_OPTION },
   positionals: [1, 1],
   async run({ values, positionals }) {
     const body = levelBody(values);
@@ -228,14 +231,16 @@ const run: Command = {
 
 const estimate: Command = {
   name: 'job estimate',
-  summary: 'how many files and bytes a run of the job would read',
-  options: { level: { type: 'string' }, ...JSON_OPTION },
+  summary: 'how many files and bytes a run of the job would read (stores nothing)',
+  options: { level: { type: 'string' }, 'force-read': { type: 'boolean' }, ...JSON_OPTION },
   positionals: [1, 1],
   async run({ values, positionals }) {
     const body = levelBody(values);
-    const answer = await withClient((c) => c.post<{ files: number; bytes: number }>(`/api/jobs/${seg(positionals[0]!)}/estimate`, body));
+    const answer = await withClient((c) =>
+      c.post<{ files: number; bytes: number; level?: Level }>(`/api/jobs/${seg(positionals[0]!)}/estimate`, body),
+    );
     if (bool(values, 'json')) printJson(answer);
-    else process.stdout.write(`${answer.files} files, ${formatBytes(answer.bytes)} (${answer.bytes} bytes)\n`);
+    else process.stdout.write(`${answer.level ? `${answer.level}: ` : ''}${answer.files} files, ${formatBytes(answer.bytes)} (${answer.bytes} bytes) would be read\n`);
     return 0;
   },
 };

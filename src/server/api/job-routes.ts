@@ -1,7 +1,7 @@
 // Routes about jobs and their runs: define, list, show, remove, run now; runs list, show, log, cancel.
 import { absolutePathSchema, levelSchema, type Level, nameSchema, type Schema } from '../../protocol/api-schema.ts';
-import { CairnError } from '../../core/errors.ts';
 import type { ServerContext } from '../context.ts';
+import { estimateJob } from '../estimate.ts';
 import type { Route } from '../http/router.ts';
 import { checkOwner, type CreateJobBody, createJob, jobRow, listJobs, removeJob, showJob } from '../jobs.ts';
 import { getRun, listRuns, parseRunId, queueRun, runLog } from '../runs.ts';
@@ -30,7 +30,8 @@ const jobBody: Schema = {
   },
   required: ['name', 'agent', 'storage', 'vault', 'paths'],
 };
-const runBody: Schema = { type: 'object', properties: { level: levelSchema } };
+const runBody: Schema = { type: 'object', properties: { level: levelSchema, forceRead: { type: 'boolean' } } };
+type RunBody = { level?: Level; forceRead?: boolean };
 
 export function jobRoutes(ctx: ServerContext, scheduler: Scheduler): Route[] {
   return [
@@ -56,19 +57,20 @@ export function jobRoutes(ctx: ServerContext, scheduler: Scheduler): Route[] {
       handle: async ({ params, body, caller }) => {
         const job = await jobRow(ctx.db, params.name!);
         checkOwner(caller!, job.owner_id, `job named ${params.name}`);
-        const level = (body as { level?: Level }).level ?? 'incremental';
-        return queueRun(ctx, { jobId: job.id, kind: 'backup', requestedLevel: level, agentId: job.agent_id, storageId: job.storage_id });
+        const { level = 'incremental', forceRead = false } = body as RunBody;
+        return queueRun(ctx, { jobId: job.id, kind: 'backup', requestedLevel: level, agentId: job.agent_id, storageId: job.storage_id, forceRead });
       },
     },
     {
       method: 'POST',
       path: '/api/jobs/:name/estimate',
-      summary: 'files and bytes a run would read (not implemented yet)',
+      summary: 'files and bytes a run at a level would read, storing nothing',
       access: 'read',
       body: runBody,
-      handle: async ({ params, caller }) => {
-        await showJob(ctx.db, caller!, params.name!); // unknown job: 404 first
-        throw new CairnError('E_UNAVAILABLE', 'job estimate is not implemented yet');
+      handle: async ({ params, body, caller }) => {
+        await showJob(ctx.db, caller!, params.name!); // unknown (or not the caller's) job: 404 first
+        const { level = 'incremental', forceRead = false } = body as RunBody;
+        return estimateJob(ctx, await jobRow(ctx.db, params.name!), level, forceRead);
       },
     },
     {

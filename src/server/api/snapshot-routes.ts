@@ -1,11 +1,12 @@
 // Routes about snapshots (list, show, browse one directory from the catalog's file index) and
-// restores (queued as runs of the target agent).
+// restores (queued as runs of the target agent; failed at once when that agent is offline).
 import { CairnError } from '../../core/errors.ts';
 import { absolutePathSchema, CONFLICT_POLICIES, nameSchema, type Schema } from '../../protocol/api-schema.ts';
-import type { RestoreRequest } from '../../protocol/api-types.ts';
+import type { RestoreRequest, RunJson } from '../../protocol/api-types.ts';
+import type { RestorePretreatment } from '../../protocol/control.ts';
 import { num, ownedAgentId, type ServerContext } from '../context.ts';
 import type { Route } from '../http/router.ts';
-import { queueRun } from '../runs.ts';
+import { getRun, logRun, queueRun, updateRun } from '../runs.ts';
 import type { RestoreRequestStored } from '../scheduler.ts';
 import { getSnapshot, listSnapshots, lsSnapshot, snapshotRow } from '../snapshots.ts';
 
@@ -28,6 +29,19 @@ function lsPath(query: URLSearchParams): Buffer {
   const path = bytes !== null ? Buffer.from(bytes, 'base64') : Buffer.from(query.get('path') ?? '/', 'utf8');
   if (path[0] !== 0x2f) throw new CairnError('E_BAD_REQUEST', 'path must be absolute');
   return path;
+}
+
+/**
+ * The first check of a restore's pretreatment: its agent is online. An offline one fails the run
+ * at once (a restore waiting for a machine that may be gone helps nobody); only while the run is
+ * still queued, so an agent that came back meanwhile keeps it.
+ */
+async function failOffline(ctx: ServerContext, id: number, agent: string, target: string): Promise<RunJson> {
+  const problem = `agent ${agent} is offline`;
+  const pretreatment: RestorePretreatment = { target, agentOnline: false, ok: false, problems: [problem], conflicts: [] };
+  const fields = { status: 'failed', reason: null, ended_at: Date.now(), error: `pretreatment found problems: ${problem}`, pretreatment: JSON.stringify(pretreatment) };
+  if (await updateRun(ctx, id, fields, 'queued')) await logRun(ctx, id, `failed: ${problem}`);
+  return getRun(ctx.db, id);
 }
 
 export function snapshotRoutes(ctx: ServerContext): Route[] {
@@ -64,7 +78,8 @@ export function snapshotRoutes(ctx: ServerContext): Route[] {
         const stored: RestoreRequestStored = {
           request: { snapshot: snap.id, to: r.to ?? '/', include: r.include ?? [], conflict: r.conflict ?? 'rename', dryRun: r.dryRun ?? false },
         };
-        return queueRun(ctx, { jobId: jobRows[0]?.job_id ?? null, kind: 'restore', requestedLevel: null, agentId, storageId: num(snap.storage_id), pretreatment: stored });
+        const queued = await queueRun(ctx, { jobId: jobRows[0]?.job_id ?? null, kind: 'restore', requestedLevel: null, agentId, storageId: num(snap.storage_id), pretreatment: stored });
+        return ctx.hub.isOnline({ kind: 'agent', name: agentName }) ? queued : failOffline(ctx, queued.id, agentName, stored.request.to);
       },
     },
   ];

@@ -6,6 +6,7 @@ import { CairnError } from '../../core/errors.ts';
 import type { CatalogDriver, Dialect } from './driver.ts';
 import { schemaV1 } from './schema-v1.ts';
 import { schemaV2 } from './schema-v2.ts';
+import { schemaV3 } from './schema-v3.ts';
 
 export type Migration = {
   version: number;
@@ -18,6 +19,7 @@ export type Migration = {
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial schema', statements: schemaV1 },
   { version: 2, name: 'agent-wrapped vault keys, run of a snapshot', statements: schemaV2 },
+  { version: 3, name: 'force-read backup runs', statements: schemaV3 },
 ];
 
 export type MigrateResult = { applied: number[]; version: number };

@@ -1,0 +1,65 @@
+// Verify at level `data`: every chunk the snapshot references is read back from the storage
+// server, authenticated, decrypted, decompressed and re-hashed against its id — the restore's
+// own pipeline (blob-fetcher.ts batches and streams the sealed blobs, chunk-opener.ts opens them
+// on the worker pool, which checks id = HMAC(plaintext)) with nothing written. A file is damaged
+// when any of its chunks is missing or fails its check; a tree that fails damages its subtree.
+// Memory is what the restore pipeline bounds: the requests ahead and the bytes at the workers.
+import os from 'node:os';
+import { isCairnError } from '../../core/errors.ts';
+import type { TreeNode } from '../../core/tree.ts';
+import { batchChunks, type ChunkUse, fetchBatches } from '../restore/blob-fetcher.ts';
+import { ChunkOpener } from '../restore/chunk-opener.ts';
+import { type ChunkContent, WriteBudget } from '../restore/file-writer.ts';
+import { shortId, SnapshotWalker } from './snapshot-walk.ts';
+import type { VerifyInput } from './verify-tally.ts';
+
+/** A file being checked: chunks still to come back, and the first failure among them. */
+type FileCheck = { path: Buffer; node: TreeNode; left: number; failure?: string };
+
+const BATCH_LIMITS = { maxIds: 4096, maxBytes: 32 * 1024 * 1024 };
+const REQUESTS_AHEAD = 2;
+
+function failureOf(node: TreeNode, index: number, e: unknown): string {
+  const id = node.chunks?.[index];
+  const chunk = id ? `chunk ${shortId(id)}` : `chunk ${index}`;
+  if (isCairnError(e, 'E_NOT_FOUND')) return `${chunk} missing from the storage server`;
+  const why = isCairnError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
+  return `${chunk} fails its check (${why})`;
+}
+
+async function* filesToRead(walker: SnapshotWalker, input: VerifyInput): AsyncGenerator<FileCheck> {
+  for await (const { path, node } of walker.entries()) {
+    if (node.type === 'hardlink') input.tally.checked(path, node); // its data is its first name's
+    if (node.type !== 'file') continue;
+    const left = (node.chunks ?? []).length;
+    if (left === 0) input.tally.checked(path, node);
+    else yield { path, node, left };
+  }
+}
+
+export async function checkData(input: VerifyInput): Promise<void> {
+  const { tally } = input;
+  const walker = new SnapshotWalker({ ...input, onDamagedTree: (path, reason) => tally.damage(path, reason) });
+  const deliver = (uses: ChunkUse<FileCheck>[], content: ChunkContent) => {
+    tally.chunks++;
+    for (const { file, index } of uses) {
+      if ('error' in content) file.failure ??= failureOf(file.node, index, content.error);
+      if (--file.left > 0) continue;
+      tally.checked(file.path, file.node);
+      if (file.failure !== undefined) tally.damage(file.path, file.failure);
+    }
+  };
+  // nothing is written: the budget only satisfies the opener's interface and never fills
+  const opener = new ChunkOpener<FileCheck>(input.keys, input.workers ?? os.availableParallelism(), new WriteBudget(1), deliver);
+  try {
+    const batches = batchChunks(
+      filesToRead(walker, input),
+      (file) => ({ ids: file.node.chunks ?? [], size: file.node.size }),
+      BATCH_LIMITS,
+    );
+    await opener.openAll(fetchBatches(input.client, input.vault, batches, REQUESTS_AHEAD));
+  } finally {
+    await opener.close();
+  }
+  tally.chunks += walker.treeChunks;
+}

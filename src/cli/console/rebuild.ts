@@ -1,0 +1,85 @@
+// `cairn server rebuild-catalog --storage S --vault V --agent A`: the catalog's snapshots and file
+// index restored from a vault (as Bacula's bscan), through a running server as the logged-in
+// admin. A vault the catalog lost is adopted first: the storage server's key file is unwrapped
+// here with the passphrase and the keys re-wrapped to agent A only; an agent without the vault's
+// keys is granted them the same way. The server then has A read the vault and receives the
+// index; this command follows the rebuild until it ends.
+import { wrapForAgent } from '../../core/agent-keys.ts';
+import { CairnError, ERROR_CODES, type ErrorCode } from '../../core/errors.ts';
+import { parseKeyFile, unwrapKeys } from '../../core/keys.ts';
+import type { RebuildJson, StorageVaultJson, VaultJson } from '../../protocol/api-types.ts';
+import { type ApiClient, seg } from '../api-client.ts';
+import { type Command, requireString } from '../command.ts';
+import { printJson } from '../output.ts';
+import { bool, JSON_OPTION, withClient } from './shared.ts';
+import { agentPublicKey, givenPassphrase, grantVault } from './vault-keys.ts';
+
+const POLL_MS = 300;
+const NAME = 'server rebuild-catalog';
+
+async function needPassphrase(values: Record<string, unknown>, why: string): Promise<string> {
+  const passphrase = await givenPassphrase(values);
+  if (passphrase === undefined) throw new CairnError('E_USAGE', `${NAME}: ${why}: give its passphrase with --passphrase-stdin or CAIRN_PASSPHRASE`);
+  return passphrase;
+}
+
+/** Makes sure the catalog knows the vault and the agent holds its keys; says what it did. */
+async function prepareVault(c: ApiClient, values: Record<string, unknown>, storage: string, vault: string, agent: string): Promise<string | undefined> {
+  const known = (await c.get<VaultJson[]>('/api/vaults')).find((v) => v.name === vault);
+  if (!known) {
+    const kept = await c.get<StorageVaultJson>(`/api/storages/${seg(storage)}/vaults/${seg(vault)}`);
+    const passphrase = await needPassphrase(values, `vault ${vault} is not in the catalog`);
+    // a wrong passphrase fails here, before anything is adopted
+    const keys = await unwrapKeys(parseKeyFile(kept.keyFile), passphrase);
+    const wrapped = wrapForAgent(keys, await agentPublicKey(c, agent));
+    await c.post('/api/vaults/adopt', { name: vault, storage, agentKeys: { [agent]: wrapped } });
+    return `vault ${vault} adopted from storage ${storage}`;
+  }
+  if (known.storage !== storage) throw new CairnError('E_CONFLICT', `vault ${vault} is on storage ${known.storage}, not ${storage}`);
+  if (known.agents.includes(agent)) return undefined;
+  await grantVault(c, vault, agent, await needPassphrase(values, `agent ${agent} holds no keys for vault ${vault}`));
+  return `agent ${agent} granted the keys of vault ${vault}`;
+}
+
+/** Polls the rebuild until it ends. */
+async function follow(c: ApiClient, started: RebuildJson): Promise<RebuildJson> {
+  let r = started;
+  while (r.status === 'running') {
+    await new Promise((res) => setTimeout(res, POLL_MS));
+    r = await c.get<RebuildJson>(`/api/rebuilds/${r.id}`);
+  }
+  return r;
+}
+
+function failure(r: RebuildJson): CairnError {
+  const code = r.error && Object.hasOwn(ERROR_CODES, r.error.code) ? (r.error.code as ErrorCode) : 'E_INTERNAL';
+  const message = r.error?.message ?? 'failed';
+  return new CairnError(code === 'E_USAGE' ? 'E_INTERNAL' : code, `rebuild of the catalog from vault ${r.vault} failed: ${message} (${r.snapshots} snapshot(s) added before)`);
+}
+
+const rebuildCatalog: Command = {
+  name: NAME,
+  summary: "restore the catalog's snapshots and file index from a vault (read by an agent holding its keys)",
+  options: { storage: { type: 'string' }, vault: { type: 'string' }, agent: { type: 'string' }, 'passphrase-stdin': { type: 'boolean' }, ...JSON_OPTION },
+  async run({ values }) {
+    const storage = requireString(values, 'storage', NAME);
+    const vault = requireString(values, 'vault', NAME);
+    const agent = requireString(values, 'agent', NAME);
+    const json = bool(values, 'json');
+    const { note, result } = await withClient(async (c) => {
+      const note = await prepareVault(c, values, storage, vault, agent);
+      const started = await c.post<RebuildJson>('/api/rebuilds', { storage, vault, agent });
+      return { note, result: await follow(c, started) };
+    });
+    if (json) printJson(result);
+    if (result.status !== 'succeeded') throw failure(result);
+    if (!json) {
+      if (note) process.stdout.write(`${note}\n`);
+      process.stdout.write(`rebuilt ${result.snapshots} snapshots (${result.files} files) from vault ${vault}\n`);
+      for (const w of result.warnings) process.stderr.write(`warning: ${w.reason}\n`);
+    }
+    return 0;
+  },
+};
+
+export const rebuildCommands: Command[] = [rebuildCatalog];

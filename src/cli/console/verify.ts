@@ -1,0 +1,52 @@
+// `cairn verify SNAPSHOT --level catalog|data|disk`: asks the server to have an agent (the
+// snapshot's own, or --agent) check a snapshot: `catalog` every chunk it references is on the
+// storage server, `data` every chunk reads back and re-hashes, `disk` the live files match it.
+// Damage ends the run failed with every damaged file listed (exit 1). Given the passphrase, an
+// agent without the vault's keys is granted them first.
+import type { RunJson, SnapshotJson, VaultJson } from '../../protocol/api-types.ts';
+import { VERIFY_LEVELS } from '../../protocol/control.ts';
+import { type ApiClient, seg } from '../api-client.ts';
+import { type Command, requireString } from '../command.ts';
+import { printJson } from '../output.ts';
+import { printEndedRun, waitForRun } from '../run-output.ts';
+import { bool, JSON_OPTION, oneOf, str, withClient } from './shared.ts';
+import { givenPassphrase, grantVault } from './vault-keys.ts';
+
+/** Gives `agent` the keys of the snapshot's vault unless it holds them already. */
+async function grantForVerify(c: ApiClient, snapshot: string, agent: string, passphrase: string): Promise<void> {
+  const snap = await c.get<SnapshotJson>(`/api/snapshots/${seg(snapshot)}`);
+  const vault = await c.get<VaultJson>(`/api/vaults/${seg(snap.vault)}`);
+  if (!vault.agents.includes(agent)) await grantVault(c, snap.vault, agent, passphrase);
+}
+
+const verify: Command = {
+  name: 'verify',
+  summary: 'verify a snapshot (--level catalog|data|disk, --agent A, --wait)',
+  options: {
+    level: { type: 'string' },
+    agent: { type: 'string' },
+    wait: { type: 'boolean' },
+    'passphrase-stdin': { type: 'boolean' },
+    ...JSON_OPTION,
+  },
+  positionals: [1, 1],
+  async run({ values, positionals }) {
+    const level = oneOf(requireString(values, 'level', 'verify'), VERIFY_LEVELS, 'level');
+    const agent = str(values, 'agent');
+    const snapshot = positionals[0]!;
+    const json = bool(values, 'json');
+    const passphrase = await givenPassphrase(values);
+    return withClient(async (c) => {
+      if (passphrase !== undefined && agent !== undefined) await grantForVerify(c, snapshot, agent, passphrase);
+      const queued = await c.post<RunJson>('/api/verifies', { snapshot, level, ...(agent !== undefined ? { agent } : {}) });
+      if (!bool(values, 'wait')) {
+        if (json) printJson(queued);
+        else process.stdout.write(`run ${queued.id} queued\n`);
+        return 0;
+      }
+      return printEndedRun(await waitForRun(c, queued.id), json);
+    });
+  },
+};
+
+export const verifyCommands: Command[] = [verify];
