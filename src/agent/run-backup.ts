@@ -28,7 +28,7 @@ export const grantSchema: Schema = { type: 'string', minLength: 1, maxLength: 20
 export const wrappedKeysSchema: Schema = { type: 'string', pattern: '^ak1\\.', maxLength: 4096 };
 export const snapshotIdSchema: Schema = { type: 'string', pattern: '^[0-9a-f]{64}$' };
 
-const backupParamsSchema: Schema = {
+export const backupParamsSchema: Schema & { type: 'object' } = {
   type: 'object',
   properties: {
     run: runIdSchema,

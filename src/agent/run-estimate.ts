@@ -7,30 +7,21 @@
 import { unwrapForAgent } from '../core/agent-keys.ts';
 import { isCairnError } from '../core/errors.ts';
 import type { TreeNode } from '../core/tree.ts';
-import { checkBody, LEVELS, nameSchema, absolutePathSchema, type Schema } from '../protocol/api-schema.ts';
+import { checkBody, type Schema } from '../protocol/api-schema.ts';
 import type { EstimateParams, EstimateResult } from '../protocol/control.ts';
 import { ReferenceTrees } from './backup/reference-trees.ts';
-import { excludeMatcher, grantSchema, snapshotIdSchema, storageRefSchema, vaultNameSchema, wrappedKeysSchema } from './run-backup.ts';
+import { backupParamsSchema, excludeMatcher } from './run-backup.ts';
 import type { RunContext } from './run-context.ts';
 import { type DirEntry, joinPath, listDirectory, lstatPath, nodeTypeOf, type PathPlan, planPaths, type ScanWarning, unchangedSince } from './scan.ts';
 import { loadSnapshot } from './snapshots.ts';
 import { loadTrees } from './tree-store.ts';
 
+// a backup's params without its run: an estimate is no run
+const { run: _run, ...estimateFields } = backupParamsSchema.properties;
 const estimateParamsSchema: Schema = {
-  type: 'object',
-  properties: {
-    job: nameSchema,
-    level: { type: 'string', enum: LEVELS },
-    paths: { type: 'array', items: absolutePathSchema, minItems: 1, maxItems: 1000 },
-    excludes: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 4096 }, maxItems: 1000 },
-    storage: storageRefSchema,
-    vault: vaultNameSchema,
-    grant: grantSchema,
-    keys: wrappedKeysSchema,
-    parent: snapshotIdSchema,
-    forceRead: { type: 'boolean' },
-  },
-  required: ['job', 'level', 'paths', 'excludes', 'storage', 'vault', 'grant', 'keys', 'forceRead'],
+  ...backupParamsSchema,
+  properties: estimateFields,
+  required: (backupParamsSchema.required ?? []).filter((f) => f !== 'run'),
 };
 
 /** `params` as EstimateParams, or E_BAD_REQUEST naming the first bad field. */

@@ -2,6 +2,7 @@
 // from '/' down. A node marked `whole` is restored with everything below it; the others are the
 // directories on the way, created (with their metadata) only to hold what was asked for.
 import { CairnError } from '../../core/errors.ts';
+import type { TreeNode } from '../../core/tree.ts';
 
 export type IncludeFilter = { whole: boolean; children: Map<string, IncludeFilter> };
 
@@ -27,4 +28,19 @@ export function includeFilter(paths: string[]): IncludeFilter | undefined {
     at.children.clear();
   }
   return root.whole ? undefined : root;
+}
+
+/**
+ * The entries of one directory a restore takes, each with the filter for below it (undefined:
+ * everything). Without a filter every entry is taken; with one, an entry named `whole` is taken
+ * entirely, and a directory on the way to an included path is taken to be walked.
+ */
+export function wantedEntries(nodes: TreeNode[], filter: IncludeFilter | undefined): { node: TreeNode; sub: IncludeFilter | undefined }[] {
+  if (!filter) return nodes.map((node) => ({ node, sub: undefined }));
+  const wanted: { node: TreeNode; sub: IncludeFilter | undefined }[] = [];
+  for (const node of nodes) {
+    const child = filter.children.get(node.name.toString('latin1'));
+    if (child && (child.whole || node.type === 'dir')) wanted.push({ node, sub: child.whole ? undefined : child });
+  }
+  return wanted;
 }

@@ -17,7 +17,7 @@ import { loadTrees } from '../tree-store.ts';
 import { ChunkPresence } from './chunk-presence.ts';
 import { type Conflict, type ConflictPolicy, ConflictResolver } from './conflicts.ts';
 import { nearestExisting, type SpaceOnFilesystem, SpaceNeeds, spaceProblems } from './free-space.ts';
-import { type IncludeFilter, includeFilter } from './include-filter.ts';
+import { type IncludeFilter, includeFilter, wantedEntries } from './include-filter.ts';
 import { childPath, displayPath, targetRoot } from './path-guard.ts';
 import { siblingTrees } from './subtree-loader.ts';
 
@@ -106,14 +106,7 @@ export async function planRestore(o: RestorePlanOptions): Promise<RestorePlan> {
       problems.push(`${show(at.dir)}: directory unreadable in the snapshot (${e.message})`);
       return;
     }
-    const wanted: { node: TreeNode; sub: IncludeFilter | undefined }[] = [];
-    for (const node of nodes) {
-      if (!sub) wanted.push({ node, sub: undefined });
-      else {
-        const child = sub.children.get(node.name.toString('latin1'));
-        if (child && (child.whole || node.type === 'dir')) wanted.push({ node, sub: child.whole ? undefined : child });
-      }
-    }
+    const wanted = wantedEntries(nodes, sub);
     const subdirs = wanted.filter((w) => w.node.type === 'dir');
     const trees = siblingTrees(subdirs.map((w) => w.node.subtree ?? []), load);
     let subdirIndex = 0;

@@ -31,7 +31,7 @@ import {
 } from './path-guard.ts';
 import { SpecialFileMaker } from './special-files.ts';
 import { siblingTrees } from './subtree-loader.ts';
-import { type IncludeFilter, includeFilter } from './include-filter.ts';
+import { type IncludeFilter, includeFilter, wantedEntries } from './include-filter.ts';
 import { XattrWriter } from './xattr-writer.ts';
 
 export type RestoreOptions = {
@@ -225,15 +225,7 @@ class Restorer {
       return;
     }
     // which entries are wanted, and (for directories) under which filter
-    const wanted: { node: TreeNode; sub: IncludeFilter | undefined }[] = [];
-    for (const node of nodes) {
-      if (!filter) wanted.push({ node, sub: undefined });
-      else {
-        const child = filter.children.get(node.name.toString('latin1'));
-        if (child && (child.whole || node.type === 'dir'))
-          wanted.push({ node, sub: child.whole ? undefined : child });
-      }
-    }
+    const wanted = wantedEntries(nodes, filter);
     const subdirs = wanted.filter((w) => w.node.type === 'dir');
     const subtrees = siblingTrees(
       subdirs.map((w) => w.node.subtree ?? []),
