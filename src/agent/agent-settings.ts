@@ -3,10 +3,10 @@
 // `agent-key.pem` (0600, the P-256 key vault keys are wrapped to). Every file is written
 // atomically, agent.json last: a crash during enrollment leaves a folder that is not enrolled
 // (start again with a new token), never half of one.
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '../core/durable-fs.ts';
-import { CairnError, fromSystemError } from '../core/errors.ts';
+import { readTextIfExists, writeFileAtomic } from '../core/durable-fs.ts';
+import { CairnError } from '../core/errors.ts';
 import { checkPartName } from '../core/part-identity.ts';
 import type { TlsIdentity } from '../core/tls.ts';
 
@@ -15,15 +15,6 @@ export type AgentSecrets = { identity: TlsIdentity; caPem: string; agentKeyPem: 
 
 const SETTINGS = 'agent.json';
 const FILES = { key: 'tls/key.pem', cert: 'tls/cert.pem', ca: 'ca.pem', agentKey: 'agent-key.pem' } as const;
-
-async function readOptional(file: string): Promise<string | undefined> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw fromSystemError(e, `reading ${file}`);
-  }
-}
 
 function corrupt(dataDir: string, why: string): CairnError {
   return new CairnError('E_CORRUPT', `${path.join(dataDir, SETTINGS)}: ${why}`);
@@ -48,7 +39,7 @@ export function checkAgentSettings(v: unknown, fail: (why: string) => Error): Ag
 
 /** The saved settings, or undefined when this folder was never enrolled. */
 export async function readAgentSettings(dataDir: string): Promise<AgentSettings | undefined> {
-  const text = await readOptional(path.join(dataDir, SETTINGS));
+  const text = await readTextIfExists(path.join(dataDir, SETTINGS));
   if (text === undefined) return undefined;
   let parsed: unknown;
   try {
@@ -62,7 +53,7 @@ export async function readAgentSettings(dataDir: string): Promise<AgentSettings 
 /** The enrolled identity and keys; E_CORRUPT when agent.json exists but one of them is missing. */
 export async function readAgentSecrets(dataDir: string): Promise<AgentSecrets> {
   const [keyPem, certPem, caPem, agentKeyPem] = await Promise.all(
-    [FILES.key, FILES.cert, FILES.ca, FILES.agentKey].map((f) => readOptional(path.join(dataDir, f))),
+    [FILES.key, FILES.cert, FILES.ca, FILES.agentKey].map((f) => readTextIfExists(path.join(dataDir, f))),
   );
   if (keyPem === undefined || certPem === undefined || caPem === undefined || agentKeyPem === undefined)
     throw new CairnError('E_CORRUPT', `${dataDir}: enrolled (agent.json) but tls/, ca.pem or agent-key.pem is missing`);

@@ -2,7 +2,7 @@
 // of the directory, so a crash leaves either the old state or the new one, never a torn file.
 import { randomBytes } from 'node:crypto';
 import { constants, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fromSystemError } from './errors.ts';
 
@@ -97,5 +97,15 @@ export class TempFileSink {
   async abort(): Promise<void> {
     if (!this.#out.closed) await new Promise<void>((resolve) => this.#out.destroy().once('close', () => resolve()));
     await rm(this.path, { force: true });
+  }
+}
+
+/** A text file's contents, or undefined when it does not exist (any other failure is an error). */
+export async function readTextIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw fromSystemError(e, `reading ${path}`);
   }
 }

@@ -33,7 +33,7 @@ import { failInterruptedRuns, setProgress } from './runs.ts';
 import { Scheduler } from './scheduler.ts';
 import { initServerFiles, keepSecret, loadServerFiles, saveSettings } from './server-files.ts';
 import { snapshotCreated, snapshotIndex } from './snapshots.ts';
-import { parseListen } from './listen.ts';
+import { formatListen, parseListen } from '../core/listen.ts';
 import { Rebuilds } from './rebuild.ts';
 import { webPage } from './web-page.ts';
 
@@ -164,7 +164,7 @@ export async function startServer(options: { dataDir: string; listen?: string; l
     const url = `https://${shownHost}:${address.port}`;
     c.url = url;
     // the bound port is remembered, so parts enrolled against this URL find the server after a restart
-    await saveSettings(dataDir, { ...files.settings, listen: `${host.includes(':') ? `[${host}]` : host}:${address.port}` });
+    await saveSettings(dataDir, { ...files.settings, listen: formatListen(host, address.port) });
     scheduler.kick();
     log(`backup server listening on ${url}`);
 

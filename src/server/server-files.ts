@@ -3,12 +3,12 @@
 // `loadServerFiles` reads them back at every start and re-issues the TLS leaf when the listen
 // host is not among its names (the web console is reached by that name).
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { type CertificateAuthority, createCertificateAuthority, createPartRequest, issuePartCertificate } from '../core/ca.ts';
-import { writeFileAtomic } from '../core/durable-fs.ts';
-import { CairnError, fromSystemError } from '../core/errors.ts';
+import { readTextIfExists, writeFileAtomic } from '../core/durable-fs.ts';
+import { CairnError } from '../core/errors.ts';
 import { certificateFingerprint, type TlsIdentity } from '../core/tls.ts';
 
 export type ServerSettings = { listen?: string; tlsHosts?: string[] };
@@ -22,17 +22,8 @@ export type ServerFiles = {
   settings: ServerSettings;
 };
 
-export async function readOptional(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw fromSystemError(e, `reading ${path}`);
-  }
-}
-
 export function isInitialised(dataDir: string): Promise<boolean> {
-  return readOptional(join(dataDir, 'ca.pem')).then((t) => t !== undefined);
+  return readTextIfExists(join(dataDir, 'ca.pem')).then((t) => t !== undefined);
 }
 
 /** Writes a secret shown once to DIR/secrets/NAME (mode 0600), never to a log. */
@@ -82,12 +73,12 @@ export async function initServerFiles(dataDir: string): Promise<{ caFingerprint:
 
 export async function loadServerFiles(dataDir: string, listenHost: string | undefined): Promise<ServerFiles> {
   const need = async (name: string) => {
-    const text = await readOptional(join(dataDir, name));
+    const text = await readTextIfExists(join(dataDir, name));
     if (text === undefined) throw new CairnError('E_USAGE', `${dataDir} is not an initialised Cairn server (missing ${name}): run cairn server init --data ${dataDir}`);
     return text;
   };
   const ca = { certPem: await need('ca.pem'), keyPem: await need('ca-key.pem') };
-  const settings = JSON.parse((await readOptional(join(dataDir, 'server.json'))) ?? '{}') as ServerSettings;
+  const settings = JSON.parse((await readTextIfExists(join(dataDir, 'server.json'))) ?? '{}') as ServerSettings;
   let identity: TlsIdentity = { keyPem: await need('tls/key.pem'), certPem: await need('tls/cert.pem') };
   const bare = listenHost?.replace(/^\[|\]$/g, '');
   if (bare && bare !== '0.0.0.0' && bare !== '::' && !(settings.tlsHosts ?? []).includes(bare)) {

@@ -6,13 +6,14 @@
 //   `--data` alone after), mutual TLS and grants on the data plane, and a control link to the
 //   server for vault creation and scrubs (docs/control-plane.md).
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { lockDataDir } from '../core/data-dir-lock.ts';
-import { writeFileAtomic } from '../core/durable-fs.ts';
+import { formatListen, parseListen } from '../core/listen.ts';
+import { readTextIfExists, writeFileAtomic } from '../core/durable-fs.ts';
 import { CairnError, fromSystemError } from '../core/errors.ts';
 import { checkPartName } from '../core/part-identity.ts';
 import { certificateFingerprint, type TlsIdentity } from '../core/tls.ts';
@@ -51,32 +52,11 @@ export type RunningStorage = {
   stop: () => Promise<void>;
 };
 
-/** Splits HOST:PORT (IPv6 as [::1]:PORT). */
-export function parseListen(text: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
-  const port = Number(m?.[3]);
-  if (!m || port > 65535) throw new CairnError('E_USAGE', `--listen: want HOST:PORT, got ${text}`);
-  return { host: (m[1] ?? m[2])!, port };
-}
-
-function formatListen(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-async function readOptional(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw fromSystemError(e, `reading ${path}`);
-  }
-}
-
 type SavedSettings = Partial<{ name: string; listen: string; mode: string; server: string }>;
 
 async function readSaved(dataDir: string): Promise<SavedSettings | undefined> {
   const path = join(dataDir, 'storage.json');
-  const text = await readOptional(path);
+  const text = await readTextIfExists(path);
   if (text === undefined) return undefined;
   try {
     const v: unknown = JSON.parse(text);
@@ -115,7 +95,7 @@ async function standaloneSetup(dataDir: string, saved: SavedSettings | undefined
 
 async function loadSelfSignedIdentity(dataDir: string, settings: StorageSettings): Promise<TlsIdentity> {
   const dir = join(dataDir, 'tls');
-  const [keyPem, certPem] = await Promise.all([readOptional(join(dir, 'key.pem')), readOptional(join(dir, 'cert.pem'))]);
+  const [keyPem, certPem] = await Promise.all([readTextIfExists(join(dir, 'key.pem')), readTextIfExists(join(dir, 'cert.pem'))]);
   if (keyPem !== undefined && certPem !== undefined) return { keyPem, certPem };
   await mkdir(dir, { recursive: true, mode: 0o700 });
   // loaded only here: generating a certificate is the one place that needs @peculiar/x509
@@ -128,7 +108,7 @@ async function loadSelfSignedIdentity(dataDir: string, settings: StorageSettings
 
 async function loadAccessKey(dataDir: string): Promise<string> {
   const path = join(dataDir, 'access-key');
-  const saved = (await readOptional(path))?.trim();
+  const saved = (await readTextIfExists(path))?.trim();
   if (saved) return saved;
   const key = randomBytes(32).toString('hex');
   await writeFileAtomic(path, `${key}\n`, { mode: 0o600 });
@@ -141,7 +121,7 @@ type Enrollment = { identity: TlsIdentity; caPem: string; grantPublicKeyPem: str
 
 async function readEnrollment(dataDir: string): Promise<Enrollment | undefined> {
   const [keyPem, certPem, caPem, grantPublicKeyPem] = await Promise.all(
-    ['tls/key.pem', 'tls/cert.pem', 'ca.pem', 'grant-key.pub.pem'].map((f) => readOptional(join(dataDir, f))),
+    ['tls/key.pem', 'tls/cert.pem', 'ca.pem', 'grant-key.pub.pem'].map((f) => readTextIfExists(join(dataDir, f))),
   );
   if (keyPem === undefined || certPem === undefined || caPem === undefined || grantPublicKeyPem === undefined) return undefined;
   return { identity: { keyPem, certPem }, caPem, grantPublicKeyPem };
