@@ -131,8 +131,14 @@ describe('restore through the CLI', () => {
     assert.equal(rsync.stdout, '');
   });
 
-  it('restores only the included paths', async () => {
+  it('restores only the included paths, leaving the metadata of existing directories on the way alone', async () => {
     const dst = join(work, 'partial');
+    // an existing directory on the way keeps its own mode and times; ones the restore makes get the snapshot's
+    const onTheWay = join(dst, src);
+    fs.mkdirSync(onTheWay, { recursive: true });
+    fs.chmodSync(onTheWay, 0o751);
+    const then = new Date('2001-02-03T04:05:06Z');
+    fs.utimesSync(onTheWay, then, then);
     const run = await cairn([
       'direct',
       'restore',
@@ -149,6 +155,15 @@ describe('restore through the CLI', () => {
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual(fs.readdirSync(join(dst, src)).sort(), ['links', 'names']);
     assert.deepEqual(fs.readdirSync(join(dst, src, 'links')), ['relative']);
+    const kept = fs.statSync(onTheWay);
+    assert.equal(kept.mode & 0o7777, 0o751);
+    assert.notEqual(fs.statSync(src).mode & 0o7777, 0o751, "the snapshot has another mode");
+    // entries were made inside it, so the kernel moved its mtime on; the snapshot's was not set
+    assert.notEqual(kept.mtime.getTime(), fs.statSync(src).mtime.getTime());
+    const made = fs.statSync(join(dst, src, 'links'));
+    const original = fs.statSync(join(src, 'links'));
+    assert.equal(made.mode & 0o7777, original.mode & 0o7777);
+    assert.equal(made.mtime.getTime(), original.mtime.getTime());
     const rsync = spawnSync(
       'rsync',
       ['-aH', '--checksum', '--dry-run', '--itemize-changes', `${src}/names/`, `${join(dst, src, 'names')}/`],

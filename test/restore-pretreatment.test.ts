@@ -142,6 +142,15 @@ describe('restore pretreatment', { concurrency: 1 }, () => {
       const all = 2 * 1024 * 1024 + 6 + 6 + 8;
       assert.equal(dry.pre.plan!.bytes, policy === 'skip' ? all - 6 - 8 : all);
       assert.equal(dry.pre.plan!.files, policy === 'skip' ? 2 : 4);
+      // the reads, ordered by pack: a restore this small is one request, reading each pack once
+      const plan = dry.pre.plan!;
+      assert.equal(plan.requests, 1);
+      assert.ok(plan.packs! >= 1);
+      assert.equal(plan.packReads, plan.packs);
+      assert.equal(plan.order!.length, plan.packs);
+      assert.equal(plan.order!.reduce((n, p) => n + p.chunks, 0), plan.chunks);
+      assert.equal(plan.order!.reduce((n, p) => n + p.bytes, 0), plan.readBytes);
+      assert.deepEqual(plan.order!.map((p) => p.pack), [...plan.order!.map((p) => p.pack)].sort(), 'one request reads its packs in name order');
       assert.deepEqual(listing(to), before, 'a dry run writes nothing');
 
       const real = await restoreRun(to, ['--conflict', policy]);
@@ -172,9 +181,8 @@ describe('restore pretreatment', { concurrency: 1 }, () => {
 
   it('chunks the storage server lacks: the first file needing them is named, nothing written', async () => {
     // A second snapshot holding one file, whose data chunks are then taken out of the storage
-    // server's index: `missing` answers from the index alone (a pack file lost from disk while
-    // its rows remain is found by scrub, not here). Its packs also hold the snapshot's trees,
-    // which stay, so the walk reaches the file.
+    // server's index (a pack file lost from disk is the next case). Its packs also hold the
+    // snapshot's trees, which stay, so the walk reaches the file.
     const index = join(c.storages.get('store1')!.dataDir, 'vaults', VAULT, 'index.sqlite');
     const packsNow = () => {
       const db = new DatabaseSync(index, { readOnly: true });
@@ -211,6 +219,63 @@ describe('restore pretreatment', { concurrency: 1 }, () => {
       const pre = await bothRefused(to, new RegExp(`^${removed} chunks? missing from the storage server; first affected file: ${lonely}/only.bin$`));
       assert.equal(pre.missingChunks, removed);
       assert.equal(pre.plan!.chunks, removed);
+    } finally {
+      snapshot = saved;
+    }
+  });
+
+  it('a pack file lost from disk: its chunks are missing to pretreatment and verify, and a full backup stores them again', async () => {
+    // Backup 1 stores kept.bin (and its trees) in packs of its own; backup 2 adds new.bin, and its
+    // snapshot reuses kept.bin's chunks from backup 1's packs. Backup 1's pack files are then
+    // deleted, their index rows left as they were: snapshot 2's trees are intact, kept.bin is not.
+    const storageDir = c.storages.get('store1')!.dataDir;
+    const index = join(storageDir, 'vaults', VAULT, 'index.sqlite');
+    const packNames = () => {
+      const db = new DatabaseSync(index, { readOnly: true });
+      try {
+        return (db.prepare('SELECT name FROM packs').all() as { name: Uint8Array }[]).map((r) => Buffer.from(r.name).toString('hex'));
+      } finally {
+        db.close();
+      }
+    };
+    const home = join(tempDir('cairn-pre-gone-'), 'home');
+    fs.mkdirSync(home);
+    const kept = pseudoRandom(400 * 1024, 21);
+    fs.writeFileSync(join(home, 'kept.bin'), kept);
+    assert.equal((await c.cli(['job', 'create', 'gone', '--agent', 'agent1', '--storage', 'store1', '--path', home])).code, 0);
+    const before1 = new Set(packNames());
+    const first = await c.json<RunJson>(['job', 'run', 'gone', '--wait']);
+    assert.equal(first.status, 'succeeded');
+    const firstPacks = packNames().filter((p) => !before1.has(p));
+    assert.ok(firstPacks.length > 0);
+    fs.writeFileSync(join(home, 'new.bin'), pseudoRandom(100 * 1024, 22));
+    const second = await c.json<RunJson>(['job', 'run', 'gone', '--wait']);
+    assert.equal(second.status, 'succeeded');
+    assert.equal(second.filesChanged, 1, 'kept.bin was not read again: its chunks stay in backup 1\'s packs');
+    for (const p of firstPacks) fs.unlinkSync(join(storageDir, 'vaults', VAULT, 'packs', p.slice(0, 2), p));
+
+    const saved = snapshot;
+    snapshot = second.snapshot!;
+    try {
+      const to = tempDir('cairn-pre-gone-to-');
+      const pre = await bothRefused(to, new RegExp(`^\\d+ chunks? missing from the storage server; first affected file: ${home}/kept.bin$`));
+      assert.ok(pre.missingChunks! > 0);
+      const catalog = await c.cli(['verify', second.snapshot!, '--level', 'catalog', '--wait', '--json']);
+      const verified = JSON.parse(catalog.stdout) as RunJson;
+      assert.equal(catalog.code, 1);
+      assert.equal(verified.status, 'failed');
+      assert.deepEqual([...new Set(verified.damaged.map((d) => d.path))], [`${home}/kept.bin`]);
+      assert.match(verified.damaged[0]!.reason, /missing from the storage server/);
+
+      // a full backup reads kept.bin again; `missing` says its chunks are gone, so they are stored
+      // again, and the old snapshot, which names the same chunks, restores whole once more
+      const full = await c.json<RunJson>(['job', 'run', 'gone', '--level', 'full', '--wait']);
+      assert.equal(full.status, 'succeeded', JSON.stringify(full));
+      assert.ok(full.bytesNew >= kept.length, `kept.bin stored again: ${full.bytesNew} bytes new`);
+      const restored = await restoreRun(to, []);
+      assert.equal(restored.run.status, 'succeeded', JSON.stringify(restored.run));
+      assert.equal(restored.pre.missingChunks, 0);
+      assert.ok(fs.readFileSync(join(to, home, 'kept.bin')).equals(kept));
     } finally {
       snapshot = saved;
     }

@@ -149,6 +149,20 @@ describe('bad input: a clear error and nothing stored changes', () => {
     assert.deepEqual(await client.missing(vault, [pack.blobs[0]!.id]), [pack.blobs[0]!.id]);
   });
 
+  it('a locate body that is not whole ids, or has too many', async () => {
+    const key = readFileSync(server.accessKeyFile, 'utf8').trim();
+    await unchangedBy(async () => {
+      const ragged = await rawRequest(server, { method: 'POST', path: `/v1/vaults/${vault}/locate`, key, body: Buffer.alloc(33) });
+      assert.equal(ragged.status, 400);
+      assert.match(ragged.body, /not a whole number of 32-byte ids/);
+      const tooMany = await rawRequest(server, { method: 'POST', path: `/v1/vaults/${vault}/locate`, key, body: Buffer.alloc(32 * 65_537) });
+      assert.equal(tooMany.status, 413);
+      assert.match(tooMany.body, /locate of 2097184 bytes is larger than the limit/);
+      const noVault = await rawRequest(server, { method: 'POST', path: '/v1/vaults/nosuch/locate', key, body: Buffer.alloc(32) });
+      assert.equal(noVault.status, 404);
+    });
+  });
+
   it('a malformed JSON body and bad vault names', async () => {
     const key = readFileSync(server.accessKeyFile, 'utf8').trim();
     const post = (path: string, body: string) =>

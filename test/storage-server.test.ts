@@ -3,14 +3,19 @@
 // (Refused input: storage-bad-input.test.ts.)
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { StorageClient } from '../src/agent/storage-client.ts';
+import { PackBuilder } from '../src/core/pack.ts';
 import type { VaultConfig } from '../src/protocol/data-plane.ts';
 import { randomPack, rejectsWith, testVaultConfig, vaultState } from './support/storage-fixtures.ts';
 import { type StorageProcess, startStorage } from './support/storage-process.ts';
+
+async function drain(blobs: AsyncIterable<unknown>): Promise<void> {
+  for await (const _ of blobs);
+}
 
 describe('storage server over TLS', () => {
   let server: StorageProcess;
@@ -60,14 +65,23 @@ describe('storage server over TLS', () => {
     // Re-upload: a no-op.
     await unchangedBy(async () => assert.equal(await client.putPack(vault, pack.name, pack.buffers, pack.size), false));
 
-    const order = [...pack.blobs].reverse();
+    // asked for backwards, answered in the order they lie in the pack
+    const asked = [...pack.blobs].reverse();
     const got: { id: Buffer; sealed: Buffer }[] = [];
-    for await (const b of client.getBlobs(vault, order.map((b) => b.id))) got.push(b);
-    assert.equal(got.length, order.length);
+    for await (const b of client.getBlobs(vault, asked.map((b) => b.id))) got.push(b);
+    assert.equal(got.length, pack.blobs.length);
     got.forEach((b, i) => {
-      assert.ok(b.id.equals(order[i]!.id));
-      assert.ok(b.sealed.equals(order[i]!.sealed), `blob ${i} differs`);
+      assert.ok(b.id.equals(pack.blobs[i]!.id), `blob ${i} out of pack order`);
+      assert.ok(b.sealed.equals(pack.blobs[i]!.sealed), `blob ${i} differs`);
     });
+
+    // locate: each id's pack, offset and sealed length, in the order asked; unknown ids absent
+    const places = await client.locate(vault, [ids[3]!, unknown, ids[0]!]);
+    assert.deepEqual(places, [
+      { pack: pack.name, offset: pack.entries[3]!.offset, length: pack.entries[3]!.length },
+      undefined,
+      { pack: pack.name, offset: pack.entries[0]!.offset, length: pack.entries[0]!.length },
+    ]);
 
     const entry = pack.entries[7]!;
     const range = await client.getPackRange(vault, pack.name, entry.offset, entry.offset + entry.length);
@@ -111,18 +125,56 @@ describe('storage server over TLS', () => {
     assert.ok(!(await client.listSnapshots(vault)).includes(other));
   });
 
+  it('treats the chunks of a pack whose file is lost as missing, until a new pack carries them', async () => {
+    await client.createVault('lossy', config);
+    const kept = randomPack(2);
+    const lost = randomPack(3);
+    await client.putPack('lossy', kept.name, kept.buffers, kept.size);
+    await client.putPack('lossy', lost.name, lost.buffers, lost.size);
+    const lostIds = lost.blobs.map((b) => b.id);
+    const all = [kept.blobs[0]!.id, ...lostIds];
+    unlinkSync(join(server.dataDir, 'vaults', 'lossy', 'packs', lost.name.slice(0, 2), lost.name));
+
+    assert.deepEqual(await client.missing('lossy', all), lostIds);
+    const places = await client.locate('lossy', all);
+    assert.equal(places[0]?.pack, kept.name);
+    assert.deepEqual(places.slice(1), [undefined, undefined, undefined]);
+    // blobs refuses the whole request before a byte, naming the first chunk it cannot serve
+    await rejectsWith(drain(client.getBlobs('lossy', all)), 'E_NOT_FOUND', new RegExp(lostIds[0]!.toString('hex')));
+
+    // a backup sends them again in another pack (other sealed bytes, so another name): it takes over
+    const builder = new PackBuilder();
+    const resealed = lost.blobs.map((b) => ({ id: b.id, sealed: Buffer.concat([b.sealed, Buffer.from('again')]) }));
+    for (const b of resealed) builder.add(0, b.id, b.sealed);
+    const again = builder.finish();
+    assert.equal(await client.putPack('lossy', again.name, again.buffers, again.size), true);
+    assert.deepEqual(await client.missing('lossy', all), []);
+    const got = new Map<string, Buffer>();
+    for await (const b of client.getBlobs('lossy', lostIds)) got.set(b.id.toString('hex'), b.sealed);
+    for (const b of resealed) assert.ok(got.get(b.id.toString('hex'))?.equals(b.sealed));
+
+    // the same lost pack uploaded again is stored again, not answered "already stored"
+    assert.equal(await client.putPack('lossy', lost.name, lost.buffers, lost.size), true);
+    assert.ok(existsSync(join(server.dataDir, 'vaults', 'lossy', 'packs', lost.name.slice(0, 2), lost.name)));
+  });
+
   it('scrub re-hashes every pack and names one with a flipped byte', async () => {
     await client.createVault('scrubbed', config);
     const a = randomPack(3);
     const b = randomPack(3);
     await client.putPack('scrubbed', a.name, a.buffers, a.size);
     await client.putPack('scrubbed', b.name, b.buffers, b.size);
-    assert.deepEqual(await client.scrub('scrubbed'), { packs: 2, bytes: a.size + b.size, bad: [] });
+    assert.deepEqual(await client.scrub('scrubbed'), { packs: 2, bytes: a.size + b.size, bad: [], damaged: [] });
     const path = join(server.dataDir, 'vaults', 'scrubbed', 'packs', b.name.slice(0, 2), b.name);
     const bytes = readFileSync(path);
     bytes[100]! ^= 0x01;
     writeFileSync(path, bytes);
-    assert.deepEqual(await client.scrub('scrubbed'), { packs: 2, bytes: a.size + b.size, bad: [b.name] });
+    assert.deepEqual(await client.scrub('scrubbed'), {
+      packs: 2,
+      bytes: a.size + b.size,
+      bad: [b.name],
+      damaged: [{ pack: b.name, reason: `content does not match its name (SHA-256 ${createHash('sha256').update(bytes).digest('hex')})` }],
+    });
   });
 });
 

@@ -13,18 +13,26 @@ const READY_BYTES = 1024 * 1024;
  * and every byte is copied once (a blob lying whole inside one chunk is a slice of it, no copy).
  */
 class FrameParser {
-  readonly #expected: readonly Buffer[];
+  /** ids asked for and not yet answered (latin1 → the asked buffers; an id asked twice comes twice) */
+  readonly #expected = new Map<string, Buffer[]>();
   readonly #header = Buffer.allocUnsafe(BLOB_FRAME_HEADER);
   #headerGot = 0;
   #sealed: Buffer | undefined;
   #sealedGot = 0;
+  /** the id of the frame being read */
+  #id: Buffer | undefined;
   /** frames parsed so far */
   count = 0;
   ready: { id: Buffer; sealed: Buffer }[] = [];
   readyBytes = 0;
 
   constructor(expected: readonly Buffer[]) {
-    this.#expected = expected;
+    for (const id of expected) {
+      const key = id.toString('latin1');
+      const same = this.#expected.get(key);
+      if (same) same.push(id);
+      else this.#expected.set(key, [id]);
+    }
   }
 
   get midFrame(): boolean {
@@ -41,9 +49,7 @@ class FrameParser {
         at += k;
         if (this.#headerGot < BLOB_FRAME_HEADER) return;
         this.#headerGot = 0;
-        const id = this.#expected[this.count];
-        if (!id || !this.#header.subarray(0, ID_SIZE).equals(id))
-          throw new CairnError('E_CORRUPT', `storage server sent blob ${this.count} out of order`);
+        this.#id = this.#take(this.#header.subarray(0, ID_SIZE));
         const length = this.#header.readUInt32BE(ID_SIZE);
         if (chunk.length - at >= length) {
           this.#done(chunk.subarray(at, at + length));
@@ -64,14 +70,27 @@ class FrameParser {
     }
   }
 
+  /** The asked-for id a frame header names; E_CORRUPT for one not asked for (or answered already). */
+  #take(id: Buffer): Buffer {
+    const key = id.toString('latin1');
+    const same = this.#expected.get(key);
+    const asked = same?.pop();
+    if (!asked) throw new CairnError('E_CORRUPT', `storage server sent blob ${id.toString('hex')}, which was not asked for`);
+    if (same!.length === 0) this.#expected.delete(key);
+    return asked;
+  }
+
   #done(sealed: Buffer): void {
-    this.ready.push({ id: this.#expected[this.count]!, sealed });
+    this.ready.push({ id: this.#id!, sealed });
     this.readyBytes += sealed.length;
     this.count++;
   }
 }
 
-/** The frames of one blobs answer, in request order, checked against the ids asked for. */
+/**
+ * The frames of one blobs answer, in the order the storage server read them (by pack), each
+ * checked to be one of the ids asked for; the answer must hold every id asked, once per asking.
+ */
 export async function* readBlobFrames(
 res: IncomingMessage,
 expected: Buffer[],

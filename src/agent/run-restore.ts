@@ -122,7 +122,16 @@ export function pretreatmentReport(plan: RestorePlan): RestorePretreatment {
     ok: plan.ok,
     problems: plan.problems,
     conflicts: plan.conflicts,
-    plan: { files: plan.files, bytes: plan.bytes, chunks: plan.chunks },
+    plan: {
+      files: plan.files,
+      bytes: plan.bytes,
+      chunks: plan.chunks,
+      requests: plan.reads?.requests,
+      packs: plan.reads?.packs,
+      packReads: plan.reads?.packReads,
+      readBytes: plan.reads?.readBytes,
+      order: plan.reads?.order,
+    },
     missingChunks: plan.missingChunks,
     space: plan.space,
   };

@@ -11,6 +11,8 @@ import type { PartIdentity } from '../core/part-identity.ts';
 import { clientTlsOptions, fetchPinnedCertificate, partTlsOptions, type TlsIdentity } from '../core/tls.ts';
 import { readBlobFrames } from './blob-frames.ts';
 import {
+  type ChunkPlace,
+  decodeLocateAnswer,
   ID_SIZE,
   LIMITS,
   parseErrorBody,
@@ -263,6 +265,19 @@ export class StorageClient {
     return out;
   }
 
+  /** Where each id lies (pack, offset, sealed length), in order; undefined where the vault cannot serve it. */
+  async locate(vault: string, ids: readonly Buffer[]): Promise<(ChunkPlace | undefined)[]> {
+    const out: (ChunkPlace | undefined)[] = [];
+    for (let at = 0; at < ids.length; at += LIMITS.locateIds) {
+      const batch = ids.slice(at, at + LIMITS.locateIds);
+      const body = Buffer.concat(batch);
+      const res = await this.#send('POST', paths.locate(vault), { body: { buffers: [body], length: body.length } });
+      const answer = await readAll(res, 4 + batch.length * (ID_SIZE + 12), this.#label);
+      for (const place of decodeLocateAnswer(answer, batch.length)) out.push(place);
+    }
+    return out;
+  }
+
   /** Uploads a pack (its buffers, `size` bytes in all); resolves false when the vault already had it. */
   async putPack(vault: string, name: string, buffers: readonly Buffer[], size: number): Promise<boolean> {
     const res = await this.#send('PUT', paths.pack(vault, name), { body: { buffers, length: size }, expectContinue: true });
@@ -270,7 +285,7 @@ export class StorageClient {
     return res.statusCode === 201 || !answer.includes('"stored":false');
   }
 
-  /** Sealed blobs in the order asked, streamed in batches (the next batch is requested while this one is read). */
+  /** Sealed blobs in the order the server reads them (by pack), streamed in batches (the next batch is requested while this one is read). */
   async *getBlobs(vault: string, ids: readonly Buffer[]): AsyncIterable<{ id: Buffer; sealed: Buffer }> {
     const request = (at: number) => {
       const batch = ids.slice(at, at + LIMITS.blobIds);

@@ -119,3 +119,14 @@ export type RebuildJson = {
 
 /** What the storage server keeps of a vault (GET /api/storages/:name/vaults/:vault): enough to adopt it. */
 export type StorageVaultJson = { name: string; storage: string; chunker: unknown; keyFile: unknown };
+
+/** POST /api/vaults/:name/scrub: the storage server re-hashed every pack file of the vault (no keys). */
+export type ScrubJson = {
+  vault: string;
+  storage: string;
+  /** pack files read, and their bytes */
+  packs: number;
+  bytes: number;
+  /** every damaged pack with why: a hash mismatch, a missing file, a misplaced or unsound file */
+  damaged: { pack: string; reason: string }[];
+};

@@ -92,8 +92,22 @@ export type RestorePretreatment = {
   problems: string[];
   /** existing entries in the way and what the conflict policy does with each (the first 1000) */
   conflicts: { path: string; action: string }[];
-  /** what the restore writes, in the order it reads: entries other than directories, files' bytes, distinct chunks */
-  plan?: { files: number; bytes: number; chunks: number };
+  /**
+   * What the restore writes (entries other than directories, files' bytes, distinct chunks) and
+   * how it reads them: `blobs` requests, each answered in pack order; distinct packs; pack visits
+   * over all requests (= packs when each pack is read once); sealed bytes fetched; the first 100
+   * packs in the order they are first read, with the distinct chunks and bytes taken from each.
+   */
+  plan?: {
+    files: number;
+    bytes: number;
+    chunks: number;
+    requests?: number;
+    packs?: number;
+    packReads?: number;
+    readBytes?: number;
+    order?: { pack: string; chunks: number; bytes: number }[];
+  };
   /** of those chunks, the ones the storage server does not hold */
   missingChunks?: number;
   /** each filesystem written to: bytes the files take there (whole blocks) and bytes free */

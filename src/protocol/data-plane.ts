@@ -13,6 +13,8 @@ export const LIMITS = {
   packBytes: MAX_PACK_SIZE,
   /** POST …/missing: ids per request */
   missingIds: 65_536,
+  /** POST …/locate: ids per request */
+  locateIds: 65_536,
   /** POST …/blobs: ids per request */
   blobIds: 4_096,
   /** any JSON body */
@@ -32,6 +34,7 @@ export type RouteName =
   | 'putPack'
   | 'getPack'
   | 'getBlobs'
+  | 'locate'
   | 'putSnapshot'
   | 'listSnapshots'
   | 'getSnapshot'
@@ -67,6 +70,7 @@ const ROUTES: [string, string[], RouteName, Op][] = [
   ['PUT', ['vaults', ':v', 'packs', ':n'], 'putPack', 'write'],
   ['GET', ['vaults', ':v', 'packs', ':n'], 'getPack', 'read'],
   ['POST', ['vaults', ':v', 'blobs'], 'getBlobs', 'read'],
+  ['POST', ['vaults', ':v', 'locate'], 'locate', 'read'],
   ['PUT', ['vaults', ':v', 'snapshots', ':n'], 'putSnapshot', 'write'],
   ['GET', ['vaults', ':v', 'snapshots'], 'listSnapshots', 'read'],
   ['GET', ['vaults', ':v', 'snapshots', ':n'], 'getSnapshot', 'read'],
@@ -108,6 +112,7 @@ export const paths = {
   missing: (v: string) => `${paths.vault(v)}/missing`,
   pack: (v: string, name: string) => `${paths.vault(v)}/packs/${checkHex64(name, 'pack name')}`,
   blobs: (v: string) => `${paths.vault(v)}/blobs`,
+  locate: (v: string) => `${paths.vault(v)}/locate`,
   snapshots: (v: string) => `${paths.vault(v)}/snapshots`,
   snapshot: (v: string, id: string) => `${paths.vault(v)}/snapshots/${checkHex64(id, 'snapshot id')}`,
   snapshotRefs: (v: string, id: string) => `${paths.snapshot(v, id)}/refs`,
@@ -118,7 +123,10 @@ export const paths = {
 
 export type VaultConfig = { version: 1; chunker: ChunkerParams; keyFile: KeyFile };
 export type CreateVaultRequest = { vault: string; config: VaultConfig };
-export type ScrubReport = { packs: number; bytes: number; bad: string[] };
+/** A pack scrub found damaged and why (a file name, or an indexed name whose file is gone). */
+export type DamagedPack = { pack: string; reason: string };
+/** `bad` names each damaged pack once (older consoles print it); `damaged` says why, one entry per finding. */
+export type ScrubReport = { packs: number; bytes: number; bad: string[]; damaged: DamagedPack[] };
 export type SnapshotAnswer = { record: string /* base64 sealed record */ };
 export type ErrorBody = { error: { code: string; message: string } };
 
@@ -149,10 +157,13 @@ export function parseScrubReport(v: unknown): ScrubReport {
     !Number.isSafeInteger(v.packs) ||
     !Number.isSafeInteger(v.bytes) ||
     !Array.isArray(v.bad) ||
-    !v.bad.every((b) => typeof b === 'string')
+    !v.bad.every((b) => typeof b === 'string') ||
+    !Array.isArray(v.damaged) ||
+    !v.damaged.every((d) => isObject(d) && typeof d.pack === 'string' && typeof d.reason === 'string')
   )
     throw new CairnError('E_BAD_REQUEST', 'scrub report: malformed');
-  return { packs: v.packs as number, bytes: v.bytes as number, bad: v.bad as string[] };
+  const damaged = (v.damaged as Record<string, unknown>[]).map((d) => ({ pack: d.pack as string, reason: d.reason as string }));
+  return { packs: v.packs as number, bytes: v.bytes as number, bad: v.bad as string[], damaged };
 }
 
 export function parseSnapshotList(v: unknown): string[] {
@@ -192,6 +203,56 @@ export function blobFrameHeader(id: Uint8Array, length: number): Buffer {
   h.set(id, 0);
   h.writeUInt32BE(length, ID_SIZE);
   return h;
+}
+
+/** Where a chunk lies: `length` sealed bytes at `offset` of pack `pack` (64 hex digits). */
+export type ChunkPlace = { pack: string; offset: number; length: number };
+
+const ABSENT = 0xffffffff;
+const LOCATE_RECORD = 12;
+
+/**
+ * A `locate` answer: packCount u32be ‖ packCount × 32-byte pack names ‖ for each id asked, in
+ * order: pack u32be (index into the names; 0xffffffff = the vault cannot serve it) ‖ offset u32be
+ * ‖ length u32be. Packs are ≤ 64 MiB, so 32 bits hold every offset.
+ */
+export function encodeLocateAnswer(places: readonly (ChunkPlace | undefined)[]): Buffer {
+  const packIndex = new Map<string, number>();
+  for (const p of places) if (p && !packIndex.has(p.pack)) packIndex.set(p.pack, packIndex.size);
+  const out = Buffer.allocUnsafe(4 + packIndex.size * ID_SIZE + places.length * LOCATE_RECORD);
+  out.writeUInt32BE(packIndex.size, 0);
+  let at = 4;
+  for (const pack of packIndex.keys()) at += out.write(pack, at, 'hex');
+  for (const p of places) {
+    out.writeUInt32BE(p ? packIndex.get(p.pack)! : ABSENT, at);
+    out.writeUInt32BE(p ? p.offset : 0, at + 4);
+    out.writeUInt32BE(p ? p.length : 0, at + 8);
+    at += LOCATE_RECORD;
+  }
+  return out;
+}
+
+/** Parses a `locate` answer for `count` ids; E_CORRUPT when it is not one. */
+export function decodeLocateAnswer(body: Buffer, count: number): (ChunkPlace | undefined)[] {
+  const bad = (why: string) => new CairnError('E_CORRUPT', `storage server sent a malformed locate answer: ${why}`);
+  if (body.length < 4) throw bad('too short');
+  const packs = body.readUInt32BE(0);
+  const recordsAt = 4 + packs * ID_SIZE;
+  if (body.length !== recordsAt + count * LOCATE_RECORD) throw bad(`${body.length} bytes for ${packs} packs and ${count} ids`);
+  const names: string[] = [];
+  for (let i = 0; i < packs; i++) names.push(body.toString('hex', 4 + i * ID_SIZE, 4 + (i + 1) * ID_SIZE));
+  const out: (ChunkPlace | undefined)[] = [];
+  for (let at = recordsAt; at < body.length; at += LOCATE_RECORD) {
+    const index = body.readUInt32BE(at);
+    if (index === ABSENT) {
+      out.push(undefined);
+      continue;
+    }
+    const pack = names[index];
+    if (pack === undefined) throw bad(`pack ${index} of ${packs}`);
+    out.push({ pack, offset: body.readUInt32BE(at + 4), length: body.readUInt32BE(at + 8) });
+  }
+  return out;
 }
 
 /** A snapshot upload: recordLength u32be || sealed record || refs (sorted unique 32-byte ids). */

@@ -32,6 +32,7 @@ export class ChunkIndex {
   readonly #byCount = new Map<string, StatementSync>();
   readonly #insertPack: StatementSync;
   readonly #insertChunk: StatementSync;
+  readonly #moveChunk: StatementSync;
   readonly #packPk: StatementSync;
 
   constructor(path: string) {
@@ -42,6 +43,9 @@ export class ChunkIndex {
     this.#insertPack = this.#db.prepare('INSERT OR IGNORE INTO packs (name, size, created) VALUES (?, ?, ?)');
     this.#insertChunk = this.#db.prepare(
       'INSERT OR IGNORE INTO chunks (id, pack, offset, length, type) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.#moveChunk = this.#db.prepare(
+      'INSERT OR REPLACE INTO chunks (id, pack, offset, length, type) VALUES (?, ?, ?, ?, ?)',
     );
     this.#packPk = this.#db.prepare('SELECT pk FROM packs WHERE name = ?');
   }
@@ -54,14 +58,20 @@ export class ChunkIndex {
     return this.#packPk.get(Buffer.from(name, 'hex')) !== undefined;
   }
 
-  /** Records a durable pack and its chunks in one transaction; existing chunk ids keep their first copy. */
-  addPack(name: string, size: number, entries: PackEntry[]): void {
+  /**
+   * Records a durable pack and its chunks in one transaction. An id already indexed keeps its
+   * first copy, unless it is in `repoint` (its pack file was found lost): it then moves here.
+   */
+  addPack(name: string, size: number, entries: PackEntry[], repoint?: ReadonlySet<string>): void {
     this.#db.exec('BEGIN IMMEDIATE');
     try {
       const nameBytes = Buffer.from(name, 'hex');
       this.#insertPack.run(nameBytes, size, Date.now());
       const row = this.#packPk.get(nameBytes) as { pk: number };
-      for (const e of entries) this.#insertChunk.run(e.id, row.pk, e.offset, e.length, e.type);
+      for (const e of entries) {
+        const move = repoint?.has(e.id.toString('latin1'));
+        (move ? this.#moveChunk : this.#insertChunk).run(e.id, row.pk, e.offset, e.length, e.type);
+      }
       this.#db.exec('COMMIT');
     } catch (e) {
       this.#db.exec('ROLLBACK');
@@ -85,7 +95,7 @@ export class ChunkIndex {
   }
 
   /** The ids the vault does not hold, in request order, each once. */
-  missing(ids: Buffer[]): Buffer[] {
+  missing(ids: readonly Buffer[]): Buffer[] {
     const found = new Set<string>();
     for (let at = 0; at < ids.length; at += BATCH) {
       const batch = ids.slice(at, at + BATCH);
@@ -102,8 +112,8 @@ export class ChunkIndex {
     return out;
   }
 
-  /** Where each id lives, in request order; E_NOT_FOUND naming the first unknown id. */
-  locate(ids: Buffer[]): ChunkLocation[] {
+  /** Where each id was stored, in request order; undefined for an id the index does not know. */
+  lookup(ids: readonly Buffer[]): (ChunkLocation | undefined)[] {
     const byId = new Map<string, ChunkLocation>();
     for (let at = 0; at < ids.length; at += BATCH) {
       const batch = ids.slice(at, at + BATCH);
@@ -115,16 +125,20 @@ export class ChunkIndex {
         type: number;
       }[];
       for (const r of rows)
-        byId.set(Buffer.from(r.id).toString('hex'), {
+        byId.set(Buffer.from(r.id).toString('latin1'), {
           pack: Buffer.from(r.name).toString('hex'),
           offset: r.offset,
           length: r.length,
           type: r.type as BlobType,
         });
     }
-    return ids.map((id) => {
-      const loc = byId.get(id.toString('hex'));
-      if (!loc) throw new CairnError('E_NOT_FOUND', `chunk ${id.toString('hex')} is not in this vault`);
+    return ids.map((id) => byId.get(id.toString('latin1')));
+  }
+
+  /** Where each id lives, in request order; E_NOT_FOUND naming the first unknown id. */
+  locate(ids: readonly Buffer[]): ChunkLocation[] {
+    return this.lookup(ids).map((loc, i) => {
+      if (!loc) throw new CairnError('E_NOT_FOUND', `chunk ${ids[i]!.toString('hex')} is not in this vault`);
       return loc;
     });
   }

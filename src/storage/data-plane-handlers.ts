@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { CairnError, fromSystemError } from '../core/errors.ts';
 import {
   BLOB_FRAME_HEADER,
+  encodeLocateAnswer,
   ID_SIZE,
   LIMITS,
   parseCreateVaultRequest,
@@ -17,10 +18,12 @@ import {
 } from '../protocol/data-plane.ts';
 import { declaredLength, readBody, readJson, sendBytes, sendJson, writeWhole } from './http-io.ts';
 import { planSpans } from './pack-reader.ts';
-import { ingestPack } from './pack-ingest.ts';
+import { ingestPack, packStored } from './pack-ingest.ts';
 import { scrubVault } from './scrub.ts';
 import { listSnapshots, putSnapshot, readSnapshot, refsPath } from './snapshot-store.ts';
 import type { Vault, VaultStore } from './vault-store.ts';
+import { findChunks, missingChunks } from './chunk-lookup.ts';
+import type { ChunkLocation } from './chunk-index.ts';
 
 export type RequestContext = {
   req: IncomingMessage;
@@ -58,6 +61,17 @@ function returnSpanBuffer(buffer: Buffer): void {
   if (buffer.length === SPAN_BYTES && spareSpanBuffers.length < SPARE_SPAN_BUFFERS) spareSpanBuffers.push(buffer);
 }
 
+/** Indexes of `locations` sorted by pack, then offset. */
+function packOrder(locations: readonly ChunkLocation[]): number[] {
+  return locations
+    .map((_, i) => i)
+    .sort((a, b) => {
+      const x = locations[a]!;
+      const y = locations[b]!;
+      return x.pack < y.pack ? -1 : x.pack > y.pack ? 1 : x.offset - y.offset;
+    });
+}
+
 function vaultOf(ctx: RequestContext): Promise<Vault> {
   return ctx.store.open(ctx.match.vault!);
 }
@@ -89,14 +103,21 @@ export const handlers: Record<RouteName, (ctx: RequestContext) => Promise<void>>
     const vault = await vaultOf(ctx);
     ctx.startBody();
     const ids = splitIds(await readBody(ctx.req, LIMITS.missingIds * ID_SIZE, 'missing'), LIMITS.missingIds, 'missing');
-    sendBytes(ctx.res, 200, Buffer.concat(vault.index.missing(ids)));
+    sendBytes(ctx.res, 200, Buffer.concat(await missingChunks(vault, ids)));
+  },
+
+  async locate(ctx) {
+    const vault = await vaultOf(ctx);
+    ctx.startBody();
+    const ids = splitIds(await readBody(ctx.req, LIMITS.locateIds * ID_SIZE, 'locate'), LIMITS.locateIds, 'locate');
+    sendBytes(ctx.res, 200, encodeLocateAnswer(await findChunks(vault, ids)));
   },
 
   async putPack(ctx) {
     const vault = await vaultOf(ctx);
     const name = ctx.match.name!;
     declaredLength(ctx.req, LIMITS.packBytes, `pack ${name}`);
-    if (vault.index.hasPack(name)) return sendJson(ctx.res, 200, { pack: name, stored: false });
+    if (await packStored(vault, name)) return sendJson(ctx.res, 200, { pack: name, stored: false });
     ctx.startBody();
     const stored = await ingestPack(vault, name, ctx.req);
     sendJson(ctx.res, stored ? 201 : 200, { pack: name, stored });
@@ -134,7 +155,15 @@ export const handlers: Record<RouteName, (ctx: RequestContext) => Promise<void>>
     const vault = await vaultOf(ctx);
     ctx.startBody();
     const ids = splitIds(await readBody(ctx.req, LIMITS.blobIds * ID_SIZE, 'blobs'), LIMITS.blobIds, 'blobs');
-    const locations = vault.index.locate(ids); // every id known before a byte is sent
+    // every id known, and its pack file there, before a byte is sent
+    const found = await findChunks(vault, ids);
+    const unknown = found.indexOf(undefined);
+    if (unknown >= 0) throw new CairnError('E_NOT_FOUND', `chunk ${ids[unknown]!.toString('hex')} is not in this vault`);
+    // Answered in the order the pack files are read (pack, then offset), not the order asked:
+    // each pack is visited once per request and neighbours merge into one read.
+    const order = packOrder(found as ChunkLocation[]);
+    const locations = order.map((i) => found[i]!);
+    const orderedIds = order.map((i) => ids[i]!);
     // Each blob is read with the 36 bytes before it in its pack (the end of its entry header,
     // overwritten below with the frame header: same size, so a frame is one slice to write), and
     // blobs lying next to each other in a pack are read together: few reads, few buffers, few
@@ -175,7 +204,7 @@ export const handlers: Record<RouteName, (ctx: RequestContext) => Promise<void>>
       for (let i = span.first; i < span.first + span.count; i++) {
         const at = places[i]!.offset - span.offset;
         const length = places[i]!.length;
-        bytes.set(ids[i]!, at);
+        bytes.set(orderedIds[i]!, at);
         bytes.writeUInt32BE(locations[i]!.length, at + ID_SIZE);
         if (length >= SMALL_FRAME) {
           if (runEnd > runStart) await writeWhole(ctx.res, bytes.subarray(runStart, runEnd));

@@ -2,18 +2,39 @@
 // structure checked (PackVerifier), so a pack is never held in memory. Only a pack whose
 // SHA-256 equals its name and whose structure is sound is made durable (fsync, rename into
 // packs/<aa>/<name>, fsync dir) and then indexed in one transaction. Anything else leaves the
-// vault exactly as it was.
+// vault exactly as it was. Chunks it carries whose indexed copy lies in a lost pack file move to it.
 import type { IncomingMessage } from 'node:http';
 import { CairnError, fromSystemError } from '../core/errors.ts';
-import { PackVerifier } from '../core/pack.ts';
+import { type PackEntry, PackVerifier } from '../core/pack.ts';
 import { LIMITS } from '../protocol/data-plane.ts';
 import { renameDurable, TempFileSink, tempPath } from '../core/durable-fs.ts';
 import { consumeBody } from './http-io.ts';
 import type { Vault } from './vault-store.ts';
+import { lostPacks } from './chunk-lookup.ts';
+
+/**
+ * The ids (latin1) of `entries` that the index places in a pack whose file is gone: a backup
+ * sends them again because `missing` said so, and this pack's copies must take over.
+ */
+async function lostCopies(vault: Vault, entries: PackEntry[]): Promise<Set<string>> {
+  const ids = entries.map((e) => e.id);
+  const known = vault.index.lookup(ids);
+  const lost = await lostPacks(vault, known.flatMap((loc) => (loc ? [loc.pack] : [])));
+  const out = new Set<string>();
+  known.forEach((loc, i) => {
+    if (loc && lost.has(loc.pack)) out.add(ids[i]!.toString('latin1'));
+  });
+  return out;
+}
+
+/** Whether the vault holds pack `name`: indexed, and its file there (a lost one is taken again). */
+export async function packStored(vault: Vault, name: string): Promise<boolean> {
+  return vault.index.hasPack(name) && (await lostPacks(vault, [name])).size === 0;
+}
 
 /** Stores the uploaded pack; resolves false when the vault already had it (nothing written). */
 export async function ingestPack(vault: Vault, name: string, req: IncomingMessage): Promise<boolean> {
-  if (vault.index.hasPack(name)) return false;
+  if (await packStored(vault, name)) return false;
   const sink = new TempFileSink(tempPath(vault.tmpDir, name));
   const verifier = new PackVerifier({ maxSize: LIMITS.packBytes });
   try {
@@ -24,8 +45,9 @@ export async function ingestPack(vault: Vault, name: string, req: IncomingMessag
     const { name: actual, size, entries } = verifier.end();
     if (actual !== name) throw new CairnError('E_CORRUPT', `pack bytes hash to ${actual}, not to their name ${name}`);
     await sink.finish();
+    const repoint = await lostCopies(vault, entries);
     await renameDurable(sink.path, vault.packPath(name));
-    vault.index.addPack(name, size, entries);
+    vault.index.addPack(name, size, entries, repoint);
     return true;
   } catch (e) {
     await sink.abort();

@@ -3,21 +3,11 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { DEFAULT_CHUNKER } from '../core/chunker.ts';
 import { CairnError } from '../core/errors.ts';
-import type { VaultConfig } from '../protocol/data-plane.ts';
+import { placeholderVaultConfig } from '../../test/support/storage-fixtures.ts';
 import { VaultStore } from './vault-store.ts';
 
-const config: VaultConfig = {
-  version: 1,
-  chunker: DEFAULT_CHUNKER,
-  keyFile: {
-    version: 1,
-    kdf: { name: 'argon2id', memoryKiB: 65536, passes: 3, parallelism: 1, salt: Buffer.alloc(16, 1).toString('base64') },
-    nonce: Buffer.alloc(12, 2).toString('base64'),
-    sealed: Buffer.alloc(112, 3).toString('base64'),
-  },
-};
+const config = placeholderVaultConfig;
 
 const isCode = (code: string) => (e: unknown) => e instanceof CairnError && e.code === code;
 

@@ -99,3 +99,15 @@ export function rawRequest(server: StorageProcess, r: RawRequest): Promise<{ sta
     req.end(r.body);
   });
 }
+
+/** A vault config whose key file is well formed but opens with nothing: for tests that never decrypt. */
+export const placeholderVaultConfig: VaultConfig = {
+  version: 1,
+  chunker: DEFAULT_CHUNKER,
+  keyFile: {
+    version: 1,
+    kdf: { name: 'argon2id', memoryKiB: 65536, passes: 3, parallelism: 1, salt: Buffer.alloc(16, 1).toString('base64') },
+    nonce: Buffer.alloc(12, 2).toString('base64'),
+    sealed: Buffer.alloc(112, 3).toString('base64'),
+  },
+};

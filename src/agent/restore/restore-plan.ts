@@ -4,8 +4,9 @@
 // groups), writing nothing, and finds: whether the target can be made and written to; which
 // entries would meet something already there and what the conflict policy does with each; what
 // would be written (entries, bytes, distinct chunks); whether each filesystem written to has room
-// (free-space.ts); and whether the storage server holds every chunk (chunk-presence.ts, batched
-// as the walk goes). Inside directories that do not exist yet nothing is looked at.
+// (free-space.ts); whether the storage server holds every chunk, and the reads ordered by pack
+// that the restore will make (read-plan.ts, located as the walk goes). Inside directories that
+// do not exist yet nothing is looked at.
 import fs from 'node:fs';
 import path from 'node:path';
 import { isCairnError } from '../../core/errors.ts';
@@ -14,11 +15,11 @@ import type { SnapshotRecord } from '../../core/snapshot.ts';
 import type { TreeNode } from '../../core/tree.ts';
 import type { StorageClient } from '../storage-client.ts';
 import { loadTrees } from '../tree-store.ts';
-import { ChunkPresence } from './chunk-presence.ts';
 import { type Conflict, type ConflictPolicy, ConflictResolver } from './conflicts.ts';
 import { nearestExisting, type SpaceOnFilesystem, SpaceNeeds, spaceProblems } from './free-space.ts';
 import { type IncludeFilter, includeFilter, wantedEntries } from './include-filter.ts';
 import { childPath, displayPath, targetRoot } from './path-guard.ts';
+import { type ReadPlan, ReadPlanner } from './read-plan.ts';
 import { siblingTrees } from './subtree-loader.ts';
 
 export type RestorePlanOptions = {
@@ -45,6 +46,8 @@ export type RestorePlan = {
   chunks: number;
   /** chunks the storage server does not hold */
   missingChunks: number;
+  /** the restore's reads: requests, packs in the order read, bytes */
+  reads?: ReadPlan;
   /** each filesystem written to: what the files take there and what is free */
   space: SpaceOnFilesystem[];
   /** how many conflicts beyond the listed ones, as a sentence */
@@ -82,7 +85,7 @@ export async function planRestore(o: RestorePlanOptions): Promise<RestorePlan> {
   const conflicts = new ConflictResolver(o.conflict, o.startedAt ?? new Date(), show);
   const problems = targetProblems(o.target);
   const space = new SpaceNeeds();
-  const presence = new ChunkPresence((ids) => o.client.missing(o.vault, ids));
+  const reads = new ReadPlanner((ids) => o.client.locate(o.vault, ids));
   const plan: RestorePlan = {
     target: o.target,
     ok: false,
@@ -130,7 +133,7 @@ export async function planRestore(o: RestorePlanOptions): Promise<RestorePlan> {
         if (w.node.type === 'file') {
           plan.bytes += w.node.size;
           space.add(at.dev, at.devAt, w.node.size);
-          await presence.add(show(original), w.node.chunks ?? []);
+          await reads.add(show(original), w.node.chunks ?? [], w.node.size);
         }
         continue;
       }
@@ -155,9 +158,10 @@ export async function planRestore(o: RestorePlanOptions): Promise<RestorePlan> {
     load([treeIds]).then(([t]) => t!),
     filter,
   );
-  const chunks = await presence.finish();
+  const chunks = await reads.finish();
   plan.chunks = chunks.chunks;
   plan.missingChunks = chunks.missing;
+  plan.reads = chunks;
   if (chunks.missing > 0)
     problems.push(
       `${chunks.missing} chunk${chunks.missing === 1 ? '' : 's'} missing from the storage server; first affected file: ${chunks.firstAffected ?? '(unknown)'}`,

@@ -16,7 +16,7 @@ import type { SnapshotRecord } from '../../core/snapshot.ts';
 import type { TreeNode } from '../../core/tree.ts';
 import type { StorageClient } from '../storage-client.ts';
 import { loadTrees } from '../tree-store.ts';
-import { batchChunks, type ChunkUse, fetchBatches } from './blob-fetcher.ts';
+import { batchChunks, type ChunkUse, fetchBatches, RESTORE_BATCH_LIMITS } from './blob-fetcher.ts';
 import { ChunkOpener } from './chunk-opener.ts';
 import { type Conflict, type ConflictPolicy, ConflictResolver, occupied } from './conflicts.ts';
 import { type ChunkContent, FileWriter, WriteBudget, writeHardlink, writeSymlink } from './file-writer.ts';
@@ -63,7 +63,6 @@ export type RestoreResult = {
   warnings: { path: string; reason: string }[];
 };
 
-const BATCH_LIMITS = { maxIds: 4096, maxBytes: 32 * 1024 * 1024 };
 const REQUESTS_AHEAD = 2;
 /** Bytes of plaintext handed to asynchronous writes and not yet written. */
 const WRITING_BYTES = 16 * 1024 * 1024;
@@ -74,9 +73,11 @@ type FileJob = { writer: FileWriter; dir: DirState; original: Buffer };
 
 /**
  * A directory whose metadata waits for its contents: `pending` counts unfinished children + the
- * walk. `fresh`: made by this restore, so nothing inside can conflict.
+ * walk. `fresh`: made by this restore, so nothing inside can conflict. `keep`: its metadata is
+ * left alone, being an existing directory only on the way to an --include path (a restore of
+ * /srv/a to / must not give / or /srv the snapshot's modes and times).
  */
-type DirState = { path: Buffer; node: TreeNode | undefined; parent: DirState | undefined; pending: number; fresh: boolean };
+type DirState = { path: Buffer; node: TreeNode | undefined; parent: DirState | undefined; pending: number; fresh: boolean; keep?: boolean };
 
 type LinkWaiter = { dir: DirState; path: Buffer };
 
@@ -131,7 +132,7 @@ class Restorer {
       const batches = batchChunks(
         files,
         (job) => ({ ids: job.writer.node.chunks ?? [], size: job.writer.node.size }),
-        BATCH_LIMITS,
+        RESTORE_BATCH_LIMITS,
       );
       await this.opener.openAll(fetchBatches(this.opts.client, this.opts.vault, batches, REQUESTS_AHEAD));
       await this.settle();
@@ -257,9 +258,10 @@ class Restorer {
           this.damaged(path, e);
           continue;
         }
-        const child: DirState = { path, node, parent: dir, pending: 1, fresh };
+        const keep = sub !== undefined && !fresh;
+        const child: DirState = { path, node, parent: dir, pending: 1, fresh, keep };
         dir.pending++;
-        this.setXattrs(child, path, node);
+        if (!keep) this.setXattrs(child, path, node);
         yield* this.walk(child, subtree, sub);
         this.release(child);
       } else if (node.type === 'file') {
@@ -357,7 +359,7 @@ class Restorer {
       return;
     }
     try {
-      applyPathMetadata(dir.path, dir.node, this.asRoot);
+      if (!dir.keep) applyPathMetadata(dir.path, dir.node, this.asRoot);
       this.result.dirs++;
     } catch (e) {
       this.damaged(dir.path, e);

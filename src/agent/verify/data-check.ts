@@ -7,7 +7,7 @@
 import os from 'node:os';
 import { isCairnError } from '../../core/errors.ts';
 import type { TreeNode } from '../../core/tree.ts';
-import { batchChunks, type ChunkUse, fetchBatches } from '../restore/blob-fetcher.ts';
+import { batchChunks, type ChunkUse, fetchBatches, RESTORE_BATCH_LIMITS } from '../restore/blob-fetcher.ts';
 import { ChunkOpener } from '../restore/chunk-opener.ts';
 import { type ChunkContent, WriteBudget } from '../restore/file-writer.ts';
 import { shortId, SnapshotWalker } from './snapshot-walk.ts';
@@ -16,7 +16,6 @@ import type { VerifyInput } from './verify-tally.ts';
 /** A file being checked: chunks still to come back, and the first failure among them. */
 type FileCheck = { path: Buffer; node: TreeNode; left: number; failure?: string };
 
-const BATCH_LIMITS = { maxIds: 4096, maxBytes: 32 * 1024 * 1024 };
 const REQUESTS_AHEAD = 2;
 
 function failureOf(node: TreeNode, index: number, e: unknown): string {
@@ -55,7 +54,7 @@ export async function checkData(input: VerifyInput): Promise<void> {
     const batches = batchChunks(
       filesToRead(walker, input),
       (file) => ({ ids: file.node.chunks ?? [], size: file.node.size }),
-      BATCH_LIMITS,
+      RESTORE_BATCH_LIMITS,
     );
     await opener.openAll(fetchBatches(input.client, input.vault, batches, REQUESTS_AHEAD));
   } finally {

@@ -1,11 +1,13 @@
-// `cairn vault create|list|grant|passwd`: vaults, their keys made and unwrapped on this console
-// only (vault-keys.ts), the server and storage servers keeping wrapped forms.
+// `cairn vault create|list|grant|passwd|scrub`: vaults, their keys made and unwrapped on this
+// console only (vault-keys.ts), the server and storage servers keeping wrapped forms; scrub has
+// the vault's storage server re-hash its packs without keys.
 import { CairnError } from '../../core/errors.ts';
 import { parseKeyFile, unwrapKeys, wrapKeys } from '../../core/keys.ts';
-import type { VaultJson } from '../../protocol/api-types.ts';
+import type { ScrubJson, VaultJson } from '../../protocol/api-types.ts';
 import { seg } from '../api-client.ts';
 import { type Command, readSecret, requireString } from '../command.ts';
 import { printJson } from '../output.ts';
+import { printable } from '../progress.ts';
 import { bool, JSON_OPTION, printList, strs, withClient } from './shared.ts';
 import { givenPassphrase, grantVault, newVault, recoveryLine, type VaultDetailJson } from './vault-keys.ts';
 
@@ -99,4 +101,25 @@ const passwd: Command = {
   },
 };
 
-export const vaultCommands: Command[] = [create, list, grant, passwd];
+const scrub: Command = {
+  name: 'vault scrub',
+  summary: "re-hash every pack of a vault on its storage server (no keys); exit 1 when one is damaged",
+  options: { ...JSON_OPTION },
+  positionals: [1, 1],
+  async run({ values, positionals }) {
+    const vault = positionals[0]!;
+    const report = await withClient((c) => c.post<ScrubJson>(`/api/vaults/${seg(vault)}/scrub`, {}));
+    const status = report.damaged.length === 0 ? 0 : 1;
+    if (bool(values, 'json')) {
+      printJson(report);
+      return status;
+    }
+    for (const d of report.damaged) process.stdout.write(`damaged ${printable(d.pack)}: ${printable(d.reason)}\n`);
+    const summary = `vault ${report.vault} on ${report.storage}: ${report.packs} packs, ${report.bytes} bytes checked, ${report.damaged.length} damaged`;
+    if (status === 0) process.stdout.write(`${summary}\n`);
+    else process.stderr.write(`cairn: ${summary}\n`);
+    return status;
+  },
+};
+
+export const vaultCommands: Command[] = [create, list, grant, passwd, scrub];

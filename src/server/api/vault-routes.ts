@@ -4,6 +4,7 @@ import { nameSchema, type Schema } from '../../protocol/api-schema.ts';
 import type { ServerContext } from '../context.ts';
 import type { Route } from '../http/router.ts';
 import { type CreateVaultBody, createVault, getVault, grantVaultToAgent, listVaults, replaceKeyFile } from '../vaults.ts';
+import { scrubRoutes } from './scrub-routes.ts';
 
 const anyObject: Schema = { type: 'object', properties: {}, additionalProperties: { type: 'string', maxLength: 4096 } };
 const keyFileSchema: Schema = {
@@ -78,5 +79,6 @@ export function vaultRoutes(ctx: ServerContext): Route[] {
         return {};
       },
     },
+    ...scrubRoutes(ctx),
   ];
 }

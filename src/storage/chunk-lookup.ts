@@ -1,0 +1,51 @@
+// Answers about chunks that hold only while their pack file is there: the index says where a
+// chunk was stored, the disk whether it still is. A chunk whose pack file is gone (deleted, lost
+// to a disk fault) is missing to `missing`, `locate` and `blobs`: a backup then stores it again
+// (the new pack takes over its index rows, see pack-ingest.ts), a restore's pretreatment and
+// `verify --level catalog` see the loss, and a restore reports the files instead of failing
+// halfway through an answer. Each distinct pack is looked at once per request; nothing is cached
+// across requests, since a file can vanish at any time.
+import { stat } from 'node:fs/promises';
+import type { ChunkLocation } from './chunk-index.ts';
+import type { Vault } from './vault-store.ts';
+
+/** Of `packs`, the ones whose file is missing from the vault's packs directory. */
+export async function lostPacks(vault: Vault, packs: Iterable<string>): Promise<Set<string>> {
+  const lost = new Set<string>();
+  await Promise.all(
+    [...new Set(packs)].map(async (pack) => {
+      try {
+        await stat(vault.packPath(pack));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        lost.add(pack);
+      }
+    }),
+  );
+  return lost;
+}
+
+/** Where each id lies, in request order: undefined when the index lacks it or its pack file is gone. */
+export async function findChunks(vault: Vault, ids: readonly Buffer[]): Promise<(ChunkLocation | undefined)[]> {
+  const found = vault.index.lookup(ids);
+  const packs = new Set<string>();
+  for (const loc of found) if (loc) packs.add(loc.pack);
+  const lost = await lostPacks(vault, packs);
+  if (lost.size === 0) return found;
+  return found.map((loc) => (loc && lost.has(loc.pack) ? undefined : loc));
+}
+
+/** The ids the vault cannot serve (unknown, or in a lost pack), in request order, each once. */
+export async function missingChunks(vault: Vault, ids: readonly Buffer[]): Promise<Buffer[]> {
+  const found = await findChunks(vault, ids);
+  const answered = new Set<string>();
+  const out: Buffer[] = [];
+  for (let i = 0; i < ids.length; i++) {
+    if (found[i]) continue;
+    const key = ids[i]!.toString('latin1');
+    if (answered.has(key)) continue;
+    answered.add(key);
+    out.push(ids[i]!);
+  }
+  return out;
+}
