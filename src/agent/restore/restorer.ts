@@ -8,7 +8,8 @@
 // once everything inside it is done (so deepest first); that is counted per directory, so memory
 // follows the pipeline's depth, not the snapshot's size. Extended attributes are set in batches
 // (xattr-writer.ts) once an entry is in place; its directory waits for them like for a child.
-// An entry that finds something already at its path follows the conflict policy (conflicts.ts).
+// An entry that finds something already at its path follows the conflict policy (conflicts.ts);
+// hard links wait for their first name to be in place (hardlinks.ts).
 import os from 'node:os';
 import { CairnError, isCairnError } from '../../core/errors.ts';
 import type { VaultKeys } from '../../core/keys.ts';
@@ -19,14 +20,14 @@ import { loadTrees } from '../tree-store.ts';
 import { batchChunks, type ChunkUse, fetchBatches, RESTORE_BATCH_LIMITS } from './blob-fetcher.ts';
 import { ChunkOpener } from './chunk-opener.ts';
 import { type Conflict, type ConflictPolicy, ConflictResolver, occupied } from './conflicts.ts';
-import { type ChunkContent, FileWriter, WriteBudget, writeHardlink, writeSymlink } from './file-writer.ts';
+import { type ChunkContent, FileWriter, WriteBudget, writeSymlink } from './file-writer.ts';
+import { HardLinks } from './hardlinks.ts';
 import { applyPathMetadata, runningAsRoot } from './metadata.ts';
 import {
   childPath,
   displayPath,
   ensureRealDir,
   ensureTarget,
-  hardlinkTargetNames,
   targetRoot,
 } from './path-guard.ts';
 import { SpecialFileMaker } from './special-files.ts';
@@ -79,8 +80,6 @@ type FileJob = { writer: FileWriter; dir: DirState; original: Buffer };
  */
 type DirState = { path: Buffer; node: TreeNode | undefined; parent: DirState | undefined; pending: number; fresh: boolean; keep?: boolean };
 
-type LinkWaiter = { dir: DirState; path: Buffer };
-
 export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   return new Restorer(opts).run();
 }
@@ -99,11 +98,7 @@ class Restorer {
   private readonly unsettled = new Set<Promise<void>>();
   /** Files being written: abandoned (temporary names removed) if the restore fails as a whole. */
   private readonly active = new Set<FileWriter>();
-  /** Multiply linked files restored: path without conflict (latin1) → the path they got. */
-  private readonly linked = new Map<string, Buffer>();
-  /** Multiply linked files kept as they were (`skip`): their later names are left out too. */
-  private readonly skippedLinks = new Set<string>();
-  private readonly linkWaiters = new Map<string, LinkWaiter[]>();
+  private readonly links: HardLinks<DirState>;
   private allDone: () => void = () => undefined;
   private lastProgress = 0;
 
@@ -113,6 +108,16 @@ class Restorer {
     this.specials = new SpecialFileMaker(this.asRoot);
     this.conflicts = new ConflictResolver(opts.conflict ?? 'overwrite', opts.startedAt ?? new Date(), (p) =>
       this.originalPath(p),
+    );
+    this.links = new HardLinks<DirState>(
+      {
+        settle: (dir, path, make) => this.settleEntry(dir, path, make),
+        release: (dir) => this.release(dir),
+        damaged: (path, e) => this.damaged(path, e),
+        warn: (path, reason) => this.result.warnings.push({ path: this.originalPath(path), reason }),
+        show: (path) => this.originalPath(path),
+      },
+      this.root,
     );
     this.opener = new ChunkOpener(opts.keys, opts.workers ?? os.availableParallelism(), this.budget, (uses, content) =>
       this.deliver(uses, content),
@@ -136,14 +141,7 @@ class Restorer {
       );
       await this.opener.openAll(fetchBatches(this.opts.client, this.opts.vault, batches, REQUESTS_AHEAD));
       await this.settle();
-      for (const [key, waiters] of this.linkWaiters) {
-        for (const w of waiters)
-          this.linkFailed(
-            w,
-            `its first name ${this.originalPath(Buffer.from(key, 'latin1'))} was not restored`,
-          );
-      }
-      this.linkWaiters.clear();
+      this.links.failWaiting();
       await this.xattrs.drain();
       await done;
     } catch (e) {
@@ -247,7 +245,7 @@ class Restorer {
         continue;
       }
       if (path === undefined) {
-        this.skipped(original, node);
+        this.links.skipped(original, node);
         continue;
       }
       if (subtree) {
@@ -276,16 +274,11 @@ class Restorer {
     }
   }
 
-  /** An entry left out by the `skip` policy; the later names of a skipped hard-linked file follow it. */
-  private skipped(path: Buffer, node: TreeNode): void {
-    if (node.type === 'file' && node.nlink > 1) this.skippedLinks.add(path.toString('latin1'));
-  }
-
   /** Symlinks, hard links and special files: everything that carries no data. */
   private placeOther(dir: DirState, path: Buffer, node: TreeNode): void {
     if (node.type === 'symlink')
       this.settleEntry(dir, path, () => writeSymlink(dir.path, path, node, this.asRoot), node);
-    else if (node.type === 'hardlink') this.placeHardlink(dir, path, node);
+    else if (node.type === 'hardlink') this.links.place(dir, path, node);
     else if (node.type === 'fifo' || node.type === 'chardev' || node.type === 'blockdev')
       this.settleEntry(dir, path, () => this.specials.add(dir.path, path, node), node);
     // sockets are not restored: a socket is only meaningful to the process that listened on it
@@ -307,35 +300,6 @@ class Restorer {
     this.track(done);
   }
 
-  private placeHardlink(dir: DirState, path: Buffer, node: TreeNode): void {
-    let existing = this.root;
-    try {
-      if (!node.target) throw new CairnError('E_CORRUPT', 'hard link without a target');
-      for (const name of hardlinkTargetNames(node.target)) existing = childPath(existing, name);
-    } catch (e) {
-      this.damaged(path, e);
-      return;
-    }
-    const key = existing.toString('latin1');
-    const placed = this.linked.get(key);
-    if (placed) {
-      this.settleEntry(dir, path, () => writeHardlink(dir.path, path, placed));
-      return;
-    }
-    if (this.skippedLinks.has(key)) {
-      this.result.warnings.push({
-        path: this.originalPath(path),
-        reason: `hard link not restored: its first name ${this.originalPath(existing)} was kept as it was (skip)`,
-      });
-      return;
-    }
-    // the first name is still being written: link once it is in place
-    dir.pending++;
-    const waiters = this.linkWaiters.get(key) ?? [];
-    waiters.push({ dir, path });
-    this.linkWaiters.set(key, waiters);
-  }
-
   /** Queues `node`'s extended attributes for `path`; `dir` completes only after they are set. */
   private setXattrs(dir: DirState, path: Buffer, node: TreeNode): void {
     if (!node.xattrs?.length) return;
@@ -344,11 +308,6 @@ class Restorer {
       if (failure) this.damaged(path, failure);
       this.release(dir);
     });
-  }
-
-  private linkFailed(w: LinkWaiter, why: string): void {
-    this.damaged(w.path, new CairnError('E_NOT_FOUND', `hard link not restored: ${why}`));
-    this.release(w.dir);
   }
 
   /** One child of `dir` is complete; the last one completes the directory (then its parent). */
@@ -383,12 +342,12 @@ class Restorer {
         this.result.files++;
         this.result.bytes += writer.node.size;
         this.setXattrs(dir, writer.path, writer.node);
-        if (writer.node.nlink > 1) this.firstLinkDone(job.original, writer.path);
+        if (writer.node.nlink > 1) this.links.firstDone(job.original, writer.path);
         this.reportProgress(false, writer.path);
       },
       (e: unknown) => {
         this.damaged(writer.path, e);
-        this.firstLinkFailed(job.original, writer.path);
+        this.links.firstFailed(job.original, writer.path);
       },
     );
     this.track(
@@ -397,28 +356,6 @@ class Restorer {
         this.release(dir);
       }),
     );
-  }
-
-  /** `original`: the first name as the snapshot has it; `path`: where it was restored. */
-  private firstLinkDone(original: Buffer, path: Buffer): void {
-    const key = original.toString('latin1');
-    this.linked.set(key, path);
-    const waiters = this.linkWaiters.get(key);
-    if (!waiters) return;
-    this.linkWaiters.delete(key);
-    for (const w of waiters) {
-      // the waiter already counts in its directory: settleEntry adds one more, released here
-      this.settleEntry(w.dir, w.path, () => writeHardlink(w.dir.path, w.path, path));
-      this.release(w.dir);
-    }
-  }
-
-  private firstLinkFailed(original: Buffer, path: Buffer): void {
-    const key = original.toString('latin1');
-    const waiters = this.linkWaiters.get(key);
-    if (!waiters) return;
-    this.linkWaiters.delete(key);
-    for (const w of waiters) this.linkFailed(w, `its first name ${this.originalPath(path)} is damaged`);
   }
 }
 
