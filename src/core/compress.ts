@@ -38,8 +38,10 @@ export function decompress(flag: number, bytes: Uint8Array, maxLen = MAX_PLAIN_S
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   }
   if (flag !== FLAG_ZSTD) throw new CairnError('E_CORRUPT', `unknown compression flag ${flag}`);
+  const size = frameContentSize(bytes);
+  if (size !== undefined && size > limit) throw new CairnError('E_CORRUPT', `blob payload of ${size} bytes is larger than ${limit}`);
   try {
-    return zstdDecompressSync(bytes, { maxOutputLength: limit, chunkSize: outputChunkSize(bytes.length) });
+    return zstdDecompressSync(bytes, { maxOutputLength: limit, chunkSize: outputChunkSize(bytes.length, size) });
   } catch (e) {
     throw new CairnError('E_CORRUPT', `blob payload does not decompress: ${(e as Error).message}`, {
       cause: e,
@@ -47,8 +49,40 @@ export function decompress(flag: number, bytes: Uint8Array, maxLen = MAX_PLAIN_S
   }
 }
 
-/** zstd's output buffer step: the 16 KiB default costs ~18% on 1 MiB chunks, but a 1 MiB
- * buffer for a 2 KiB tree blob costs more than decompressing it. Guess from the input size. */
-function outputChunkSize(compressedLength: number): number {
+/**
+ * zstd's output buffer step. Known the frame's content size, one byte more: the whole output then
+ * lands in one buffer and the stream ends without a second, empty step (1 MiB text chunks open
+ * ~1.7× faster than with a 1 MiB step, which needs two steps and a copy to join them). Unknown,
+ * a guess from the input size: the 16 KiB default costs ~18% on 1 MiB chunks, but a 1 MiB
+ * buffer for a 2 KiB tree blob costs more than decompressing it.
+ */
+function outputChunkSize(compressedLength: number, contentSize: number | undefined): number {
+  if (contentSize !== undefined) return Math.max(64, contentSize + 1); // 64: zlib's smallest step
   return Math.min(1 << 20, Math.max(16 << 10, 2 ** Math.ceil(Math.log2(compressedLength * 4))));
+}
+
+const ZSTD_MAGIC = 0xfd2fb528;
+
+/**
+ * The content size a zstd frame header declares (RFC 8878 §3.1.1.1), or undefined when the frame
+ * does not say or the bytes are not a frame (decompression then reports the damage). Our own
+ * frames always say: they are compressed in one call, which records the size.
+ */
+export function frameContentSize(frame: Uint8Array): number | undefined {
+  if (frame.length < 6) return undefined;
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  if (view.getUint32(0, true) !== ZSTD_MAGIC) return undefined;
+  const descriptor = frame[4]!;
+  const fcsFlag = descriptor >> 6;
+  const singleSegment = (descriptor >> 5) & 1;
+  const dictIdBytes = [0, 1, 2, 4][descriptor & 3]!;
+  const fcsBytes = [singleSegment ? 1 : 0, 2, 4, 8][fcsFlag]!;
+  if (fcsBytes === 0) return undefined;
+  const at = 5 + (singleSegment ? 0 : 1) + dictIdBytes;
+  if (frame.length < at + fcsBytes) return undefined;
+  if (fcsBytes === 1) return view.getUint8(at);
+  if (fcsBytes === 2) return view.getUint16(at, true) + 256;
+  if (fcsBytes === 4) return view.getUint32(at, true);
+  const size = view.getBigUint64(at, true);
+  return size > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(size);
 }

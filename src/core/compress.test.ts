@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { constants, zstdCompressSync } from 'node:zlib';
+import { CairnError } from './errors.ts';
+import { compressIfWorth, decompress, FLAG_RAW, FLAG_ZSTD, frameContentSize } from './compress.ts';
+
+const text = (n: number) => Buffer.from('the quick brown fox jumps over the lazy dog. '.repeat(Math.ceil(n / 45)).slice(0, n));
+
+describe('compress', () => {
+  it('round-trips text and tree-sized payloads of every header width, and skips random data', () => {
+    for (const size of [1, 200, 300, 70_000, 1 << 20, 3 * (1 << 20) + 7]) {
+      const plain = text(size);
+      const packed = compressIfWorth(plain);
+      assert.equal(packed.flag, size > 200 ? FLAG_ZSTD : packed.flag);
+      if (packed.flag === FLAG_ZSTD) assert.equal(frameContentSize(packed.bytes), size);
+      assert.ok(decompress(packed.flag, packed.bytes).equals(plain), `size ${size}`);
+    }
+    const random = randomBytes(200_000);
+    assert.equal(compressIfWorth(random).flag, FLAG_RAW);
+  });
+
+  it('reads no size from what is not a zstd frame, or from a frame that does not say', () => {
+    assert.equal(frameContentSize(Buffer.from('not a frame at all')), undefined);
+    assert.equal(frameContentSize(Buffer.alloc(3)), undefined);
+    // a streamed frame (no pledged size) carries no content size, and still decompresses
+    const streamed = zstdCompressSync(text(5000), { params: { [constants.ZSTD_c_contentSizeFlag]: 0 } });
+    assert.equal(frameContentSize(streamed), undefined);
+    assert.ok(decompress(FLAG_ZSTD, streamed).equals(text(5000)));
+  });
+
+  it('refuses a frame declaring more than the caller allows before decompressing, and a damaged one', () => {
+    const packed = compressIfWorth(text(100_000)).bytes;
+    assert.throws(() => decompress(FLAG_ZSTD, packed, 50_000), (e: unknown) => e instanceof CairnError && e.code === 'E_CORRUPT' && /larger than 50000/.test(e.message));
+    const damaged = Buffer.from(packed);
+    damaged[damaged.length - 5]! ^= 0xff;
+    assert.throws(() => decompress(FLAG_ZSTD, damaged), (e: unknown) => e instanceof CairnError && e.code === 'E_CORRUPT');
+    assert.throws(() => decompress(7, packed), /unknown compression flag 7/);
+  });
+});
