@@ -32,12 +32,16 @@ const init: Command = {
 const start: Command = {
   name: 'server start',
   summary: 'run the backup server (REST API, control channel, scheduler)',
-  options: { data: { type: 'string' }, listen: { type: 'string' }, catalog: { type: 'string' } },
+  options: { data: { type: 'string' }, listen: { type: 'string' }, catalog: { type: 'string' }, advertise: { type: 'string' } },
   async run({ values }) {
     const dataDir = requireString(values, 'data', 'server start');
     if (values.catalog !== undefined && !String(values.catalog).startsWith('sqlite:'))
       throw new CairnError('E_USAGE', `server start: --catalog ${String(values.catalog)}: only the embedded SQLite catalog is supported yet`);
-    const running = await startServer({ dataDir, listen: values.listen as string | undefined });
+    const running = await startServer({
+      dataDir,
+      listen: values.listen as string | undefined,
+      advertise: values.advertise as string | undefined,
+    });
     process.stdout.write(`${running.url}\nfingerprint ${running.caFingerprint}\n`);
     await new Promise<void>((resolve) => {
       const onSignal = () => void running.stop().then(resolve);

@@ -35,6 +35,7 @@ const start: Command = {
     token: { type: 'string' },
     name: { type: 'string' },
     backend: { type: 'string' },
+    advertise: { type: 'string' },
   },
   async run({ values }) {
     const dataDir = requireString(values, 'data', 'storage start');
@@ -59,6 +60,7 @@ const start: Command = {
       server,
       token,
       name: optionalString(values, 'name'),
+      advertise: optionalString(values, 'advertise'),
       version: packageVersion(),
     });
     process.stdout.write(`${running.url}\nfingerprint ${running.fingerprint}\n`);

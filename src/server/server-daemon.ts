@@ -33,7 +33,7 @@ import { failInterruptedRuns, setProgress } from './runs.ts';
 import { Scheduler } from './scheduler.ts';
 import { initServerFiles, keepSecret, loadServerFiles, saveSettings } from './server-files.ts';
 import { snapshotCreated, snapshotIndex } from './snapshots.ts';
-import { formatListen, parseListen } from '../core/listen.ts';
+import { checkAdvertise, formatListen, localUrl, parseListen, reachableUrl } from '../core/listen.ts';
 import { Rebuilds } from './rebuild.ts';
 import { webPage } from './web-page.ts';
 
@@ -80,17 +80,27 @@ export type RunningServer = {
   stop: () => Promise<void>;
 };
 
-export async function startServer(options: { dataDir: string; listen?: string; log?: (line: string) => void }): Promise<RunningServer> {
+export type StartServerOptions = {
+  dataDir: string;
+  /** HOST:PORT; required at first start, saved after */
+  listen?: string;
+  /** the https URL parts and consoles reach the server at, when not the listen address; saved */
+  advertise?: string;
+  log?: (line: string) => void;
+};
+
+export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const dataDir = resolve(options.dataDir);
   const log = options.log ?? ((line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
   const unlock = await lockDataDir(dataDir, 'server');
   let db: SqliteDriver | undefined;
   try {
-    const saved = await loadServerFiles(dataDir, undefined);
+    const saved = await loadServerFiles(dataDir);
     const listen = options.listen ?? saved.settings.listen;
     if (!listen) throw new CairnError('E_USAGE', 'server start: --listen HOST:PORT is required at first start');
     const { host, port } = parseListen(listen);
-    const files = await loadServerFiles(dataDir, host);
+    const advertise = options.advertise !== undefined ? checkAdvertise(options.advertise) : saved.settings.advertise;
+    const files = await loadServerFiles(dataDir, [host, ...(advertise ? [new URL(advertise).hostname] : [])]);
     db = new SqliteDriver(join(dataDir, 'catalog.db'));
     await migrate(db);
     const server: Server = createServer({ ...mutualServerTlsOptions(files.identity, files.ca.certPem), requestTimeout: 0 });
@@ -160,13 +170,13 @@ export async function startServer(options: { dataDir: string; listen?: string; l
       server.once('error', (e: NodeJS.ErrnoException) => rej(new CairnError('E_UNAVAILABLE', `cannot listen on ${listen}: ${e.code ?? e.message}`)));
       server.listen(port, host, () => res(server.address() as AddressInfo));
     });
-    const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-    const url = `https://${shownHost}:${address.port}`;
-    c.url = url;
+    const url = localUrl(host, address.port);
+    // what tokens and the web page name: --advertise, or an address other machines can reach
+    c.url = reachableUrl(host, address.port, advertise);
     // the bound port is remembered, so parts enrolled against this URL find the server after a restart
-    await saveSettings(dataDir, { ...files.settings, listen: formatListen(host, address.port) });
+    await saveSettings(dataDir, { ...files.settings, listen: formatListen(host, address.port), ...(advertise ? { advertise } : {}) });
     scheduler.kick();
-    log(`backup server listening on ${url}`);
+    log(`backup server listening on ${url}${c.url !== url ? `, reached as ${c.url}` : ''}`);
 
     let stopping: Promise<void> | undefined;
     const catalog = db;

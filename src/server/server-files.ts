@@ -1,7 +1,7 @@
 // The backup server's data folder: its CA, its own TLS leaf, the grant-signing key, server.json
 // and the secrets shown once. `initServerDir` makes them (refusing a folder already initialised);
 // `loadServerFiles` reads them back at every start and re-issues the TLS leaf when the listen
-// host is not among its names (the web console is reached by that name).
+// host or the advertised host is not among its names (consoles reach the server by those).
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -11,7 +11,7 @@ import { readTextIfExists, writeFileAtomic } from '../core/durable-fs.ts';
 import { CairnError } from '../core/errors.ts';
 import { certificateFingerprint, type TlsIdentity } from '../core/tls.ts';
 
-export type ServerSettings = { listen?: string; tlsHosts?: string[] };
+export type ServerSettings = { listen?: string; tlsHosts?: string[]; advertise?: string };
 
 export type ServerFiles = {
   ca: CertificateAuthority;
@@ -41,8 +41,8 @@ async function issueServerLeaf(ca: CertificateAuthority, hosts: string[]): Promi
   return { keyPem: request.keyPem, certPem };
 }
 
-function leafHosts(listenHost: string | undefined): string[] {
-  return [...new Set(['127.0.0.1', '::1', 'localhost', hostname(), ...(listenHost ? [listenHost] : [])])];
+function leafHosts(extra: string[]): string[] {
+  return [...new Set(['127.0.0.1', '::1', 'localhost', hostname(), ...extra])];
 }
 
 async function saveLeaf(dataDir: string, identity: TlsIdentity): Promise<void> {
@@ -60,7 +60,7 @@ export async function initServerFiles(dataDir: string): Promise<{ caFingerprint:
   if (await isInitialised(dataDir)) throw new CairnError('E_CONFLICT', `${dataDir} already holds a Cairn server`);
   const ca = await createCertificateAuthority('Cairn CA');
   const grant = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const hosts = leafHosts(undefined);
+  const hosts = leafHosts([]);
   await saveLeaf(dataDir, await issueServerLeaf(ca, hosts));
   await writeFileAtomic(join(dataDir, 'grant-key.pem'), grant.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600 });
   await writeFileAtomic(join(dataDir, 'grant-key.pub.pem'), grant.publicKey.export({ type: 'spki', format: 'pem' }).toString());
@@ -71,7 +71,8 @@ export async function initServerFiles(dataDir: string): Promise<{ caFingerprint:
   return { caFingerprint: certificateFingerprint(ca.certPem) };
 }
 
-export async function loadServerFiles(dataDir: string, listenHost: string | undefined): Promise<ServerFiles> {
+/** `hosts`: the names and addresses the server is reached by (listen host, advertised host); wildcards are skipped. */
+export async function loadServerFiles(dataDir: string, hosts: string[] = []): Promise<ServerFiles> {
   const need = async (name: string) => {
     const text = await readTextIfExists(join(dataDir, name));
     if (text === undefined) throw new CairnError('E_USAGE', `${dataDir} is not an initialised Cairn server (missing ${name}): run cairn server init --data ${dataDir}`);
@@ -80,9 +81,10 @@ export async function loadServerFiles(dataDir: string, listenHost: string | unde
   const ca = { certPem: await need('ca.pem'), keyPem: await need('ca-key.pem') };
   const settings = JSON.parse((await readTextIfExists(join(dataDir, 'server.json'))) ?? '{}') as ServerSettings;
   let identity: TlsIdentity = { keyPem: await need('tls/key.pem'), certPem: await need('tls/cert.pem') };
-  const bare = listenHost?.replace(/^\[|\]$/g, '');
-  if (bare && bare !== '0.0.0.0' && bare !== '::' && !(settings.tlsHosts ?? []).includes(bare)) {
-    settings.tlsHosts = leafHosts(bare);
+  const names = hosts.map((h) => h.replace(/^\[|\]$/g, '')).filter((h) => h && h !== '0.0.0.0' && h !== '::');
+  const known = settings.tlsHosts ?? [];
+  if (names.some((h) => !known.includes(h))) {
+    settings.tlsHosts = leafHosts([...known, ...names]);
     identity = await issueServerLeaf(ca, settings.tlsHosts);
     await saveLeaf(dataDir, identity);
     await saveSettings(dataDir, settings);

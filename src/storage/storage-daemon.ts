@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { lockDataDir } from '../core/data-dir-lock.ts';
-import { formatListen, parseListen } from '../core/listen.ts';
+import { checkAdvertise, formatListen, localUrl, parseListen, reachableUrl } from '../core/listen.ts';
 import { readTextIfExists, writeFileAtomic } from '../core/durable-fs.ts';
 import { CairnError, fromSystemError } from '../core/errors.ts';
 import { checkPartName } from '../core/part-identity.ts';
@@ -24,7 +24,7 @@ import { VaultStore } from './vault-store.ts';
 
 export type StorageSettings =
   | { name: string; listen: string; mode: 'standalone' }
-  | { name: string; listen: string; mode: 'server'; server: string };
+  | { name: string; listen: string; mode: 'server'; server: string; advertise?: string };
 
 export type StartStorageOptions = {
   dataDir: string;
@@ -38,6 +38,8 @@ export type StartStorageOptions = {
   name?: string;
   /** reported to the backup server */
   version?: string;
+  /** the https URL agents reach the data plane at, when not the listen address (NAT, a wildcard bind, a name); saved */
+  advertise?: string;
   /** where control-link state lines go (default stderr) */
   log?: (line: string) => void;
 };
@@ -52,7 +54,7 @@ export type RunningStorage = {
   stop: () => Promise<void>;
 };
 
-type SavedSettings = Partial<{ name: string; listen: string; mode: string; server: string }>;
+type SavedSettings = Partial<{ name: string; listen: string; mode: string; server: string; advertise: string }>;
 
 async function readSaved(dataDir: string): Promise<SavedSettings | undefined> {
   const path = join(dataDir, 'storage.json');
@@ -197,7 +199,8 @@ async function serverSetup(dataDir: string, saved: SavedSettings | undefined, op
     }
     ({ enrollment, server } = await enroll(dataDir, options, name, listen));
   }
-  const settings: StorageSettings = { name, listen, mode: 'server', server };
+  const advertise = options.advertise !== undefined ? checkAdvertise(options.advertise) : saved?.advertise;
+  const settings: StorageSettings = { name, listen, mode: 'server', server, ...(advertise !== undefined ? { advertise } : {}) };
   await saveSettings(dataDir, settings, saved);
   const authorize: Authorize = grantAuthorizer({
     caPem: enrollment.caPem,
@@ -244,6 +247,8 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
     const saved = await readSaved(dataDir);
     const serverMode = options.server !== undefined || saved?.mode === 'server';
     if (!serverMode && options.token !== undefined) throw usage('--token needs --server URL');
+    if (!serverMode && options.advertise !== undefined) throw usage('--advertise needs --server URL: a standalone storage server tells no one its address');
+    if (options.advertise !== undefined) checkAdvertise(options.advertise); // before an enrollment spends the token
     const setup = serverMode ? await serverSetup(dataDir, saved, { ...options, log }) : await standaloneSetup(dataDir, saved, options.listen);
     const { settings, identity } = setup;
     store = new VaultStore(dataDir);
@@ -255,8 +260,9 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
     // agents know it by that address.
     if (settings.mode === 'server' && port === 0)
       await saveSettings(dataDir, { ...settings, listen: formatListen(host, address.port) }, settings);
-    const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-    const url = `https://${shownHost}:${address.port}`;
+    const url = localUrl(host, address.port);
+    // what the backup server tells agents to dial: --advertise, or an address other machines can reach
+    const reachable = settings.mode === 'server' ? reachableUrl(host, address.port, settings.advertise) : url;
 
     let control: { start(): void; close(): Promise<void> } | undefined;
     if (settings.mode === 'server' && setup.enrollment) {
@@ -266,7 +272,7 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
         caPem: setup.enrollment.caPem,
         identity,
         self: { kind: 'storage', name: settings.name },
-        hello: () => ({ version: options.version ?? '0.1.0', address: url }),
+        hello: () => ({ version: options.version ?? '0.1.0', address: reachable }),
         handlers: storageControlHandlers(store),
         log, // connection state lines ("control: online: …") come through here
       });
