@@ -140,7 +140,8 @@ describe('storage server over TLS', () => {
     assert.equal(places[0]?.pack, kept.name);
     assert.deepEqual(places.slice(1), [undefined, undefined, undefined]);
     // blobs refuses the whole request before a byte, naming the first chunk it cannot serve
-    await rejectsWith(drain(client.getBlobs('lossy', all)), 'E_NOT_FOUND', new RegExp(lostIds[0]!.toString('hex')));
+    const refused = await rejectsWith(drain(client.getBlobs('lossy', all)), 'E_NOT_FOUND', new RegExp(lostIds[0]!.toString('hex')));
+    assert.match(refused.message, new RegExp(`its pack ${lost.name} is indexed but its file is missing`));
 
     // a backup sends them again in another pack (other sealed bytes, so another name): it takes over
     const builder = new PackBuilder();
@@ -164,7 +165,7 @@ describe('storage server over TLS', () => {
     const b = randomPack(3);
     await client.putPack('scrubbed', a.name, a.buffers, a.size);
     await client.putPack('scrubbed', b.name, b.buffers, b.size);
-    assert.deepEqual(await client.scrub('scrubbed'), { packs: 2, bytes: a.size + b.size, bad: [], damaged: [] });
+    assert.deepEqual(await client.scrub('scrubbed'), { packs: 2, bytes: a.size + b.size, bad: [], damaged: [], damagedTotal: 0 });
     const path = join(server.dataDir, 'vaults', 'scrubbed', 'packs', b.name.slice(0, 2), b.name);
     const bytes = readFileSync(path);
     bytes[100]! ^= 0x01;
@@ -174,6 +175,7 @@ describe('storage server over TLS', () => {
       bytes: a.size + b.size,
       bad: [b.name],
       damaged: [{ pack: b.name, reason: `content does not match its name (SHA-256 ${createHash('sha256').update(bytes).digest('hex')})` }],
+      damagedTotal: 1,
     });
   });
 });

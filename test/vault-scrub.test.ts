@@ -81,10 +81,11 @@ describe('vault scrub', { concurrency: 1 }, () => {
     assert.equal(report.vault, VAULT);
     assert.equal(report.storage, 's1');
     assert.deepEqual(report.damaged, []);
+    assert.equal(report.damagedTotal, 0);
     assert.ok(report.packs >= 2, `want at least 2 packs, got ${report.packs}`);
     assert.equal(report.packs, packNames(c).length);
     assert.equal(report.bytes, [...files.values()].reduce((a, b) => a + b, 0));
-    assert.deepEqual(Object.keys(report).sort(), ['bytes', 'damaged', 'packs', 'storage', 'vault']);
+    assert.deepEqual(Object.keys(report).sort(), ['bytes', 'damaged', 'damagedTotal', 'packs', 'storage', 'vault']);
     const audit = await auditSince(api, count);
     assert.ok(audit.some((e) => e.what === `POST ${SCRUB_PATH}` && e.result === 'ok' && e.who === 'admin'), JSON.stringify(audit));
 
@@ -110,6 +111,7 @@ describe('vault scrub', { concurrency: 1 }, () => {
     const one = await scrubJson(c);
     assert.equal(one.code, 1, one.stderr);
     assert.equal(one.report.damaged.length, 1, JSON.stringify(one.report.damaged));
+    assert.equal(one.report.damagedTotal, 1);
     assert.equal(one.report.damaged[0]!.pack, flipped);
     assert.match(one.report.damaged[0]!.reason, /^content does not match its name \(SHA-256 [0-9a-f]{64}\)$/);
     assert.doesNotMatch(one.report.damaged[0]!.reason, new RegExp(flipped));

@@ -3,7 +3,7 @@
 // copied at most once, and the answer paused while more than READY_BYTES of frames wait.
 import type { IncomingMessage } from 'node:http';
 import { CairnError } from '../core/errors.ts';
-import { BLOB_FRAME_HEADER, ID_SIZE } from '../protocol/data-plane.ts';
+import { BLOB_FRAME_HEADER, ID_SIZE, LIMITS } from '../protocol/data-plane.ts';
 
 /** Parsed frames waiting for the reader beyond this many bytes pause the answer (back-pressure). */
 const READY_BYTES = 1024 * 1024;
@@ -51,6 +51,8 @@ class FrameParser {
         this.#headerGot = 0;
         this.#id = this.#take(this.#header.subarray(0, ID_SIZE));
         const length = this.#header.readUInt32BE(ID_SIZE);
+        // a blob lies inside one pack: anything longer is a broken or hostile answer, not an allocation to make
+        if (length > LIMITS.packBytes) throw new CairnError('E_CORRUPT', `storage server sent a blob of ${length} bytes, more than a pack holds`);
         if (chunk.length - at >= length) {
           this.#done(chunk.subarray(at, at + length));
           at += length;

@@ -45,14 +45,16 @@ export function checkAdvertise(text: string): string {
 /**
  * The URL other machines reach a daemon at (told to the backup server, written into tokens):
  * `advertise` when given; else the bound address, where a wildcard bind names this machine's
- * first address that is not loopback (IPv4 first), or 127.0.0.1 when it has none.
+ * first address that is not loopback (IPv4 first; only IPv4 for 0.0.0.0), or 127.0.0.1 when it
+ * has none.
  */
 export function reachableUrl(host: string, port: number, advertise: string | undefined): string {
   if (advertise !== undefined) return checkAdvertise(advertise);
   if (!isWildcard(host)) return localUrl(host, port);
+  // 0.0.0.0 listens on IPv4 only; :: on both (Linux's default), so it may name an IPv6 address
   const external = Object.values(networkInterfaces())
     .flat()
-    .filter((a) => a !== undefined && !a.internal && !a.address.startsWith('fe80:'));
+    .filter((a) => a !== undefined && !a.internal && !a.address.startsWith('fe80:') && (host === '::' || a.family === 'IPv4'));
   const pick = external.find((a) => a!.family === 'IPv4') ?? external[0];
   return `https://${pick ? urlHost(pick.address) : '127.0.0.1'}:${port}`;
 }

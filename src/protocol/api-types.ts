@@ -127,6 +127,8 @@ export type ScrubJson = {
   /** pack files read, and their bytes */
   packs: number;
   bytes: number;
-  /** every damaged pack with why: a hash mismatch, a missing file, a misplaced or unsound file */
+  /** damaged packs with why (a hash mismatch, a missing file, a misplaced or unsound file): the first 1,000 findings */
   damaged: { pack: string; reason: string }[];
+  /** every finding, listed or not */
+  damagedTotal: number;
 };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CairnError } from '../core/errors.ts';
-import { checkVaultName, matchRoute, parseRange, paths, splitIds } from './data-plane.ts';
+import { checkVaultName, decodeLocateAnswer, encodeLocateAnswer, matchRoute, parseRange, parseScrubReport, paths, splitIds } from './data-plane.ts';
 
 const isCode = (code: string) => (e: unknown) => e instanceof CairnError && e.code === code;
 const hex = 'ab'.repeat(32);
@@ -51,5 +51,30 @@ describe('data-plane bodies', () => {
     assert.equal(parseRange('bytes=100-', 100), undefined);
     assert.equal(parseRange('bytes=9-3', 100), undefined);
     assert.throws(() => parseRange('bytes=0-1,5-6', 100), isCode('E_BAD_REQUEST'));
+  });
+});
+
+describe('data-plane answers', () => {
+  it('reads a scrub report from a storage server that predates reasons, and refuses a malformed one as corrupt', () => {
+    const pack = 'ab'.repeat(32);
+    assert.deepEqual(parseScrubReport({ packs: 3, bytes: 10, bad: [pack] }), {
+      packs: 3,
+      bytes: 10,
+      bad: [pack],
+      damaged: [{ pack, reason: 'damaged (this storage server does not say why)' }],
+      damagedTotal: 1,
+    });
+    for (const bad of [null, { packs: 1, bytes: 1 }, { packs: 1, bytes: 1, bad: [], damaged: [{ pack }] }, { packs: 1, bytes: 1, bad: [], damaged: [], damagedTotal: -1 }])
+      assert.throws(() => parseScrubReport(bad), (e: unknown) => e instanceof CairnError && e.code === 'E_CORRUPT');
+  });
+
+  it('round-trips a locate answer and refuses one of the wrong size or naming a pack it does not list', () => {
+    const places = [{ pack: 'a'.repeat(64), offset: 5, length: 7 }, undefined, { pack: 'b'.repeat(64), offset: 0xfffffff0, length: 1 }];
+    const answer = encodeLocateAnswer(places);
+    assert.deepEqual(decodeLocateAnswer(answer, 3), places);
+    assert.throws(() => decodeLocateAnswer(answer, 2), /malformed locate answer/);
+    const wrongIndex = Buffer.from(answer);
+    wrongIndex.writeUInt32BE(7, 4 + 2 * 32); // the first record names pack 7 of 2
+    assert.throws(() => decodeLocateAnswer(wrongIndex, 3), /pack 7 of 2/);
   });
 });

@@ -125,8 +125,14 @@ export type VaultConfig = { version: 1; chunker: ChunkerParams; keyFile: KeyFile
 export type CreateVaultRequest = { vault: string; config: VaultConfig };
 /** A pack scrub found damaged and why (a file name, or an indexed name whose file is gone). */
 export type DamagedPack = { pack: string; reason: string };
-/** `bad` names each damaged pack once (older consoles print it); `damaged` says why, one entry per finding. */
-export type ScrubReport = { packs: number; bytes: number; bad: string[]; damaged: DamagedPack[] };
+/**
+ * `bad` names each damaged pack once (older consoles print it); `damaged` says why, one entry per
+ * finding. Both list at most MAX_LISTED_DAMAGE (an answer must fit one control message, even for a
+ * vault that lost a whole prefix directory); `damagedTotal` counts every finding.
+ */
+export type ScrubReport = { packs: number; bytes: number; bad: string[]; damaged: DamagedPack[]; damagedTotal: number };
+
+export const MAX_LISTED_DAMAGE = 1000;
 export type SnapshotAnswer = { record: string /* base64 sealed record */ };
 export type ErrorBody = { error: { code: string; message: string } };
 
@@ -152,18 +158,17 @@ export function parseCreateVaultRequest(v: unknown): CreateVaultRequest {
 }
 
 export function parseScrubReport(v: unknown): ScrubReport {
-  if (
-    !isObject(v) ||
-    !Number.isSafeInteger(v.packs) ||
-    !Number.isSafeInteger(v.bytes) ||
-    !Array.isArray(v.bad) ||
-    !v.bad.every((b) => typeof b === 'string') ||
-    !Array.isArray(v.damaged) ||
-    !v.damaged.every((d) => isObject(d) && typeof d.pack === 'string' && typeof d.reason === 'string')
-  )
-    throw new CairnError('E_BAD_REQUEST', 'scrub report: malformed');
-  const damaged = (v.damaged as Record<string, unknown>[]).map((d) => ({ pack: d.pack as string, reason: d.reason as string }));
-  return { packs: v.packs as number, bytes: v.bytes as number, bad: v.bad as string[], damaged };
+  const bad = (why: string) => new CairnError('E_CORRUPT', `storage server sent a malformed scrub report: ${why}`);
+  if (!isObject(v) || !Number.isSafeInteger(v.packs) || !Number.isSafeInteger(v.bytes)) throw bad('want {packs, bytes, …}');
+  if (!Array.isArray(v.bad) || !v.bad.every((b) => typeof b === 'string')) throw bad('bad must be pack names');
+  // a storage server from before `damaged` gives names only
+  const damagedIn = v.damaged ?? (v.bad as string[]).map((pack) => ({ pack, reason: 'damaged (this storage server does not say why)' }));
+  if (!Array.isArray(damagedIn) || !damagedIn.every((d) => isObject(d) && typeof d.pack === 'string' && typeof d.reason === 'string'))
+    throw bad('damaged must be [{pack, reason}]');
+  const damaged = (damagedIn as Record<string, unknown>[]).map((d) => ({ pack: d.pack as string, reason: d.reason as string }));
+  const total = v.damagedTotal ?? damaged.length;
+  if (!Number.isSafeInteger(total) || (total as number) < damaged.length) throw bad('damagedTotal must count at least the listed damage');
+  return { packs: v.packs as number, bytes: v.bytes as number, bad: v.bad as string[], damaged, damagedTotal: total as number };
 }
 
 export function parseSnapshotList(v: unknown): string[] {

@@ -6,6 +6,7 @@
 // halfway through an answer. Each distinct pack is looked at once per request; nothing is cached
 // across requests, since a file can vanish at any time.
 import { stat } from 'node:fs/promises';
+import type { PackEntry } from '../core/pack.ts';
 import type { ChunkLocation } from './chunk-index.ts';
 import type { Vault } from './vault-store.ts';
 
@@ -47,5 +48,21 @@ export async function missingChunks(vault: Vault, ids: readonly Buffer[]): Promi
     answered.add(key);
     out.push(ids[i]!);
   }
+  return out;
+}
+
+/**
+ * The ids (latin1) of a new pack's `entries` that the index places in a pack whose file is gone:
+ * a backup sent them again because `missing` said so, and the new pack's copies must take over
+ * (ChunkIndex.addPack's `repoint`), whether it arrives by upload or by crash recovery.
+ */
+export async function lostCopies(vault: Vault, entries: readonly PackEntry[]): Promise<Set<string>> {
+  const ids = entries.map((e) => e.id);
+  const known = vault.index.lookup(ids);
+  const lost = await lostPacks(vault, known.flatMap((loc) => (loc ? [loc.pack] : [])));
+  const out = new Set<string>();
+  known.forEach((loc, i) => {
+    if (loc && lost.has(loc.pack)) out.add(ids[i]!.toString('latin1'));
+  });
   return out;
 }

@@ -158,7 +158,16 @@ export const handlers: Record<RouteName, (ctx: RequestContext) => Promise<void>>
     // every id known, and its pack file there, before a byte is sent
     const found = await findChunks(vault, ids);
     const unknown = found.indexOf(undefined);
-    if (unknown >= 0) throw new CairnError('E_NOT_FOUND', `chunk ${ids[unknown]!.toString('hex')} is not in this vault`);
+    if (unknown >= 0) {
+      const id = ids[unknown]!.toString('hex');
+      const indexed = vault.index.lookup([ids[unknown]!])[0];
+      throw new CairnError(
+        'E_NOT_FOUND',
+        indexed
+          ? `chunk ${id}: its pack ${indexed.pack} is indexed but its file is missing from vault ${vault.name} (vault scrub lists such packs)`
+          : `chunk ${id} is not in this vault`,
+      );
+    }
     // Answered in the order the pack files are read (pack, then offset), not the order asked:
     // each pack is visited once per request and neighbours merge into one read.
     const order = packOrder(found as ChunkLocation[]);

@@ -5,27 +5,12 @@
 // vault exactly as it was. Chunks it carries whose indexed copy lies in a lost pack file move to it.
 import type { IncomingMessage } from 'node:http';
 import { CairnError, fromSystemError } from '../core/errors.ts';
-import { type PackEntry, PackVerifier } from '../core/pack.ts';
+import { PackVerifier } from '../core/pack.ts';
 import { LIMITS } from '../protocol/data-plane.ts';
 import { renameDurable, TempFileSink, tempPath } from '../core/durable-fs.ts';
 import { consumeBody } from './http-io.ts';
 import type { Vault } from './vault-store.ts';
-import { lostPacks } from './chunk-lookup.ts';
-
-/**
- * The ids (latin1) of `entries` that the index places in a pack whose file is gone: a backup
- * sends them again because `missing` said so, and this pack's copies must take over.
- */
-async function lostCopies(vault: Vault, entries: PackEntry[]): Promise<Set<string>> {
-  const ids = entries.map((e) => e.id);
-  const known = vault.index.lookup(ids);
-  const lost = await lostPacks(vault, known.flatMap((loc) => (loc ? [loc.pack] : [])));
-  const out = new Set<string>();
-  known.forEach((loc, i) => {
-    if (loc && lost.has(loc.pack)) out.add(ids[i]!.toString('latin1'));
-  });
-  return out;
-}
+import { lostCopies, lostPacks } from './chunk-lookup.ts';
 
 /** Whether the vault holds pack `name`: indexed, and its file there (a lost one is taken again). */
 export async function packStored(vault: Vault, name: string): Promise<boolean> {

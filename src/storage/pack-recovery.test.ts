@@ -4,42 +4,68 @@ import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { placeholderVaultConfig } from '../../test/support/storage-fixtures.ts';
 import { BLOB_DATA } from '../core/blob.ts';
 import { PackBuilder } from '../core/pack.ts';
-import { ChunkIndex } from './chunk-index.ts';
+import { missingChunks } from './chunk-lookup.ts';
 import { indexOrphanPacks } from './pack-recovery.ts';
+import { Vault } from './vault-store.ts';
 
-function writePack(packsDir: string, blobs: number): { name: string; ids: Buffer[] } {
+/** Writes a pack of fresh blobs (or of the given ids, with other bytes) into the vault's packs/. */
+function writePack(vault: Vault, blobs: number | Buffer[]): { name: string; ids: Buffer[]; entries: ReturnType<PackBuilder['finish']>['entries']; size: number } {
   const builder = new PackBuilder();
-  const ids = Array.from({ length: blobs }, () => randomBytes(32));
+  const ids = typeof blobs === 'number' ? Array.from({ length: blobs }, () => randomBytes(32)) : blobs;
   for (const id of ids) builder.add(BLOB_DATA, id, Buffer.concat([Buffer.of(1), randomBytes(999)])); // sealed-blob version 1
-  const { buffers, name } = builder.finish();
-  fs.mkdirSync(join(packsDir, name.slice(0, 2)), { recursive: true });
-  fs.writeFileSync(join(packsDir, name.slice(0, 2), name), Buffer.concat(buffers));
-  return { name, ids };
+  const { buffers, name, entries, size } = builder.finish();
+  fs.mkdirSync(join(vault.packsDir, name.slice(0, 2)), { recursive: true });
+  fs.writeFileSync(vault.packPath(name), Buffer.concat(buffers));
+  return { name, ids, entries, size };
 }
 
-test('a pack left durable but unindexed by a crash is indexed when the vault opens; a damaged one is not', async () => {
-  const dir = fs.mkdtempSync(join(tmpdir(), 'cairn-recovery-'));
-  try {
-    const packs = join(dir, 'packs');
-    fs.mkdirSync(packs);
-    const index = new ChunkIndex(join(dir, 'index.sqlite'));
-    const orphan = writePack(packs, 3);
-    const damaged = writePack(packs, 2);
-    const file = join(packs, damaged.name.slice(0, 2), damaged.name);
-    const bytes = fs.readFileSync(file);
-    bytes[40] = bytes[40]! ^ 1;
-    fs.writeFileSync(file, bytes);
+function withVault(run: (vault: Vault) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const dir = fs.mkdtempSync(join(tmpdir(), 'cairn-recovery-'));
+    fs.mkdirSync(join(dir, 'packs'));
+    const vault = new Vault('v', dir, placeholderVaultConfig);
+    try {
+      await run(vault);
+    } finally {
+      await vault.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  };
+}
 
-    assert.deepEqual(await indexOrphanPacks(packs, index), [orphan.name]);
+test(
+  'a pack left durable but unindexed by a crash is indexed when the vault opens; a damaged one is not',
+  withVault(async (vault) => {
+    const { index } = vault;
+    const orphan = writePack(vault, 3);
+    const damaged = writePack(vault, 2);
+    const bytes = fs.readFileSync(vault.packPath(damaged.name));
+    bytes[40] = bytes[40]! ^ 1;
+    fs.writeFileSync(vault.packPath(damaged.name), bytes);
+
+    assert.deepEqual(await indexOrphanPacks(vault), [orphan.name]);
     assert.equal(index.hasPack(orphan.name), true);
     assert.equal(index.hasPack(damaged.name), false);
     assert.deepEqual(index.missing(orphan.ids), []);
     assert.equal(index.missing(damaged.ids).length, 2);
-    assert.deepEqual(await indexOrphanPacks(packs, index), [], 'a second open finds nothing to do');
-    index.close();
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+    assert.deepEqual(await indexOrphanPacks(vault), [], 'a second open finds nothing to do');
+  }),
+);
+
+test(
+  'a recovered pack takes over the chunks of a pack whose file was lost, as its upload would have',
+  withVault(async (vault) => {
+    const lost = writePack(vault, 3);
+    vault.index.addPack(lost.name, lost.size, lost.entries);
+    fs.unlinkSync(vault.packPath(lost.name));
+    assert.equal((await missingChunks(vault, lost.ids)).length, 3);
+    // the backup that re-sent them crashed between the pack's rename and its indexing
+    const resent = writePack(vault, lost.ids);
+    assert.deepEqual(await indexOrphanPacks(vault), [resent.name]);
+    assert.deepEqual(await missingChunks(vault, lost.ids), []);
+    assert.deepEqual(new Set(vault.index.lookup(lost.ids).map((l) => l?.pack)), new Set([resent.name]));
+  }),
+);

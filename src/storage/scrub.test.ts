@@ -50,8 +50,17 @@ describe('scrubVault', () => {
     const vault = newVault();
     const a = storePack(vault, 3);
     const b = storePack(vault, 1);
-    assert.deepEqual(await scrubVault(vault), { packs: 2, bytes: a.size + b.size, bad: [], damaged: [] });
+    assert.deepEqual(await scrubVault(vault), { packs: 2, bytes: a.size + b.size, bad: [], damaged: [], damagedTotal: 0 });
     vault.index.close();
+  });
+
+  it('lists the first 1,000 findings and counts them all', async () => {
+    const vault = newVault();
+    for (let i = 0; i < 1005; i++) fs.writeFileSync(join(vault.packsDir, `stray-${i}`), 'x');
+    const report = await scrubVault(vault);
+    assert.equal(report.damagedTotal, 1005);
+    assert.equal(report.damaged.length, 1000);
+    assert.equal(report.bad.length, 1000);
   });
 
   it('says why each pack is damaged, and changes nothing', async () => {

@@ -2,7 +2,8 @@
 // and why: content whose SHA-256 is not its name, a file under the wrong prefix directory, a
 // name that is no pack name, a file the index lacks that is no sound pack (the vault indexes
 // sound unindexed packs when it opens, so one still unindexed is damaged), and an indexed pack
-// whose file is gone. Reads one file at a time and changes nothing.
+// whose file is gone. Reads one file at a time and changes nothing. Lists the first 1,000
+// findings and counts them all.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { isCairnError } from '../core/errors.ts';
 import { PackVerifier } from '../core/pack.ts';
-import type { DamagedPack, ScrubReport } from '../protocol/data-plane.ts';
+import { type DamagedPack, MAX_LISTED_DAMAGE, type ScrubReport } from '../protocol/data-plane.ts';
 import type { Vault } from './vault-store.ts';
 
 const PACK_NAME = /^[0-9a-f]{64}$/;
@@ -77,12 +78,15 @@ function byName<T extends { name: string }>(entries: T[]): T[] {
 }
 
 export async function scrubVault(vault: Vault): Promise<ScrubReport> {
-  const report: ScrubReport = { packs: 0, bytes: 0, bad: [], damaged: [] };
+  const report: ScrubReport = { packs: 0, bytes: 0, bad: [], damaged: [], damagedTotal: 0 };
   const named = new Set<string>();
   const damage = (d: DamagedPack) => {
-    report.damaged.push(d);
-    if (!named.has(d.pack)) report.bad.push(d.pack);
-    named.add(d.pack);
+    report.damagedTotal++;
+    if (report.damaged.length < MAX_LISTED_DAMAGE) report.damaged.push(d);
+    if (!named.has(d.pack) && report.bad.length < MAX_LISTED_DAMAGE) {
+      report.bad.push(d.pack);
+      named.add(d.pack);
+    }
   };
   const onDisk = new Set<string>();
   for (const entry of byName(await readdir(vault.packsDir, { withFileTypes: true }))) {

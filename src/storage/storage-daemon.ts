@@ -277,6 +277,7 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
         log, // connection state lines ("control: online: …") come through here
       });
       control.start();
+      if (reachable !== url) log(`announced to the backup server as ${reachable}`);
     }
 
     const vaults = store;

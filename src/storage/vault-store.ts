@@ -131,7 +131,7 @@ export class VaultStore {
     for (const f of await readdir(join(dir, 'tmp'))) await rm(join(dir, 'tmp', f), { force: true, recursive: true });
     const vault = new Vault(name, dir, config);
     // Packs made durable but not indexed when a crash came between the two.
-    const recovered = await indexOrphanPacks(vault.packsDir, vault.index);
+    const recovered = await indexOrphanPacks(vault);
     if (recovered.length) process.stderr.write(`cairn storage: vault ${name}: indexed ${recovered.length} pack(s) left unindexed by a crash\n`);
     return vault;
   }

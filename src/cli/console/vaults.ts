@@ -109,13 +109,14 @@ const scrub: Command = {
   async run({ values, positionals }) {
     const vault = positionals[0]!;
     const report = await withClient((c) => c.post<ScrubJson>(`/api/vaults/${seg(vault)}/scrub`, {}));
-    const status = report.damaged.length === 0 ? 0 : 1;
+    const status = report.damagedTotal === 0 ? 0 : 1;
     if (bool(values, 'json')) {
       printJson(report);
       return status;
     }
     for (const d of report.damaged) process.stdout.write(`damaged ${printable(d.pack)}: ${printable(d.reason)}\n`);
-    const summary = `vault ${report.vault} on ${report.storage}: ${report.packs} packs, ${report.bytes} bytes checked, ${report.damaged.length} damaged`;
+    const unlisted = report.damagedTotal - report.damaged.length;
+    const summary = `vault ${report.vault} on ${report.storage}: ${report.packs} packs, ${report.bytes} bytes checked, ${report.damagedTotal} damaged${unlisted > 0 ? ` (${unlisted} not listed)` : ''}`;
     if (status === 0) process.stdout.write(`${summary}\n`);
     else process.stderr.write(`cairn: ${summary}\n`);
     return status;

@@ -17,7 +17,7 @@ export async function scrubVaultOnStorage(ctx: ServerContext, caller: Caller, na
   if (!ctx.hub.isOnline(part)) throw new CairnError('E_UNAVAILABLE', `storage ${storage} is offline: vault ${vault.name} cannot be scrubbed until it is back`);
   // no timeout: a big vault takes as long as reading all of it; the call fails if the link drops
   const report = parseScrubReport(await ctx.hub.call(part, 'scrub', { vault: vault.name }));
-  return { vault: vault.name, storage, packs: report.packs, bytes: report.bytes, damaged: report.damaged };
+  return { vault: vault.name, storage, packs: report.packs, bytes: report.bytes, damaged: report.damaged, damagedTotal: report.damagedTotal };
 }
 
 export function scrubRoutes(ctx: ServerContext): Route[] {
@@ -28,7 +28,7 @@ export function scrubRoutes(ctx: ServerContext): Route[] {
       summary: 're-hash every pack file of the vault on its storage server (no keys) and list the damaged ones with why',
       access: 'operate',
       body: { type: 'object', properties: {} }, // nothing to say: an empty body or {}
-      answers: '{vault, storage, packs, bytes, damaged: [{pack, reason}]}',
+      answers: '{vault, storage, packs, bytes, damaged: [{pack, reason}] (the first 1,000), damagedTotal}',
       handle: async ({ params, caller }) => scrubVaultOnStorage(ctx, caller!, params.name!),
     },
   ];
