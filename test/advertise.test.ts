@@ -18,6 +18,14 @@ import { attemptStart } from './support/part-attempts.ts';
 
 const ADVERTISED = 'https://backup.example:7443';
 
+/** What a 0.0.0.0 bind on `port` is announced as without --advertise: this machine's first external IPv4 address. */
+function wildcardAddress(port: string): string {
+  const v4 = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a !== undefined && !a.internal && a.family === 'IPv4');
+  return `https://${v4?.address ?? '127.0.0.1'}:${port}`;
+}
+
 describe('advertised addresses', { concurrency: 1 }, () => {
   const root = tempDir('cairn-advertise-');
   const serverDir = join(root, 'server');
@@ -71,19 +79,21 @@ describe('advertised addresses', { concurrency: 1 }, () => {
     await parts.pop()!.stop();
     parts.push(await startDaemon('s1', dataDir, ['storage', 'start', '--data', dataDir]));
     assert.equal((await storageAt('s1', 'https://storage.example:9443')).address, 'https://storage.example:9443');
+    // --advertise none forgets it: the wildcard bind is announced as this machine again
+    await parts.pop()!.stop();
+    const again = await startDaemon('s1', dataDir, ['storage', 'start', '--data', dataDir, '--advertise', 'none']);
+    parts.push(again);
+    const plain = wildcardAddress(new URL(again.firstLine.trim()).port);
+    assert.equal((await storageAt('s1', plain)).address, plain);
   });
 
   it('a wildcard bind without --advertise is listed at an address of this machine that is not loopback', async () => {
-    const external = Object.values(networkInterfaces())
-      .flat()
-      .filter((a) => a !== undefined && !a.internal && !a.address.startsWith('fe80:'));
-    const host = external.find((a) => a!.family === 'IPv4')?.address ?? external[0]?.address;
     const dataDir = join(root, 's2');
     const d = await startDaemon('s2', dataDir, ['storage', 'start', '--data', dataDir, '--listen', '0.0.0.0:0', '--server', local, '--token', await token(), '--name', 's2']);
     parts.push(d);
-    const port = new URL(d.firstLine.trim()).port;
-    const want = host === undefined ? `https://127.0.0.1:${port}` : `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const want = wildcardAddress(new URL(d.firstLine.trim()).port);
     assert.equal((await storageAt('s2')).address, want);
+    assert.match(d.stderr(), new RegExp(`announced to the backup server as ${want.replaceAll('.', '\\.')}`));
   });
 
   it('bad --advertise values are refused before a token is spent or anything is stored', async () => {
@@ -114,5 +124,10 @@ describe('advertised addresses', { concurrency: 1 }, () => {
     server = await startDaemon('server', serverDir, ['server', 'start', '--data', serverDir]);
     local = server.firstLine.trim();
     assert.equal(parseEnrollmentToken(await token()).server, ADVERTISED);
+    // until told to forget it
+    await server.stop();
+    server = await startDaemon('server', serverDir, ['server', 'start', '--data', serverDir, '--advertise', 'none']);
+    local = server.firstLine.trim();
+    assert.equal(parseEnrollmentToken(await token()).server, wildcardAddress(new URL(local).port));
   });
 });

@@ -38,8 +38,14 @@ export function checkAdvertise(text: string): string {
     url = undefined;
   }
   if (url?.protocol !== 'https:' || url.hostname === '' || (url.pathname !== '/' && url.pathname !== '') || url.search || url.hash || url.username)
-    throw new CairnError('E_USAGE', `--advertise: want an https URL such as https://backup.example:7350, got ${text}`);
+    throw new CairnError('E_USAGE', `--advertise: want an https URL such as https://backup.example:7350 (or none), got ${text}`);
   return url.origin;
+}
+
+/** The advertised URL to use: `given` (checked; `none` forgets it), else the one saved at an earlier start. */
+export function chooseAdvertise(given: string | undefined, saved: string | undefined): string | undefined {
+  if (given === undefined) return saved;
+  return given === 'none' ? undefined : checkAdvertise(given);
 }
 
 /**

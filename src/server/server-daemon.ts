@@ -33,7 +33,7 @@ import { failInterruptedRuns, setProgress } from './runs.ts';
 import { Scheduler } from './scheduler.ts';
 import { initServerFiles, keepSecret, loadServerFiles, saveSettings } from './server-files.ts';
 import { snapshotCreated, snapshotIndex } from './snapshots.ts';
-import { checkAdvertise, formatListen, localUrl, parseListen, reachableUrl } from '../core/listen.ts';
+import { chooseAdvertise, formatListen, localUrl, parseListen, reachableUrl } from '../core/listen.ts';
 import { Rebuilds } from './rebuild.ts';
 import { webPage } from './web-page.ts';
 
@@ -84,7 +84,7 @@ export type StartServerOptions = {
   dataDir: string;
   /** HOST:PORT; required at first start, saved after */
   listen?: string;
-  /** the https URL parts and consoles reach the server at, when not the listen address; saved */
+  /** the https URL parts and consoles reach the server at, when not the listen address; saved (`none` forgets it) */
   advertise?: string;
   log?: (line: string) => void;
 };
@@ -99,7 +99,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const listen = options.listen ?? saved.settings.listen;
     if (!listen) throw new CairnError('E_USAGE', 'server start: --listen HOST:PORT is required at first start');
     const { host, port } = parseListen(listen);
-    const advertise = options.advertise !== undefined ? checkAdvertise(options.advertise) : saved.settings.advertise;
+    const advertise = chooseAdvertise(options.advertise, saved.settings.advertise);
     const files = await loadServerFiles(dataDir, [host, ...(advertise ? [new URL(advertise).hostname] : [])]);
     db = new SqliteDriver(join(dataDir, 'catalog.db'));
     await migrate(db);
@@ -174,7 +174,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     // what tokens and the web page name: --advertise, or an address other machines can reach
     c.url = reachableUrl(host, address.port, advertise);
     // the bound port is remembered, so parts enrolled against this URL find the server after a restart
-    await saveSettings(dataDir, { ...files.settings, listen: formatListen(host, address.port), ...(advertise ? { advertise } : {}) });
+    const { advertise: _saved, ...kept } = files.settings;
+    await saveSettings(dataDir, { ...kept, listen: formatListen(host, address.port), ...(advertise ? { advertise } : {}) });
     scheduler.kick();
     log(`backup server listening on ${url}${c.url !== url ? `, reached as ${c.url}` : ''}`);
 

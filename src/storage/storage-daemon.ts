@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { lockDataDir } from '../core/data-dir-lock.ts';
-import { checkAdvertise, formatListen, localUrl, parseListen, reachableUrl } from '../core/listen.ts';
+import { chooseAdvertise, formatListen, localUrl, parseListen, reachableUrl } from '../core/listen.ts';
 import { readTextIfExists, writeFileAtomic } from '../core/durable-fs.ts';
 import { CairnError, fromSystemError } from '../core/errors.ts';
 import { checkPartName } from '../core/part-identity.ts';
@@ -38,7 +38,7 @@ export type StartStorageOptions = {
   name?: string;
   /** reported to the backup server */
   version?: string;
-  /** the https URL agents reach the data plane at, when not the listen address (NAT, a wildcard bind, a name); saved */
+  /** the https URL agents reach the data plane at, when not the listen address (NAT, a wildcard bind, a name); saved (`none` forgets it) */
   advertise?: string;
   /** where control-link state lines go (default stderr) */
   log?: (line: string) => void;
@@ -199,7 +199,7 @@ async function serverSetup(dataDir: string, saved: SavedSettings | undefined, op
     }
     ({ enrollment, server } = await enroll(dataDir, options, name, listen));
   }
-  const advertise = options.advertise !== undefined ? checkAdvertise(options.advertise) : saved?.advertise;
+  const advertise = chooseAdvertise(options.advertise, saved?.advertise);
   const settings: StorageSettings = { name, listen, mode: 'server', server, ...(advertise !== undefined ? { advertise } : {}) };
   await saveSettings(dataDir, settings, saved);
   const authorize: Authorize = grantAuthorizer({
@@ -248,7 +248,7 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
     const serverMode = options.server !== undefined || saved?.mode === 'server';
     if (!serverMode && options.token !== undefined) throw usage('--token needs --server URL');
     if (!serverMode && options.advertise !== undefined) throw usage('--advertise needs --server URL: a standalone storage server tells no one its address');
-    if (options.advertise !== undefined) checkAdvertise(options.advertise); // before an enrollment spends the token
+    chooseAdvertise(options.advertise, undefined); // checked before an enrollment spends the token
     const setup = serverMode ? await serverSetup(dataDir, saved, { ...options, log }) : await standaloneSetup(dataDir, saved, options.listen);
     const { settings, identity } = setup;
     store = new VaultStore(dataDir);
