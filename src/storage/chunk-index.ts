@@ -6,6 +6,9 @@ import type { BlobType } from '../core/blob.ts';
 import { CairnError } from '../core/errors.ts';
 import type { PackEntry } from '../core/pack.ts';
 
+/** SQLite's result code for "database or disk is full". */
+const SQLITE_FULL = 13;
+
 /** Ids per `IN (…)` statement: well under SQLite's parameter limit, big enough to amortize a call. */
 const BATCH = 500;
 
@@ -74,7 +77,10 @@ export class ChunkIndex {
       }
       this.#db.exec('COMMIT');
     } catch (e) {
-      this.#db.exec('ROLLBACK');
+      // a failed COMMIT (a full disk, say) has already rolled back: a second ROLLBACK would hide why
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      if ((e as { errcode?: number }).errcode === SQLITE_FULL)
+        throw new CairnError('E_NO_SPACE', `indexing pack ${name}: no space left on device (the index cannot grow)`, { cause: e });
       throw new CairnError('E_INTERNAL', `indexing pack ${name}: ${(e as Error).message}`, { cause: e });
     }
   }

@@ -3,6 +3,7 @@
 // SHA-256 equals its name and whose structure is sound is made durable (fsync, rename into
 // packs/<aa>/<name>, fsync dir) and then indexed in one transaction. Anything else leaves the
 // vault exactly as it was. Chunks it carries whose indexed copy lies in a lost pack file move to it.
+import { rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { CairnError, fromSystemError } from '../core/errors.ts';
 import { PackVerifier } from '../core/pack.ts';
@@ -32,7 +33,14 @@ export async function ingestPack(vault: Vault, name: string, req: IncomingMessag
     await sink.finish();
     const repoint = await lostCopies(vault, entries);
     await renameDurable(sink.path, vault.packPath(name));
-    vault.index.addPack(name, size, entries, repoint);
+    try {
+      vault.index.addPack(name, size, entries, repoint);
+    } catch (e) {
+      // not indexed (a full disk, say): the pack goes too, freeing its room; its chunks are still
+      // missing, so the agent sends them again. A crash here instead leaves it for pack recovery.
+      await rm(vault.packPath(name), { force: true });
+      throw e;
+    }
     return true;
   } catch (e) {
     await sink.abort();
