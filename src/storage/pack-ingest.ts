@@ -38,7 +38,8 @@ export async function ingestPack(vault: Vault, name: string, req: IncomingMessag
     } catch (e) {
       // not indexed (a full disk, say): the pack goes too, freeing its room; its chunks are still
       // missing, so the agent sends them again. A crash here instead leaves it for pack recovery.
-      await rm(vault.packPath(name), { force: true });
+      // (Unless the same pack, uploaded twice at once, was indexed by the other upload.)
+      if (!vault.index.hasPack(name)) await rm(vault.packPath(name), { force: true });
       throw e;
     }
     return true;
