@@ -4,16 +4,15 @@
 // tells the server about the new snapshot (`snapshotCreated`) and streams its file index
 // (`snapshotIndex`, INDEX_BATCH entries per call, each awaited) from the spool on disk.
 import path from 'node:path';
-import { unwrapForAgent } from '../core/agent-keys.ts';
 import { isCairnError } from '../core/errors.ts';
 import type { VaultKeys } from '../core/keys.ts';
 import type { SnapshotRecord } from '../core/snapshot.ts';
 import { absolutePathSchema, checkBody, LEVELS, nameSchema, type Schema } from '../protocol/api-schema.ts';
 import type { BackupParams, BackupResult, SnapshotCreatedParams, SnapshotIndexParams, Warning } from '../protocol/control.ts';
 import { backup } from './backup/archiver.ts';
-import { GrantKeeper, renewByCall } from './grant-keeper.ts';
+import { renewByCall } from './grant-keeper.ts';
 import { IndexSpool } from './index-spool.ts';
-import { ProgressSender, type RunContext } from './run-context.ts';
+import { ProgressSender, type RunContext, withVaultAccess } from './run-context.ts';
 import { loadSnapshot } from './snapshots.ts';
 import type { StorageClient } from './storage-client.ts';
 
@@ -92,46 +91,43 @@ async function loadParent(
 
 export async function runBackup(params: BackupParams, ctx: RunContext): Promise<BackupResult> {
   const { run, vault } = params;
-  const keys = unwrapForAgent(params.keys, ctx.agentKeyPem);
-  const keeper = new GrantKeeper(params.grant, renewByCall(ctx.call, run), { log: ctx.log });
-  const client = ctx.storageClient(params.storage, keeper.current);
-  const progress = new ProgressSender(ctx, run);
-  let spool: IndexSpool | undefined;
-  try {
-    const config = await client.getVault(vault);
-    const warnings: Warning[] = [];
-    const parent = await loadParent(client, vault, keys, params.parent, warnings);
-    ctx.signal?.throwIfAborted();
-    spool = new IndexSpool(ctx.tmpDir);
-    const index = spool;
-    const done = await backup({
-      client,
-      vault,
-      keys,
-      chunker: config.chunker,
-      paths: params.paths,
-      host: ctx.host,
-      parent,
-      forceRead: params.forceRead,
-      workers: ctx.workers,
-      exclude: excludeMatcher(params.excludes),
-      signal: ctx.signal,
-      onDirectory: (dir, nodes) => index.add(dir, nodes),
-      onProgress: (p) => progress.offer({ ...p, phase: 'backup' }),
-    });
-    const { snapshot } = done;
-    warnings.push(...done.warnings);
-    progress.offer({ ...snapshot.summary, phase: 'index' }, true);
-    const created: SnapshotCreatedParams = { run, snapshot: snapshot.id, time: snapshot.time, counters: snapshot.summary };
-    await ctx.call('snapshotCreated', created);
-    await index.replay(async (entries) => {
-      const batch: SnapshotIndexParams = { run, snapshot: snapshot.id, entries };
-      await ctx.call('snapshotIndex', batch);
-    });
-    return { ...snapshot.summary, snapshot: snapshot.id, time: snapshot.time, warnings };
-  } finally {
-    spool?.discard();
-    keeper.close();
-    client.close();
-  }
+  return withVaultAccess(params, ctx, renewByCall(ctx.call, run), async (keys, client) => {
+    const progress = new ProgressSender(ctx, run);
+    let spool: IndexSpool | undefined;
+    try {
+      const config = await client.getVault(vault);
+      const warnings: Warning[] = [];
+      const parent = await loadParent(client, vault, keys, params.parent, warnings);
+      ctx.signal?.throwIfAborted();
+      spool = new IndexSpool(ctx.tmpDir);
+      const index = spool;
+      const done = await backup({
+        client,
+        vault,
+        keys,
+        chunker: config.chunker,
+        paths: params.paths,
+        host: ctx.host,
+        parent,
+        forceRead: params.forceRead,
+        workers: ctx.workers,
+        exclude: excludeMatcher(params.excludes),
+        signal: ctx.signal,
+        onDirectory: (dir, nodes) => index.add(dir, nodes),
+        onProgress: (p) => progress.offer({ ...p, phase: 'backup' }),
+      });
+      const { snapshot } = done;
+      warnings.push(...done.warnings);
+      progress.offer({ ...snapshot.summary, phase: 'index' }, true);
+      const created: SnapshotCreatedParams = { run, snapshot: snapshot.id, time: snapshot.time, counters: snapshot.summary };
+      await ctx.call('snapshotCreated', created);
+      await index.replay(async (entries) => {
+        const batch: SnapshotIndexParams = { run, snapshot: snapshot.id, entries };
+        await ctx.call('snapshotIndex', batch);
+      });
+      return { ...snapshot.summary, snapshot: snapshot.id, time: snapshot.time, warnings };
+    } finally {
+      spool?.discard();
+    }
+  });
 }

@@ -2,8 +2,12 @@
 // the backup server and progress events), the agent's own key, a storage client for the run's
 // storage server, a temp folder, and the signal a `cancel` aborts. The daemon builds one from the
 // live channel; a test builds one with a standalone storage server and a recording `call`.
+// `withVaultAccess` is the frame every run on a vault shares: keys unwrapped, grant kept fresh.
+import { unwrapForAgent } from '../core/agent-keys.ts';
 import { CairnError } from '../core/errors.ts';
+import type { VaultKeys } from '../core/keys.ts';
 import type { ProgressData, StorageRef } from '../protocol/control.ts';
+import { GrantKeeper, type Renew } from './grant-keeper.ts';
 import type { StorageClient } from './storage-client.ts';
 
 export type RunContext = {
@@ -49,4 +53,28 @@ export class ProgressSender {
 /** The error a canceled run ends with (the server shows the run `canceled`). */
 export function canceledError(): CairnError {
   return new CairnError('E_CONFLICT', 'canceled');
+}
+
+/** What a run's call carries to reach its vault: the keys wrapped to this agent, a grant, the storage server. */
+export type VaultAccess = { keys: string; grant: string; storage: StorageRef };
+
+/**
+ * Runs `work` with the vault keys unwrapped and a storage client whose grant `renew` keeps fresh
+ * for as long as the work lasts; the keeper and the client are closed however it ends.
+ */
+export async function withVaultAccess<T>(
+  access: VaultAccess,
+  ctx: RunContext,
+  renew: Renew,
+  work: (keys: VaultKeys, client: StorageClient) => Promise<T>,
+): Promise<T> {
+  const keys = unwrapForAgent(access.keys, ctx.agentKeyPem);
+  const keeper = new GrantKeeper(access.grant, renew, { log: ctx.log });
+  const client = ctx.storageClient(access.storage, keeper.current);
+  try {
+    return await work(keys, client);
+  } finally {
+    keeper.close();
+    client.close();
+  }
 }

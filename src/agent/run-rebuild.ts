@@ -5,7 +5,6 @@
 // (`rebuildIndex`, the last batch marked). Only the index leaves the agent: names, types, sizes
 // and times, never keys or content. A snapshot whose record or trees cannot be read is skipped
 // with a warning; the server takes back any snapshot whose index did not end.
-import { unwrapForAgent } from '../core/agent-keys.ts';
 import { CairnError, isCairnError } from '../core/errors.ts';
 import type { VaultKeys } from '../core/keys.ts';
 import type { SnapshotRecord } from '../core/snapshot.ts';
@@ -21,11 +20,10 @@ import type {
   SnapshotFoundResult,
   Warning,
 } from '../protocol/control.ts';
-import { GrantKeeper } from './grant-keeper.ts';
 import { IndexSpool } from './index-spool.ts';
 import { type LoadTrees, siblingTrees } from './restore/subtree-loader.ts';
 import { grantSchema, runIdSchema, storageRefSchema, vaultNameSchema, wrappedKeysSchema } from './run-backup.ts';
-import type { RunContext } from './run-context.ts';
+import { type RunContext, withVaultAccess } from './run-context.ts';
 import { loadSnapshot } from './snapshots.ts';
 import type { StorageClient } from './storage-client.ts';
 import { loadTrees } from './tree-store.ts';
@@ -92,14 +90,11 @@ async function sendIndex(ctx: RunContext, rebuild: number, snapshot: string, spo
 
 export async function runRebuild(params: RebuildParams, ctx: RunContext): Promise<RebuildResult> {
   const { rebuild, vault } = params;
-  const keys = unwrapForAgent(params.keys, ctx.agentKeyPem);
   const renew = async () => ((await ctx.call('rebuildGrant', { rebuild } satisfies RebuildGrantParams)) as RenewGrantResult).grant;
-  const keeper = new GrantKeeper(params.grant, renew, { log: ctx.log });
-  const client = ctx.storageClient(params.storage, keeper.current);
-  const warnings: Warning[] = [];
-  let snapshots = 0;
-  let files = 0;
-  try {
+  return withVaultAccess(params, ctx, renew, async (keys, client) => {
+    const warnings: Warning[] = [];
+    let snapshots = 0;
+    let files = 0;
     const ids = await client.listSnapshots(vault);
     const records: SnapshotRecord[] = [];
     for (const id of ids) {
@@ -136,8 +131,5 @@ export async function runRebuild(params: RebuildParams, ctx: RunContext): Promis
       files += record.summary.files;
     }
     return { snapshots, files, warnings };
-  } finally {
-    keeper.close();
-    client.close();
-  }
+  });
 }

@@ -5,11 +5,10 @@
 // a restore whose checks failed (nothing written, the report saying why: the server fails the
 // run); otherwise it restores with the data path (restore/restorer.ts) under the run's conflict
 // policy, progress going to the server.
-import { unwrapForAgent } from '../core/agent-keys.ts';
 import { CairnError } from '../core/errors.ts';
 import { absolutePathSchema, checkBody, CONFLICT_POLICIES, type Schema } from '../protocol/api-schema.ts';
 import type { RestoreParams, RestorePretreatment, RestoreResult, Warning } from '../protocol/control.ts';
-import { GrantKeeper, renewByCall } from './grant-keeper.ts';
+import { renewByCall } from './grant-keeper.ts';
 import { planRestore, type RestorePlan } from './restore/restore-plan.ts';
 import { restore } from './restore/restorer.ts';
 import { checkRestoreTarget } from './restore-roots.ts';
@@ -21,7 +20,7 @@ import {
   vaultNameSchema,
   wrappedKeysSchema,
 } from './run-backup.ts';
-import { ProgressSender, type RunContext } from './run-context.ts';
+import { ProgressSender, type RunContext, withVaultAccess } from './run-context.ts';
 import { loadSnapshot } from './snapshots.ts';
 
 const restoreParamsSchema: Schema = {
@@ -57,11 +56,8 @@ export type RestoreContext = RunContext & {
 export async function runRestore(params: RestoreParams, ctx: RestoreContext): Promise<RestoreResult> {
   const { run, vault, to } = params;
   checkRestoreTarget(to, params.include, ctx.restoreRoots);
-  const keys = unwrapForAgent(params.keys, ctx.agentKeyPem);
-  const keeper = new GrantKeeper(params.grant, renewByCall(ctx.call, run), { log: ctx.log });
-  const client = ctx.storageClient(params.storage, keeper.current);
-  const progress = new ProgressSender(ctx, run);
-  try {
+  return withVaultAccess(params, ctx, renewByCall(ctx.call, run), async (keys, client) => {
+    const progress = new ProgressSender(ctx, run);
     const snapshot = await loadSnapshot(client, vault, keys, params.snapshot);
     const startedAt = new Date();
     const include = params.include.length ? params.include : undefined;
@@ -108,10 +104,7 @@ export async function runRestore(params: RestoreParams, ctx: RestoreContext): Pr
       // the conflicts the restore met (the same, unless the target changed since the check)
       pretreatment: { ...pretreatment, conflicts: done.conflicts },
     };
-  } finally {
-    keeper.close();
-    client.close();
-  }
+  });
 }
 
 /** The run's pretreatment field: the plan's checks, in the order a person reads them. */

@@ -4,11 +4,10 @@
 // server, verify/catalog-check.ts), `data` (every chunk read back and re-hashed,
 // verify/data-check.ts) or `disk` (the live files against the snapshot, verify/disk-compare.ts).
 // Damage is not an error: it comes back in `damaged`, and the server ends the run failed.
-import { unwrapForAgent } from '../core/agent-keys.ts';
 import { gearTable } from '../core/chunker.ts';
 import { checkBody, type Schema } from '../protocol/api-schema.ts';
 import { VERIFY_LEVELS, type VerifyParams, type VerifyResult } from '../protocol/control.ts';
-import { GrantKeeper, renewByCall } from './grant-keeper.ts';
+import { renewByCall } from './grant-keeper.ts';
 import {
   excludeMatcher,
   grantSchema,
@@ -18,7 +17,7 @@ import {
   vaultNameSchema,
   wrappedKeysSchema,
 } from './run-backup.ts';
-import { ProgressSender, type RunContext } from './run-context.ts';
+import { ProgressSender, type RunContext, withVaultAccess } from './run-context.ts';
 import { loadSnapshot } from './snapshots.ts';
 import { checkCatalog } from './verify/catalog-check.ts';
 import { checkData } from './verify/data-check.ts';
@@ -47,11 +46,8 @@ export function checkVerifyParams(params: unknown): VerifyParams {
 
 export async function runVerify(params: VerifyParams, ctx: RunContext): Promise<VerifyResult> {
   const { run, vault, level } = params;
-  const keys = unwrapForAgent(params.keys, ctx.agentKeyPem);
-  const keeper = new GrantKeeper(params.grant, renewByCall(ctx.call, run), { log: ctx.log });
-  const client = ctx.storageClient(params.storage, keeper.current);
-  const progress = new ProgressSender(ctx, run);
-  try {
+  return withVaultAccess(params, ctx, renewByCall(ctx.call, run), async (keys, client) => {
+    const progress = new ProgressSender(ctx, run);
     const snapshot = await loadSnapshot(client, vault, keys, params.snapshot);
     const phase = `verify ${level}`;
     const tally = new VerifyTally((p) => progress.offer({ ...p, phase }));
@@ -66,8 +62,5 @@ export async function runVerify(params: VerifyParams, ctx: RunContext): Promise<
     }
     progress.offer({ files: tally.files, bytes: tally.bytes, phase }, true);
     return tally.result();
-  } finally {
-    keeper.close();
-    client.close();
-  }
+  });
 }
