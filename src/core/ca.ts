@@ -4,8 +4,8 @@
 // Pure functions over PEM strings; storing keys and enrolling parts belong to the server.
 import 'reflect-metadata';
 import { createPrivateKey, createPublicKey, webcrypto, X509Certificate } from 'node:crypto';
-import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
+import { subjectAltNames } from './certificates.ts';
 import { CairnError } from './errors.ts';
 import { type PartIdentity, parsePartCommonName, partCommonName } from './part-identity.ts';
 
@@ -68,16 +68,6 @@ export async function createPartRequest(part: PartIdentity): Promise<PartRequest
     signingAlgorithm: ECDSA_SHA256,
   });
   return { keyPem, csrPem: `${csr.toString('pem')}\n` };
-}
-
-function subjectAltNames(hosts: string[]): x509.JsonGeneralName[] {
-  const names = new Map<string, x509.JsonGeneralName>();
-  for (const host of hosts) {
-    const bare = host.replace(/^\[|\]$/g, '');
-    if (bare === '' || bare === '0.0.0.0' || bare === '::') continue; // wildcard binds are not names
-    names.set(bare, { type: isIP(bare) ? 'ip' : 'dns', value: bare });
-  }
-  return [...names.values()];
 }
 
 export type IssueOptions = PartIdentity & { hosts?: string[]; now?: Date };

@@ -5,6 +5,7 @@ import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
+import { isWildcard } from './listen.ts';
 import type { TlsIdentity } from './tls.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
@@ -12,17 +13,25 @@ x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoPro
 const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 
 /**
+ * The subject alternative names for `hosts` (brackets dropped, each once): IPs as IP names,
+ * anything else as DNS names; wildcard binds such as 0.0.0.0 are no names and are skipped.
+ */
+export function subjectAltNames(hosts: string[]): x509.JsonGeneralName[] {
+  const names = new Map<string, x509.JsonGeneralName>();
+  for (const host of hosts) {
+    const bare = host.replace(/^\[|\]$/g, '');
+    if (bare === '' || isWildcard(bare)) continue;
+    names.set(bare, { type: isIP(bare) ? 'ip' : 'dns', value: bare });
+  }
+  return [...names.values()];
+}
+
+/**
  * A fresh key pair and a self-signed certificate naming 127.0.0.1, localhost and `hosts`
  * (IPs become IP SANs, anything else a DNS SAN; wildcard binds such as 0.0.0.0 are skipped).
  */
 export async function generateSelfSignedIdentity(commonName: string, hosts: string[] = []): Promise<TlsIdentity> {
   const keys = await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']);
-  const names = new Map<string, x509.JsonGeneralName>();
-  for (const host of ['127.0.0.1', 'localhost', ...hosts]) {
-    const bare = host.replace(/^\[|\]$/g, '');
-    if (bare === '' || bare === '0.0.0.0' || bare === '::') continue;
-    names.set(bare, { type: isIP(bare) ? 'ip' : 'dns', value: bare });
-  }
   const notBefore = new Date(Date.now() - 60_000); // tolerate small clock skew between hosts
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: webcrypto.getRandomValues(new Uint8Array(16)).reduce((s, b) => s + b.toString(16).padStart(2, '0'), '01'),
@@ -38,7 +47,7 @@ export async function generateSelfSignedIdentity(commonName: string, hosts: stri
         true,
       ),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-      new x509.SubjectAlternativeNameExtension([...names.values()]),
+      new x509.SubjectAlternativeNameExtension(subjectAltNames(['127.0.0.1', 'localhost', ...hosts])),
     ],
   });
   const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);

@@ -213,6 +213,14 @@ export function blobFrameHeader(id: Uint8Array, length: number): Buffer {
 /** Where a chunk lies: `length` sealed bytes at `offset` of pack `pack` (64 hex digits). */
 export type ChunkPlace = { pack: string; offset: number; length: number };
 
+/**
+ * The order a `blobs` answer comes in, and so the order a restore's reads are planned in: by
+ * pack name, then by offset inside the pack.
+ */
+export function byPackOrder(a: { pack: string; offset: number }, b: { pack: string; offset: number }): number {
+  return a.pack < b.pack ? -1 : a.pack > b.pack ? 1 : a.offset - b.offset;
+}
+
 const ABSENT = 0xffffffff;
 const LOCATE_RECORD = 12;
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { type CertificateAuthority, createCertificateAuthority, createPartRequest, issuePartCertificate } from '../core/ca.ts';
 import { readTextIfExists, writeFileAtomic } from '../core/durable-fs.ts';
 import { CairnError } from '../core/errors.ts';
+import { isWildcard } from '../core/listen.ts';
 import { certificateFingerprint, type TlsIdentity } from '../core/tls.ts';
 
 export type ServerSettings = { listen?: string; tlsHosts?: string[]; advertise?: string };
@@ -81,7 +82,7 @@ export async function loadServerFiles(dataDir: string, hosts: string[] = []): Pr
   const ca = { certPem: await need('ca.pem'), keyPem: await need('ca-key.pem') };
   const settings = JSON.parse((await readTextIfExists(join(dataDir, 'server.json'))) ?? '{}') as ServerSettings;
   let identity: TlsIdentity = { keyPem: await need('tls/key.pem'), certPem: await need('tls/cert.pem') };
-  const names = hosts.map((h) => h.replace(/^\[|\]$/g, '')).filter((h) => h && h !== '0.0.0.0' && h !== '::');
+  const names = hosts.map((h) => h.replace(/^\[|\]$/g, '')).filter((h) => h && !isWildcard(h));
   const known = settings.tlsHosts ?? [];
   if (names.some((h) => !known.includes(h))) {
     settings.tlsHosts = leafHosts([...known, ...names]);

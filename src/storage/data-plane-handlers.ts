@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { CairnError, fromSystemError } from '../core/errors.ts';
 import {
   BLOB_FRAME_HEADER,
+  byPackOrder,
   encodeLocateAnswer,
   ID_SIZE,
   LIMITS,
@@ -61,15 +62,9 @@ function returnSpanBuffer(buffer: Buffer): void {
   if (buffer.length === SPAN_BYTES && spareSpanBuffers.length < SPARE_SPAN_BUFFERS) spareSpanBuffers.push(buffer);
 }
 
-/** Indexes of `locations` sorted by pack, then offset. */
+/** Indexes of `locations` in the order the packs are read (byPackOrder). */
 function packOrder(locations: readonly ChunkLocation[]): number[] {
-  return locations
-    .map((_, i) => i)
-    .sort((a, b) => {
-      const x = locations[a]!;
-      const y = locations[b]!;
-      return x.pack < y.pack ? -1 : x.pack > y.pack ? 1 : x.offset - y.offset;
-    });
+  return locations.map((_, i) => i).sort((a, b) => byPackOrder(locations[a]!, locations[b]!));
 }
 
 function vaultOf(ctx: RequestContext): Promise<Vault> {

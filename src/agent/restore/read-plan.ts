@@ -7,7 +7,7 @@
 // An id the server cannot serve (unknown, or its pack file gone) is a missing chunk; the first
 // one met names the first file (in restore order) that could not be restored. Memory holds one
 // `locate` request's worth of batches and one 32-byte slot per distinct chunk (ChunkSet).
-import { type ChunkPlace, LIMITS } from '../../protocol/data-plane.ts';
+import { byPackOrder, type ChunkPlace, LIMITS } from '../../protocol/data-plane.ts';
 import { ChunkSet } from '../backup/chunk-set.ts';
 import { type Batch, type BatchLimits, ChunkBatcher, RESTORE_BATCH_LIMITS } from './blob-fetcher.ts';
 
@@ -94,11 +94,7 @@ export class ReadPlanner {
     const plan = this.#plan;
     plan.requests++;
     const order = places.map((_, i) => i).filter((i) => places[i] !== undefined);
-    order.sort((a, b) => {
-      const x = places[a]!;
-      const y = places[b]!;
-      return x.pack < y.pack ? -1 : x.pack > y.pack ? 1 : x.offset - y.offset;
-    });
+    order.sort((a, b) => byPackOrder(places[a]!, places[b]!)); // the order the server answers in
     let previous: string | undefined;
     for (const i of order) {
       const place = places[i]!;

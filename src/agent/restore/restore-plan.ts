@@ -10,28 +10,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isCairnError } from '../../core/errors.ts';
-import type { VaultKeys } from '../../core/keys.ts';
-import type { SnapshotRecord } from '../../core/snapshot.ts';
 import type { TreeNode } from '../../core/tree.ts';
-import type { StorageClient } from '../storage-client.ts';
 import { loadTrees } from '../tree-store.ts';
 import { type Conflict, type ConflictPolicy, ConflictResolver } from './conflicts.ts';
 import { nearestExisting, type SpaceOnFilesystem, SpaceNeeds, spaceProblems } from './free-space.ts';
 import { type IncludeFilter, includeFilter, wantedEntries } from './include-filter.ts';
 import { childPath, displayPath, targetRoot } from './path-guard.ts';
 import { type ReadPlan, ReadPlanner } from './read-plan.ts';
+import type { RestoreOptions } from './restorer.ts';
 import { siblingTrees } from './subtree-loader.ts';
 
-export type RestorePlanOptions = {
-  client: StorageClient;
-  vault: string;
-  keys: VaultKeys;
-  snapshot: SnapshotRecord;
-  target: string;
-  include?: string[];
+/** What the restore itself is given, less what only writing needs; the policy must be named. */
+export type RestorePlanOptions = Pick<RestoreOptions, 'client' | 'vault' | 'keys' | 'snapshot' | 'target' | 'include' | 'startedAt' | 'signal'> & {
   conflict: ConflictPolicy;
-  startedAt?: Date;
-  signal?: AbortSignal;
 };
 
 export type RestorePlan = {
