@@ -13,7 +13,8 @@ export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
 
 export type ErrorInfo = { code: string; message: string };
 
-export type HelloFrame = { t: 'hello'; version: string; address: string };
+/** `runs`: an agent's runs still executing or whose runEnded is not yet answered (re-attachment) */
+export type HelloFrame = { t: 'hello'; version: string; address: string; runs?: number[] };
 export type WelcomeFrame = { t: 'welcome'; name: string };
 export type CallFrame = { t: 'call'; id: number; method: string; params: unknown };
 export type ReplyFrame = { t: 'reply'; id: number; result?: unknown; error?: ErrorInfo };
@@ -51,12 +52,36 @@ export type BackupParams = {
   parent?: string;
   /** read every file even when its metadata is unchanged (a full backup, or --force-read) */
   forceRead: boolean;
+  /** the job's --bwlimit: pack bytes sent per second (token bucket, bursts ≤ 1 s of the rate) */
+  bwlimit?: number;
+  /** --one-file-system: each path stays on its own file system; a mount point inside is kept as an empty directory */
+  oneFileSystem?: boolean;
+  /** --exclude-caches: a directory with a valid CACHEDIR.TAG keeps the directory and the tag only */
+  excludeCaches?: boolean;
+  /** --max-file-size: regular files larger than this many bytes are skipped (counted in the run log) */
+  maxFileSize?: number;
 };
 export type BackupResult = BackupCounters & {
   snapshot: string;
   time: string;
+  /** the first MAX_RESULT_ENTRIES warnings; warningsTotal counts them all */
   warnings: Warning[];
+  warningsTotal?: number;
 };
+
+/** Warnings and damaged lists carried in a run's result (and kept in the run) stop at this many. */
+export const MAX_RESULT_ENTRIES = 1000;
+/** Lines of a run's log the parts may add (the server's own lines come on top). */
+export const MAX_RUN_LOG_LINES = 100_000;
+
+/** data of an `event` of kind 'log': one line for the run's log */
+export type LogEventData = { level: 'info' | 'warn' | 'error'; message: string };
+
+/**
+ * agent → server, `runEnded`: a run's outcome, sent when the run ends and re-sent after every
+ * reconnect until answered (idempotent, keyed by run id). Exactly one of result and error.
+ */
+export type RunEndedParams = { run: number; result?: unknown; error?: ErrorInfo };
 
 export type RestoreParams = {
   run: number;
@@ -195,7 +220,9 @@ export function parseFrame(text: string): Frame {
   switch (v.t) {
     case 'hello':
       if (typeof v.version !== 'string' || typeof v.address !== 'string' || v.address.length > 512) throw bad('bad hello');
-      return { t: 'hello', version: v.version.slice(0, 64), address: v.address };
+      if (v.runs !== undefined && (!Array.isArray(v.runs) || v.runs.length > 10_000 || !v.runs.every((r) => Number.isSafeInteger(r) && (r as number) > 0)))
+        throw bad('bad hello runs');
+      return { t: 'hello', version: v.version.slice(0, 64), address: v.address, ...(v.runs ? { runs: v.runs as number[] } : {}) };
     case 'welcome':
       if (typeof v.name !== 'string') throw bad('bad welcome');
       return { t: 'welcome', name: v.name };
