@@ -41,6 +41,10 @@ export const backupParamsSchema: Schema & { type: 'object' } = {
     keys: wrappedKeysSchema,
     parent: snapshotIdSchema,
     forceRead: { type: 'boolean' },
+    bwlimit: { type: 'integer', minimum: 1 },
+    oneFileSystem: { type: 'boolean' },
+    excludeCaches: { type: 'boolean' },
+    maxFileSize: { type: 'integer', minimum: 1 },
   },
   required: ['run', 'job', 'level', 'paths', 'excludes', 'storage', 'vault', 'grant', 'keys', 'forceRead'],
 };
