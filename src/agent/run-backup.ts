@@ -114,6 +114,7 @@ export async function runBackup(params: BackupParams, ctx: RunContext): Promise<
         host: ctx.host,
         parent,
         forceRead: params.forceRead,
+        bwlimit: params.bwlimit,
         workers: ctx.workers,
         exclude: excludeMatcher(params.excludes),
         signal: ctx.signal,

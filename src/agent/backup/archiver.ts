@@ -9,7 +9,8 @@
 // a directory's entries are known, TreeSaver stores its tree and the parent learns the tree's
 // ids. Memory is bounded by the arenas in flight (back-pressure) and the pending directories,
 // not by the size of the tree. At the end: wait for every upload, then save the snapshot record
-// and the list of every chunk id it references.
+// and the list of every chunk id it references. A --bwlimit paces the pack uploads alone
+// (RateLimiter): the pipeline upstream then waits on PackUploader's room like on a slow network.
 import { availableParallelism } from 'node:os';
 import type { ChunkerParams } from '../../core/chunker.ts';
 import { gearTable } from '../../core/chunker.ts';
@@ -28,6 +29,7 @@ import { ChunkSet } from './chunk-set.ts';
 import { DedupBatcher } from './dedup-batcher.ts';
 import { FileSaver } from './file-saver.ts';
 import { PackUploader } from './pack-uploader.ts';
+import { RateLimiter } from './rate-limiter.ts';
 import { ReferenceTrees } from './reference-trees.ts';
 import { TreeSaver } from './tree-saver.ts';
 import { TreeWalker, type WalkCounters } from './tree-walker.ts';
@@ -57,6 +59,8 @@ export type BackupOptions = {
   onDirectory?: (dirPath: Buffer, nodes: TreeNode[]) => void;
   /** true for entries to leave out (asked for each entry inside the paths backed up whole) */
   exclude?: (path: Buffer, name: Buffer) => boolean;
+  /** pack bytes sent per second (--bwlimit), bursts of at most one second of it; none: as fast as the network goes */
+  bwlimit?: number;
   /** aborts the backup (a canceled run): the walk stops and no snapshot is saved */
   signal?: AbortSignal;
   /** tuning (tests, benchmarks): bytes of file one task may read, and arenas in flight */
@@ -85,9 +89,10 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
   const pool = new WorkerPool<WorkerTask, WorkerResult>(WORKER_ENTRY, { size: workers, workerData });
   const referenced = new ChunkSet();
   const dedup = new DedupBatcher((ids) => client.missing(vault, ids));
+  const pace = opts.bwlimit === undefined ? undefined : new RateLimiter(opts.bwlimit, { signal: opts.signal });
   const uploader = new PackUploader(
     async (name, buffers, size) => {
-      await client.putPack(vault, name, buffers, size);
+      await client.putPack(vault, name, buffers, size, pace);
     },
     { targetSize: opts.packSize },
   );
