@@ -3,16 +3,20 @@
 // job's paths with the data path (backup/archiver.ts) while progress goes to the server, then
 // tells the server about the new snapshot (`snapshotCreated`) and streams its file index
 // (`snapshotIndex`, INDEX_BATCH entries per call, each awaited) from the spool on disk.
+// Each warning is a 'warn' line of the run log as it happens; the result carries the first
+// MAX_RESULT_ENTRIES and the count (run-report.ts), and files --max-file-size left out are
+// summed up in 'info' lines at the end.
 import path from 'node:path';
 import { isCairnError } from '../core/errors.ts';
 import type { VaultKeys } from '../core/keys.ts';
 import type { SnapshotRecord } from '../core/snapshot.ts';
 import { absolutePathSchema, checkBody, LEVELS, nameSchema, type Schema } from '../protocol/api-schema.ts';
-import type { BackupParams, BackupResult, SnapshotCreatedParams, SnapshotIndexParams, Warning } from '../protocol/control.ts';
+import type { BackupParams, BackupResult, SnapshotCreatedParams, SnapshotIndexParams } from '../protocol/control.ts';
 import { backup } from './backup/archiver.ts';
 import { renewByCall } from './grant-keeper.ts';
 import { IndexSpool } from './index-spool.ts';
 import { ProgressSender, type RunContext, withVaultAccess } from './run-context.ts';
+import { RunLog, WarningTally } from './run-report.ts';
 import { loadSnapshot } from './snapshots.ts';
 import type { StorageClient } from './storage-client.ts';
 
@@ -41,6 +45,10 @@ export const backupParamsSchema: Schema & { type: 'object' } = {
     keys: wrappedKeysSchema,
     parent: snapshotIdSchema,
     forceRead: { type: 'boolean' },
+    bwlimit: { type: 'integer', minimum: 1 },
+    oneFileSystem: { type: 'boolean' },
+    excludeCaches: { type: 'boolean' },
+    maxFileSize: { type: 'integer', minimum: 1 },
   },
   required: ['run', 'job', 'level', 'paths', 'excludes', 'storage', 'vault', 'grant', 'keys', 'forceRead'],
 };
@@ -77,7 +85,7 @@ async function loadParent(
   vault: string,
   keys: VaultKeys,
   id: string | undefined,
-  warnings: Warning[],
+  warnings: WarningTally,
 ): Promise<SnapshotRecord | undefined> {
   if (id === undefined) return undefined;
   try {
@@ -93,10 +101,11 @@ export async function runBackup(params: BackupParams, ctx: RunContext): Promise<
   const { run, vault } = params;
   return withVaultAccess(params, ctx, renewByCall(ctx.call, run), async (keys, client) => {
     const progress = new ProgressSender(ctx, run);
+    const log = new RunLog((data) => ctx.event(run, 'log', data));
+    const warnings = new WarningTally((w) => log.line('warn', w.path ? `${w.path}: ${w.reason}` : w.reason));
     let spool: IndexSpool | undefined;
     try {
       const config = await client.getVault(vault);
-      const warnings: Warning[] = [];
       const parent = await loadParent(client, vault, keys, params.parent, warnings);
       ctx.signal?.throwIfAborted();
       spool = new IndexSpool(ctx.tmpDir);
@@ -110,14 +119,22 @@ export async function runBackup(params: BackupParams, ctx: RunContext): Promise<
         host: ctx.host,
         parent,
         forceRead: params.forceRead,
+        bwlimit: params.bwlimit,
         workers: ctx.workers,
         exclude: excludeMatcher(params.excludes),
+        oneFileSystem: params.oneFileSystem,
+        excludeCaches: params.excludeCaches,
+        maxFileSize: params.maxFileSize,
         signal: ctx.signal,
+        warnings,
         onDirectory: (dir, nodes) => index.add(dir, nodes),
         onProgress: (p) => progress.offer({ ...p, phase: 'backup' }),
       });
-      const { snapshot } = done;
-      warnings.push(...done.warnings);
+      const { snapshot, largeSkipped } = done;
+      if (largeSkipped.count > 0) {
+        log.line('info', `skipped ${largeSkipped.count} file(s) larger than --max-file-size ${params.maxFileSize} bytes`);
+        for (const p of largeSkipped.paths) log.line('info', `skipped (larger than --max-file-size): ${p}`);
+      }
       progress.offer({ ...snapshot.summary, phase: 'index' }, true);
       const created: SnapshotCreatedParams = { run, snapshot: snapshot.id, time: snapshot.time, counters: snapshot.summary };
       await ctx.call('snapshotCreated', created);
@@ -125,8 +142,10 @@ export async function runBackup(params: BackupParams, ctx: RunContext): Promise<
         const batch: SnapshotIndexParams = { run, snapshot: snapshot.id, entries };
         await ctx.call('snapshotIndex', batch);
       });
-      return { ...snapshot.summary, snapshot: snapshot.id, time: snapshot.time, warnings };
+      const { listed, total } = warnings;
+      return { ...snapshot.summary, snapshot: snapshot.id, time: snapshot.time, warnings: listed, warningsTotal: total };
     } finally {
+      log.close();
       spool?.discard();
     }
   });

@@ -1,7 +1,8 @@
 // The agent's side of an `estimate` call: how many files and bytes a backup of these paths
-// would read, storing nothing and reading no file's content. The walk goes as a backup's does
-// (backup/tree-walker.ts: the same path plan, exclude globs, scan order, and hard links read
-// once) and compares each file with the reference snapshot's node by the same rule
+// would read, storing nothing and reading no file's content (but the head of a CACHEDIR.TAG).
+// The walk goes as a backup's does (backup/tree-walker.ts: the same path plan, scan order, and
+// hard links read once; the same ScanRules for exclude globs, caches, file size and one file
+// system) and compares each file with the reference snapshot's node by the same rule
 // (scan.ts unchangedSince), loading the reference trees along the way (ReferenceTrees). The
 // grant it is given is read-only: the storage server refuses any write made with it.
 import { unwrapForAgent } from '../core/agent-keys.ts';
@@ -11,6 +12,7 @@ import { checkBody, type Schema } from '../protocol/api-schema.ts';
 import type { EstimateParams, EstimateResult } from '../protocol/control.ts';
 import { ReferenceTrees } from './backup/reference-trees.ts';
 import { backupParamsSchema, excludeMatcher } from './run-backup.ts';
+import { ScanRules, type ScanSettings } from './scan-rules.ts';
 import type { RunContext } from './run-context.ts';
 import { type DirEntry, joinPath, listDirectory, lstatPath, nodeTypeOf, type PathPlan, planPaths, type ScanWarning, unchangedSince } from './scan.ts';
 import { loadSnapshot } from './snapshots.ts';
@@ -29,13 +31,12 @@ export function checkEstimateParams(params: unknown): EstimateParams {
   return checkBody<EstimateParams>(estimateParamsSchema, params);
 }
 
-export type EstimateWalkOptions = {
+export type EstimateWalkOptions = ScanSettings & {
   /** absolute paths, as a job lists them */
   paths: string[];
   /** the reference snapshot's root tree ids, and where its trees come from; none: every file counts */
   reference?: { tree: Buffer[]; trees: ReferenceTrees };
   forceRead: boolean;
-  exclude?: (path: Buffer, name: Buffer) => boolean;
   signal?: AbortSignal;
 };
 
@@ -50,6 +51,7 @@ export async function estimateRead(o: EstimateWalkOptions): Promise<EstimateWalk
   const total = { files: 0, bytes: 0 };
   const hardlinks = new Set<string>();
   const trees = o.reference?.trees;
+  const rules = new ScanRules(o);
 
   const referenceOf = async (ids: Buffer[] | undefined): Promise<Map<string, TreeNode> | undefined> => {
     if (!ids || !trees) return undefined;
@@ -61,10 +63,10 @@ export async function estimateRead(o: EstimateWalkOptions): Promise<EstimateWalk
   };
   const subtreeOf = (r: TreeNode | undefined) => (r?.type === 'dir' ? r.subtree : undefined);
 
-  const entry = async (e: DirEntry, r: TreeNode | undefined): Promise<void> => {
+  const entry = async (e: DirEntry, r: TreeNode | undefined, rootDev: bigint): Promise<void> => {
     o.signal?.throwIfAborted();
     const type = nodeTypeOf(e.stat);
-    if (type === 'dir') return walkDir(e.path, subtreeOf(r));
+    if (type === 'dir') return rules.enters(e.stat, rootDev) ? walkDir(e.path, subtreeOf(r), rootDev) : undefined;
     if (type !== 'file') return;
     if (e.stat.nlink > 1n) {
       const key = `${e.stat.dev}:${e.stat.ino}`;
@@ -76,10 +78,9 @@ export async function estimateRead(o: EstimateWalkOptions): Promise<EstimateWalk
     total.bytes += Number(e.stat.size);
   };
 
-  const walkDir = async (dir: Buffer, refIds: Buffer[] | undefined): Promise<void> => {
+  const walkDir = async (dir: Buffer, refIds: Buffer[] | undefined, rootDev: bigint): Promise<void> => {
     const ref = await referenceOf(refIds);
-    const listed = await listDirectory(dir, warnings);
-    const entries = o.exclude ? listed.filter((e) => !o.exclude!(e.path, e.name)) : listed;
+    const entries = rules.keep(await listDirectory(dir, warnings));
     const refs = entries.map((e) => (e.stat.isDirectory() ? subtreeOf(ref?.get(e.name.toString('latin1'))) : undefined));
     const subdirRefs = refs.filter((r): r is Buffer[] => r !== undefined);
     // the first window now, each next one when the walk is halfway through the one before
@@ -90,7 +91,7 @@ export async function estimateRead(o: EstimateWalkOptions): Promise<EstimateWalk
         const next = (Math.floor(seen / PREFETCH_WINDOW) + 1) * PREFETCH_WINDOW;
         trees?.prefetch(subdirRefs.slice(next, next + PREFETCH_WINDOW));
       }
-      await entry(e, ref?.get(e.name.toString('latin1')));
+      await entry(e, ref?.get(e.name.toString('latin1')), rootDev);
     }
     // the walk is synchronous file-system work: let the control channel's heartbeats through
     await new Promise<void>((resolve) => setImmediate(resolve));
@@ -109,7 +110,10 @@ export async function estimateRead(o: EstimateWalkOptions): Promise<EstimateWalk
       }
       if (!stat) continue;
       const r = ref?.get(child.name.toString('latin1'));
-      if (child.whole) await entry({ name: child.name, path: childPath, stat }, r);
+      const e = { name: child.name, path: childPath, stat };
+      if (child.whole) {
+        if (rules.admits(e)) await entry(e, r, stat.dev); // a path asked for is its own root
+      }
       else if (stat.isDirectory()) await walkPlanned(childPath, child, subtreeOf(r));
     }
   };
@@ -117,16 +121,21 @@ export async function estimateRead(o: EstimateWalkOptions): Promise<EstimateWalk
   const plan = planPaths(o.paths);
   const root = Buffer.from('/');
   const tree = o.reference?.tree;
-  if (plan.whole) await walkDir(root, tree);
+  if (plan.whole) await walkDir(root, tree, lstatPath(root)!.dev);
   else await walkPlanned(root, plan, tree);
   return { ...total, warnings };
 }
 
 /** The `estimate` call: loads the reference snapshot when one is needed, then walks. */
 export async function runEstimate(params: EstimateParams, ctx: RunContext): Promise<EstimateResult> {
-  const exclude = excludeMatcher(params.excludes);
+  const settings: ScanSettings = {
+    exclude: excludeMatcher(params.excludes),
+    oneFileSystem: params.oneFileSystem,
+    excludeCaches: params.excludeCaches,
+    maxFileSize: params.maxFileSize,
+  };
   if (params.forceRead || params.parent === undefined) {
-    const r = await estimateRead({ paths: params.paths, forceRead: true, exclude, signal: ctx.signal });
+    const r = await estimateRead({ ...settings, paths: params.paths, forceRead: true, signal: ctx.signal });
     return { files: r.files, bytes: r.bytes };
   }
   const keys = unwrapForAgent(params.keys, ctx.agentKeyPem);
@@ -141,7 +150,7 @@ export async function runEstimate(params: EstimateParams, ctx: RunContext): Prom
       // as the backup does: an unreadable reference means every file is read
       if (!isCairnError(e, 'E_NOT_FOUND') && !isCairnError(e, 'E_CORRUPT')) throw e;
     }
-    const r = await estimateRead({ paths: params.paths, reference, forceRead: false, exclude, signal: ctx.signal });
+    const r = await estimateRead({ ...settings, paths: params.paths, reference, forceRead: false, signal: ctx.signal });
     return { files: r.files, bytes: r.bytes };
   } finally {
     client.close();

@@ -12,6 +12,8 @@ import { CairnError } from '../core/errors.ts';
 import type { NodeType, TreeNode } from '../core/tree.ts';
 
 export type ScanWarning = { path: string; reason: string };
+/** Where a walk's warnings go: an array, or a run's bounded tally (run-report.ts). */
+export type WarningSink = { push(...warnings: ScanWarning[]): unknown };
 
 export type DirEntry = { name: Buffer; path: Buffer; stat: BigIntStats };
 
@@ -46,7 +48,7 @@ export function lstatPath(path: Buffer): BigIntStats | undefined {
  * readdir and lstat, or cannot be examined, become warnings. An unreadable directory yields no
  * entries and a warning: it is stored empty rather than failing the whole backup.
  */
-export async function listDirectory(dir: Buffer, warnings: ScanWarning[]): Promise<DirEntry[]> {
+export async function listDirectory(dir: Buffer, warnings: WarningSink): Promise<DirEntry[]> {
   let names: Buffer[];
   try {
     names = readdirSync(dir, { encoding: 'buffer' });

@@ -47,7 +47,12 @@ export type StorageClientOptions = {
 const GRANT_HEADER = 'cairn-grant';
 
 type Body = { buffers: readonly Buffer[]; length: number };
-type SendOptions = { body?: Body; headers?: Record<string, string>; expectContinue?: boolean; retry?: boolean };
+/**
+ * Paces an upload's body (a run's --bwlimit, backup/rate-limiter.ts): the body goes out in slices
+ * of at most `sliceBytes`, each once `take` resolves; a rejected take ends the request with its reason.
+ */
+export type UploadPace = { readonly sliceBytes: number; take(bytes: number): Promise<void> };
+type SendOptions = { body?: Body; headers?: Record<string, string>; expectContinue?: boolean; retry?: boolean; pace?: UploadPace };
 
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 const TLS_TRUST_CODES = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME|HOSTNAME/;
@@ -191,12 +196,31 @@ export class StorageClient {
         if (!ended) r.once('end', () => req.destroy());
         resolve(r);
       });
-      req.on('error', (e: NodeJS.ErrnoException) => reject(this.#connectionError(e)));
+      let paceFailure: unknown;
+      req.on('error', (e: NodeJS.ErrnoException) => reject(paceFailure ?? this.#connectionError(e)));
+      const write = async (buf: Buffer) => {
+        if (!req.write(buf)) await drained(req);
+      };
+      const writePaced = async (buf: Buffer, pace: UploadPace) => {
+        for (let at = 0; at < buf.length && !answered && !req.destroyed; at += pace.sliceBytes) {
+          const slice = buf.subarray(at, at + pace.sliceBytes);
+          try {
+            await pace.take(slice.length);
+          } catch (e) {
+            paceFailure = e; // a canceled run: its reason, not a connection error
+            req.destroy();
+            reject(e);
+            return;
+          }
+          await write(slice);
+        }
+      };
       const writeBody = async () => {
         for (const buf of opts.body?.buffers ?? []) {
           if (answered || req.destroyed) return; // the server answered early (an error): stop sending
-          if (!req.write(buf)) await drained(req);
+          await (opts.pace ? writePaced(buf, opts.pace) : write(buf));
         }
+        if (answered || req.destroyed) return;
         ended = true;
         req.end();
       };
@@ -278,9 +302,9 @@ export class StorageClient {
     return out;
   }
 
-  /** Uploads a pack (its buffers, `size` bytes in all); resolves false when the vault already had it. */
-  async putPack(vault: string, name: string, buffers: readonly Buffer[], size: number): Promise<boolean> {
-    const res = await this.#send('PUT', paths.pack(vault, name), { body: { buffers, length: size }, expectContinue: true });
+  /** Uploads a pack (its buffers, `size` bytes in all, paced by `pace` when given); resolves false when the vault already had it. */
+  async putPack(vault: string, name: string, buffers: readonly Buffer[], size: number, pace?: UploadPace): Promise<boolean> {
+    const res = await this.#send('PUT', paths.pack(vault, name), { body: { buffers, length: size }, expectContinue: true, pace });
     const answer = (await readAll(res, LIMITS.jsonBytes, this.#label)).toString('utf8');
     return res.statusCode === 201 || !answer.includes('"stored":false');
   }

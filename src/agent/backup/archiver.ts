@@ -9,14 +9,16 @@
 // a directory's entries are known, TreeSaver stores its tree and the parent learns the tree's
 // ids. Memory is bounded by the arenas in flight (back-pressure) and the pending directories,
 // not by the size of the tree. At the end: wait for every upload, then save the snapshot record
-// and the list of every chunk id it references.
+// and the list of every chunk id it references. A --bwlimit paces the pack uploads alone
+// (RateLimiter): the pipeline upstream then waits on PackUploader's room like on a slow network.
 import { availableParallelism } from 'node:os';
 import type { ChunkerParams } from '../../core/chunker.ts';
 import { gearTable } from '../../core/chunker.ts';
 import type { VaultKeys } from '../../core/keys.ts';
 import { newSnapshotId, type SnapshotRecord } from '../../core/snapshot.ts';
 import type { TreeNode } from '../../core/tree.ts';
-import { displayPath, type PathPlan, planPaths, type ScanWarning } from '../scan.ts';
+import { ScanRules, type ScanSettings } from '../scan-rules.ts';
+import { displayPath, type PathPlan, planPaths, type ScanWarning, type WarningSink } from '../scan.ts';
 import { saveSnapshot } from '../snapshots.ts';
 import type { StorageClient } from '../storage-client.ts';
 import { loadTrees } from '../tree-store.ts';
@@ -28,6 +30,7 @@ import { ChunkSet } from './chunk-set.ts';
 import { DedupBatcher } from './dedup-batcher.ts';
 import { FileSaver } from './file-saver.ts';
 import { PackUploader } from './pack-uploader.ts';
+import { RateLimiter } from './rate-limiter.ts';
 import { ReferenceTrees } from './reference-trees.ts';
 import { TreeSaver } from './tree-saver.ts';
 import { TreeWalker, type WalkCounters } from './tree-walker.ts';
@@ -36,7 +39,7 @@ import { readXattrs } from './xattr-reader.ts';
 /** The snapshot's counters so far, and the path being read. */
 export type BackupProgress = SnapshotRecord['summary'] & { currentPath?: string };
 
-export type BackupOptions = {
+export type BackupOptions = ScanSettings & {
   client: StorageClient;
   vault: string;
   keys: VaultKeys;
@@ -55,8 +58,10 @@ export type BackupOptions = {
    * the absolute path's bytes): what the backup server's file index is built from.
    */
   onDirectory?: (dirPath: Buffer, nodes: TreeNode[]) => void;
-  /** true for entries to leave out (asked for each entry inside the paths backed up whole) */
-  exclude?: (path: Buffer, name: Buffer) => boolean;
+  /** where warnings go as they happen (a run's bounded tally); default: the result's list */
+  warnings?: WarningSink;
+  /** pack bytes sent per second (--bwlimit), bursts of at most one second of it; none: as fast as the network goes */
+  bwlimit?: number;
   /** aborts the backup (a canceled run): the walk stops and no snapshot is saved */
   signal?: AbortSignal;
   /** tuning (tests, benchmarks): bytes of file one task may read, and arenas in flight */
@@ -65,7 +70,13 @@ export type BackupOptions = {
   packSize?: number;
 };
 
-export type BackupResult = { snapshot: SnapshotRecord; warnings: { path: string; reason: string }[] };
+export type BackupResult = {
+  snapshot: SnapshotRecord;
+  /** the warnings, unless they went to the `warnings` sink given */
+  warnings: ScanWarning[];
+  /** files left out by --max-file-size (ScanRules) */
+  largeSkipped: ScanRules['largeSkipped'];
+};
 
 const WORKER_ENTRY = new URL('./file-chunker-worker.ts', import.meta.url);
 const DEFAULT_SEGMENT = 8 * 1024 * 1024;
@@ -75,7 +86,9 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
   const plan = planPaths(opts.paths);
   const workers = opts.workers ?? availableParallelism();
   const { client, vault, keys, chunker } = opts;
-  const warnings: ScanWarning[] = [];
+  const kept: ScanWarning[] = [];
+  const warnings = opts.warnings ?? kept;
+  const rules = new ScanRules(opts);
   const counters: WalkCounters = { files: 0, dirs: 0, bytes: 0, currentPath: undefined };
   const readStats = { bytesRead: 0, filesChanged: 0 };
 
@@ -85,9 +98,10 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
   const pool = new WorkerPool<WorkerTask, WorkerResult>(WORKER_ENTRY, { size: workers, workerData });
   const referenced = new ChunkSet();
   const dedup = new DedupBatcher((ids) => client.missing(vault, ids));
+  const pace = opts.bwlimit === undefined ? undefined : new RateLimiter(opts.bwlimit, { signal: opts.signal });
   const uploader = new PackUploader(
     async (name, buffers, size) => {
-      await client.putPack(vault, name, buffers, size);
+      await client.putPack(vault, name, buffers, size, pace);
     },
     { targetSize: opts.packSize },
   );
@@ -105,7 +119,7 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
     forceRead: opts.forceRead ?? false,
     poolIdle: () => pool.hasIdleWorker,
     onDirectory: opts.onDirectory,
-    exclude: opts.exclude,
+    rules,
     signal: opts.signal,
   });
 
@@ -146,7 +160,7 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
     };
     await saveSnapshot(client, vault, keys, snapshot, referenced.sortedRefs());
     onProgress?.(progress());
-    return { snapshot, warnings };
+    return { snapshot, warnings: kept, largeSkipped: rules.largeSkipped };
   } finally {
     if (ticker) clearInterval(ticker);
     await pool.close();

@@ -7,7 +7,7 @@
 import type { BigIntStats } from 'node:fs';
 import type { ChunkerParams } from '../../core/chunker.ts';
 import type { TreeNode } from '../../core/tree.ts';
-import { displayPath, type ScanWarning } from '../scan.ts';
+import { displayPath, type WarningSink } from '../scan.ts';
 import type { WorkerPool } from '../worker-pool.ts';
 import type { ArenaPool } from './arena-pool.ts';
 import type { BlobSealer } from './blob-sealer.ts';
@@ -25,7 +25,7 @@ export class FileSaver {
   #pool: WorkerPool<WorkerTask, WorkerResult>;
   #sealer: BlobSealer;
   #arenas: ArenaPool;
-  #warnings: ScanWarning[];
+  #warnings: WarningSink;
   #stats: FileSaverStats;
   /** the most file bytes one task may cut: the arena minus the chunker's look-ahead */
   #segment: number;
@@ -38,7 +38,7 @@ export class FileSaver {
     sealer: BlobSealer;
     arenas: ArenaPool;
     chunker: ChunkerParams;
-    warnings: ScanWarning[];
+    warnings: WarningSink;
     stats: FileSaverStats;
   }) {
     this.#pool = d.pool;

@@ -21,9 +21,10 @@ import {
   nodeFromStat,
   nodeTypeOf,
   type PathPlan,
-  type ScanWarning,
   unchangedSince,
+  type WarningSink,
 } from '../scan.ts';
+import type { ScanRules } from '../scan-rules.ts';
 import type { BlobSealer } from './blob-sealer.ts';
 import type { FileSaver } from './file-saver.ts';
 import type { ReferenceTrees } from './reference-trees.ts';
@@ -84,15 +85,15 @@ export type TreeWalkerDeps = {
   treeSaver: TreeSaver;
   sealer: BlobSealer;
   refTrees: ReferenceTrees;
-  warnings: ScanWarning[];
+  warnings: WarningSink;
   counters: WalkCounters;
   forceRead: boolean;
   /** true when a worker would idle: then a partial batch of small files is sent at once */
   poolIdle: () => boolean;
   /** told each directory's final nodes once (the file index the backup server keeps) */
   onDirectory?: (dirPath: Buffer, nodes: TreeNode[]) => void;
-  /** true for entries left out of the backup (the job's exclude globs); asked inside whole directories */
-  exclude?: (path: Buffer, name: Buffer) => boolean;
+  /** which entries the walk keeps and enters (exclude globs, caches, file size, one file system) */
+  rules: ScanRules;
   /** stops the walk at the next entry (a canceled run); its reason is what the walk throws */
   signal?: AbortSignal;
 };
@@ -121,7 +122,7 @@ export class TreeWalker {
     const done = (ids: Buffer[]) =>
       this.#failure === undefined ? resolveTree(ids) : rejectTree(this.#failure);
     const root = Buffer.from('/');
-    if (plan.whole) await this.#walkDir(root, previous, done);
+    if (plan.whole) await this.#walkDir(root, previous, done, lstatPath(root)!.dev);
     else await this.#walkPlanned(root, plan, previous, done);
     if (this.#failure !== undefined) rejectTree(this.#failure);
     return { tree };
@@ -154,15 +155,16 @@ export class TreeWalker {
     });
   }
 
-  /** A directory backed up whole. */
-  async #walkDir(path: Buffer, previous: Buffer[] | undefined, done: TreeDone): Promise<void> {
+  /**
+   * A directory backed up whole, below a path root on device `rootDev`; `enter` false (a mount
+   * point under --one-file-system): stored as an empty directory.
+   */
+  async #walkDir(path: Buffer, previous: Buffer[] | undefined, done: TreeDone, rootDev: bigint, enter = true): Promise<void> {
     this.#d.sealer.throwIfFailed();
     this.#d.signal?.throwIfAborted();
     this.#d.counters.currentPath = path;
     const ref = await this.#referenceOf(path, previous);
-    const exclude = this.#d.exclude;
-    const listed = await listDirectory(path, this.#d.warnings);
-    const entries = exclude ? listed.filter((e) => !exclude(e.path, e.name)) : listed;
+    const entries = enter ? this.#d.rules.keep(await listDirectory(path, this.#d.warnings)) : [];
     const col = this.#collector(path, ref, done);
     const subdirRefs: Buffer[][] = [];
     if (ref) {
@@ -183,7 +185,7 @@ export class TreeWalker {
           prefetched += PREFETCH_WINDOW;
         }
       }
-      await this.#saveEntry(e, r, col);
+      await this.#saveEntry(e, r, col, rootDev);
     }
     col.scanned();
     if (this.#d.poolIdle()) await this.#d.fileSaver.flush();
@@ -218,7 +220,11 @@ export class TreeWalker {
         continue;
       }
       const r = ref?.byName.get(child.name.toString('latin1'));
-      if (child.whole) await this.#saveEntry({ name: child.name, path: childPath, stat }, r, col);
+      const entry = { name: child.name, path: childPath, stat };
+      // a path asked for is its own root: its device is the one --one-file-system keeps to
+      if (child.whole) {
+        if (this.#d.rules.admits(entry)) await this.#saveEntry(entry, r, col, stat.dev);
+      }
       else if (stat.isDirectory()) {
         this.#d.counters.dirs++;
         const node = nodeFromStat(child.name, stat);
@@ -235,7 +241,7 @@ export class TreeWalker {
     col.scanned();
   }
 
-  async #saveEntry(e: DirEntry, ref: TreeNode | undefined, col: DirCollector): Promise<void> {
+  async #saveEntry(e: DirEntry, ref: TreeNode | undefined, col: DirCollector, rootDev: bigint): Promise<void> {
     this.#d.signal?.throwIfAborted();
     const { counters } = this.#d;
     const type = nodeTypeOf(e.stat);
@@ -245,11 +251,13 @@ export class TreeWalker {
     if (type === 'dir') {
       counters.dirs++;
       const fill = col.later();
-      const sub = ref?.type === 'dir' ? ref.subtree : undefined;
-      await this.#walkDir(e.path, sub, (ids) => {
+      const enter = this.#d.rules.enters(e.stat, rootDev);
+      const sub = ref?.type === 'dir' && enter ? ref.subtree : undefined;
+      const filled = (ids: Buffer[]) => {
         node.subtree = ids;
         fill(node);
-      });
+      };
+      await this.#walkDir(e.path, sub, filled, rootDev, enter);
       return;
     }
     if (type === 'symlink') {

@@ -5,7 +5,7 @@
 // its path bytes. getfattr missing (Debian package `attr`) → one warning, backup without them.
 import { spawn } from 'node:child_process';
 import { MAX_XATTR_BYTES, type Xattr, xattrBytes } from '../../core/tree.ts';
-import { displayPath, type ScanWarning } from '../scan.ts';
+import { displayPath, type WarningSink } from '../scan.ts';
 import { XattrDumpParser } from '../xattr-dump.ts';
 
 /** Path bytes (as a latin1 string) → the path's attributes, sorted by name bytes. */
@@ -14,7 +14,7 @@ export type XattrMap = Map<string, Xattr[]>;
 const STDERR_KEPT = 4096;
 
 /** The attributes of everything under `roots` (each root included). */
-export async function readXattrs(roots: string[], warnings: ScanWarning[]): Promise<XattrMap> {
+export async function readXattrs(roots: string[], warnings: WarningSink): Promise<XattrMap> {
   const map: XattrMap = new Map();
   for (const root of roots) {
     const ok = await readRoot(root, map, warnings);
@@ -24,7 +24,7 @@ export async function readXattrs(roots: string[], warnings: ScanWarning[]): Prom
 }
 
 /** false when getfattr cannot be run at all (then no root has attributes recorded). */
-function readRoot(root: string, map: XattrMap, warnings: ScanWarning[]): Promise<boolean> {
+function readRoot(root: string, map: XattrMap, warnings: WarningSink): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const child = spawn('getfattr', ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'base64', '--absolute-names', '--', root], {
       stdio: ['ignore', 'pipe', 'pipe'],
