@@ -21,6 +21,7 @@ import {
   saveAgentSettings,
   writeEnrollment,
 } from './agent-settings.ts';
+import { needsReenroll, reenrollAgent, startAgentRenewal } from './agent-certs.ts';
 import { removeStaleSpools } from './index-spool.ts';
 import { checkBackupParams, runBackup, runIdSchema } from './run-backup.ts';
 import { canceledError, type RunContext } from './run-context.ts';
@@ -74,14 +75,21 @@ async function setup(dataDir: string, o: StartAgentOptions, log: (line: string) 
   if (saved) {
     if (o.name !== undefined && o.name !== saved.name)
       throw usage(`this data folder is enrolled as ${saved.name}; --name cannot rename it`);
-    if (o.token !== undefined) log(`already enrolled as ${saved.name} with ${saved.server}; token not used`);
     const settings: AgentSettings = {
       name: saved.name,
       server: o.server ?? saved.server,
       restoreRoots: roots ?? saved.restoreRoots,
     };
     if (JSON.stringify(settings) !== JSON.stringify(saved)) await saveAgentSettings(dataDir, settings);
-    return { settings, secrets: await readAgentSecrets(dataDir), enrolled: false };
+    const secrets = await readAgentSecrets(dataDir);
+    // a certificate that expired while the agent was offline: the token re-enrolls this same agent
+    if (o.token !== undefined && needsReenroll(secrets)) {
+      const renewed = await reenrollAgent(dataDir, { token: o.token, version: o.version ?? AGENT_VERSION, server: o.server }, settings, secrets);
+      log(`re-enrolled as ${saved.name} with ${settings.server} (its certificate had expired)`);
+      return { settings, secrets: renewed, enrolled: true };
+    }
+    if (o.token !== undefined) log(`already enrolled as ${saved.name} with ${saved.server}; token not used`);
+    return { settings, secrets, enrolled: false };
   }
   if (o.token === undefined) throw usage('--token T (or CAIRN_TOKEN) and --name NAME are required the first time');
   if (o.name === undefined) throw usage('--name NAME is required the first time');
@@ -208,6 +216,18 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
       log,
     });
     control.start();
+    // new connections (the control channel's next dial, new runs' storage clients) take a renewed certificate
+    const renewals = await startAgentRenewal({
+      dataDir,
+      settings,
+      secrets,
+      control,
+      log,
+      apply: (identity) => {
+        secrets.identity = identity;
+        control.setIdentity(identity);
+      },
+    });
 
     let stopping: Promise<void> | undefined;
     return {
@@ -221,6 +241,7 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
         stopping ??= (async () => {
           for (const r of runs.values()) r.controller.abort(canceledError());
           await Promise.all([...runs.values()].map((r) => r.done));
+          await renewals.stop();
           await control.close();
           await unlock();
         })();

@@ -3,10 +3,10 @@
 // `agent-key.pem` (0600, the P-256 key vault keys are wrapped to). Every file is written
 // atomically, agent.json last: a crash during enrollment leaves a folder that is not enrolled
 // (start again with a new token), never half of one.
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { readTextIfExists, writeFileAtomic } from '../core/durable-fs.ts';
 import { CairnError } from '../core/errors.ts';
+import { readIdentity, saveIdentity } from '../core/identity-files.ts';
 import { checkPartName } from '../core/part-identity.ts';
 import type { TlsIdentity } from '../core/tls.ts';
 
@@ -14,7 +14,9 @@ export type AgentSettings = { name: string; server: string; restoreRoots: string
 export type AgentSecrets = { identity: TlsIdentity; caPem: string; agentKeyPem: string };
 
 const SETTINGS = 'agent.json';
-const FILES = { key: 'tls/key.pem', cert: 'tls/cert.pem', ca: 'ca.pem', agentKey: 'agent-key.pem' } as const;
+/** key.pem + cert.pem, replaced as a pair (core/identity-files.ts) */
+export const TLS_DIR = 'tls';
+const FILES = { ca: 'ca.pem', agentKey: 'agent-key.pem' } as const;
 
 function corrupt(dataDir: string, why: string): CairnError {
   return new CairnError('E_CORRUPT', `${path.join(dataDir, SETTINGS)}: ${why}`);
@@ -52,19 +54,19 @@ export async function readAgentSettings(dataDir: string): Promise<AgentSettings 
 
 /** The enrolled identity and keys; E_CORRUPT when agent.json exists but one of them is missing. */
 export async function readAgentSecrets(dataDir: string): Promise<AgentSecrets> {
-  const [keyPem, certPem, caPem, agentKeyPem] = await Promise.all(
-    [FILES.key, FILES.cert, FILES.ca, FILES.agentKey].map((f) => readTextIfExists(path.join(dataDir, f))),
-  );
-  if (keyPem === undefined || certPem === undefined || caPem === undefined || agentKeyPem === undefined)
+  const [identity, caPem, agentKeyPem] = await Promise.all([
+    readIdentity(path.join(dataDir, TLS_DIR)),
+    readTextIfExists(path.join(dataDir, FILES.ca)),
+    readTextIfExists(path.join(dataDir, FILES.agentKey)),
+  ]);
+  if (identity === undefined || caPem === undefined || agentKeyPem === undefined)
     throw new CairnError('E_CORRUPT', `${dataDir}: enrolled (agent.json) but tls/, ca.pem or agent-key.pem is missing`);
-  return { identity: { keyPem, certPem }, caPem, agentKeyPem };
+  return { identity, caPem, agentKeyPem };
 }
 
-/** Writes what enrollment produced (secrets first, agent.json last). */
+/** Writes what enrollment (or a re-enrollment) produced (secrets first, agent.json last). */
 export async function writeEnrollment(dataDir: string, secrets: AgentSecrets, settings: AgentSettings): Promise<void> {
-  await mkdir(path.join(dataDir, 'tls'), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(path.join(dataDir, FILES.key), secrets.identity.keyPem, { mode: 0o600 });
-  await writeFileAtomic(path.join(dataDir, FILES.cert), secrets.identity.certPem);
+  await saveIdentity(path.join(dataDir, TLS_DIR), secrets.identity);
   await writeFileAtomic(path.join(dataDir, FILES.ca), secrets.caPem);
   await writeFileAtomic(path.join(dataDir, FILES.agentKey), secrets.agentKeyPem, { mode: 0o600 });
   await saveAgentSettings(dataDir, settings);

@@ -5,6 +5,7 @@
 import 'reflect-metadata';
 import { createPrivateKey, createPublicKey, webcrypto, X509Certificate } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
+import { CERT_SKEW_MS, certLifetimeMs } from './cert-life.ts';
 import { subjectAltNames } from './certificates.ts';
 import { CairnError } from './errors.ts';
 import { type PartIdentity, parsePartCommonName, partCommonName } from './part-identity.ts';
@@ -21,8 +22,7 @@ const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const ECDSA_SHA256 = { name: 'ECDSA', hash: 'SHA-256' } as const;
 const DAY_MS = 24 * 3600 * 1000;
 const CA_LIFETIME_MS = 10 * 365 * DAY_MS;
-const LEAF_LIFETIME_MS = 365 * DAY_MS;
-const SKEW_MS = 60_000; // certificates start a minute early so a slightly slow peer clock accepts them
+const SKEW_MS = CERT_SKEW_MS; // certificates start a minute early so a slightly slow peer clock accepts them
 
 function randomSerial(): string {
   // leading 01 keeps the DER integer positive and 17 bytes long
@@ -70,7 +70,8 @@ export async function createPartRequest(part: PartIdentity): Promise<PartRequest
   return { keyPem, csrPem: `${csr.toString('pem')}\n` };
 }
 
-export type IssueOptions = PartIdentity & { hosts?: string[]; now?: Date };
+/** `lifetimeMs`: from `now` to expiry, default certLifetimeMs() (365 days) */
+export type IssueOptions = PartIdentity & { hosts?: string[]; now?: Date; lifetimeMs?: number };
 
 /**
  * The CA's certificate for the part that sent `csrPem`. The CSR must be signed by its own key
@@ -102,7 +103,8 @@ export async function issuePartCertificate(
   const now = options.now ?? new Date();
   const notBefore = new Date(now.getTime() - SKEW_MS);
   // a leaf never outlives its CA: peers would refuse it after the CA expires anyway
-  const notAfter = new Date(Math.min(notBefore.getTime() + LEAF_LIFETIME_MS, caCert.notAfter.getTime()));
+  const lifetime = options.lifetimeMs ?? certLifetimeMs();
+  const notAfter = new Date(Math.min(now.getTime() + lifetime, caCert.notAfter.getTime()));
   const serves = options.kind !== 'agent';
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
@@ -127,6 +129,15 @@ export async function issuePartCertificate(
     extensions,
   });
   return `${cert.toString('pem')}\n`;
+}
+
+/** The DER SubjectPublicKeyInfo a CSR asks a certificate for (E_BAD_REQUEST when it is no CSR). */
+export function csrPublicKeyDer(csrPem: string): Buffer {
+  try {
+    return Buffer.from(new x509.Pkcs10CertificateRequest(csrPem).publicKey.rawData);
+  } catch (e) {
+    throw new CairnError('E_BAD_REQUEST', 'not a PEM certificate request', { cause: e });
+  }
 }
 
 function toX509(cert: string | Buffer | X509Certificate): X509Certificate {

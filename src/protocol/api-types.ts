@@ -53,6 +53,8 @@ export type PartJson = {
   rttMs: number | null;
   version: string | null;
   address: string | null;
+  /** when the part's certificate expires (it renews at two thirds of its life); null before it was recorded */
+  certExpires: string | null;
   owner?: string | null;
 };
 

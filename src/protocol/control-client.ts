@@ -34,6 +34,8 @@ export class ControlClient {
   readonly #url: string;
   readonly #heartbeatMs: number;
   readonly #backoff: { min: number; max: number };
+  /** presented on the next dial (a renewed certificate replaces it: setIdentity) */
+  #identity: TlsIdentity;
   #ws: WebSocket | undefined;
   #rpc: ControlRpc | undefined;
   #welcomed = false;
@@ -47,6 +49,7 @@ export class ControlClient {
 
   constructor(o: ControlClientOptions) {
     this.#o = o;
+    this.#identity = o.identity;
     const url = new URL(CONTROL_PATH, o.server);
     if (url.protocol !== 'https:') throw new CairnError('E_BAD_REQUEST', `server must be an https URL, not ${o.server}`);
     url.protocol = 'wss:';
@@ -58,6 +61,16 @@ export class ControlClient {
   start(): void {
     if (this.#stopped || this.#ws || this.#redialTimer) return;
     this.#dial();
+  }
+
+  /** The next dial presents `identity` (a renewed certificate); the current link is kept as it is. */
+  setIdentity(identity: TlsIdentity): void {
+    this.#identity = identity;
+    // a link refused for the old certificate waits for the slowest redial: try the new one now
+    if (this.#redialTimer !== undefined && !this.#stopped) {
+      clearTimeout(this.#redialTimer);
+      this.#dial();
+    }
   }
 
   /** True once the server welcomed this part on the current link. */
@@ -96,7 +109,7 @@ export class ControlClient {
 
   #dial(): void {
     this.#redialTimer = undefined;
-    const tls = partTlsOptions({ ca: this.#o.caPem, expect: SERVER_IDENTITY, identity: this.#o.identity });
+    const tls = partTlsOptions({ ca: this.#o.caPem, expect: SERVER_IDENTITY, identity: this.#identity });
     const ws = new WebSocket(this.#url, {
       ...(tls as WebSocket.ClientOptions),
       maxPayload: MAX_FRAME_BYTES,

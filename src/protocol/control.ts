@@ -2,7 +2,7 @@
 // frames on the WebSocket, the calls each side may make with their params and results, and the
 // check every received frame goes through before anyone acts on it.
 import { CairnError } from '../core/errors.ts';
-import type { ConflictPolicy, Level } from './api-schema.ts';
+import type { ConflictPolicy, Level, Schema } from './api-schema.ts';
 
 export const CONTROL_PATH = '/api/control';
 export const HEARTBEAT_MS = 5000;
@@ -195,6 +195,23 @@ export type SnapshotIndexParams = { run: number; snapshot: string; entries: Inde
 export const INDEX_BATCH = 5000;
 export type RenewGrantParams = { run: number };
 export type RenewGrantResult = { grant: string };
+
+// ---- agent or storage → server
+/**
+ * `renewCertificate`: a CSR for this part's own name with a new key; answered with the CA's
+ * certificate for it, which replaces the part's enrolled one at once. Asking again with the same
+ * CSR (its answer was lost) answers the certificate already issued for that key.
+ */
+export type RenewCertificateParams = { csr: string; /** a storage server's listen host, named in its certificate */ hosts?: string[] };
+export type RenewCertificateResult = { certificate: string };
+export const renewCertificateSchema: Schema = {
+  type: 'object',
+  properties: {
+    csr: { type: 'string', minLength: 1, maxLength: 16384 },
+    hosts: { type: 'array', items: { type: 'string', maxLength: 255 }, maxItems: 16 },
+  },
+  required: ['csr'],
+};
 
 /** Progress event data for a backup or restore (all optional but the counters known so far). */
 export type ProgressData = Partial<BackupCounters> & { currentPath?: string; phase?: string };

@@ -2,14 +2,14 @@
 // pasted token it learns the server and the CA's fingerprint, fetches the CA certificate over a
 // connection it does not trust yet and pins it by that fingerprint, then sends its CSR over TLS
 // trusting only that CA and gets back its certificate. The caller stores the files.
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, createSign, X509Certificate } from 'node:crypto';
 import { request } from 'node:https';
 import { createPartRequest, isIssuedByCa, partIdentityOfCertificate } from '../core/ca.ts';
 import { CairnError } from '../core/errors.ts';
 import { partCommonName, type PartIdentity } from '../core/part-identity.ts';
-import { certificateFingerprint, partTlsOptions, TLS_MIN_VERSION } from '../core/tls.ts';
+import { certificateFingerprint, partTlsOptions, TLS_MIN_VERSION, type TlsIdentity } from '../core/tls.ts';
 import { errorFromInfo } from './control-rpc.ts';
-import { assertTokenUnexpired, parseEnrollmentToken } from './enrollment-token.ts';
+import { assertTokenUnexpired, parseEnrollmentToken, reenrollSigned } from './enrollment-token.ts';
 
 export type Enrolled = { server: string; keyPem: string; certPem: string; caPem: string; grantPublicKeyPem: string };
 
@@ -94,6 +94,8 @@ export async function enrollPart(o: {
   version: string;
   /** the server's URL as this part reaches it (--server); default the one in the token */
   server?: string;
+  /** re-enrollment: the identity this part was enrolled with (expired), whose key signs the request */
+  previous?: TlsIdentity;
 }): Promise<Enrolled> {
   const token = parseEnrollmentToken(o.token);
   const server = o.server ?? token.server;
@@ -112,6 +114,9 @@ export async function enrollPart(o: {
     ...(o.publicKeyPem !== undefined ? { publicKey: o.publicKeyPem } : {}),
     ...(o.hosts !== undefined ? { hosts: o.hosts } : {}),
     version: o.version,
+    ...(o.previous !== undefined
+      ? { previous: { certificate: o.previous.certPem, signature: createSign('sha256').update(reenrollSigned(csrPem)).sign(o.previous.keyPem, 'base64') } }
+      : {}),
   });
   const answer = await exchange(new URL('/api/enroll', server), partTlsOptions({ ca: caPem, expect: SERVER_IDENTITY }), 'POST', body);
   if (answer.status < 200 || answer.status >= 300) throw serverError(answer, 'POST /api/enroll');
@@ -128,15 +133,29 @@ export async function enrollPart(o: {
   return { server, keyPem, certPem: reply.certificate, caPem, grantPublicKeyPem: reply.grantPublicKey };
 }
 
+/**
+ * The certificate a renewal already issued for `csrPem`, when its answer over the control channel
+ * was lost and the server now refuses `identity` (the previous certificate) there:
+ * POST /api/renewed, presenting `identity`.
+ */
+export async function fetchRenewedCertificate(server: string, caPem: string, identity: TlsIdentity, csrPem: string): Promise<string> {
+  const tls = partTlsOptions({ ca: caPem, expect: SERVER_IDENTITY, identity });
+  const answer = await exchange(new URL('/api/renewed', server), tls, 'POST', JSON.stringify({ csr: csrPem }));
+  if (answer.status < 200 || answer.status >= 300) throw serverError(answer, 'POST /api/renewed');
+  const certificate = (JSON.parse(answer.body) as { certificate?: unknown }).certificate;
+  if (typeof certificate !== 'string') throw new CairnError('E_INTERNAL', 'POST /api/renewed: answer lacks certificate');
+  return certificate;
+}
+
 /** A certificate this part could not use is refused now, not at its first mutual TLS handshake. */
-function checkIssued(certPem: string, keyPem: string, caPem: string, self: PartIdentity): void {
+export function checkIssued(certPem: string, keyPem: string, caPem: string, self: PartIdentity, what = 'POST /api/enroll'): void {
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(certPem);
   } catch {
-    throw new CairnError('E_INTERNAL', 'POST /api/enroll: the certificate is not PEM');
+    throw new CairnError('E_INTERNAL', `${what}: the certificate is not PEM`);
   }
   const named = partIdentityOfCertificate(cert);
   if (!isIssuedByCa(caPem, cert) || !cert.checkPrivateKey(createPrivateKey(keyPem)) || partCommonName(named) !== partCommonName(self))
-    throw new CairnError('E_INTERNAL', `POST /api/enroll: the certificate is not the CA's for ${partCommonName(self)} and this key`);
+    throw new CairnError('E_INTERNAL', `${what}: the certificate is not the CA's for ${partCommonName(self)} and this key`);
 }

@@ -114,3 +114,11 @@ export function tokenSecretMatches(secret: string, storedHash: string): boolean 
   const b = Buffer.from(storedHash, 'hex');
   return a.length === b.length && timingSafeEqual(a, b);
 }
+
+/**
+ * The text a re-enrolling part signs with its enrolled certificate's key: it binds the holder of
+ * that key to this request's new key (the CSR), so the proof cannot serve another request.
+ */
+export function reenrollSigned(csrPem: string): string {
+  return `cairn-reenroll\n${csrPem}`;
+}

@@ -20,6 +20,8 @@ export type ServerContext = {
   caFingerprint: string;
   grantKey: KeyObject;
   grantPublicKeyPem: string;
+  /** the server's data folder (issued certificates are kept under it) */
+  dataDir: string;
   /** the URL parts and consoles reach the server at */
   url: string;
   version: string;

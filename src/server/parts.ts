@@ -4,6 +4,7 @@
 // round-trip times, kept in net_history too).
 import { checkAgentPublicKey } from '../core/agent-keys.ts';
 import { issuePartCertificate } from '../core/ca.ts';
+import { certValidity } from '../core/cert-life.ts';
 import { CairnError } from '../core/errors.ts';
 import { checkPartName } from '../core/part-identity.ts';
 import { certificateFingerprint } from '../core/tls.ts';
@@ -11,6 +12,7 @@ import type { PartJson } from '../protocol/api-types.ts';
 import { assertTokenUnexpired, createEnrollmentToken, hashTokenSecret, parseEnrollmentToken } from '../protocol/enrollment-token.ts';
 import type { Caller } from './auth/accounts.ts';
 import { iso, num, type PartKindName, partId, partTable, type ServerContext } from './context.ts';
+import { keepIssued, recordCertificate, type ReenrollProof, reenrollRefusal } from './cert-renewal.ts';
 import type { PartRef } from './control-hub.ts';
 
 const TOKEN_TTL_MS = 3600_000;
@@ -25,19 +27,22 @@ export async function createPartToken(ctx: ServerContext, caller: Caller, kind: 
   return token;
 }
 
-export type EnrollRequest = { token: string; name: string; csr: string; publicKey?: string; hosts?: string[]; version?: string };
+/** `previous`: a part enrolled under `name` before re-enrolls (its certificate expired): see cert-renewal.ts */
+export type EnrollRequest = { token: string; name: string; csr: string; publicKey?: string; hosts?: string[]; version?: string; previous?: ReenrollProof };
 
 export async function enroll(ctx: ServerContext, body: EnrollRequest): Promise<{ certificate: string; ca: string; grantPublicKey: string }> {
   const token = parseEnrollmentToken(body.token);
   const name = checkPartName(body.name);
   if (token.kind !== 'agent' && token.kind !== 'storage') throw new CairnError('E_BAD_REQUEST', 'enrollment token is not for an agent or a storage server');
   assertTokenUnexpired(token);
+  const kind: PartKindName = token.kind;
   if (token.kind === 'agent') {
     if (!body.publicKey) throw new CairnError('E_BAD_REQUEST', 'publicKey: an agent must send its key-wrapping public key');
     checkAgentPublicKey(body.publicKey);
   }
   const table = partTable(token.kind);
   let certificate = '';
+  let reenrolled = false;
   await ctx.db.transaction(async (tx) => {
     const rows = await tx.query<{ id: number; kind: string; used_at: number | null; expires_at: number; created_by: number | null }>(
       'SELECT id, kind, used_at, expires_at, created_by FROM enrollment_tokens WHERE secret_hash = ?',
@@ -47,27 +52,45 @@ export async function enroll(ctx: ServerContext, body: EnrollRequest): Promise<{
     if (!row || row.kind !== token.kind) throw new CairnError('E_UNAUTHORIZED', 'enrollment token is not known to this server');
     if (row.used_at !== null) throw new CairnError('E_UNAUTHORIZED', 'enrollment token was already used');
     if (Date.now() > num(row.expires_at)) throw new CairnError('E_UNAUTHORIZED', 'enrollment token expired');
-    const taken = await tx.query(`SELECT id FROM ${table} WHERE name = ? AND removed_at IS NULL`, [name]);
-    if (taken.length) throw new CairnError('E_CONFLICT', `a ${token.kind} named ${name} is already enrolled`);
+    const taken = await tx.query<{ id: number; cert_fingerprint: string; public_key?: Uint8Array | null }>(
+      `SELECT * FROM ${table} WHERE name = ? AND removed_at IS NULL`,
+      [name],
+    );
+    const existing = taken[0];
+    if (existing) {
+      // only the part itself may take its name again: it proves it holds the enrolled certificate's key
+      if (!body.previous) throw new CairnError('E_CONFLICT', `a ${token.kind} named ${name} is already enrolled`);
+      const why = reenrollRefusal(ctx, { kind, name }, existing.cert_fingerprint, body.previous, body.csr);
+      if (why) throw new CairnError('E_CONFLICT', `a ${token.kind} named ${name} is already enrolled, and this is not it: ${why}`);
+      if (token.kind === 'agent' && Buffer.from(existing.public_key ?? []).toString('utf8') !== body.publicKey)
+        throw new CairnError('E_CONFLICT', `agent ${name} is enrolled with another key-wrapping public key; its vault keys are wrapped to that one`);
+    }
     // signed only once the token is known good; the transaction holds other writers meanwhile
     certificate = await issuePartCertificate(ctx.ca, body.csr, { kind: token.kind, name, hosts: body.hosts ?? [] });
     const fingerprint = certificateFingerprint(certificate);
-    if (token.kind === 'agent') {
+    const expires = certValidity(certificate).expiresAt;
+    if (existing) {
+      reenrolled = true;
+      await keepIssued(ctx, { kind, name }, certificate);
+      await recordCertificate(tx, kind, num(existing.id), certificate);
+      await tx.run(`UPDATE ${table} SET version = ? WHERE id = ?`, [body.version ?? null, existing.id]);
+    } else if (token.kind === 'agent') {
       await tx.run(
-        'INSERT INTO agents (name, owner_id, cert_fingerprint, public_key, enrolled_at, version) VALUES (?, ?, ?, ?, ?, ?)',
-        [name, row.created_by, fingerprint, Buffer.from(body.publicKey!, 'utf8'), Date.now(), body.version ?? null],
+        'INSERT INTO agents (name, owner_id, cert_fingerprint, public_key, enrolled_at, version, cert_expires) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        [name, row.created_by, fingerprint, Buffer.from(body.publicKey!, 'utf8'), Date.now(), body.version ?? null, expires],
       );
     } else {
-      await tx.run('INSERT INTO storages (name, cert_fingerprint, enrolled_at, version) VALUES (?, ?, ?, ?)', [
+      await tx.run('INSERT INTO storages (name, cert_fingerprint, enrolled_at, version, cert_expires) VALUES (?, ?, ?, ?, ?)', [
         name,
         fingerprint,
         Date.now(),
         body.version ?? null,
+        expires,
       ]);
     }
     await tx.run('UPDATE enrollment_tokens SET used_at = ? WHERE id = ?', [Date.now(), row.id]);
   });
-  ctx.log(`${token.kind} ${name} enrolled`);
+  ctx.log(`${token.kind} ${name} ${reenrolled ? 're-enrolled (same part, new certificate)' : 'enrolled'}`);
   return { certificate, ca: ctx.ca.certPem, grantPublicKey: ctx.grantPublicKeyPem };
 }
 
@@ -78,6 +101,7 @@ type PartRow = {
   rtt_ms: number | null;
   version: string | null;
   address: string | null;
+  cert_expires: number | null;
   owner?: string | null;
 };
 
@@ -89,6 +113,7 @@ function partJson(r: PartRow, online: boolean): PartJson {
     rttMs: r.rtt_ms === null ? null : num(r.rtt_ms),
     version: r.version,
     address: r.address,
+    certExpires: iso(r.cert_expires),
     ...(r.owner !== undefined ? { owner: r.owner } : {}),
   };
 }

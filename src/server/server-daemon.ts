@@ -31,7 +31,11 @@ import { type Route, Router, sendJson } from './http/router.ts';
 import { admitPart, createPartToken, partHeartbeat, partOffline, partOnline } from './parts.ts';
 import { failInterruptedRuns, setProgress } from './runs.ts';
 import { Scheduler } from './scheduler.ts';
-import { initServerFiles, keepSecret, loadServerFiles, saveSettings } from './server-files.ts';
+import { initServerFiles, keepSecret, loadServerFiles, renewServerLeaf, saveSettings } from './server-files.ts';
+import { renewPartCertificate } from './cert-renewal.ts';
+import { certValidity, startRenewalChecks } from '../core/cert-life.ts';
+import { checkBody } from '../protocol/api-schema.ts';
+import { type RenewCertificateParams, renewCertificateSchema } from '../protocol/control.ts';
 import { snapshotCreated, snapshotIndex } from './snapshots.ts';
 import { chooseAdvertise, formatListen, localUrl, parseListen, reachableUrl } from '../core/listen.ts';
 import { Rebuilds } from './rebuild.ts';
@@ -108,6 +112,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const late: { scheduler?: Scheduler } = {};
     const ctx = { db, accounts: new Accounts(db), limiter: new LoginLimiter(), events, ca: files.ca, caFingerprint: files.caFingerprint } as Partial<ServerContext>;
     Object.assign(ctx, {
+      dataDir,
       grantKey: files.grantKey,
       grantPublicKeyPem: files.grantPublicKeyPem,
       url: '', // set once listening: nothing reads it before a request can arrive
@@ -129,6 +134,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         snapshotFound: async (part, params) => rebuilds.snapshotFound(agentOnly(part), params),
         rebuildIndex: async (part, params) => rebuilds.index(agentOnly(part), params),
         rebuildGrant: async (part, params) => rebuilds.renewGrant(agentOnly(part), params),
+        renewCertificate: async (part, params) => {
+          const p = checkBody<RenewCertificateParams>(renewCertificateSchema, params);
+          return renewPartCertificate(c, part, p.csr, p.hosts ?? []);
+        },
       },
       event: (part, frame) => {
         // only the agent running the run may move its counters
@@ -177,6 +186,15 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const { advertise: _saved, ...kept } = files.settings;
     await saveSettings(dataDir, { ...kept, listen: formatListen(host, address.port), ...(advertise ? { advertise } : {}) });
     scheduler.kick();
+    // the server's own leaf: renewed at two thirds of its life, served to new connections at once
+    let identity = files.identity;
+    const leafChecks = startRenewalChecks(async () => {
+      const renewed = await renewServerLeaf(dataDir, files.ca, identity, files.settings.tlsHosts ?? []);
+      if (!renewed) return;
+      identity = renewed;
+      server.setSecureContext(mutualServerTlsOptions(identity, files.ca.certPem));
+      log(`renewed the server's TLS certificate (expires ${new Date(certValidity(identity.certPem).expiresAt).toISOString()})`);
+    }, log);
     log(`backup server listening on ${url}${c.url !== url ? `, reached as ${c.url}` : ''}`);
 
     let stopping: Promise<void> | undefined;
@@ -201,6 +219,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       stop: () => {
         stopping ??= (async () => {
           // runs in progress end as failed, with the reason, before the links to the agents close
+          await leafChecks.stop();
           await scheduler.close('the backup server stopped during the run');
           events.close();
           await c.hub.close();

@@ -1,13 +1,16 @@
 // The backup server's data folder: its CA, its own TLS leaf, the grant-signing key, server.json
 // and the secrets shown once. `initServerDir` makes them (refusing a folder already initialised);
 // `loadServerFiles` reads them back at every start and re-issues the TLS leaf when the listen
-// host or the advertised host is not among its names (consoles reach the server by those).
+// host or the advertised host is not among its names (consoles reach the server by those);
+// `renewServerLeaf` replaces the leaf when two thirds of its life are gone.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { type CertificateAuthority, createCertificateAuthority, createPartRequest, issuePartCertificate } from '../core/ca.ts';
+import { renewalDecision } from '../core/cert-life.ts';
 import { readTextIfExists, writeFileAtomic } from '../core/durable-fs.ts';
+import { readIdentity, saveIdentity } from '../core/identity-files.ts';
 import { CairnError } from '../core/errors.ts';
 import { isWildcard } from '../core/listen.ts';
 import { certificateFingerprint, type TlsIdentity } from '../core/tls.ts';
@@ -47,9 +50,18 @@ function leafHosts(extra: string[]): string[] {
 }
 
 async function saveLeaf(dataDir: string, identity: TlsIdentity): Promise<void> {
-  await mkdir(join(dataDir, 'tls'), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(join(dataDir, 'tls', 'key.pem'), identity.keyPem, { mode: 0o600 });
-  await writeFileAtomic(join(dataDir, 'tls', 'cert.pem'), identity.certPem);
+  await saveIdentity(join(dataDir, 'tls'), identity);
+}
+
+/**
+ * A new key and leaf for the server when two thirds of the current one's life are gone (or it
+ * expired), saved before it is returned; undefined when the current one is kept.
+ */
+export async function renewServerLeaf(dataDir: string, ca: CertificateAuthority, current: TlsIdentity, hosts: string[]): Promise<TlsIdentity | undefined> {
+  if (renewalDecision(current.certPem, Date.now()) === 'keep') return undefined;
+  const identity = await issueServerLeaf(ca, leafHosts(hosts));
+  await saveLeaf(dataDir, identity);
+  return identity;
 }
 
 export async function saveSettings(dataDir: string, settings: ServerSettings): Promise<void> {
@@ -81,7 +93,8 @@ export async function loadServerFiles(dataDir: string, hosts: string[] = []): Pr
   };
   const ca = { certPem: await need('ca.pem'), keyPem: await need('ca-key.pem') };
   const settings = JSON.parse((await readTextIfExists(join(dataDir, 'server.json'))) ?? '{}') as ServerSettings;
-  let identity: TlsIdentity = { keyPem: await need('tls/key.pem'), certPem: await need('tls/cert.pem') };
+  await need('tls/cert.pem');
+  let identity = (await readIdentity(join(dataDir, 'tls')))!;
   const names = hosts.map((h) => h.replace(/^\[|\]$/g, '')).filter((h) => h && !isWildcard(h));
   const known = settings.tlsHosts ?? [];
   if (names.some((h) => !known.includes(h))) {

@@ -16,7 +16,9 @@ import { chooseAdvertise, formatListen, localUrl, parseListen, reachableUrl } fr
 import { readTextIfExists, writeFileAtomic } from '../core/durable-fs.ts';
 import { CairnError, fromSystemError } from '../core/errors.ts';
 import { checkPartName } from '../core/part-identity.ts';
-import { certificateFingerprint, type TlsIdentity } from '../core/tls.ts';
+import { certificateFingerprint, mutualServerTlsOptions, type TlsIdentity } from '../core/tls.ts';
+import { type RenewalChecks, renewalDecision } from '../core/cert-life.ts';
+import { readIdentity, saveIdentity } from '../core/identity-files.ts';
 import { type Authorize, grantAuthorizer, standaloneAuthorizer } from './authorize.ts';
 import { storageControlHandlers } from './control-handlers.ts';
 import { createDataPlaneServer } from './data-plane-server.ts';
@@ -122,11 +124,13 @@ async function loadAccessKey(dataDir: string): Promise<string> {
 type Enrollment = { identity: TlsIdentity; caPem: string; grantPublicKeyPem: string };
 
 async function readEnrollment(dataDir: string): Promise<Enrollment | undefined> {
-  const [keyPem, certPem, caPem, grantPublicKeyPem] = await Promise.all(
-    ['tls/key.pem', 'tls/cert.pem', 'ca.pem', 'grant-key.pub.pem'].map((f) => readTextIfExists(join(dataDir, f))),
-  );
-  if (keyPem === undefined || certPem === undefined || caPem === undefined || grantPublicKeyPem === undefined) return undefined;
-  return { identity: { keyPem, certPem }, caPem, grantPublicKeyPem };
+  const [identity, caPem, grantPublicKeyPem] = await Promise.all([
+    readIdentity(join(dataDir, 'tls')),
+    readTextIfExists(join(dataDir, 'ca.pem')),
+    readTextIfExists(join(dataDir, 'grant-key.pub.pem')),
+  ]);
+  if (identity === undefined || caPem === undefined || grantPublicKeyPem === undefined) return undefined;
+  return { identity, caPem, grantPublicKeyPem };
 }
 
 function usage(message: string): CairnError {
@@ -136,8 +140,9 @@ function usage(message: string): CairnError {
 /**
  * Enrolls with the token and writes the part's files, storage.json last: a crash before it
  * leaves a folder that is not enrolled yet (start again with a new token), never half of one.
+ * With `previous` (an expired certificate) it re-enrolls the storage server enrolled as `name`.
  */
-async function enroll(dataDir: string, options: StartStorageOptions, name: string, listen: string) {
+async function enroll(dataDir: string, options: StartStorageOptions, name: string, listen: string, previous?: TlsIdentity) {
   const { enrollPart } = await import('../protocol/enroll-client.ts');
   const enrolled = await enrollPart({
     token: options.token!,
@@ -146,10 +151,9 @@ async function enroll(dataDir: string, options: StartStorageOptions, name: strin
     hosts: [parseListen(listen).host],
     version: options.version ?? '0.1.0',
     server: options.server,
+    ...(previous ? { previous } : {}),
   });
-  await mkdir(join(dataDir, 'tls'), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(join(dataDir, 'tls', 'key.pem'), enrolled.keyPem, { mode: 0o600 });
-  await writeFileAtomic(join(dataDir, 'tls', 'cert.pem'), enrolled.certPem);
+  await saveIdentity(join(dataDir, 'tls'), { keyPem: enrolled.keyPem, certPem: enrolled.certPem });
   await writeFileAtomic(join(dataDir, 'ca.pem'), enrolled.caPem);
   await writeFileAtomic(join(dataDir, 'grant-key.pub.pem'), enrolled.grantPublicKeyPem);
   const enrollment: Enrollment = {
@@ -178,10 +182,14 @@ async function serverSetup(dataDir: string, saved: SavedSettings | undefined, op
   if (existing && typeof saved?.name === 'string' && typeof saved.server === 'string' && sameServer) {
     if (options.name !== undefined && options.name !== saved.name)
       throw usage(`this data folder is enrolled as ${saved.name}; --name cannot rename it`);
-    if (options.token !== undefined) options.log?.(`already enrolled as ${saved.name} with ${saved.server}; token not used`);
     name = saved.name;
     server = saved.server;
     enrollment = existing;
+    // a certificate that expired while this storage server was offline: the token re-enrolls it
+    if (options.token !== undefined && renewalDecision(existing.identity.certPem, Date.now()) === 'expired') {
+      ({ enrollment } = await enroll(dataDir, { ...options, server }, name, listen, existing.identity));
+      options.log?.(`re-enrolled as ${name} with ${server} (its certificate had expired)`);
+    } else if (options.token !== undefined) options.log?.(`already enrolled as ${saved.name} with ${saved.server}; token not used`);
   } else {
     if (options.token === undefined) {
       throw usage(
@@ -208,6 +216,39 @@ async function serverSetup(dataDir: string, saved: SavedSettings | undefined, op
     storageName: name,
   });
   return { settings, identity: enrollment.identity, authorize, clientCa: enrollment.caPem, enrollment };
+}
+
+/**
+ * Renews the certificate at two thirds of its life (protocol/cert-renewer.ts); a renewed one
+ * serves the data plane's new connections (setSecureContext) and the control channel's next dial.
+ */
+async function startStorageRenewal(
+  dataDir: string,
+  settings: StorageSettings & { mode: 'server' },
+  enrollment: Enrollment,
+  control: { connected: boolean; call(method: string, params: unknown): Promise<unknown>; setIdentity(identity: TlsIdentity): void },
+  dataPlane: Server,
+  log: (line: string) => void,
+): Promise<RenewalChecks> {
+  const { startPartRenewal } = await import('../protocol/cert-renewer.ts');
+  let identity = enrollment.identity;
+  return startPartRenewal({
+    tlsDir: join(dataDir, 'tls'),
+    self: { kind: 'storage', name: settings.name },
+    server: settings.server,
+    caPem: enrollment.caPem,
+    hosts: [parseListen(settings.listen).host],
+    current: () => identity,
+    connected: () => control.connected,
+    call: (method, params) => control.call(method, params),
+    apply: (renewed) => {
+      identity = renewed;
+      dataPlane.setSecureContext(mutualServerTlsOptions(renewed, enrollment.caPem));
+      control.setIdentity(renewed);
+    },
+    log,
+    reenrollHint: `stop the storage server and start it again with --data ${dataDir} --token T (cairn token create --kind storage) to re-enroll as ${settings.name}`,
+  });
 }
 
 // ---- both modes
@@ -265,9 +306,10 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
     const reachable = settings.mode === 'server' ? reachableUrl(host, address.port, settings.advertise) : url;
 
     let control: { start(): void; close(): Promise<void> } | undefined;
+    let renewals: RenewalChecks | undefined;
     if (settings.mode === 'server' && setup.enrollment) {
       const { ControlClient } = await import('../protocol/control-client.ts');
-      control = new ControlClient({
+      const client = new ControlClient({
         server: settings.server,
         caPem: setup.enrollment.caPem,
         identity,
@@ -276,8 +318,10 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
         handlers: storageControlHandlers(store),
         log, // connection state lines ("control: online: …") come through here
       });
-      control.start();
+      control = client;
+      client.start();
       if (reachable !== url) log(`announced to the backup server as ${reachable}`);
+      renewals = await startStorageRenewal(dataDir, settings, setup.enrollment, client, server, log);
     }
 
     const vaults = store;
@@ -291,6 +335,7 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
       mode: settings.mode,
       stop: () => {
         stopping ??= (async () => {
+          await renewals?.stop();
           await control?.close(); // no new orders while the data plane drains
           await closeDataPlane(dataPlane);
           await vaults.close();

@@ -98,16 +98,18 @@ export type Cluster = {
   stop: () => Promise<void>;
 };
 
-export async function startCluster(opts: { storages?: string[]; agents?: string[] } = {}): Promise<Cluster> {
+/** `env`: added to every daemon's environment and to `server init` (e.g. CAIRN_TEST settings) */
+export async function startCluster(opts: { storages?: string[]; agents?: string[]; env?: Record<string, string> } = {}): Promise<Cluster> {
+  const daemonEnv = opts.env ?? {};
   const root = tempDir('cairn-cluster-');
   const serverDir = join(root, 'server');
   const config = join(root, 'cli.json');
   const adminPassword = 'admin-password-for-tests';
-  const init = await runCairn(['server', 'init', '--data', serverDir, '--admin-password-stdin'], {}, `${adminPassword}\n`);
+  const init = await runCairn(['server', 'init', '--data', serverDir, '--admin-password-stdin'], daemonEnv, `${adminPassword}\n`);
   if (init.code !== 0) throw new Error(`server init failed: ${init.stderr}`);
   const fingerprint = /fingerprint ([0-9a-f]{64})/.exec(init.stdout)?.[1];
   if (!fingerprint) throw new Error(`server init printed no fingerprint: ${init.stdout}`);
-  let server = await startDaemon('server', serverDir, ['server', 'start', '--data', serverDir, '--listen', '127.0.0.1:0']);
+  let server = await startDaemon('server', serverDir, ['server', 'start', '--data', serverDir, '--listen', '127.0.0.1:0'], daemonEnv);
   const url = server.firstLine.trim();
   const env = { CAIRN_CONFIG: config };
   const cli = (args: string[], stdin?: string, extra: Record<string, string> = {}) => runCairn(args, { ...env, ...extra }, stdin);
@@ -145,7 +147,7 @@ export async function startCluster(opts: { storages?: string[]; agents?: string[
       const dataDir = join(root, `storage-${name}`);
       const d = await startDaemon(`storage ${name}`, dataDir, [
         'storage', 'start', '--data', dataDir, '--listen', '127.0.0.1:0', '--server', url, '--token', await token('storage'), '--name', name,
-      ]);
+      ], daemonEnv);
       storages.set(name, d);
       await waitOnline('storage', name);
       return d;
@@ -154,7 +156,7 @@ export async function startCluster(opts: { storages?: string[]; agents?: string[
       const dataDir = join(root, `agent-${name}`);
       const d = await startDaemon(`agent ${name}`, dataDir, [
         'agent', 'start', '--data', dataDir, '--server', url, '--token', await token('agent'), '--name', name, ...extraArgs,
-      ]);
+      ], daemonEnv);
       agents.set(name, d);
       await waitOnline('agent', name);
       return d;
@@ -162,20 +164,20 @@ export async function startCluster(opts: { storages?: string[]; agents?: string[
     restartStorage: async (name) => {
       const old = storages.get(name)!;
       await old.stop();
-      const d = await startDaemon(`storage ${name}`, old.dataDir, ['storage', 'start', '--data', old.dataDir]);
+      const d = await startDaemon(`storage ${name}`, old.dataDir, ['storage', 'start', '--data', old.dataDir], daemonEnv);
       storages.set(name, d);
       return d;
     },
     restartAgent: async (name) => {
       const old = agents.get(name)!;
       await old.stop();
-      const d = await startDaemon(`agent ${name}`, old.dataDir, ['agent', 'start', '--data', old.dataDir]);
+      const d = await startDaemon(`agent ${name}`, old.dataDir, ['agent', 'start', '--data', old.dataDir], daemonEnv);
       agents.set(name, d);
       return d;
     },
     restartServer: async () => {
       await server.stop();
-      server = await startDaemon('server', serverDir, ['server', 'start', '--data', serverDir]);
+      server = await startDaemon('server', serverDir, ['server', 'start', '--data', serverDir], daemonEnv);
     },
     waitOnline,
     stop: async () => {

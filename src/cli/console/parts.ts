@@ -1,5 +1,5 @@
 // `cairn agent list|remove` and `cairn storage list|remove`: the parts enrolled with the backup
-// server, their status, last contact, round-trip time, version and address.
+// server, their status, last contact, round-trip time, version, address and certificate expiry.
 import type { PartJson } from '../../protocol/api-types.ts';
 import { seg } from '../api-client.ts';
 import type { Command } from '../command.ts';
@@ -7,9 +7,9 @@ import { bool, JSON_OPTION, printList, withClient } from './shared.ts';
 
 type PartKind = 'agent' | 'storage';
 
-/** The table row of a part: name status lastSeen rttMs version address. */
+/** The table row of a part: name status lastSeen rttMs version address certExpires. */
 export function partRow(p: PartJson): Record<string, unknown> {
-  return { name: p.name, status: p.status, lastSeen: p.lastSeen, rttMs: p.rttMs, version: p.version, address: p.address };
+  return { name: p.name, status: p.status, lastSeen: p.lastSeen, rttMs: p.rttMs, version: p.version, address: p.address, certExpires: p.certExpires };
 }
 
 function partCommands(kind: PartKind): Command[] {
@@ -17,7 +17,7 @@ function partCommands(kind: PartKind): Command[] {
   return [
     {
       name: `${kind} list`,
-      summary: `list ${kind === 'agent' ? 'agents' : 'storage servers'}: status, last seen, rtt, version`,
+      summary: `list ${kind === 'agent' ? 'agents' : 'storage servers'}: status, last seen, rtt, version, certificate expiry`,
       options: { ...JSON_OPTION },
       async run({ values }) {
         const parts = await withClient((c) => c.get<PartJson[]>(`/api/${plural}`));

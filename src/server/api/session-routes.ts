@@ -7,6 +7,7 @@ import type { ServerContext } from '../context.ts';
 import { getRun, parseRunId } from '../runs.ts';
 import { openApiDocument } from '../http/openapi.ts';
 import { type Route, TAKEN } from '../http/router.ts';
+import { renewedCertificate } from '../cert-renewal.ts';
 import { type EnrollRequest, enroll } from '../parts.ts';
 
 const loginBody: Schema = {
@@ -24,9 +25,17 @@ const enrollBody: Schema = {
     publicKey: { type: 'string', maxLength: 4096 },
     hosts: { type: 'array', items: { type: 'string', maxLength: 255 }, maxItems: 16 },
     version: { type: 'string', maxLength: 64 },
+    previous: {
+      type: 'object',
+      description: 're-enrollment of a part enrolled under this name: its enrolled certificate and its key\'s signature of "cairn-reenroll\\n" + csr (base64)',
+      properties: { certificate: { type: 'string', maxLength: 16384 }, signature: { type: 'string', maxLength: 1024 } },
+      required: ['certificate', 'signature'],
+    },
   },
   required: ['token', 'name', 'csr'],
 };
+
+const renewedBody: Schema = { type: 'object', properties: { csr: { type: 'string', maxLength: 16384 } }, required: ['csr'] };
 
 export function sessionRoutes(ctx: ServerContext, allRoutes: () => readonly Route[]): Route[] {
   return [
@@ -81,6 +90,14 @@ export function sessionRoutes(ctx: ServerContext, allRoutes: () => readonly Rout
       access: 'public',
       body: enrollBody,
       handle: async ({ body }) => enroll(ctx, body as EnrollRequest),
+    },
+    {
+      method: 'POST',
+      path: '/api/renewed',
+      summary: "a part whose renewal answer was lost fetches the certificate issued for its CSR (with its previous certificate)",
+      access: 'public',
+      body: renewedBody,
+      handle: async ({ body, req }) => renewedCertificate(ctx, req, (body as { csr: string }).csr),
     },
     {
       method: 'GET',
