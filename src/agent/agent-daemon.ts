@@ -1,8 +1,10 @@
 // `cairn agent start`: the agent daemon. Takes the data folder's lock, enrolls the first time
 // (a fresh P-256 key for wrapped vault keys, a certificate for `cairn-agent:NAME`), then keeps
 // the control channel to the backup server and serves its calls: `backup` and `restore` run with
-// the data path (run-backup.ts, run-restore.ts), `verify` checks a snapshot (run-verify.ts), `estimate` walks and stores nothing
-// (run-estimate.ts), `cancel {run}` aborts a running one. Params are
+// the data path (run-backup.ts, run-restore.ts), `verify` checks a snapshot (run-verify.ts); each
+// is answered {accepted: true} at once and its outcome sent as `runEnded` (run-tracker.ts), and it
+// outlives a dropped link. `estimate` walks and stores nothing (run-estimate.ts) and `rebuild`
+// (run-rebuild.ts) answer in their reply; `cancel {run}` aborts a running run. Params are
 // checked at the boundary; a malformed call is answered E_BAD_REQUEST and nothing runs.
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
@@ -25,6 +27,8 @@ import { needsReenroll, reenrollAgent, startAgentRenewal } from './agent-certs.t
 import { removeStaleSpools } from './index-spool.ts';
 import { checkBackupParams, runBackup, runIdSchema } from './run-backup.ts';
 import { canceledError, type RunContext } from './run-context.ts';
+import { RunTracker } from './run-tracker.ts';
+import { callAcrossDrops } from './server-call.ts';
 import { checkEstimateParams, runEstimate } from './run-estimate.ts';
 import { checkRestoreParams, runRestore } from './run-restore.ts';
 import { checkVerifyParams, runVerify } from './run-verify.ts';
@@ -56,7 +60,7 @@ export type RunningAgent = {
   enrolled: boolean;
   dataDir: string;
   restoreRoots: string[];
-  /** runs in progress (their run ids) */
+  /** runs executing (their run ids; catalog rebuilds are not runs) */
   running: () => number[];
   /** cancels running runs, closes the control channel, releases the lock */
   stop: () => Promise<void>;
@@ -128,11 +132,12 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
     const tmpDir = path.join(dataDir, 'tmp');
     removeStaleSpools(tmpDir);
     const { ControlClient } = await import('../protocol/control-client.ts');
-    const runs = new Map<number, { controller: AbortController; done: Promise<unknown> }>();
+    /** catalog rebuilds: answered by their call's reply, so given up when the link drops (keyed by rebuild id) */
+    const rebuilds = new Map<number, { controller: AbortController; done: Promise<unknown> }>();
 
     // `control` is made below; runs (and so these calls) only start once it is connected
-    const context = (signal: AbortSignal): RunContext => ({
-      call: (method, params) => control.call(method, params),
+    const context = (signal: AbortSignal, call: RunContext['call']): RunContext => ({
+      call,
       event: (run, kind, data) => control.event(run, kind, data),
       agentKeyPem: secrets.agentKeyPem,
       storageClient: (storage: StorageRef, grant: () => string) =>
@@ -149,68 +154,70 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
       workers: o.workers,
       log,
     });
+    /** a call that fails when the link drops (estimate, rebuild: their answer goes back on that link) */
+    const callOnLink: RunContext['call'] = (method, params) => control.call(method, params);
+    /** a run's context: its calls wait out a dropped link (server-call.ts) */
+    const runContext = (signal: AbortSignal): RunContext => context(signal, callAcrossDrops(control, { signal, log }));
 
-    /** Runs one run at a time per run id; a canceled run ends with E_CONFLICT 'canceled'. */
-    const track = async <T>(run: number, what: string, body: (ctx: RunContext) => Promise<T>): Promise<T> => {
-      if (runs.has(run)) throw new CairnError('E_CONFLICT', `run ${run} is already running on this agent`);
-      const controller = new AbortController();
-      const done = (async () => {
-        try {
-          return await body(context(controller.signal));
-        } catch (e) {
-          if (controller.signal.aborted) throw controller.signal.reason;
-          log(`run ${run} (${what}) failed: ${(e as Error).message}`);
-          throw e;
-        }
-      })();
-      runs.set(run, { controller, done: done.catch(() => undefined) });
-      try {
-        return await done;
-      } finally {
-        runs.delete(run);
-      }
-    };
+    const runs: RunTracker = new RunTracker({
+      report: (end): Promise<unknown> => control.call('runEnded', end),
+      online: () => control.connected,
+      log,
+    });
 
     const control = new ControlClient({
       server: settings.server,
       caPem: secrets.caPem,
       identity: secrets.identity,
       self: { kind: 'agent', name: settings.name },
-      hello: () => ({ version: o.version ?? AGENT_VERSION, address: os.hostname() }),
+      hello: () => ({ version: o.version ?? AGENT_VERSION, address: os.hostname(), runs: runs.unfinished() }),
+      // backup, restore and verify are answered {accepted: true} at once; the outcome follows as runEnded (run-tracker.ts)
       handlers: {
         backup: async (params) => {
           const p = checkBackupParams(params);
-          return track(p.run, 'backup', (ctx) => runBackup(p, ctx));
+          return runs.start(p.run, 'backup', (signal) => runBackup(p, runContext(signal)));
         },
         restore: async (params) => {
           const p = checkRestoreParams(params);
-          return track(p.run, 'restore', (ctx) => runRestore(p, { ...ctx, restoreRoots: settings.restoreRoots }));
+          return runs.start(p.run, 'restore', (signal) => runRestore(p, { ...runContext(signal), restoreRoots: settings.restoreRoots }));
         },
-        // a rebuild is not a run: its id is kept negative here so it never collides with one
-        rebuild: async (params) => {
-          const p = checkRebuildParams(params);
-          return track(-p.rebuild, 'catalog rebuild', (ctx) => runRebuild(p, ctx));
-        },
-        // answered at once, stores nothing, no run: not tracked (nothing to cancel)
-        estimate: async (params) => runEstimate(checkEstimateParams(params), context(new AbortController().signal)),
         verify: async (params) => {
           const p = checkVerifyParams(params);
-          return track(p.run, 'verify', (ctx) => runVerify(p, ctx));
+          return runs.start(p.run, 'verify', (signal) => runVerify(p, runContext(signal)));
+        },
+        rebuild: async (params) => {
+          const p = checkRebuildParams(params);
+          if (rebuilds.has(p.rebuild)) throw new CairnError('E_CONFLICT', `rebuild ${p.rebuild} is already running on this agent`);
+          const controller = new AbortController();
+          const done = runRebuild(p, context(controller.signal, callOnLink)).catch((e: unknown) => {
+            if (controller.signal.aborted) throw controller.signal.reason;
+            log(`catalog rebuild ${p.rebuild} failed: ${(e as Error).message}`);
+            throw e;
+          });
+          rebuilds.set(p.rebuild, { controller, done: done.catch(() => undefined) });
+          try {
+            return await done;
+          } finally {
+            rebuilds.delete(p.rebuild);
+          }
+        },
+        // answered at once, stores nothing, no run: not tracked (nothing to cancel)
+        estimate: async (params) => {
+          const signal = new AbortController().signal;
+          return runEstimate(checkEstimateParams(params), context(signal, callOnLink));
         },
         cancel: async (params) => {
           const { run } = checkBody<CancelParams>(cancelSchema, params);
-          const running = runs.get(run);
-          running?.controller.abort(canceledError());
-          return { canceled: running !== undefined };
+          return { canceled: runs.abort(run, canceledError()) };
         },
       },
-      // the server fails a run whose agent link drops (its reply has nowhere to go), so the agent
-      // stops it too rather than finish a backup no one will record
+      // a run outlives the link (the server re-attaches from the hello's runs); a rebuild's answer
+      // is its reply, which has nowhere to go once the link is gone, so the rebuild stops
       onState: (state, detail) => {
-        if (state !== 'offline') return;
-        for (const [run, r] of runs) {
-          log(`run ${run} abandoned: the link to the backup server dropped (${detail ?? 'closed'})`);
-          r.controller.abort(new CairnError('E_UNAVAILABLE', 'the link to the backup server dropped during the run'));
+        if (state === 'online') return runs.flush();
+        for (const [rebuild, { controller }] of rebuilds) {
+          log(`catalog rebuild ${rebuild} abandoned: the link to the backup server dropped (${detail ?? 'closed'})`);
+          controller.abort(new CairnError('E_UNAVAILABLE', 'the link to the backup server dropped during the rebuild'));
         }
       },
       log,
@@ -236,11 +243,12 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
       enrolled,
       dataDir,
       restoreRoots: settings.restoreRoots,
-      running: () => [...runs.keys()],
+      running: () => runs.running(),
       stop: () => {
         stopping ??= (async () => {
-          for (const r of runs.values()) r.controller.abort(canceledError());
-          await Promise.all([...runs.values()].map((r) => r.done));
+          for (const r of rebuilds.values()) r.controller.abort(canceledError());
+          // runs are aborted unreported: the server sees them missing from the next hello and fails them as lost
+          await Promise.all([runs.stop(canceledError()), ...[...rebuilds.values()].map((r) => r.done)]);
           await renewals.stop();
           await control.close();
           await unlock();

@@ -3,17 +3,22 @@
 // and the storage server's part name checked, and the run's grant on every request), requests split into the batch
 // sizes the protocol allows, uploads streamed from buffers with back-pressure, and blob answers
 // parsed as they stream in. Server failures come back as CairnError with the server's code.
+// Every request has an idle timeout (dataIdleMs, 60 s): a request with no byte either way for
+// that long fails E_UNAVAILABLE, while a slow one that keeps moving (a throttled upload) lives on.
+// A paused reader counts as idle too: a caller must not leave a response unread for that long.
 import { readFile } from 'node:fs/promises';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { Agent, type RequestOptions, request } from 'node:https';
-import { CairnError, ERROR_CODES, type ErrorCode } from '../core/errors.ts';
+import { CairnError, ERROR_CODES, type ErrorCode, isCairnError } from '../core/errors.ts';
 import type { PartIdentity } from '../core/part-identity.ts';
 import { clientTlsOptions, fetchPinnedCertificate, partTlsOptions, type TlsIdentity } from '../core/tls.ts';
 import { readBlobFrames } from './blob-frames.ts';
 import {
   type ChunkPlace,
+  dataIdleMs,
   decodeLocateAnswer,
   ID_SIZE,
+  idleText,
   LIMITS,
   parseErrorBody,
   parseScrubReport,
@@ -188,10 +193,17 @@ export class StorageClient {
     const options: RequestOptions = { method, host: this.#host(), port: this.url.port || 443, path, headers, agent };
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const req = request(options);
-      let answered = false;
+      let answered: IncomingMessage | undefined;
       let ended = false;
+      // the socket's idle timer: any byte sent or received restarts it, through the whole answer
+      const idleMs = dataIdleMs();
+      req.setTimeout(idleMs, () => {
+        const e = new CairnError('E_UNAVAILABLE', `storage server ${this.#label}: ${method} ${path} timed out after ${idleText(idleMs)} without data`);
+        if (answered && !answered.complete) answered.destroy(e); // the reader of the body sees it
+        req.destroy(e);
+      });
       req.once('response', (r) => {
-        answered = true;
+        answered = r;
         // Answered before the whole body was sent (an early error): this connection cannot be reused.
         if (!ended) r.once('end', () => req.destroy());
         resolve(r);
@@ -232,6 +244,7 @@ export class StorageClient {
   }
 
   #connectionError(e: NodeJS.ErrnoException): Error {
+    if (isCairnError(e, 'E_UNAVAILABLE')) return e; // the idle timeout, already worded
     const code = e.code ?? '';
     if (TLS_TRUST_CODES.test(code) || e instanceof CairnError)
       return new CairnError('E_UNAUTHORIZED', `storage server ${this.#label}: certificate not trusted (${e.message})`, {

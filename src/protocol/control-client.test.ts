@@ -73,7 +73,7 @@ describe('control client', () => {
     agentId = await issue(ca, AGENT);
   });
 
-  function client(server: string, extra: { heartbeatMs?: number } = {}) {
+  function client(server: string, extra: { heartbeatMs?: number; hello?: () => { version: string; address: string; runs?: number[] } } = {}) {
     const states = new EventEmitter();
     const lines: string[] = [];
     const c = new ControlClient({
@@ -171,6 +171,40 @@ describe('control client', () => {
       await c.close();
       await peer.stop();
     }
+  });
+
+  it('says hello with its runs, and sends a call made when it comes online right after the welcome', async () => {
+    const frames: string[] = [];
+    const peer = await peerServer(
+      serverId,
+      ca,
+      accept((ws) =>
+        ws.on('message', (data) => {
+          const frame = parseFrame(data.toString());
+          frames.push(frame.t === 'call' ? `call ${frame.method}` : JSON.stringify(frame));
+          if (frame.t === 'hello') ws.send(JSON.stringify({ t: 'welcome', name: 'a1' }));
+          if (frame.t === 'call') ws.send(JSON.stringify({ t: 'reply', id: frame.id, result: {} }));
+        }),
+      ),
+    );
+    const { c, states } = client(peer.url, { hello: () => ({ version: '1.0.0', address: 'host-a', runs: [7, 9] }) });
+    try {
+      assert.equal(await c.waitConnected(5, AbortSignal.timeout(1000)), false, 'not started: times out');
+      const answered = new Promise((resolve, reject) => states.once('online', () => c.call('runEnded', { run: 7 }).then(resolve, reject)));
+      const waiting = c.waitConnected(5000);
+      c.start();
+      assert.deepEqual(await answered, {});
+      assert.equal(await waiting, true);
+      assert.equal(await c.waitConnected(0), true, 'connected: at once');
+      assert.deepEqual(frames, [JSON.stringify({ t: 'hello', version: '1.0.0', address: 'host-a', runs: [7, 9] }), 'call runEnded']);
+    } finally {
+      await c.close();
+      await peer.stop();
+    }
+    assert.equal(await c.waitConnected(1000), false, 'closed: false at once');
+    const canceled = new AbortController();
+    canceled.abort(new Error('canceled'));
+    await assert.rejects(client(peer.url).c.waitConnected(1000, canceled.signal), /canceled/);
   });
 
   it('closes with 1008 when the server sends a malformed frame', async () => {

@@ -15,9 +15,11 @@ export type ControlClientOptions = {
   caPem: string;
   identity: TlsIdentity;
   self: PartIdentity;
-  hello: () => { version: string; address: string };
+  /** the hello frame's fields, asked for on every dial (an agent names its runs: control.ts HelloFrame) */
+  hello: () => { version: string; address: string; runs?: number[] };
   /** server → part calls; a thrown CairnError becomes {error:{code,message}} in the reply */
   handlers: Record<string, (params: unknown) => Promise<unknown>>;
+  /** 'online' is reported once the server welcomed this part: calls made from it go out right after the welcome */
   onState?: (state: 'online' | 'offline', detail?: string) => void;
   log?: (line: string) => void;
   /** the server's ping period (tests shorten it) */
@@ -46,6 +48,8 @@ export class ControlClient {
   #watchdog: NodeJS.Timeout | undefined;
   /** last state reported, so a link that keeps failing the same way is reported once */
   #reported = '';
+  /** waitConnected() callers, told at the next welcome or at close */
+  readonly #waiters = new Set<(connected: boolean) => void>();
 
   constructor(o: ControlClientOptions) {
     this.#o = o;
@@ -73,25 +77,54 @@ export class ControlClient {
     }
   }
 
-  /** True once the server welcomed this part on the current link. */
+  /** True once the server welcomed this part on the current link, until that link starts closing. */
   get connected(): boolean {
-    return this.#welcomed;
+    return this.#welcomed && this.#ws?.readyState === WebSocket.OPEN;
+  }
+
+  /**
+   * Resolves true once the part is connected (at once when it is), false when `timeoutMs` pass
+   * first or the client is closed; rejects with the signal's reason when `signal` aborts first.
+   */
+  waitConnected(timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.connected) return Promise.resolve(true);
+    if (this.#stopped) return Promise.resolve(false);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      const settle = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', aborted);
+        this.#waiters.delete(done);
+      };
+      const done = (connected: boolean) => {
+        settle();
+        resolve(connected);
+      };
+      const aborted = () => {
+        settle();
+        reject(signal!.reason);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      signal?.addEventListener('abort', aborted, { once: true });
+      this.#waiters.add(done);
+    });
   }
 
   call(method: string, params: unknown, timeoutMs?: number): Promise<unknown> {
-    if (!this.#welcomed || !this.#rpc) return Promise.reject(new CairnError('E_UNAVAILABLE', 'not connected to the backup server'));
+    if (!this.connected || !this.#rpc) return Promise.reject(new CairnError('E_UNAVAILABLE', 'not connected to the backup server'));
     return this.#rpc.call(method, params, timeoutMs);
   }
 
-  /** Sends a progress or log event of a run; dropped when offline (the run's result still comes as a reply). */
+  /** Sends a progress or log event of a run; dropped when offline (the run's end is kept and sent: agent/run-tracker.ts). */
   event(run: number, kind: 'progress' | 'log', data: unknown): void {
-    if (this.#welcomed) this.#rpc?.event(run, kind, data);
+    if (this.connected) this.#rpc?.event(run, kind, data);
   }
 
   async close(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#redialTimer);
     this.#redialTimer = undefined;
+    for (const waiter of [...this.#waiters]) waiter(false);
     const ws = this.#ws;
     if (!ws) return;
     const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
@@ -147,7 +180,7 @@ export class ControlClient {
       armWatchdog();
       try {
         const hello = this.#o.hello();
-        rpc.send({ t: 'hello', version: hello.version, address: hello.address });
+        rpc.send({ t: 'hello', version: hello.version, address: hello.address, ...(hello.runs && { runs: hello.runs }) });
       } catch (e) {
         detail = `hello not sent: ${(e as Error).message}`;
         ws.close(1011, 'hello failed');
@@ -170,7 +203,9 @@ export class ControlClient {
         }
         this.#welcomed = true;
         this.#failures = 0;
+        // welcomed before anyone hears of it: what 'online' and the waiters send goes out after the welcome
         this.#report('online', `connected to ${this.#o.server}`);
+        for (const waiter of [...this.#waiters]) waiter(true);
         return;
       }
       if (frame.t === 'hello' || frame.t === 'welcome') {

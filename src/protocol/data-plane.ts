@@ -5,8 +5,19 @@ import { type ChunkerParams, checkChunkerParams } from '../core/chunker.ts';
 import { CairnError } from '../core/errors.ts';
 import { type KeyFile, parseKeyFile } from '../core/keys.ts';
 import { MAX_PACK_SIZE } from '../core/pack.ts';
+import { testDuration } from '../core/test-settings.ts';
 
 export const ID_SIZE = 32;
+
+/** A data-plane request (the agent's client and the storage server alike) with no byte either way for this long fails (CAIRN_TEST_DATA_IDLE_MS in tests). */
+export function dataIdleMs(): number {
+  return testDuration('DATA_IDLE', 60_000);
+}
+
+/** How an idle timeout of `ms` reads in messages: seconds, or milliseconds below one. */
+export function idleText(ms: number): string {
+  return ms >= 1000 ? `${Math.round(ms / 1000)} s` : `${ms} ms`;
+}
 
 export const LIMITS = {
   /** PUT …/packs/:name body */

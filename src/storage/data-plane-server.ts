@@ -2,10 +2,13 @@
 // routed and validated (protocol/data-plane.ts), authorized (authorize.ts), then handed to its
 // handler; any failure becomes one JSON error answer (http-io.ts). Uploads that announce
 // `Expect: 100-continue` are checked (route, key, size, already stored) before their body is sent.
+// A connection with no byte either way for dataIdleMs (60 s) while a request is under way is
+// closed (the handler sees the client gone); there is no limit on a request that keeps moving,
+// so a pack uploaded at a low --bwlimit is not cut off.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { mutualServerTlsOptions, serverTlsOptions, type TlsIdentity } from '../core/tls.ts';
-import { matchRoute } from '../protocol/data-plane.ts';
+import { dataIdleMs, matchRoute } from '../protocol/data-plane.ts';
 import type { Authorize } from './authorize.ts';
 import { handlers, type RequestContext } from './data-plane-handlers.ts';
 import { sendError } from './http-io.ts';
@@ -47,8 +50,9 @@ export function createDataPlaneServer(options: DataPlaneOptions): Server {
       : mutualServerTlsOptions(options.identity, options.clientCa)),
     keepAlive: true,
     keepAliveTimeout: 30_000,
-    requestTimeout: 10 * 60_000, // a 64 MiB pack over a slow link
+    requestTimeout: 0, // a 64 MiB pack over a throttled link may take long; silence is what ends a request
   });
+  server.setTimeout(dataIdleMs()); // no listener: Node closes the idle socket
   server.on('request', (req, res) => void handle(req, res, false));
   server.on('checkContinue', (req, res) => void handle(req, res, true));
   server.on('tlsClientError', () => {
