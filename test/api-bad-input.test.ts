@@ -149,7 +149,7 @@ describe('bad input to the backup server', { concurrency: 1 }, () => {
         ['/api/jobs', { ...goodJob, excludes: [7] }, /^excludes\[0\]: must be a string$/],
         ['/api/jobs', { ...goodJob, schedule: [{ cron: '0 3 * * *', level: 'huge' }] }, /^schedule\[0\]\.level: must be one of full, differential, incremental$/],
         ['/api/jobs', { ...goodJob, schedule: [{ cron: '0 3 * * * * *', level: 'full' }] }, /^schedule: '0 3 \* \* \* \* \*' is not a 5-field cron expression$/],
-        ['/api/jobs', { ...goodJob, retention: { last: -1 } }, /^retention\.last: must be at least 0$/],
+        ['/api/jobs', { ...goodJob, retention: { last: -1 } }, /^retention\.last: must be at least 1$/],
         ['/api/jobs', { ...goodJob, retention: { daily: 1.5 } }, /^retention\.daily: must be an integer$/],
         ['/api/jobs', { ...goodJob, retention: [] }, /^retention: must be an object$/],
         ['/api/jobs', { ...goodJob, bwlimit: 'fast' }, /^bwlimit: must be an integer$/],

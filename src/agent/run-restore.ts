@@ -7,7 +7,7 @@
 // policy, progress going to the server.
 import { CairnError } from '../core/errors.ts';
 import { absolutePathSchema, checkBody, CONFLICT_POLICIES, type Schema } from '../protocol/api-schema.ts';
-import type { RestoreParams, RestorePretreatment, RestoreResult, Warning } from '../protocol/control.ts';
+import { boundResult, type RestoreParams, type RestorePretreatment, type RestoreResult, type Warning } from '../protocol/control.ts';
 import { renewByCall } from './grant-keeper.ts';
 import { planRestore, type RestorePlan } from './restore/restore-plan.ts';
 import { restore } from './restore/restorer.ts';
@@ -96,14 +96,14 @@ export async function runRestore(params: RestoreParams, ctx: RestoreContext): Pr
     });
     progress.offer({ files: done.files, bytes: done.bytes, phase: 'restore' }, true);
     warnings.push(...done.warnings);
-    return {
+    return boundResult({
       files: done.files,
       bytes: done.bytes,
       damaged: done.damaged,
       warnings,
       // the conflicts the restore met (the same, unless the target changed since the check)
       pretreatment: { ...pretreatment, conflicts: done.conflicts },
-    };
+    });
   });
 }
 

@@ -6,7 +6,7 @@
 // Damage is not an error: it comes back in `damaged`, and the server ends the run failed.
 import { gearTable } from '../core/chunker.ts';
 import { checkBody, type Schema } from '../protocol/api-schema.ts';
-import { VERIFY_LEVELS, type VerifyParams, type VerifyResult } from '../protocol/control.ts';
+import { boundResult, VERIFY_LEVELS, type VerifyParams, type VerifyResult } from '../protocol/control.ts';
 import { renewByCall } from './grant-keeper.ts';
 import {
   excludeMatcher,
@@ -61,6 +61,6 @@ export async function runVerify(params: VerifyParams, ctx: RunContext): Promise<
       await compareDisk({ ...input, rechunker, exclude: excludeMatcher(params.excludes ?? []) });
     }
     progress.offer({ files: tally.files, bytes: tally.bytes, phase }, true);
-    return tally.result();
+    return boundResult(tally.result());
   });
 }

@@ -1,5 +1,6 @@
 // Command plumbing shared by every command group: flag parsing with node:util parseArgs,
 // usage errors (exit 2), and secrets read from stdin or the environment.
+import { durationSeconds } from '../core/durations.ts';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CairnError } from '../core/errors.ts';
 
@@ -41,6 +42,13 @@ export function parseSize(text: string, flag: string): number {
   if (!m) throw new CairnError('E_USAGE', `--${flag}: not a size: ${text}`);
   const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase()]!;
   return Number(m[1]) * unit;
+}
+
+/** Seconds from a duration: `30s`, `15m`, `6h`, `7d` (`0` alone is zero). */
+export function parseDuration(text: string, flag: string): number {
+  const seconds = durationSeconds(text);
+  if (seconds === undefined) throw new CairnError('E_USAGE', `--${flag}: not a duration (30s, 15m, 6h, 7d): ${text}`);
+  return seconds;
 }
 
 /** Reads all of stdin as text without the trailing newline. */

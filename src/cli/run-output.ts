@@ -114,6 +114,22 @@ export async function estimateTotalBytes(client: ApiClient, run: RunJson): Promi
  * (stderr a TTY) it redraws the progress line in place and clears it at the end.
  */
 export async function waitForRun(client: ApiClient, id: number, options: { totalBytes?: number } = {}): Promise<RunJson> {
+  let run = await waitForAttempt(client, id, options);
+  // a run failed as unavailable is retried as a new run: follow the attempts, print the last
+  for (;;) {
+    if (run.status === 'failed' && run.nextAttempt === null && (run.kind === 'backup' || run.kind === 'verify')) {
+      await sleep(RETRY_NOTICE_MS); // the retry is queued just after the failure is recorded
+      run = await client.get<RunJson>(`/api/runs/${run.id}`);
+    }
+    if (run.nextAttempt === null) return run;
+    process.stderr.write(`run ${run.id} failed (${run.error ?? 'unavailable'}); following its retry, run ${run.nextAttempt}\n`);
+    run = await waitForAttempt(client, run.nextAttempt, options);
+  }
+}
+
+const RETRY_NOTICE_MS = 500;
+
+async function waitForAttempt(client: ApiClient, id: number, options: { totalBytes?: number }): Promise<RunJson> {
   const tty = process.stderr.isTTY === true;
   let run = await client.get<RunJson>(`/api/runs/${id}`);
   let unreachableSince: number | undefined;

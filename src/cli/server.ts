@@ -5,6 +5,7 @@ import { CairnError } from '../core/errors.ts';
 import { initServer, startServer } from '../server/server-daemon.ts';
 import { type Command, readStdinLine, requireString } from './command.ts';
 import { printJson } from './output.ts';
+import { wholeNumber } from './console/shared.ts';
 
 const init: Command = {
   name: 'server init',
@@ -32,15 +33,27 @@ const init: Command = {
 const start: Command = {
   name: 'server start',
   summary: 'run the backup server (REST API, control channel, scheduler)',
-  options: { data: { type: 'string' }, listen: { type: 'string' }, catalog: { type: 'string' }, advertise: { type: 'string' } },
+  options: {
+    data: { type: 'string' },
+    listen: { type: 'string' },
+    catalog: { type: 'string' },
+    advertise: { type: 'string' },
+    'max-runs': { type: 'string' },
+    'max-runs-per-agent': { type: 'string' },
+    'max-runs-per-storage': { type: 'string' },
+  },
   async run({ values }) {
     const dataDir = requireString(values, 'data', 'server start');
-    if (values.catalog !== undefined && !String(values.catalog).startsWith('sqlite:'))
-      throw new CairnError('E_USAGE', `server start: --catalog ${String(values.catalog)}: only the embedded SQLite catalog is supported yet`);
+    // the catalog is DATA/catalog.db, made by `server init` with the first admin; another one is not supported yet
+    if (values.catalog !== undefined)
+      throw new CairnError('E_USAGE', `server start: --catalog ${String(values.catalog)}: not supported yet (the catalog is the embedded SQLite file DATA/catalog.db)`);
+    const limit = (flag: string) => (values[flag] === undefined ? undefined : wholeNumber(String(values[flag]), flag, 1));
+    const limits = { global: limit('max-runs'), perAgent: limit('max-runs-per-agent'), perStorage: limit('max-runs-per-storage') };
     const running = await startServer({
       dataDir,
       listen: values.listen as string | undefined,
       advertise: values.advertise as string | undefined,
+      limits: Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)),
     });
     process.stdout.write(`${running.url}\nfingerprint ${running.caFingerprint}\n`);
     await new Promise<void>((resolve) => {

@@ -32,6 +32,15 @@ export type RunJson = {
   error: string | null;
   damaged: Warning[];
   pretreatment: unknown;
+  /** warnings and damaged carry the first 1,000; these count them all */
+  warningsTotal: number;
+  damagedTotal: number;
+  /** 1 for a first attempt; a retry of a run failed as unavailable counts on */
+  attempt: number;
+  /** the first attempt's id, for a retry */
+  retryOf: number | null;
+  /** the retry queued after this run failed, when there is one */
+  nextAttempt: number | null;
 };
 
 export type SnapshotJson = {
@@ -55,6 +64,8 @@ export type PartJson = {
   address: string | null;
   /** when the part's certificate expires (it renews at two thirds of its life); null before it was recorded */
   certExpires: string | null;
+  /** runs at once on this part: its own limit, else the server's default for its kind */
+  maxRuns: number;
   owner?: string | null;
 };
 
@@ -68,6 +79,18 @@ export type JobJson = {
   schedule: { cron: string; level: Level }[];
   retention: Record<string, number>;
   bwlimit: number | null;
+  /** 0–1000: waiting runs go highest first */
+  priority: number;
+  maxRuntimeSeconds: number | null;
+  /** how many times a run failed as unavailable is retried */
+  retries: number;
+  oneFileSystem: boolean;
+  excludeCaches: boolean;
+  maxFileSize: number | null;
+  /** the schedule is kept but does not fire */
+  paused: boolean;
+  /** the next scheduled slot (null without a schedule or while paused) */
+  nextRun: string | null;
   owner: string | null;
   createdAt: string;
 };

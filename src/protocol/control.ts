@@ -99,8 +99,11 @@ export type RestoreParams = {
 export type RestoreResult = {
   files: number;
   bytes: number;
+  /** the first MAX_RESULT_ENTRIES; the totals count all */
   damaged: Warning[];
   warnings: Warning[];
+  damagedTotal?: number;
+  warningsTotal?: number;
   /** what the checks before writing found */
   pretreatment: RestorePretreatment;
 };
@@ -166,7 +169,20 @@ export type VerifyResult = {
   /** every file the damage touches, with why (a missing chunk, a failed check, differs on disk) */
   damaged: Warning[];
   warnings: Warning[];
+  damagedTotal?: number;
+  warningsTotal?: number;
 };
+
+/** A result's `damaged` and `warnings` cut to their first MAX_RESULT_ENTRIES, with totals, so a reply stays small. */
+export function boundResult<T extends { damaged: Warning[]; warnings: Warning[]; damagedTotal?: number; warningsTotal?: number }>(r: T): T {
+  return {
+    ...r,
+    damaged: r.damaged.slice(0, MAX_RESULT_ENTRIES),
+    warnings: r.warnings.slice(0, MAX_RESULT_ENTRIES),
+    damagedTotal: Math.max(r.damagedTotal ?? 0, r.damaged.length),
+    warningsTotal: Math.max(r.warningsTotal ?? 0, r.warnings.length),
+  };
+}
 
 // ---- estimate (server → agent), answered at once, stores nothing
 export type EstimateParams = Omit<BackupParams, 'run' | 'grant'> & { grant: string };

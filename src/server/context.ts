@@ -9,6 +9,7 @@ import type { LoginLimiter } from './auth/login-limiter.ts';
 import type { CatalogDriver } from './catalog/driver.ts';
 import type { ControlHub } from './control-hub.ts';
 import type { EventHub } from './http/events.ts';
+import type { Limits } from './queue.ts';
 
 export type ServerContext = {
   db: CatalogDriver;
@@ -28,6 +29,8 @@ export type ServerContext = {
   log: (line: string) => void;
   /** wakes the scheduler (a run was queued, a part came online, a run ended) */
   kick: () => void;
+  /** runs at once: globally, per agent and per storage server unless the part sets its own */
+  limits: Limits;
 };
 
 export function iso(ms: number | bigint | null | undefined): string | null {

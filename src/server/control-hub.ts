@@ -18,7 +18,7 @@ export type PartRef = { kind: 'agent' | 'storage'; name: string };
 export type HubHooks = {
   /** may this peer connect? (enrolled, not removed, fingerprint = the enrolled one) */
   admit(part: PartRef, fingerprint: string): Promise<boolean>;
-  online(part: PartRef, hello: { version: string; address: string }): Promise<void> | void;
+  online(part: PartRef, hello: { version: string; address: string; runs: number[] }): Promise<void> | void;
   offline(part: PartRef, reason: string): Promise<void> | void;
   heartbeat(part: PartRef, rttMs: number): Promise<void> | void;
   /** part → server calls (e.g. snapshotCreated, snapshotIndex, renewGrant) */
@@ -205,7 +205,7 @@ export class ControlHub {
     }
     link.rpc.send({ t: 'welcome', name: link.part.name });
     this.#log(`control: ${link.part.kind} ${link.part.name} online (${hello.version}, ${hello.address})`);
-    this.#runHook('online', link.part, () => this.#hooks.online(link.part, { version: hello.version, address: hello.address }));
+    this.#runHook('online', link.part, () => this.#hooks.online(link.part, { version: hello.version, address: hello.address, runs: hello.runs ?? [] }));
   }
 
   /** Ends a link once: its pending calls fail, and when it was the part's current link the part goes offline. */

@@ -10,6 +10,7 @@ import { signGrant } from '../protocol/grant.ts';
 import { num, type ServerContext } from './context.ts';
 import type { JobRow } from './jobs.ts';
 import { planLevel, readsEverything } from './levels.ts';
+import { scanSettings } from './run-backup.ts';
 import { agentKeysFor } from './vaults.ts';
 
 /** A walk of a large tree takes a while; past this the estimate is given up. */
@@ -47,6 +48,7 @@ export async function estimateJob(ctx: ServerContext, job: JobRow, requested: Le
     // reading everything needs no reference: the agent then never reaches the storage server
     ...(parent && !everything ? { parent } : {}),
     forceRead: everything,
+    ...scanSettings(job),
   };
   const result = (await ctx.hub.call({ kind: 'agent', name: job.agent }, 'estimate', params, ESTIMATE_TIMEOUT_MS)) as EstimateResult;
   return { files: num(result.files), bytes: num(result.bytes), level, parent: parent ?? null };

@@ -11,7 +11,7 @@ import { certificateFingerprint } from '../core/tls.ts';
 import type { PartJson } from '../protocol/api-types.ts';
 import { assertTokenUnexpired, createEnrollmentToken, hashTokenSecret, parseEnrollmentToken } from '../protocol/enrollment-token.ts';
 import type { Caller } from './auth/accounts.ts';
-import { iso, num, type PartKindName, partId, partTable, type ServerContext } from './context.ts';
+import { checkOwner, iso, num, type PartKindName, partId, partTable, type ServerContext } from './context.ts';
 import { keepIssued, recordCertificate, type ReenrollProof, reenrollRefusal } from './cert-renewal.ts';
 import type { PartRef } from './control-hub.ts';
 
@@ -102,10 +102,11 @@ type PartRow = {
   version: string | null;
   address: string | null;
   cert_expires: number | null;
+  max_runs: number | null;
   owner?: string | null;
 };
 
-function partJson(r: PartRow, online: boolean): PartJson {
+function partJson(r: PartRow, online: boolean, defaultMax: number): PartJson {
   return {
     name: r.name,
     status: online ? 'online' : 'offline',
@@ -114,6 +115,7 @@ function partJson(r: PartRow, online: boolean): PartJson {
     version: r.version,
     address: r.address,
     certExpires: iso(r.cert_expires),
+    maxRuns: r.max_runs === null ? defaultMax : num(r.max_runs),
     ...(r.owner !== undefined ? { owner: r.owner } : {}),
   };
 }
@@ -128,7 +130,18 @@ export async function listParts(ctx: ServerContext, kind: PartKindName, caller: 
           )
         ).filter((r) => caller.role !== 'user' || (r.owner_id !== null && num(r.owner_id) === caller.id))
       : await ctx.db.query<PartRow>('SELECT * FROM storages WHERE removed_at IS NULL ORDER BY name');
-  return rows.map((r) => partJson(r, ctx.hub.isOnline({ kind, name: r.name })));
+  const defaultMax = kind === 'agent' ? ctx.limits.perAgent : ctx.limits.perStorage;
+  return rows.map((r) => partJson(r, ctx.hub.isOnline({ kind, name: r.name }), defaultMax));
+}
+
+/** `agent set` / `storage set`: the part's own limit of runs at once. */
+export async function setPartLimit(ctx: ServerContext, kind: PartKindName, name: string, caller: Caller, maxRuns: number): Promise<PartJson> {
+  const rows = await ctx.db.query<{ id: number; owner_id?: number | null }>(`SELECT * FROM ${partTable(kind)} WHERE name = ? AND removed_at IS NULL`, [name]);
+  if (!rows[0]) throw new CairnError('E_NOT_FOUND', `no ${kind} named ${name}`);
+  if (kind === 'agent') checkOwner(caller, rows[0].owner_id ?? null, `agent named ${name}`);
+  await ctx.db.run(`UPDATE ${partTable(kind)} SET max_runs = ? WHERE id = ?`, [maxRuns, rows[0].id]);
+  ctx.kick();
+  return getPart(ctx, kind, name, caller);
 }
 
 export async function getPart(ctx: ServerContext, kind: PartKindName, name: string, caller: Caller): Promise<PartJson & { publicKey?: string }> {

@@ -4,7 +4,7 @@
 import { CairnError } from '../core/errors.ts';
 import type { Level } from '../protocol/api-schema.ts';
 import type { RunJson, RunKind, RunStatus } from '../protocol/api-types.ts';
-import type { ProgressData, Warning } from '../protocol/control.ts';
+import { type LogEventData, MAX_RESULT_ENTRIES, MAX_RUN_LOG_LINES, type ProgressData, type Warning } from '../protocol/control.ts';
 import type { Caller } from './auth/accounts.ts';
 import type { CatalogDriver } from './catalog/driver.ts';
 import { iso, num, type ServerContext } from './context.ts';
@@ -34,13 +34,24 @@ export type RunRow = {
   pretreatment: string | null;
   /** 1: a backup asked with --force-read (reads every file) */
   force_read: number;
+  attempt: number;
+  retry_of: number | null;
+  /** a retry waits until then (ms) */
+  not_before: number | null;
+  priority: number;
+  /** the job's --max-runtime when the run started */
+  max_runtime_s: number | null;
+  warnings_total: number;
+  damaged_total: number;
+  next_attempt: number | null;
   job: string | null;
   job_owner: number | null;
   agent: string | null;
   storage: string | null;
 };
 
-const SELECT_RUN = `SELECT r.*, j.name AS job, j.owner_id AS job_owner, a.name AS agent, s.name AS storage
+const SELECT_RUN = `SELECT r.*, j.name AS job, j.owner_id AS job_owner, a.name AS agent, s.name AS storage,
+  (SELECT MIN(n.id) FROM runs n WHERE n.retry_of = COALESCE(r.retry_of, r.id) AND n.attempt = r.attempt + 1) AS next_attempt
   FROM runs r LEFT JOIN jobs j ON j.id = r.job_id LEFT JOIN agents a ON a.id = r.agent_id LEFT JOIN storages s ON s.id = r.storage_id`;
 
 /** Live counters of running runs, by run id. */
@@ -73,7 +84,25 @@ function runJson(r: RunRow): RunJson {
     error: r.error,
     damaged: JSON.parse(r.damaged) as Warning[],
     pretreatment: r.pretreatment === null ? null : JSON.parse(r.pretreatment),
+    warningsTotal: Math.max(num(r.warnings_total), (JSON.parse(r.warnings) as Warning[]).length),
+    damagedTotal: Math.max(num(r.damaged_total), (JSON.parse(r.damaged) as Warning[]).length),
+    attempt: num(r.attempt),
+    retryOf: r.retry_of === null ? null : num(r.retry_of),
+    nextAttempt: r.next_attempt === null ? null : num(r.next_attempt),
   };
+}
+
+/** A restore's or verify's lists as run columns (the first MAX_RESULT_ENTRIES kept, all counted). */
+export function resultListColumns(r: { warnings?: Warning[]; warningsTotal?: number; damaged: Warning[]; damagedTotal?: number }) {
+  const warnings = boundedList(r.warnings, r.warningsTotal);
+  const damaged = boundedList(r.damaged, r.damagedTotal);
+  return { warnings: warnings.json, warnings_total: warnings.total, damaged: damaged.json, damaged_total: damaged.total };
+}
+
+/** The first MAX_RESULT_ENTRIES of a list as the run keeps it, and how many there were in all. */
+export function boundedList(list: Warning[] | undefined, total: number | undefined): { json: string; total: number } {
+  const all = list ?? [];
+  return { json: JSON.stringify(all.slice(0, MAX_RESULT_ENTRIES)), total: Math.max(total ?? 0, all.length) };
 }
 
 export async function runRow(db: CatalogDriver, id: number): Promise<RunRow> {
@@ -121,29 +150,98 @@ export type NewRun = {
   pretreatment?: unknown;
   /** a backup that reads every file whatever its metadata */
   forceRead?: boolean;
+  /** 0–1000, the job's */
+  priority?: number;
+  /** a retry: its attempt, the first attempt's id, and when it may start */
+  retry?: { attempt: number; of: number; notBefore: number };
+  /** what the run log's first line says (default: queued KIND (LEVEL)) */
+  note?: string;
 };
 
 export async function queueRun(ctx: ServerContext, run: NewRun): Promise<RunJson> {
   const { lastId } = await ctx.db.run(
-    `INSERT INTO runs (job_id, kind, requested_level, status, reason, queued_at, agent_id, storage_id, pretreatment, force_read)
-     VALUES (?, ?, ?, 'queued', 'waiting for the scheduler', ?, ?, ?, ?, ?)`,
-    [run.jobId, run.kind, run.requestedLevel, Date.now(), run.agentId, run.storageId, run.pretreatment === undefined ? null : JSON.stringify(run.pretreatment), run.forceRead ? 1 : 0],
+    `INSERT INTO runs (job_id, kind, requested_level, status, reason, queued_at, agent_id, storage_id, pretreatment, force_read, priority, attempt, retry_of, not_before)
+     VALUES (?, ?, ?, 'queued', 'waiting for the scheduler', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [
+      run.jobId,
+      run.kind,
+      run.requestedLevel,
+      Date.now(),
+      run.agentId,
+      run.storageId,
+      run.pretreatment === undefined ? null : JSON.stringify(run.pretreatment),
+      run.forceRead ? 1 : 0,
+      run.priority ?? 0,
+      run.retry?.attempt ?? 1,
+      run.retry?.of ?? null,
+      run.retry?.notBefore ?? null,
+    ],
   );
   const json = await getRun(ctx.db, lastId!);
-  await logRun(ctx, json.id, `queued ${run.kind}${run.requestedLevel ? ` (${run.requestedLevel})` : ''}`);
+  await logRun(ctx, json.id, run.note ?? `queued ${run.kind}${run.requestedLevel ? ` (${run.requestedLevel})` : ''}`);
   ctx.events.publish('run', json);
   ctx.kick();
   return json;
 }
 
-export async function logRun(ctx: ServerContext, id: number, message: string): Promise<void> {
-  await ctx.db.run('INSERT INTO run_log (run_id, time, message) VALUES (?, ?, ?)', [id, Date.now(), message.slice(0, 4000)]);
+export type LogLevel = LogEventData['level'];
+
+export async function logRun(ctx: ServerContext, id: number, message: string, level: LogLevel = 'info'): Promise<void> {
+  await ctx.db.run('INSERT INTO run_log (run_id, time, message, level) VALUES (?, ?, ?, ?)', [id, Date.now(), message.slice(0, 4000), level]);
 }
 
-export async function runLog(db: CatalogDriver, id: number, caller: Caller): Promise<{ time: string; message: string }[]> {
+export type RunLogLine = { time: string; level: LogLevel; part: string; message: string };
+
+export async function runLog(db: CatalogDriver, id: number, caller: Caller): Promise<RunLogLine[]> {
   await getRun(db, id, caller);
-  const rows = await db.query<{ time: number; message: string }>('SELECT time, message FROM run_log WHERE run_id = ? ORDER BY id', [id]);
-  return rows.map((r) => ({ time: iso(r.time)!, message: r.message }));
+  const rows = await db.query<{ time: number; message: string; level: LogLevel; part: string }>('SELECT time, message, level, part FROM run_log WHERE run_id = ? ORDER BY id', [id]);
+  return rows.map((r) => ({ time: iso(r.time)!, level: r.level, part: r.part, message: r.message }));
+}
+
+/**
+ * Log lines the parts send for their runs: buffered and written in one transaction per flush
+ * (a backup warning about 100,000 files is not 100,000 commits), at most MAX_RUN_LOG_LINES per
+ * run, then one line saying how many more were not kept.
+ */
+export class PartLog {
+  readonly #ctx: ServerContext;
+  #pending: { run: number; time: number; level: LogLevel; part: string; message: string }[] = [];
+  readonly #counts = new Map<number, number>();
+  #timer: NodeJS.Timeout | undefined;
+  #flushing: Promise<void> = Promise.resolve();
+
+  constructor(ctx: ServerContext) {
+    this.#ctx = ctx;
+  }
+
+  add(run: number, part: string, data: unknown): void {
+    const d = data as Partial<LogEventData> | null;
+    if (typeof d !== 'object' || d === null || typeof d.message !== 'string') return;
+    const level: LogLevel = d.level === 'warn' || d.level === 'error' ? d.level : 'info';
+    const n = (this.#counts.get(run) ?? 0) + 1;
+    this.#counts.set(run, n);
+    if (n > MAX_RUN_LOG_LINES) return;
+    this.#pending.push({ run, time: Date.now(), level, part, message: d.message.slice(0, 4000) });
+    this.#timer ??= setTimeout(() => void this.flush(), 250);
+  }
+
+  /** Writes what is buffered; for an ended run, also the count of lines not kept. */
+  flush(endedRun?: number): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const lines = this.#pending;
+    this.#pending = [];
+    const over = endedRun === undefined ? 0 : (this.#counts.get(endedRun) ?? 0) - MAX_RUN_LOG_LINES;
+    if (endedRun !== undefined) this.#counts.delete(endedRun);
+    this.#flushing = this.#flushing.then(async () => {
+      if (lines.length === 0 && over <= 0) return;
+      await this.#ctx.db.transaction(async (tx) => {
+        for (const l of lines) await tx.run('INSERT INTO run_log (run_id, time, message, level, part) VALUES (?, ?, ?, ?, ?)', [l.run, l.time, l.message, l.level, l.part]);
+        if (over > 0) await tx.run('INSERT INTO run_log (run_id, time, message, level, part) VALUES (?, ?, ?, ?, ?)', [endedRun!, Date.now(), `${over} more lines not kept`, 'warn', 'server']);
+      });
+    }).catch((e: unknown) => this.#ctx.log(`run log: ${(e as Error).message}`));
+    return this.#flushing;
+  }
 }
 
 /**
@@ -176,18 +274,4 @@ export function liveProgress(id: number): ProgressData | undefined {
 
 export function clearProgress(id: number): void {
   live.delete(id);
-}
-
-/** At start-up: runs the previous process left running cannot be finished by anyone. */
-export async function failInterruptedRuns(ctx: ServerContext): Promise<number> {
-  const rows = await ctx.db.query<{ id: number }>("SELECT id FROM runs WHERE status = 'running'");
-  for (const r of rows) {
-    await ctx.db.run("UPDATE runs SET status = 'failed', ended_at = ?, error = ?, reason = NULL WHERE id = ?", [
-      Date.now(),
-      'the backup server restarted during the run',
-      r.id,
-    ]);
-    await logRun(ctx, num(r.id), 'failed: the backup server restarted during the run');
-  }
-  return rows.length;
 }

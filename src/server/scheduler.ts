@@ -1,82 +1,169 @@
-// The scheduler: starts queued runs in queue order as soon as their parts are online and the
-// limits allow (globally, per agent, per storage server), says why each waiting run waits,
-// and carries a started run through its agent: a signed grant, the agent's wrapped vault keys,
-// the call, the live progress, and the outcome written to the catalog.
+// The scheduler: fires job schedules (schedule-firing.ts), starts queued runs in queue order as
+// soon as their parts are online and the limits allow (queue.ts says why each other run waits),
+// hands each started run to its agent (a signed grant, the agent's wrapped vault keys, the call),
+// and records the outcome the agent reports in a `runEnded` message of its own. A run is not
+// bound to one call: when its agent's link drops, or this server restarts, the run stays
+// `running` for up to REATTACH_GRACE for the agent to come back naming it in its hello.
+// Failures that say a part was unavailable are retried (run-retries.ts); --max-runtime ends a
+// run that outlasts it.
+import { durationText } from '../core/durations.ts';
 import { CairnError } from '../core/errors.ts';
-import type { BackupParams, BackupResult, RestoreParams, RestoreResult } from '../protocol/control.ts';
+import { testDuration } from '../core/test-settings.ts';
+import type { BackupResult, ErrorInfo, RestoreResult, RunEndedParams, VerifyResult } from '../protocol/control.ts';
 import { type GrantOp, signGrant } from '../protocol/grant.ts';
 import { num, type ServerContext } from './context.ts';
-import { clearProgress, liveProgress, logRun, type RunRow, runRow, updateRun } from './runs.ts';
+import { decide, type QueuedRun, type RunningRun } from './queue.ts';
+import { backupParams, recordBackup } from './run-backup.ts';
+import { type RestoreRequestStored, recordRestore, restoreParams } from './run-restore.ts';
+import { retryIfAllowed } from './run-retries.ts';
+import { clearProgress, liveProgress, logRun, type PartLog, type RunRow, runRow, updateRun } from './runs.ts';
+import { recordVerify, verifyParams } from './run-verify.ts';
+import { fireSchedules } from './schedule-firing.ts';
 import { dropRunSnapshot, snapshotRow } from './snapshots.ts';
-import { nothingRead, planLevel, readsEverything } from './levels.ts';
-import { executeVerify } from './run-verify.ts';
 import { agentKeysFor } from './vaults.ts';
 
-export const LIMITS = { global: 8, perAgent: 2, perStorage: 4 };
 export const GRANT_TTL_MS = 3600_000;
+export type { RestoreRequestStored };
 
-/** What a queued restore asked for, kept in the run's pretreatment column until the agent reports. */
-export type RestoreRequestStored = { request: { snapshot: string; to: string; include: string[]; conflict: RestoreParams['conflict']; dryRun: boolean } };
+/** How long a running run waits for its agent to come back (tests shorten it). */
+function reattachGraceMs(): number {
+  return testDuration('REATTACH_GRACE', 120_000);
+}
+
+/** A running run as the scheduler follows it. */
+type Active = {
+  agent: string;
+  kind: RunRow['kind'];
+  startedAt: number;
+  maxRuntimeS: number | null;
+  /** set while the agent is away: the run fails when this passes */
+  deadline?: number;
+};
 
 export class Scheduler {
   readonly #ctx: ServerContext;
+  readonly #partLog: PartLog;
   #pass: Promise<void> = Promise.resolve();
   #again = false;
-  /** runs being executed, by id: the agent running each, and the promise that settles when it ends */
-  #running = new Map<number, { agent: string; done: Promise<void> }>();
-  #canceled = new Set<number>();
+  readonly #active = new Map<number, Active>();
+  readonly #canceled = new Set<number>();
   #closed = false;
+  #startup = true;
+  #tick: NodeJS.Timeout | undefined;
 
-  constructor(ctx: ServerContext) {
+  constructor(ctx: ServerContext, partLog: PartLog) {
     this.#ctx = ctx;
+    this.#partLog = partLog;
+  }
+
+  /**
+   * Takes over the runs a previous process left running: each waits for its agent to come back
+   * naming it (its clock starts now), then scheduling begins.
+   */
+  async start(): Promise<void> {
+    const rows = await this.#ctx.db.query<RunRow>(
+      "SELECT r.*, a.name AS agent FROM runs r LEFT JOIN agents a ON a.id = r.agent_id WHERE r.status = 'running'",
+    );
+    const deadline = Date.now() + reattachGraceMs();
+    for (const r of rows) {
+      this.#active.set(num(r.id), { agent: r.agent!, kind: r.kind, startedAt: num(r.started_at ?? Date.now()), maxRuntimeS: r.max_runtime_s === null ? null : num(r.max_runtime_s), deadline });
+      await logRun(this.#ctx, num(r.id), 'the backup server restarted; waiting for the agent to re-attach the run', 'warn');
+    }
+    if (rows.length) this.#ctx.log(`${rows.length} run(s) left running by the previous process wait for their agents to re-attach`);
+    this.#tick = setInterval(() => this.kick(), testDuration('SCHEDULER_TICK', 5000));
+    this.#tick.unref();
+    this.kick();
   }
 
   /** Runs a scheduling pass soon (passes never overlap; a kick during one schedules another). */
   kick(): void {
-    if (this.#closed) return;
-    if (this.#again) return;
+    if (this.#closed || this.#again) return;
     this.#again = true;
     this.#pass = this.#pass.then(async () => {
       this.#again = false;
-      await this.#schedule().catch((e: unknown) => this.#ctx.log(`scheduler: ${(e as Error).stack ?? String(e)}`));
+      try {
+        await this.#expire();
+        await fireSchedules(this.#ctx, this.#startup);
+        this.#startup = false;
+        await this.#schedule();
+      } catch (e) {
+        this.#ctx.log(`scheduler: ${(e as Error).stack ?? String(e)}`);
+      }
     });
   }
 
-  /** True when run `id` is being executed on agent `agent` (only that agent may report its progress). */
+  /** True when run `id` is running on agent `agent` (only that agent may report on it). */
   isRunningOn(id: number, agent: string): boolean {
-    return this.#running.get(id)?.agent === agent;
+    return this.#active.get(id)?.agent === agent;
   }
 
-  /** Stops scheduling; runs still in progress end as failed with `reason` before this resolves. */
-  async close(reason: string): Promise<void> {
+  /** Stops scheduling. Running runs stay running: their agents re-attach them to the next process. */
+  async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#tick);
     await this.#pass;
-    for (const id of this.#running.keys()) await this.#fail(id, reason);
+    await this.#partLog.flush();
   }
 
-  /** Resolves when every run's execution has settled (after the links to the agents closed). */
-  async drain(): Promise<void> {
-    await Promise.all([...this.#running.values()].map((r) => r.done));
+  /** An agent said hello: the runs it names are attached again; the ones it lost fail. */
+  async agentOnline(agent: string, runs: number[]): Promise<void> {
+    const named = new Set(runs);
+    for (const [id, a] of this.#active) {
+      if (a.agent !== agent) continue;
+      if (named.has(id)) {
+        if (a.deadline !== undefined) {
+          delete a.deadline;
+          await logRun(this.#ctx, id, `agent ${agent} re-attached the run`);
+        }
+      } else if (a.deadline !== undefined) {
+        await this.#fail(id, 'the agent lost the run', { retriable: true });
+      }
+    }
+    // runs it still executes that this server ended meanwhile (canceled, timed out): stop them
+    for (const id of named) {
+      if (this.#active.has(id)) continue;
+      void this.#ctx.hub.call({ kind: 'agent', name: agent }, 'cancel', { run: id }, 30_000).catch(() => undefined);
+    }
+    this.kick();
   }
 
-  /** Ends a run as failed (or canceled), keeping the counters it reached and dropping its snapshot row. */
-  async #fail(id: number, message: string, canceled = false): Promise<void> {
-    const ctx = this.#ctx;
-    const p = liveProgress(id);
-    await dropRunSnapshot(ctx.db, id);
-    const ended = await updateRun(ctx, id, {
-      status: canceled ? 'canceled' : 'failed',
-      ended_at: Date.now(),
-      error: canceled ? 'canceled' : message,
-      snapshot: null,
-      files_changed: p?.filesChanged ?? 0,
-      bytes_read: p?.bytesRead ?? 0,
-      bytes_new: p?.bytesNew ?? 0,
-    }, 'running');
-    if (ended) await logRun(ctx, id, canceled ? 'canceled' : `failed: ${message}`);
+  /** An agent's link dropped: its runs wait for it to come back. */
+  async agentOffline(agent: string): Promise<void> {
+    const deadline = Date.now() + reattachGraceMs();
+    for (const [id, a] of this.#active) {
+      if (a.agent !== agent || a.deadline !== undefined) continue;
+      a.deadline = deadline;
+      await logRun(this.#ctx, id, `agent ${agent} disconnected; waiting up to ${durationText(Math.round(reattachGraceMs() / 1000))} for it to re-attach the run`, 'warn');
+    }
   }
 
-  /** Cancels a queued run at once; asks the agent to stop a running one. */
+  /** agent → server `runEnded`: records the outcome once; a repeat, or a run no longer its, is answered all the same. */
+  async runEnded(agent: string, params: unknown): Promise<Record<string, never>> {
+    const p = params as RunEndedParams;
+    if (typeof p !== 'object' || p === null || !Number.isSafeInteger(p.run) || (p.result === undefined) === (p.error === undefined))
+      throw new CairnError('E_BAD_REQUEST', 'runEnded: run and exactly one of result and error are required');
+    const a = this.#active.get(p.run);
+    if (a?.agent !== agent) return {};
+    if (p.error !== undefined) {
+      const e = p.error as ErrorInfo;
+      const canceled = this.#canceled.has(p.run) || (e.code === 'E_CONFLICT' && e.message === 'canceled');
+      await this.#fail(p.run, String(e.message).slice(0, 2000), { canceled, retriable: e.code === 'E_UNAVAILABLE' });
+      return {};
+    }
+    const row = await runRow(this.#ctx.db, p.run);
+    try {
+      if (this.#canceled.has(p.run)) await this.#fail(p.run, 'canceled', { canceled: true });
+      else if (row.kind === 'backup') await recordBackup(this.#ctx, row, p.result as BackupResult);
+      else if (row.kind === 'restore') await recordRestore(this.#ctx, row, p.result as RestoreResult);
+      else if (row.kind === 'verify') await recordVerify(this.#ctx, row, p.result as VerifyResult);
+    } catch (e) {
+      await this.#fail(p.run, `the agent's result could not be recorded: ${(e as Error).message}`, {});
+    }
+    this.#ended(p.run);
+    return {};
+  }
+
+  /** Cancels a queued run at once; asks the agent to stop a running one (at once when the agent is away). */
   async cancel(id: number): Promise<void> {
     const row = await runRow(this.#ctx.db, id);
     if (row.status === 'queued') {
@@ -89,50 +176,97 @@ export class Scheduler {
     if (row.status !== 'running') throw new CairnError('E_CONFLICT', `run ${id} has already ended (${row.status})`);
     this.#canceled.add(id);
     await logRun(this.#ctx, id, 'cancel requested');
-    await this.#ctx.hub.call({ kind: 'agent', name: row.agent! }, 'cancel', { run: id }, 30_000).catch(() => undefined);
+    const agent = { kind: 'agent' as const, name: row.agent! };
+    const a = this.#active.get(id);
+    if (!this.#ctx.hub.isOnline(agent) || a?.deadline !== undefined) {
+      await this.#fail(id, 'canceled', { canceled: true });
+      return;
+    }
+    await this.#ctx.hub.call(agent, 'cancel', { run: id }, 30_000).catch(() => undefined);
+  }
+
+  /** Ends a running run as failed (or canceled), keeping its counters, and queues a retry when it may have one. */
+  async #fail(id: number, message: string, how: { canceled?: boolean; retriable?: boolean }): Promise<void> {
+    const ctx = this.#ctx;
+    const p = liveProgress(id);
+    await dropRunSnapshot(ctx.db, id);
+    const ended = await updateRun(ctx, id, {
+      status: how.canceled ? 'canceled' : 'failed',
+      ended_at: Date.now(),
+      error: how.canceled ? 'canceled' : message,
+      snapshot: null,
+      files_changed: p?.filesChanged ?? 0,
+      bytes_read: p?.bytesRead ?? 0,
+      bytes_new: p?.bytesNew ?? 0,
+    }, 'running');
+    this.#ended(id);
+    if (!ended) return;
+    await logRun(ctx, id, how.canceled ? 'canceled' : `failed: ${message}`, how.canceled ? 'info' : 'error');
+    if (how.retriable && !how.canceled) await retryIfAllowed(ctx, await runRow(ctx.db, id));
+  }
+
+  #ended(id: number): void {
+    this.#active.delete(id);
+    this.#canceled.delete(id);
+    clearProgress(id);
+    void this.#partLog.flush(id);
+    this.kick();
+  }
+
+  /** Runs whose agent stayed away past the grace, and runs past their --max-runtime, end now. */
+  async #expire(): Promise<void> {
+    const t = Date.now();
+    for (const [id, a] of [...this.#active]) {
+      if (a.deadline !== undefined && a.deadline <= t) {
+        await this.#fail(id, `the agent did not come back within ${durationText(Math.round(reattachGraceMs() / 1000))}`, { retriable: true });
+      } else if (a.maxRuntimeS !== null && t - a.startedAt >= a.maxRuntimeS * 1000) {
+        await this.#fail(id, `ran longer than --max-runtime ${durationText(a.maxRuntimeS)}`, {});
+        void this.#ctx.hub.call({ kind: 'agent', name: a.agent }, 'cancel', { run: id }, 30_000).catch(() => undefined);
+      }
+    }
   }
 
   async #schedule(): Promise<void> {
     const ctx = this.#ctx;
-    const queued = await ctx.db.query<RunRow>(
-      `SELECT r.*, a.name AS agent, s.name AS storage FROM runs r LEFT JOIN agents a ON a.id = r.agent_id
-        LEFT JOIN storages s ON s.id = r.storage_id WHERE r.status = 'queued' ORDER BY r.id`,
+    const queued = await ctx.db.query<RunRow & { agent_max: number | null; storage_max: number | null; job_retries: number | null; prev: number | null }>(
+      `SELECT r.*, a.name AS agent, s.name AS storage, j.name AS job, a.max_runs AS agent_max, s.max_runs AS storage_max, j.retries AS job_retries,
+         (SELECT MAX(p.id) FROM runs p WHERE COALESCE(p.retry_of, p.id) = r.retry_of AND p.attempt = r.attempt - 1) AS prev
+       FROM runs r LEFT JOIN agents a ON a.id = r.agent_id LEFT JOIN storages s ON s.id = r.storage_id LEFT JOIN jobs j ON j.id = r.job_id
+       WHERE r.status = 'queued' ORDER BY r.priority DESC, r.id`,
     );
-    const busy = await ctx.db.query<{ agent_id: number; storage_id: number }>("SELECT agent_id, storage_id FROM runs WHERE status = 'running'");
-    let total = busy.length;
-    const perAgent = new Map<number, number>();
-    const perStorage = new Map<number, number>();
-    for (const b of busy) {
-      perAgent.set(num(b.agent_id), (perAgent.get(num(b.agent_id)) ?? 0) + 1);
-      perStorage.set(num(b.storage_id), (perStorage.get(num(b.storage_id)) ?? 0) + 1);
-    }
-    for (const run of queued) {
-      const agentId = num(run.agent_id);
-      const storageId = num(run.storage_id);
-      let reason: string | null = null;
-      if (!ctx.hub.isOnline({ kind: 'agent', name: run.agent! })) reason = `agent ${run.agent} is offline`;
-      else if (!ctx.hub.isOnline({ kind: 'storage', name: run.storage! })) reason = `storage ${run.storage} is offline`;
-      else if (total >= LIMITS.global) reason = `${LIMITS.global} runs already running (server limit)`;
-      else if ((perAgent.get(agentId) ?? 0) >= LIMITS.perAgent) reason = `agent ${run.agent} is running ${LIMITS.perAgent} runs already`;
-      else if ((perStorage.get(storageId) ?? 0) >= LIMITS.perStorage) reason = `storage ${run.storage} is serving ${LIMITS.perStorage} runs already`;
-      if (reason !== null) {
-        if (reason !== run.reason) await updateRun(ctx, num(run.id), { reason }, 'queued');
+    if (queued.length === 0) return;
+    const running = await ctx.db.query<{ kind: RunRow['kind']; job_id: number | null; agent_id: number; storage_id: number }>(
+      "SELECT kind, job_id, agent_id, storage_id FROM runs WHERE status = 'running'",
+    );
+    const view: QueuedRun[] = queued.map((r) => ({
+      id: num(r.id),
+      kind: r.kind,
+      job: r.job_id === null ? null : { id: num(r.job_id), name: r.job ?? String(r.job_id) },
+      agent: { id: num(r.agent_id), name: r.agent!, online: ctx.hub.isOnline({ kind: 'agent', name: r.agent! }), maxRuns: r.agent_max === null ? null : num(r.agent_max) },
+      storage: { id: num(r.storage_id), name: r.storage!, online: ctx.hub.isOnline({ kind: 'storage', name: r.storage! }), maxRuns: r.storage_max === null ? null : num(r.storage_max) },
+      priority: num(r.priority),
+      retry: r.retry_of === null ? null : { attempt: num(r.attempt), of: num(r.retry_of), retries: num(r.job_retries ?? 2), notBefore: num(r.not_before ?? 0), after: num(r.prev ?? r.retry_of) },
+    }));
+    const busy: RunningRun[] = running.map((r) => ({ kind: r.kind, jobId: r.job_id === null ? null : num(r.job_id), agentId: num(r.agent_id), storageId: num(r.storage_id) }));
+    const byId = new Map(queued.map((r) => [num(r.id), r]));
+    for (const d of decide(view, busy, this.#ctx.limits, Date.now())) {
+      const run = byId.get(d.id)!;
+      if (!d.start) {
+        if (d.reason !== run.reason) await updateRun(ctx, d.id, { reason: d.reason }, 'queued');
         continue;
       }
-      total++;
-      perAgent.set(agentId, (perAgent.get(agentId) ?? 0) + 1);
-      perStorage.set(storageId, (perStorage.get(storageId) ?? 0) + 1);
+      const maxRuntime = run.kind === 'backup' && run.job_id !== null ? await this.#maxRuntime(num(run.job_id)) : null;
       // only if still queued: a cancel may have come in since the SELECT
-      if (!(await updateRun(ctx, num(run.id), { status: 'running', reason: null, started_at: Date.now() }, 'queued'))) continue;
-      const id = num(run.id);
-      const done = this.#execute(run).finally(() => {
-        this.#running.delete(id);
-        this.#canceled.delete(id);
-        clearProgress(id);
-        this.kick();
-      });
-      this.#running.set(id, { agent: run.agent!, done });
+      const startedAt = Date.now();
+      if (!(await updateRun(ctx, d.id, { status: 'running', reason: null, started_at: startedAt, max_runtime_s: maxRuntime }, 'queued'))) continue;
+      this.#active.set(d.id, { agent: run.agent!, kind: run.kind, startedAt, maxRuntimeS: maxRuntime });
+      void this.#dispatch({ ...run, started_at: startedAt, max_runtime_s: maxRuntime });
     }
+  }
+
+  async #maxRuntime(jobId: number): Promise<number | null> {
+    const rows = await this.#ctx.db.query<{ max_runtime_s: number | null }>('SELECT max_runtime_s FROM jobs WHERE id = ?', [jobId]);
+    return rows[0]?.max_runtime_s == null ? null : num(rows[0].max_runtime_s);
   }
 
   #grant(run: RunRow, op: GrantOp, vault: string): string {
@@ -157,112 +291,41 @@ export class Scheduler {
     return { id: num(snap.vault_id), name: snap.vault };
   }
 
-  async #execute(run: RunRow): Promise<void> {
+  /** Hands a started run to its agent; the agent answers at once and reports the end with runEnded. */
+  async #dispatch(run: RunRow): Promise<void> {
     const ctx = this.#ctx;
     const id = num(run.id);
     try {
-      const storage = await ctx.db.query<{ address: string | null }>('SELECT address FROM storages WHERE id = ?', [run.storage_id]);
-      const url = storage[0]?.address;
+      const storageRows = await ctx.db.query<{ address: string | null }>('SELECT address FROM storages WHERE id = ?', [run.storage_id]);
+      const url = storageRows[0]?.address;
       if (!url) throw new CairnError('E_UNAVAILABLE', `storage ${run.storage} has not reported its address`);
       const vault = await this.#vaultOf(run);
       const keys = await agentKeysFor(ctx.db, vault.id, vault.name, num(run.agent_id), run.agent!);
-      if (run.kind === 'backup') await this.#backup(run, { name: run.storage!, url }, vault.name, keys);
-      else if (run.kind === 'restore') await this.#restore(run, { name: run.storage!, url }, vault.name, keys);
-      else if (run.kind === 'verify')
-        await executeVerify(ctx, run, { storage: { name: run.storage!, url }, vault: vault.name, keys, grant: this.#grant(run, 'verify', vault.name), canceled: () => this.#canceled.has(id) });
+      const op: GrantOp = run.kind === 'backup' ? 'backup' : run.kind === 'verify' ? 'verify' : 'restore';
+      const x = { storage: { name: run.storage!, url }, vault: vault.name, keys, grant: this.#grant(run, op, vault.name) };
+      let params: unknown;
+      if (run.kind === 'backup') params = await backupParams(ctx, run, x);
+      else if (run.kind === 'restore') params = await restoreParams(ctx, run, x);
+      else if (run.kind === 'verify') params = await verifyParams(ctx, run, x);
       else throw new CairnError('E_BAD_REQUEST', `${run.kind} runs are not supported yet`);
+      try {
+        await ctx.hub.call({ kind: 'agent', name: run.agent! }, run.kind, params, 60_000);
+      } catch (e) {
+        // the link dropped or the answer was lost: the agent may have the run; its next hello says
+        const a = this.#active.get(id);
+        if (e instanceof CairnError && e.code === 'E_UNAVAILABLE' && a) {
+          a.deadline ??= Date.now() + reattachGraceMs();
+          await logRun(ctx, id, `agent ${run.agent} did not confirm the start (${e.message}); waiting for it to re-attach the run`, 'warn');
+          return;
+        }
+        throw e;
+      }
     } catch (e) {
-      // closing: close() already ended the run with its own reason (the link dropping is its consequence)
-      if (this.#closed) return;
       const message = e instanceof CairnError ? e.message : `internal error: ${(e as Error).message}`;
       if (!(e instanceof CairnError)) ctx.log(`run ${id}: ${(e as Error).stack}`);
-      await this.#fail(id, message, this.#canceled.has(id)).catch((err: unknown) => ctx.log(`run ${id}: recording its failure: ${(err as Error).message}`));
+      await this.#fail(id, message, { canceled: this.#canceled.has(id), retriable: e instanceof CairnError && e.code === 'E_UNAVAILABLE' }).catch((err: unknown) =>
+        ctx.log(`run ${id}: recording its failure: ${(err as Error).message}`),
+      );
     }
-  }
-
-  async #backup(run: RunRow, storage: { name: string; url: string }, vault: string, keys: string): Promise<void> {
-    const ctx = this.#ctx;
-    const id = num(run.id);
-    const job = await ctx.db.query<{ name: string; paths: string; excludes: string }>('SELECT name, paths, excludes FROM jobs WHERE id = ?', [run.job_id]);
-    const { level, parent, note } = await planLevel(ctx.db, num(run.job_id), run.requested_level ?? 'incremental');
-    if (note) await logRun(ctx, id, note);
-    if (num(run.force_read) === 1 && level !== 'full') await logRun(ctx, id, 'force-read: every file is read whatever its metadata');
-    await updateRun(ctx, id, { level }, 'running');
-    await logRun(ctx, id, `backup (${level}) started on agent ${run.agent} to storage ${run.storage}, vault ${vault}`);
-    const params: BackupParams = {
-      run: id,
-      job: job[0]!.name,
-      level,
-      paths: JSON.parse(job[0]!.paths) as string[],
-      excludes: JSON.parse(job[0]!.excludes) as string[],
-      storage,
-      vault,
-      grant: this.#grant(run, 'backup', vault),
-      keys,
-      ...(parent ? { parent } : {}),
-      forceRead: readsEverything(level, num(run.force_read) === 1),
-    };
-    const result = (await ctx.hub.call({ kind: 'agent', name: run.agent! }, 'backup', params)) as BackupResult;
-    if (this.#canceled.has(id)) throw new CairnError('E_CONFLICT', 'canceled');
-    const nothing = nothingRead(result);
-    if (nothing !== undefined) {
-      // the snapshot holds no file: keep the warnings on the failed run, drop the snapshot row
-      await dropRunSnapshot(ctx.db, id);
-      const failed = await updateRun(ctx, id, { status: 'failed', ended_at: Date.now(), error: nothing, snapshot: null, files_changed: result.filesChanged, bytes_read: result.bytesRead, bytes_new: result.bytesNew, warnings: JSON.stringify(result.warnings ?? []) }, 'running');
-      if (failed) await logRun(ctx, id, `failed: ${nothing}`);
-      return;
-    }
-    const ended = await updateRun(ctx, id, {
-      status: 'succeeded',
-      ended_at: Date.now(),
-      snapshot: result.snapshot,
-      files: result.files,
-      files_changed: result.filesChanged,
-      bytes: result.bytes,
-      bytes_read: result.bytesRead,
-      bytes_new: result.bytesNew,
-      warnings: JSON.stringify(result.warnings ?? []),
-    }, 'running');
-    // ended meanwhile (a server stop failed it): its snapshot row is already gone, keep it so
-    if (!ended) return;
-    await ctx.db.run('UPDATE snapshots SET files = ?, bytes = ? WHERE run_id = ?', [result.files, result.bytes, id]);
-    await logRun(ctx, id, `succeeded: snapshot ${result.snapshot}, ${result.files} files, ${result.bytes} bytes, ${result.filesChanged} read, ${result.bytesNew} new bytes stored`);
-  }
-
-  async #restore(run: RunRow, storage: { name: string; url: string }, vault: string, keys: string): Promise<void> {
-    const ctx = this.#ctx;
-    const id = num(run.id);
-    const { request } = JSON.parse(run.pretreatment ?? '{}') as RestoreRequestStored;
-    const snapshot = await snapshotRow(ctx.db, request.snapshot);
-    await logRun(ctx, id, `restore${request.dryRun ? ' (dry run)' : ''} of snapshot ${snapshot.id} on agent ${run.agent} to ${request.to}`);
-    const params: RestoreParams = {
-      run: id,
-      snapshot: snapshot.id,
-      storage,
-      vault,
-      grant: this.#grant(run, 'restore', vault),
-      keys,
-      to: request.to,
-      include: request.include,
-      conflict: request.conflict,
-      dryRun: request.dryRun,
-    };
-    const result = (await ctx.hub.call({ kind: 'agent', name: run.agent! }, 'restore', params)) as RestoreResult;
-    if (this.#canceled.has(id)) throw new CairnError('E_CONFLICT', 'canceled');
-    // a pretreatment that found problems stopped the restore (or the dry run) before any write
-    const failed = result.damaged.length > 0 || !result.pretreatment.ok;
-    const error = result.damaged.length > 0 ? `${result.damaged.length} damaged file(s) not restored` : failed ? `pretreatment found problems: ${result.pretreatment.problems.join('; ')}` : null;
-    const ended = await updateRun(ctx, id, {
-      status: failed ? 'failed' : 'succeeded',
-      ended_at: Date.now(),
-      snapshot: snapshot.id,
-      files: result.files,
-      bytes: result.bytes,
-      warnings: JSON.stringify(result.warnings ?? []),
-      damaged: JSON.stringify(result.damaged),
-      pretreatment: JSON.stringify(result.pretreatment),
-      error,
-    }, 'running');
-    if (ended) await logRun(ctx, id, failed ? `failed: ${error}` : `succeeded: ${result.files} files, ${result.bytes} bytes restored`);
   }
 }

@@ -29,7 +29,8 @@ import { ControlHub, type PartRef } from './control-hub.ts';
 import { EventHub } from './http/events.ts';
 import { type Route, Router, sendJson } from './http/router.ts';
 import { admitPart, createPartToken, partHeartbeat, partOffline, partOnline } from './parts.ts';
-import { failInterruptedRuns, setProgress } from './runs.ts';
+import { PartLog, setProgress } from './runs.ts';
+import { DEFAULT_LIMITS, type Limits } from './queue.ts';
 import { Scheduler } from './scheduler.ts';
 import { initServerFiles, keepSecret, loadServerFiles, renewServerLeaf, saveSettings } from './server-files.ts';
 import { renewPartCertificate } from './cert-renewal.ts';
@@ -90,6 +91,8 @@ export type StartServerOptions = {
   listen?: string;
   /** the https URL parts and consoles reach the server at, when not the listen address; saved (`none` forgets it) */
   advertise?: string;
+  /** runs at once (saved; defaults 8 / 1 / 4) */
+  limits?: Partial<Limits>;
   log?: (line: string) => void;
 };
 
@@ -119,18 +122,27 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       version: SERVER_VERSION,
       log,
       kick: () => late.scheduler?.kick(),
+      limits: { ...DEFAULT_LIMITS, ...saved.settings.limits, ...options.limits },
     });
     const c = ctx as ServerContext;
     c.hub = new ControlHub(server, {
       admit: (part, fingerprint) => admitPart(c, part, fingerprint),
-      online: (part, hello) => partOnline(c, part, hello),
-      offline: (part, reason) => partOffline(c, part, reason),
+      online: async (part, hello) => {
+        await partOnline(c, part, hello);
+        if (part.kind === 'agent') await scheduler.agentOnline(part.name, hello.runs);
+        else scheduler.kick();
+      },
+      offline: async (part, reason) => {
+        await partOffline(c, part, reason);
+        if (part.kind === 'agent') await scheduler.agentOffline(part.name);
+      },
       heartbeat: (part, rtt) => partHeartbeat(c, part, rtt),
       // runs belong to agents: a storage server of the same name can never speak for one
       handlers: {
         snapshotCreated: async (part, params) => snapshotCreated(c, agentOnly(part), params),
         snapshotIndex: async (part, params) => snapshotIndex(c, agentOnly(part), params),
         renewGrant: async (part, params) => scheduler.renewGrant(agentOnly(part).name, Number((params as { run?: unknown })?.run)),
+        runEnded: async (part, params) => scheduler.runEnded(agentOnly(part).name, params),
         snapshotFound: async (part, params) => rebuilds.snapshotFound(agentOnly(part), params),
         rebuildIndex: async (part, params) => rebuilds.index(agentOnly(part), params),
         rebuildGrant: async (part, params) => rebuilds.renewGrant(agentOnly(part), params),
@@ -140,16 +152,16 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         },
       },
       event: (part, frame) => {
-        // only the agent running the run may move its counters
-        if (frame.kind === 'progress' && typeof frame.data === 'object' && frame.data !== null && part.kind === 'agent' && scheduler.isRunningOn(frame.run, part.name))
-          setProgress(c, frame.run, frame.data);
+        // only the agent running the run may move its counters or add to its log
+        if (part.kind !== 'agent' || !scheduler.isRunningOn(frame.run, part.name)) return;
+        if (frame.kind === 'progress' && typeof frame.data === 'object' && frame.data !== null) setProgress(c, frame.run, frame.data);
+        else if (frame.kind === 'log') partLog.add(frame.run, `agent:${part.name}`, frame.data);
       },
     }, { log }); // refused dials and failed hooks must reach the operator's log, not vanish
-    const scheduler = new Scheduler(c);
+    const partLog = new PartLog(c);
+    const scheduler = new Scheduler(c, partLog);
     const rebuilds = new Rebuilds(c);
     late.scheduler = scheduler;
-    const interrupted = await failInterruptedRuns(c);
-    if (interrupted) log(`${interrupted} run(s) left running by the previous process marked failed`);
 
     let routes: Route[] = [];
     routes = [...sessionRoutes(c, () => routes), ...partRoutes(c), ...vaultRoutes(c), ...jobRoutes(c, scheduler), ...snapshotRoutes(c), ...verifyRoutes(c), ...userRoutes(c), ...rebuildRoutes(c, rebuilds)];
@@ -184,8 +196,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     c.url = reachableUrl(host, address.port, advertise);
     // the bound port is remembered, so parts enrolled against this URL find the server after a restart
     const { advertise: _saved, ...kept } = files.settings;
-    await saveSettings(dataDir, { ...kept, listen: formatListen(host, address.port), ...(advertise ? { advertise } : {}) });
-    scheduler.kick();
+    await saveSettings(dataDir, { ...kept, listen: formatListen(host, address.port), limits: c.limits, ...(advertise ? { advertise } : {}) });
+    await scheduler.start();
     // the server's own leaf: renewed at two thirds of its life, served to new connections at once
     let identity = files.identity;
     const leafChecks = startRenewalChecks(async () => {
@@ -218,12 +230,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       },
       stop: () => {
         stopping ??= (async () => {
-          // runs in progress end as failed, with the reason, before the links to the agents close
+          // runs in progress stay running: their agents re-attach them to the next process
           await leafChecks.stop();
-          await scheduler.close('the backup server stopped during the run');
+          await scheduler.close();
           events.close();
           await c.hub.close();
-          await scheduler.drain();
           await rebuilds.drain();
           server.closeAllConnections();
           await new Promise<void>((res) => server.close(() => res()));

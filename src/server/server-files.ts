@@ -3,6 +3,7 @@
 // `loadServerFiles` reads them back at every start and re-issues the TLS leaf when the listen
 // host or the advertised host is not among its names (consoles reach the server by those);
 // `renewServerLeaf` replaces the leaf when two thirds of its life are gone.
+import type { Limits } from './queue.ts';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -15,7 +16,7 @@ import { CairnError } from '../core/errors.ts';
 import { isWildcard } from '../core/listen.ts';
 import { certificateFingerprint, type TlsIdentity } from '../core/tls.ts';
 
-export type ServerSettings = { listen?: string; tlsHosts?: string[]; advertise?: string };
+export type ServerSettings = { listen?: string; tlsHosts?: string[]; advertise?: string; limits?: Partial<Limits> };
 
 export type ServerFiles = {
   ca: CertificateAuthority;

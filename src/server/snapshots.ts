@@ -161,6 +161,8 @@ export async function snapshotCreated(ctx: ServerContext, agent: PartRef, params
   if (typeof p.snapshot !== 'string' || !/^[0-9a-f]{64}$/.test(p.snapshot)) throw new CairnError('E_BAD_REQUEST', 'snapshot must be 64 hex digits');
   const time = Date.parse(p.time);
   if (!Number.isFinite(time)) throw new CairnError('E_BAD_REQUEST', 'time must be an ISO 8601 time');
+  // a repeat after a lost reply (the agent re-sends over a new link): already recorded
+  if (row.snapshot === p.snapshot) return {};
   const job = await ctx.db.query<{ vault_id: number }>('SELECT vault_id FROM jobs WHERE id = ?', [row.job_id]);
   await ctx.db.run(
     'INSERT INTO snapshots (id, job_id, agent_id, storage_id, vault_id, level, time, files, bytes, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',

@@ -92,14 +92,23 @@ export type Cluster = {
   /** restart a part from its data folder alone */
   restartStorage: (name: string) => Promise<Daemon>;
   restartAgent: (name: string) => Promise<Daemon>;
-  restartServer: () => Promise<void>;
+  /** stops the server (SIGTERM, or the signal given) and starts it again from its data folder */
+  restartServer: (signal?: NodeJS.Signals) => Promise<void>;
   /** waits until `agent list`/`storage list` show the part online */
   waitOnline: (kind: 'agent' | 'storage', name: string) => Promise<void>;
   stop: () => Promise<void>;
 };
 
-/** `env`: added to every daemon's environment and to `server init` (e.g. CAIRN_TEST settings) */
-export async function startCluster(opts: { storages?: string[]; agents?: string[]; env?: Record<string, string> } = {}): Promise<Cluster> {
+export type ClusterOptions = {
+  storages?: string[];
+  agents?: string[];
+  /** added to every daemon's environment and to `server init` (e.g. CAIRN_TEST settings) */
+  env?: Record<string, string>;
+  /** extra `server start` flags (limits) */
+  serverArgs?: string[];
+};
+
+export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
   const daemonEnv = opts.env ?? {};
   const root = tempDir('cairn-cluster-');
   const serverDir = join(root, 'server');
@@ -109,7 +118,7 @@ export async function startCluster(opts: { storages?: string[]; agents?: string[
   if (init.code !== 0) throw new Error(`server init failed: ${init.stderr}`);
   const fingerprint = /fingerprint ([0-9a-f]{64})/.exec(init.stdout)?.[1];
   if (!fingerprint) throw new Error(`server init printed no fingerprint: ${init.stdout}`);
-  let server = await startDaemon('server', serverDir, ['server', 'start', '--data', serverDir, '--listen', '127.0.0.1:0'], daemonEnv);
+  let server = await startDaemon('server', serverDir, ['server', 'start', '--data', serverDir, '--listen', '127.0.0.1:0', ...(opts.serverArgs ?? [])], daemonEnv);
   const url = server.firstLine.trim();
   const env = { CAIRN_CONFIG: config };
   const cli = (args: string[], stdin?: string, extra: Record<string, string> = {}) => runCairn(args, { ...env, ...extra }, stdin);
@@ -175,8 +184,8 @@ export async function startCluster(opts: { storages?: string[]; agents?: string[
       agents.set(name, d);
       return d;
     },
-    restartServer: async () => {
-      await server.stop();
+    restartServer: async (signal) => {
+      await server.stop(signal);
       server = await startDaemon('server', serverDir, ['server', 'start', '--data', serverDir], daemonEnv);
     },
     waitOnline,

@@ -26,6 +26,11 @@ export function sampleRun(over: Partial<RunJson> = {}): RunJson {
     error: null,
     damaged: [],
     pretreatment: null,
+    warningsTotal: 0,
+    damagedTotal: 0,
+    attempt: 1,
+    retryOf: null,
+    nextAttempt: null,
     ...over,
   };
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CairnError } from '../../core/errors.ts';
-import { parseRate, parseSchedule, retentionOf } from './jobs.ts';
+import { parseRate, parseSchedule, retentionOf, settingsBody } from './job-flags.ts';
 import { restoreRequest } from './restore.ts';
 import { absolutePath } from './shared.ts';
 import { generatePassphrase } from './vault-keys.ts';
@@ -14,6 +14,24 @@ describe('console flags', () => {
     assert.deepEqual(parseSchedule('*/15 * * * 1-5'), { cron: '*/15 * * * 1-5', level: 'incremental' });
     assert.throws(() => parseSchedule('0 3 * * *=weekly'), usage);
     assert.throws(() => parseSchedule('daily=full'), usage);
+    for (const bad of ['0 0 3 * * *=full', '@daily=full', '0 3 * *=full'])
+      assert.throws(() => parseSchedule(bad), (e: unknown) => usage(e) && /is not a 5-field cron expression/.test((e as Error).message), bad);
+    assert.throws(() => parseSchedule('99 3 * * *=full'), (e: unknown) => usage(e) && /not a valid cron expression/.test((e as Error).message));
+  });
+
+  it('turns the job settings into API fields; on an edit 0 removes a limit, and only what was given is sent', () => {
+    assert.deepEqual(settingsBody({ priority: '10', 'max-runtime': '2h', retries: '0', 'max-file-size': '1G', 'one-file-system': true, bwlimit: '5M' }, false), {
+      priority: 10,
+      maxRuntimeSeconds: 7200,
+      retries: 0,
+      maxFileSize: 1024 ** 3,
+      oneFileSystem: true,
+      bwlimit: 5 * 1024 * 1024,
+    });
+    assert.deepEqual(settingsBody({ bwlimit: '0', 'max-runtime': '0', 'max-file-size': '0' }, true), { bwlimit: 0, maxRuntimeSeconds: 0, maxFileSize: 0 });
+    assert.deepEqual(settingsBody({ schedule: ['0 2 * * *=full'] }, true), { schedule: [{ cron: '0 2 * * *', level: 'full' }] });
+    for (const bad of [{ priority: '1001' }, { priority: '-1' }, { 'max-runtime': '-5m' }, { 'max-runtime': '5 minutes' }, { 'max-file-size': 'big' }, { 'max-runtime': '0' }, { bwlimit: '0' }])
+      assert.throws(() => settingsBody(bad, false), usage, JSON.stringify(bad));
   });
 
   it('collects --keep-* into the retention object and refuses non-numbers', () => {

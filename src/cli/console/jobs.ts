@@ -1,45 +1,19 @@
 // `cairn job create|list|show|run|estimate|remove`. `job create` without --vault uses the owner's
 // default vault on that storage server (OWNER.STORAGE), creating it the first time with a
 // generated recovery passphrase shown once, and makes sure the job's agent holds its keys.
+import { durationText } from '../../core/durations.ts';
 import { CairnError, isCairnError } from '../../core/errors.ts';
 import { type Level, LEVELS } from '../../protocol/api-schema.ts';
 import type { JobJson, RunJson } from '../../protocol/api-types.ts';
 import { type ApiClient, seg } from '../api-client.ts';
-import { type Command, parseSize, requireString } from '../command.ts';
+import { type Command, requireString } from '../command.ts';
+import { JOB_SETTING_OPTIONS, settingsBody } from './job-flags.ts';
+import { editJobCommand } from './job-edit.ts';
 import { printJson } from '../output.ts';
 import { formatBytes } from '../progress.ts';
 import { printEndedRun, totalForDisplay, waitForRun } from '../run-output.ts';
-import { absolutePath, bool, JSON_OPTION, oneOf, printList, printObject, str, strs, wholeNumber, withClient } from './shared.ts';
+import { absolutePath, bool, JSON_OPTION, oneOf, printList, printObject, str, strs, withClient } from './shared.ts';
 import { givenPassphrase, grantVault, newVault, recoveryLine, type VaultDetailJson } from './vault-keys.ts';
-
-export const RETENTION_KEYS = ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
-
-/** 'CRON=LEVEL' (the level after the last '='; incremental when none is given). */
-export function parseSchedule(text: string): { cron: string; level: Level } {
-  const at = text.lastIndexOf('=');
-  const cron = (at < 0 ? text : text.slice(0, at)).trim();
-  const level = at < 0 ? 'incremental' : text.slice(at + 1).trim();
-  if (cron.split(/\s+/).length < 5)
-    throw new CairnError('E_USAGE', `--schedule must be 'CRON=LEVEL' with a 5-field cron expression (got ${text})`);
-  return { cron, level: oneOf(level, LEVELS, 'schedule level') };
-}
-
-/** {last, daily, …} from the --keep-* flags given. */
-export function retentionOf(values: Record<string, unknown>): Record<string, number> {
-  const retention: Record<string, number> = {};
-  for (const key of RETENTION_KEYS) {
-    const v = str(values, `keep-${key}`);
-    if (v !== undefined) retention[key] = wholeNumber(v, `keep-${key}`, 1);
-  }
-  return retention;
-}
-
-/** Bytes per second from '10M', '512K/s', '1048576'. */
-export function parseRate(text: string): number {
-  const rate = parseSize(text.replace(/\/s$/i, ''), 'bwlimit');
-  if (rate <= 0) throw new CairnError('E_USAGE', `--bwlimit must be above zero (got ${text})`);
-  return rate;
-}
 
 type VaultSetup = { vault: string; recoveryPassphrase?: string };
 
@@ -94,11 +68,7 @@ const create: Command = {
   options: {
     agent: { type: 'string' },
     storage: { type: 'string' },
-    path: { type: 'string', multiple: true },
-    exclude: { type: 'string', multiple: true },
-    schedule: { type: 'string', multiple: true },
-    ...Object.fromEntries(RETENTION_KEYS.map((k) => [`keep-${k}`, { type: 'string' as const }])),
-    bwlimit: { type: 'string' },
+    ...JOB_SETTING_OPTIONS,
     vault: { type: 'string' },
     'passphrase-stdin': { type: 'boolean' },
     ...JSON_OPTION,
@@ -110,17 +80,7 @@ const create: Command = {
     const storage = requireString(values, 'storage', 'job create');
     const paths = strs(values, 'path').map((p) => absolutePath(p, 'path'));
     if (paths.length === 0) throw new CairnError('E_USAGE', 'job create: --path is required');
-    const body: Record<string, unknown> = {
-      name,
-      agent,
-      storage,
-      paths,
-      excludes: strs(values, 'exclude'),
-      schedule: strs(values, 'schedule').map(parseSchedule),
-      retention: retentionOf(values),
-    };
-    const bwlimit = str(values, 'bwlimit');
-    if (bwlimit !== undefined) body.bwlimit = parseRate(bwlimit);
+    const body: Record<string, unknown> = { name, agent, storage, paths, excludes: [], schedule: [], retention: {}, ...settingsBody(values, false) };
     const passphrase = await givenPassphrase(values);
     const { job, setup } = await withClient(async (c) => {
       // before a vault is made whose passphrase a failure would lose, and so an unknown agent or
@@ -158,6 +118,8 @@ function jobForPeople(j: JobJson): Record<string, unknown> {
     schedule: j.schedule.map((s) => `${s.cron}=${s.level}`),
     retention: Object.entries(j.retention).map(([k, n]) => `${k}=${n}`),
     bwlimit: j.bwlimit === null ? null : `${formatBytes(j.bwlimit)}/s`,
+    maxFileSize: j.maxFileSize === null ? null : formatBytes(j.maxFileSize),
+    maxRuntimeSeconds: j.maxRuntimeSeconds === null ? null : durationText(j.maxRuntimeSeconds),
   };
 }
 
@@ -169,7 +131,7 @@ const list: Command = {
     const jobs = await withClient((c) => c.get<JobJson[]>('/api/jobs'));
     printList(jobs, bool(values, 'json'), (j) => {
       const p = jobForPeople(j);
-      return { name: j.name, agent: j.agent, storage: j.storage, vault: j.vault, paths: j.paths, schedule: p.schedule, owner: j.owner };
+      return { name: j.name, agent: j.agent, storage: j.storage, vault: j.vault, paths: j.paths, schedule: j.paused ? `${String(p.schedule)} (paused)` : p.schedule, nextRun: j.nextRun, owner: j.owner };
     });
     return 0;
   },
@@ -245,4 +207,4 @@ const estimate: Command = {
   },
 };
 
-export const jobCommands: Command[] = [create, list, show, remove, run, estimate];
+export const jobCommands: Command[] = [create, editJobCommand, list, show, remove, run, estimate];

@@ -1,21 +1,16 @@
 // Routes about jobs and their runs: define, list, show, remove, run now; runs list, show, log, cancel.
 import { absolutePathSchema, levelSchema, type Level, nameSchema, type Schema } from '../../protocol/api-schema.ts';
-import type { ServerContext } from '../context.ts';
+import { num, type ServerContext } from '../context.ts';
 import { estimateJob } from '../estimate.ts';
 import type { Route } from '../http/router.ts';
-import { checkOwner, type CreateJobBody, createJob, jobRow, listJobs, removeJob, showJob } from '../jobs.ts';
+import { checkOwner, type CreateJobBody, createJob, type EditJobBody, editJob, jobRow, listJobs, removeJob, showJob } from '../jobs.ts';
 import { getRun, listRuns, parseRunId, queueRun, runLog } from '../runs.ts';
 import type { Scheduler } from '../scheduler.ts';
 
-const count: Schema = { type: 'integer', minimum: 0, maximum: 100000 };
-const jobBody: Schema = {
-  type: 'object',
-  properties: {
-    name: nameSchema,
-    agent: nameSchema,
-    storage: nameSchema,
-    vault: nameSchema,
-    paths: { type: 'array', items: absolutePathSchema, minItems: 1, maxItems: 256 },
+const count: Schema = { type: 'integer', minimum: 1, maximum: 100000 };
+/** Settings `job create` and `job edit` share (on an edit, 0 removes a limit). */
+const settingProps = (limitMin: number): Record<string, Schema> => ({
+  paths: { type: 'array', items: absolutePathSchema, minItems: 1, maxItems: 256 },
     excludes: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 1024 }, maxItems: 1024 },
     schedule: {
       type: 'array',
@@ -26,9 +21,22 @@ const jobBody: Schema = {
       type: 'object',
       properties: { last: count, hourly: count, daily: count, weekly: count, monthly: count, yearly: count },
     },
-    bwlimit: { type: 'integer', minimum: 1 },
-  },
+    bwlimit: { type: 'integer', minimum: limitMin, description: 'bytes per second' },
+    priority: { type: 'integer', minimum: 0, maximum: 1000 },
+    maxRuntimeSeconds: { type: 'integer', minimum: limitMin, maximum: 366 * 86400 },
+    retries: { type: 'integer', minimum: 0, maximum: 100 },
+    oneFileSystem: { type: 'boolean' },
+    excludeCaches: { type: 'boolean' },
+    maxFileSize: { type: 'integer', minimum: limitMin, description: 'bytes' },
+});
+const jobBody: Schema = {
+  type: 'object',
+  properties: { name: nameSchema, agent: nameSchema, storage: nameSchema, vault: nameSchema, ...settingProps(1) },
   required: ['name', 'agent', 'storage', 'vault', 'paths'],
+};
+const editBody: Schema = {
+  type: 'object',
+  properties: { ...settingProps(0), paused: { type: 'boolean' } },
 };
 const runBody: Schema = { type: 'object', properties: { level: levelSchema, forceRead: { type: 'boolean' } } };
 type RunBody = { level?: Level; forceRead?: boolean };
@@ -38,6 +46,14 @@ export function jobRoutes(ctx: ServerContext, scheduler: Scheduler): Route[] {
     { method: 'GET', path: '/api/jobs', summary: 'jobs', access: 'read', handle: async ({ caller }) => listJobs(ctx.db, caller!) },
     { method: 'POST', path: '/api/jobs', summary: 'define a job', access: 'operate', body: jobBody, handle: async ({ body, caller }) => createJob(ctx, caller!, body as CreateJobBody) },
     { method: 'GET', path: '/api/jobs/:name', summary: 'one job', access: 'read', handle: async ({ params, caller }) => showJob(ctx.db, caller!, params.name!) },
+    {
+      method: 'PATCH',
+      path: '/api/jobs/:name',
+      summary: 'change settings of a job (not its agent, storage or vault); a list given replaces the whole list; 0 removes a limit',
+      access: 'operate',
+      body: editBody,
+      handle: async ({ params, body, caller }) => editJob(ctx, caller!, params.name!, body as EditJobBody),
+    },
     {
       method: 'DELETE',
       path: '/api/jobs/:name',
@@ -58,7 +74,7 @@ export function jobRoutes(ctx: ServerContext, scheduler: Scheduler): Route[] {
         const job = await jobRow(ctx.db, params.name!);
         checkOwner(caller!, job.owner_id, `job named ${params.name}`);
         const { level = 'incremental', forceRead = false } = body as RunBody;
-        return queueRun(ctx, { jobId: job.id, kind: 'backup', requestedLevel: level, agentId: job.agent_id, storageId: job.storage_id, forceRead });
+        return queueRun(ctx, { jobId: job.id, kind: 'backup', requestedLevel: level, agentId: job.agent_id, storageId: job.storage_id, forceRead, priority: num(job.priority) });
       },
     },
     {

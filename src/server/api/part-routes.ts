@@ -3,7 +3,7 @@ import { CairnError } from '../../core/errors.ts';
 import type { Schema } from '../../protocol/api-schema.ts';
 import type { ServerContext } from '../context.ts';
 import type { Route } from '../http/router.ts';
-import { createPartToken, getPart, listParts, removePart } from '../parts.ts';
+import { createPartToken, getPart, listParts, removePart, setPartLimit } from '../parts.ts';
 
 const tokenBody: Schema = {
   type: 'object',
@@ -32,6 +32,14 @@ export function partRoutes(ctx: ServerContext): Route[] {
     routes.push(
       { method: 'GET', path: plural, summary: `${kind}s with status, last seen, RTT, version, address`, access: 'read', handle: async ({ caller }) => listParts(ctx, kind, caller!) },
       { method: 'GET', path: `${plural}/:name`, summary: `one ${kind}`, access: 'read', handle: async ({ params, caller }) => getPart(ctx, kind, params.name!, caller!) },
+      {
+        method: 'PUT',
+        path: `${plural}/:name`,
+        summary: `set a ${kind}'s own limit of runs at once`,
+        access: kind === 'agent' ? 'operate' : 'admin',
+        body: { type: 'object', properties: { maxRuns: { type: 'integer', minimum: 1, maximum: 1000 } }, required: ['maxRuns'] },
+        handle: async ({ params, body, caller }) => setPartLimit(ctx, kind, params.name!, caller!, (body as { maxRuns: number }).maxRuns),
+      },
       {
         method: 'DELETE',
         path: `${plural}/:name`,

@@ -7,7 +7,7 @@ import type { RestorePretreatment } from '../../protocol/control.ts';
 import { num, ownedAgentId, type ServerContext } from '../context.ts';
 import type { Route } from '../http/router.ts';
 import { getRun, logRun, queueRun, updateRun } from '../runs.ts';
-import type { RestoreRequestStored } from '../scheduler.ts';
+import type { RestoreRequestStored } from '../run-restore.ts';
 import { getSnapshot, listSnapshots, lsSnapshot, snapshotRow } from '../snapshots.ts';
 
 const restoreBody: Schema = {

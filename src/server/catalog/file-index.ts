@@ -26,8 +26,9 @@ const PATH_CACHE = 4096;
 
 const FILE_COLUMNS = 'INSERT INTO files (snapshot_pk, path_id, name, type, size, mtime_ns) VALUES ';
 const ONE_ROW = '(?, ?, ?, ?, ?, ?)';
-const INSERT_ONE = FILE_COLUMNS + ONE_ROW;
-const INSERT_MANY = FILE_COLUMNS + Array.from({ length: ROWS_PER_INSERT }, () => ONE_ROW).join(', ');
+// a batch the agent re-sends after a lost reply adds nothing twice
+const INSERT_ONE = `${FILE_COLUMNS}${ONE_ROW} ON CONFLICT DO NOTHING`;
+const INSERT_MANY = `${FILE_COLUMNS}${Array.from({ length: ROWS_PER_INSERT }, () => ONE_ROW).join(', ')} ON CONFLICT DO NOTHING`;
 
 /** Adds a snapshot's entries to the index; returns how many were added. The snapshot row must exist. */
 export async function addEntries(

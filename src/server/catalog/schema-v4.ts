@@ -23,6 +23,7 @@ export function schemaV4(_d: Dialect): string[] {
     'ALTER TABLE runs ADD COLUMN retry_of BIGINT',
     'ALTER TABLE runs ADD COLUMN not_before BIGINT', // a retry waits until then
     'ALTER TABLE runs ADD COLUMN priority BIGINT NOT NULL DEFAULT 0',
+    'ALTER TABLE runs ADD COLUMN max_runtime_s BIGINT', // the job's --max-runtime when the run started
     'ALTER TABLE runs ADD COLUMN warnings_total BIGINT NOT NULL DEFAULT 0',
     'ALTER TABLE runs ADD COLUMN damaged_total BIGINT NOT NULL DEFAULT 0',
     'ALTER TABLE run_log ADD COLUMN level TEXT NOT NULL DEFAULT \'info\'',

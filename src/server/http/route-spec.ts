@@ -6,7 +6,7 @@ import type { Schema } from '../../protocol/api-schema.ts';
 export type Access = 'public' | 'read' | 'operate' | 'admin' | 'audit';
 
 export type RouteSpec = {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** e.g. '/api/jobs/:name/runs' */
   path: string;
   summary: string;

@@ -1,0 +1,60 @@
+// `cairn job edit NAME`: changes any setting of a job but its agent, storage and vault. A
+// repeatable flag (--path, --exclude, --schedule) replaces its whole list, any --keep-* the whole
+// policy; --no-schedule and --no-keep clear them; --bwlimit 0, --max-runtime 0, --max-file-size 0
+// remove a limit; --pause / --resume keep the schedule but stop or restart its firing. A run
+// already started keeps the settings it started with.
+import { CairnError } from '../../core/errors.ts';
+import type { JobJson } from '../../protocol/api-types.ts';
+import { seg } from '../api-client.ts';
+import type { Command } from '../command.ts';
+import { JOB_SETTING_OPTIONS, settingsBody } from './job-flags.ts';
+import { absolutePath, bool, JSON_OPTION, printObject, strs, withClient } from './shared.ts';
+
+export function editBody(values: Record<string, unknown>): Record<string, unknown> {
+  for (const fixed of ['agent', 'storage', 'vault'])
+    if (values[fixed] !== undefined) throw new CairnError('E_USAGE', `job edit: --${fixed} cannot change; create a new job instead`);
+  const body = settingsBody(values, true);
+  if (values.path !== undefined) body.paths = strs(values, 'path').map((p) => absolutePath(p, 'path'));
+  if (bool(values, 'no-schedule')) {
+    if (body.schedule !== undefined) throw new CairnError('E_USAGE', 'job edit: --schedule and --no-schedule together');
+    body.schedule = [];
+  }
+  if (bool(values, 'no-keep')) {
+    if (body.retention !== undefined) throw new CairnError('E_USAGE', 'job edit: --keep-* and --no-keep together');
+    body.retention = {};
+  }
+  if (bool(values, 'pause') && bool(values, 'resume')) throw new CairnError('E_USAGE', 'job edit: --pause and --resume together');
+  if (bool(values, 'pause')) body.paused = true;
+  if (bool(values, 'resume')) body.paused = false;
+  // booleans switched off explicitly
+  if (bool(values, 'no-one-file-system')) body.oneFileSystem = false;
+  if (bool(values, 'no-exclude-caches')) body.excludeCaches = false;
+  if (Object.keys(body).length === 0) throw new CairnError('E_USAGE', 'job edit: nothing to change (see cairn job edit --help)');
+  return body;
+}
+
+export const editJobCommand: Command = {
+  name: 'job edit',
+  summary: 'change a job: any job create flag but --agent/--storage/--vault; --no-schedule, --no-keep, --pause, --resume; 0 removes a limit',
+  options: {
+    ...JOB_SETTING_OPTIONS,
+    agent: { type: 'string' },
+    storage: { type: 'string' },
+    vault: { type: 'string' },
+    'no-schedule': { type: 'boolean' },
+    'no-keep': { type: 'boolean' },
+    'no-one-file-system': { type: 'boolean' },
+    'no-exclude-caches': { type: 'boolean' },
+    pause: { type: 'boolean' },
+    resume: { type: 'boolean' },
+    ...JSON_OPTION,
+  },
+  positionals: [1, 1],
+  async run({ values, positionals }) {
+    const body = editBody(values);
+    const job = await withClient((c) => c.patch<JobJson>(`/api/jobs/${seg(positionals[0]!)}`, body));
+    if (bool(values, 'json')) printObject(job, true);
+    else process.stdout.write(`job ${job.name} changed${job.paused ? ' (paused)' : ''}${job.nextRun ? `; next run ${job.nextRun}` : ''}\n`);
+    return 0;
+  },
+};

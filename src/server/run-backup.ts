@@ -1,0 +1,81 @@
+// A backup run carried through its agent: the level it runs at (levels.ts), the `backup` call's
+// params with the job's settings as they are when the run starts, and the outcome written to
+// the catalog (warnings: the first 1,000 kept, all counted). A backup that read nothing fails.
+import type { BackupParams, BackupResult, StorageRef } from '../protocol/control.ts';
+import { num, type ServerContext } from './context.ts';
+import { nothingRead, planLevel, readsEverything } from './levels.ts';
+import { boundedList, logRun, type RunRow, updateRun } from './runs.ts';
+import { dropRunSnapshot } from './snapshots.ts';
+
+type JobSettingsRow = {
+  name: string;
+  paths: string;
+  excludes: string;
+  bwlimit: number | null;
+  one_file_system: number;
+  exclude_caches: number;
+  max_file_size: number | null;
+};
+
+/** The job's settings the agent applies while it walks, alike for a backup and an estimate. */
+export function scanSettings(job: Pick<JobSettingsRow, 'one_file_system' | 'exclude_caches' | 'max_file_size'>): Pick<BackupParams, 'oneFileSystem' | 'excludeCaches' | 'maxFileSize'> {
+  return {
+    ...(num(job.one_file_system) === 1 ? { oneFileSystem: true } : {}),
+    ...(num(job.exclude_caches) === 1 ? { excludeCaches: true } : {}),
+    ...(job.max_file_size !== null ? { maxFileSize: num(job.max_file_size) } : {}),
+  };
+}
+
+export async function backupParams(ctx: ServerContext, run: RunRow, x: { storage: StorageRef; vault: string; keys: string; grant: string }): Promise<BackupParams> {
+  const id = num(run.id);
+  const job = (await ctx.db.query<JobSettingsRow>('SELECT name, paths, excludes, bwlimit, one_file_system, exclude_caches, max_file_size FROM jobs WHERE id = ?', [run.job_id]))[0]!;
+  const { level, parent, note } = await planLevel(ctx.db, num(run.job_id), run.requested_level ?? 'incremental');
+  if (note) await logRun(ctx, id, note);
+  if (num(run.force_read) === 1 && level !== 'full') await logRun(ctx, id, 'force-read: every file is read whatever its metadata');
+  await updateRun(ctx, id, { level }, 'running');
+  await logRun(ctx, id, `backup (${level}) started on agent ${run.agent} to storage ${run.storage}, vault ${x.vault}`);
+  return {
+    run: id,
+    job: job.name,
+    level,
+    paths: JSON.parse(job.paths) as string[],
+    excludes: JSON.parse(job.excludes) as string[],
+    storage: x.storage,
+    vault: x.vault,
+    grant: x.grant,
+    keys: x.keys,
+    ...(parent ? { parent } : {}),
+    forceRead: readsEverything(level, num(run.force_read) === 1),
+    ...(job.bwlimit !== null ? { bwlimit: num(job.bwlimit) } : {}),
+    ...scanSettings(job),
+  };
+}
+
+export async function recordBackup(ctx: ServerContext, run: RunRow, result: BackupResult): Promise<void> {
+  const id = num(run.id);
+  const warnings = boundedList(result.warnings, result.warningsTotal);
+  const nothing = nothingRead(result);
+  if (nothing !== undefined) {
+    // the snapshot holds no file: keep the warnings on the failed run, drop the snapshot row
+    await dropRunSnapshot(ctx.db, id);
+    const failed = await updateRun(ctx, id, { status: 'failed', ended_at: Date.now(), error: nothing, snapshot: null, files_changed: result.filesChanged, bytes_read: result.bytesRead, bytes_new: result.bytesNew, warnings: warnings.json, warnings_total: warnings.total }, 'running');
+    if (failed) await logRun(ctx, id, `failed: ${nothing}`, 'error');
+    return;
+  }
+  const ended = await updateRun(ctx, id, {
+    status: 'succeeded',
+    ended_at: Date.now(),
+    snapshot: result.snapshot,
+    files: result.files,
+    files_changed: result.filesChanged,
+    bytes: result.bytes,
+    bytes_read: result.bytesRead,
+    bytes_new: result.bytesNew,
+    warnings: warnings.json,
+    warnings_total: warnings.total,
+  }, 'running');
+  // ended meanwhile (canceled, or past its --max-runtime): its snapshot row is already gone
+  if (!ended) return;
+  await ctx.db.run('UPDATE snapshots SET files = ?, bytes = ? WHERE run_id = ?', [result.files, result.bytes, id]);
+  await logRun(ctx, id, `succeeded: snapshot ${result.snapshot}, ${result.files} files, ${result.bytes} bytes, ${result.filesChanged} read, ${result.bytesNew} new bytes stored${warnings.total ? `, ${warnings.total} warning(s)` : ''}`);
+}

@@ -1,0 +1,70 @@
+// Schedules that fire: each scheduler pass finds, per job, the slots that fell since the last
+// instant evaluated (kept in jobs.schedule_checked_at, so slots missed while the server was down
+// are found at start-up and run once, at the highest level missed). A slot that fires while the
+// job already has a waiting backup merges into it (raising its level if higher) rather than
+// queue a second one.
+import { now } from '../core/test-settings.ts';
+import type { Level } from '../protocol/api-schema.ts';
+import { num, type ServerContext } from './context.ts';
+import { logRun, queueRun, updateRun } from './runs.ts';
+import { dueSlots, higherLevel, type ScheduleEntry, slotName } from './schedules.ts';
+
+type ScheduledJob = {
+  id: number;
+  name: string;
+  schedule: string;
+  schedule_checked_at: number | null;
+  agent_id: number;
+  storage_id: number;
+  priority: number;
+};
+
+/** Fires the due slots of every unpaused job; `startup` says the window began before this process. */
+export async function fireSchedules(ctx: ServerContext, startup: boolean): Promise<void> {
+  const t = now();
+  const jobs = await ctx.db.query<ScheduledJob>(
+    "SELECT id, name, schedule, schedule_checked_at, agent_id, storage_id, priority FROM jobs WHERE removed_at IS NULL AND paused = 0 AND schedule <> '[]'",
+  );
+  for (const job of jobs) {
+    if (job.schedule_checked_at === null) {
+      // a job from before schedules fired: its schedule starts now
+      await ctx.db.run('UPDATE jobs SET schedule_checked_at = ? WHERE id = ? AND schedule_checked_at IS NULL', [t, job.id]);
+      continue;
+    }
+    const from = num(job.schedule_checked_at);
+    const due = dueSlots(JSON.parse(job.schedule) as ScheduleEntry[], from, t);
+    if (due === null) continue;
+    // only the pass that moves the mark fires (an edit meanwhile moved it, and is not overridden)
+    const { changes } = await ctx.db.run('UPDATE jobs SET schedule_checked_at = ? WHERE id = ? AND schedule_checked_at = ?', [t, job.id, from]);
+    if (changes === 0) continue;
+    const missed = startup ? `missed ${due.count} slot(s) while the server was down; running ${due.level} once` : undefined;
+    if (missed) ctx.log(`job ${job.name}: ${missed}`);
+    await fire(ctx, job, due.level, due.last, missed);
+  }
+}
+
+async function fire(ctx: ServerContext, job: ScheduledJob, level: Level, slot: number, missed: string | undefined): Promise<void> {
+  const waiting = await ctx.db.query<{ id: number; requested_level: Level | null }>(
+    "SELECT id, requested_level FROM runs WHERE job_id = ? AND kind = 'backup' AND status = 'queued' ORDER BY id LIMIT 1",
+    [job.id],
+  );
+  const w = waiting[0];
+  if (w) {
+    const id = num(w.id);
+    const raised = higherLevel(w.requested_level ?? 'incremental', level);
+    if (raised !== w.requested_level) await updateRun(ctx, id, { requested_level: raised }, 'queued');
+    if (missed) await logRun(ctx, id, missed);
+    await logRun(ctx, id, `slot ${slotName(slot)} merged into run ${id}${raised !== w.requested_level ? ` (level raised to ${raised})` : ''}`);
+    return;
+  }
+  const run = await queueRun(ctx, {
+    jobId: num(job.id),
+    kind: 'backup',
+    requestedLevel: level,
+    agentId: num(job.agent_id),
+    storageId: num(job.storage_id),
+    priority: num(job.priority),
+    note: `queued backup (${level}) by the schedule, slot ${slotName(slot)}`,
+  });
+  if (missed) await logRun(ctx, run.id, missed);
+}
