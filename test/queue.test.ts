@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { JobJson, PartJson, RunJson } from '../src/protocol/api-types.ts';
 import { type Cluster, startCluster, tempDir } from './support/cluster.ts';
+import { runCairn } from './support/cli.ts';
 import { endedRun, incompressibleTree } from './support/crash-support.ts';
 
 const AGENTS = ['qa1', 'qa2', 'qa3'];
@@ -99,6 +100,28 @@ describe('the queue', { concurrency: 1 }, () => {
     assert.ok(took >= 3000 && took < 12_000, `ended ${took} ms after it started`);
   });
 
+  it('cancel works on a running run and on a queued one; neither is retried', async () => {
+    const data = incompressibleTree(join(tempDir('cairn-queue-cancel-'), 'data'), 2, 8);
+    const r = await c.cli(['job', 'create', 'cancelme', '--agent', 'qa2', '--storage', 'qs2', '--path', data, '--bwlimit', '1M'], undefined, PASSPHRASE);
+    assert.equal(r.code, 0, r.stderr);
+    const running = await c.json<RunJson>(['job', 'run', 'cancelme']);
+    const queued = await c.json<RunJson>(['job', 'run', 'cancelme']);
+    for (let i = 0; i < 200 && (await c.json<RunJson>(['run', 'show', String(running.id)])).status !== 'running'; i++) await new Promise((res) => setTimeout(res, 50));
+    const waiting = await c.json<RunJson>(['run', 'show', String(queued.id)]);
+    assert.equal(waiting.status, 'queued');
+    assert.equal(waiting.reason, 'job cancelme is already running');
+    const q = await c.cli(['run', 'cancel', String(queued.id)]);
+    assert.equal(q.code, 0, q.stderr);
+    assert.equal((await c.json<RunJson>(['run', 'show', String(queued.id)])).status, 'canceled');
+    const x = await c.cli(['run', 'cancel', String(running.id)]);
+    assert.equal(x.code, 0, x.stderr);
+    const ended = await endedRun(c, running.id);
+    assert.equal(ended.status, 'canceled', JSON.stringify(ended));
+    assert.equal(ended.nextAttempt, null);
+    assert.ok(Date.parse(ended.endedAt!) - Date.parse(ended.startedAt!) < 10_000, 'it stopped well before the 16 s its bandwidth limit needs');
+    assert.equal((await c.json<RunJson[]>(['run', 'list', '--job', 'cancelme'])).length, 2, 'no retry');
+  });
+
   it('bad settings are refused with one line, exit 2, and change nothing', async () => {
     const before = await c.json<JobJson>(['job', 'show', 'q1']);
     const cases: [string[], RegExp][] = [
@@ -122,6 +145,9 @@ describe('the queue', { concurrency: 1 }, () => {
       assert.match(r.stderr, message, args.join(' '));
       assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
     }
+    const catalog = await runCairn(['server', 'start', '--data', c.serverDir, '--catalog', 'sqlite:/tmp/elsewhere.db'], {});
+    assert.equal(catalog.code, 2);
+    assert.match(catalog.stderr, /--catalog sqlite:\/tmp\/elsewhere\.db: not supported yet/);
     const unknown = await c.cli(['agent', 'set', 'nobody', '--max-runs', '2']);
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /no agent named nobody/);

@@ -88,6 +88,9 @@ describe('schedules', { concurrency: 1 }, () => {
     const all = await runs();
     assert.equal(all.length, 4, 'no second waiting run');
     assert.equal(all[3]!.requestedLevel, 'differential');
+    // a queued run stays queued across a server restart
+    await c.restartServer();
+    assert.equal((await c.json<RunJson>(['run', 'show', String(waiting.id)])).status, 'queued');
     await c.restartAgent('a1');
     const ended = await endedRun(c, waiting.id);
     assert.equal(ended.status, 'succeeded', JSON.stringify(ended));

@@ -116,7 +116,9 @@ describe('control hub and client', () => {
       const [part, hello] = await online;
       await clientOnline;
       assert.deepEqual(part, agent);
-      assert.deepEqual(hello, { version: '9.9.9', address: 'host-a', runs: [] });
+      const { receivedAt, ...said } = hello as { receivedAt: number };
+      assert.deepEqual(said, { version: '9.9.9', address: 'host-a', runs: [] });
+      assert.ok(Math.abs(receivedAt - Date.now()) < 5000);
       assert.deepEqual(rec.admitted, [{ part: agent, fingerprint: certificateFingerprint(agentId.certPem) }]);
       assert.ok(c.connected);
       assert.ok(r.hub.isOnline(agent));

@@ -18,7 +18,8 @@ export type PartRef = { kind: 'agent' | 'storage'; name: string };
 export type HubHooks = {
   /** may this peer connect? (enrolled, not removed, fingerprint = the enrolled one) */
   admit(part: PartRef, fingerprint: string): Promise<boolean>;
-  online(part: PartRef, hello: { version: string; address: string; runs: number[] }): Promise<void> | void;
+  /** `receivedAt`: when the hello arrived (runs handed to the part after it are not in its `runs`) */
+  online(part: PartRef, hello: { version: string; address: string; runs: number[]; receivedAt: number }): Promise<void> | void;
   offline(part: PartRef, reason: string): Promise<void> | void;
   heartbeat(part: PartRef, rttMs: number): Promise<void> | void;
   /** part → server calls (e.g. snapshotCreated, snapshotIndex, renewGrant) */
@@ -141,6 +142,7 @@ export class ControlHub {
     });
     const link: Link = { part, ws, rpc, dropped: false };
     let hello: HelloFrame | undefined;
+    let helloAt = 0;
     const misses = { missed: 0, awaiting: false };
     const violation = (message: string) => {
       link.dropReason ??= message;
@@ -176,8 +178,9 @@ export class ControlHub {
       if (!hello) {
         if (frame.t !== 'hello') return violation(`${frame.t} before hello`);
         hello = frame;
+        helloAt = Date.now();
         clearTimeout(noHello);
-        this.#welcome(link, hello);
+        this.#welcome(link, hello, helloAt);
         ping();
         return;
       }
@@ -194,7 +197,7 @@ export class ControlHub {
     });
   }
 
-  #welcome(link: Link, hello: HelloFrame): void {
+  #welcome(link: Link, hello: HelloFrame, receivedAt: number): void {
     const key = keyOf(link.part);
     const old = this.#links.get(key);
     this.#links.set(key, link);
@@ -205,7 +208,7 @@ export class ControlHub {
     }
     link.rpc.send({ t: 'welcome', name: link.part.name });
     this.#log(`control: ${link.part.kind} ${link.part.name} online (${hello.version}, ${hello.address})`);
-    this.#runHook('online', link.part, () => this.#hooks.online(link.part, { version: hello.version, address: hello.address, runs: hello.runs ?? [] }));
+    this.#runHook('online', link.part, () => this.#hooks.online(link.part, { version: hello.version, address: hello.address, runs: hello.runs ?? [], receivedAt }));
   }
 
   /** Ends a link once: its pending calls fail, and when it was the part's current link the part goes offline. */

@@ -35,6 +35,8 @@ type Active = {
   agent: string;
   kind: RunRow['kind'];
   startedAt: number;
+  /** when the start was handed to the agent (a hello from before it cannot name the run) */
+  dispatchedAt: number;
   maxRuntimeS: number | null;
   /** set while the agent is away: the run fails when this passes */
   deadline?: number;
@@ -66,7 +68,7 @@ export class Scheduler {
     );
     const deadline = Date.now() + reattachGraceMs();
     for (const r of rows) {
-      this.#active.set(num(r.id), { agent: r.agent!, kind: r.kind, startedAt: num(r.started_at ?? Date.now()), maxRuntimeS: r.max_runtime_s === null ? null : num(r.max_runtime_s), deadline });
+      this.#active.set(num(r.id), { agent: r.agent!, kind: r.kind, startedAt: num(r.started_at ?? Date.now()), dispatchedAt: 0, maxRuntimeS: r.max_runtime_s === null ? null : num(r.max_runtime_s), deadline });
       await logRun(this.#ctx, num(r.id), 'the backup server restarted; waiting for the agent to re-attach the run', 'warn');
     }
     if (rows.length) this.#ctx.log(`${rows.length} run(s) left running by the previous process wait for their agents to re-attach`);
@@ -105,17 +107,20 @@ export class Scheduler {
     await this.#partLog.flush();
   }
 
-  /** An agent said hello: the runs it names are attached again; the ones it lost fail. */
-  async agentOnline(agent: string, runs: number[]): Promise<void> {
+  /**
+   * An agent said hello (at `helloAt`): the runs it names are attached again; the ones handed to
+   * it before the hello that it does not name are lost (it restarted, or never got the start).
+   */
+  async agentOnline(agent: string, runs: number[], helloAt: number): Promise<void> {
     const named = new Set(runs);
-    for (const [id, a] of this.#active) {
+    for (const [id, a] of [...this.#active]) {
       if (a.agent !== agent) continue;
       if (named.has(id)) {
         if (a.deadline !== undefined) {
           delete a.deadline;
           await logRun(this.#ctx, id, `agent ${agent} re-attached the run`);
         }
-      } else if (a.deadline !== undefined) {
+      } else if (a.dispatchedAt <= helloAt) {
         await this.#fail(id, 'the agent lost the run', { retriable: true });
       }
     }
@@ -259,7 +264,8 @@ export class Scheduler {
       // only if still queued: a cancel may have come in since the SELECT
       const startedAt = Date.now();
       if (!(await updateRun(ctx, d.id, { status: 'running', reason: null, started_at: startedAt, max_runtime_s: maxRuntime }, 'queued'))) continue;
-      this.#active.set(d.id, { agent: run.agent!, kind: run.kind, startedAt, maxRuntimeS: maxRuntime });
+      // a hello that arrives from now on can name the run
+      this.#active.set(d.id, { agent: run.agent!, kind: run.kind, startedAt, dispatchedAt: Number.POSITIVE_INFINITY, maxRuntimeS: maxRuntime });
       void this.#dispatch({ ...run, started_at: startedAt, max_runtime_s: maxRuntime });
     }
   }
@@ -308,6 +314,8 @@ export class Scheduler {
       else if (run.kind === 'restore') params = await restoreParams(ctx, run, x);
       else if (run.kind === 'verify') params = await verifyParams(ctx, run, x);
       else throw new CairnError('E_BAD_REQUEST', `${run.kind} runs are not supported yet`);
+      const active = this.#active.get(id);
+      if (active) active.dispatchedAt = Date.now();
       try {
         await ctx.hub.call({ kind: 'agent', name: run.agent! }, run.kind, params, 60_000);
       } catch (e) {

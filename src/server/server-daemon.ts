@@ -129,7 +129,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       admit: (part, fingerprint) => admitPart(c, part, fingerprint),
       online: async (part, hello) => {
         await partOnline(c, part, hello);
-        if (part.kind === 'agent') await scheduler.agentOnline(part.name, hello.runs);
+        if (part.kind === 'agent') await scheduler.agentOnline(part.name, hello.runs, hello.receivedAt);
         else scheduler.kick();
       },
       offline: async (part, reason) => {
