@@ -117,17 +117,12 @@ export async function waitForRun(client: ApiClient, id: number, options: { total
   let run = await waitForAttempt(client, id, options);
   // a run failed as unavailable is retried as a new run: follow the attempts, print the last
   for (;;) {
-    if (run.status === 'failed' && run.nextAttempt === null && (run.kind === 'backup' || run.kind === 'verify')) {
-      await sleep(RETRY_NOTICE_MS); // the retry is queued just after the failure is recorded
-      run = await client.get<RunJson>(`/api/runs/${run.id}`);
-    }
-    if (run.nextAttempt === null) return run;
+    // the server queues a retry before it records the failure: a failed run shows its retry
+    if (run.status !== 'failed' || run.nextAttempt === null) return run;
     process.stderr.write(`run ${run.id} failed (${run.error ?? 'unavailable'}); following its retry, run ${run.nextAttempt}\n`);
     run = await waitForAttempt(client, run.nextAttempt, options);
   }
 }
-
-const RETRY_NOTICE_MS = 500;
 
 async function waitForAttempt(client: ApiClient, id: number, options: { totalBytes?: number }): Promise<RunJson> {
   const tty = process.stderr.isTTY === true;

@@ -116,9 +116,9 @@ describe('control hub and client', () => {
       const [part, hello] = await online;
       await clientOnline;
       assert.deepEqual(part, agent);
-      const { receivedAt, ...said } = hello as { receivedAt: number };
+      const { link, ...said } = hello as { link: number };
       assert.deepEqual(said, { version: '9.9.9', address: 'host-a', runs: [] });
-      assert.ok(Math.abs(receivedAt - Date.now()) < 5000);
+      assert.ok(link > 0);
       assert.deepEqual(rec.admitted, [{ part: agent, fingerprint: certificateFingerprint(agentId.certPem) }]);
       assert.ok(c.connected);
       assert.ok(r.hub.isOnline(agent));

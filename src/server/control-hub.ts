@@ -18,8 +18,8 @@ export type PartRef = { kind: 'agent' | 'storage'; name: string };
 export type HubHooks = {
   /** may this peer connect? (enrolled, not removed, fingerprint = the enrolled one) */
   admit(part: PartRef, fingerprint: string): Promise<boolean>;
-  /** `receivedAt`: when the hello arrived (runs handed to the part after it are not in its `runs`) */
-  online(part: PartRef, hello: { version: string; address: string; runs: number[]; receivedAt: number }): Promise<void> | void;
+  /** `link`: the link's sequence number (calls made on it after the hello are not in its `runs`) */
+  online(part: PartRef, hello: { version: string; address: string; runs: number[]; link: number }): Promise<void> | void;
   offline(part: PartRef, reason: string): Promise<void> | void;
   heartbeat(part: PartRef, rttMs: number): Promise<void> | void;
   /** part → server calls (e.g. snapshotCreated, snapshotIndex, renewGrant) */
@@ -41,6 +41,8 @@ type Link = {
   /** why the link is being dropped, once something decided it (heartbeats, replacement, removal) */
   dropReason?: string;
   dropped: boolean;
+  /** set at welcome: links are numbered in the order their hellos arrived */
+  seq: number;
 };
 
 function keyOf(part: PartRef): string {
@@ -59,6 +61,7 @@ export class ControlHub {
   readonly #log: (line: string) => void;
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
   readonly #links = new Map<string, Link>();
+  #seq = 0;
   #closing = false;
 
   constructor(server: Server, hooks: HubHooks, options: HubOptions = {}) {
@@ -71,6 +74,11 @@ export class ControlHub {
 
   isOnline(part: PartRef): boolean {
     return this.#links.has(keyOf(part));
+  }
+
+  /** The sequence number of the part's current link (0 when offline). */
+  linkSeq(part: PartRef): number {
+    return this.#links.get(keyOf(part))?.seq ?? 0;
   }
 
   /** Calls `method` on the part; without `timeoutMs` it waits as long as the link lives. */
@@ -140,9 +148,8 @@ export class ControlHub {
       onEvent: (frame) => this.#hooks.event(part, frame),
       log: this.#log,
     });
-    const link: Link = { part, ws, rpc, dropped: false };
+    const link: Link = { part, ws, rpc, dropped: false, seq: 0 };
     let hello: HelloFrame | undefined;
-    let helloAt = 0;
     const misses = { missed: 0, awaiting: false };
     const violation = (message: string) => {
       link.dropReason ??= message;
@@ -178,9 +185,8 @@ export class ControlHub {
       if (!hello) {
         if (frame.t !== 'hello') return violation(`${frame.t} before hello`);
         hello = frame;
-        helloAt = Date.now();
         clearTimeout(noHello);
-        this.#welcome(link, hello, helloAt);
+        this.#welcome(link, hello);
         ping();
         return;
       }
@@ -197,9 +203,10 @@ export class ControlHub {
     });
   }
 
-  #welcome(link: Link, hello: HelloFrame, receivedAt: number): void {
+  #welcome(link: Link, hello: HelloFrame): void {
     const key = keyOf(link.part);
     const old = this.#links.get(key);
+    link.seq = ++this.#seq;
     this.#links.set(key, link);
     if (old) {
       // the part redialled before the old link was noticed dead (or a copy runs elsewhere): the newest wins
@@ -208,7 +215,7 @@ export class ControlHub {
     }
     link.rpc.send({ t: 'welcome', name: link.part.name });
     this.#log(`control: ${link.part.kind} ${link.part.name} online (${hello.version}, ${hello.address})`);
-    this.#runHook('online', link.part, () => this.#hooks.online(link.part, { version: hello.version, address: hello.address, runs: hello.runs ?? [], receivedAt }));
+    this.#runHook('online', link.part, () => this.#hooks.online(link.part, { version: hello.version, address: hello.address, runs: hello.runs ?? [], link: link.seq }));
   }
 
   /** Ends a link once: its pending calls fail, and when it was the part's current link the part goes offline. */

@@ -154,7 +154,7 @@ export async function editJob(ctx: ServerContext, caller: Caller, name: string, 
   if (body.schedule !== undefined) cols.schedule = JSON.stringify(body.schedule);
   if (body.retention !== undefined) cols.retention = JSON.stringify(body.retention);
   // an edited or resumed schedule has missed nothing before it (again) existed
-  if (body.schedule !== undefined || body.paused === false) cols.schedule_checked_at = now();
+  if (body.schedule !== undefined || (body.paused === false && num(row.paused) === 1)) cols.schedule_checked_at = now();
   const names = Object.keys(cols);
   if (names.length === 0) throw new CairnError('E_BAD_REQUEST', 'job edit: nothing to change');
   await ctx.db.run(`UPDATE jobs SET ${names.map((n) => `${n} = ?`).join(', ')} WHERE id = ?`, [...names.map((n) => cols[n]!), row.id]);

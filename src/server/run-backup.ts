@@ -57,9 +57,10 @@ export async function recordBackup(ctx: ServerContext, run: RunRow, result: Back
   const nothing = nothingRead(result);
   if (nothing !== undefined) {
     // the snapshot holds no file: keep the warnings on the failed run, drop the snapshot row
-    await dropRunSnapshot(ctx.db, id);
     const failed = await updateRun(ctx, id, { status: 'failed', ended_at: Date.now(), error: nothing, snapshot: null, files_changed: result.filesChanged, bytes_read: result.bytesRead, bytes_new: result.bytesNew, warnings: warnings.json, warnings_total: warnings.total }, 'running');
-    if (failed) await logRun(ctx, id, `failed: ${nothing}`, 'error');
+    if (!failed) return;
+    await dropRunSnapshot(ctx.db, id);
+    await logRun(ctx, id, `failed: ${nothing}`, 'error');
     return;
   }
   const ended = await updateRun(ctx, id, {

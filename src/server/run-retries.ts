@@ -15,18 +15,21 @@ export function backoffMs(retry: number): number {
   return steps[Math.min(retry, steps.length) - 1]!;
 }
 
-/** Queues the next attempt of `run` (which just failed as unavailable) when its job allows one more. */
-export async function retryIfAllowed(ctx: ServerContext, run: RunRow): Promise<void> {
-  if (run.kind !== 'backup' && run.kind !== 'verify') return;
+/** Queues the next attempt of `run` (failing as unavailable) when its job allows one more; its id, or null. */
+export async function retryIfAllowed(ctx: ServerContext, run: RunRow): Promise<number | null> {
+  if (run.kind !== 'backup' && run.kind !== 'verify') return null;
   const id = num(run.id);
   const jobs = run.job_id === null ? [] : await ctx.db.query<{ retries: number; priority: number; removed_at: number | null }>('SELECT retries, priority, removed_at FROM jobs WHERE id = ?', [run.job_id]);
   const job = jobs[0];
-  if (job?.removed_at != null) return;
+  if (job?.removed_at != null) return null;
+  // a removed agent or storage server will not come back for it
+  const parts = await ctx.db.query('SELECT 1 FROM agents a, storages s WHERE a.id = ? AND s.id = ? AND a.removed_at IS NULL AND s.removed_at IS NULL', [run.agent_id, run.storage_id]);
+  if (parts.length === 0) return null;
   const retries = job ? num(job.retries) : DEFAULT_RETRIES;
   const attempt = num(run.attempt);
   if (attempt > retries) {
     if (retries > 0) await logRun(ctx, id, `not retried: all ${retries} retries used`, 'warn');
-    return;
+    return null;
   }
   const notBefore = Date.now() + backoffMs(attempt);
   const next = await queueRun(ctx, {
@@ -42,4 +45,5 @@ export async function retryIfAllowed(ctx: ServerContext, run: RunRow): Promise<v
     note: `queued ${run.kind}${run.requested_level ? ` (${run.requested_level})` : ''}: retry ${attempt} of ${retries} after run ${id} failed`,
   });
   await logRun(ctx, id, `retry ${attempt} of ${retries} queued as run ${next.id}, not before ${new Date(notBefore).toISOString()}`);
+  return next.id;
 }

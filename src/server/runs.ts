@@ -161,7 +161,7 @@ export type NewRun = {
 export async function queueRun(ctx: ServerContext, run: NewRun): Promise<RunJson> {
   const { lastId } = await ctx.db.run(
     `INSERT INTO runs (job_id, kind, requested_level, status, reason, queued_at, agent_id, storage_id, pretreatment, force_read, priority, attempt, retry_of, not_before)
-     VALUES (?, ?, ?, 'queued', 'waiting for the scheduler', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+     VALUES (?, ?, ?, 'queued', NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     [
       run.jobId,
       run.kind,

@@ -23,7 +23,9 @@ type ScheduledJob = {
 export async function fireSchedules(ctx: ServerContext, startup: boolean): Promise<void> {
   const t = now();
   const jobs = await ctx.db.query<ScheduledJob>(
-    "SELECT id, name, schedule, schedule_checked_at, agent_id, storage_id, priority FROM jobs WHERE removed_at IS NULL AND paused = 0 AND schedule <> '[]'",
+    `SELECT j.id, j.name, j.schedule, j.schedule_checked_at, j.agent_id, j.storage_id, j.priority FROM jobs j
+       JOIN agents a ON a.id = j.agent_id AND a.removed_at IS NULL JOIN storages s ON s.id = j.storage_id AND s.removed_at IS NULL
+     WHERE j.removed_at IS NULL AND j.paused = 0 AND j.schedule <> '[]'`,
   );
   for (const job of jobs) {
     if (job.schedule_checked_at === null) {

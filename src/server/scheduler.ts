@@ -35,8 +35,8 @@ type Active = {
   agent: string;
   kind: RunRow['kind'];
   startedAt: number;
-  /** when the start was handed to the agent (a hello from before it cannot name the run) */
-  dispatchedAt: number;
+  /** the control link the start went out on (a hello of a later link must name the run) */
+  link: number;
   maxRuntimeS: number | null;
   /** set while the agent is away: the run fails when this passes */
   deadline?: number;
@@ -51,6 +51,7 @@ export class Scheduler {
   readonly #canceled = new Set<number>();
   #closed = false;
   #startup = true;
+  #started = false;
   #tick: NodeJS.Timeout | undefined;
 
   constructor(ctx: ServerContext, partLog: PartLog) {
@@ -60,18 +61,23 @@ export class Scheduler {
 
   /**
    * Takes over the runs a previous process left running: each waits for its agent to come back
-   * naming it (its clock starts now), then scheduling begins.
+   * naming it (its clock starts now). Before the server listens, so no hello comes first.
    */
-  async start(): Promise<void> {
+  async load(): Promise<void> {
     const rows = await this.#ctx.db.query<RunRow>(
       "SELECT r.*, a.name AS agent FROM runs r LEFT JOIN agents a ON a.id = r.agent_id WHERE r.status = 'running'",
     );
     const deadline = Date.now() + reattachGraceMs();
     for (const r of rows) {
-      this.#active.set(num(r.id), { agent: r.agent!, kind: r.kind, startedAt: num(r.started_at ?? Date.now()), dispatchedAt: 0, maxRuntimeS: r.max_runtime_s === null ? null : num(r.max_runtime_s), deadline });
+      this.#active.set(num(r.id), { agent: r.agent!, kind: r.kind, startedAt: num(r.started_at ?? Date.now()), link: 0, maxRuntimeS: r.max_runtime_s === null ? null : num(r.max_runtime_s), deadline });
       await logRun(this.#ctx, num(r.id), 'the backup server restarted; waiting for the agent to re-attach the run', 'warn');
     }
     if (rows.length) this.#ctx.log(`${rows.length} run(s) left running by the previous process wait for their agents to re-attach`);
+  }
+
+  /** Scheduling begins (once the server listens): a pass now and every tick. */
+  start(): void {
+    this.#started = true;
     this.#tick = setInterval(() => this.kick(), testDuration('SCHEDULER_TICK', 5000));
     this.#tick.unref();
     this.kick();
@@ -79,7 +85,7 @@ export class Scheduler {
 
   /** Runs a scheduling pass soon (passes never overlap; a kick during one schedules another). */
   kick(): void {
-    if (this.#closed || this.#again) return;
+    if (!this.#started || this.#closed || this.#again) return;
     this.#again = true;
     this.#pass = this.#pass.then(async () => {
       this.#again = false;
@@ -108,10 +114,10 @@ export class Scheduler {
   }
 
   /**
-   * An agent said hello (at `helloAt`): the runs it names are attached again; the ones handed to
-   * it before the hello that it does not name are lost (it restarted, or never got the start).
+   * An agent said hello on link `link`: the runs it names are attached again; the ones handed to
+   * it on an earlier link that it does not name are lost (it restarted, or never got the start).
    */
-  async agentOnline(agent: string, runs: number[], helloAt: number): Promise<void> {
+  async agentOnline(agent: string, runs: number[], link: number): Promise<void> {
     const named = new Set(runs);
     for (const [id, a] of [...this.#active]) {
       if (a.agent !== agent) continue;
@@ -120,7 +126,7 @@ export class Scheduler {
           delete a.deadline;
           await logRun(this.#ctx, id, `agent ${agent} re-attached the run`);
         }
-      } else if (a.dispatchedAt <= helloAt) {
+      } else if (a.link < link) {
         await this.#fail(id, 'the agent lost the run', { retriable: true });
       }
     }
@@ -135,7 +141,9 @@ export class Scheduler {
   /** An agent's link dropped: its runs wait for it to come back. */
   async agentOffline(agent: string): Promise<void> {
     const deadline = Date.now() + reattachGraceMs();
-    for (const [id, a] of this.#active) {
+    for (const [id, a] of [...this.#active]) {
+      // a new link already said hello (its hook ran first): that hello judged these runs
+      if (this.#ctx.hub.isOnline({ kind: 'agent', name: agent })) return;
       if (a.agent !== agent || a.deadline !== undefined) continue;
       a.deadline = deadline;
       await logRun(this.#ctx, id, `agent ${agent} disconnected; waiting up to ${durationText(Math.round(reattachGraceMs() / 1000))} for it to re-attach the run`, 'warn');
@@ -190,11 +198,15 @@ export class Scheduler {
     await this.#ctx.hub.call(agent, 'cancel', { run: id }, 30_000).catch(() => undefined);
   }
 
-  /** Ends a running run as failed (or canceled), keeping its counters, and queues a retry when it may have one. */
+  /**
+   * Ends a running run as failed (or canceled), keeping its counters. A retry, when it may have
+   * one, is queued first (it waits its back-off), so whoever sees the failure sees its retry too;
+   * it is taken back when the run had already ended another way.
+   */
   async #fail(id: number, message: string, how: { canceled?: boolean; retriable?: boolean }): Promise<void> {
     const ctx = this.#ctx;
     const p = liveProgress(id);
-    await dropRunSnapshot(ctx.db, id);
+    const retry = how.retriable && !how.canceled ? await retryIfAllowed(ctx, await runRow(ctx.db, id)) : null;
     const ended = await updateRun(ctx, id, {
       status: how.canceled ? 'canceled' : 'failed',
       ended_at: Date.now(),
@@ -205,9 +217,14 @@ export class Scheduler {
       bytes_new: p?.bytesNew ?? 0,
     }, 'running');
     this.#ended(id);
-    if (!ended) return;
+    // only the change that ended the run takes its snapshot back out (a recorded success keeps it)
+    if (!ended) {
+      // it never started and no run points to it: it goes (with its log lines)
+      if (retry !== null) await ctx.db.run("DELETE FROM runs WHERE id = ? AND status = 'queued'", [retry]);
+      return;
+    }
+    await dropRunSnapshot(ctx.db, id);
     await logRun(ctx, id, how.canceled ? 'canceled' : `failed: ${message}`, how.canceled ? 'info' : 'error');
-    if (how.retriable && !how.canceled) await retryIfAllowed(ctx, await runRow(ctx.db, id));
   }
 
   #ended(id: number): void {
@@ -233,12 +250,21 @@ export class Scheduler {
 
   async #schedule(): Promise<void> {
     const ctx = this.#ctx;
-    const queued = await ctx.db.query<RunRow & { agent_max: number | null; storage_max: number | null; job_retries: number | null; prev: number | null }>(
+    type QueuedRow = RunRow & { agent_max: number | null; storage_max: number | null; job_retries: number | null; prev: number | null; agent_gone: number | null; storage_gone: number | null };
+    const rows = await ctx.db.query<QueuedRow>(
       `SELECT r.*, a.name AS agent, s.name AS storage, j.name AS job, a.max_runs AS agent_max, s.max_runs AS storage_max, j.retries AS job_retries,
+         a.removed_at AS agent_gone, s.removed_at AS storage_gone,
          (SELECT MAX(p.id) FROM runs p WHERE COALESCE(p.retry_of, p.id) = r.retry_of AND p.attempt = r.attempt - 1) AS prev
        FROM runs r LEFT JOIN agents a ON a.id = r.agent_id LEFT JOIN storages s ON s.id = r.storage_id LEFT JOIN jobs j ON j.id = r.job_id
        WHERE r.status = 'queued' ORDER BY r.priority DESC, r.id`,
     );
+    const queued: QueuedRow[] = [];
+    for (const r of rows) {
+      // a removed part never comes back: its runs end now, saying why
+      const gone = r.agent_gone !== null ? `agent ${r.agent} was removed` : r.storage_gone !== null ? `storage ${r.storage} was removed` : null;
+      if (gone === null) queued.push(r);
+      else if (await updateRun(ctx, num(r.id), { status: 'failed', ended_at: Date.now(), reason: null, error: gone }, 'queued')) await logRun(ctx, num(r.id), `failed: ${gone}`, 'error');
+    }
     if (queued.length === 0) return;
     const running = await ctx.db.query<{ kind: RunRow['kind']; job_id: number | null; agent_id: number; storage_id: number }>(
       "SELECT kind, job_id, agent_id, storage_id FROM runs WHERE status = 'running'",
@@ -265,7 +291,7 @@ export class Scheduler {
       const startedAt = Date.now();
       if (!(await updateRun(ctx, d.id, { status: 'running', reason: null, started_at: startedAt, max_runtime_s: maxRuntime }, 'queued'))) continue;
       // a hello that arrives from now on can name the run
-      this.#active.set(d.id, { agent: run.agent!, kind: run.kind, startedAt, dispatchedAt: Number.POSITIVE_INFINITY, maxRuntimeS: maxRuntime });
+      this.#active.set(d.id, { agent: run.agent!, kind: run.kind, startedAt, link: Number.POSITIVE_INFINITY, maxRuntimeS: maxRuntime });
       void this.#dispatch({ ...run, started_at: startedAt, max_runtime_s: maxRuntime });
     }
   }
@@ -315,7 +341,12 @@ export class Scheduler {
       else if (run.kind === 'verify') params = await verifyParams(ctx, run, x);
       else throw new CairnError('E_BAD_REQUEST', `${run.kind} runs are not supported yet`);
       const active = this.#active.get(id);
-      if (active) active.dispatchedAt = Date.now();
+      if (!active) return; // ended meanwhile (a cancel of a run whose agent went away)
+      if (this.#canceled.has(id)) {
+        await this.#fail(id, 'canceled', { canceled: true });
+        return;
+      }
+      active.link = ctx.hub.linkSeq({ kind: 'agent', name: run.agent! });
       try {
         await ctx.hub.call({ kind: 'agent', name: run.agent! }, run.kind, params, 60_000);
       } catch (e) {

@@ -129,7 +129,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       admit: (part, fingerprint) => admitPart(c, part, fingerprint),
       online: async (part, hello) => {
         await partOnline(c, part, hello);
-        if (part.kind === 'agent') await scheduler.agentOnline(part.name, hello.runs, hello.receivedAt);
+        if (part.kind === 'agent') await scheduler.agentOnline(part.name, hello.runs, hello.link);
         else scheduler.kick();
       },
       offline: async (part, reason) => {
@@ -162,6 +162,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const scheduler = new Scheduler(c, partLog);
     const rebuilds = new Rebuilds(c);
     late.scheduler = scheduler;
+    // before any part can connect: the runs a previous process left running wait for their agents
+    await scheduler.load();
 
     let routes: Route[] = [];
     routes = [...sessionRoutes(c, () => routes), ...partRoutes(c), ...vaultRoutes(c), ...jobRoutes(c, scheduler), ...snapshotRoutes(c), ...verifyRoutes(c), ...userRoutes(c), ...rebuildRoutes(c, rebuilds)];
@@ -197,7 +199,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     // the bound port is remembered, so parts enrolled against this URL find the server after a restart
     const { advertise: _saved, ...kept } = files.settings;
     await saveSettings(dataDir, { ...kept, listen: formatListen(host, address.port), limits: c.limits, ...(advertise ? { advertise } : {}) });
-    await scheduler.start();
+    scheduler.start();
     // the server's own leaf: renewed at two thirds of its life, served to new connections at once
     let identity = files.identity;
     const leafChecks = startRenewalChecks(async () => {

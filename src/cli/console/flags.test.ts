@@ -71,3 +71,19 @@ describe('console flags', () => {
     assert.notEqual(a, generatePassphrase());
   });
 });
+
+describe('job edit flags', () => {
+  it('clears lists with --no-*, refuses contradictions and fixed settings, and needs something to change', async () => {
+    const { editBody } = await import('./job-edit.ts');
+    assert.deepEqual(editBody({ 'no-schedule': true, 'no-exclude': true, 'no-keep': true, 'no-one-file-system': true, pause: true }), {
+      schedule: [],
+      excludes: [],
+      retention: {},
+      oneFileSystem: false,
+      paused: true,
+    });
+    assert.deepEqual(editBody({ path: ['/srv/a/', '/srv/b'], resume: true }), { paths: ['/srv/a', '/srv/b'], paused: false });
+    for (const bad of [{}, { pause: true, resume: true }, { 'one-file-system': true, 'no-one-file-system': true }, { exclude: ['x'], 'no-exclude': true }, { storage: 's2' }, { path: ['rel'] }])
+      assert.throws(() => editBody(bad), usage, JSON.stringify(bad));
+  });
+});

@@ -1,6 +1,6 @@
 // `cairn job edit NAME`: changes any setting of a job but its agent, storage and vault. A
 // repeatable flag (--path, --exclude, --schedule) replaces its whole list, any --keep-* the whole
-// policy; --no-schedule and --no-keep clear them; --bwlimit 0, --max-runtime 0, --max-file-size 0
+// policy; --no-schedule, --no-exclude and --no-keep clear them; --bwlimit 0, --max-runtime 0, --max-file-size 0
 // remove a limit; --pause / --resume keep the schedule but stop or restart its firing. A run
 // already started keeps the settings it started with.
 import { CairnError } from '../../core/errors.ts';
@@ -19,6 +19,10 @@ export function editBody(values: Record<string, unknown>): Record<string, unknow
     if (body.schedule !== undefined) throw new CairnError('E_USAGE', 'job edit: --schedule and --no-schedule together');
     body.schedule = [];
   }
+  if (bool(values, 'no-exclude')) {
+    if (body.excludes !== undefined) throw new CairnError('E_USAGE', 'job edit: --exclude and --no-exclude together');
+    body.excludes = [];
+  }
   if (bool(values, 'no-keep')) {
     if (body.retention !== undefined) throw new CairnError('E_USAGE', 'job edit: --keep-* and --no-keep together');
     body.retention = {};
@@ -27,15 +31,18 @@ export function editBody(values: Record<string, unknown>): Record<string, unknow
   if (bool(values, 'pause')) body.paused = true;
   if (bool(values, 'resume')) body.paused = false;
   // booleans switched off explicitly
-  if (bool(values, 'no-one-file-system')) body.oneFileSystem = false;
-  if (bool(values, 'no-exclude-caches')) body.excludeCaches = false;
+  for (const [flag, field] of [['one-file-system', 'oneFileSystem'], ['exclude-caches', 'excludeCaches']] as const) {
+    if (!bool(values, `no-${flag}`)) continue;
+    if (body[field] !== undefined) throw new CairnError('E_USAGE', `job edit: --${flag} and --no-${flag} together`);
+    body[field] = false;
+  }
   if (Object.keys(body).length === 0) throw new CairnError('E_USAGE', 'job edit: nothing to change (see cairn job edit --help)');
   return body;
 }
 
 export const editJobCommand: Command = {
   name: 'job edit',
-  summary: 'change a job: any job create flag but --agent/--storage/--vault; --no-schedule, --no-keep, --pause, --resume; 0 removes a limit',
+  summary: 'change a job: any job create flag but --agent/--storage/--vault; --no-schedule, --no-exclude, --no-keep, --pause, --resume; 0 removes a limit',
   options: {
     ...JOB_SETTING_OPTIONS,
     agent: { type: 'string' },
@@ -43,6 +50,7 @@ export const editJobCommand: Command = {
     vault: { type: 'string' },
     'no-schedule': { type: 'boolean' },
     'no-keep': { type: 'boolean' },
+    'no-exclude': { type: 'boolean' },
     'no-one-file-system': { type: 'boolean' },
     'no-exclude-caches': { type: 'boolean' },
     pause: { type: 'boolean' },
