@@ -4,11 +4,15 @@
 // drop on disk), a mixed pack is rewritten, and the second snapshot still restores identically
 // and scrubs clean. A gc killed (-9) after the mark, in the sweep and in a rewrite leaves a vault
 // that scrubs clean and restores, and the next gc finishes. A chunk `missing` answers present
-// while a gc runs survives it. Append-only: a deletion is only a request, a gc without the code
+// while a gc runs survives it; a snapshot upload whose chunks a gc swept fails as unavailable
+// (retriable) and stores nothing. Append-only: a deletion is only a request, a gc without the code
 // frees nothing and writes DATA/gc-confirm (0600), a wrong or expired code is refused, the right
 // one frees, once; a new key file keeps the old one.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { PassThrough } from 'node:stream';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +27,7 @@ import type { GcResult } from '../src/protocol/control.ts';
 import { missingChunks } from '../src/storage/chunk-lookup.ts';
 import { storageControlHandlers } from '../src/storage/control-handlers.ts';
 import { collectGarbage } from '../src/storage/gc.ts';
+import { putSnapshot } from '../src/storage/snapshot-store.ts';
 import { VaultStore } from '../src/storage/vault-store.ts';
 import { rejectsWith } from './support/storage-fixtures.ts';
 import { CAIRN_BIN, startStorage } from './support/storage-process.ts';
@@ -193,6 +198,26 @@ describe('storage gc', { concurrency: 1 }, () => {
       const places = vault.index.lookup(reused);
       assert.ok(places.every((p) => p !== undefined && existsSync(vault.packPath(p.pack))), 'a chunk answered present was collected');
       assert.ok(vault.index.lookup(unique.slice(2)).every((p) => p === undefined), 'unreferenced chunks were kept');
+    });
+  });
+
+  it('a snapshot upload whose chunks a gc swept meanwhile fails E_UNAVAILABLE and is not stored', async () => {
+    const f = await twoSnapshots();
+    const refs = readFileSync(join(vaultDir(f), 'snapshots', `${f.s1.id}.refs`));
+    await withHandlers(f, {}, async (h, store) => {
+      await h.deleteSnapshot!({ vault: VAULT, snapshot: f.s1.id });
+      const vault = await store.open(VAULT);
+      const id = randomBytes(32).toString('hex');
+      const body = Object.assign(new PassThrough(), { complete: false });
+      body.once('end', () => (body.complete = true)); // as an IncomingMessage whose body arrived whole
+      const upload = putSnapshot(vault, id, body as unknown as IncomingMessage);
+      upload.catch(() => undefined);
+      const record = randomBytes(100);
+      body.write(Buffer.concat([Buffer.from([0, 0, 0, record.length]), record, refs]));
+      await h.gc!({}); // sweeps what only the deleted snapshot named, the upload's refs among them
+      body.end();
+      await rejectsWith(upload, 'E_UNAVAILABLE', /which a garbage collection of vault gc removed while the backup ran; run the backup again/);
+      assert.ok(!existsSync(join(vaultDir(f), 'snapshots', `${id}.snap`)) && !existsSync(join(vaultDir(f), 'snapshots', `${id}.refs`)));
     });
   });
 
