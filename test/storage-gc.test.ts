@@ -1,6 +1,6 @@
 // Storage-side forget and gc on real vaults: two snapshots backed up through a real storage
-// server (a 6 MiB file only in the first, 1 MiB shared, 1 MiB only in the second, 4 MiB packs),
-// the first deleted, then collected: the unique data's space comes back (bytesFreed equal to the
+// server (a 10 MiB file only in the first, 200 KiB shared and packed with it, 1 MiB only in the
+// second, 4 MiB packs), the first deleted, then collected: the unique data's space comes back (bytesFreed equal to the
 // drop on disk), a mixed pack is rewritten, and the second snapshot still restores identically
 // and scrubs clean. A gc killed (-9) after the mark, in the sweep and in a rewrite leaves a vault
 // that scrubs clean and restores, and the next gc finishes. A chunk `missing` answers present
@@ -36,7 +36,7 @@ import { pseudoRandom } from './support/tree-builder.ts';
 process.env.CAIRN_TEST = '1';
 process.env.CAIRN_TEST_GC_GRACE_MS = '0'; // what the tests back up is fresh: no grace, or nothing would go
 const MiB = 1024 * 1024;
-const UNIQUE = 6 * MiB;
+const UNIQUE = 10 * MiB;
 const VAULT = 'gc';
 const keys = generateVaultKeys();
 const works: string[] = [];
@@ -55,14 +55,14 @@ async function twoSnapshots(): Promise<Fixture> {
     works.push(work);
     const src = join(work, 'src');
     mkdirSync(src);
-    const shared = pseudoRandom(MiB, 2);
+    const shared = pseudoRandom(200 * 1024, 2); // one chunk: no pack of the first backup is half live
     const second = pseudoRandom(MiB, 3);
-    writeFileSync(join(src, 'a-unique.bin'), pseudoRandom(UNIQUE, 1));
-    writeFileSync(join(src, 'z-shared.bin'), shared);
+    writeFileSync(join(src, 'a-shared.bin'), shared); // scanned first: packed with unique data
+    writeFileSync(join(src, 'z-unique.bin'), pseudoRandom(UNIQUE, 1));
     const run = (parent?: SnapshotRecord) =>
       backup({ client, vault: VAULT, keys, chunker: DEFAULT_CHUNKER, paths: [src], host: 'gc-test', parent, workers: 2, packSize: 4 * MiB });
     const s1 = (await run()).snapshot;
-    rmSync(join(src, 'a-unique.bin'));
+    rmSync(join(src, 'z-unique.bin'));
     writeFileSync(join(src, 'b-second.bin'), second);
     const s2 = (await run(s1)).snapshot;
     return { dataDir: server.dataDir, work, src, s1, s2, shared, second };
@@ -125,8 +125,8 @@ async function assertIntact(f: Fixture): Promise<void> {
     const r = await restore({ client, vault: VAULT, keys, snapshot: f.s2, target, workers: 2 });
     assert.deepEqual(r.damaged, []);
     const at = join(target, f.src);
-    assert.deepEqual(readdirSync(at).sort(), ['b-second.bin', 'z-shared.bin']);
-    assert.ok(readFileSync(join(at, 'z-shared.bin')).equals(f.shared), 'shared file differs after gc');
+    assert.deepEqual(readdirSync(at).sort(), ['a-shared.bin', 'b-second.bin']);
+    assert.ok(readFileSync(join(at, 'a-shared.bin')).equals(f.shared), 'shared file differs after gc');
     assert.ok(readFileSync(join(at, 'b-second.bin')).equals(f.second), 'second file differs after gc');
     rmSync(target, { recursive: true, force: true });
   } finally {
