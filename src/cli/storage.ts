@@ -36,6 +36,7 @@ const start: Command = {
     name: { type: 'string' },
     backend: { type: 'string' },
     advertise: { type: 'string' },
+    'append-only': { type: 'boolean' },
   },
   async run({ values }) {
     const dataDir = requireString(values, 'data', 'storage start');
@@ -61,10 +62,11 @@ const start: Command = {
       token,
       name: optionalString(values, 'name'),
       advertise: optionalString(values, 'advertise'),
+      appendOnly: values['append-only'] === true,
       version: packageVersion(),
     });
     process.stdout.write(`${running.url}\nfingerprint ${running.fingerprint}\n`);
-    process.stderr.write(`cairn storage: serving ${running.dataDir} at ${running.url} (${running.mode === 'server' ? `server mode, as ${running.name}` : 'standalone'})\n`);
+    process.stderr.write(`cairn storage: serving ${running.dataDir} at ${running.url} (${running.mode === 'server' ? `server mode, as ${running.name}` : 'standalone'}${running.appendOnly ? ', append-only' : ''})\n`);
     await new Promise<void>((resolve) => {
       const onSignal = (signal: string) => {
         process.stderr.write(`cairn storage: ${signal}, finishing in-flight requests\n`);

@@ -202,6 +202,29 @@ export type RebuildGrantParams = { rebuild: number };
 // ---- server → storage
 export type CreateVaultParams = { vault: string; config: unknown };
 export type ScrubParams = { vault: string };
+/**
+ * `deleteSnapshot`: removes the snapshot's record and refs, durably; a snapshot already gone
+ * answers `deleted` too. An append-only storage server removes nothing: it records a deletion
+ * request, carried out by a confirmed gc, and answers `requested`.
+ */
+export type DeleteSnapshotParams = { vault: string; snapshot: string };
+export type DeleteSnapshotResult = { deleted: true } | { requested: true };
+/**
+ * `gc`: collects the garbage of every vault of the storage server, without keys. On an
+ * append-only one, without `confirm` it only marks and answers the figures it would free with
+ * `confirmationNeeded: true` (the code goes to the storage server's log and DATA/gc-confirm);
+ * with the right code it frees what that marking listed; a wrong or expired code is E_FORBIDDEN.
+ */
+export type GcParams = { confirm?: string };
+export type GcResult = {
+  bytesFreed: number;
+  chunksDeleted: number;
+  packsRewritten: number;
+  packsDeleted: number;
+  confirmationNeeded?: boolean;
+  /** vaults collected (or marked) */
+  vaults: number;
+};
 
 // ---- agent → server
 export type SnapshotCreatedParams = { run: number; snapshot: string; time: string; counters: BackupCounters };

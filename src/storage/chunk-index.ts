@@ -28,6 +28,13 @@ CREATE TABLE IF NOT EXISTS chunks (
   length INTEGER NOT NULL,
   type   INTEGER NOT NULL
 ) WITHOUT ROWID;
+-- ids a running backup was told it may reuse, or uploaded: garbage collection spares them (gc-index.ts)
+CREATE TABLE IF NOT EXISTS vouched (
+  id BLOB PRIMARY KEY,
+  at INTEGER NOT NULL             -- unix ms of the last time
+) WITHOUT ROWID;
+-- packs whose rows a gc dropped and whose file is still to be unlinked (a crash between the two)
+CREATE TABLE IF NOT EXISTS retired_packs (name BLOB PRIMARY KEY) WITHOUT ROWID;
 `;
 
 export class ChunkIndex {
@@ -37,6 +44,7 @@ export class ChunkIndex {
   readonly #insertChunk: StatementSync;
   readonly #moveChunk: StatementSync;
   readonly #packPk: StatementSync;
+  readonly #unretire: StatementSync;
 
   constructor(path: string) {
     this.#db = new DatabaseSync(path);
@@ -51,10 +59,16 @@ export class ChunkIndex {
       'INSERT OR REPLACE INTO chunks (id, pack, offset, length, type) VALUES (?, ?, ?, ?, ?)',
     );
     this.#packPk = this.#db.prepare('SELECT pk FROM packs WHERE name = ?');
+    this.#unretire = this.#db.prepare('DELETE FROM retired_packs WHERE name = ?');
   }
 
   close(): void {
     if (this.#db.isOpen) this.#db.close();
+  }
+
+  /** The connection, for the garbage collector's statements (gc-index.ts); nobody else. */
+  get db(): DatabaseSync {
+    return this.#db;
   }
 
   hasPack(name: string): boolean {
@@ -70,6 +84,7 @@ export class ChunkIndex {
     try {
       const nameBytes = Buffer.from(name, 'hex');
       this.#insertPack.run(nameBytes, size, Date.now());
+      this.#unretire.run(nameBytes); // stored again after a gc retired it: keep the new file
       const row = this.#packPk.get(nameBytes) as { pk: number };
       for (const e of entries) {
         const move = repoint?.has(e.id.toString('latin1'));

@@ -9,6 +9,7 @@ import { stat } from 'node:fs/promises';
 import type { PackEntry } from '../core/pack.ts';
 import type { ChunkLocation } from './chunk-index.ts';
 import type { Vault } from './vault-store.ts';
+import { now } from '../core/test-settings.ts';
 
 /** Of `packs`, the ones whose file is missing from the vault's packs directory. */
 export async function lostPacks(vault: Vault, packs: Iterable<string>): Promise<Set<string>> {
@@ -26,19 +27,32 @@ export async function lostPacks(vault: Vault, packs: Iterable<string>): Promise<
   return lost;
 }
 
+export type FindOptions = {
+  /** record the ids found as vouched for (gc spares them): a backup was told it may reuse them */
+  vouch?: boolean;
+  /** pins the packs found, in the tick of the lookup, so a gc cannot unlink them before they are read */
+  hold?: (packs: Set<string>) => void;
+};
+
 /** Where each id lies, in request order: undefined when the index lacks it or its pack file is gone. */
-export async function findChunks(vault: Vault, ids: readonly Buffer[]): Promise<(ChunkLocation | undefined)[]> {
+export async function findChunks(vault: Vault, ids: readonly Buffer[], options: FindOptions = {}): Promise<(ChunkLocation | undefined)[]> {
+  // lookup, vouch and pin in one tick: a gc's sweep (also synchronous) comes wholly before or after
   const found = vault.index.lookup(ids);
+  if (options.vouch) vault.gcIndex.vouch(ids.filter((_, i) => found[i] !== undefined), now());
   const packs = new Set<string>();
   for (const loc of found) if (loc) packs.add(loc.pack);
+  options.hold?.(packs);
   const lost = await lostPacks(vault, packs);
   if (lost.size === 0) return found;
   return found.map((loc) => (loc && lost.has(loc.pack) ? undefined : loc));
 }
 
-/** The ids the vault cannot serve (unknown, or in a lost pack), in request order, each once. */
+/**
+ * The ids the vault cannot serve (unknown, or in a lost pack), in request order, each once. The
+ * others are vouched for: the backup asking will reuse them, so a gc must spare them.
+ */
 export async function missingChunks(vault: Vault, ids: readonly Buffer[]): Promise<Buffer[]> {
-  const found = await findChunks(vault, ids);
+  const found = await findChunks(vault, ids, { vouch: true });
   const answered = new Set<string>();
   const out: Buffer[] = [];
   for (let i = 0; i < ids.length; i++) {

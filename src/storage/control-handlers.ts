@@ -1,12 +1,16 @@
 // What the backup server may ask a storage server over the control channel
 // (docs/control-plane.md): create a vault with the key file it relays from a console, replace
-// that key file (a new passphrase), and scrub
-// a vault. Agents can do neither on the data plane; these calls are how vaults come to exist
+// that key file (a new passphrase), scrub a vault, delete a snapshot and collect garbage (gc.ts).
+// An append-only storage server keeps the old key file, turns a deletion into a request and
+// frees nothing without the code it wrote on its own machine (gc-confirm.ts). Agents can do neither on the data plane; these calls are how vaults come to exist
 // in server mode. Params are validated here exactly as the data-plane routes validate them.
 import { CairnError } from '../core/errors.ts';
 import { parseKeyFile } from '../core/keys.ts';
-import { checkVaultName, parseCreateVaultRequest, type ScrubReport, type VaultConfig } from '../protocol/data-plane.ts';
+import type { DeleteSnapshotResult, GcResult } from '../protocol/control.ts';
+import { checkHex64, checkVaultName, parseCreateVaultRequest, type ScrubReport, type VaultConfig } from '../protocol/data-plane.ts';
+import { collectGarbage } from './gc.ts';
 import { scrubVault } from './scrub.ts';
+import { deleteSnapshot, requestDeletion } from './snapshot-removal.ts';
 import type { VaultStore } from './vault-store.ts';
 
 export type ControlHandlers = Record<string, (params: unknown) => Promise<unknown>>;
@@ -19,7 +23,16 @@ function paramsObject(params: unknown, method: string): Record<string, unknown> 
   return params as Record<string, unknown>;
 }
 
-export function storageControlHandlers(store: VaultStore): ControlHandlers {
+export type ControlOptions = {
+  /** --append-only: nothing is deleted or overwritten without the admin's confirmation */
+  appendOnly?: boolean;
+  /** the storage server's own log (a gc confirmation code goes there) */
+  log?: (line: string) => void;
+};
+
+export function storageControlHandlers(store: VaultStore, options: ControlOptions = {}): ControlHandlers {
+  const appendOnly = options.appendOnly === true;
+  const log = options.log ?? ((line: string) => process.stderr.write(`cairn storage: ${line}\n`));
   return {
     /**
      * Creates the vault. A repeat of a creation that already happened (the server retrying after
@@ -43,7 +56,7 @@ export function storageControlHandlers(store: VaultStore): ControlHandlers {
       const o = paramsObject(params, 'replaceKeyFile');
       for (const k of Object.keys(o)) if (k !== 'vault' && k !== 'keyFile') throw new CairnError('E_BAD_REQUEST', `replaceKeyFile: unexpected field ${k}`);
       const vault = checkVaultName(o.vault);
-      await store.replaceKeyFile(vault, parseKeyFile(o.keyFile));
+      await store.replaceKeyFile(vault, parseKeyFile(o.keyFile), { keepOld: appendOnly });
       return { vault };
     },
 
@@ -58,6 +71,25 @@ export function storageControlHandlers(store: VaultStore): ControlHandlers {
       const o = paramsObject(params, 'scrub');
       for (const k of Object.keys(o)) if (k !== 'vault') throw new CairnError('E_BAD_REQUEST', `scrub: unexpected field ${k}`);
       return scrubVault(await store.open(checkVaultName(o.vault)));
+    },
+
+    /** Removes a snapshot (idempotent); on an append-only server, records a request to. */
+    async deleteSnapshot(params: unknown): Promise<DeleteSnapshotResult> {
+      const o = paramsObject(params, 'deleteSnapshot');
+      for (const k of Object.keys(o)) if (k !== 'vault' && k !== 'snapshot') throw new CairnError('E_BAD_REQUEST', `deleteSnapshot: unexpected field ${k}`);
+      const vault = await store.open(checkVaultName(o.vault));
+      const snapshot = checkHex64(o.snapshot, 'snapshot');
+      if (appendOnly && (await requestDeletion(vault, snapshot))) return { requested: true };
+      if (!appendOnly) await deleteSnapshot(vault, snapshot);
+      return { deleted: true };
+    },
+
+    async gc(params: unknown): Promise<GcResult> {
+      const o = paramsObject(params ?? {}, 'gc');
+      for (const k of Object.keys(o)) if (k !== 'confirm') throw new CairnError('E_BAD_REQUEST', `gc: unexpected field ${k}`);
+      if (o.confirm !== undefined && (typeof o.confirm !== 'string' || o.confirm.length === 0 || o.confirm.length > 100))
+        throw new CairnError('E_BAD_REQUEST', 'gc: confirm must be the code the storage server wrote (a short string)');
+      return collectGarbage(store, { dataDir: store.dataDir, appendOnly, log, ...(o.confirm !== undefined ? { confirm: o.confirm } : {}) });
     },
   };
 }

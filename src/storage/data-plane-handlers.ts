@@ -83,6 +83,114 @@ async function streamFile(ctx: RequestContext, path: string, status: number, hea
   await pipeline(file, ctx.res).catch(() => undefined);
 }
 
+/** Streams pack `name` (whole, or the one range asked). */
+async function sendPack(ctx: RequestContext, vault: Vault, name: string): Promise<void> {
+  const path = vault.packPath(name);
+  const size = await stat(path).then(
+    (s) => s.size,
+    (e) => {
+      throw fromSystemError(e, `pack ${name}`);
+    },
+  );
+  const rangeHeader = ctx.req.headers.range;
+  if (rangeHeader === undefined)
+    return streamFile(ctx, path, 200, { 'content-length': size, 'accept-ranges': 'bytes' });
+  const range = parseRange(rangeHeader, size);
+  if (!range) {
+    ctx.res.writeHead(416, { 'content-range': `bytes */${size}`, 'content-length': 0 });
+    return void ctx.res.end();
+  }
+  await streamFile(
+    ctx,
+    path,
+    206,
+    { 'content-length': range.end - range.start + 1, 'content-range': `bytes ${range.start}-${range.end}/${size}` },
+    range,
+  );
+}
+
+/** Sends the blobs `found` for `ids` (see the getBlobs route), checking first that each was found. */
+async function sendBlobs(ctx: RequestContext, vault: Vault, ids: Buffer[], found: (ChunkLocation | undefined)[]): Promise<void> {
+  const unknown = found.indexOf(undefined);
+  if (unknown >= 0) {
+    const id = ids[unknown]!.toString('hex');
+    const indexed = vault.index.lookup([ids[unknown]!])[0];
+    throw new CairnError(
+      'E_NOT_FOUND',
+      indexed
+        ? `chunk ${id}: its pack ${indexed.pack} is indexed but its file is missing from vault ${vault.name} (vault scrub lists such packs)`
+        : `chunk ${id} is not in this vault`,
+    );
+  }
+  // Answered in the order the pack files are read (pack, then offset), not the order asked:
+  // each pack is visited once per request and neighbours merge into one read.
+  const order = packOrder(found as ChunkLocation[]);
+  const locations = order.map((i) => found[i]!);
+  const orderedIds = order.map((i) => ids[i]!);
+  // Each blob is read with the 36 bytes before it in its pack (the end of its entry header,
+  // overwritten below with the frame header: same size, so a frame is one slice to write), and
+  // blobs lying next to each other in a pack are read together: few reads, few buffers, few
+  // writes, and copies only of small frames.
+  const places = locations.map((l) => {
+    if (l.offset < BLOB_FRAME_HEADER) throw new CairnError('E_CORRUPT', `index of vault ${vault.name} places a blob inside pack ${l.pack}'s header`);
+    return { pack: l.pack, offset: l.offset - BLOB_FRAME_HEADER, length: BLOB_FRAME_HEADER + l.length };
+  });
+  const total = locations.reduce((n, l) => n + BLOB_FRAME_HEADER + l.length, 0);
+  ctx.res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': total });
+  const spans = planSpans(places, SPAN_BYTES, SPAN_GAP);
+  const reads: (Promise<Buffer> | undefined)[] = [];
+  const buffers: (Buffer | undefined)[] = [];
+  let started = 0;
+  let aheadBytes = 0;
+  const startReads = () => {
+    while (started < spans.length && (aheadBytes === 0 || aheadBytes + spans[started]!.length <= READ_AHEAD_BYTES)) {
+      const span = spans[started]!;
+      const buffer = spanBuffer(span.length);
+      const read = vault.reader.read(span.pack, span.offset, span.length, buffer);
+      buffers[started] = buffer;
+      read.catch(() => undefined); // a failure is seen when its turn comes, not as an unhandled rejection
+      reads[started++] = read;
+      aheadBytes += span.length;
+    }
+  };
+  startReads();
+  for (let s = 0; s < spans.length; s++) {
+    const span = spans[s]!;
+    const bytes = await reads[s]!;
+    const buffer = buffers[s];
+    reads[s] = buffers[s] = undefined; // keep memory to the read-ahead window
+    if (ctx.res.destroyed) throw new CairnError('E_UNAVAILABLE', 'client went away');
+    // Large frames go out one write each, straight from the buffer; runs of small ones are
+    // first moved together (closing the 5-byte gaps the entry headers leave) and go out as one.
+    let runStart = 0;
+    let runEnd = 0;
+    for (let i = span.first; i < span.first + span.count; i++) {
+      const at = places[i]!.offset - span.offset;
+      const length = places[i]!.length;
+      bytes.set(orderedIds[i]!, at);
+      bytes.writeUInt32BE(locations[i]!.length, at + ID_SIZE);
+      if (length >= SMALL_FRAME) {
+        if (runEnd > runStart) await writeWhole(ctx.res, bytes.subarray(runStart, runEnd));
+        await writeWhole(ctx.res, bytes.subarray(at, at + length));
+        runStart = runEnd = at + length;
+        continue;
+      }
+      if (runEnd === runStart) runStart = runEnd = at;
+      else bytes.copyWithin(runEnd, at, at + length);
+      runEnd += length;
+      if (runEnd - runStart >= SMALL_FRAME) {
+        await writeWhole(ctx.res, bytes.subarray(runStart, runEnd));
+        runStart = runEnd = at + length;
+      }
+    }
+    if (runEnd > runStart) await writeWhole(ctx.res, bytes.subarray(runStart, runEnd));
+    if (buffer) returnSpanBuffer(buffer); // every frame in it has gone out
+    aheadBytes -= span.length;
+    startReads();
+  }
+  ctx.res.end();
+}
+
 export const handlers: Record<RouteName, (ctx: RequestContext) => Promise<void>> = {
   async createVault(ctx) {
     ctx.startBody();
@@ -123,114 +231,25 @@ export const handlers: Record<RouteName, (ctx: RequestContext) => Promise<void>>
     const vault = await vaultOf(ctx);
     const name = ctx.match.name!;
     if (!vault.index.hasPack(name)) throw new CairnError('E_NOT_FOUND', `no pack ${name} in vault ${vault.name}`);
-    const path = vault.packPath(name);
-    const size = await stat(path).then(
-      (s) => s.size,
-      (e) => {
-        throw fromSystemError(e, `pack ${name}`);
-      },
-    );
-    const rangeHeader = ctx.req.headers.range;
-    if (rangeHeader === undefined)
-      return streamFile(ctx, path, 200, { 'content-length': size, 'accept-ranges': 'bytes' });
-    const range = parseRange(rangeHeader, size);
-    if (!range) {
-      ctx.res.writeHead(416, { 'content-range': `bytes */${size}`, 'content-length': 0 });
-      return void ctx.res.end();
+    const release = vault.pins.hold([name]); // a gc retiring it meanwhile unlinks it after this answer
+    try {
+      await sendPack(ctx, vault, name);
+    } finally {
+      release();
     }
-    await streamFile(
-      ctx,
-      path,
-      206,
-      { 'content-length': range.end - range.start + 1, 'content-range': `bytes ${range.start}-${range.end}/${size}` },
-      range,
-    );
   },
-
   async getBlobs(ctx) {
     const vault = await vaultOf(ctx);
     ctx.startBody();
     const ids = splitIds(await readBody(ctx.req, LIMITS.blobIds * ID_SIZE, 'blobs'), LIMITS.blobIds, 'blobs');
-    // every id known, and its pack file there, before a byte is sent
-    const found = await findChunks(vault, ids);
-    const unknown = found.indexOf(undefined);
-    if (unknown >= 0) {
-      const id = ids[unknown]!.toString('hex');
-      const indexed = vault.index.lookup([ids[unknown]!])[0];
-      throw new CairnError(
-        'E_NOT_FOUND',
-        indexed
-          ? `chunk ${id}: its pack ${indexed.pack} is indexed but its file is missing from vault ${vault.name} (vault scrub lists such packs)`
-          : `chunk ${id} is not in this vault`,
-      );
+    // every id known, and its pack file there, before a byte is sent; the packs stay pinned
+    // until the answer is sent, so a gc that moves these chunks meanwhile unlinks nothing read here
+    let release: (() => void) | undefined;
+    try {
+      await sendBlobs(ctx, vault, ids, await findChunks(vault, ids, { hold: (packs) => (release = vault.pins.hold(packs)) }));
+    } finally {
+      release?.();
     }
-    // Answered in the order the pack files are read (pack, then offset), not the order asked:
-    // each pack is visited once per request and neighbours merge into one read.
-    const order = packOrder(found as ChunkLocation[]);
-    const locations = order.map((i) => found[i]!);
-    const orderedIds = order.map((i) => ids[i]!);
-    // Each blob is read with the 36 bytes before it in its pack (the end of its entry header,
-    // overwritten below with the frame header: same size, so a frame is one slice to write), and
-    // blobs lying next to each other in a pack are read together: few reads, few buffers, few
-    // writes, and copies only of small frames.
-    const places = locations.map((l) => {
-      if (l.offset < BLOB_FRAME_HEADER) throw new CairnError('E_CORRUPT', `index of vault ${vault.name} places a blob inside pack ${l.pack}'s header`);
-      return { pack: l.pack, offset: l.offset - BLOB_FRAME_HEADER, length: BLOB_FRAME_HEADER + l.length };
-    });
-    const total = locations.reduce((n, l) => n + BLOB_FRAME_HEADER + l.length, 0);
-    ctx.res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': total });
-    const spans = planSpans(places, SPAN_BYTES, SPAN_GAP);
-    const reads: (Promise<Buffer> | undefined)[] = [];
-    const buffers: (Buffer | undefined)[] = [];
-    let started = 0;
-    let aheadBytes = 0;
-    const startReads = () => {
-      while (started < spans.length && (aheadBytes === 0 || aheadBytes + spans[started]!.length <= READ_AHEAD_BYTES)) {
-        const span = spans[started]!;
-        const buffer = spanBuffer(span.length);
-        const read = vault.reader.read(span.pack, span.offset, span.length, buffer);
-        buffers[started] = buffer;
-        read.catch(() => undefined); // a failure is seen when its turn comes, not as an unhandled rejection
-        reads[started++] = read;
-        aheadBytes += span.length;
-      }
-    };
-    startReads();
-    for (let s = 0; s < spans.length; s++) {
-      const span = spans[s]!;
-      const bytes = await reads[s]!;
-      const buffer = buffers[s];
-      reads[s] = buffers[s] = undefined; // keep memory to the read-ahead window
-      if (ctx.res.destroyed) throw new CairnError('E_UNAVAILABLE', 'client went away');
-      // Large frames go out one write each, straight from the buffer; runs of small ones are
-      // first moved together (closing the 5-byte gaps the entry headers leave) and go out as one.
-      let runStart = 0;
-      let runEnd = 0;
-      for (let i = span.first; i < span.first + span.count; i++) {
-        const at = places[i]!.offset - span.offset;
-        const length = places[i]!.length;
-        bytes.set(orderedIds[i]!, at);
-        bytes.writeUInt32BE(locations[i]!.length, at + ID_SIZE);
-        if (length >= SMALL_FRAME) {
-          if (runEnd > runStart) await writeWhole(ctx.res, bytes.subarray(runStart, runEnd));
-          await writeWhole(ctx.res, bytes.subarray(at, at + length));
-          runStart = runEnd = at + length;
-          continue;
-        }
-        if (runEnd === runStart) runStart = runEnd = at;
-        else bytes.copyWithin(runEnd, at, at + length);
-        runEnd += length;
-        if (runEnd - runStart >= SMALL_FRAME) {
-          await writeWhole(ctx.res, bytes.subarray(runStart, runEnd));
-          runStart = runEnd = at + length;
-        }
-      }
-      if (runEnd > runStart) await writeWhole(ctx.res, bytes.subarray(runStart, runEnd));
-      if (buffer) returnSpanBuffer(buffer); // every frame in it has gone out
-      aheadBytes -= span.length;
-      startReads();
-    }
-    ctx.res.end();
   },
 
   async putSnapshot(ctx) {

@@ -12,6 +12,7 @@ import { renameDurable, TempFileSink, tempPath } from '../core/durable-fs.ts';
 import { consumeBody } from './http-io.ts';
 import type { Vault } from './vault-store.ts';
 import { lostCopies, lostPacks } from './chunk-lookup.ts';
+import { now } from '../core/test-settings.ts';
 
 /** Whether the vault holds pack `name`: indexed, and its file there (a lost one is taken again). */
 export async function packStored(vault: Vault, name: string): Promise<boolean> {
@@ -35,6 +36,8 @@ export async function ingestPack(vault: Vault, name: string, req: IncomingMessag
     await renameDurable(sink.path, vault.packPath(name));
     try {
       vault.index.addPack(name, size, entries, repoint);
+      // in the same tick: a gc's sweep spares what a running backup just stored (its snapshot comes later)
+      vault.gcIndex.vouch(entries.map((e) => e.id), now());
     } catch (e) {
       // not indexed (a full disk, say): the pack goes too, freeing its room; its chunks are still
       // missing, so the agent sends them again. A crash here instead leaves it for pack recovery.

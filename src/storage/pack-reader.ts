@@ -96,6 +96,14 @@ export class PackReader {
     }
   }
 
+  /** Closes pack `name`'s cached handle (its file was unlinked: the handle would keep its space). */
+  async drop(name: string): Promise<void> {
+    const slot = this.#slots.get(name);
+    if (!slot || slot.users > 0) return;
+    this.#slots.delete(name);
+    await slot.handle.then((fh) => fh.close()).catch(() => undefined);
+  }
+
   async close(): Promise<void> {
     const slots = [...this.#slots.values()];
     this.#slots.clear();

@@ -1,7 +1,10 @@
 // Snapshots in a vault: snapshots/<id>.snap (the sealed record, opaque here) and <id>.refs (the
 // clear, sorted list of every chunk id it references, kept for key-less garbage collection).
 // An upload streams its refs to disk, checking they are sorted, unique and all held by the vault,
-// so a stored snapshot never names a chunk the vault lacks.
+// so a stored snapshot never names a chunk the vault lacks. A gc that swept the index while the
+// upload ran makes the commit check the refs again against the index as it is then, under the
+// vault's commit gate (pack-pins.ts): a gc never sweeps between that check and the snapshot
+// becoming visible, so a lost race fails the upload (E_UNAVAILABLE, retried), never leaves holes.
 import { link, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
@@ -14,7 +17,7 @@ import type { Vault } from './vault-store.ts';
 const REFS_CHECK_BATCH = 4096;
 const inFlight = new Set<string>();
 
-function snapPath(vault: Vault, id: string): string {
+export function snapPath(vault: Vault, id: string): string {
   return join(vault.snapshotsDir, `${id}.snap`);
 }
 
@@ -32,6 +35,7 @@ async function exists(path: string): Promise<boolean> {
 /** Parses `recordLength u32be || record || refs` as it arrives; see protocol/data-plane.ts. */
 class SnapshotUploadParser {
   readonly #vault: Vault;
+  readonly #lacking: (id: Buffer) => CairnError;
   #header = Buffer.alloc(0);
   record: Buffer | undefined;
   #recordHave = 0;
@@ -40,8 +44,9 @@ class SnapshotUploadParser {
   #batch: Buffer[] = [];
   refCount = 0;
 
-  constructor(vault: Vault) {
+  constructor(vault: Vault, lacking: (id: Buffer) => CairnError) {
     this.#vault = vault;
+    this.#lacking = lacking;
   }
 
   /** Returns the refs bytes of this chunk, to be written as they are. */
@@ -89,8 +94,7 @@ class SnapshotUploadParser {
   #flushBatch(): void {
     const missing = this.#vault.index.missing(this.#batch);
     this.#batch = [];
-    if (missing.length > 0)
-      throw new CairnError('E_BAD_REQUEST', `snapshot refs name chunk ${missing[0]!.toString('hex')}, which this vault does not hold`);
+    if (missing.length > 0) throw this.#lacking(missing[0]!);
   }
 
   end(): Buffer {
@@ -106,11 +110,20 @@ export async function putSnapshot(vault: Vault, id: string, req: IncomingMessage
   if (inFlight.has(key) || (await exists(snapPath(vault, id))))
     throw new CairnError('E_CONFLICT', `snapshot ${id} already exists`);
   inFlight.add(key);
+  const sweepsAtStart = vault.sweeps;
+  // a chunk a gc removed during the upload is a lost race (retriable); otherwise a bad request
+  const lacking = (chunk: Buffer) =>
+    vault.sweeps !== sweepsAtStart
+      ? new CairnError(
+          'E_UNAVAILABLE',
+          `snapshot ${id}: its refs name chunk ${chunk.toString('hex')}, which a garbage collection of vault ${vault.name} removed while the backup ran; run the backup again (it stores the chunk anew)`,
+        )
+      : new CairnError('E_BAD_REQUEST', `snapshot refs name chunk ${chunk.toString('hex')}, which this vault does not hold`);
   const refsTmp = tempPath(vault.tmpDir, `${id}.refs`);
   const snapTmp = tempPath(vault.tmpDir, `${id}.snap`);
   const refsSink = new TempFileSink(refsTmp);
   try {
-    const parser = new SnapshotUploadParser(vault);
+    const parser = new SnapshotUploadParser(vault, lacking);
     await consumeBody(req, (chunk) => {
       const refs = parser.update(chunk);
       return refs.length === 0 ? undefined : refsSink.write(refs);
@@ -124,10 +137,16 @@ export async function putSnapshot(vault: Vault, id: string, req: IncomingMessage
     } finally {
       await fh.close();
     }
-    // refs first: a visible .snap always has its .refs; link() refuses to replace an existing .snap.
-    await renameDurable(refsTmp, refsPath(vault, id));
-    await link(snapTmp, snapPath(vault, id));
-    await fsyncDir(vault.snapshotsDir);
+    const release = await vault.commits.shared();
+    try {
+      if (vault.sweeps !== sweepsAtStart) await recheckRefs(vault, refsTmp, lacking);
+      // refs first: a visible .snap always has its .refs; link() refuses to replace an existing .snap.
+      await renameDurable(refsTmp, refsPath(vault, id));
+      await link(snapTmp, snapPath(vault, id));
+      await fsyncDir(vault.snapshotsDir);
+    } finally {
+      release();
+    }
   } catch (e) {
     await refsSink.abort();
     throw fromSystemError(e, `storing snapshot ${id}`);
@@ -135,6 +154,39 @@ export async function putSnapshot(vault: Vault, id: string, req: IncomingMessage
     inFlight.delete(key);
     await rm(refsTmp, { force: true });
     await unlink(snapTmp).catch(() => undefined); // absent when the upload failed before it was written
+  }
+}
+
+/** Checks every id of the refs file against the index as it is now (a gc swept it since the upload began). */
+async function recheckRefs(vault: Vault, path: string, lacking: (id: Buffer) => CairnError): Promise<void> {
+  for await (const batch of readIdBatches(path, REFS_CHECK_BATCH)) {
+    const missing = vault.index.missing(batch);
+    if (missing.length > 0) throw lacking(missing[0]!);
+  }
+}
+
+/** The ids of a refs file, `count` at a time. */
+export async function* readIdBatches(path: string, count: number): AsyncGenerator<Buffer[]> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(count * ID_SIZE);
+    for (;;) {
+      let got = 0;
+      while (got < buf.length) {
+        const { bytesRead } = await fh.read(buf, got, buf.length - got, null);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      const whole = got - (got % ID_SIZE);
+      if (whole > 0) {
+        const ids: Buffer[] = [];
+        for (let at = 0; at < whole; at += ID_SIZE) ids.push(Buffer.from(buf.subarray(at, at + ID_SIZE)));
+        yield ids;
+      }
+      if (got < buf.length) return;
+    }
+  } finally {
+    await fh.close();
   }
 }
 

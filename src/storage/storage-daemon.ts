@@ -24,9 +24,10 @@ import { storageControlHandlers } from './control-handlers.ts';
 import { createDataPlaneServer } from './data-plane-server.ts';
 import { VaultStore } from './vault-store.ts';
 
+/** `appendOnly`: set by `--append-only` and kept (only an edit of storage.json on this machine turns it off) */
 export type StorageSettings =
-  | { name: string; listen: string; mode: 'standalone' }
-  | { name: string; listen: string; mode: 'server'; server: string; advertise?: string };
+  | { name: string; listen: string; mode: 'standalone'; appendOnly?: true }
+  | { name: string; listen: string; mode: 'server'; server: string; advertise?: string; appendOnly?: true };
 
 export type StartStorageOptions = {
   dataDir: string;
@@ -42,6 +43,8 @@ export type StartStorageOptions = {
   version?: string;
   /** the https URL agents reach the data plane at, when not the listen address (NAT, a wildcard bind, a name); saved (`none` forgets it) */
   advertise?: string;
+  /** refuse deletes and overwrites; gc only with the code written to DATA/gc-confirm (saved) */
+  appendOnly?: boolean;
   /** where control-link state lines go (default stderr) */
   log?: (line: string) => void;
 };
@@ -52,11 +55,16 @@ export type RunningStorage = {
   dataDir: string;
   name: string;
   mode: StorageSettings['mode'];
+  appendOnly: boolean;
   /** Stops accepting, lets in-flight requests finish, closes the vaults, releases the lock. */
   stop: () => Promise<void>;
 };
 
-type SavedSettings = Partial<{ name: string; listen: string; mode: string; server: string; advertise: string }>;
+type SavedSettings = Partial<{ name: string; listen: string; mode: string; server: string; advertise: string; appendOnly: boolean }>;
+
+function appendOnlyOf(requested: boolean | undefined, saved: SavedSettings | undefined): { appendOnly?: true } {
+  return requested === true || saved?.appendOnly === true ? { appendOnly: true } : {};
+}
 
 async function readSaved(dataDir: string): Promise<SavedSettings | undefined> {
   const path = join(dataDir, 'storage.json');
@@ -85,11 +93,12 @@ function chooseListen(listen: string | undefined, saved: SavedSettings | undefin
 
 // ---- standalone mode
 
-async function standaloneSetup(dataDir: string, saved: SavedSettings | undefined, listen: string | undefined) {
+async function standaloneSetup(dataDir: string, saved: SavedSettings | undefined, listen: string | undefined, appendOnly: boolean | undefined) {
   const settings: StorageSettings = {
     name: saved?.name ?? `${hostname()}-${randomBytes(3).toString('hex')}`,
     listen: chooseListen(listen, saved),
     mode: 'standalone',
+    ...appendOnlyOf(appendOnly, saved),
   };
   await saveSettings(dataDir, settings, saved);
   const identity = await loadSelfSignedIdentity(dataDir, settings);
@@ -208,7 +217,14 @@ async function serverSetup(dataDir: string, saved: SavedSettings | undefined, op
     ({ enrollment, server } = await enroll(dataDir, options, name, listen));
   }
   const advertise = chooseAdvertise(options.advertise, saved?.advertise);
-  const settings: StorageSettings = { name, listen, mode: 'server', server, ...(advertise !== undefined ? { advertise } : {}) };
+  const settings: StorageSettings = {
+    name,
+    listen,
+    mode: 'server',
+    server,
+    ...(advertise !== undefined ? { advertise } : {}),
+    ...appendOnlyOf(options.appendOnly, saved),
+  };
   await saveSettings(dataDir, settings, saved);
   const authorize: Authorize = grantAuthorizer({
     caPem: enrollment.caPem,
@@ -290,7 +306,7 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
     if (!serverMode && options.token !== undefined) throw usage('--token needs --server URL');
     if (!serverMode && options.advertise !== undefined) throw usage('--advertise needs --server URL: a standalone storage server tells no one its address');
     chooseAdvertise(options.advertise, undefined); // checked before an enrollment spends the token
-    const setup = serverMode ? await serverSetup(dataDir, saved, { ...options, log }) : await standaloneSetup(dataDir, saved, options.listen);
+    const setup = serverMode ? await serverSetup(dataDir, saved, { ...options, log }) : await standaloneSetup(dataDir, saved, options.listen, options.appendOnly);
     const { settings, identity } = setup;
     store = new VaultStore(dataDir);
     await store.init();
@@ -315,7 +331,7 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
         identity,
         self: { kind: 'storage', name: settings.name },
         hello: () => ({ version: options.version ?? '0.1.0', address: reachable }),
-        handlers: storageControlHandlers(store),
+        handlers: storageControlHandlers(store, { appendOnly: settings.appendOnly === true, log }),
         log, // connection state lines ("control: online: …") come through here
       });
       control = client;
@@ -333,6 +349,7 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
       dataDir,
       name: settings.name,
       mode: settings.mode,
+      appendOnly: settings.appendOnly === true,
       stop: () => {
         stopping ??= (async () => {
           await renewals?.stop();

@@ -2,15 +2,17 @@
 // handles (config, chunk index, pack reader) the handlers use. See docs/architecture.md,
 // "Storage server", for the layout:
 //   DATA/vaults/<vault>/vault.json, packs/<aa>/<sha256>, index.sqlite, snapshots/, tmp/
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CairnError, fromSystemError } from '../core/errors.ts';
 import { checkVaultName, parseVaultConfig, type VaultConfig } from '../protocol/data-plane.ts';
 import { ChunkIndex } from './chunk-index.ts';
 import { fsyncDir, writeFileAtomic } from '../core/durable-fs.ts';
 import { PackReader } from './pack-reader.ts';
 import { indexOrphanPacks } from './pack-recovery.ts';
+import { GcIndex } from './gc-index.ts';
+import { CommitGate, PackPins } from './pack-pins.ts';
 
 export class Vault {
   readonly name: string;
@@ -19,13 +21,36 @@ export class Vault {
   config: VaultConfig;
   readonly index: ChunkIndex;
   readonly reader: PackReader;
+  readonly gcIndex: GcIndex;
+  /** packs being read: a gc unlinks a retired pack only when its reads are over */
+  readonly pins = new PackPins();
+  /** snapshot commits (shared) against a gc's final listing and sweep (exclusive) */
+  readonly commits = new CommitGate();
+  /** sweeps that dropped index rows since the process started: a snapshot upload that saw one re-checks its refs */
+  sweeps = 0;
 
   constructor(name: string, dir: string, config: VaultConfig) {
     this.name = name;
     this.dir = dir;
     this.config = config;
     this.index = new ChunkIndex(join(dir, 'index.sqlite'));
+    this.gcIndex = new GcIndex(this.index.db);
     this.reader = new PackReader((pack) => this.packPath(pack));
+  }
+
+  /**
+   * Unlinks a pack a gc retired (its index rows are gone), once every read that found it there
+   * has ended; a pack indexed again meanwhile (uploaded anew) is kept. Then forgets it.
+   */
+  async unlinkRetired(name: string): Promise<void> {
+    await this.pins.idle(name);
+    if (!this.index.hasPack(name)) {
+      await this.reader.drop(name);
+      const path = this.packPath(name);
+      await rm(path, { force: true });
+      await fsyncDir(dirname(path)).catch(() => undefined); // its prefix directory may be gone
+    }
+    this.gcIndex.forgetRetired(name);
   }
 
   get tmpDir(): string {
@@ -55,7 +80,10 @@ export class VaultStore {
   readonly #open = new Map<string, Promise<Vault>>();
   #closed = false;
 
+  readonly dataDir: string;
+
   constructor(dataDir: string) {
+    this.dataDir = dataDir;
     this.#root = join(dataDir, 'vaults');
   }
 
@@ -91,11 +119,25 @@ export class VaultStore {
    * Replaces the passphrase-wrapped key file (a new passphrase: the keys, and so the data, stay
    * the same). vault.json is rewritten atomically; the chunker and everything else are kept.
    */
-  async replaceKeyFile(name: string, keyFile: VaultConfig['keyFile']): Promise<void> {
+  async replaceKeyFile(name: string, keyFile: VaultConfig['keyFile'], options: { keepOld?: boolean } = {}): Promise<void> {
     const vault = await this.open(name);
+    if (options.keepOld) {
+      // append-only: the old key file stays beside the new one, durable, named by its own hash (so
+      // the old passphrase still opens the vault whoever changed it)
+      const old = `${JSON.stringify(vault.config.keyFile, null, 2)}\n`;
+      const dir = join(vault.dir, 'keyfiles');
+      if ((await mkdir(dir, { recursive: true })) !== undefined) await fsyncDir(vault.dir);
+      await writeFileAtomic(join(dir, `${createHash('sha256').update(old).digest('hex')}.json`), old, { mode: 0o600 });
+    }
     const config = parseVaultConfig({ ...vault.config, keyFile });
     await writeFileAtomic(join(vault.dir, 'vault.json'), `${JSON.stringify(config, null, 2)}\n`);
     vault.config = config;
+  }
+
+  /** The names of every vault of this storage server, sorted. */
+  async list(): Promise<string[]> {
+    const entries = await readdir(this.#root, { withFileTypes: true });
+    return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
   }
 
   /** The open vault; E_NOT_FOUND when there is none by that name. */
@@ -130,6 +172,8 @@ export class VaultStore {
     await mkdir(join(dir, 'tmp'), { recursive: true });
     for (const f of await readdir(join(dir, 'tmp'))) await rm(join(dir, 'tmp', f), { force: true, recursive: true });
     const vault = new Vault(name, dir, config);
+    // Packs a gc retired before a crash let it unlink them (so pack recovery cannot index them again).
+    for (const pack of vault.gcIndex.retired()) await vault.unlinkRetired(pack);
     // Packs made durable but not indexed when a crash came between the two.
     const recovered = await indexOrphanPacks(vault);
     if (recovered.length) process.stderr.write(`cairn storage: vault ${name}: indexed ${recovered.length} pack(s) left unindexed by a crash\n`);
