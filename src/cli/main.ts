@@ -22,6 +22,8 @@ const GROUPS: Record<string, () => Promise<Command[]>> = {
   user: async () => (await import('./console/users.ts')).userCommands,
   audit: async () => (await import('./console/audit.ts')).auditCommands,
   net: async () => (await import('./console/net.ts')).netCommands,
+  forget: async () => (await import('./console/forget.ts')).forgetCommands,
+  gc: async () => (await import('./console/gc.ts')).gcCommands,
 };
 
 async function allCommands(): Promise<Command[]> {

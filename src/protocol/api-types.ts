@@ -41,6 +41,12 @@ export type RunJson = {
   retryOf: number | null;
   /** the retry queued after this run failed, when there is one */
   nextAttempt: number | null;
+  /** a gc: what it freed (or, on append-only storage without a code, would free) */
+  bytesFreed?: number;
+  chunksDeleted?: number;
+  packsRewritten?: number;
+  packsDeleted?: number;
+  confirmationNeeded?: boolean;
 };
 
 export type SnapshotJson = {

@@ -20,7 +20,7 @@ export type LevelPlan = {
 /** The newest snapshot of a successful backup run of the job (only fulls when `fullOnly`). */
 async function lastSuccessful(db: CatalogDriver, jobId: number, fullOnly: boolean): Promise<string | undefined> {
   const rows = await db.query<{ id: string }>(
-    `SELECT s.id FROM snapshots s JOIN runs r ON r.id = s.run_id WHERE s.job_id = ? AND r.status = 'succeeded'${fullOnly ? " AND s.level = 'full'" : ''} ORDER BY s.time DESC, s.pk DESC LIMIT 1`,
+    `SELECT s.id FROM snapshots s JOIN runs r ON r.id = s.run_id WHERE s.job_id = ? AND s.forgetting_at IS NULL AND r.status = 'succeeded'${fullOnly ? " AND s.level = 'full'" : ''} ORDER BY s.time DESC, s.pk DESC LIMIT 1`,
     [jobId],
   );
   return rows[0]?.id;

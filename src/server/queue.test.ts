@@ -40,3 +40,9 @@ test('the first reason that applies wins; one backup per job; retries wait for t
     'start',
   ]);
 });
+
+test('a gc has no agent, counts per storage server, and waits for another gc of the same one', () => {
+  const running: RunningRun[] = [{ kind: 'gc', jobId: null, agentId: null, storageId: 1 }];
+  const d = decide([q({ kind: 'gc', agent: null }), q({ kind: 'gc', agent: null, storage: storage(2, false) }), q({ kind: 'gc', agent: null, storage: storage(3) })], running, { global: 8, perAgent: 1, perStorage: 4 }, 0);
+  assert.deepEqual(d.map((x) => (x.start ? 'start' : x.reason)), ['gc of storage s1 is already running', 'storage s2 offline', 'start']);
+});

@@ -6,6 +6,8 @@ import { num, type ServerContext } from './context.ts';
 import { nothingRead, planLevel, readsEverything } from './levels.ts';
 import { boundedList, logRun, type RunRow, updateRun } from './runs.ts';
 import { dropRunSnapshot } from './snapshots.ts';
+import { applyJobRetention } from './forget.ts';
+import type { RetentionPolicy } from './retention.ts';
 
 type JobSettingsRow = {
   name: string;
@@ -32,7 +34,8 @@ export async function backupParams(ctx: ServerContext, run: RunRow, x: { storage
   const { level, parent, note } = await planLevel(ctx.db, num(run.job_id), run.requested_level ?? 'incremental');
   if (note) await logRun(ctx, id, note);
   if (num(run.force_read) === 1 && level !== 'full') await logRun(ctx, id, 'force-read: every file is read whatever its metadata');
-  await updateRun(ctx, id, { level }, 'running');
+  // the snapshot it builds on is in use while it runs (not forgotten under it)
+  await updateRun(ctx, id, { level, parent: parent ?? null }, 'running');
   await logRun(ctx, id, `backup (${level}) started on agent ${run.agent} to storage ${run.storage}, vault ${x.vault}`);
   return {
     run: id,
@@ -79,4 +82,21 @@ export async function recordBackup(ctx: ServerContext, run: RunRow, result: Back
   if (!ended) return;
   await ctx.db.run('UPDATE snapshots SET files = ?, bytes = ? WHERE run_id = ?', [result.files, result.bytes, id]);
   await logRun(ctx, id, `succeeded: snapshot ${result.snapshot}, ${result.files} files, ${result.bytes} bytes, ${result.filesChanged} read, ${result.bytesNew} new bytes stored${warnings.total ? `, ${warnings.total} warning(s)` : ''}`);
+  await retainAfter(ctx, run);
+}
+
+/** After a successful backup: the job's retention policy, if it has one (a failure to forget never fails the backup). */
+async function retainAfter(ctx: ServerContext, run: RunRow): Promise<void> {
+  const id = num(run.id);
+  try {
+    const rows = await ctx.db.query<{ retention: string }>('SELECT retention FROM jobs WHERE id = ?', [run.job_id]);
+    const policy = JSON.parse(rows[0]?.retention ?? '{}') as RetentionPolicy;
+    if (Object.keys(policy).length === 0) return;
+    const done = await applyJobRetention(ctx, num(run.job_id), policy, false);
+    const gone = [...done.forgotten, ...done.forgetting];
+    if (gone.length) await logRun(ctx, id, `retention: forgot ${gone.length} snapshot(s): ${gone.join(', ')}${done.forgetting.length ? ` (${done.forgetting.length} finished when storage ${run.storage} is back)` : ''}`);
+    for (const s of done.skipped) await logRun(ctx, id, `retention: snapshot ${s.id} is in use by run ${s.run}; left for next time`, 'warn');
+  } catch (e) {
+    await logRun(ctx, id, `retention not applied: ${(e as Error).message}`, 'warn');
+  }
 }

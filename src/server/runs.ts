@@ -44,6 +44,7 @@ export type RunRow = {
   warnings_total: number;
   damaged_total: number;
   next_attempt: number | null;
+  gc_result: string | null;
   job: string | null;
   job_owner: number | null;
   agent: string | null;
@@ -89,6 +90,8 @@ function runJson(r: RunRow): RunJson {
     attempt: num(r.attempt),
     retryOf: r.retry_of === null ? null : num(r.retry_of),
     nextAttempt: r.next_attempt === null ? null : num(r.next_attempt),
+    // a gc's figures at the top level
+    ...(r.gc_result ? (JSON.parse(r.gc_result) as Record<string, number | boolean>) : {}),
   };
 }
 
@@ -145,7 +148,8 @@ export type NewRun = {
   jobId: number | null;
   kind: RunKind;
   requestedLevel: Level | null;
-  agentId: number;
+  /** null for a gc */
+  agentId: number | null;
   storageId: number;
   pretreatment?: unknown;
   /** a backup that reads every file whatever its metadata */

@@ -9,16 +9,18 @@
 import { durationText } from '../core/durations.ts';
 import { CairnError } from '../core/errors.ts';
 import { testDuration } from '../core/test-settings.ts';
-import type { BackupResult, ErrorInfo, RestoreResult, RunEndedParams, VerifyResult } from '../protocol/control.ts';
+import type { BackupResult, ErrorInfo, GcResult, RestoreResult, RunEndedParams, VerifyResult } from '../protocol/control.ts';
+import type { RunJson } from '../protocol/api-types.ts';
 import { type GrantOp, signGrant } from '../protocol/grant.ts';
 import { num, type ServerContext } from './context.ts';
 import { decide, type QueuedRun, type RunningRun } from './queue.ts';
 import { backupParams, recordBackup } from './run-backup.ts';
 import { type RestoreRequestStored, recordRestore, restoreParams } from './run-restore.ts';
 import { retryIfAllowed } from './run-retries.ts';
-import { clearProgress, liveProgress, logRun, type PartLog, type RunRow, runRow, updateRun } from './runs.ts';
+import { clearProgress, liveProgress, logRun, type PartLog, queueRun, type RunRow, runRow, updateRun } from './runs.ts';
 import { recordVerify, verifyParams } from './run-verify.ts';
 import { fireSchedules } from './schedule-firing.ts';
+import { resumeForgetting } from './forget.ts';
 import { dropRunSnapshot, snapshotRow } from './snapshots.ts';
 import { agentKeysFor } from './vaults.ts';
 
@@ -49,9 +51,13 @@ export class Scheduler {
   #again = false;
   readonly #active = new Map<number, Active>();
   readonly #canceled = new Set<number>();
+  /** gc runs' confirmation codes until they start (never written to the catalog) */
+  readonly #gcCodes = new Map<number, string>();
   #closed = false;
   #startup = true;
   #started = false;
+  #forgetTriedAt = 0;
+  #storageCameOnline = false;
   #tick: NodeJS.Timeout | undefined;
 
   constructor(ctx: ServerContext, partLog: PartLog) {
@@ -69,6 +75,11 @@ export class Scheduler {
     );
     const deadline = Date.now() + reattachGraceMs();
     for (const r of rows) {
+      if (r.kind === 'gc') {
+        // its answer had nowhere to go: the next gc finishes what it left (the storage server's gc is crash-safe)
+        await updateRun(this.#ctx, num(r.id), { status: 'failed', ended_at: Date.now(), error: 'the backup server restarted during the gc' }, 'running');
+        continue;
+      }
       this.#active.set(num(r.id), { agent: r.agent!, kind: r.kind, startedAt: num(r.started_at ?? Date.now()), link: 0, maxRuntimeS: r.max_runtime_s === null ? null : num(r.max_runtime_s), deadline });
       await logRun(this.#ctx, num(r.id), 'the backup server restarted; waiting for the agent to re-attach the run', 'warn');
     }
@@ -91,6 +102,7 @@ export class Scheduler {
       this.#again = false;
       try {
         await this.#expire();
+        await this.#resumeForgetting();
         await fireSchedules(this.#ctx, this.#startup);
         this.#startup = false;
         await this.#schedule();
@@ -235,6 +247,20 @@ export class Scheduler {
     this.kick();
   }
 
+  /** Snapshots left `forgetting` (a crash, an offline storage server) are finished, at most every 30 s. */
+  async #resumeForgetting(): Promise<void> {
+    if (Date.now() - this.#forgetTriedAt < 30_000 && !this.#storageCameOnline) return;
+    this.#forgetTriedAt = Date.now();
+    this.#storageCameOnline = false;
+    await resumeForgetting(this.#ctx);
+  }
+
+  /** A storage server came online: what waits for it is tried at the next pass. */
+  storageOnline(): void {
+    this.#storageCameOnline = true;
+    this.kick();
+  }
+
   /** Runs whose agent stayed away past the grace, and runs past their --max-runtime, end now. */
   async #expire(): Promise<void> {
     const t = Date.now();
@@ -273,12 +299,12 @@ export class Scheduler {
       id: num(r.id),
       kind: r.kind,
       job: r.job_id === null ? null : { id: num(r.job_id), name: r.job ?? String(r.job_id) },
-      agent: { id: num(r.agent_id), name: r.agent!, online: ctx.hub.isOnline({ kind: 'agent', name: r.agent! }), maxRuns: r.agent_max === null ? null : num(r.agent_max) },
+      agent: r.agent_id === null ? null : { id: num(r.agent_id), name: r.agent!, online: ctx.hub.isOnline({ kind: 'agent', name: r.agent! }), maxRuns: r.agent_max === null ? null : num(r.agent_max) },
       storage: { id: num(r.storage_id), name: r.storage!, online: ctx.hub.isOnline({ kind: 'storage', name: r.storage! }), maxRuns: r.storage_max === null ? null : num(r.storage_max) },
       priority: num(r.priority),
       retry: r.retry_of === null ? null : { attempt: num(r.attempt), of: num(r.retry_of), retries: num(r.job_retries ?? 2), notBefore: num(r.not_before ?? 0), after: num(r.prev ?? r.retry_of) },
     }));
-    const busy: RunningRun[] = running.map((r) => ({ kind: r.kind, jobId: r.job_id === null ? null : num(r.job_id), agentId: num(r.agent_id), storageId: num(r.storage_id) }));
+    const busy: RunningRun[] = running.map((r) => ({ kind: r.kind, jobId: r.job_id === null ? null : num(r.job_id), agentId: r.agent_id === null ? null : num(r.agent_id), storageId: num(r.storage_id) }));
     const byId = new Map(queued.map((r) => [num(r.id), r]));
     for (const d of decide(view, busy, this.#ctx.limits, Date.now())) {
       const run = byId.get(d.id)!;
@@ -291,8 +317,9 @@ export class Scheduler {
       const startedAt = Date.now();
       if (!(await updateRun(ctx, d.id, { status: 'running', reason: null, started_at: startedAt, max_runtime_s: maxRuntime }, 'queued'))) continue;
       // a hello that arrives from now on can name the run
-      this.#active.set(d.id, { agent: run.agent!, kind: run.kind, startedAt, link: Number.POSITIVE_INFINITY, maxRuntimeS: maxRuntime });
-      void this.#dispatch({ ...run, started_at: startedAt, max_runtime_s: maxRuntime });
+      // a gc has no agent: no hello names it, it lives as long as its call to the storage server
+      this.#active.set(d.id, { agent: run.agent ?? '', kind: run.kind, startedAt, link: Number.POSITIVE_INFINITY, maxRuntimeS: maxRuntime });
+      void (run.kind === 'gc' ? this.#collect({ ...run, started_at: startedAt }) : this.#dispatch({ ...run, started_at: startedAt, max_runtime_s: maxRuntime }));
     }
   }
 
@@ -321,6 +348,38 @@ export class Scheduler {
     const stored = JSON.parse(run.pretreatment ?? '{}') as RestoreRequestStored;
     const snap = await snapshotRow(this.#ctx.db, stored.request.snapshot);
     return { id: num(snap.vault_id), name: snap.vault };
+  }
+
+  /** A gc run: the storage server collects every vault's garbage without keys; the run keeps its figures. */
+  async #collect(run: RunRow): Promise<void> {
+    const ctx = this.#ctx;
+    const id = num(run.id);
+    const confirm = this.#gcCodes.get(id);
+    this.#gcCodes.delete(id);
+    try {
+      await logRun(ctx, id, `gc on storage ${run.storage}${confirm ? ' (confirmed)' : ''}`);
+      const r = (await ctx.hub.call({ kind: 'storage', name: run.storage! }, 'gc', confirm ? { confirm } : {})) as GcResult;
+      const figures = { bytesFreed: num(r.bytesFreed), chunksDeleted: num(r.chunksDeleted), packsRewritten: num(r.packsRewritten), packsDeleted: num(r.packsDeleted), ...(r.confirmationNeeded ? { confirmationNeeded: true } : {}) };
+      if (!(await updateRun(ctx, id, { status: 'succeeded', ended_at: Date.now(), gc_result: JSON.stringify(figures) }, 'running'))) return;
+      await logRun(
+        ctx,
+        id,
+        r.confirmationNeeded
+          ? `storage ${run.storage} is append-only: would free ${figures.bytesFreed} bytes (${figures.chunksDeleted} chunks, ${figures.packsRewritten} packs rewritten, ${figures.packsDeleted} deleted); confirmation needed: read DATA/gc-confirm on storage ${run.storage}`
+          : `succeeded: ${figures.bytesFreed} bytes freed, ${figures.chunksDeleted} chunks deleted, ${figures.packsRewritten} packs rewritten, ${figures.packsDeleted} deleted`,
+      );
+    } catch (e) {
+      await this.#fail(id, e instanceof CairnError ? e.message : `internal error: ${(e as Error).message}`, { canceled: this.#canceled.has(id) });
+    } finally {
+      this.#ended(id);
+    }
+  }
+
+  /** Queues a gc of a storage server (a confirmation code, when given, is kept in memory only). */
+  async queueGc(storageId: number, confirm: string | undefined): Promise<RunJson> {
+    const run = await queueRun(this.#ctx, { jobId: null, kind: 'gc', requestedLevel: null, agentId: null, storageId });
+    if (confirm !== undefined) this.#gcCodes.set(run.id, confirm);
+    return run;
   }
 
   /** Hands a started run to its agent; the agent answers at once and reports the end with runEnded. */

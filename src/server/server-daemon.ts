@@ -14,6 +14,8 @@ import { sessionRoutes } from './api/session-routes.ts';
 import { jobRoutes } from './api/job-routes.ts';
 import { partRoutes } from './api/part-routes.ts';
 import { rebuildRoutes } from './api/rebuild-routes.ts';
+import { forgetRoutes } from './api/forget-routes.ts';
+import { gcRoutes } from './api/gc-routes.ts';
 import { snapshotRoutes } from './api/snapshot-routes.ts';
 import { verifyRoutes } from './api/verify-routes.ts';
 import { userRoutes } from './api/user-routes.ts';
@@ -130,7 +132,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       online: async (part, hello) => {
         await partOnline(c, part, hello);
         if (part.kind === 'agent') await scheduler.agentOnline(part.name, hello.runs, hello.link);
-        else scheduler.kick();
+        else scheduler.storageOnline();
       },
       offline: async (part, reason) => {
         await partOffline(c, part, reason);
@@ -166,7 +168,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     await scheduler.load();
 
     let routes: Route[] = [];
-    routes = [...sessionRoutes(c, () => routes), ...partRoutes(c), ...vaultRoutes(c), ...jobRoutes(c, scheduler), ...snapshotRoutes(c), ...verifyRoutes(c), ...userRoutes(c), ...rebuildRoutes(c, rebuilds)];
+    routes = [...sessionRoutes(c, () => routes), ...partRoutes(c), ...vaultRoutes(c), ...jobRoutes(c, scheduler), ...snapshotRoutes(c), ...verifyRoutes(c), ...userRoutes(c), ...rebuildRoutes(c, rebuilds), ...forgetRoutes(c), ...gcRoutes(c, scheduler)];
     const router = new Router(
       routes,
       {

@@ -63,7 +63,8 @@ export async function listSnapshots(db: CatalogDriver, caller: Caller, opts: { a
     where.push('j.name = ?');
     params.push(opts.job);
   }
-  const rows = await db.query<SnapshotRow>(`${SELECT}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY s.time DESC, s.pk DESC`, params);
+  where.push('s.forgetting_at IS NULL'); // being forgotten: hidden
+  const rows = await db.query<SnapshotRow>(`${SELECT} WHERE ${where.join(' AND ')} ORDER BY s.time DESC, s.pk DESC`, params);
   return rows.filter((r) => caller.role !== 'user' || r.job_owner === caller.id).map(snapshotJson);
 }
 
@@ -73,8 +74,8 @@ export async function snapshotRow(db: CatalogDriver, idOrPrefix: string, caller?
   if (!/^[0-9a-f]{8,64}$/.test(idOrPrefix)) throw notFound();
   const rows =
     idOrPrefix.length === 64
-      ? await db.query<SnapshotRow>(`${SELECT} WHERE s.id = ?`, [idOrPrefix])
-      : await db.query<SnapshotRow>(`${SELECT} WHERE s.id >= ? AND s.id < ? LIMIT 2`, [idOrPrefix, `${idOrPrefix}g`]);
+      ? await db.query<SnapshotRow>(`${SELECT} WHERE s.id = ? AND s.forgetting_at IS NULL`, [idOrPrefix])
+      : await db.query<SnapshotRow>(`${SELECT} WHERE s.id >= ? AND s.id < ? AND s.forgetting_at IS NULL LIMIT 2`, [idOrPrefix, `${idOrPrefix}g`]);
   if (rows.length > 1) throw new CairnError('E_CONFLICT', `snapshot prefix ${idOrPrefix} is ambiguous: give more digits`);
   const row = rows[0];
   if (!row || (caller?.role === 'user' && row.job_owner !== caller.id)) throw notFound();

@@ -87,7 +87,7 @@ export type Cluster = {
   json: <T = unknown>(args: string[], stdin?: string) => Promise<T>;
   storages: Map<string, Daemon>;
   agents: Map<string, Daemon>;
-  addStorage: (name: string) => Promise<Daemon>;
+  addStorage: (name: string, extraArgs?: string[]) => Promise<Daemon>;
   addAgent: (name: string, extraArgs?: string[]) => Promise<Daemon>;
   /** restart a part from its data folder alone */
   restartStorage: (name: string) => Promise<Daemon>;
@@ -152,10 +152,10 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     json,
     storages,
     agents,
-    addStorage: async (name) => {
+    addStorage: async (name, extraArgs = []) => {
       const dataDir = join(root, `storage-${name}`);
       const d = await startDaemon(`storage ${name}`, dataDir, [
-        'storage', 'start', '--data', dataDir, '--listen', '127.0.0.1:0', '--server', url, '--token', await token('storage'), '--name', name,
+        'storage', 'start', '--data', dataDir, '--listen', '127.0.0.1:0', '--server', url, '--token', await token('storage'), '--name', name, ...extraArgs,
       ], daemonEnv);
       storages.set(name, d);
       await waitOnline('storage', name);

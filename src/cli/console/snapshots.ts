@@ -1,9 +1,10 @@
-// `cairn snapshot list|ls`: the snapshots the catalog knows, and the files of one of them at a
+// `cairn snapshot list|ls|forget`: the snapshots the catalog knows, and the files of one of them at a
 // path (answered from the server's file index, without asking the agent).
 import type { LsEntryJson, SnapshotJson } from '../../protocol/api-types.ts';
 import { seg, withQuery } from '../api-client.ts';
 import type { Command } from '../command.ts';
 import { formatBytes } from '../progress.ts';
+import { snapshotForget } from './forget.ts';
 import { absolutePath, bool, JSON_OPTION, printList, str, withClient } from './shared.ts';
 
 const list: Command = {
@@ -47,4 +48,4 @@ const ls: Command = {
   },
 };
 
-export const snapshotCommands: Command[] = [list, ls];
+export const snapshotCommands: Command[] = [list, ls, snapshotForget];

@@ -8,6 +8,7 @@ import { schemaV1 } from './schema-v1.ts';
 import { schemaV2 } from './schema-v2.ts';
 import { schemaV3 } from './schema-v3.ts';
 import { schemaV4 } from './schema-v4.ts';
+import { schemaV5 } from './schema-v5.ts';
 
 export type Migration = {
   version: number;
@@ -22,6 +23,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 2, name: 'agent-wrapped vault keys, run of a snapshot', statements: schemaV2 },
   { version: 3, name: 'force-read backup runs', statements: schemaV3 },
   { version: 4, name: 'unattended operation: job settings, part limits, retries', statements: schemaV4 },
+  { version: 5, name: 'retention, forget and garbage collection', statements: schemaV5 },
 ];
 
 export type MigrateResult = { applied: number[]; version: number };

@@ -1,0 +1,101 @@
+// Forgetting snapshots across two machines, crash-safe: the catalog marks the snapshot
+// `forgetting` first (hidden from lists, not restorable, never a backup's parent), then the
+// storage server deletes its record and reference list (`deleteSnapshot`; an append-only one
+// records a request a confirmed gc carries out), then the catalog row and its file index go.
+// A crash or an offline storage server leaves it `forgetting`; `resumeForgetting` finishes it
+// when the storage server is back. A snapshot a running restore or verify reads, or a running
+// backup builds on, is not forgotten. Retention (retention.ts, restic's meaning) picks what a
+// job's policy lets go, after each successful backup and on `cairn forget`.
+import { CairnError } from '../core/errors.ts';
+import type { DeleteSnapshotResult } from '../protocol/control.ts';
+import type { CatalogDriver } from './catalog/driver.ts';
+import { num, type ServerContext } from './context.ts';
+import { applyRetention, type RetentionPolicy } from './retention.ts';
+
+export type ForgetOutcome = {
+  /** gone from the storage server and the catalog */
+  forgotten: string[];
+  /** marked; the storage server was not reached yet (finished when it is back) */
+  forgetting: string[];
+};
+
+type Target = { id: string; vault: string; storage: string };
+
+const TARGET = `SELECT s.id, v.name AS vault, st.name AS storage FROM snapshots s JOIN vaults v ON v.id = s.vault_id JOIN storages st ON st.id = s.storage_id`;
+
+/** The running run that reads snapshot `id` (a restore, a verify) or builds on it (a backup), if any. */
+export async function runUsing(db: CatalogDriver, id: string): Promise<number | null> {
+  const rows = await db.query<{ id: number; kind: string; parent: string | null; pretreatment: string | null }>(
+    "SELECT id, kind, parent, pretreatment FROM runs WHERE status = 'running' AND (parent = ? OR kind IN ('restore', 'verify')) ORDER BY id",
+    [id],
+  );
+  for (const r of rows) {
+    if (r.parent === id) return num(r.id);
+    const asked = (JSON.parse(r.pretreatment ?? '{}') as { request?: { snapshot?: string } }).request?.snapshot;
+    if (asked === id) return num(r.id);
+  }
+  return null;
+}
+
+/**
+ * Forgets the snapshots given (full ids). One in use is refused (409) unless `skipInUse`, when
+ * it is left for next time and named in `skipped`.
+ */
+export async function forgetSnapshots(ctx: ServerContext, ids: string[], opts: { skipInUse?: boolean } = {}): Promise<ForgetOutcome & { skipped: { id: string; run: number }[] }> {
+  const marked: string[] = [];
+  const skipped: { id: string; run: number }[] = [];
+  for (const id of ids) {
+    const user = await runUsing(ctx.db, id);
+    if (user !== null) {
+      if (!opts.skipInUse) throw new CairnError('E_CONFLICT', `snapshot ${id} is in use by run ${user}`);
+      skipped.push({ id, run: user });
+      continue;
+    }
+    await ctx.db.run('UPDATE snapshots SET forgetting_at = ? WHERE id = ? AND forgetting_at IS NULL', [Date.now(), id]);
+    marked.push(id);
+  }
+  const out: ForgetOutcome & { skipped: { id: string; run: number }[] } = { forgotten: [], forgetting: [], skipped };
+  for (const id of marked) {
+    if (await finishOne(ctx, id)) out.forgotten.push(id);
+    else out.forgetting.push(id);
+  }
+  return out;
+}
+
+/** Asks the storage server to delete one marked snapshot, then drops the catalog rows; false while it cannot be reached. */
+async function finishOne(ctx: ServerContext, id: string): Promise<boolean> {
+  const t = (await ctx.db.query<Target>(`${TARGET} WHERE s.id = ? AND s.forgetting_at IS NOT NULL`, [id]))[0];
+  if (!t) return true; // finished meanwhile
+  try {
+    const answer = (await ctx.hub.call({ kind: 'storage', name: t.storage }, 'deleteSnapshot', { vault: t.vault, snapshot: id }, 60_000)) as DeleteSnapshotResult;
+    if ('requested' in answer) ctx.log(`snapshot ${id}: storage ${t.storage} is append-only; its deletion waits for a confirmed gc there`);
+  } catch (e) {
+    if (e instanceof CairnError && e.code === 'E_UNAVAILABLE') return false;
+    throw e;
+  }
+  await ctx.db.transaction(async (tx) => {
+    await tx.run('DELETE FROM files WHERE snapshot_pk IN (SELECT pk FROM snapshots WHERE id = ?)', [id]);
+    await tx.run('DELETE FROM snapshots WHERE id = ?', [id]);
+  });
+  return true;
+}
+
+/** Finishes the snapshots left `forgetting` on online storage servers (after a crash, or once one is back). */
+export async function resumeForgetting(ctx: ServerContext): Promise<void> {
+  const rows = await ctx.db.query<Target>(`${TARGET} WHERE s.forgetting_at IS NOT NULL ORDER BY s.forgetting_at`);
+  for (const t of rows) {
+    if (!ctx.hub.isOnline({ kind: 'storage', name: t.storage })) continue;
+    await finishOne(ctx, t.id).catch((e: unknown) => ctx.log(`forgetting snapshot ${t.id}: ${(e as Error).message}`));
+  }
+}
+
+export type RetentionOutcome = ForgetOutcome & { kept: string[]; skipped: { id: string; run: number }[] };
+
+/** Applies `policy` to the job's snapshots (never to snapshots without a job); `dryRun` changes nothing. */
+export async function applyJobRetention(ctx: ServerContext, jobId: number, policy: RetentionPolicy, dryRun: boolean): Promise<RetentionOutcome> {
+  const rows = await ctx.db.query<{ id: string; time: number }>('SELECT id, time FROM snapshots WHERE job_id = ? AND forgetting_at IS NULL', [jobId]);
+  const plan = applyRetention(rows.map((r) => ({ id: r.id, time: num(r.time) })), policy);
+  if (dryRun) return { kept: plan.keep, forgotten: plan.forget, forgetting: [], skipped: [] };
+  const done = await forgetSnapshots(ctx, plan.forget, { skipInUse: true });
+  return { kept: [...plan.keep, ...done.skipped.map((s) => s.id)], ...done };
+}

@@ -1,0 +1,107 @@
+// forget + gc on the real processes: forgetting a snapshot and running `cairn gc` gives back at
+// least 90% of its unique data on the storage server's disk, matching the run's bytesFreed
+// within 1 MiB, and the kept snapshot still verifies at data level and restores identical. On
+// an append-only storage server a gc without the code frees nothing and says where the code is;
+// a wrong code is refused; the right one frees. Bad input (unknown or offline storage) is refused.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { RunJson } from '../src/protocol/api-types.ts';
+import { type Cluster, startCluster, tempDir } from './support/cluster.ts';
+import { assertRsyncIdentical, packBytes, vaultSnapshots } from './support/crash-support.ts';
+
+const MiB = 1024 * 1024;
+const PASSPHRASE = { CAIRN_PASSPHRASE: 'gc test passphrase' };
+
+describe('forget and gc', { concurrency: 1 }, () => {
+  let c: Cluster;
+
+  before(async () => {
+    // a backup's chunks are spared for a grace after it (24 h by default): none here
+    c = await startCluster({ agents: ['a1'], storages: ['s1'], env: { CAIRN_TEST: '1', CAIRN_TEST_GC_GRACE_MS: '0' } });
+    await c.addStorage('ao', ['--append-only']);
+  });
+  after(async () => {
+    await c?.stop();
+  });
+
+  /** A job on `storage` over a folder with a 24 MiB file and a small shared one; two snapshots: with the big file, then without it. */
+  async function twoSnapshots(job: string, storage: string): Promise<{ src: string; first: string; second: RunJson }> {
+    const src = join(tempDir('cairn-gc-src-'), 'data');
+    mkdirSync(src, { recursive: true });
+    writeFileSync(join(src, 'shared.bin'), randomBytes(MiB));
+    writeFileSync(join(src, 'big.bin'), randomBytes(24 * MiB));
+    const r = await c.cli(['job', 'create', job, '--agent', 'a1', '--storage', storage, '--path', src], undefined, PASSPHRASE);
+    assert.equal(r.code, 0, r.stderr);
+    const first = await c.json<RunJson>(['job', 'run', job, '--wait']);
+    rmSync(join(src, 'big.bin'));
+    writeFileSync(join(src, 'new.bin'), randomBytes(2 * MiB));
+    const second = await c.json<RunJson>(['job', 'run', job, '--wait']);
+    assert.equal(second.status, 'succeeded');
+    return { src, first: first.snapshot!, second };
+  }
+
+  it('forget + gc frees the forgotten snapshot\'s unique data; the kept one verifies and restores', async () => {
+    const vault = 'admin.s1';
+    const dir = c.storages.get('s1')!.dataDir;
+    const { src, first, second } = await twoSnapshots('plain', 's1');
+    const forgot = await c.json<{ forgotten: string[] }>(['snapshot', 'forget', first]);
+    assert.deepEqual(forgot.forgotten, [first]);
+    const before = packBytes(dir, vault);
+    const gc = await c.json<RunJson>(['gc', '--storage', 's1', '--wait']);
+    assert.equal(gc.status, 'succeeded', JSON.stringify(gc));
+    assert.equal(gc.kind, 'gc');
+    assert.equal(gc.agent, null);
+    const dropped = before - packBytes(dir, vault);
+    assert.ok(dropped >= 0.9 * 24 * MiB, `the disk gave back ${dropped} bytes of 24 MiB`);
+    assert.ok(Math.abs(dropped - gc.bytesFreed!) <= MiB, `bytesFreed ${gc.bytesFreed} vs ${dropped} dropped`);
+    assert.ok(gc.chunksDeleted! > 0 && gc.packsDeleted! + gc.packsRewritten! > 0, JSON.stringify(gc));
+    const verified = await c.json<RunJson>(['verify', second.snapshot!, '--level', 'data', '--wait']);
+    assert.equal(verified.status, 'succeeded', JSON.stringify(verified));
+    const to = tempDir('cairn-gc-restore-');
+    const restored = await c.json<RunJson>(['restore', second.snapshot!, '--to', to, '--wait']);
+    assert.equal(restored.status, 'succeeded');
+    assertRsyncIdentical(src, join(to, src));
+  });
+
+  it('append-only: gc without the code frees nothing and says where it is; a wrong code is refused; the right one frees', async () => {
+    const vault = 'admin.ao';
+    const dir = c.storages.get('ao')!.dataDir;
+    const { first } = await twoSnapshots('guarded', 'ao');
+    const forgot = await c.json<{ forgotten: string[] }>(['snapshot', 'forget', first]);
+    assert.deepEqual(forgot.forgotten, [first], 'gone from the catalog');
+    assert.ok(vaultSnapshots(dir, vault).includes(first), 'kept on append-only storage until a confirmed gc');
+    const before = packBytes(dir, vault);
+    const marked = await c.cli(['gc', '--storage', 'ao', '--wait']);
+    assert.equal(marked.code, 0, marked.stderr);
+    assert.match(marked.stdout, /confirmation needed: read DATA\/gc-confirm on storage ao/);
+    assert.equal(packBytes(dir, vault), before, 'nothing freed without the code');
+    const codeFile = join(dir, 'gc-confirm');
+    assert.equal(statSync(codeFile).mode & 0o777, 0o600);
+    const wrong = await c.cli(['gc', '--storage', 'ao', '--confirm', 'not-the-code', '--wait']);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /gc confirmation code is wrong or expired/);
+    assert.equal(packBytes(dir, vault), before);
+    const code = readFileSync(codeFile, 'utf8').trim().split(/\s+/)[0]!;
+    const freed = await c.json<RunJson>(['gc', '--storage', 'ao', '--confirm', code, '--wait']);
+    assert.equal(freed.status, 'succeeded', JSON.stringify(freed));
+    assert.ok(before - packBytes(dir, vault) >= 0.9 * 24 * MiB);
+    assert.ok(!vaultSnapshots(dir, vault).includes(first));
+  });
+
+  it('gc of an unknown or offline storage server is refused, nothing queued', async () => {
+    const runs = (await c.json<RunJson[]>(['run', 'list'])).length;
+    const unknown = await c.cli(['gc', '--storage', 'nosuch']);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /no storage named nosuch/);
+    await c.storages.get('ao')!.stop();
+    const offline = await c.cli(['gc', '--storage', 'ao']);
+    assert.equal(offline.code, 1);
+    assert.match(offline.stderr, /storage ao is offline/);
+    const missing = await c.cli(['gc']);
+    assert.equal(missing.code, 2);
+    assert.equal((await c.json<RunJson[]>(['run', 'list'])).length, runs);
+  });
+});
