@@ -8,19 +8,22 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { RunJson } from '../src/protocol/api-types.ts';
+import type { PartJson, RunJson } from '../src/protocol/api-types.ts';
 import { type Cluster, startCluster, tempDir } from './support/cluster.ts';
-import { assertRsyncIdentical, packBytes, vaultSnapshots } from './support/crash-support.ts';
+import { assertRsyncIdentical, packBytes, pollUntil, vaultSnapshots } from './support/crash-support.ts';
+import { TestClock } from './support/test-clock.ts';
 
 const MiB = 1024 * 1024;
 const PASSPHRASE = { CAIRN_PASSPHRASE: 'gc test passphrase' };
 
 describe('forget and gc', { concurrency: 1 }, () => {
   let c: Cluster;
+  const clock = new TestClock();
 
   before(async () => {
     // a backup's chunks are spared for a grace after it (24 h by default): none here
-    c = await startCluster({ agents: ['a1'], storages: ['s1'], env: { CAIRN_TEST: '1', CAIRN_TEST_GC_GRACE_MS: '0' } });
+    clock.set(Date.UTC(2030, 5, 3, 10, 0));
+    c = await startCluster({ agents: ['a1'], storages: ['s1'], env: { ...clock.env(), CAIRN_TEST_GC_GRACE_MS: '0', CAIRN_TEST_RETRY_BACKOFF_MS: '300' } });
     await c.addStorage('ao', ['--append-only']);
   });
   after(async () => {
@@ -66,6 +69,40 @@ describe('forget and gc', { concurrency: 1 }, () => {
     assertRsyncIdentical(src, join(to, src));
   });
 
+  it('the race, 10 times: a backup reusing chunks only a forgotten snapshot named, with a gc in the middle, never stores a snapshot with a hole', async () => {
+    const src = join(tempDir('cairn-gc-race-'), 'data');
+    mkdirSync(src, { recursive: true });
+    const r = await c.cli(['job', 'create', 'race', '--agent', 'a1', '--storage', 's1', '--path', src, '--retries', '3', '--bwlimit', '2M'], undefined, PASSPHRASE);
+    assert.equal(r.code, 0, r.stderr);
+    const outcomes: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      rmSync(src, { recursive: true, force: true });
+      mkdirSync(src);
+      for (let f = 0; f < 4; f++) writeFileSync(join(src, `a${f}.bin`), randomBytes(MiB));
+      const first = await c.json<RunJson>(['job', 'run', 'race', '--level', 'full', '--wait']);
+      assert.equal(first.status, 'succeeded');
+      await c.json(['snapshot', 'forget', first.snapshot!]);
+      // the same data again (its chunks referenced by nothing now) and a new file sent slowly, so the
+      // gc lands after the backup was told the old chunks are there and before its snapshot is stored
+      writeFileSync(join(src, 'z-new.bin'), randomBytes(2 * MiB));
+      const again = c.cli(['job', 'run', 'race', '--level', 'full', '--wait', '--json']);
+      await pollUntil('the backup has read the reused files', async () => {
+        const run = (await c.json<RunJson[]>(['run', 'list', '--job', 'race']))[0]!;
+        return run.id !== first.id && (run.status !== 'running' || run.bytesRead >= 4 * MiB);
+      });
+      const gc = await c.cli(['gc', '--storage', 's1', '--wait', '--json']);
+      assert.equal(gc.code, 0, gc.stderr);
+      const ended = await again;
+      assert.equal(ended.code, 0, `the backup (or its retry) succeeds: ${ended.stderr}`);
+      const run = JSON.parse(ended.stdout) as RunJson;
+      outcomes.push(`attempt ${run.attempt}, ${(JSON.parse(gc.stdout) as RunJson).chunksDeleted} chunks collected`);
+      const verified = await c.json<RunJson>(['verify', run.snapshot!, '--level', 'data', '--wait']);
+      assert.equal(verified.status, 'succeeded', `round ${i}: snapshot ${run.snapshot} has every chunk: ${JSON.stringify(verified.damaged)}`);
+      rmSync(join(src, 'z-new.bin'));
+    }
+    process.stderr.write(`race outcomes: ${outcomes.join('; ')}\n`);
+  });
+
   it('append-only: gc without the code frees nothing and says where it is; a wrong code is refused; the right one frees', async () => {
     const vault = 'admin.ao';
     const dir = c.storages.get('ao')!.dataDir;
@@ -89,6 +126,22 @@ describe('forget and gc', { concurrency: 1 }, () => {
     assert.equal(freed.status, 'succeeded', JSON.stringify(freed));
     assert.ok(before - packBytes(dir, vault) >= 0.9 * 24 * MiB);
     assert.ok(!vaultSnapshots(dir, vault).includes(first));
+  });
+
+  it('storage set --gc-schedule runs a gc at its slots', async () => {
+    const set = await c.json<PartJson>(['storage', 'set', 's1', '--gc-schedule', '*/30 * * * *']);
+    assert.equal(set.gcSchedule, '*/30 * * * *');
+    const gcs = async () => (await c.json<RunJson[]>(['run', 'list'])).filter((r) => r.kind === 'gc' && r.storage === 's1');
+    const before = (await gcs()).length;
+    clock.set(Date.UTC(2030, 5, 3, 10, 30, 1));
+    await pollUntil('the scheduled gc ran', async () => (await gcs()).length === before + 1 && (await gcs())[0]!.status === 'succeeded');
+    const log = (await c.json<{ message: string }[]>(['run', 'log', String((await gcs())[0]!.id)])).map((l) => l.message);
+    assert.ok(log.includes('queued gc by the schedule of storage s1, slot 10:30'), JSON.stringify(log));
+    const bad = await c.cli(['storage', 'set', 's1', '--gc-schedule', '0 0 3 * * *']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /is not a 5-field cron expression/);
+    const off = await c.json<PartJson>(['storage', 'set', 's1', '--gc-schedule', 'none']);
+    assert.equal(off.gcSchedule, null);
   });
 
   it('gc of an unknown or offline storage server is refused, nothing queued', async () => {

@@ -90,6 +90,8 @@ export const upCommand: Command = {
         storageToken = await server.local.partToken('storage', 'admin');
       }
       children.push(await startPart('storage', storageArgs, { ...process.env, CAIRN_TOKEN: storageToken }));
+      // the all-in-one storage server collects its garbage weekly (Sunday 04:30) unless told otherwise
+      if (storageToken) await server.local.storageGcSchedule('local', '30 4 * * 0');
       const agentArgs = ['agent', 'start', '--data', agentDir];
       let agentToken = '';
       if (!enrolled(agentDir, 'agent.json')) {

@@ -72,6 +72,8 @@ export type PartJson = {
   certExpires: string | null;
   /** runs at once on this part: its own limit, else the server's default for its kind */
   maxRuns: number;
+  /** storage servers: the gc schedule (five-field cron), null for none */
+  gcSchedule?: string | null;
   owner?: string | null;
 };
 

@@ -14,6 +14,8 @@ import type { Caller } from './auth/accounts.ts';
 import { checkOwner, iso, num, type PartKindName, partId, partTable, type ServerContext } from './context.ts';
 import { keepIssued, recordCertificate, type ReenrollProof, reenrollRefusal } from './cert-renewal.ts';
 import type { PartRef } from './control-hub.ts';
+import { now } from '../core/test-settings.ts';
+import { parseCron } from './schedules.ts';
 
 const TOKEN_TTL_MS = 3600_000;
 
@@ -103,6 +105,7 @@ type PartRow = {
   address: string | null;
   cert_expires: number | null;
   max_runs: number | null;
+  gc_schedule?: string | null;
   owner?: string | null;
 };
 
@@ -116,6 +119,7 @@ function partJson(r: PartRow, online: boolean, defaultMax: number): PartJson {
     address: r.address,
     certExpires: iso(r.cert_expires),
     maxRuns: r.max_runs === null ? defaultMax : num(r.max_runs),
+    ...(r.gc_schedule !== undefined ? { gcSchedule: r.gc_schedule } : {}),
     ...(r.owner !== undefined ? { owner: r.owner } : {}),
   };
 }
@@ -134,12 +138,20 @@ export async function listParts(ctx: ServerContext, kind: PartKindName, caller: 
   return rows.map((r) => partJson(r, ctx.hub.isOnline({ kind, name: r.name }), defaultMax));
 }
 
-/** `agent set` / `storage set`: the part's own limit of runs at once. */
-export async function setPartLimit(ctx: ServerContext, kind: PartKindName, name: string, caller: Caller, maxRuns: number): Promise<PartJson> {
+/**
+ * `agent set` / `storage set`: the part's own limit of runs at once; a storage server's gc
+ * schedule (a five-field cron, '' for none; a new one has missed nothing before it).
+ */
+export async function setPart(ctx: ServerContext, kind: PartKindName, name: string, caller: Caller, body: { maxRuns?: number; gcSchedule?: string }): Promise<PartJson> {
   const rows = await ctx.db.query<{ id: number; owner_id?: number | null }>(`SELECT * FROM ${partTable(kind)} WHERE name = ? AND removed_at IS NULL`, [name]);
   if (!rows[0]) throw new CairnError('E_NOT_FOUND', `no ${kind} named ${name}`);
   if (kind === 'agent') checkOwner(caller, rows[0].owner_id ?? null, `agent named ${name}`);
-  await ctx.db.run(`UPDATE ${partTable(kind)} SET max_runs = ? WHERE id = ?`, [maxRuns, rows[0].id]);
+  if (body.maxRuns === undefined && body.gcSchedule === undefined) throw new CairnError('E_BAD_REQUEST', `${kind} set: nothing to change`);
+  if (body.gcSchedule !== undefined && kind !== 'storage') throw new CairnError('E_BAD_REQUEST', 'gcSchedule: only storage servers collect garbage');
+  if (body.gcSchedule) parseCron(body.gcSchedule);
+  if (body.maxRuns !== undefined) await ctx.db.run(`UPDATE ${partTable(kind)} SET max_runs = ? WHERE id = ?`, [body.maxRuns, rows[0].id]);
+  if (body.gcSchedule !== undefined)
+    await ctx.db.run('UPDATE storages SET gc_schedule = ?, gc_checked_at = ? WHERE id = ?', [body.gcSchedule === '' ? null : body.gcSchedule.trim().split(/\s+/).join(' '), now(), rows[0].id]);
   ctx.kick();
   return getPart(ctx, kind, name, caller);
 }

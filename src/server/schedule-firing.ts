@@ -70,3 +70,25 @@ async function fire(ctx: ServerContext, job: ScheduledJob, level: Level, slot: n
   });
   if (missed) await logRun(ctx, run.id, missed);
 }
+
+/** Storage servers' gc schedules: a due slot queues a gc unless one is already waiting or running there. */
+export async function fireGcSchedules(ctx: ServerContext): Promise<void> {
+  const t = now();
+  const storages = await ctx.db.query<{ id: number; name: string; gc_schedule: string; gc_checked_at: number | null }>(
+    'SELECT id, name, gc_schedule, gc_checked_at FROM storages WHERE removed_at IS NULL AND gc_schedule IS NOT NULL',
+  );
+  for (const st of storages) {
+    if (st.gc_checked_at === null) {
+      await ctx.db.run('UPDATE storages SET gc_checked_at = ? WHERE id = ? AND gc_checked_at IS NULL', [t, st.id]);
+      continue;
+    }
+    const from = num(st.gc_checked_at);
+    const due = dueSlots([{ cron: st.gc_schedule, level: 'full' }], from, t);
+    if (due === null) continue;
+    const { changes } = await ctx.db.run('UPDATE storages SET gc_checked_at = ? WHERE id = ? AND gc_checked_at = ?', [t, st.id, from]);
+    if (changes === 0) continue;
+    const busy = await ctx.db.query("SELECT id FROM runs WHERE kind = 'gc' AND storage_id = ? AND status IN ('queued', 'running')", [st.id]);
+    if (busy.length) continue;
+    await queueRun(ctx, { jobId: null, kind: 'gc', requestedLevel: null, agentId: null, storageId: num(st.id), note: `queued gc by the schedule of storage ${st.name}, slot ${slotName(due.last)}` });
+  }
+}

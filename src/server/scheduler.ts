@@ -19,7 +19,7 @@ import { type RestoreRequestStored, recordRestore, restoreParams } from './run-r
 import { retryIfAllowed } from './run-retries.ts';
 import { clearProgress, liveProgress, logRun, type PartLog, queueRun, type RunRow, runRow, updateRun } from './runs.ts';
 import { recordVerify, verifyParams } from './run-verify.ts';
-import { fireSchedules } from './schedule-firing.ts';
+import { fireGcSchedules, fireSchedules } from './schedule-firing.ts';
 import { resumeForgetting } from './forget.ts';
 import { dropRunSnapshot, snapshotRow } from './snapshots.ts';
 import { agentKeysFor } from './vaults.ts';
@@ -104,6 +104,7 @@ export class Scheduler {
         await this.#expire();
         await this.#resumeForgetting();
         await fireSchedules(this.#ctx, this.#startup);
+        await fireGcSchedules(this.#ctx);
         this.#startup = false;
         await this.#schedule();
       } catch (e) {

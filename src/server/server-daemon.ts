@@ -83,7 +83,12 @@ export type RunningServer = {
   caPem: string;
   dataDir: string;
   /** for `cairn up`, which runs the server in its own process: tokens without a login */
-  local: { apiToken: (user: string) => Promise<string>; partToken: (kind: 'agent' | 'storage', user: string) => Promise<string> };
+  local: {
+    apiToken: (user: string) => Promise<string>;
+    partToken: (kind: 'agent' | 'storage', user: string) => Promise<string>;
+    /** sets a storage server's gc schedule unless it has one */
+    storageGcSchedule: (name: string, cron: string) => Promise<void>;
+  };
   stop: () => Promise<void>;
 };
 
@@ -225,6 +230,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
           const caller = await c.accounts.userByName(user);
           if (!caller) throw new CairnError('E_NOT_FOUND', `no user named ${user}`);
           return c.accounts.createApiToken(caller, 'cairn up');
+        },
+        storageGcSchedule: async (name, cron) => {
+          await c.db.run('UPDATE storages SET gc_schedule = ?, gc_checked_at = ? WHERE name = ? AND removed_at IS NULL AND gc_schedule IS NULL', [cron, Date.now(), name]);
         },
         partToken: async (kind, user) => {
           const caller = await c.accounts.userByName(user);

@@ -5,6 +5,7 @@ import { seg } from '../api-client.ts';
 import type { Command } from '../command.ts';
 import { CairnError } from '../../core/errors.ts';
 import { printJson } from '../output.ts';
+import { parseCron } from '../../server/schedules.ts';
 import { bool, JSON_OPTION, printList, wholeNumber, withClient } from './shared.ts';
 
 type PartKind = 'agent' | 'storage';
@@ -12,6 +13,16 @@ type PartKind = 'agent' | 'storage';
 /** The table row of a part: name status lastSeen rttMs version address certExpires. */
 export function partRow(p: PartJson): Record<string, unknown> {
   return { name: p.name, status: p.status, lastSeen: p.lastSeen, rttMs: p.rttMs, version: p.version, address: p.address, certExpires: p.certExpires, maxRuns: p.maxRuns };
+}
+
+/** A gc schedule's five-field cron, checked as the server checks it. */
+function gcCron(text: string): string {
+  try {
+    parseCron(text);
+  } catch (e) {
+    throw new CairnError('E_USAGE', `--gc-schedule: ${(e as Error).message.replace(/^schedule: /, '')}`);
+  }
+  return text.trim().split(/\s+/).join(' ');
 }
 
 function partCommands(kind: PartKind): Command[] {
@@ -29,17 +40,22 @@ function partCommands(kind: PartKind): Command[] {
     },
     {
       name: `${kind} set`,
-      summary: `set ${kind === 'agent' ? 'an agent' : 'a storage server'}'s own limit of runs at once (--max-runs N)`,
-      options: { 'max-runs': { type: 'string' }, ...JSON_OPTION },
+      summary:
+        kind === 'agent'
+          ? "set an agent's own limit of runs at once (--max-runs N)"
+          : "set a storage server's limit of runs at once (--max-runs N) or its gc schedule (--gc-schedule CRON|none)",
+      options: { 'max-runs': { type: 'string' }, ...(kind === 'storage' ? { 'gc-schedule': { type: 'string' as const } } : {}), ...JSON_OPTION },
       positionals: [1, 1],
       async run({ values, positionals }) {
         const name = positionals[0]!;
-        const given = values['max-runs'];
-        if (given === undefined) throw new CairnError('E_USAGE', `${kind} set: --max-runs N is required`);
-        const maxRuns = wholeNumber(String(given), 'max-runs', 1);
-        const part = await withClient((c) => c.put<PartJson>(`/api/${plural}/${seg(name)}`, { maxRuns }));
+        const body: { maxRuns?: number; gcSchedule?: string } = {};
+        if (values['max-runs'] !== undefined) body.maxRuns = wholeNumber(String(values['max-runs']), 'max-runs', 1);
+        const gc = values['gc-schedule'];
+        if (gc !== undefined) body.gcSchedule = String(gc) === 'none' ? '' : gcCron(String(gc));
+        if (Object.keys(body).length === 0) throw new CairnError('E_USAGE', `${kind} set: give --max-runs N${kind === 'storage' ? ' or --gc-schedule CRON' : ''}`);
+        const part = await withClient((c) => c.put<PartJson>(`/api/${plural}/${seg(name)}`, body));
         if (bool(values, 'json')) printJson(part);
-        else process.stdout.write(`${kind} ${name}: at most ${part.maxRuns} run(s) at once\n`);
+        else process.stdout.write(`${kind} ${name}: at most ${part.maxRuns} run(s) at once${part.gcSchedule !== undefined ? `, gc ${part.gcSchedule ?? 'not scheduled'}` : ''}\n`);
         return 0;
       },
     },

@@ -3,7 +3,7 @@ import { CairnError } from '../../core/errors.ts';
 import type { Schema } from '../../protocol/api-schema.ts';
 import type { ServerContext } from '../context.ts';
 import type { Route } from '../http/router.ts';
-import { createPartToken, getPart, listParts, removePart, setPartLimit } from '../parts.ts';
+import { createPartToken, getPart, listParts, removePart, setPart } from '../parts.ts';
 
 const tokenBody: Schema = {
   type: 'object',
@@ -35,10 +35,13 @@ export function partRoutes(ctx: ServerContext): Route[] {
       {
         method: 'PUT',
         path: `${plural}/:name`,
-        summary: `set a ${kind}'s own limit of runs at once`,
+        summary: kind === 'agent' ? "set an agent's own limit of runs at once" : "set a storage server's own limit of runs at once, or its gc schedule ('' for none)",
         access: kind === 'agent' ? 'operate' : 'admin',
-        body: { type: 'object', properties: { maxRuns: { type: 'integer', minimum: 1, maximum: 1000 } }, required: ['maxRuns'] },
-        handle: async ({ params, body, caller }) => setPartLimit(ctx, kind, params.name!, caller!, (body as { maxRuns: number }).maxRuns),
+        body: {
+          type: 'object',
+          properties: { maxRuns: { type: 'integer', minimum: 1, maximum: 1000 }, ...(kind === 'storage' ? { gcSchedule: { type: 'string' as const, maxLength: 200 } } : {}) },
+        },
+        handle: async ({ params, body, caller }) => setPart(ctx, kind, params.name!, caller!, body as { maxRuns?: number; gcSchedule?: string }),
       },
       {
         method: 'DELETE',
