@@ -23,7 +23,7 @@ describe('forget and gc', { concurrency: 1 }, () => {
   before(async () => {
     // a backup's chunks are spared for a grace after it (24 h by default): none here
     clock.set(Date.UTC(2030, 5, 3, 10, 0));
-    c = await startCluster({ agents: ['a1'], storages: ['s1'], env: { ...clock.env(), CAIRN_TEST_GC_GRACE_MS: '0', CAIRN_TEST_RETRY_BACKOFF_MS: '300' } });
+    c = await startCluster({ agents: ['a1'], storages: ['s1'], env: { ...clock.env(), CAIRN_TEST_RETRY_BACKOFF_MS: '300' } });
     await c.addStorage('ao', ['--append-only']);
   });
   after(async () => {

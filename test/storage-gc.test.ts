@@ -5,13 +5,15 @@
 // and scrubs clean. A gc killed (-9) after the mark, in the sweep and in a rewrite leaves a vault
 // that scrubs clean and restores, and the next gc finishes. A chunk `missing` answers present
 // while a gc runs survives it; a snapshot upload whose chunks a gc swept fails as unavailable
-// (retriable) and stores nothing. Append-only: a deletion is only a request, a gc without the code
+// (retriable) and stores nothing. A run's vouches go when its snapshot is committed (deleted, its
+// chunks are freed by the next gc at once), or when it has been silent past the idle time; a run
+// that keeps talking keeps them. Append-only: a deletion is only a request, a gc without the code
 // frees nothing and writes DATA/gc-confirm (0600), a wrong or expired code is refused, the right
 // one frees, once; a new key file keeps the old one.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +28,8 @@ import type { SnapshotRecord } from '../src/core/snapshot.ts';
 import type { GcResult } from '../src/protocol/control.ts';
 import { missingChunks } from '../src/storage/chunk-lookup.ts';
 import { storageControlHandlers } from '../src/storage/control-handlers.ts';
+import { handlers } from '../src/storage/data-plane-handlers.ts';
+import type { RouteName } from '../src/protocol/data-plane.ts';
 import { collectGarbage } from '../src/storage/gc.ts';
 import { putSnapshot } from '../src/storage/snapshot-store.ts';
 import { VaultStore } from '../src/storage/vault-store.ts';
@@ -34,7 +38,6 @@ import { CAIRN_BIN, startStorage } from './support/storage-process.ts';
 import { pseudoRandom } from './support/tree-builder.ts';
 
 process.env.CAIRN_TEST = '1';
-process.env.CAIRN_TEST_GC_GRACE_MS = '0'; // what the tests back up is fresh: no grace, or nothing would go
 const MiB = 1024 * 1024;
 const UNIQUE = 10 * MiB;
 const VAULT = 'gc';
@@ -69,8 +72,61 @@ async function twoSnapshots(): Promise<Fixture> {
   } finally {
     client.close();
     await server.stop();
+    await forgetFixtureVouches(server.dataDir);
   }
 }
+
+/**
+ * The fixture's backups ran through a standalone server (no grant, no run): each connection
+ * vouched for itself and only the one that uploaded the snapshot was released. They are over:
+ * release the rest, as the idle time would.
+ */
+async function forgetFixtureVouches(dataDir: string): Promise<void> {
+  const store = new VaultStore(dataDir);
+  await store.init();
+  try {
+    const vault = await store.open(VAULT);
+    for (const { run } of vault.gcIndex.vouchingRuns()) vault.gcIndex.release(run);
+  } finally {
+    await store.close();
+  }
+}
+
+/** A data-plane request of run `run` handed to its handler in this process: its status and answer. */
+async function request(store: VaultStore, run: string, route: RouteName, body: Buffer, name?: string): Promise<{ status: number; body: Buffer }> {
+  const req = Object.assign(new PassThrough(), { complete: false, headers: { 'content-length': String(body.length) } });
+  req.once('end', () => (req.complete = true));
+  req.end(body);
+  let status = 0;
+  let answer: Buffer = Buffer.alloc(0);
+  const res = {
+    writeHead: (s: number) => void (status = s),
+    end: (b?: Buffer) => void (answer = b ?? answer),
+  };
+  await handlers[route]({
+    req: req as unknown as IncomingMessage,
+    res: res as unknown as ServerResponse,
+    match: { route, op: 'write', vault: VAULT, name },
+    store,
+    run,
+    startBody: () => undefined,
+  });
+  return { status, body: answer };
+}
+
+/** The ids of snapshot `id`'s refs. */
+function refIds(f: Fixture, id: string): Buffer[] {
+  const b = readFileSync(join(vaultDir(f), 'snapshots', `${id}.refs`));
+  return Array.from({ length: b.length / 32 }, (_, i) => b.subarray(i * 32, i * 32 + 32));
+}
+
+/** The ids only the first snapshot names. */
+function uniqueToFirst(f: Fixture): Buffer[] {
+  const kept = new Set(refIds(f, f.s2.id).map((id) => id.toString('hex')));
+  return refIds(f, f.s1.id).filter((id) => !kept.has(id.toString('hex')));
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function vaultDir(f: Fixture): string {
   return join(f.dataDir, 'vaults', VAULT);
@@ -174,14 +230,62 @@ describe('storage gc', { concurrency: 1 }, () => {
     });
   }
 
+  it("a run's vouches go when its snapshot is committed: deleted, its chunks are freed by a gc right away", async () => {
+    const f = await twoSnapshots();
+    const unique = uniqueToFirst(f);
+    await withHandlers(f, {}, async (h, store) => {
+      // a second backup (run r2) is told the first snapshot's chunks are present and commits a snapshot of them
+      assert.deepEqual(await request(store, 'r2', 'missing', Buffer.concat(unique)), { status: 200, body: Buffer.alloc(0) });
+      const vault = await store.open(VAULT);
+      assert.deepEqual(vault.gcIndex.vouchingRuns().map((r) => [r.run, r.ids]), [['r2', unique.length]]);
+      const id = randomBytes(32).toString('hex');
+      const record = randomBytes(100);
+      const sorted = [...unique].sort(Buffer.compare);
+      const upload = Buffer.concat([Buffer.from([0, 0, 0, record.length]), record, ...sorted]);
+      assert.equal((await request(store, 'r2', 'putSnapshot', upload, id)).status, 201);
+      assert.deepEqual(vault.gcIndex.vouchingRuns(), [], 'the commit left vouches');
+      await h.deleteSnapshot!({ vault: VAULT, snapshot: f.s1.id });
+      assert.equal(((await h.gc!({})) as GcResult).chunksDeleted, 0, 'a chunk the new snapshot names was collected');
+      await h.deleteSnapshot!({ vault: VAULT, snapshot: id });
+      const freed = (await h.gc!({})) as GcResult;
+      assert.equal(freed.chunksDeleted, unique.length, JSON.stringify(freed));
+      assert.ok(freed.bytesFreed >= 0.9 * UNIQUE, JSON.stringify(freed));
+      assert.ok(vault.index.lookup(unique).every((p) => p === undefined));
+    });
+    await assertIntact(f);
+  });
+
+  it('spares what a run without its snapshot yet was told is present, until it has been silent past the idle time', async () => {
+    const f = await twoSnapshots();
+    const unique = uniqueToFirst(f);
+    assert.ok(unique.length >= 4);
+    process.env.CAIRN_TEST_GC_VOUCH_IDLE_MS = '1500';
+    try {
+      await withHandlers(f, {}, async (h, store) => {
+        const vault = await store.open(VAULT);
+        const present = async (run: string, ids: Buffer[]) => assert.deepEqual((await request(store, run, 'missing', Buffer.concat(ids))).body, Buffer.alloc(0));
+        await present('failed', unique.slice(0, 1));
+        await present('talking', unique.slice(1, 2));
+        await h.deleteSnapshot!({ vault: VAULT, snapshot: f.s1.id });
+        await h.gc!({});
+        assert.ok(vault.index.lookup(unique.slice(0, 2)).every((p) => p !== undefined), 'a vouched chunk was collected');
+        assert.ok(vault.index.lookup(unique.slice(2)).every((p) => p === undefined), 'unvouched unreferenced chunks were kept');
+        await sleep(900);
+        assert.equal((await request(store, 'talking', 'getVault', Buffer.alloc(0))).status, 200); // any request keeps the run alive
+        await sleep(900);
+        await h.gc!({});
+        assert.equal(vault.index.lookup(unique.slice(0, 1))[0], undefined, 'the silent run still protects its chunk');
+        assert.notEqual(vault.index.lookup(unique.slice(1, 2))[0], undefined, 'the talking run lost its chunk');
+        assert.deepEqual(vault.gcIndex.vouchingRuns().map((r) => r.run), ['talking']);
+      });
+    } finally {
+      delete process.env.CAIRN_TEST_GC_VOUCH_IDLE_MS;
+    }
+  });
+
   it('spares a chunk that `missing` answered present while the gc ran', async () => {
     const f = await twoSnapshots();
-    const refs = (id: string) => {
-      const b = readFileSync(join(vaultDir(f), 'snapshots', `${id}.refs`));
-      return Array.from({ length: b.length / 32 }, (_, i) => b.subarray(i * 32, i * 32 + 32));
-    };
-    const kept = new Set(refs(f.s2.id).map((id) => id.toString('hex')));
-    const unique = refs(f.s1.id).filter((id) => !kept.has(id.toString('hex')));
+    const unique = uniqueToFirst(f);
     assert.ok(unique.length >= 4);
     const reused = unique.slice(0, 2);
     await withHandlers(f, {}, async (h, store) => {
@@ -191,7 +295,7 @@ describe('storage gc', { concurrency: 1 }, () => {
         appendOnly: false,
         log: () => undefined,
         onPhase: async (phase, vault) => {
-          if (phase === 'marked') assert.deepEqual(await missingChunks(vault, reused), [], 'answered missing before the sweep');
+          if (phase === 'marked') assert.deepEqual(await missingChunks(vault, reused, 'late-run'), [], 'answered missing before the sweep');
         },
       });
       const vault = await store.open(VAULT);

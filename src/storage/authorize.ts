@@ -17,8 +17,11 @@ import { GRANT_OPS, type GrantOp, verifyGrant } from '../protocol/grant.ts';
 
 export type Need = { op: Op; vault?: string };
 
-/** Throws E_UNAUTHORIZED or E_FORBIDDEN when the request may not do `need`. */
-export type Authorize = (req: IncomingMessage, need: Need) => void;
+/**
+ * Throws E_UNAUTHORIZED or E_FORBIDDEN when the request may not do `need`; otherwise answers
+ * the run its grant names, or undefined when it has no grant (standalone mode).
+ */
+export type Authorize = (req: IncomingMessage, need: Need) => string | undefined;
 
 /** The header an agent sends its run's grant in (HTTP header names are case-insensitive). */
 export const GRANT_HEADER = 'cairn-grant';
@@ -34,6 +37,7 @@ export function standaloneAuthorizer(accessKeyHex: string): Authorize {
     // timingSafeEqual needs equal lengths; comparing against itself keeps the time independent of the key.
     const ok = given.length === key.length ? timingSafeEqual(given, key) : !timingSafeEqual(given, given);
     if (!ok) throw new CairnError('E_UNAUTHORIZED', 'wrong access key');
+    return undefined;
   };
 }
 
@@ -119,5 +123,6 @@ export function grantAuthorizer(options: GrantAuthorizerOptions): Authorize {
       throw new CairnError('E_FORBIDDEN', `grant refused: it is for agent ${grant.agent}, not ${peer.name}`);
     if (!ALLOWED[need.op].includes(grant.op))
       throw new CairnError('E_FORBIDDEN', `grant refused: a ${grant.op} grant does not allow ${need.op}s`);
+    return grant.run;
   };
 }

@@ -28,10 +28,17 @@ CREATE TABLE IF NOT EXISTS chunks (
   length INTEGER NOT NULL,
   type   INTEGER NOT NULL
 ) WITHOUT ROWID;
--- ids a running backup was told it may reuse, or uploaded: garbage collection spares them (gc-index.ts)
-CREATE TABLE IF NOT EXISTS vouched (
-  id BLOB PRIMARY KEY,
-  at INTEGER NOT NULL             -- unix ms of the last time
+-- ids a running backup was told it may reuse, or uploaded, by the run that needs them; garbage
+-- collection spares them until that run commits its snapshot or falls silent (gc-index.ts)
+CREATE TABLE IF NOT EXISTS vouches (
+  id  BLOB NOT NULL,
+  run TEXT NOT NULL,              -- the grant's run id, or a synthetic key (gc-index.ts)
+  PRIMARY KEY (id, run)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS vouches_by_run ON vouches (run);
+CREATE TABLE IF NOT EXISTS vouch_runs (
+  run  TEXT PRIMARY KEY,
+  seen INTEGER NOT NULL           -- unix ms of the run's last request (written at most every minute)
 ) WITHOUT ROWID;
 -- packs whose rows a gc dropped and whose file is still to be unlinked (a crash between the two)
 CREATE TABLE IF NOT EXISTS retired_packs (name BLOB PRIMARY KEY) WITHOUT ROWID;

@@ -28,8 +28,8 @@ export async function lostPacks(vault: Vault, packs: Iterable<string>): Promise<
 }
 
 export type FindOptions = {
-  /** record the ids found as vouched for (gc spares them): a backup was told it may reuse them */
-  vouch?: boolean;
+  /** record the ids found as vouched for by this run (gc spares them): a backup was told it may reuse them */
+  vouchFor?: string;
   /** pins the packs found, in the tick of the lookup, so a gc cannot unlink them before they are read */
   hold?: (packs: Set<string>) => void;
 };
@@ -38,7 +38,7 @@ export type FindOptions = {
 export async function findChunks(vault: Vault, ids: readonly Buffer[], options: FindOptions = {}): Promise<(ChunkLocation | undefined)[]> {
   // lookup, vouch and pin in one tick: a gc's sweep (also synchronous) comes wholly before or after
   const found = vault.index.lookup(ids);
-  if (options.vouch) vault.gcIndex.vouch(ids.filter((_, i) => found[i] !== undefined), now());
+  if (options.vouchFor !== undefined) vault.gcIndex.vouch(options.vouchFor, ids.filter((_, i) => found[i] !== undefined), now());
   const packs = new Set<string>();
   for (const loc of found) if (loc) packs.add(loc.pack);
   options.hold?.(packs);
@@ -49,10 +49,10 @@ export async function findChunks(vault: Vault, ids: readonly Buffer[], options: 
 
 /**
  * The ids the vault cannot serve (unknown, or in a lost pack), in request order, each once. The
- * others are vouched for: the backup asking will reuse them, so a gc must spare them.
+ * others are vouched for, for run `run`: the backup asking will reuse them, so a gc must spare them.
  */
-export async function missingChunks(vault: Vault, ids: readonly Buffer[]): Promise<Buffer[]> {
-  const found = await findChunks(vault, ids, { vouch: true });
+export async function missingChunks(vault: Vault, ids: readonly Buffer[], run: string): Promise<Buffer[]> {
+  const found = await findChunks(vault, ids, { vouchFor: run });
   const answered = new Set<string>();
   const out: Buffer[] = [];
   for (let i = 0; i < ids.length; i++) {

@@ -25,6 +25,7 @@ import { scrubVault } from './scrub.ts';
 import { listSnapshots, putSnapshot, readSnapshot, refsPath } from './snapshot-store.ts';
 import type { Vault, VaultStore } from './vault-store.ts';
 import { findChunks, missingChunks } from './chunk-lookup.ts';
+import { now } from '../core/test-settings.ts';
 import type { ChunkLocation } from './chunk-index.ts';
 
 export type RequestContext = {
@@ -32,6 +33,11 @@ export type RequestContext = {
   res: ServerResponse;
   match: RouteMatch;
   store: VaultStore;
+  /**
+   * Whose vouches this request's answers are (gc-index.ts): the grant's run, or for a request
+   * without one (a standalone server's) a key of its connection.
+   */
+  run: string;
   /** Sends `100 Continue` when the client asked for it: call right before reading a body. */
   startBody: () => void;
 };
@@ -68,8 +74,11 @@ function packOrder(locations: readonly ChunkLocation[]): number[] {
   return locations.map((_, i) => i).sort((a, b) => byPackOrder(locations[a]!, locations[b]!));
 }
 
-function vaultOf(ctx: RequestContext): Promise<Vault> {
-  return ctx.store.open(ctx.match.vault!);
+/** The request's vault; its run is heard from, so the run's vouches there stay while it talks. */
+async function vaultOf(ctx: RequestContext): Promise<Vault> {
+  const vault = await ctx.store.open(ctx.match.vault!);
+  vault.gcIndex.seen(ctx.run, now());
+  return vault;
 }
 
 async function streamFile(ctx: RequestContext, path: string, status: number, headers: Record<string, string | number>, range?: { start: number; end: number }) {
@@ -207,7 +216,7 @@ export const handlers: Record<RouteName, (ctx: RequestContext) => Promise<void>>
     const vault = await vaultOf(ctx);
     ctx.startBody();
     const ids = splitIds(await readBody(ctx.req, LIMITS.missingIds * ID_SIZE, 'missing'), LIMITS.missingIds, 'missing');
-    sendBytes(ctx.res, 200, Buffer.concat(await missingChunks(vault, ids)));
+    sendBytes(ctx.res, 200, Buffer.concat(await missingChunks(vault, ids, ctx.run)));
   },
 
   async locate(ctx) {
@@ -223,7 +232,7 @@ export const handlers: Record<RouteName, (ctx: RequestContext) => Promise<void>>
     declaredLength(ctx.req, LIMITS.packBytes, `pack ${name}`);
     if (await packStored(vault, name)) return sendJson(ctx.res, 200, { pack: name, stored: false });
     ctx.startBody();
-    const stored = await ingestPack(vault, name, ctx.req);
+    const stored = await ingestPack(vault, name, ctx.req, ctx.run);
     sendJson(ctx.res, stored ? 201 : 200, { pack: name, stored });
   },
 
@@ -256,6 +265,9 @@ export const handlers: Record<RouteName, (ctx: RequestContext) => Promise<void>>
     const vault = await vaultOf(ctx);
     ctx.startBody();
     await putSnapshot(vault, ctx.match.name!, ctx.req);
+    // committed: the snapshot's refs now protect what the run was promised (a gc marking after
+    // this sees them: its listing under the commit gate comes after the commit)
+    vault.gcIndex.release(ctx.run);
     sendJson(ctx.res, 201, { snapshot: ctx.match.name });
   },
 

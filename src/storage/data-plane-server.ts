@@ -5,7 +5,9 @@
 // A connection with no byte either way for dataIdleMs (60 s) while a request is under way is
 // closed (the handler sees the client gone); there is no limit on a request that keeps moving,
 // so a pack uploaded at a low --bwlimit is not cut off.
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { createServer, type Server } from 'node:https';
 import { mutualServerTlsOptions, serverTlsOptions, type TlsIdentity } from '../core/tls.ts';
 import { dataIdleMs, matchRoute } from '../protocol/data-plane.ts';
@@ -22,17 +24,31 @@ export type DataPlaneOptions = {
   clientCa?: string;
 };
 
+/**
+ * A request without a run (a standalone server's: an access key, no grant) vouches for its
+ * connection: one client's backup, whose snapshot upload on that connection releases what it was
+ * promised there; its other connections' vouches go once idle. Random, and with a colon no run
+ * id has (grant.ts), so a key never claims a grant's run or, after a restart, older vouches.
+ */
+const connectionRuns = new WeakMap<Socket, string>();
+function connectionRun(socket: Socket): string {
+  let run = connectionRuns.get(socket);
+  if (run === undefined) connectionRuns.set(socket, (run = `connection:${randomUUID()}`));
+  return run;
+}
+
 export function createDataPlaneServer(options: DataPlaneOptions): Server {
   const handle = async (req: IncomingMessage, res: ServerResponse, expectContinue: boolean) => {
     let continued = !expectContinue;
     try {
       const match = matchRoute(req.method ?? '', req.url ?? '');
-      options.authorize(req, { op: match.op, vault: match.vault });
+      const run = options.authorize(req, { op: match.op, vault: match.vault });
       const ctx: RequestContext = {
         req,
         res,
         match,
         store: options.store,
+        run: run ?? connectionRun(req.socket),
         startBody: () => {
           if (continued) return;
           continued = true;

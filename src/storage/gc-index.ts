@@ -1,16 +1,24 @@
 // The garbage collector's statements on a vault's index (chunk-index.ts owns the connection):
-// vouches (ids a running backup was told it may reuse, or uploaded), the mark (a temporary
-// table of the ids the remaining snapshots reference, on disk when large, so it need not fit in
-// memory), the sweep of unreferenced, unvouched rows, pack usage for the pack decisions, pack
-// rewrites and retirements, and an append-only server's plan (gc_plan: the ids a marking listed,
-// the only ones a confirmed gc may drop). Every change is one synchronous transaction, so no
-// request's lookup ever lands inside one (node:sqlite is synchronous: a request's lookup and
-// vouch run in one tick, before or after a sweep, never during it).
+// vouches (ids a running backup was told it may reuse, or uploaded, each kept for the run that
+// needs it until that run commits its snapshot or falls silent), the mark (a temporary table of
+// the ids the remaining snapshots reference, on disk when large, so it need not fit in memory),
+// the sweep of unreferenced, unvouched rows, pack usage for the pack decisions, pack rewrites and
+// retirements, and an append-only server's plan (gc_plan: the ids a marking listed, the only ones
+// a confirmed gc may drop). Every change is one synchronous transaction, so no request's lookup
+// ever lands inside one (node:sqlite is synchronous: a request's lookup and vouch run in one
+// tick, before or after a sweep, never during it).
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { BlobType } from '../core/blob.ts';
 import type { PackEntry } from '../core/pack.ts';
 
 const BATCH = 500;
+/**
+ * A run's last request is written at most this often (each write is an fsync); the sweep writes
+ * the latest first, so only a restart loses up to this much of a run's silence.
+ */
+const SEEN_WRITE_EVERY = 60_000;
+/** The run that owns the vouches of an index from before vouches had runs: released once idle. */
+const UPGRADED_RUN = 'vouched-before-upgrade';
 
 export type PackUsage = { name: string; size: number; chunks: number; sealedBytes: number };
 export type SweepMode = 'delete' | 'plan' | 'planned';
@@ -18,12 +26,32 @@ export type SweepMode = 'delete' | 'plan' | 'planned';
 export class GcIndex {
   readonly #db: DatabaseSync;
   readonly #vouch: StatementSync;
+  readonly #seen: StatementSync;
+  readonly #seenAgain: StatementSync;
   #markInsert: StatementSync | undefined;
+  /** per run: the last request's time, and the time last written to vouch_runs */
+  readonly #lastSeen = new Map<string, { at: number; written: number }>();
 
   constructor(db: DatabaseSync) {
     this.#db = db;
     this.#db.exec('CREATE TABLE IF NOT EXISTS gc_plan (id BLOB PRIMARY KEY) WITHOUT ROWID');
-    this.#vouch = db.prepare('INSERT OR REPLACE INTO vouched (id, at) VALUES (?, ?)');
+    this.#upgradeVouches();
+    this.#vouch = db.prepare('INSERT OR IGNORE INTO vouches (id, run) VALUES (?, ?)');
+    this.#seen = db.prepare('INSERT INTO vouch_runs (run, seen) VALUES (?, ?) ON CONFLICT (run) DO UPDATE SET seen = max(seen, excluded.seen)');
+    this.#seenAgain = db.prepare('UPDATE vouch_runs SET seen = max(seen, ?) WHERE run = ?'); // a run without vouches has no row
+  }
+
+  /** An index written before vouches had runs: its vouches go to one run, seen at the latest of them. */
+  #upgradeVouches(): void {
+    if (this.#db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'vouched'").get() === undefined) return;
+    this.#transaction(() => {
+      const latest = (this.#db.prepare('SELECT max(at) AS at FROM vouched').get() as { at: number | null }).at;
+      if (latest !== null) {
+        this.#db.prepare('INSERT OR IGNORE INTO vouches (id, run) SELECT id, ? FROM vouched').run(UPGRADED_RUN);
+        this.#db.prepare('INSERT OR REPLACE INTO vouch_runs (run, seen) VALUES (?, ?)').run(UPGRADED_RUN, latest);
+      }
+      this.#db.exec('DROP TABLE vouched');
+    });
   }
 
   #transaction<T>(work: () => T): T {
@@ -38,17 +66,55 @@ export class GcIndex {
     }
   }
 
-  /** Records that `ids` were answered present or stored at `at` (ms): a gc marking after `at - grace` spares them. */
-  vouch(ids: readonly Buffer[], at: number): void {
-    if (ids.length === 0) return;
+  /**
+   * Records that `ids` were answered present to run `run`, or stored by it, at `at` (ms): a gc
+   * spares them until the run commits its snapshot (release) or is idle past the gc's cutoff.
+   */
+  vouch(run: string, ids: readonly Buffer[], at: number): void {
+    if (ids.length === 0) return this.seen(run, at);
     this.#transaction(() => {
-      for (const id of ids) this.#vouch.run(id, at);
+      for (const id of ids) this.#vouch.run(id, run);
+      this.#seen.run(run, at);
     });
+    const latest = Math.max(at, this.#lastSeen.get(run)?.at ?? 0);
+    this.#lastSeen.set(run, { at: latest, written: at });
   }
 
-  /** Forgets vouches older than `before` (they protect nothing any more). */
-  pruneVouches(before: number): void {
-    this.#db.prepare('DELETE FROM vouched WHERE at < ?').run(before);
+  /** Run `run` made a request at `at`: its vouches stay while it keeps talking. */
+  seen(run: string, at: number): void {
+    const last = this.#lastSeen.get(run);
+    if (last && at <= last.at) return;
+    const written = last?.written ?? 0;
+    if (at - written < SEEN_WRITE_EVERY) return void this.#lastSeen.set(run, { at, written });
+    this.#seenAgain.run(at, run);
+    this.#lastSeen.set(run, { at, written: at });
+  }
+
+  /** Run `run` committed its snapshot: its refs protect what it needed, its vouches go. */
+  release(run: string): void {
+    this.#transaction(() => {
+      this.#db.prepare('DELETE FROM vouches WHERE run = ?').run(run);
+      this.#db.prepare('DELETE FROM vouch_runs WHERE run = ?').run(run);
+    });
+    this.#lastSeen.delete(run);
+  }
+
+  /** Runs holding vouches, with their last request as written (tests, diagnostics). */
+  vouchingRuns(): { run: string; seen: number; ids: number }[] {
+    return this.#db
+      .prepare('SELECT r.run AS run, r.seen AS seen, (SELECT count(*) FROM vouches v WHERE v.run = r.run) AS ids FROM vouch_runs r ORDER BY r.run')
+      .all() as { run: string; seen: number; ids: number }[];
+  }
+
+  /** Writes every run's latest request, then drops the vouches of runs silent since before `idleCutoff`. */
+  #dropIdleRuns(idleCutoff: number): void {
+    for (const [run, last] of this.#lastSeen) {
+      if (last.at > last.written) this.#seenAgain.run(last.at, run);
+      if (last.at < idleCutoff) this.#lastSeen.delete(run);
+      else last.written = last.at;
+    }
+    this.#db.prepare('DELETE FROM vouches WHERE run IN (SELECT run FROM vouch_runs WHERE seen < ?)').run(idleCutoff);
+    this.#db.prepare('DELETE FROM vouch_runs WHERE seen < ?').run(idleCutoff);
   }
 
   beginMark(): void {
@@ -73,21 +139,23 @@ export class GcIndex {
   }
 
   /**
-   * The sweep, one transaction: rows neither marked live nor vouched since `cutoff`. 'delete'
-   * drops them; 'plan' (append-only, unconfirmed) only lists them in gc_plan; 'planned' (a
-   * confirmed gc) drops those of them the plan listed, then empties the plan.
+   * The sweep, one transaction: first the vouches of runs silent since before `idleCutoff` go,
+   * then the rows neither marked live nor vouched for. 'delete' drops them; 'plan' (append-only,
+   * unconfirmed) only lists them in gc_plan; 'planned' (a confirmed gc) drops those of them the
+   * plan listed, then empties the plan.
    */
-  sweep(mode: SweepMode, cutoff: number): { chunks: number; sealedBytes: number } {
+  sweep(mode: SweepMode, idleCutoff: number): { chunks: number; sealedBytes: number } {
     const where = `NOT EXISTS (SELECT 1 FROM temp.live l WHERE l.id = chunks.id)
-      AND NOT EXISTS (SELECT 1 FROM vouched v WHERE v.id = chunks.id AND v.at >= ?)
+      AND NOT EXISTS (SELECT 1 FROM vouches v WHERE v.id = chunks.id)
       ${mode === 'planned' ? 'AND EXISTS (SELECT 1 FROM gc_plan g WHERE g.id = chunks.id)' : ''}`;
     return this.#transaction(() => {
-      const r = this.#db.prepare(`SELECT count(*) AS n, coalesce(sum(length), 0) AS b FROM chunks WHERE ${where}`).get(cutoff) as { n: number; b: number };
+      this.#dropIdleRuns(idleCutoff);
+      const r = this.#db.prepare(`SELECT count(*) AS n, coalesce(sum(length), 0) AS b FROM chunks WHERE ${where}`).get() as { n: number; b: number };
       if (mode === 'plan') {
         this.#db.exec('DELETE FROM gc_plan');
-        this.#db.prepare(`INSERT INTO gc_plan (id) SELECT id FROM chunks WHERE ${where}`).run(cutoff);
+        this.#db.prepare(`INSERT INTO gc_plan (id) SELECT id FROM chunks WHERE ${where}`).run();
       } else {
-        this.#db.prepare(`DELETE FROM chunks WHERE ${where}`).run(cutoff);
+        this.#db.prepare(`DELETE FROM chunks WHERE ${where}`).run();
         if (mode === 'planned') this.#db.exec('DELETE FROM gc_plan');
       }
       return { chunks: r.n, sealedBytes: r.b };

@@ -5,9 +5,10 @@
 //   2. mark: every id the .refs of the remaining snapshots name goes into a temporary table;
 //   3. under the vault's commit gate (no snapshot commit in progress): mark the snapshots
 //      committed meanwhile, drop refs left without a record, and sweep, in one transaction, the
-//      rows neither marked nor vouched for (answered present to `missing`, or uploaded) since
-//      the mark started minus the grace (CAIRN_TEST_GC_GRACE_MS; default 24 h, the longest a
-//      backup may run without its snapshot and still find what it was promised);
+//      rows neither marked nor vouched for (answered present to `missing`, or uploaded) by a run
+//      that has not committed its snapshot yet and was heard from since the mark started minus
+//      the vouch idle time (2 h: twice a grant's life, so only a failed or abandoned run is silent
+//      that long; a run that keeps talking is protected however long it takes);
 //   4. packs (gc-plan.ts): one serving nothing is retired (its row dropped, listed in
 //      retired_packs) and then unlinked once its reads in flight end; one at least half garbage
 //      is copied (its sealed blobs, no key) into a new pack, written and fsynced and renamed
@@ -15,8 +16,8 @@
 //      which is unlinked last.
 // A pack whose bytes no longer hash to its name is never copied (scrub must keep seeing it).
 // Only one gc runs per storage server at a time. Does not guarantee: a backup that keeps an
-// unchanged file's chunks from a snapshot deleted while it runs, or runs longer than the grace,
-// may lose its race; its snapshot upload then fails E_UNAVAILABLE (retried) and nothing is lost.
+// unchanged file's chunks from a snapshot deleted while it runs, or falls silent longer than the
+// vouch idle time and then goes on, may lose its race; its snapshot upload then fails E_UNAVAILABLE (retried) and nothing is lost.
 import { createHash } from 'node:crypto';
 import { open, readdir, readFile, rm } from 'node:fs/promises';
 import { PackBuilder } from '../core/pack.ts';
@@ -45,9 +46,13 @@ export type GcOptions = {
 const MARK_BATCH = 4096;
 const running = new WeakSet<VaultStore>();
 
-/** How far back a vouch still protects a chunk. */
-export function gcGraceMs(): number {
-  return testDuration('GC_GRACE', 24 * 3600_000);
+/**
+ * How long a run that has not committed its snapshot may be silent before its vouches stop
+ * protecting anything: twice a grant's life (1 h, renewed while the run goes on), so a silent
+ * run is one that failed or was abandoned.
+ */
+export function vouchIdleMs(): number {
+  return testDuration('GC_VOUCH_IDLE', 2 * 3600_000);
 }
 
 /** CAIRN_TEST_GC_CRASH_AT (tests only): dies here as `kill -9` would. */
@@ -109,8 +114,7 @@ async function collectAll(store: VaultStore, options: GcOptions, mode: SweepMode
 export async function collectVault(vault: Vault, mode: SweepMode, excluded: ReadonlySet<string>, options: Pick<GcOptions, 'log' | 'onPhase'>): Promise<GcFigures> {
   const figures = noFigures();
   for (const pack of vault.gcIndex.retired()) await vault.unlinkRetired(pack);
-  const cutoff = now() - gcGraceMs();
-  vault.gcIndex.pruneVouches(cutoff);
+  const idleCutoff = now() - vouchIdleMs();
   vault.gcIndex.beginMark();
   try {
     const marked = new Set<string>();
@@ -121,7 +125,7 @@ export async function collectVault(vault: Vault, mode: SweepMode, excluded: Read
     try {
       await markSnapshots(vault, marked, excluded);
       if (mode !== 'plan') await dropOrphanRefs(vault);
-      const swept = vault.gcIndex.sweep(mode, cutoff);
+      const swept = vault.gcIndex.sweep(mode, idleCutoff);
       if (mode !== 'plan') vault.sweeps++;
       figures.chunksDeleted = swept.chunks;
     } finally {

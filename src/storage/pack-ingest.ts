@@ -19,8 +19,8 @@ export async function packStored(vault: Vault, name: string): Promise<boolean> {
   return vault.index.hasPack(name) && (await lostPacks(vault, [name])).size === 0;
 }
 
-/** Stores the uploaded pack; resolves false when the vault already had it (nothing written). */
-export async function ingestPack(vault: Vault, name: string, req: IncomingMessage): Promise<boolean> {
+/** Stores the pack run `run` uploaded; resolves false when the vault already had it (nothing written). */
+export async function ingestPack(vault: Vault, name: string, req: IncomingMessage, run: string): Promise<boolean> {
   if (await packStored(vault, name)) return false;
   const sink = new TempFileSink(tempPath(vault.tmpDir, name));
   const verifier = new PackVerifier({ maxSize: LIMITS.packBytes });
@@ -37,7 +37,7 @@ export async function ingestPack(vault: Vault, name: string, req: IncomingMessag
     try {
       vault.index.addPack(name, size, entries, repoint);
       // in the same tick: a gc's sweep spares what a running backup just stored (its snapshot comes later)
-      vault.gcIndex.vouch(entries.map((e) => e.id), now());
+      vault.gcIndex.vouch(run, entries.map((e) => e.id), now());
     } catch (e) {
       // not indexed (a full disk, say): the pack goes too, freeing its room; its chunks are still
       // missing, so the agent sends them again. A crash here instead leaves it for pack recovery.

@@ -61,11 +61,11 @@ test(
     const lost = writePack(vault, 3);
     vault.index.addPack(lost.name, lost.size, lost.entries);
     fs.unlinkSync(vault.packPath(lost.name));
-    assert.equal((await missingChunks(vault, lost.ids)).length, 3);
+    assert.equal((await missingChunks(vault, lost.ids, 'r1')).length, 3);
     // the backup that re-sent them crashed between the pack's rename and its indexing
     const resent = writePack(vault, lost.ids);
     assert.deepEqual(await indexOrphanPacks(vault), [resent.name]);
-    assert.deepEqual(await missingChunks(vault, lost.ids), []);
+    assert.deepEqual(await missingChunks(vault, lost.ids, 'r1'), []);
     assert.deepEqual(new Set(vault.index.lookup(lost.ids).map((l) => l?.pack)), new Set([resent.name]));
   }),
 );
