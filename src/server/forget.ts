@@ -23,14 +23,18 @@ type Target = { id: string; vault: string; storage: string };
 
 const TARGET = `SELECT s.id, v.name AS vault, st.name AS storage FROM snapshots s JOIN vaults v ON v.id = s.vault_id JOIN storages st ON st.id = s.storage_id`;
 
-/** The running run that reads snapshot `id` (a restore, a verify) or builds on it (a backup), if any. */
+/**
+ * The run that reads snapshot `id` (a restore or verify, running or waiting to: one that starts
+ * between this check and the mark would find its snapshot gone) or builds on it (a running
+ * backup), if any.
+ */
 export async function runUsing(db: CatalogDriver, id: string): Promise<number | null> {
   const rows = await db.query<{ id: number; kind: string; parent: string | null; pretreatment: string | null }>(
-    "SELECT id, kind, parent, pretreatment FROM runs WHERE status = 'running' AND (parent = ? OR kind IN ('restore', 'verify')) ORDER BY id",
-    [id],
+    "SELECT id, kind, parent, pretreatment FROM runs WHERE (status = 'running' AND (parent = ? OR snapshot = ?)) OR (status IN ('queued', 'running') AND kind IN ('restore', 'verify')) ORDER BY id",
+    [id, id],
   );
   for (const r of rows) {
-    if (r.parent === id) return num(r.id);
+    if (r.parent === id || r.kind === 'backup') return num(r.id); // builds on it, or is still making it
     const asked = (JSON.parse(r.pretreatment ?? '{}') as { request?: { snapshot?: string } }).request?.snapshot;
     if (asked === id) return num(r.id);
   }
@@ -71,7 +75,8 @@ async function finishOne(ctx: ServerContext, id: string): Promise<boolean> {
     if ('requested' in answer) ctx.log(`snapshot ${id}: storage ${t.storage} is append-only; its deletion waits for a confirmed gc there`);
   } catch (e) {
     if (e instanceof CairnError && e.code === 'E_UNAVAILABLE') return false;
-    throw e;
+    // the vault (or the snapshot) is already gone there: nothing left to delete
+    if (!(e instanceof CairnError && e.code === 'E_NOT_FOUND')) throw e;
   }
   await ctx.db.transaction(async (tx) => {
     await tx.run('DELETE FROM files WHERE snapshot_pk IN (SELECT pk FROM snapshots WHERE id = ?)', [id]);
@@ -93,7 +98,12 @@ export type RetentionOutcome = ForgetOutcome & { kept: string[]; skipped: { id: 
 
 /** Applies `policy` to the job's snapshots (never to snapshots without a job); `dryRun` changes nothing. */
 export async function applyJobRetention(ctx: ServerContext, jobId: number, policy: RetentionPolicy, dryRun: boolean): Promise<RetentionOutcome> {
-  const rows = await ctx.db.query<{ id: string; time: number }>('SELECT id, time FROM snapshots WHERE job_id = ? AND forgetting_at IS NULL', [jobId]);
+  // only finished snapshots count (a running backup's row is not a restore point yet)
+  const rows = await ctx.db.query<{ id: string; time: number }>(
+    `SELECT s.id, s.time FROM snapshots s LEFT JOIN runs r ON r.id = s.run_id
+      WHERE s.job_id = ? AND s.forgetting_at IS NULL AND (s.run_id IS NULL OR r.status = 'succeeded')`,
+    [jobId],
+  );
   const plan = applyRetention(rows.map((r) => ({ id: r.id, time: num(r.time) })), policy);
   if (dryRun) return { kept: plan.keep, forgotten: plan.forget, forgetting: [], skipped: [] };
   const done = await forgetSnapshots(ctx, plan.forget, { skipInUse: true });

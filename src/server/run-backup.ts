@@ -31,11 +31,16 @@ export function scanSettings(job: Pick<JobSettingsRow, 'one_file_system' | 'excl
 export async function backupParams(ctx: ServerContext, run: RunRow, x: { storage: StorageRef; vault: string; keys: string; grant: string }): Promise<BackupParams> {
   const id = num(run.id);
   const job = (await ctx.db.query<JobSettingsRow>('SELECT name, paths, excludes, bwlimit, one_file_system, exclude_caches, max_file_size FROM jobs WHERE id = ?', [run.job_id]))[0]!;
-  const { level, parent, note } = await planLevel(ctx.db, num(run.job_id), run.requested_level ?? 'incremental');
+  let { level, parent, note } = await planLevel(ctx.db, num(run.job_id), run.requested_level ?? 'incremental');
+  // the snapshot it builds on is in use while it runs (not forgotten under it): recorded, then
+  // checked, since a forget may have marked it between the planning and the record
+  await updateRun(ctx, id, { level, parent: parent ?? null }, 'running');
+  if (parent !== undefined && (await ctx.db.query('SELECT 1 FROM snapshots WHERE id = ? AND forgetting_at IS NULL', [parent])).length === 0) {
+    ({ level, parent, note } = await planLevel(ctx.db, num(run.job_id), run.requested_level ?? 'incremental'));
+    await updateRun(ctx, id, { level, parent: parent ?? null }, 'running');
+  }
   if (note) await logRun(ctx, id, note);
   if (num(run.force_read) === 1 && level !== 'full') await logRun(ctx, id, 'force-read: every file is read whatever its metadata');
-  // the snapshot it builds on is in use while it runs (not forgotten under it)
-  await updateRun(ctx, id, { level, parent: parent ?? null }, 'running');
   await logRun(ctx, id, `backup (${level}) started on agent ${run.agent} to storage ${run.storage}, vault ${x.vault}`);
   return {
     run: id,

@@ -57,6 +57,7 @@ export class Scheduler {
   #startup = true;
   #started = false;
   #forgetTriedAt = 0;
+  #forgetting = false;
   #storageCameOnline = false;
   #tick: NodeJS.Timeout | undefined;
 
@@ -84,6 +85,10 @@ export class Scheduler {
       await logRun(this.#ctx, num(r.id), 'the backup server restarted; waiting for the agent to re-attach the run', 'warn');
     }
     if (rows.length) this.#ctx.log(`${rows.length} run(s) left running by the previous process wait for their agents to re-attach`);
+    // a queued gc given a confirmation code lost it with the previous process (codes are never stored)
+    const confirmed = await this.#ctx.db.query<{ id: number }>("SELECT id FROM runs WHERE kind = 'gc' AND status = 'queued' AND pretreatment LIKE '%\"confirmed\":true%'");
+    for (const r of confirmed)
+      await updateRun(this.#ctx, num(r.id), { status: 'failed', ended_at: Date.now(), reason: null, error: 'the backup server restarted before this confirmed gc started: run cairn gc --confirm again' }, 'queued');
   }
 
   /** Scheduling begins (once the server listens): a pass now and every tick. */
@@ -194,12 +199,15 @@ export class Scheduler {
     const row = await runRow(this.#ctx.db, id);
     if (row.status === 'queued') {
       if (await updateRun(this.#ctx, id, { status: 'canceled', ended_at: Date.now(), reason: null, error: 'canceled before it started' }, 'queued')) {
+        this.#gcCodes.delete(id);
         await logRun(this.#ctx, id, 'canceled while queued');
         return;
       }
       return this.cancel(id); // it started meanwhile: cancel it running
     }
     if (row.status !== 'running') throw new CairnError('E_CONFLICT', `run ${id} has already ended (${row.status})`);
+    // the storage server's gc cannot be stopped halfway (it is crash-safe, not abortable): it ends by itself
+    if (row.kind === 'gc') throw new CairnError('E_CONFLICT', `run ${id} is a gc in progress: it cannot be canceled, it ends by itself`);
     this.#canceled.add(id);
     await logRun(this.#ctx, id, 'cancel requested');
     const agent = { kind: 'agent' as const, name: row.agent! };
@@ -250,10 +258,16 @@ export class Scheduler {
 
   /** Snapshots left `forgetting` (a crash, an offline storage server) are finished, at most every 30 s. */
   async #resumeForgetting(): Promise<void> {
-    if (Date.now() - this.#forgetTriedAt < 30_000 && !this.#storageCameOnline) return;
+    if (this.#forgetting || (Date.now() - this.#forgetTriedAt < 30_000 && !this.#storageCameOnline)) return;
     this.#forgetTriedAt = Date.now();
     this.#storageCameOnline = false;
-    await resumeForgetting(this.#ctx);
+    // beside the pass, not in it: a storage server slow to answer must not hold the queue up
+    this.#forgetting = true;
+    void resumeForgetting(this.#ctx)
+      .catch((e: unknown) => this.#ctx.log(`forgetting: ${(e as Error).message}`))
+      .finally(() => {
+        this.#forgetting = false;
+      });
   }
 
   /** A storage server came online: what waits for it is tried at the next pass. */
@@ -378,7 +392,7 @@ export class Scheduler {
 
   /** Queues a gc of a storage server (a confirmation code, when given, is kept in memory only). */
   async queueGc(storageId: number, confirm: string | undefined): Promise<RunJson> {
-    const run = await queueRun(this.#ctx, { jobId: null, kind: 'gc', requestedLevel: null, agentId: null, storageId });
+    const run = await queueRun(this.#ctx, { jobId: null, kind: 'gc', requestedLevel: null, agentId: null, storageId, ...(confirm !== undefined ? { pretreatment: { confirmed: true } } : {}) });
     if (confirm !== undefined) this.#gcCodes.set(run.id, confirm);
     return run;
   }

@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { lockDataDir } from '../core/data-dir-lock.ts';
+import { now } from '../core/test-settings.ts';
 import { CairnError, fromSystemError } from '../core/errors.ts';
 import { mutualServerTlsOptions } from '../core/tls.ts';
 import { sessionRoutes } from './api/session-routes.ts';
@@ -232,7 +233,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
           return c.accounts.createApiToken(caller, 'cairn up');
         },
         storageGcSchedule: async (name, cron) => {
-          await c.db.run('UPDATE storages SET gc_schedule = ?, gc_checked_at = ? WHERE name = ? AND removed_at IS NULL AND gc_schedule IS NULL', [cron, Date.now(), name]);
+          await c.db.run('UPDATE storages SET gc_schedule = ?, gc_checked_at = ? WHERE name = ? AND removed_at IS NULL AND gc_schedule IS NULL', [cron, now(), name]);
         },
         partToken: async (kind, user) => {
           const caller = await c.accounts.userByName(user);
