@@ -8,6 +8,15 @@ import { type Command, requireString } from './command.ts';
 const start: Command = {
   name: 'agent start',
   summary: 'run an agent: enroll with --token the first time, then serve the backup server from --data',
+  usage: '--data DIR [--server URL --token T --name NAME] [--restore-root DIR …]',
+  example: 'agent start --data /var/lib/cairn-agent --server https://backup.example:7350 --name laptop',
+  help: {
+    data: "the agent's data folder (required)",
+    server: "the backup server's https URL (default the token's, then the saved one)",
+    token: 'the enrollment token from cairn token create --kind agent (first start; default $CAIRN_TOKEN)',
+    name: "this agent's name (first start)",
+    'restore-root': 'a folder restores may write under; replaces the saved list (default: anywhere)',
+  },
   options: {
     data: { type: 'string' },
     server: { type: 'string' },

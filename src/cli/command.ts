@@ -1,4 +1,5 @@
-// Command plumbing shared by every command group: flag parsing with node:util parseArgs,
+// Command plumbing shared by every command group: what a command declares (flags, and the
+// usage, flag help and example `--help` renders), flag parsing with node:util parseArgs,
 // usage errors (exit 2), and secrets read from stdin or the environment.
 import { durationSeconds } from '../core/durations.ts';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -13,6 +14,12 @@ export type Command = {
   options: Options;
   /** positional arguments allowed: [min, max] */
   positionals?: [number, number];
+  /** the argument line after the name, e.g. `NAME --agent A [--path P …]` (help.ts renders it) */
+  usage?: string;
+  /** one example invocation, without the leading `cairn ` */
+  example?: string;
+  /** flag → one-line description, naming its default where there is one */
+  help?: Record<string, string>;
   run: (args: { values: Record<string, unknown>; positionals: string[] }) => Promise<number | undefined>;
 };
 

@@ -23,6 +23,18 @@ const connection: Options = {
   json: { type: 'boolean' },
 };
 
+const connectionHelp: Record<string, string> = {
+  storage: "the storage server's https URL (required)",
+  ca: "the storage server's CA certificate file (or --fingerprint)",
+  fingerprint: "the storage server's certificate fingerprint, SHA-256 hex (or --ca)",
+  'access-key-file': "a file holding the storage server's access key (required)",
+  vault: 'the vault (required)',
+  'passphrase-stdin': "read the vault's passphrase from stdin (else CAIRN_PASSPHRASE)",
+  json: 'print one JSON document instead of text',
+};
+const CONNECTION_USAGE = '--storage URL (--ca FILE | --fingerprint HEX) --access-key-file FILE --vault V [--passphrase-stdin] [--json]';
+const CONNECTION_EXAMPLE = '--storage https://nas:7351 --ca ca.pem --access-key-file key --vault home';
+
 type Values = Record<string, unknown>;
 
 function clientOf(values: Values, cmd: string): { client: StorageClient; vault: string } {
@@ -77,6 +89,14 @@ function snapshotRow(s: SnapshotRecord) {
 const init: Command = {
   name: 'direct init',
   summary: 'create a vault on a storage server (keys wrapped by the passphrase)',
+  usage: `${CONNECTION_USAGE} [--chunk-min SIZE] [--chunk-avg SIZE] [--chunk-max SIZE]`,
+  example: `direct init ${CONNECTION_EXAMPLE} --passphrase-stdin`,
+  help: {
+    ...connectionHelp,
+    'chunk-min': 'the smallest chunk (default 256K)',
+    'chunk-avg': 'the average chunk (default 1M)',
+    'chunk-max': 'the largest chunk (default 4M)',
+  },
   options: {
     ...connection,
     'chunk-min': { type: 'string' },
@@ -104,6 +124,14 @@ const init: Command = {
 const backupCmd: Command = {
   name: 'direct backup',
   summary: 'back up paths into a vault',
+  usage: `PATH… ${CONNECTION_USAGE} [--parent latest|none|ID] [--force-read] [--workers N]`,
+  example: `direct backup /home/ann ${CONNECTION_EXAMPLE}`,
+  help: {
+    ...connectionHelp,
+    parent: "the snapshot unchanged files are compared with: latest (default; this host's newest of the same paths), none or an id",
+    'force-read': 'read every file, even an unchanged one',
+    workers: 'chunking threads, 1 to 64 (default the number of CPUs)',
+  },
   options: {
     ...connection,
     parent: { type: 'string' },
@@ -155,6 +183,14 @@ async function pickParent(
 const restoreCmd: Command = {
   name: 'direct restore',
   summary: 'restore a snapshot (files land at DIR + their original path)',
+  usage: `SNAPSHOT ${CONNECTION_USAGE} --to DIR [--include PATH …] [--workers N]`,
+  example: `direct restore 0123abcd ${CONNECTION_EXAMPLE} --to /tmp/restored`,
+  help: {
+    ...connectionHelp,
+    to: 'the folder files land under, at their original paths (required)',
+    include: 'an absolute path to restore (default everything)',
+    workers: 'decrypting threads, 1 to 64 (default the number of CPUs)',
+  },
   options: { ...connection, to: { type: 'string' }, include: { type: 'string', multiple: true }, workers: { type: 'string' } },
   positionals: [1, 1],
   async run({ values, positionals }) {
@@ -193,6 +229,9 @@ const restoreCmd: Command = {
 const snapshotsCmd: Command = {
   name: 'direct snapshots',
   summary: 'list the snapshots in a vault, newest first',
+  usage: CONNECTION_USAGE,
+  example: `direct snapshots ${CONNECTION_EXAMPLE}`,
+  help: connectionHelp,
   options: connection,
   async run({ values }) {
     const v = await openVault(values, 'direct snapshots');
@@ -206,6 +245,12 @@ const snapshotsCmd: Command = {
 const scrubCmd: Command = {
   name: 'direct scrub',
   summary: 'ask the storage server to re-hash every pack of a vault (no keys needed)',
+  usage: CONNECTION_USAGE,
+  example: `direct scrub ${CONNECTION_EXAMPLE}`,
+  help: {
+    ...connectionHelp,
+    'passphrase-stdin': 'not used: a scrub needs no keys',
+  },
   options: connection,
   async run({ values }) {
     const { client, vault } = clientOf(values, 'direct scrub');

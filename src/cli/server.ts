@@ -10,6 +10,14 @@ import { wholeNumber } from './console/shared.ts';
 const init: Command = {
   name: 'server init',
   summary: 'create a backup server: CA (DIR/ca.pem), catalog, first admin',
+  usage: '--data DIR [--admin NAME] [--admin-password-stdin] [--json]',
+  example: 'server init --data /srv/cairn/server --admin ann',
+  help: {
+    data: 'the folder to create the server in (required)',
+    admin: "the first admin's user name (default admin)",
+    'admin-password-stdin': "read the admin's password from stdin (else CAIRN_PASSWORD, else one is generated and shown once)",
+    json: 'print one JSON document instead of text',
+  },
   options: { data: { type: 'string' }, admin: { type: 'string' }, 'admin-password-stdin': { type: 'boolean' }, json: { type: 'boolean' } },
   async run({ values }) {
     const dataDir = requireString(values, 'data', 'server init');
@@ -33,6 +41,17 @@ const init: Command = {
 const start: Command = {
   name: 'server start',
   summary: 'run the backup server (REST API, control channel, scheduler)',
+  usage: '--data DIR [--listen HOST:PORT] [--advertise URL] [--max-runs N] [--max-runs-per-agent N] [--max-runs-per-storage N]',
+  example: 'server start --data /srv/cairn/server --listen 0.0.0.0:7350',
+  help: {
+    data: 'the folder made by server init (required)',
+    listen: 'the address to serve on (required at first start, then saved)',
+    catalog: 'another catalog: not supported yet (the catalog is DATA/catalog.db)',
+    advertise: 'the https URL parts and consoles reach the server at, when not the listen address; saved (none forgets it)',
+    'max-runs': 'runs at once in all (default 8, or the saved value)',
+    'max-runs-per-agent': 'runs at once on one agent (default 1, or the saved value)',
+    'max-runs-per-storage': 'runs at once on one storage server (default 4, or the saved value)',
+  },
   options: {
     data: { type: 'string' },
     listen: { type: 'string' },

@@ -28,6 +28,18 @@ function packageVersion(): string {
 const start: Command = {
   name: 'storage start',
   summary: 'serve vaults from a data directory over HTTPS (joins a backup server with --server)',
+  usage: '--data DIR [--listen HOST:PORT] [--server URL --token T --name NAME] [--advertise URL] [--append-only]',
+  example: 'storage start --data /srv/cairn/storage --listen 0.0.0.0:7351 --server https://backup.example:7350 --name nas',
+  help: {
+    data: 'the folder the vaults are kept in (required)',
+    listen: 'the address to serve on (required at first start, then saved)',
+    server: "the backup server's https URL to join (without it and unenrolled: standalone, for cairn direct)",
+    token: 'the enrollment token from cairn token create --kind storage (first start; default $CAIRN_TOKEN)',
+    name: "this storage server's name at the backup server (first start)",
+    backend: 'another backend: not supported yet (only the local data folder)',
+    advertise: 'the https URL parts reach this server at, when not the listen address',
+    'append-only': 'delete only with the code this server writes to DATA/gc-confirm',
+  },
   options: {
     data: { type: 'string' },
     listen: { type: 'string' },

@@ -54,6 +54,12 @@ function startPart(label: string, args: string[], env: NodeJS.ProcessEnv): Promi
 export const upCommand: Command = {
   name: 'up',
   summary: 'run the server, a storage server and a local agent on this machine',
+  usage: '[--data DIR] [--listen HOST:PORT]',
+  example: 'up --data /srv/cairn',
+  help: {
+    data: 'the data folder (default ~/.local/share/cairn)',
+    listen: "the backup server's address (default the saved one, else 127.0.0.1:7350)",
+  },
   options: { data: { type: 'string' }, listen: { type: 'string' } },
   async run({ values }) {
     const data = path.resolve((values.data as string | undefined) ?? path.join(os.homedir(), '.local/share/cairn'));

@@ -7,8 +7,8 @@ import type { JobJson } from '../../protocol/api-types.ts';
 import { seg } from '../api-client.ts';
 import { type Command, requireString } from '../command.ts';
 import { printJson } from '../output.ts';
-import { RETENTION_KEYS, retentionOf } from './job-flags.ts';
-import { bool, JSON_OPTION, withClient } from './shared.ts';
+import { RETENTION_HELP, RETENTION_KEYS, retentionOf } from './job-flags.ts';
+import { bool, JSON_HELP, JSON_OPTION, withClient } from './shared.ts';
 
 type ForgetJson = { kept?: string[]; forgotten: string[]; forgetting: string[] };
 
@@ -23,6 +23,14 @@ function printForget(answer: ForgetJson, json: boolean, dryRun: boolean): void {
 const forget: Command = {
   name: 'forget',
   summary: "forget a job's snapshots by its retention policy, or --keep-… given here (--dry-run: list only)",
+  usage: '--job J [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--dry-run] [--json]',
+  example: 'forget --job home --keep-daily 7 --dry-run',
+  help: {
+    ...RETENTION_HELP,
+    ...JSON_HELP,
+    job: 'the job whose snapshots to forget (required); without --keep-*, by its own policy',
+    'dry-run': 'list what would be forgotten, forget nothing',
+  },
   options: { job: { type: 'string' }, ...Object.fromEntries(RETENTION_KEYS.map((k) => [`keep-${k}`, { type: 'string' as const }])), 'dry-run': { type: 'boolean' }, ...JSON_OPTION },
   async run({ values }) {
     const job = requireString(values, 'job', 'forget');
@@ -43,6 +51,9 @@ const forget: Command = {
 export const snapshotForget: Command = {
   name: 'snapshot forget',
   summary: 'forget one snapshot (refused while a run uses it)',
+  usage: 'SNAPSHOT [--json]',
+  example: 'snapshot forget 0123abcd',
+  help: JSON_HELP,
   options: { ...JSON_OPTION },
   positionals: [1, 1],
   async run({ values, positionals }) {

@@ -6,11 +6,19 @@ import { type Command, requireString } from '../command.ts';
 import { printJson } from '../output.ts';
 import { formatBytes } from '../progress.ts';
 import { waitForRun } from '../run-output.ts';
-import { bool, JSON_OPTION, str, withClient } from './shared.ts';
+import { bool, JSON_HELP, JSON_OPTION, str, withClient } from './shared.ts';
 
 const gc: Command = {
   name: 'gc',
   summary: 'collect unreferenced chunks on a storage server (--confirm CODE on append-only storage)',
+  usage: '--storage S [--confirm CODE] [--wait] [--json]',
+  example: 'gc --storage nas --wait',
+  help: {
+    ...JSON_HELP,
+    storage: 'the storage server to collect on (required)',
+    confirm: 'on append-only storage, the code in DATA/gc-confirm there (without it a gc only marks)',
+    wait: 'follow the run until it ends (exit 1 unless it succeeded)',
+  },
   options: { storage: { type: 'string' }, confirm: { type: 'string' }, wait: { type: 'boolean' }, ...JSON_OPTION },
   async run({ values }) {
     const storage = requireString(values, 'storage', 'gc');

@@ -7,8 +7,8 @@ import { CairnError } from '../../core/errors.ts';
 import type { JobJson } from '../../protocol/api-types.ts';
 import { seg } from '../api-client.ts';
 import type { Command } from '../command.ts';
-import { JOB_SETTING_OPTIONS, settingsBody } from './job-flags.ts';
-import { absolutePath, bool, JSON_OPTION, printObject, strs, withClient } from './shared.ts';
+import { JOB_SETTING_HELP, JOB_SETTING_OPTIONS, settingsBody } from './job-flags.ts';
+import { absolutePath, bool, JSON_HELP, JSON_OPTION, printObject, strs, withClient } from './shared.ts';
 
 export function editBody(values: Record<string, unknown>): Record<string, unknown> {
   for (const fixed of ['agent', 'storage', 'vault'])
@@ -43,6 +43,31 @@ export function editBody(values: Record<string, unknown>): Record<string, unknow
 export const editJobCommand: Command = {
   name: 'job edit',
   summary: 'change a job: any job create flag but --agent/--storage/--vault; --no-schedule, --no-exclude, --no-keep, --pause, --resume; 0 removes a limit',
+  usage: "NAME [--path P …] [--exclude GLOB …] [--schedule 'CRON=LEVEL' …] [--keep-last N …] [--bwlimit RATE] [--priority N] [--max-runtime DURATION] [--retries N] [--one-file-system] [--exclude-caches] [--max-file-size SIZE] [--no-schedule] [--no-exclude] [--no-keep] [--no-one-file-system] [--no-exclude-caches] [--pause|--resume] [--json]",
+  example: 'job edit home --keep-daily 14 --bwlimit 0',
+  help: {
+    ...JOB_SETTING_HELP,
+    ...JSON_HELP,
+    path: 'an absolute path to back up; the flags given replace the list',
+    exclude: 'a glob of paths to skip; the flags given replace the list',
+    schedule: "'CRON=LEVEL' (level default incremental); the flags given replace the schedule",
+    bwlimit: 'a bandwidth limit, e.g. 20M for 20 MiB/s; 0 removes it',
+    'max-runtime': 'a run still going after this long (30s, 15m, 6h, 7d) is canceled; 0 removes the limit',
+    'max-file-size': 'skip files larger than this, e.g. 1G; 0 removes the limit',
+    priority: 'its runs start before lower ones waiting, 0 to 1000',
+    retries: 'times a failed run is tried again, 0 to 100',
+    'keep-last': 'keep the newest N snapshots; any --keep-* given replaces the whole policy',
+    agent: 'cannot change (refused): create a new job instead',
+    storage: 'cannot change (refused): create a new job instead',
+    vault: 'cannot change (refused): create a new job instead',
+    'no-schedule': 'clear the schedule',
+    'no-keep': 'clear the retention policy',
+    'no-exclude': 'clear the excludes',
+    'no-one-file-system': 'cross into other file systems again',
+    'no-exclude-caches': 'back up folders holding a CACHEDIR.TAG again',
+    pause: 'keep the schedule but stop it firing',
+    resume: 'let a paused schedule fire again',
+  },
   options: {
     ...JOB_SETTING_OPTIONS,
     agent: { type: 'string' },

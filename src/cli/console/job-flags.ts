@@ -24,6 +24,30 @@ export const JOB_SETTING_OPTIONS: Options = {
   'max-file-size': { type: 'string' },
 };
 
+/** What each retention flag keeps (job create/edit and forget). */
+export const RETENTION_HELP: Record<string, string> = {
+  'keep-last': 'keep the newest N snapshots',
+  'keep-hourly': 'keep the newest snapshot per hour, for N hours that have one',
+  'keep-daily': 'keep the newest snapshot per day, for N days that have one',
+  'keep-weekly': 'keep the newest snapshot per week, for N weeks that have one',
+  'keep-monthly': 'keep the newest snapshot per month, for N months that have one',
+  'keep-yearly': 'keep the newest snapshot per year, for N years that have one',
+};
+
+export const JOB_SETTING_HELP: Record<string, string> = {
+  path: 'an absolute path to back up',
+  exclude: 'a glob of paths to skip',
+  schedule: "when it runs: 'CRON=LEVEL', a five-field cron and full|differential|incremental (default incremental)",
+  ...RETENTION_HELP,
+  bwlimit: 'a bandwidth limit, e.g. 20M for 20 MiB/s (default none)',
+  priority: 'its runs start before lower ones waiting, 0 to 1000 (default 0)',
+  'max-runtime': 'a run still going after this long (30s, 15m, 6h, 7d) is canceled (default no limit)',
+  retries: 'times a failed run is tried again, 0 to 100 (default 2)',
+  'one-file-system': 'stay on the file system of each path',
+  'exclude-caches': 'skip folders holding a CACHEDIR.TAG',
+  'max-file-size': 'skip files larger than this, e.g. 1G (default no limit)',
+};
+
 /** 'CRON=LEVEL' (the level after the last '='; incremental when none is given). */
 export function parseSchedule(text: string): { cron: string; level: Level } {
   const at = text.lastIndexOf('=');

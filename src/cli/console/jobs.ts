@@ -7,12 +7,12 @@ import { type Level, LEVELS } from '../../protocol/api-schema.ts';
 import type { JobJson, RunJson } from '../../protocol/api-types.ts';
 import { type ApiClient, seg } from '../api-client.ts';
 import { type Command, requireString } from '../command.ts';
-import { JOB_SETTING_OPTIONS, settingsBody } from './job-flags.ts';
+import { JOB_SETTING_HELP, JOB_SETTING_OPTIONS, settingsBody } from './job-flags.ts';
 import { editJobCommand } from './job-edit.ts';
 import { printJson } from '../output.ts';
 import { formatBytes } from '../progress.ts';
 import { printEndedRun, totalForDisplay, waitForRun } from '../run-output.ts';
-import { absolutePath, bool, JSON_OPTION, oneOf, printList, printObject, str, strs, withClient } from './shared.ts';
+import { absolutePath, bool, JSON_HELP, JSON_OPTION, oneOf, printList, printObject, str, strs, withClient } from './shared.ts';
 import { givenPassphrase, grantVault, newVault, recoveryLine, type VaultDetailJson } from './vault-keys.ts';
 
 type VaultSetup = { vault: string; recoveryPassphrase?: string };
@@ -65,6 +65,17 @@ async function refuseTakenJobName(c: ApiClient, name: string): Promise<void> {
 const create: Command = {
   name: 'job create',
   summary: 'define a backup job: what an agent backs up to which storage, when, kept how long',
+  usage: "NAME --agent A --storage S --path P [--path P2 …] [--exclude GLOB …] [--schedule 'CRON=LEVEL' …] [--keep-last N …] [--bwlimit RATE] [--priority N] [--max-runtime DURATION] [--retries N] [--one-file-system] [--exclude-caches] [--max-file-size SIZE] [--vault V] [--passphrase-stdin] [--json]",
+  example: "job create home --agent laptop --storage nas --path /home/ann --schedule '0 2 * * *=incremental' --keep-daily 7",
+  help: {
+    ...JOB_SETTING_HELP,
+    ...JSON_HELP,
+    agent: 'the agent that backs up (required)',
+    storage: 'the storage server the backups go to (required)',
+    path: 'an absolute path to back up (at least one)',
+    vault: 'the vault to write to (default OWNER.STORAGE, created with a generated passphrase the first time)',
+    'passphrase-stdin': "read the vault's passphrase from stdin (else CAIRN_PASSPHRASE): a new vault's, or to grant the agent an existing one's keys",
+  },
   options: {
     agent: { type: 'string' },
     storage: { type: 'string' },
@@ -126,6 +137,9 @@ function jobForPeople(j: JobJson): Record<string, unknown> {
 const list: Command = {
   name: 'job list',
   summary: 'list backup jobs',
+  usage: '[--json]',
+  example: 'job list --json',
+  help: JSON_HELP,
   options: { ...JSON_OPTION },
   async run({ values }) {
     const jobs = await withClient((c) => c.get<JobJson[]>('/api/jobs'));
@@ -140,6 +154,9 @@ const list: Command = {
 const show: Command = {
   name: 'job show',
   summary: 'show one job',
+  usage: 'NAME [--json]',
+  example: 'job show home',
+  help: JSON_HELP,
   options: { ...JSON_OPTION },
   positionals: [1, 1],
   async run({ values, positionals }) {
@@ -153,6 +170,9 @@ const show: Command = {
 const remove: Command = {
   name: 'job remove',
   summary: 'remove a job (its snapshots stay)',
+  usage: 'NAME',
+  example: 'job remove home',
+  help: {},
   options: {},
   positionals: [1, 1],
   async run({ positionals }) {
@@ -173,6 +193,14 @@ function levelBody(values: Record<string, unknown>): { level?: Level; forceRead?
 const run: Command = {
   name: 'job run',
   summary: 'run a job now (--wait: until it ends, with progress on a terminal; --force-read: read every file)',
+  usage: 'NAME [--level full|differential|incremental] [--force-read] [--wait] [--json]',
+  example: 'job run home --wait',
+  help: {
+    ...JSON_HELP,
+    level: 'full, differential or incremental (default incremental; a first backup runs full)',
+    'force-read': 'read every file, even an unchanged one',
+    wait: 'follow the run until it ends (exit 1 unless it succeeded)',
+  },
   options: { level: { type: 'string' }, 'force-read': { type: 'boolean' }, wait: { type: 'boolean' }, ...JSON_OPTION },
   positionals: [1, 1],
   async run({ values, positionals }) {
@@ -194,6 +222,13 @@ const run: Command = {
 const estimate: Command = {
   name: 'job estimate',
   summary: 'how many files and bytes a run of the job would read (stores nothing)',
+  usage: 'NAME [--level full|differential|incremental] [--force-read] [--json]',
+  example: 'job estimate home --level full',
+  help: {
+    ...JSON_HELP,
+    level: 'full, differential or incremental (default incremental; a first backup runs full)',
+    'force-read': 'count every file as read, even an unchanged one',
+  },
   options: { level: { type: 'string' }, 'force-read': { type: 'boolean' }, ...JSON_OPTION },
   positionals: [1, 1],
   async run({ values, positionals }) {

@@ -8,7 +8,7 @@ import { ApiClient, fetchServerCa, normalizeServerUrl } from '../api-client.ts';
 import { type Command, readSecret, requireString } from '../command.ts';
 import { removeLogin, saveLogin } from '../login-config.ts';
 import { printJson } from '../output.ts';
-import { bool, JSON_OPTION, str, withClient } from './shared.ts';
+import { bool, JSON_HELP, JSON_OPTION, str, withClient } from './shared.ts';
 
 type LoginAnswer = { token: string; user: string; role: string; expiresAt: string };
 
@@ -30,6 +30,15 @@ async function caFromFile(file: string): Promise<string> {
 const login: Command = {
   name: 'login',
   summary: 'log in to a backup server (trusting it through --ca or --fingerprint)',
+  usage: 'URL --user NAME [--password-stdin] (--ca FILE | --fingerprint HEX) [--json]',
+  example: 'login https://backup.example:7350 --user ann --ca ca.pem --password-stdin',
+  help: {
+    ...JSON_HELP,
+    user: 'the user name (required)',
+    'password-stdin': 'read the password from stdin (else CAIRN_PASSWORD)',
+    ca: "the server's CA certificate file (or --fingerprint)",
+    fingerprint: 'the SHA-256 fingerprint (hex) of the CA the server sends (or --ca)',
+  },
   options: {
     user: { type: 'string' },
     'password-stdin': { type: 'boolean' },
@@ -69,6 +78,9 @@ const login: Command = {
 const logout: Command = {
   name: 'logout',
   summary: 'end the session and forget the saved login',
+  usage: '',
+  example: 'logout',
+  help: {},
   options: {},
   async run() {
     await withClient((client) => client.post('/api/logout'));

@@ -3,13 +3,16 @@
 import type { PartJson } from '../../protocol/api-types.ts';
 import type { Command } from '../command.ts';
 import { partRow } from './parts.ts';
-import { bool, JSON_OPTION, printList, withClient } from './shared.ts';
+import { bool, JSON_HELP, JSON_OPTION, printList, withClient } from './shared.ts';
 
 type NetPart = PartJson & { kind: 'agent' | 'storage' };
 
 const status: Command = {
   name: 'net status',
   summary: 'agents and storage servers: online or not, last seen, rtt',
+  usage: '[--json]',
+  example: 'net status',
+  help: JSON_HELP,
   options: { ...JSON_OPTION },
   async run({ values }) {
     const parts = await withClient(async (c) => {

@@ -6,7 +6,7 @@ import type { Command } from '../command.ts';
 import { CairnError } from '../../core/errors.ts';
 import { printJson } from '../output.ts';
 import { parseCron } from '../../server/schedules.ts';
-import { bool, JSON_OPTION, printList, wholeNumber, withClient } from './shared.ts';
+import { bool, JSON_HELP, JSON_OPTION, printList, wholeNumber, withClient } from './shared.ts';
 
 type PartKind = 'agent' | 'storage';
 
@@ -31,6 +31,9 @@ function partCommands(kind: PartKind): Command[] {
     {
       name: `${kind} list`,
       summary: `list ${kind === 'agent' ? 'agents' : 'storage servers'}: status, last seen, rtt, version, certificate expiry`,
+      usage: '[--json]',
+      example: `${kind} list`,
+      help: JSON_HELP,
       options: { ...JSON_OPTION },
       async run({ values }) {
         const parts = await withClient((c) => c.get<PartJson[]>(`/api/${plural}`));
@@ -44,6 +47,13 @@ function partCommands(kind: PartKind): Command[] {
         kind === 'agent'
           ? "set an agent's own limit of runs at once (--max-runs N)"
           : "set a storage server's limit of runs at once (--max-runs N) or its gc schedule (--gc-schedule CRON|none)",
+      usage: kind === 'agent' ? 'NAME --max-runs N [--json]' : 'NAME [--max-runs N] [--gc-schedule CRON|none] [--json]',
+      example: kind === 'agent' ? 'agent set laptop --max-runs 2' : "storage set nas --gc-schedule '30 4 * * 0'",
+      help: {
+        'max-runs': `runs at once on this ${kind === 'agent' ? 'agent' : 'storage server'}, at least 1`,
+        ...(kind === 'storage' ? { 'gc-schedule': 'when gc runs, a five-field cron; none stops it' } : {}),
+        ...JSON_HELP,
+      },
       options: { 'max-runs': { type: 'string' }, ...(kind === 'storage' ? { 'gc-schedule': { type: 'string' as const } } : {}), ...JSON_OPTION },
       positionals: [1, 1],
       async run({ values, positionals }) {
@@ -62,6 +72,9 @@ function partCommands(kind: PartKind): Command[] {
     {
       name: `${kind} remove`,
       summary: `remove ${kind === 'agent' ? 'an agent' : 'a storage server'}: it is refused from then on`,
+      usage: 'NAME',
+      example: `${kind} remove ${kind === 'agent' ? 'laptop' : 'nas'}`,
+      help: {},
       options: {},
       positionals: [1, 1],
       async run({ positionals }) {

@@ -11,7 +11,7 @@ import type { RebuildJson, StorageVaultJson, VaultJson } from '../../protocol/ap
 import { type ApiClient, seg } from '../api-client.ts';
 import { type Command, requireString } from '../command.ts';
 import { printJson } from '../output.ts';
-import { bool, JSON_OPTION, withClient } from './shared.ts';
+import { bool, JSON_HELP, JSON_OPTION, withClient } from './shared.ts';
 import { agentPublicKey, givenPassphrase, grantVault } from './vault-keys.ts';
 
 const POLL_MS = 300;
@@ -60,6 +60,15 @@ function failure(r: RebuildJson): CairnError {
 const rebuildCatalog: Command = {
   name: NAME,
   summary: "restore the catalog's snapshots and file index from a vault (read by an agent holding its keys)",
+  usage: '--storage S --vault V --agent A [--passphrase-stdin] [--json]',
+  example: 'server rebuild-catalog --storage nas --vault ann.nas --agent laptop --passphrase-stdin',
+  help: {
+    ...JSON_HELP,
+    storage: 'the storage server holding the vault (required)',
+    vault: 'the vault to read (required)',
+    agent: 'the agent that reads it, granted its keys when it has none (required)',
+    'passphrase-stdin': "read the vault's passphrase from stdin (else CAIRN_PASSPHRASE); needed for a vault the catalog lost or an agent without its keys",
+  },
   options: { storage: { type: 'string' }, vault: { type: 'string' }, agent: { type: 'string' }, 'passphrase-stdin': { type: 'boolean' }, ...JSON_OPTION },
   async run({ values }) {
     const storage = requireString(values, 'storage', NAME);

@@ -7,7 +7,7 @@ import { type ApiClient, seg } from '../api-client.ts';
 import type { Command } from '../command.ts';
 import { printJson } from '../output.ts';
 import { printEndedRun, totalForDisplay, waitForRun } from '../run-output.ts';
-import { absolutePath, bool, JSON_OPTION, oneOf, str, strs, withClient } from './shared.ts';
+import { absolutePath, bool, JSON_HELP, JSON_OPTION, oneOf, str, strs, withClient } from './shared.ts';
 import { givenPassphrase, grantVault } from './vault-keys.ts';
 
 /** The POST /api/restores body from the flags (E_USAGE for relative paths or an unknown policy). */
@@ -35,6 +35,18 @@ async function grantForRestore(c: ApiClient, snapshot: string, agent: string, pa
 const restore: Command = {
   name: 'restore',
   summary: 'restore a snapshot (--to DIR, --agent A, --include PATH, --dry-run, --wait)',
+  usage: 'SNAPSHOT [--to DIR] [--agent A] [--include PATH …] [--conflict overwrite|skip|rename] [--dry-run] [--wait] [--passphrase-stdin] [--json]',
+  example: 'restore 0123abcd --to /tmp/restored --include /home/ann/docs --wait',
+  help: {
+    ...JSON_HELP,
+    to: 'the folder files land under, at their original paths (default the original paths themselves)',
+    agent: "the agent that writes them (default the snapshot's own)",
+    include: 'an absolute path to restore (default everything)',
+    conflict: 'when a file is already there: overwrite, skip or rename (default rename)',
+    'dry-run': 'check the restore and write nothing (waits; exit 1 on a blocking problem)',
+    wait: 'follow the run until it ends (exit 1 unless it succeeded)',
+    'passphrase-stdin': "read the vault's passphrase from stdin (else CAIRN_PASSPHRASE) to grant --agent its keys",
+  },
   options: {
     to: { type: 'string' },
     agent: { type: 'string' },

@@ -7,7 +7,7 @@ import type { Command } from '../command.ts';
 import { printJson } from '../output.ts';
 import { formatBytes, printable } from '../progress.ts';
 import { printEndedRun, runDetails, runSummary, totalForDisplay, waitForRun } from '../run-output.ts';
-import { bool, JSON_OPTION, printList, str, wholeNumber, withClient } from './shared.ts';
+import { bool, JSON_HELP, JSON_OPTION, printList, str, wholeNumber, withClient } from './shared.ts';
 
 /** A run id from the command line: a positive whole number. */
 export function runId(text: string): number {
@@ -19,6 +19,13 @@ export function runId(text: string): number {
 const list: Command = {
   name: 'run list',
   summary: 'list runs, newest first (--job J, --limit N)',
+  usage: '[--job J] [--limit N] [--json]',
+  example: 'run list --job home --limit 10',
+  help: {
+    ...JSON_HELP,
+    job: "only this job's runs",
+    limit: 'at most N runs (default 100, at most 1000)',
+  },
   options: { job: { type: 'string' }, limit: { type: 'string' }, ...JSON_OPTION },
   async run({ values }) {
     const limit = str(values, 'limit');
@@ -42,6 +49,9 @@ const list: Command = {
 const show: Command = {
   name: 'run show',
   summary: 'show one run (live counters while it runs)',
+  usage: 'ID [--json]',
+  example: 'run show 42',
+  help: JSON_HELP,
   options: { ...JSON_OPTION },
   positionals: [1, 1],
   async run({ values, positionals }) {
@@ -57,6 +67,9 @@ type LogLine = { time: string; message: string };
 const log: Command = {
   name: 'run log',
   summary: "show a run's log",
+  usage: 'ID [--json]',
+  example: 'run log 42',
+  help: JSON_HELP,
   options: { ...JSON_OPTION },
   positionals: [1, 1],
   async run({ values, positionals }) {
@@ -70,6 +83,9 @@ const log: Command = {
 const watch: Command = {
   name: 'run watch',
   summary: 'follow a run until it ends (exit 1 unless it succeeded)',
+  usage: 'ID [--json]',
+  example: 'run watch 42',
+  help: JSON_HELP,
   options: { ...JSON_OPTION },
   positionals: [1, 1],
   async run({ values, positionals }) {
@@ -85,6 +101,9 @@ const watch: Command = {
 const cancel: Command = {
   name: 'run cancel',
   summary: 'cancel a queued or running run',
+  usage: 'ID [--json]',
+  example: 'run cancel 42',
+  help: JSON_HELP,
   options: { ...JSON_OPTION },
   positionals: [1, 1],
   async run({ values, positionals }) {

@@ -9,6 +9,7 @@ import { printable } from '../progress.ts';
 import type { Options } from '../command.ts';
 
 export const JSON_OPTION: Options = { json: { type: 'boolean' } };
+export const JSON_HELP = { json: 'print one JSON document instead of text' };
 
 export function str(values: Record<string, unknown>, name: string): string | undefined {
   const v = values[name];

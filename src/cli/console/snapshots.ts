@@ -5,11 +5,18 @@ import { seg, withQuery } from '../api-client.ts';
 import type { Command } from '../command.ts';
 import { formatBytes } from '../progress.ts';
 import { snapshotForget } from './forget.ts';
-import { absolutePath, bool, JSON_OPTION, printList, str, withClient } from './shared.ts';
+import { absolutePath, bool, JSON_HELP, JSON_OPTION, printList, str, withClient } from './shared.ts';
 
 const list: Command = {
   name: 'snapshot list',
   summary: 'list snapshots, newest first (--agent A, --job J)',
+  usage: '[--agent A] [--job J] [--json]',
+  example: 'snapshot list --job home',
+  help: {
+    ...JSON_HELP,
+    agent: "only this agent's snapshots",
+    job: "only this job's snapshots",
+  },
   options: { agent: { type: 'string' }, job: { type: 'string' }, ...JSON_OPTION },
   async run({ values }) {
     const path = withQuery('/api/snapshots', { agent: str(values, 'agent'), job: str(values, 'job') });
@@ -32,6 +39,9 @@ const list: Command = {
 const ls: Command = {
   name: 'snapshot ls',
   summary: "list a snapshot's directory (default /)",
+  usage: 'SNAPSHOT [PATH] [--json]',
+  example: 'snapshot ls 0123abcd /home/ann',
+  help: JSON_HELP,
   options: { ...JSON_OPTION },
   positionals: [1, 2],
   async run({ values, positionals }) {

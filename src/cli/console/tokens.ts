@@ -3,13 +3,20 @@
 import type { Command } from '../command.ts';
 import { requireString } from '../command.ts';
 import { printJson } from '../output.ts';
-import { bool, JSON_OPTION, oneOf, str, wholeNumber, withClient } from './shared.ts';
+import { bool, JSON_HELP, JSON_OPTION, oneOf, str, wholeNumber, withClient } from './shared.ts';
 
 const KINDS = ['agent', 'storage', 'api'] as const;
 
 const create: Command = {
   name: 'token create',
   summary: 'make a one-time token: --kind agent|storage (enrollment) or api',
+  usage: '--kind agent|storage|api [--ttl SECONDS] [--json]',
+  example: 'token create --kind agent --ttl 600',
+  help: {
+    ...JSON_HELP,
+    kind: 'agent or storage (one enrollment) or api (required)',
+    ttl: "an enrollment token's lifetime in seconds (default 3600; an api token ignores it)",
+  },
   options: { kind: { type: 'string' }, ttl: { type: 'string' }, ...JSON_OPTION },
   async run({ values }) {
     const kind = oneOf(requireString(values, 'kind', 'token create'), KINDS, 'kind');

@@ -1,13 +1,20 @@
 // `cairn user add|list|remove`: the people who may use the backup server, and their roles.
 import { seg } from '../api-client.ts';
 import { type Command, readSecret, requireString } from '../command.ts';
-import { bool, JSON_OPTION, printDone, printList, withClient } from './shared.ts';
+import { bool, JSON_HELP, JSON_OPTION, printDone, printList, withClient } from './shared.ts';
 
 type UserJson = { name: string; role: string; [field: string]: unknown };
 
 const add: Command = {
   name: 'user add',
   summary: 'add a user with a role (password on stdin or CAIRN_PASSWORD)',
+  usage: 'NAME --role admin|operator|user|auditor [--password-stdin] [--json]',
+  example: 'user add bob --role operator --password-stdin',
+  help: {
+    ...JSON_HELP,
+    role: 'admin, operator, user or auditor (required)',
+    'password-stdin': 'read the password from stdin (else CAIRN_PASSWORD)',
+  },
   options: { role: { type: 'string' }, 'password-stdin': { type: 'boolean' }, ...JSON_OPTION },
   positionals: [1, 1],
   async run({ values, positionals }) {
@@ -23,6 +30,9 @@ const add: Command = {
 const list: Command = {
   name: 'user list',
   summary: 'list users and their roles',
+  usage: '[--json]',
+  example: 'user list',
+  help: JSON_HELP,
   options: { ...JSON_OPTION },
   async run({ values }) {
     const users = await withClient((c) => c.get<UserJson[]>('/api/users'));
@@ -34,6 +44,9 @@ const list: Command = {
 const remove: Command = {
   name: 'user remove',
   summary: 'remove a user (its sessions and API tokens end)',
+  usage: 'NAME',
+  example: 'user remove bob',
+  help: {},
   options: {},
   positionals: [1, 1],
   async run({ positionals }) {

@@ -8,12 +8,20 @@ import { seg } from '../api-client.ts';
 import { type Command, readSecret, requireString } from '../command.ts';
 import { printJson } from '../output.ts';
 import { printable } from '../progress.ts';
-import { bool, JSON_OPTION, printList, strs, withClient } from './shared.ts';
+import { bool, JSON_HELP, JSON_OPTION, printList, strs, withClient } from './shared.ts';
 import { givenPassphrase, grantVault, newVault, recoveryLine, type VaultDetailJson } from './vault-keys.ts';
 
 const create: Command = {
   name: 'vault create',
   summary: 'create a vault on a storage server (a passphrase is generated unless given)',
+  usage: 'NAME --storage S [--agent A …] [--passphrase-stdin] [--json]',
+  example: 'vault create ann.nas --storage nas --agent laptop',
+  help: {
+    ...JSON_HELP,
+    storage: 'the storage server to keep it on (required)',
+    agent: 'an agent given its keys now',
+    'passphrase-stdin': 'read its passphrase from stdin (else CAIRN_PASSPHRASE, else one is generated and shown once)',
+  },
   options: { storage: { type: 'string' }, agent: { type: 'string', multiple: true }, 'passphrase-stdin': { type: 'boolean' }, ...JSON_OPTION },
   positionals: [1, 1],
   async run({ values, positionals }) {
@@ -36,6 +44,9 @@ const create: Command = {
 const list: Command = {
   name: 'vault list',
   summary: 'list vaults and the agents holding their keys',
+  usage: '[--json]',
+  example: 'vault list',
+  help: JSON_HELP,
   options: { ...JSON_OPTION },
   async run({ values }) {
     const vaults = await withClient((c) => c.get<VaultJson[]>('/api/vaults'));
@@ -53,6 +64,12 @@ const list: Command = {
 const grant: Command = {
   name: 'vault grant',
   summary: "give an agent the vault's keys (unwrapped here with the passphrase)",
+  usage: 'NAME --agent A [--passphrase-stdin]',
+  example: 'vault grant ann.nas --agent laptop --passphrase-stdin',
+  help: {
+    agent: 'the agent to give the keys to (required)',
+    'passphrase-stdin': "read the vault's passphrase from stdin (else CAIRN_PASSPHRASE)",
+  },
   options: { agent: { type: 'string' }, 'passphrase-stdin': { type: 'boolean' } },
   positionals: [1, 1],
   async run({ values, positionals }) {
@@ -86,6 +103,9 @@ async function passphrasesToChange(): Promise<{ old: string; next: string }> {
 const passwd: Command = {
   name: 'vault passwd',
   summary: "change a vault's passphrase (old and new on stdin, two lines)",
+  usage: 'NAME   (old and new passphrase on stdin, two lines, or in CAIRN_PASSPHRASE and CAIRN_NEW_PASSPHRASE)',
+  example: 'vault passwd ann.nas < passphrases.txt',
+  help: {},
   options: {},
   positionals: [1, 1],
   async run({ positionals }) {
@@ -104,6 +124,9 @@ const passwd: Command = {
 const scrub: Command = {
   name: 'vault scrub',
   summary: "re-hash every pack of a vault on its storage server (no keys); exit 1 when one is damaged",
+  usage: 'NAME [--json]',
+  example: 'vault scrub ann.nas',
+  help: JSON_HELP,
   options: { ...JSON_OPTION },
   positionals: [1, 1],
   async run({ values, positionals }) {

@@ -9,7 +9,7 @@ import { type ApiClient, seg } from '../api-client.ts';
 import { type Command, requireString } from '../command.ts';
 import { printJson } from '../output.ts';
 import { printEndedRun, waitForRun } from '../run-output.ts';
-import { bool, JSON_OPTION, oneOf, str, withClient } from './shared.ts';
+import { bool, JSON_HELP, JSON_OPTION, oneOf, str, withClient } from './shared.ts';
 import { givenPassphrase, grantVault } from './vault-keys.ts';
 
 /** Gives `agent` the keys of the snapshot's vault unless it holds them already. */
@@ -22,6 +22,15 @@ async function grantForVerify(c: ApiClient, snapshot: string, agent: string, pas
 const verify: Command = {
   name: 'verify',
   summary: 'verify a snapshot (--level catalog|data|disk, --agent A, --wait)',
+  usage: 'SNAPSHOT --level catalog|data|disk [--agent A] [--wait] [--passphrase-stdin] [--json]',
+  example: 'verify 0123abcd --level data --wait',
+  help: {
+    ...JSON_HELP,
+    level: 'catalog: every chunk is on the storage; data: every chunk reads back and re-hashes; disk: the live files match (required)',
+    agent: "the agent that checks (default the snapshot's own)",
+    wait: 'follow the run until it ends (exit 1 on damage or failure)',
+    'passphrase-stdin': "read the vault's passphrase from stdin (else CAIRN_PASSPHRASE) to grant --agent its keys",
+  },
   options: {
     level: { type: 'string' },
     agent: { type: 'string' },
