@@ -49,7 +49,7 @@ export const editJobCommand: Command = {
     ...JOB_SETTING_HELP,
     ...JSON_HELP,
     path: 'an absolute path to back up; the flags given replace the list',
-    exclude: 'a glob of paths to skip; the flags given replace the list',
+    exclude: "a glob to skip: with a '/' it matches the whole path, without one the entry's name; the flags given replace the list",
     schedule: "'CRON=LEVEL' (level default incremental); the flags given replace the schedule",
     bwlimit: 'a bandwidth limit, e.g. 20M for 20 MiB/s; 0 removes it',
     'max-runtime': 'a run still going after this long (30s, 15m, 6h, 7d) is canceled; 0 removes the limit',

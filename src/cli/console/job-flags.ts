@@ -36,7 +36,7 @@ export const RETENTION_HELP: Record<string, string> = {
 
 export const JOB_SETTING_HELP: Record<string, string> = {
   path: 'an absolute path to back up',
-  exclude: 'a glob of paths to skip',
+  exclude: "a glob to skip: with a '/' it matches the whole path (/home/*/.cache, **/node_modules), without one the entry's name (*.tmp)",
   schedule: "when it runs: 'CRON=LEVEL', a five-field cron and full|differential|incremental (default incremental)",
   ...RETENTION_HELP,
   bwlimit: 'a bandwidth limit, e.g. 20M for 20 MiB/s (default none)',
