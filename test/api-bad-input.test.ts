@@ -99,6 +99,7 @@ describe('bad input to the backup server', { concurrency: 1 }, () => {
       await cliRefused(c, api, ['snapshot', 'ls', snapshot, 'relative'], { exit: 2, message: /--path must be an absolute path: relative/ });
       await cliRefused(c, api, ['token', 'create', '--kind', 'root'], { exit: 2, message: /--kind must be one of agent, storage, api \(got root\)/ });
       await cliRefused(c, api, ['token', 'create', '--kind', 'agent', '--ttl', 'soon'], { exit: 2, message: /--ttl must be a whole number/ });
+      await cliRefused(c, api, ['token', 'create', '--kind', 'api', '--ttl', '1h'], { exit: 2, message: /--ttl for an api token is not supported yet/ });
     });
 
     it('refuses an auditor who tries to change something, with exit 1', async () => {

@@ -21,7 +21,10 @@ export function partRoutes(ctx: ServerContext): Route[] {
       body: tokenBody,
       handle: async ({ body, caller }) => {
         const { kind, ttlSeconds } = body as { kind: 'agent' | 'storage' | 'api'; ttlSeconds?: number };
-        if (kind === 'api') return { token: await ctx.accounts.createApiToken(caller!) };
+        if (kind === 'api') {
+          if (ttlSeconds !== undefined) throw new CairnError('E_BAD_REQUEST', 'ttlSeconds: an api token\'s lifetime is not supported yet');
+          return { token: await ctx.accounts.createApiToken(caller!) };
+        }
         if (kind === 'storage' && caller!.role !== 'admin') throw new CairnError('E_FORBIDDEN', 'only an admin may enroll storage servers');
         return { token: await createPartToken(ctx, caller!, kind, ttlSeconds === undefined ? undefined : ttlSeconds * 1000) };
       },
