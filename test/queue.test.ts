@@ -100,6 +100,21 @@ describe('the queue', { concurrency: 1 }, () => {
     assert.ok(took >= 3000 && took < 12_000, `ended ${took} ms after it started`);
   });
 
+  it('run log --follow prints lines as they come until the run ends; run list --status filters', async () => {
+    const queued = await c.json<RunJson>(['job', 'run', 'slow']);
+    const followed = await c.cli(['run', 'log', String(queued.id), '--follow']);
+    assert.equal(followed.code, 0, followed.stderr);
+    const lines = followed.stdout.trim().split('\n');
+    assert.match(lines[0]!, /queued backup/);
+    assert.match(lines.at(-1)!, /failed: ran longer than --max-runtime 3s$/, 'it followed the run to its end');
+    const failed = await c.json<RunJson[]>(['run', 'list', '--status', 'failed']);
+    assert.ok(failed.length >= 2 && failed.every((r) => r.status === 'failed'));
+    assert.ok(failed.some((r) => r.id === queued.id));
+    const bad = await c.cli(['run', 'list', '--status', 'broken']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--status must be one of queued, running, succeeded, failed, canceled/);
+  });
+
   it('cancel works on a running run and on a queued one; neither is retried', async () => {
     const data = incompressibleTree(join(tempDir('cairn-queue-cancel-'), 'data'), 2, 8);
     const r = await c.cli(['job', 'create', 'cancelme', '--agent', 'qa2', '--storage', 'qs2', '--path', data, '--bwlimit', '1M'], undefined, PASSPHRASE);
@@ -138,6 +153,8 @@ describe('the queue', { concurrency: 1 }, () => {
       [['job', 'edit', 'q1', '--agent', 'qa2'], /--agent cannot change/],
       [['job', 'create', 'bad', '--agent', 'qa1', '--storage', 'qs1', '--path', src, '--schedule', '0 3 * * * *'], /is not a 5-field cron expression/],
       [['agent', 'set', 'qa1', '--max-runs', '0'], /--max-runs must be a whole number of at least 1/],
+      [['copy', '0123456789ab', '--to-storage', 'qs2'], /copy: not supported yet/],
+      [['server', 'backup', '--vault', 'v'], /server backup: not supported yet/],
     ];
     for (const [args, message] of cases) {
       const r = await c.cli(args);

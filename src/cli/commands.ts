@@ -7,7 +7,11 @@ import { asksForHelp, groupHelpText, helpText, isHelpFlag, overviewText } from '
 
 export const GROUPS: Record<string, () => Promise<Command[]>> = {
   up: async () => [(await import('./up.ts')).upCommand],
-  server: async () => [...(await import('./server.ts')).serverCommands, ...(await import('./console/rebuild.ts')).rebuildCommands],
+  server: async () => [
+    ...(await import('./server.ts')).serverCommands,
+    ...(await import('./console/rebuild.ts')).rebuildCommands,
+    (await import('./console/not-yet.ts')).serverBackupCommand,
+  ],
   storage: async () => [...(await import('./storage.ts')).storageCommands, ...(await import('./console/parts.ts')).storageConsoleCommands],
   agent: async () => [...(await import('./agent.ts')).agentDaemonCommands, ...(await import('./console/parts.ts')).agentConsoleCommands],
   direct: async () => (await import('./direct.ts')).directCommands,
@@ -25,6 +29,7 @@ export const GROUPS: Record<string, () => Promise<Command[]>> = {
   net: async () => (await import('./console/net.ts')).netCommands,
   forget: async () => (await import('./console/forget.ts')).forgetCommands,
   gc: async () => (await import('./console/gc.ts')).gcCommands,
+  copy: async () => [(await import('./console/not-yet.ts')).copyCommand],
 };
 
 /** Every command once, in the groups' order. */

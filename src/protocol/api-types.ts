@@ -4,7 +4,8 @@ import type { ConflictPolicy, Level } from './api-schema.ts';
 import type { Warning } from './control.ts';
 
 export type RunKind = 'backup' | 'restore' | 'verify' | 'copy' | 'gc';
-export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
+export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'canceled'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
 export const FINISHED: readonly RunStatus[] = ['succeeded', 'failed', 'canceled'];
 
 export type RunJson = {

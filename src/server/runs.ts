@@ -3,7 +3,7 @@
 // written to the row when the run ends). Every change is pushed to consoles as an `event: run`.
 import { CairnError } from '../core/errors.ts';
 import type { Level } from '../protocol/api-schema.ts';
-import type { RunJson, RunKind, RunStatus } from '../protocol/api-types.ts';
+import { RUN_STATUSES, type RunJson, type RunKind, type RunStatus } from '../protocol/api-types.ts';
 import { type LogEventData, MAX_RESULT_ENTRIES, MAX_RUN_LOG_LINES, type ProgressData, type Warning } from '../protocol/control.ts';
 import type { Caller } from './auth/accounts.ts';
 import type { CatalogDriver } from './catalog/driver.ts';
@@ -126,9 +126,14 @@ export async function getRun(db: CatalogDriver, id: number, caller?: Caller): Pr
   return runJson(row);
 }
 
-export async function listRuns(db: CatalogDriver, caller: Caller, opts: { job?: string; limit?: number }): Promise<RunJson[]> {
+export async function listRuns(db: CatalogDriver, caller: Caller, opts: { job?: string; limit?: number; status?: string }): Promise<RunJson[]> {
   const where: string[] = [];
   const params: (string | number)[] = [];
+  if (opts.status !== undefined) {
+    if (!(RUN_STATUSES as readonly string[]).includes(opts.status)) throw new CairnError('E_BAD_REQUEST', `status must be one of ${RUN_STATUSES.join(', ')}`);
+    where.push('r.status = ?');
+    params.push(opts.status);
+  }
   if (opts.job !== undefined) {
     const job = await db.query('SELECT id FROM jobs WHERE name = ? AND removed_at IS NULL', [opts.job]);
     if (!job.length) throw new CairnError('E_NOT_FOUND', `no job named ${opts.job}`);

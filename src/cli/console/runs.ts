@@ -1,13 +1,13 @@
 // `cairn run list|show|log|watch|cancel`: job executions (backups, restores, …) as the server
 // keeps them, their log, and a live watch until one ends.
 import { CairnError } from '../../core/errors.ts';
-import type { RunJson } from '../../protocol/api-types.ts';
+import { RUN_STATUSES, type RunJson } from '../../protocol/api-types.ts';
 import { withQuery } from '../api-client.ts';
 import type { Command } from '../command.ts';
 import { printJson } from '../output.ts';
 import { formatBytes, printable } from '../progress.ts';
 import { printEndedRun, runDetails, runSummary, totalForDisplay, waitForRun } from '../run-output.ts';
-import { bool, JSON_HELP, JSON_OPTION, printList, str, wholeNumber, withClient } from './shared.ts';
+import { bool, JSON_HELP, JSON_OPTION, oneOf, printList, str, wholeNumber, withClient } from './shared.ts';
 
 /** A run id from the command line: a positive whole number. */
 export function runId(text: string): number {
@@ -18,18 +18,24 @@ export function runId(text: string): number {
 
 const list: Command = {
   name: 'run list',
-  summary: 'list runs, newest first (--job J, --limit N)',
-  usage: '[--job J] [--limit N] [--json]',
-  example: 'run list --job home --limit 10',
+  summary: 'list runs, newest first (--job J, --status S, --limit N)',
+  usage: '[--job J] [--status S] [--limit N] [--json]',
+  example: 'run list --job home --status failed --limit 10',
   help: {
     ...JSON_HELP,
     job: "only this job's runs",
+    status: `only runs with this status: ${RUN_STATUSES.join(', ')}`,
     limit: 'at most N runs (default 100, at most 1000)',
   },
-  options: { job: { type: 'string' }, limit: { type: 'string' }, ...JSON_OPTION },
+  options: { job: { type: 'string' }, status: { type: 'string' }, limit: { type: 'string' }, ...JSON_OPTION },
   async run({ values }) {
     const limit = str(values, 'limit');
-    const path = withQuery('/api/runs', { job: str(values, 'job'), limit: limit === undefined ? undefined : wholeNumber(limit, 'limit', 1) });
+    const status = str(values, 'status');
+    const path = withQuery('/api/runs', {
+      job: str(values, 'job'),
+      status: status === undefined ? undefined : oneOf(status, RUN_STATUSES, 'status'),
+      limit: limit === undefined ? undefined : wholeNumber(limit, 'limit', 1),
+    });
     const runs = await withClient((c) => c.get<RunJson[]>(path));
     printList(runs, bool(values, 'json'), (r) => ({
       id: r.id,
@@ -62,20 +68,40 @@ const show: Command = {
   },
 };
 
-type LogLine = { time: string; message: string };
+type LogLine = { time: string; level?: string; part?: string; message: string };
+
+const FOLLOW_POLL_MS = 500;
+const FINISHED_STATUSES: readonly string[] = ['succeeded', 'failed', 'canceled'];
 
 const log: Command = {
   name: 'run log',
-  summary: "show a run's log",
-  usage: 'ID [--json]',
-  example: 'run log 42',
-  help: JSON_HELP,
-  options: { ...JSON_OPTION },
+  summary: "show a run's log (--follow: new lines as they come, until the run ends)",
+  usage: 'ID [--follow] [--json]',
+  example: 'run log 42 --follow',
+  help: { ...JSON_HELP, follow: 'keep printing lines as they are added until the run ends (with --json: the whole log once it ends)' },
+  options: { follow: { type: 'boolean' }, ...JSON_OPTION },
   positionals: [1, 1],
   async run({ values, positionals }) {
-    const lines = await withClient((c) => c.get<LogLine[]>(`/api/runs/${runId(positionals[0]!)}/log`));
-    if (bool(values, 'json')) printJson(lines);
-    else if (lines.length > 0) process.stdout.write(`${lines.map((l) => `${l.time} ${printable(l.message)}`).join('\n')}\n`);
+    const id = runId(positionals[0]!);
+    const json = bool(values, 'json');
+    const text = (lines: LogLine[]) => {
+      if (!json && lines.length > 0) process.stdout.write(`${lines.map((l) => `${l.time} ${l.part && l.part !== 'server' ? `[${l.part}] ` : ''}${printable(l.message)}`).join('\n')}\n`);
+    };
+    const lines = await withClient(async (c) => {
+      let seen = await c.get<LogLine[]>(`/api/runs/${id}/log`);
+      text(seen);
+      if (!bool(values, 'follow')) return seen;
+      // until the run has ended, then once more for the lines its end added
+      for (let ended = false; !ended; ) {
+        await new Promise((r) => setTimeout(r, FOLLOW_POLL_MS));
+        ended = FINISHED_STATUSES.includes((await c.get<RunJson>(`/api/runs/${id}`)).status);
+        const now = await c.get<LogLine[]>(`/api/runs/${id}/log`);
+        text(now.slice(seen.length));
+        seen = now;
+      }
+      return seen;
+    });
+    if (json) printJson(lines);
     return 0;
   },
 };

@@ -94,9 +94,13 @@ export function jobRoutes(ctx: ServerContext, scheduler: Scheduler): Route[] {
       path: '/api/runs',
       summary: 'runs, newest first',
       access: 'read',
-      query: { job: 'only this job', limit: 'at most this many (default 100)' },
+      query: { job: 'only this job', status: 'only runs with this status', limit: 'at most this many (default 100)' },
       handle: async ({ query, caller }) =>
-        listRuns(ctx.db, caller!, { job: query.get('job') ?? undefined, limit: query.has('limit') ? Number(query.get('limit')) || 100 : undefined }),
+        listRuns(ctx.db, caller!, {
+          job: query.get('job') ?? undefined,
+          status: query.get('status') ?? undefined,
+          limit: query.has('limit') ? Number(query.get('limit')) || 100 : undefined,
+        }),
     },
     { method: 'GET', path: '/api/runs/:id', summary: 'one run, with live counters while it runs', access: 'read', handle: async ({ params, caller }) => getRun(ctx.db, parseRunId(params.id!), caller) },
     { method: 'GET', path: '/api/runs/:id/log', summary: "a run's log", access: 'read', handle: async ({ params, caller }) => runLog(ctx.db, parseRunId(params.id!), caller!) },
