@@ -8,7 +8,9 @@ import { after, before, describe, it } from 'node:test';
 import type { JobJson, PartJson, RunJson } from '../src/protocol/api-types.ts';
 import { type Cluster, startCluster, tempDir } from './support/cluster.ts';
 import { runCairn } from './support/cli.ts';
-import { endedRun, incompressibleTree } from './support/crash-support.ts';
+import { endedRun, incompressibleTree, pollUntil } from './support/crash-support.ts';
+import { CAIRN_BIN } from './support/storage-process.ts';
+import { spawn } from 'node:child_process';
 
 const AGENTS = ['qa1', 'qa2', 'qa3'];
 const STORAGES = ['qs1', 'qs2'];
@@ -113,6 +115,23 @@ describe('the queue', { concurrency: 1 }, () => {
     const bad = await c.cli(['run', 'list', '--status', 'broken']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--status must be one of queued, running, succeeded, failed, canceled/);
+  });
+
+  it('Ctrl-C of job run --wait stops the watching, not the run, and says how to follow it', async () => {
+    const child = spawn(CAIRN_BIN, ['job', 'run', 'slow', '--wait'], { env: { ...process.env, CAIRN_CONFIG: join(c.serverDir, '..', 'cli.json') } });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    let run: RunJson | undefined;
+    await pollUntil('the run started', async () => {
+      run = (await c.json<RunJson[]>(['run', 'list', '--job', 'slow']))[0];
+      return run?.status === 'running';
+    });
+    child.kill('SIGINT');
+    assert.equal(await exited, 130);
+    assert.equal(err.trim(), `run ${run!.id} goes on on the server: follow it with cairn run watch ${run!.id}, stop it with cairn run cancel ${run!.id}`);
+    assert.equal((await c.json<RunJson>(['run', 'show', String(run!.id)])).status, 'running', 'the run goes on');
+    await endedRun(c, run!.id);
   });
 
   it('cancel works on a running run and on a queued one; neither is retried', async () => {

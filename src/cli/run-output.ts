@@ -114,13 +114,26 @@ export async function estimateTotalBytes(client: ApiClient, run: RunJson): Promi
  * (stderr a TTY) it redraws the progress line in place and clears it at the end.
  */
 export async function waitForRun(client: ApiClient, id: number, options: { totalBytes?: number } = {}): Promise<RunJson> {
-  let run = await waitForAttempt(client, id, options);
-  // a run failed as unavailable is retried as a new run: follow the attempts, print the last
-  for (;;) {
-    // the server queues a retry before it records the failure: a failed run shows its retry
-    if (run.status !== 'failed' || run.nextAttempt === null) return run;
-    process.stderr.write(`run ${run.id} failed (${run.error ?? 'unavailable'}); following its retry, run ${run.nextAttempt}\n`);
-    run = await waitForAttempt(client, run.nextAttempt, options);
+  let following = id;
+  // Ctrl-C stops the watching, not the run: say so, and how to follow it again
+  const onInterrupt = () => {
+    if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+    process.stderr.write(`run ${following} goes on on the server: follow it with cairn run watch ${following}, stop it with cairn run cancel ${following}\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', onInterrupt);
+  try {
+    let run = await waitForAttempt(client, id, options);
+    // a run failed as unavailable is retried as a new run: follow the attempts, print the last
+    for (;;) {
+      // the server queues a retry before it records the failure: a failed run shows its retry
+      if (run.status !== 'failed' || run.nextAttempt === null) return run;
+      process.stderr.write(`run ${run.id} failed (${run.error ?? 'unavailable'}); following its retry, run ${run.nextAttempt}\n`);
+      following = run.nextAttempt;
+      run = await waitForAttempt(client, run.nextAttempt, options);
+    }
+  } finally {
+    process.off('SIGINT', onInterrupt);
   }
 }
 
