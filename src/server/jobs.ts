@@ -8,8 +8,6 @@ import type { Level } from '../protocol/api-schema.ts';
 import type { Caller } from './auth/accounts.ts';
 import type { CatalogDriver } from './catalog/driver.ts';
 import { checkOwner, iso, num, ownedAgentId, ownedVault, partId, type ServerContext } from './context.ts';
-
-export { checkOwner };
 import { agentKeysFor } from './vaults.ts';
 import { now } from '../core/test-settings.ts';
 import { checkSchedule, nextSlot, type ScheduleEntry } from './schedules.ts';
@@ -114,6 +112,13 @@ export async function jobRow(db: CatalogDriver, name: string): Promise<JobRow> {
   return rows[0];
 }
 
+/** A live job by name, checked against the caller's ownership (as ownedAgentId and ownedVault do). */
+export async function ownedJob(db: CatalogDriver, caller: Caller, name: string): Promise<JobRow> {
+  const row = await jobRow(db, name);
+  checkOwner(caller, row.owner_id, `job named ${name}`);
+  return row;
+}
+
 export async function createJob(ctx: ServerContext, caller: Caller, body: CreateJobBody): Promise<JobJson> {
   const agentId = await ownedAgentId(ctx.db, caller, body.agent);
   const storageId = await partId(ctx.db, 'storage', body.storage);
@@ -145,8 +150,7 @@ export async function createJob(ctx: ServerContext, caller: Caller, body: Create
 
 /** `job edit`: the settings given replace the job's (a list replaces the whole list); runs already started keep theirs. */
 export async function editJob(ctx: ServerContext, caller: Caller, name: string, body: EditJobBody): Promise<JobJson> {
-  const row = await jobRow(ctx.db, name);
-  checkOwner(caller, row.owner_id, `job named ${name}`);
+  const row = await ownedJob(ctx.db, caller, name);
   if (body.schedule !== undefined) checkSchedule(body.schedule);
   const cols: Record<string, string | number | null> = settingColumns(body);
   if (body.paths !== undefined) cols.paths = JSON.stringify(body.paths);
@@ -168,13 +172,10 @@ export async function listJobs(db: CatalogDriver, caller: Caller): Promise<JobJs
 }
 
 export async function showJob(db: CatalogDriver, caller: Caller, name: string): Promise<JobJson> {
-  const row = await jobRow(db, name);
-  checkOwner(caller, row.owner_id, `job named ${name}`);
-  return jobJson(row);
+  return jobJson(await ownedJob(db, caller, name));
 }
 
 export async function removeJob(db: CatalogDriver, caller: Caller, name: string): Promise<void> {
-  const row = await jobRow(db, name);
-  checkOwner(caller, row.owner_id, `job named ${name}`);
+  const row = await ownedJob(db, caller, name);
   await db.run('UPDATE jobs SET removed_at = ? WHERE id = ?', [Date.now(), row.id]);
 }

@@ -4,10 +4,10 @@
 // snapshots are reported `forgetting` and finished when it is back.
 import { CairnError } from '../../core/errors.ts';
 import type { Schema } from '../../protocol/api-schema.ts';
-import { checkOwner, type ServerContext } from '../context.ts';
+import type { ServerContext } from '../context.ts';
 import { applyJobRetention, forgetSnapshots } from '../forget.ts';
 import type { Route } from '../http/router.ts';
-import { jobRow } from '../jobs.ts';
+import { ownedJob } from '../jobs.ts';
 import type { RetentionPolicy } from '../retention.ts';
 import { snapshotRow } from '../snapshots.ts';
 
@@ -40,8 +40,7 @@ export function forgetRoutes(ctx: ServerContext): Route[] {
       access: 'operate',
       body: forgetBody,
       handle: async ({ params, body, caller }) => {
-        const job = await jobRow(ctx.db, params.name!);
-        checkOwner(caller!, job.owner_id, `job named ${params.name}`);
+        const job = await ownedJob(ctx.db, caller!, params.name!);
         const b = body as { keep?: RetentionPolicy; dryRun?: boolean };
         const policy = b.keep !== undefined && Object.keys(b.keep).length > 0 ? b.keep : (JSON.parse(job.retention) as RetentionPolicy);
         if (Object.keys(policy).length === 0) throw new CairnError('E_BAD_REQUEST', `job ${job.name} has no retention policy: give --keep-…`);

@@ -3,7 +3,7 @@ import { absolutePathSchema, levelSchema, type Level, nameSchema, type Schema } 
 import { num, type ServerContext } from '../context.ts';
 import { estimateJob } from '../estimate.ts';
 import type { Route } from '../http/router.ts';
-import { checkOwner, type CreateJobBody, createJob, type EditJobBody, editJob, jobRow, listJobs, removeJob, showJob } from '../jobs.ts';
+import { type CreateJobBody, createJob, type EditJobBody, editJob, listJobs, ownedJob, removeJob, showJob } from '../jobs.ts';
 import { getRun, listRuns, parseRunId, queueRun, runLog } from '../runs.ts';
 import type { Scheduler } from '../scheduler.ts';
 
@@ -71,8 +71,7 @@ export function jobRoutes(ctx: ServerContext, scheduler: Scheduler): Route[] {
       access: 'operate',
       body: runBody,
       handle: async ({ params, body, caller }) => {
-        const job = await jobRow(ctx.db, params.name!);
-        checkOwner(caller!, job.owner_id, `job named ${params.name}`);
+        const job = await ownedJob(ctx.db, caller!, params.name!);
         const { level = 'incremental', forceRead = false } = body as RunBody;
         return queueRun(ctx, { jobId: job.id, kind: 'backup', requestedLevel: level, agentId: job.agent_id, storageId: job.storage_id, forceRead, priority: num(job.priority) });
       },
@@ -84,9 +83,9 @@ export function jobRoutes(ctx: ServerContext, scheduler: Scheduler): Route[] {
       access: 'read',
       body: runBody,
       handle: async ({ params, body, caller }) => {
-        await showJob(ctx.db, caller!, params.name!); // unknown (or not the caller's) job: 404 first
+        const job = await ownedJob(ctx.db, caller!, params.name!); // unknown (or not the caller's) job: 404 first
         const { level = 'incremental', forceRead = false } = body as RunBody;
-        return estimateJob(ctx, await jobRow(ctx.db, params.name!), level, forceRead);
+        return estimateJob(ctx, job, level, forceRead);
       },
     },
     {
