@@ -7,7 +7,7 @@ import { now } from '../core/test-settings.ts';
 import type { Level } from '../protocol/api-schema.ts';
 import { num, type ServerContext } from './context.ts';
 import { logRun, queueRun, updateRun } from './runs.ts';
-import { dueSlots, higherLevel, type ScheduleEntry, slotName } from './schedules.ts';
+import { type Due, dueSlots, higherLevel, type ScheduleEntry, slotName } from './schedules.ts';
 
 type ScheduledJob = {
   id: number;
@@ -19,6 +19,26 @@ type ScheduledJob = {
   priority: number;
 };
 
+/** Where a schedule keeps the last instant evaluated (a job's or a storage server's mark). */
+type Mark = { table: 'jobs' | 'storages'; column: 'schedule_checked_at' | 'gc_checked_at'; id: number; at: number | null };
+
+/**
+ * The slots of `entries` in (mark, t], moving the mark to `t`; null when none, or when another
+ * pass (or an edit) moved the mark first: only the pass that moves it fires. A mark never set
+ * (a row from before schedules fired) starts now.
+ */
+async function takeDue(ctx: ServerContext, mark: Mark, entries: ScheduleEntry[], t: number): Promise<Due | null> {
+  if (mark.at === null) {
+    await ctx.db.run(`UPDATE ${mark.table} SET ${mark.column} = ? WHERE id = ? AND ${mark.column} IS NULL`, [t, mark.id]);
+    return null;
+  }
+  const from = num(mark.at);
+  const due = dueSlots(entries, from, t);
+  if (due === null) return null;
+  const { changes } = await ctx.db.run(`UPDATE ${mark.table} SET ${mark.column} = ? WHERE id = ? AND ${mark.column} = ?`, [t, mark.id, from]);
+  return changes === 0 ? null : due;
+}
+
 /** Fires the due slots of every unpaused job; `startup` says the window began before this process. */
 export async function fireSchedules(ctx: ServerContext, startup: boolean): Promise<void> {
   const t = now();
@@ -28,17 +48,8 @@ export async function fireSchedules(ctx: ServerContext, startup: boolean): Promi
      WHERE j.removed_at IS NULL AND j.paused = 0 AND j.schedule <> '[]'`,
   );
   for (const job of jobs) {
-    if (job.schedule_checked_at === null) {
-      // a job from before schedules fired: its schedule starts now
-      await ctx.db.run('UPDATE jobs SET schedule_checked_at = ? WHERE id = ? AND schedule_checked_at IS NULL', [t, job.id]);
-      continue;
-    }
-    const from = num(job.schedule_checked_at);
-    const due = dueSlots(JSON.parse(job.schedule) as ScheduleEntry[], from, t);
+    const due = await takeDue(ctx, { table: 'jobs', column: 'schedule_checked_at', id: num(job.id), at: job.schedule_checked_at }, JSON.parse(job.schedule) as ScheduleEntry[], t);
     if (due === null) continue;
-    // only the pass that moves the mark fires (an edit meanwhile moved it, and is not overridden)
-    const { changes } = await ctx.db.run('UPDATE jobs SET schedule_checked_at = ? WHERE id = ? AND schedule_checked_at = ?', [t, job.id, from]);
-    if (changes === 0) continue;
     const missed = startup ? `missed ${due.count} slot(s) while the server was down; running ${due.level} once` : undefined;
     if (missed) ctx.log(`job ${job.name}: ${missed}`);
     await fire(ctx, job, due.level, due.last, missed);
@@ -78,15 +89,8 @@ export async function fireGcSchedules(ctx: ServerContext): Promise<void> {
     'SELECT id, name, gc_schedule, gc_checked_at FROM storages WHERE removed_at IS NULL AND gc_schedule IS NOT NULL',
   );
   for (const st of storages) {
-    if (st.gc_checked_at === null) {
-      await ctx.db.run('UPDATE storages SET gc_checked_at = ? WHERE id = ? AND gc_checked_at IS NULL', [t, st.id]);
-      continue;
-    }
-    const from = num(st.gc_checked_at);
-    const due = dueSlots([{ cron: st.gc_schedule, level: 'full' }], from, t);
+    const due = await takeDue(ctx, { table: 'storages', column: 'gc_checked_at', id: num(st.id), at: st.gc_checked_at }, [{ cron: st.gc_schedule, level: 'full' }], t);
     if (due === null) continue;
-    const { changes } = await ctx.db.run('UPDATE storages SET gc_checked_at = ? WHERE id = ? AND gc_checked_at = ?', [t, st.id, from]);
-    if (changes === 0) continue;
     const busy = await ctx.db.query("SELECT id FROM runs WHERE kind = 'gc' AND storage_id = ? AND status IN ('queued', 'running')", [st.id]);
     if (busy.length) continue;
     await queueRun(ctx, { jobId: null, kind: 'gc', requestedLevel: null, agentId: null, storageId: num(st.id), note: `queued gc by the schedule of storage ${st.name}, slot ${slotName(due.last)}` });
