@@ -10,10 +10,12 @@ import { durationText } from '../core/durations.ts';
 import { CairnError } from '../core/errors.ts';
 import { testDuration } from '../core/test-settings.ts';
 import type { BackupResult, ErrorInfo, GcResult, RestoreResult, RunEndedParams, VerifyResult } from '../protocol/control.ts';
+import { recordGc } from './run-gc.ts';
 import type { RunJson } from '../protocol/api-types.ts';
 import { type GrantOp, signGrant } from '../protocol/grant.ts';
 import { num, type ServerContext } from './context.ts';
-import { decide, type QueuedRun, type RunningRun } from './queue.ts';
+import { decide } from './queue.ts';
+import { loadQueue } from './queue-load.ts';
 import { backupParams, recordBackup } from './run-backup.ts';
 import { type RestoreRequestStored, recordRestore, restoreParams } from './run-restore.ts';
 import { retryIfAllowed } from './run-retries.ts';
@@ -30,6 +32,11 @@ export type { RestoreRequestStored };
 /** How long a running run waits for its agent to come back (tests shorten it). */
 function reattachGraceMs(): number {
   return testDuration('REATTACH_GRACE', 120_000);
+}
+
+/** The grant operation of an agent's run: reads for a restore or verify, writes for a backup. */
+function grantOp(kind: RunRow['kind']): GrantOp {
+  return kind === 'backup' ? 'backup' : kind === 'verify' ? 'verify' : 'restore';
 }
 
 /** A running run as the scheduler follows it. */
@@ -291,35 +298,8 @@ export class Scheduler {
 
   async #schedule(): Promise<void> {
     const ctx = this.#ctx;
-    type QueuedRow = RunRow & { agent_max: number | null; storage_max: number | null; job_retries: number | null; prev: number | null; agent_gone: number | null; storage_gone: number | null };
-    const rows = await ctx.db.query<QueuedRow>(
-      `SELECT r.*, a.name AS agent, s.name AS storage, j.name AS job, a.max_runs AS agent_max, s.max_runs AS storage_max, j.retries AS job_retries,
-         a.removed_at AS agent_gone, s.removed_at AS storage_gone,
-         (SELECT MAX(p.id) FROM runs p WHERE COALESCE(p.retry_of, p.id) = r.retry_of AND p.attempt = r.attempt - 1) AS prev
-       FROM runs r LEFT JOIN agents a ON a.id = r.agent_id LEFT JOIN storages s ON s.id = r.storage_id LEFT JOIN jobs j ON j.id = r.job_id
-       WHERE r.status = 'queued' ORDER BY r.priority DESC, r.id`,
-    );
-    const queued: QueuedRow[] = [];
-    for (const r of rows) {
-      // a removed part never comes back: its runs end now, saying why
-      const gone = r.agent_gone !== null ? `agent ${r.agent} was removed` : r.storage_gone !== null ? `storage ${r.storage} was removed` : null;
-      if (gone === null) queued.push(r);
-      else if (await updateRun(ctx, num(r.id), { status: 'failed', ended_at: Date.now(), reason: null, error: gone }, 'queued')) await logRun(ctx, num(r.id), `failed: ${gone}`, 'error');
-    }
+    const { queued, view, busy } = await loadQueue(ctx);
     if (queued.length === 0) return;
-    const running = await ctx.db.query<{ kind: RunRow['kind']; job_id: number | null; agent_id: number; storage_id: number }>(
-      "SELECT kind, job_id, agent_id, storage_id FROM runs WHERE status = 'running'",
-    );
-    const view: QueuedRun[] = queued.map((r) => ({
-      id: num(r.id),
-      kind: r.kind,
-      job: r.job_id === null ? null : { id: num(r.job_id), name: r.job ?? String(r.job_id) },
-      agent: r.agent_id === null ? null : { id: num(r.agent_id), name: r.agent!, online: ctx.hub.isOnline({ kind: 'agent', name: r.agent! }), maxRuns: r.agent_max === null ? null : num(r.agent_max) },
-      storage: { id: num(r.storage_id), name: r.storage!, online: ctx.hub.isOnline({ kind: 'storage', name: r.storage! }), maxRuns: r.storage_max === null ? null : num(r.storage_max) },
-      priority: num(r.priority),
-      retry: r.retry_of === null ? null : { attempt: num(r.attempt), of: num(r.retry_of), retries: num(r.job_retries ?? 2), notBefore: num(r.not_before ?? 0), after: num(r.prev ?? r.retry_of) },
-    }));
-    const busy: RunningRun[] = running.map((r) => ({ kind: r.kind, jobId: r.job_id === null ? null : num(r.job_id), agentId: r.agent_id === null ? null : num(r.agent_id), storageId: num(r.storage_id) }));
     const byId = new Map(queued.map((r) => [num(r.id), r]));
     for (const d of decide(view, busy, this.#ctx.limits, Date.now())) {
       const run = byId.get(d.id)!;
@@ -327,20 +307,16 @@ export class Scheduler {
         if (d.reason !== run.reason) await updateRun(ctx, d.id, { reason: d.reason }, 'queued');
         continue;
       }
-      const maxRuntime = run.kind === 'backup' && run.job_id !== null ? await this.#maxRuntime(num(run.job_id)) : null;
+      // the job's time limit as it is now: a later edit does not touch a started run
+      const maxRuntime = run.kind === 'backup' && run.job_max_runtime_s !== null ? num(run.job_max_runtime_s) : null;
       // only if still queued: a cancel may have come in since the SELECT
       const startedAt = Date.now();
       if (!(await updateRun(ctx, d.id, { status: 'running', reason: null, started_at: startedAt, max_runtime_s: maxRuntime }, 'queued'))) continue;
-      // a hello that arrives from now on can name the run
-      // a gc has no agent: no hello names it, it lives as long as its call to the storage server
+      // a hello that arrives from now on can name the run; a gc has no agent (no hello names it):
+      // it lives as long as its call to the storage server
       this.#active.set(d.id, { agent: run.agent ?? '', kind: run.kind, startedAt, link: Number.POSITIVE_INFINITY, maxRuntimeS: maxRuntime });
       void (run.kind === 'gc' ? this.#collect({ ...run, started_at: startedAt }) : this.#dispatch({ ...run, started_at: startedAt, max_runtime_s: maxRuntime }));
     }
-  }
-
-  async #maxRuntime(jobId: number): Promise<number | null> {
-    const rows = await this.#ctx.db.query<{ max_runtime_s: number | null }>('SELECT max_runtime_s FROM jobs WHERE id = ?', [jobId]);
-    return rows[0]?.max_runtime_s == null ? null : num(rows[0].max_runtime_s);
   }
 
   #grant(run: RunRow, op: GrantOp, vault: string): string {
@@ -352,7 +328,7 @@ export class Scheduler {
     const row = await runRow(this.#ctx.db, runId);
     if (row.agent !== agent || row.status !== 'running') throw new CairnError('E_FORBIDDEN', `run ${runId} is not running on agent ${agent}`);
     const vault = await this.#vaultOf(row);
-    return { grant: this.#grant(row, row.kind === 'backup' ? 'backup' : row.kind === 'verify' ? 'verify' : 'restore', vault.name) };
+    return { grant: this.#grant(row, grantOp(row.kind), vault.name) };
   }
 
   async #vaultOf(run: RunRow): Promise<{ id: number; name: string }> {
@@ -373,16 +349,7 @@ export class Scheduler {
     this.#gcCodes.delete(id);
     try {
       await logRun(ctx, id, `gc on storage ${run.storage}${confirm ? ' (confirmed)' : ''}`);
-      const r = (await ctx.hub.call({ kind: 'storage', name: run.storage! }, 'gc', confirm ? { confirm } : {})) as GcResult;
-      const figures = { bytesFreed: num(r.bytesFreed), chunksDeleted: num(r.chunksDeleted), packsRewritten: num(r.packsRewritten), packsDeleted: num(r.packsDeleted), ...(r.confirmationNeeded ? { confirmationNeeded: true } : {}) };
-      if (!(await updateRun(ctx, id, { status: 'succeeded', ended_at: Date.now(), gc_result: JSON.stringify(figures) }, 'running'))) return;
-      await logRun(
-        ctx,
-        id,
-        r.confirmationNeeded
-          ? `storage ${run.storage} is append-only: would free ${figures.bytesFreed} bytes (${figures.chunksDeleted} chunks, ${figures.packsRewritten} packs rewritten, ${figures.packsDeleted} deleted); confirmation needed: read DATA/gc-confirm on storage ${run.storage}`
-          : `succeeded: ${figures.bytesFreed} bytes freed, ${figures.chunksDeleted} chunks deleted, ${figures.packsRewritten} packs rewritten, ${figures.packsDeleted} deleted`,
-      );
+      await recordGc(ctx, run, (await ctx.hub.call({ kind: 'storage', name: run.storage! }, 'gc', confirm ? { confirm } : {})) as GcResult);
     } catch (e) {
       await this.#fail(id, e instanceof CairnError ? e.message : `internal error: ${(e as Error).message}`, { canceled: this.#canceled.has(id) });
     } finally {
@@ -407,8 +374,7 @@ export class Scheduler {
       if (!url) throw new CairnError('E_UNAVAILABLE', `storage ${run.storage} has not reported its address`);
       const vault = await this.#vaultOf(run);
       const keys = await agentKeysFor(ctx.db, vault.id, vault.name, num(run.agent_id), run.agent!);
-      const op: GrantOp = run.kind === 'backup' ? 'backup' : run.kind === 'verify' ? 'verify' : 'restore';
-      const x = { storage: { name: run.storage!, url }, vault: vault.name, keys, grant: this.#grant(run, op, vault.name) };
+      const x = { storage: { name: run.storage!, url }, vault: vault.name, keys, grant: this.#grant(run, grantOp(run.kind), vault.name) };
       let params: unknown;
       if (run.kind === 'backup') params = await backupParams(ctx, run, x);
       else if (run.kind === 'restore') params = await restoreParams(ctx, run, x);
