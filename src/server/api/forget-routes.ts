@@ -8,14 +8,14 @@ import type { ServerContext } from '../context.ts';
 import { applyJobRetention, forgetSnapshots } from '../forget.ts';
 import type { Route } from '../http/router.ts';
 import { ownedJob } from '../jobs.ts';
+import { retentionSchema } from './job-routes.ts';
 import type { RetentionPolicy } from '../retention.ts';
 import { snapshotRow } from '../snapshots.ts';
 
-const count: Schema = { type: 'integer', minimum: 1, maximum: 100000 };
 const forgetBody: Schema = {
   type: 'object',
   properties: {
-    keep: { type: 'object', properties: { last: count, hourly: count, daily: count, weekly: count, monthly: count, yearly: count } },
+    keep: retentionSchema,
     dryRun: { type: 'boolean' },
   },
 };

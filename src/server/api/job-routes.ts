@@ -8,26 +8,28 @@ import { getRun, listRuns, parseRunId, queueRun, runLog } from '../runs.ts';
 import type { Scheduler } from '../scheduler.ts';
 
 const count: Schema = { type: 'integer', minimum: 1, maximum: 100000 };
+/** A retention policy: restic's --keep-* counts, each at least 1 (also `forget`'s `keep`). */
+export const retentionSchema: Schema = {
+  type: 'object',
+  properties: { last: count, hourly: count, daily: count, weekly: count, monthly: count, yearly: count },
+};
 /** Settings `job create` and `job edit` share (on an edit, 0 removes a limit). */
 const settingProps = (limitMin: number): Record<string, Schema> => ({
   paths: { type: 'array', items: absolutePathSchema, minItems: 1, maxItems: 256 },
-    excludes: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 1024 }, maxItems: 1024 },
-    schedule: {
-      type: 'array',
-      maxItems: 64,
-      items: { type: 'object', properties: { cron: { type: 'string', minLength: 9, maxLength: 200 }, level: levelSchema }, required: ['cron', 'level'] },
-    },
-    retention: {
-      type: 'object',
-      properties: { last: count, hourly: count, daily: count, weekly: count, monthly: count, yearly: count },
-    },
-    bwlimit: { type: 'integer', minimum: limitMin, description: 'bytes per second' },
-    priority: { type: 'integer', minimum: 0, maximum: 1000 },
-    maxRuntimeSeconds: { type: 'integer', minimum: limitMin, maximum: 366 * 86400 },
-    retries: { type: 'integer', minimum: 0, maximum: 100 },
-    oneFileSystem: { type: 'boolean' },
-    excludeCaches: { type: 'boolean' },
-    maxFileSize: { type: 'integer', minimum: limitMin, description: 'bytes' },
+  excludes: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 1024 }, maxItems: 1024 },
+  schedule: {
+    type: 'array',
+    maxItems: 64,
+    items: { type: 'object', properties: { cron: { type: 'string', minLength: 9, maxLength: 200 }, level: levelSchema }, required: ['cron', 'level'] },
+  },
+  retention: retentionSchema,
+  bwlimit: { type: 'integer', minimum: limitMin, description: 'bytes per second' },
+  priority: { type: 'integer', minimum: 0, maximum: 1000 },
+  maxRuntimeSeconds: { type: 'integer', minimum: limitMin, maximum: 366 * 86400 },
+  retries: { type: 'integer', minimum: 0, maximum: 100 },
+  oneFileSystem: { type: 'boolean' },
+  excludeCaches: { type: 'boolean' },
+  maxFileSize: { type: 'integer', minimum: limitMin, description: 'bytes' },
 });
 const jobBody: Schema = {
   type: 'object',
