@@ -7,7 +7,7 @@ import type { JobJson } from '../../protocol/api-types.ts';
 import { seg } from '../api-client.ts';
 import { type Command, requireString } from '../command.ts';
 import { printJson } from '../output.ts';
-import { RETENTION_HELP, RETENTION_KEYS, retentionOf } from './job-flags.ts';
+import { KEEP_OPTIONS, RETENTION_HELP, retentionOf } from './job-flags.ts';
 import { bool, JSON_HELP, JSON_OPTION, withClient } from './shared.ts';
 
 type ForgetJson = { kept?: string[]; forgotten: string[]; forgetting: string[] };
@@ -31,7 +31,7 @@ const forget: Command = {
     job: 'the job whose snapshots to forget (required); without --keep-*, by its own policy',
     'dry-run': 'list what would be forgotten, forget nothing',
   },
-  options: { job: { type: 'string' }, ...Object.fromEntries(RETENTION_KEYS.map((k) => [`keep-${k}`, { type: 'string' as const }])), 'dry-run': { type: 'boolean' }, ...JSON_OPTION },
+  options: { job: { type: 'string' }, ...KEEP_OPTIONS, 'dry-run': { type: 'boolean' }, ...JSON_OPTION },
   async run({ values }) {
     const job = requireString(values, 'job', 'forget');
     const keep = retentionOf(values);

@@ -10,11 +10,14 @@ import { bool, oneOf, str, strs, wholeNumber } from './shared.ts';
 
 export const RETENTION_KEYS = ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
 
+/** --keep-last … --keep-yearly: a retention policy (job create/edit, forget). */
+export const KEEP_OPTIONS: Options = Object.fromEntries(RETENTION_KEYS.map((k) => [`keep-${k}`, { type: 'string' as const }]));
+
 export const JOB_SETTING_OPTIONS: Options = {
   path: { type: 'string', multiple: true },
   exclude: { type: 'string', multiple: true },
   schedule: { type: 'string', multiple: true },
-  ...Object.fromEntries(RETENTION_KEYS.map((k) => [`keep-${k}`, { type: 'string' as const }])),
+  ...KEEP_OPTIONS,
   bwlimit: { type: 'string' },
   priority: { type: 'string' },
   'max-runtime': { type: 'string' },
