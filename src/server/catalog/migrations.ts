@@ -9,6 +9,7 @@ import { schemaV2 } from './schema-v2.ts';
 import { schemaV3 } from './schema-v3.ts';
 import { schemaV4 } from './schema-v4.ts';
 import { schemaV5 } from './schema-v5.ts';
+import { schemaV6 } from './schema-v6.ts';
 
 export type Migration = {
   version: number;
@@ -24,6 +25,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 3, name: 'force-read backup runs', statements: schemaV3 },
   { version: 4, name: 'unattended operation: job settings, part limits, retries', statements: schemaV4 },
   { version: 5, name: 'retention, forget and garbage collection', statements: schemaV5 },
+  { version: 6, name: 'monitoring: network samples, throughput, storage figures, alerts, file metadata', statements: schemaV6 },
 ];
 
 export type MigrateResult = { applied: number[]; version: number };
