@@ -3,13 +3,17 @@
 // part.online after its restart; run.failed and run.succeeded; a receiver answering 500 twice
 // gets the alert on the third try and `alert list` shows it; a scheduled job whose agent stays
 // offline raises job.overdue (the server's clock moved forward); a delivery queued while the
-// receiver is down survives a server restart; a server restart announces no part; non-admins,
+// receiver is down survives a server restart; a server restart announces no part; a verify that
+// finds damage raises verify.damaged; slots missed while the server was down raise schedule.missed;
+// the catalog's disk figures raise storage.low-space and a certificate near its end
+// cert.expiring; non-admins,
 // bad URLs and unknown events are refused and nothing stored changes.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import { ALERT_EVENTS, type AlertBody, type AlertHookJson, alertSignature, type NewAlertHookJson } from '../src/protocol/alerts.ts';
 import type { RunJson } from '../src/protocol/api-types.ts';
@@ -21,6 +25,7 @@ import { TestClock } from './support/test-clock.ts';
 
 const PASSPHRASE = { CAIRN_PASSPHRASE: 'alerts test passphrase' };
 const DAY = 24 * 3600_000;
+const GIB = 1024 ** 3;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type Got = { body: AlertBody; raw: string; signature: string | undefined };
@@ -82,7 +87,8 @@ describe('alerts', { concurrency: 1 }, () => {
     c = await startCluster({
       agents: ['a1'],
       storages: ['s1'],
-      env: { ...clock.env(), CAIRN_TEST_ALERT_BACKOFF_MS: '300', CAIRN_TEST_ALERT_CHECK_MS: '200' },
+      // a storage server that reports its disk (not on every branch) reports the same 5 GiB free the test writes
+      env: { ...clock.env(), CAIRN_TEST_ALERT_BACKOFF_MS: '300', CAIRN_TEST_ALERT_CHECK_MS: '200', CAIRN_TEST_DISK_FREE_BYTES: String(5 * GIB) },
     });
     api = rawApi(c);
     for (const [name, path] of [['good', src], ['bad', join(src, 'no-such-folder')]] as const) {
@@ -109,6 +115,11 @@ describe('alerts', { concurrency: 1 }, () => {
       message: /role operator may not POST \/api\/alerts/,
       audit: { what: 'POST /api/alerts', result: 'E_FORBIDDEN', who: 'op' },
     });
+    await cliRefused(c, api, ['alert', 'remove', '1'], {
+      ...forbidden,
+      message: /role operator may not DELETE \/api\/alerts\/:id/,
+      audit: { what: 'DELETE /api/alerts/1', result: 'E_FORBIDDEN', who: 'op' },
+    });
     await httpRefused(api, '/api/alerts', { token: opToken }, { status: 403, code: 'E_FORBIDDEN', message: /role operator may not GET/ });
     await httpRefused(api, '/api/alerts', { token: opToken, body: { url: main.url, events: ['run.failed'] } }, {
       status: 403,
@@ -128,6 +139,7 @@ describe('alerts', { concurrency: 1 }, () => {
     await cliRefused(c, api, ['alert', 'add', '--on', 'run.failed'], { ...usage, message: /--url is required/ });
     await cliRefused(c, api, ['alert', 'remove', '1', '2'], { ...usage, message: /expected 1 argument/ });
     await cliRefused(c, api, ['alert', 'remove', '99'], { exit: 1, message: /no alert 99/, audit: { what: 'DELETE /api/alerts/99', result: 'E_NOT_FOUND' } });
+    await cliRefused(c, api, ['alert', 'remove', 'x1'], { exit: 1, message: /no alert x1/, audit: { what: 'DELETE /api/alerts/x1', result: 'E_NOT_FOUND' } });
     const refusedBody = (body: unknown, message: RegExp) =>
       httpRefused(api, '/api/alerts', { body }, { status: 400, code: 'E_BAD_REQUEST', message, audit: { what: 'POST /api/alerts', result: 'E_BAD_REQUEST' } });
     await refusedBody({ url: 'file:///etc/passwd', events: ['run.failed'] }, /^url: must be http or https, not file$/);
@@ -245,5 +257,58 @@ describe('alerts', { concurrency: 1 }, () => {
     await sleep(1000);
     const events = main.got.slice(before).map((g) => `${g.body.event} ${g.body.subject}`);
     assert.deepEqual(events, [`run.succeeded run ${run.id}`], 'no part.offline or part.online for a restart');
+  });
+
+  it('a verify that finds damage raises verify.damaged with the run as its detail', async () => {
+    const other = await new Receiver().start();
+    await c.json<NewAlertHookJson>(['alert', 'add', '--url', other.url, '--on', 'verify.damaged']);
+    const dir = join(tempDir('cairn-alerts-verify-'), 'tree');
+    incompressibleTree(dir, 1, 1);
+    const made = await c.cli(['job', 'create', 'checked', '--agent', 'a1', '--storage', 's1', '--path', dir], undefined, PASSPHRASE);
+    assert.equal(made.code, 0, made.stderr);
+    const backup = await c.json<RunJson>(['job', 'run', 'checked', '--wait']);
+    assert.equal(backup.status, 'succeeded');
+    const clean = await c.cli(['verify', backup.snapshot!, '--level', 'disk', '--wait', '--json']);
+    assert.equal(clean.code, 0, clean.stderr);
+    writeFileSync(join(dir, 'changed-after-the-backup'), 'new');
+    const r = await c.cli(['verify', backup.snapshot!, '--level', 'disk', '--wait', '--json']);
+    assert.equal(r.code, 1, r.stderr);
+    const verify = JSON.parse(r.stdout) as RunJson;
+    const got = await other.waitFor('verify.damaged', `run ${verify.id}`);
+    assert.equal((got.body.detail as RunJson).damagedTotal, verify.damagedTotal);
+    assert.ok(verify.damagedTotal > 0);
+    assert.equal(other.got.length, 1, 'the clean verify raised nothing');
+    await other.stop();
+  });
+
+  it('after a restart: missed slots raise schedule.missed, the disk figures storage.low-space, a certificate near its end cert.expiring', async () => {
+    const other = await new Receiver().start();
+    await c.json<NewAlertHookJson>(['alert', 'add', '--url', other.url, '--on', 'schedule.missed,storage.low-space,cert.expiring']);
+    await sleep(1000);
+    assert.deepEqual(other.got, [], 'none of them holds yet');
+    await c.server.stop();
+    const catalog = new DatabaseSync(join(c.serverDir, 'catalog.db'));
+    const certExpires = Date.now() + DAY; // a year's certificate with a day left
+    catalog.prepare('UPDATE agents SET cert_expires = ? WHERE name = ?').run(certExpires, 'a1');
+    catalog.prepare('UPDATE storages SET disk_free = ?, disk_total = ? WHERE name = ?').run(5 * GIB, 100 * GIB, 's1');
+    catalog.close();
+    // the overdue test left the nightly job's schedule evaluated up to three days ahead: past that, a 03:00 slot is missed
+    clock.set(Date.now() + 4.5 * DAY);
+    await c.restartServer();
+    const missed = await other.waitFor('schedule.missed', 'job nightly');
+    const job = missed.body.detail as { name: string; missedSlots: number; level: string };
+    assert.equal(job.name, 'nightly');
+    assert.ok(job.missedSlots >= 1);
+    assert.equal(job.level, 'incremental');
+    const low = await other.waitFor('storage.low-space', 'storage s1');
+    assert.equal((low.body.detail as { diskFreeBytes: number }).diskFreeBytes, 5 * GIB);
+    const cert = await other.waitFor('cert.expiring', 'agent a1');
+    assert.equal((cert.body.detail as { certExpires: string }).certExpires, new Date(certExpires).toISOString());
+    await sleep(1000);
+    assert.equal(other.of('storage.low-space').length, 1, 'once a day, not at every check');
+    assert.equal(other.of('cert.expiring').length, 1);
+    assert.equal(other.of('cert.expiring', 'storage s1').length, 0, "the storage server's certificate is young");
+    clock.set(Date.now());
+    await other.stop();
   });
 });
