@@ -120,3 +120,17 @@ test('a removed part raises nothing when it goes offline', async () => {
   await part('offline');
   assert.deepEqual(await queued(), []);
 });
+
+test('a part still offline once the start-up grace is over is announced by the periodic check, once', async () => {
+  await center.close();
+  Object.assign(process.env, { CAIRN_TEST_ALERT_START_GRACE_MS: '0', CAIRN_TEST_ALERT_CHECK_MS: '50' });
+  try {
+    center = new AlertCenter(ctx);
+    await center.start();
+    await new Promise((r) => setTimeout(r, 400));
+    assert.deepEqual(await queued(), ['part.offline storage st1'], 'down while the server was, announced once');
+  } finally {
+    delete process.env.CAIRN_TEST_ALERT_START_GRACE_MS;
+    delete process.env.CAIRN_TEST_ALERT_CHECK_MS;
+  }
+});
