@@ -29,6 +29,7 @@ export const GROUPS: Record<string, () => Promise<Command[]>> = {
   net: async () => (await import('./console/net.ts')).netCommands,
   forget: async () => (await import('./console/forget.ts')).forgetCommands,
   gc: async () => (await import('./console/gc.ts')).gcCommands,
+  alert: async () => (await import('./console/alerts.ts')).alertCommands,
   copy: async () => [(await import('./console/not-yet.ts')).copyCommand],
 };
 

@@ -5,6 +5,7 @@
 // queue a second one.
 import { now } from '../core/test-settings.ts';
 import type { Level } from '../protocol/api-schema.ts';
+import { SCHEDULE_MISSED, type ScheduleMissed } from './alerts.ts';
 import { num, type ServerContext } from './context.ts';
 import { logRun, queueRun, updateRun } from './runs.ts';
 import { type Due, dueSlots, higherLevel, type ScheduleEntry, slotName } from './schedules.ts';
@@ -51,7 +52,10 @@ export async function fireSchedules(ctx: ServerContext, startup: boolean): Promi
     const due = await takeDue(ctx, { table: 'jobs', column: 'schedule_checked_at', id: num(job.id), at: job.schedule_checked_at }, JSON.parse(job.schedule) as ScheduleEntry[], t);
     if (due === null) continue;
     const missed = startup ? `missed ${due.count} slot(s) while the server was down; running ${due.level} once` : undefined;
-    if (missed) ctx.log(`job ${job.name}: ${missed}`);
+    if (missed) {
+      ctx.log(`job ${job.name}: ${missed}`);
+      ctx.events.signal(SCHEDULE_MISSED, { job: job.name, slots: due.count, level: due.level } satisfies ScheduleMissed);
+    }
     await fire(ctx, job, due.level, due.last, missed);
   }
 }

@@ -21,6 +21,8 @@ import { snapshotRoutes } from './api/snapshot-routes.ts';
 import { verifyRoutes } from './api/verify-routes.ts';
 import { userRoutes } from './api/user-routes.ts';
 import { vaultRoutes } from './api/vault-routes.ts';
+import { alertRoutes } from './api/alert-routes.ts';
+import { AlertCenter } from './alerts.ts';
 import { audit } from './audit.ts';
 import { Accounts } from './auth/accounts.ts';
 import { LoginLimiter } from './auth/login-limiter.ts';
@@ -170,11 +172,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const scheduler = new Scheduler(c, partLog);
     const rebuilds = new Rebuilds(c);
     late.scheduler = scheduler;
+    // listening before the scheduler loads, so the runs it ends at start-up raise their alerts
+    const alerts = new AlertCenter(c);
+    await alerts.start();
     // before any part can connect: the runs a previous process left running wait for their agents
     await scheduler.load();
 
     let routes: Route[] = [];
-    routes = [...sessionRoutes(c, () => routes), ...partRoutes(c), ...vaultRoutes(c), ...jobRoutes(c, scheduler), ...snapshotRoutes(c), ...verifyRoutes(c), ...userRoutes(c), ...rebuildRoutes(c, rebuilds), ...forgetRoutes(c), ...gcRoutes(c, scheduler)];
+    routes = [...sessionRoutes(c, () => routes), ...partRoutes(c), ...vaultRoutes(c), ...jobRoutes(c, scheduler), ...snapshotRoutes(c), ...verifyRoutes(c), ...userRoutes(c), ...rebuildRoutes(c, rebuilds), ...forgetRoutes(c), ...gcRoutes(c, scheduler), ...alertRoutes(c, alerts)];
     const router = new Router(
       routes,
       {
@@ -244,6 +249,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       stop: () => {
         stopping ??= (async () => {
           // runs in progress stay running: their agents re-attach them to the next process
+          await alerts.close(); // first: parts going offline at shutdown are no outage
           await leafChecks.stop();
           await scheduler.close();
           events.close();

@@ -76,3 +76,29 @@ test('events reach every client whose filter takes them; closed clients are remo
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+test('in-process listeners see every event published and every signal, consoles never see a signal, and a listener that throws harms nothing', async () => {
+  const hub = new EventHub();
+  const seen: string[] = [];
+  const stop = hub.onPublish((type, data) => seen.push(`${type}:${JSON.stringify(data)}`));
+  hub.onPublish(() => {
+    throw new Error('a broken listener');
+  });
+  const { server, port } = await serve(hub);
+  try {
+    const all = await connect(port, '/');
+    await all.until(': connected\n\n');
+    hub.signal('schedule-missed', { job: 'home' });
+    hub.publish('run', { id: 1 });
+    await all.until('event: run\n');
+    assert.equal(all.text(), ': connected\n\nevent: run\ndata: {"id":1}\n\n', 'the signal never reached the console');
+    assert.deepEqual(seen, ['schedule-missed:{"job":"home"}', 'run:{"id":1}']);
+    stop();
+    hub.publish('run', { id: 2 });
+    assert.equal(seen.length, 2, 'a stopped listener hears nothing more');
+  } finally {
+    hub.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});

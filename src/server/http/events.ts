@@ -3,6 +3,7 @@
 // the event (the routes pass a filter that shows a user only what they may see). A comment line
 // every 15 s keeps proxies and idle timers from closing quiet streams. A client that stops
 // reading is dropped once its unsent backlog passes MAX_BACKLOG, so memory stays bounded.
+// In-process listeners (`onPublish`, the alerts) see every event, and `signal`s no console sees.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CairnError } from '../../core/errors.ts';
 
@@ -10,9 +11,12 @@ export const PING_INTERVAL_MS = 15_000;
 const MAX_BACKLOG = 1024 * 1024;
 
 type Client = { res: ServerResponse; filter: ((type: string, data: unknown) => boolean) | undefined };
+/** An in-process listener (alerts): sees every event published and every signal. */
+export type EventListener = (type: string, data: unknown) => void;
 
 export class EventHub {
   readonly #clients = new Set<Client>();
+  readonly #listeners = new Set<EventListener>();
   #ping: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -41,6 +45,28 @@ export class EventHub {
     // JSON.stringify escapes newlines inside strings, so the data is one line as SSE requires.
     const frame = `event: ${type}\ndata: ${JSON.stringify(data) ?? 'null'}\n\n`;
     this.#broadcast(frame, (c) => c.filter === undefined || c.filter(type, data));
+    this.#tell(type, data);
+  }
+
+  /** An event for in-process listeners only, never sent to consoles (e.g. slots a schedule missed). */
+  signal(type: string, data: unknown): void {
+    this.#tell(type, data);
+  }
+
+  /** Calls `listener` for every event published or signalled; answers the function that stops it. */
+  onPublish(listener: EventListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #tell(type: string, data: unknown): void {
+    for (const l of this.#listeners) {
+      try {
+        l(type, data);
+      } catch {
+        // a listener's failure is its own business: the event still reached the consoles
+      }
+    }
   }
 
   /** Ends every stream and refuses new ones. */
