@@ -106,6 +106,18 @@ describe('metrics and storage figures', { concurrency: 1 }, () => {
     await c?.stop();
   });
 
+  it('a storage server reports its disk space when it comes online, before any run', async () => {
+    let s1: PartJson | undefined;
+    await pollUntil('the figures of a storage server just online', async () => {
+      s1 = (await c.json<PartJson[]>(['storage', 'list'])).find((p) => p.name === 's1');
+      return s1?.diskFreeBytes !== null;
+    });
+    assert.equal(s1!.diskFreeBytes, DISK_FREE);
+    assert.equal(s1!.bytesStored, 0, 'no vault yet: nothing stored');
+    assert.equal(s1!.bytesLogical, 0);
+    assert.equal(s1!.dedupRatio, null, 'no ratio over nothing stored');
+  });
+
   it('after a backup, the three endpoints pass promtool and their figures moved with it', async () => {
     const storedBefore = sample(await scrape(serverMetrics), 'cairn_storage_bytes_stored', { storage: 's1' }) ?? 0;
     const src = join(tempDir('cairn-metrics-src-'), 'data');
