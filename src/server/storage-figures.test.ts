@@ -1,29 +1,19 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { seedParts, type SeedIds } from '../../test/support/catalog-seed.ts';
+import { type SeedIds, seededCatalog } from '../../test/support/catalog-seed.ts';
 import { isCairnError } from '../core/errors.ts';
 import type { StorageFiguresResult } from '../protocol/control.ts';
-import { migrate } from './catalog/migrations.ts';
-import { SqliteDriver } from './catalog/sqlite-driver.ts';
+import type { SqliteDriver } from './catalog/sqlite-driver.ts';
 import type { ServerContext } from './context.ts';
 import { checkFigures, dedupRatio, refreshStorageFigures, startFiguresRefresh, storageFiguresByName, vaultFiguresByName } from './storage-figures.ts';
 
-let dir: string;
 let db: SqliteDriver;
 let ids: SeedIds;
+let close: () => Promise<void>;
 before(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-figures-'));
-  db = new SqliteDriver(path.join(dir, 'catalog.db'));
-  await migrate(db);
-  ids = await seedParts(db);
+  ({ db, ids, close } = await seededCatalog('cairn-figures-'));
 });
-after(async () => {
-  await db.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+after(() => close());
 
 /** The storage server's side of the control channel, in memory: answers `figures` once `release` is called. */
 function storageTwin(answer: () => unknown) {
