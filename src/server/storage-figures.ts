@@ -4,7 +4,7 @@
 // or forget involving it. `storage list`, `vault list` and the server's metrics read them from the
 // catalog. Refreshes of one storage server never overlap: one asked while another runs waits for
 // it and then asks again once (what changed during the first may not be in its answer).
-import { CairnError } from '../core/errors.ts';
+import { CairnError, isCairnError } from '../core/errors.ts';
 import { now, testDuration } from '../core/test-settings.ts';
 import type { FiguresJson, StorageFiguresJson } from '../protocol/api-types.ts';
 import type { StorageFiguresResult } from '../protocol/control.ts';
@@ -75,9 +75,11 @@ export function refreshStorageFigures(ctx: ServerContext, storage: string): Prom
   return slot.queued;
 }
 
-/** A refresh nobody waits for: a failure is logged, never thrown. */
+/** A refresh nobody waits for: a failure is logged (not a storage server that went away meanwhile), never thrown. */
 export function refreshInBackground(ctx: ServerContext, storage: string): void {
-  refreshStorageFigures(ctx, storage).catch((e: unknown) => ctx.log(`storage ${storage}: figures not refreshed: ${(e as Error).message}`));
+  refreshStorageFigures(ctx, storage).catch((e: unknown) => {
+    if (!isCairnError(e, 'E_UNAVAILABLE')) ctx.log(`storage ${storage}: figures not refreshed: ${(e as Error).message}`);
+  });
 }
 
 /** After run `runId` ended: the figures of its storage server (none for a run without one). */
