@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { type SeedIds, seededCatalog } from '../../test/support/catalog-seed.ts';
-import { isCairnError } from '../core/errors.ts';
+import { CairnError, isCairnError } from '../core/errors.ts';
 import type { StorageFiguresResult } from '../protocol/control.ts';
 import type { SqliteDriver } from './catalog/sqlite-driver.ts';
 import type { ServerContext } from './context.ts';
-import { checkFigures, dedupRatio, refreshStorageFigures, startFiguresRefresh, storageFiguresByName, vaultFiguresByName } from './storage-figures.ts';
+import { checkFigures, dedupRatio, refreshInBackground, refreshStorageFigures, startFiguresRefresh, storageFiguresByName, vaultFiguresByName } from './storage-figures.ts';
 
 let db: SqliteDriver;
 let ids: SeedIds;
@@ -113,6 +113,35 @@ test('every online storage server is asked again each CAIRN_TEST_FIGURES_MS, unt
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(calls, stopped, 'no more after stop');
   assert.equal((await storageFiguresByName({ db })).get('nas')?.diskFreeBytes, 400);
+});
+
+test('a background refresh that keeps failing is logged once until one succeeds; a storage server gone offline not at all', async () => {
+  const lines: string[] = [];
+  let answer: () => unknown = () => {
+    throw new CairnError('E_NOT_FOUND', 'unknown control method "figures"');
+  };
+  const hub = { isOnline: () => true, call: async () => answer() };
+  const ctx = { db, hub, log: (line: string) => lines.push(line) } as unknown as ServerContext;
+  const settle = () => new Promise((r) => setTimeout(r, 30));
+  for (let i = 0; i < 3; i++) {
+    refreshInBackground(ctx, 'nas');
+    await settle();
+  }
+  assert.deepEqual(lines, ['storage nas: figures not refreshed (said once until they are): unknown control method "figures"']);
+  answer = () => FIGURES;
+  refreshInBackground(ctx, 'nas');
+  await settle();
+  answer = () => {
+    throw new CairnError('E_UNAVAILABLE', 'storage nas disconnected');
+  };
+  refreshInBackground(ctx, 'nas');
+  await settle();
+  assert.equal(lines.length, 1, 'offline is not a failure to report');
+  answer = () => ({});
+  refreshInBackground(ctx, 'nas');
+  await settle();
+  assert.equal(lines.length, 2, 'after a success, the next failure is said again');
+  assert.match(lines[1]!, /malformed figures/);
 });
 
 test("a storage server's figures are taken when well formed", () => {

@@ -75,11 +75,26 @@ export function refreshStorageFigures(ctx: ServerContext, storage: string): Prom
   return slot.queued;
 }
 
-/** A refresh nobody waits for: a failure is logged (not a storage server that went away meanwhile), never thrown. */
+/** storage servers whose last background refresh failed and was logged: logged once until one succeeds */
+const failing = new WeakMap<ServerContext, Set<string>>();
+
+/**
+ * A refresh nobody waits for, never thrown: a failure is logged once until a refresh succeeds
+ * again (an older storage server without `figures` would log every minute), and not at all for a
+ * storage server that went away meanwhile.
+ */
 export function refreshInBackground(ctx: ServerContext, storage: string): void {
-  refreshStorageFigures(ctx, storage).catch((e: unknown) => {
-    if (!isCairnError(e, 'E_UNAVAILABLE')) ctx.log(`storage ${storage}: figures not refreshed: ${(e as Error).message}`);
-  });
+  let logged = failing.get(ctx);
+  if (!logged) failing.set(ctx, (logged = new Set()));
+  const seen = logged;
+  refreshStorageFigures(ctx, storage).then(
+    () => seen.delete(storage),
+    (e: unknown) => {
+      if (isCairnError(e, 'E_UNAVAILABLE') || seen.has(storage)) return;
+      seen.add(storage);
+      ctx.log(`storage ${storage}: figures not refreshed (said once until they are): ${(e as Error).message}`);
+    },
+  );
 }
 
 /** After run `runId` ended: the figures of its storage server (none for a run without one). */
