@@ -34,6 +34,7 @@ import { checkRestoreParams, runRestore } from './run-restore.ts';
 import { checkVerifyParams, runVerify } from './run-verify.ts';
 import { checkRebuildParams, runRebuild } from './run-rebuild.ts';
 import { StorageClient } from './storage-client.ts';
+import type { MetricsEndpoint } from '../core/metrics-endpoint.ts';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -51,6 +52,8 @@ export type StartAgentOptions = {
   log?: (line: string) => void;
   /** worker threads per run (tests); default one per CPU */
   workers?: number;
+  /** HOST:PORT to serve GET /metrics on, plain HTTP (not saved: a start without it serves none) */
+  metricsListen?: string;
 };
 
 export type RunningAgent = {
@@ -60,6 +63,8 @@ export type RunningAgent = {
   enrolled: boolean;
   dataDir: string;
   restoreRoots: string[];
+  /** where GET /metrics is served (with metricsListen) */
+  metricsUrl?: string;
   /** runs executing (their run ids; catalog rebuilds are not runs) */
   running: () => number[];
   /** cancels running runs, closes the control channel, releases the lock */
@@ -127,7 +132,12 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
     throw fromSystemError(e, `creating ${dataDir}`);
   });
   const unlock = await lockDataDir(dataDir, 'agent');
+  let metricsEndpoint: MetricsEndpoint | undefined;
   try {
+    // bound first: a taken port fails the start before an enrollment spends the token; prom-client
+    // is loaded only by an agent that serves metrics
+    const metrics = o.metricsListen !== undefined ? new (await import('./metrics.ts')).AgentMetrics() : undefined;
+    if (metrics) metricsEndpoint = await (await import('../core/metrics-endpoint.ts')).serveMetrics(o.metricsListen!, metrics.registry);
     const { settings, secrets, enrolled } = await setup(dataDir, o, log);
     const tmpDir = path.join(dataDir, 'tmp');
     removeStaleSpools(tmpDir);
@@ -138,7 +148,10 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
     // `control` is made below; runs (and so these calls) only start once it is connected
     const context = (signal: AbortSignal, call: RunContext['call']): RunContext => ({
       call,
-      event: (run, kind, data) => control.event(run, kind, data),
+      event: (run, kind, data) => {
+        if (kind === 'progress') metrics?.progress(run, data);
+        control.event(run, kind, data);
+      },
       agentKeyPem: secrets.agentKeyPem,
       storageClient: (storage: StorageRef, grant: () => string) =>
         new StorageClient({
@@ -147,6 +160,7 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
           expect: { kind: 'storage', name: storage.name },
           identity: secrets.identity,
           grant,
+          ...(metrics ? { sent: (bytes: number) => metrics.sent(bytes) } : {}),
         }),
       host: os.hostname(),
       tmpDir,
@@ -163,7 +177,9 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
       report: (end): Promise<unknown> => control.call('runEnded', end),
       online: () => control.connected,
       log,
+      ...(metrics ? { ended: metrics.ended.bind(metrics) } : {}),
     });
+    metrics?.countRunning(() => runs.running().length);
 
     const control = new ControlClient({
       server: settings.server,
@@ -237,12 +253,14 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
     });
 
     let stopping: Promise<void> | undefined;
+    const endpoint = metricsEndpoint;
     return {
       name: settings.name,
       server: settings.server,
       enrolled,
       dataDir,
       restoreRoots: settings.restoreRoots,
+      ...(metricsEndpoint ? { metricsUrl: metricsEndpoint.url } : {}),
       running: () => runs.running(),
       stop: () => {
         stopping ??= (async () => {
@@ -251,12 +269,14 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
           await Promise.all([runs.stop(canceledError()), ...[...rebuilds.values()].map((r) => r.done)]);
           await renewals.stop();
           await control.close();
+          await endpoint?.close();
           await unlock();
         })();
         return stopping;
       },
     };
   } catch (e) {
+    await metricsEndpoint?.close();
     await unlock();
     throw e;
   }

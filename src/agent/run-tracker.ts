@@ -20,6 +20,8 @@ export type RunTrackerOptions = {
   log: (line: string) => void;
   /** wait before re-sending an end the server answered E_UNAVAILABLE on a live link */
   retryMs?: number;
+  /** a run ended (also when the agent is stopping): its kind, how long it took, and its end (the agent's metrics) */
+  ended?: (what: string, ms: number, end: RunEndedParams) => void;
 };
 
 type Running = { controller: AbortController; done: Promise<void> };
@@ -52,6 +54,7 @@ export class RunTracker {
     if (this.#stopped) throw new CairnError('E_UNAVAILABLE', `the agent is stopping; run ${run} not started`);
     if (this.#running.has(run) || this.#ended.has(run)) return { accepted: true };
     const controller = new AbortController();
+    const started = performance.now();
     const done = (async () => {
       let end: RunEndedParams;
       try {
@@ -62,6 +65,7 @@ export class RunTracker {
         end = { run, error: errorToInfo(error) };
       }
       this.#running.delete(run);
+      this.#o.ended?.(what, performance.now() - started, end);
       if (this.#stopped) return; // a stopping agent reports nothing: the server fails the run as lost
       this.#ended.set(run, end);
       if (this.#o.online()) this.#send(end);

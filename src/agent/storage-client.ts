@@ -46,6 +46,8 @@ export type StorageClientOptions = {
   /** …or server mode: the current grant of the run, asked for on every request (it is renewed) */
   grant?: () => string;
   maxSockets?: number;
+  /** told the length of each request body once all of it was handed to the connection (the agent's bytes-sent metric) */
+  sent?: (bytes: number) => void;
 };
 
 /** The header the grant goes in (storage/authorize.ts reads it). */
@@ -235,6 +237,7 @@ export class StorageClient {
         if (answered || req.destroyed) return;
         ended = true;
         req.end();
+        if (opts.body) this.#options.sent?.(opts.body.length);
       };
       if (opts.body && opts.expectContinue) req.once('continue', () => void writeBody());
       else void writeBody();

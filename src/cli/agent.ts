@@ -4,11 +4,12 @@
 // cancels running runs, closes its link to the server and releases the data folder.
 import { startAgent } from '../agent/agent-daemon.ts';
 import { type Command, requireString } from './command.ts';
+import { METRICS_HELP, METRICS_OPTION, metricsLine, metricsListen } from './metrics-flag.ts';
 
 const start: Command = {
   name: 'agent start',
   summary: 'run an agent: enroll with --token the first time, then serve the backup server from --data',
-  usage: '--data DIR [--server URL --token T --name NAME] [--restore-root DIR …]',
+  usage: '--data DIR [--server URL --token T --name NAME] [--restore-root DIR …] [--metrics-listen HOST:PORT]',
   example: 'agent start --data /var/lib/cairn-agent --server https://backup.example:7350 --name laptop',
   help: {
     data: "the agent's data folder (required)",
@@ -16,6 +17,7 @@ const start: Command = {
     token: 'the enrollment token from cairn token create --kind agent (first start; default $CAIRN_TOKEN)',
     name: "this agent's name (first start)",
     'restore-root': 'a folder restores may write under; replaces the saved list (default: anywhere)',
+    ...METRICS_HELP,
   },
   options: {
     data: { type: 'string' },
@@ -23,9 +25,11 @@ const start: Command = {
     token: { type: 'string' },
     name: { type: 'string' },
     'restore-root': { type: 'string', multiple: true },
+    ...METRICS_OPTION,
   },
   async run({ values }) {
     const dataDir = requireString(values, 'data', 'agent start');
+    const metrics = metricsListen(values, 'agent start');
     const str = (flag: string) => (typeof values[flag] === 'string' ? (values[flag] as string) : undefined);
     const roots = values['restore-root'] as string[] | undefined;
     const agent = await startAgent({
@@ -34,8 +38,9 @@ const start: Command = {
       token: str('token') ?? (process.env.CAIRN_TOKEN || undefined),
       name: str('name'),
       restoreRoots: roots?.length ? roots : undefined,
+      metricsListen: metrics,
     });
-    process.stdout.write(agent.enrolled ? `agent ${agent.name} enrolled with ${agent.server}\n` : `agent ${agent.name} started\n`);
+    process.stdout.write(`${agent.enrolled ? `agent ${agent.name} enrolled with ${agent.server}` : `agent ${agent.name} started`}\n${metricsLine(agent.metricsUrl)}`);
     await new Promise<void>((resolve) => {
       const onSignal = (signal: string) => {
         process.stderr.write(`cairn agent: ${signal}, stopping\n`);

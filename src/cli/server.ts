@@ -5,6 +5,7 @@ import { CairnError } from '../core/errors.ts';
 import { initServer, startServer } from '../server/server-daemon.ts';
 import { type Command, readStdinLine, requireString } from './command.ts';
 import { printJson } from './output.ts';
+import { METRICS_HELP, METRICS_OPTION, metricsLine, metricsListen } from './metrics-flag.ts';
 import { wholeNumber } from './console/shared.ts';
 
 const init: Command = {
@@ -41,7 +42,7 @@ const init: Command = {
 const start: Command = {
   name: 'server start',
   summary: 'run the backup server (REST API, control channel, scheduler)',
-  usage: '--data DIR [--listen HOST:PORT] [--advertise URL] [--max-runs N] [--max-runs-per-agent N] [--max-runs-per-storage N]',
+  usage: '--data DIR [--listen HOST:PORT] [--advertise URL] [--max-runs N] [--max-runs-per-agent N] [--max-runs-per-storage N] [--metrics-listen HOST:PORT]',
   example: 'server start --data /srv/cairn/server --listen 0.0.0.0:7350',
   help: {
     data: 'the folder made by server init (required)',
@@ -51,6 +52,7 @@ const start: Command = {
     'max-runs': 'runs at once in all (default 8, or the saved value)',
     'max-runs-per-agent': 'runs at once on one agent (default 1, or the saved value)',
     'max-runs-per-storage': 'runs at once on one storage server (default 4, or the saved value)',
+    ...METRICS_HELP,
   },
   options: {
     data: { type: 'string' },
@@ -60,9 +62,11 @@ const start: Command = {
     'max-runs': { type: 'string' },
     'max-runs-per-agent': { type: 'string' },
     'max-runs-per-storage': { type: 'string' },
+    ...METRICS_OPTION,
   },
   async run({ values }) {
     const dataDir = requireString(values, 'data', 'server start');
+    const metrics = metricsListen(values, 'server start');
     // the catalog is DATA/catalog.db, made by `server init` with the first admin; another one is not supported yet
     if (values.catalog !== undefined)
       throw new CairnError('E_USAGE', `server start: --catalog ${String(values.catalog)}: not supported yet (the catalog is the embedded SQLite file DATA/catalog.db)`);
@@ -73,8 +77,9 @@ const start: Command = {
       listen: values.listen as string | undefined,
       advertise: values.advertise as string | undefined,
       limits: Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)),
+      metricsListen: metrics,
     });
-    process.stdout.write(`${running.url}\nfingerprint ${running.caFingerprint}\n`);
+    process.stdout.write(`${running.url}\nfingerprint ${running.caFingerprint}\n${metricsLine(running.metricsUrl)}`);
     await new Promise<void>((resolve) => {
       const onSignal = () => void running.stop().then(resolve);
       process.once('SIGTERM', onSignal);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { CairnError } from '../core/errors.ts';
 import { startStorage } from '../storage/storage-daemon.ts';
 import { type Command, requireString } from './command.ts';
+import { METRICS_HELP, METRICS_OPTION, metricsLine, metricsListen } from './metrics-flag.ts';
 
 function optionalString(values: Record<string, unknown>, flag: string): string | undefined {
   const v = values[flag];
@@ -28,7 +29,7 @@ function packageVersion(): string {
 const start: Command = {
   name: 'storage start',
   summary: 'serve vaults from a data directory over HTTPS (joins a backup server with --server)',
-  usage: '--data DIR [--listen HOST:PORT] [--server URL --token T --name NAME] [--advertise URL] [--append-only]',
+  usage: '--data DIR [--listen HOST:PORT] [--server URL --token T --name NAME] [--advertise URL] [--append-only] [--metrics-listen HOST:PORT]',
   example: 'storage start --data /srv/cairn/storage --listen 0.0.0.0:7351 --server https://backup.example:7350 --name nas',
   help: {
     data: 'the folder the vaults are kept in (required)',
@@ -39,6 +40,7 @@ const start: Command = {
     backend: 'another backend: not supported yet (only the local data folder)',
     advertise: 'the https URL parts reach this server at, when not the listen address',
     'append-only': 'delete only with the code this server writes to DATA/gc-confirm',
+    ...METRICS_HELP,
   },
   options: {
     data: { type: 'string' },
@@ -49,9 +51,11 @@ const start: Command = {
     backend: { type: 'string' },
     advertise: { type: 'string' },
     'append-only': { type: 'boolean' },
+    ...METRICS_OPTION,
   },
   async run({ values }) {
     const dataDir = requireString(values, 'data', 'storage start');
+    const metrics = metricsListen(values, 'storage start');
     const backend = optionalString(values, 'backend');
     if (backend !== undefined)
       throw new CairnError('E_USAGE', `storage start: --backend ${backend}: only the local data folder is supported yet`);
@@ -76,8 +80,9 @@ const start: Command = {
       advertise: optionalString(values, 'advertise'),
       appendOnly: values['append-only'] === true,
       version: packageVersion(),
+      metricsListen: metrics,
     });
-    process.stdout.write(`${running.url}\nfingerprint ${running.fingerprint}\n`);
+    process.stdout.write(`${running.url}\nfingerprint ${running.fingerprint}\n${metricsLine(running.metricsUrl)}`);
     process.stderr.write(`cairn storage: serving ${running.dataDir} at ${running.url} (${running.mode === 'server' ? `server mode, as ${running.name}` : 'standalone'}${running.appendOnly ? ', append-only' : ''})\n`);
     await new Promise<void>((resolve) => {
       const onSignal = (signal: string) => {

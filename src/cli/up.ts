@@ -13,6 +13,8 @@ import { CairnError } from '../core/errors.ts';
 import { initServer, startServer } from '../server/server-daemon.ts';
 import type { Command } from './command.ts';
 import { loginConfigPath, saveLogin } from './login-config.ts';
+import { formatListen, parseListen } from '../core/listen.ts';
+import { METRICS_OPTION, metricsListen } from './metrics-flag.ts';
 
 const MAIN = path.join(import.meta.dirname, 'main.ts');
 const DEFAULT_LISTEN = '127.0.0.1:7350';
@@ -29,6 +31,18 @@ function enrolled(dir: string, file: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * `--metrics-listen HOST:PORT`, checked (exit 2): the address of the part at `offset` (server 0,
+ * storage server 1, agent 2), PORT+offset, or port 0 for every part when PORT is 0.
+ */
+function upMetricsListen(values: Record<string, unknown>): ((offset: number) => string) | undefined {
+  const given = metricsListen(values, 'up');
+  if (given === undefined) return undefined;
+  const { host, port } = parseListen(given, 'metrics-listen');
+  if (port !== 0 && port + 2 > 65535) throw new CairnError('E_USAGE', `up: --metrics-listen: PORT+2 must be a port too, got ${port}`);
+  return (offset) => formatListen(host, port === 0 ? 0 : port + offset);
 }
 
 /** Starts a part as a child process; resolves with it once its first stdout line arrived. */
@@ -54,14 +68,16 @@ function startPart(label: string, args: string[], env: NodeJS.ProcessEnv): Promi
 export const upCommand: Command = {
   name: 'up',
   summary: 'run the server, a storage server and a local agent on this machine',
-  usage: '[--data DIR] [--listen HOST:PORT]',
+  usage: '[--data DIR] [--listen HOST:PORT] [--metrics-listen HOST:PORT]',
   example: 'up --data /srv/cairn',
   help: {
     data: 'the data folder (default ~/.local/share/cairn)',
     listen: "the backup server's address (default the saved one, else 127.0.0.1:7350)",
+    'metrics-listen': 'serve GET /metrics: the server at PORT, the storage server at PORT+1, the agent at PORT+2 (port 0: each any free one); not saved',
   },
-  options: { data: { type: 'string' }, listen: { type: 'string' } },
+  options: { data: { type: 'string' }, listen: { type: 'string' }, ...METRICS_OPTION },
   async run({ values }) {
+    const metrics = upMetricsListen(values);
     const data = path.resolve((values.data as string | undefined) ?? path.join(os.homedir(), '.local/share/cairn'));
     const serverDir = path.join(data, 'server');
     const storageDir = path.join(data, 'storage');
@@ -75,10 +91,11 @@ export const upCommand: Command = {
       dataDir: serverDir,
       listen: (values.listen as string | undefined) ?? (existsSync(path.join(serverDir, 'server.json')) ? undefined : DEFAULT_LISTEN),
       log: (line) => process.stderr.write(`[server] ${line}\n`),
+      metricsListen: metrics?.(0),
     }).catch(async (e: unknown) => {
       // a folder initialised earlier without a listen address: the default then
       if (e instanceof CairnError && e.code === 'E_USAGE' && values.listen === undefined)
-        return startServer({ dataDir: serverDir, listen: DEFAULT_LISTEN, log: (line) => process.stderr.write(`[server] ${line}\n`) });
+        return startServer({ dataDir: serverDir, listen: DEFAULT_LISTEN, log: (line) => process.stderr.write(`[server] ${line}\n`), metricsListen: metrics?.(0) });
       throw e;
     });
     const children: ChildProcess[] = [];
@@ -89,7 +106,7 @@ export const upCommand: Command = {
     };
     try {
       // tokens go through the environment, not argv, where `ps` would show them
-      const storageArgs = ['storage', 'start', '--data', storageDir];
+      const storageArgs = ['storage', 'start', '--data', storageDir, ...(metrics ? ['--metrics-listen', metrics(1)] : [])];
       let storageToken = '';
       if (!enrolled(storageDir, 'storage.json')) {
         storageArgs.push('--listen', '127.0.0.1:0', '--server', server.url, '--name', 'local');
@@ -98,7 +115,7 @@ export const upCommand: Command = {
       children.push(await startPart('storage', storageArgs, { ...process.env, CAIRN_TOKEN: storageToken }));
       // the all-in-one storage server collects its garbage weekly (Sunday 04:30) unless told otherwise
       if (storageToken) await server.local.storageGcSchedule('local', '30 4 * * 0');
-      const agentArgs = ['agent', 'start', '--data', agentDir];
+      const agentArgs = ['agent', 'start', '--data', agentDir, ...(metrics ? ['--metrics-listen', metrics(2)] : [])];
       let agentToken = '';
       if (!enrolled(agentDir, 'agent.json')) {
         agentArgs.push('--server', server.url, '--name', localAgentName());
@@ -118,6 +135,18 @@ export const upCommand: Command = {
       `  storage server: local   agent: ${enrolled(agentDir, 'agent.json') ? JSON.parse(readFileSync(path.join(agentDir, 'agent.json'), 'utf8')).name : localAgentName()}`,
       `  the cairn CLI is logged in as admin (${loginConfigPath()})`,
     ];
+    if (server.metricsUrl) {
+      const other = (offset: number) => {
+        const url = new URL(server.metricsUrl!);
+        url.port = String(Number(url.port) + offset);
+        return url.href;
+      };
+      lines.push(
+        metrics?.(1).endsWith(':0')
+          ? `  metrics: ${server.metricsUrl} (server; the storage server's and the agent's are in their "metrics listening" lines on stderr)`
+          : `  metrics: ${server.metricsUrl} (server), ${other(1)} (storage server), ${other(2)} (agent)`,
+      );
+    }
     if (adminPassword) lines.push(`  admin password: ${adminPassword}   (shown once; kept in ${path.join(serverDir, 'secrets/admin-password')})`);
     lines.push('try:', `  cairn job create home --agent ${localAgentName()} --storage local --path ${os.homedir()}`, '  cairn job run home --wait', '  cairn snapshot list');
     process.stdout.write(`${lines.join('\n')}\n`);

@@ -3,11 +3,11 @@
 import { networkInterfaces } from 'node:os';
 import { CairnError } from './errors.ts';
 
-/** Splits HOST:PORT (IPv6 as [::1]:PORT). */
-export function parseListen(text: string): { host: string; port: number } {
+/** Splits HOST:PORT (IPv6 as [::1]:PORT); `flag` names the option in the error. */
+export function parseListen(text: string, flag = 'listen'): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
   const port = Number(m?.[3]);
-  if (!m || port > 65535) throw new CairnError('E_USAGE', `--listen: want HOST:PORT, got ${text}`);
+  if (!m || port > 65535) throw new CairnError('E_USAGE', `--${flag}: want HOST:PORT, got ${text}`);
   return { host: (m[1] ?? m[2])!, port };
 }
 

@@ -44,3 +44,12 @@ export function testDurations(name: string, fallback: readonly number[]): readon
   const list = raw.split(',').map(Number);
   return list.every((v) => Number.isFinite(v) && v >= 0) && list.length > 0 ? list : fallback;
 }
+
+/** A number from CAIRN_TEST_<name> in tests when set to a number ≥ 0 (e.g. DISK_FREE_BYTES), else undefined. */
+export function testNumber(name: string): number | undefined {
+  if (!testing()) return undefined;
+  const raw = process.env[`CAIRN_TEST_${name}`];
+  if (raw === undefined || raw === '') return undefined;
+  const v = Number(raw);
+  return Number.isFinite(v) && v >= 0 ? v : undefined;
+}

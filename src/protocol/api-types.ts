@@ -76,7 +76,12 @@ export type PartJson = {
   /** storage servers: the gc schedule (five-field cron), null for none */
   gcSchedule?: string | null;
   owner?: string | null;
-};
+} & Partial<StorageFiguresJson>;
+
+/** Pack bytes on disk (null until the storage server reported them), the `bytes` of the snapshots held, and logical/stored (null when stored is 0 or unknown). */
+export type FiguresJson = { bytesStored: number | null; bytesLogical: number; dedupRatio: number | null };
+/** storage list items add the disk space of the storage server's data folder, null until reported */
+export type StorageFiguresJson = FiguresJson & { diskFreeBytes: number | null; diskTotalBytes: number | null };
 
 export type JobJson = {
   name: string;
@@ -111,7 +116,7 @@ export type VaultJson = {
   createdAt: string;
   /** agents holding the vault's keys wrapped to their own key pair */
   agents: string[];
-};
+} & FiguresJson;
 
 export type LsEntryJson = {
   name: string;

@@ -225,6 +225,15 @@ export type GcResult = {
   /** vaults collected (or marked) */
   vaults: number;
 };
+/**
+ * `figures`: the storage server's disk space (statfs of its data folder) and each vault's pack
+ * bytes and packs as its index counts them; the backup server keeps them in the catalog.
+ */
+export type StorageFiguresResult = {
+  diskFreeBytes: number;
+  diskTotalBytes: number;
+  vaults: { name: string; bytesStored: number; packs: number }[];
+};
 
 // ---- agent → server
 export type SnapshotCreatedParams = { run: number; snapshot: string; time: string; counters: BackupCounters };

@@ -11,6 +11,7 @@ import type { DeleteSnapshotResult } from '../protocol/control.ts';
 import type { CatalogDriver } from './catalog/driver.ts';
 import { num, type ServerContext } from './context.ts';
 import { applyRetention, type RetentionPolicy } from './retention.ts';
+import { refreshInBackground } from './storage-figures.ts';
 
 export type ForgetOutcome = {
   /** gone from the storage server and the catalog */
@@ -59,17 +60,20 @@ export async function forgetSnapshots(ctx: ServerContext, ids: string[], opts: {
     marked.push(id);
   }
   const out: ForgetOutcome & { skipped: { id: string; run: number }[] } = { forgotten: [], forgetting: [], skipped };
+  const storages = new Set<string>();
   for (const id of marked) {
-    if (await finishOne(ctx, id)) out.forgotten.push(id);
+    if (await finishOne(ctx, id, storages)) out.forgotten.push(id);
     else out.forgetting.push(id);
   }
+  for (const storage of storages) refreshInBackground(ctx, storage);
   return out;
 }
 
 /** Asks the storage server to delete one marked snapshot, then drops the catalog rows; false while it cannot be reached. */
-async function finishOne(ctx: ServerContext, id: string): Promise<boolean> {
+async function finishOne(ctx: ServerContext, id: string, touched?: Set<string>): Promise<boolean> {
   const t = (await ctx.db.query<Target>(`${TARGET} WHERE s.id = ? AND s.forgetting_at IS NOT NULL`, [id]))[0];
   if (!t) return true; // finished meanwhile
+  touched?.add(t.storage);
   try {
     const answer = (await ctx.hub.call({ kind: 'storage', name: t.storage }, 'deleteSnapshot', { vault: t.vault, snapshot: id }, 60_000)) as DeleteSnapshotResult;
     if ('requested' in answer) ctx.log(`snapshot ${id}: storage ${t.storage} is append-only; its deletion waits for a confirmed gc there`);

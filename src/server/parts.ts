@@ -16,6 +16,7 @@ import { keepIssued, recordCertificate, type ReenrollProof, reenrollRefusal } fr
 import type { PartRef } from './control-hub.ts';
 import { now } from '../core/test-settings.ts';
 import { parseCron } from './schedules.ts';
+import { storageFiguresByName } from './storage-figures.ts';
 
 const TOKEN_TTL_MS = 3600_000;
 
@@ -135,7 +136,8 @@ export async function listParts(ctx: ServerContext, kind: PartKindName, caller: 
         ).filter((r) => caller.role !== 'user' || (r.owner_id !== null && num(r.owner_id) === caller.id))
       : await ctx.db.query<PartRow>('SELECT * FROM storages WHERE removed_at IS NULL ORDER BY name');
   const defaultMax = kind === 'agent' ? ctx.limits.perAgent : ctx.limits.perStorage;
-  return rows.map((r) => partJson(r, ctx.hub.isOnline({ kind, name: r.name }), defaultMax));
+  const figures = kind === 'storage' ? await storageFiguresByName(ctx) : undefined;
+  return rows.map((r) => ({ ...partJson(r, ctx.hub.isOnline({ kind, name: r.name }), defaultMax), ...figures?.get(r.name) }));
 }
 
 /**

@@ -11,6 +11,7 @@ import { CairnError } from '../core/errors.ts';
 import { testDuration } from '../core/test-settings.ts';
 import type { BackupResult, ErrorInfo, GcResult, RestoreResult, RunEndedParams, VerifyResult } from '../protocol/control.ts';
 import { recordGc } from './run-gc.ts';
+import { refreshAfterRun } from './storage-figures.ts';
 import type { RunJson } from '../protocol/api-types.ts';
 import { type GrantOp, signGrant } from '../protocol/grant.ts';
 import { num, type ServerContext } from './context.ts';
@@ -260,6 +261,7 @@ export class Scheduler {
     this.#canceled.delete(id);
     clearProgress(id);
     void this.#partLog.flush(id);
+    void refreshAfterRun(this.#ctx, id).catch(() => undefined); // its storage server's figures moved
     this.kick();
   }
 

@@ -46,6 +46,8 @@ import { snapshotCreated, snapshotIndex } from './snapshots.ts';
 import { chooseAdvertise, formatListen, localUrl, parseListen, reachableUrl } from '../core/listen.ts';
 import { Rebuilds } from './rebuild.ts';
 import { webPage } from './web-page.ts';
+import { refreshInBackground, startFiguresRefresh } from './storage-figures.ts';
+import type { MetricsEndpoint } from '../core/metrics-endpoint.ts';
 
 export const SERVER_VERSION = '0.1.0';
 
@@ -85,6 +87,8 @@ export type RunningServer = {
   caFingerprint: string;
   caPem: string;
   dataDir: string;
+  /** where GET /metrics is served (with metricsListen) */
+  metricsUrl?: string;
   /** for `cairn up`, which runs the server in its own process: tokens without a login */
   local: {
     apiToken: (user: string) => Promise<string>;
@@ -104,6 +108,8 @@ export type StartServerOptions = {
   /** runs at once (saved; defaults 8 / 1 / 4) */
   limits?: Partial<Limits>;
   log?: (line: string) => void;
+  /** HOST:PORT to serve GET /metrics on, plain HTTP (not saved: a start without it serves none) */
+  metricsListen?: string;
 };
 
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
@@ -111,6 +117,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const log = options.log ?? ((line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
   const unlock = await lockDataDir(dataDir, 'server');
   let db: SqliteDriver | undefined;
+  let metricsEndpoint: MetricsEndpoint | undefined;
   try {
     const saved = await loadServerFiles(dataDir);
     const listen = options.listen ?? saved.settings.listen;
@@ -140,7 +147,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       online: async (part, hello) => {
         await partOnline(c, part, hello);
         if (part.kind === 'agent') await scheduler.agentOnline(part.name, hello.runs, hello.link);
-        else scheduler.storageOnline();
+        else {
+          scheduler.storageOnline();
+          refreshInBackground(c, part.name);
+        }
       },
       offline: async (part, reason) => {
         await partOffline(c, part, reason);
@@ -178,6 +188,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     // before any part can connect: the runs a previous process left running wait for their agents
     await scheduler.load();
 
+    // bound before the API: a taken port fails the start with nothing served yet; prom-client is
+    // loaded only by a server that serves metrics
+    const metrics = options.metricsListen !== undefined ? (await import('./metrics.ts')).serverMetrics(c) : undefined;
+    if (metrics) metricsEndpoint = await (await import('../core/metrics-endpoint.ts')).serveMetrics(options.metricsListen!, metrics.registry);
     let routes: Route[] = [];
     routes = [...sessionRoutes(c, () => routes), ...partRoutes(c), ...vaultRoutes(c), ...jobRoutes(c, scheduler), ...snapshotRoutes(c), ...verifyRoutes(c), ...userRoutes(c), ...rebuildRoutes(c, rebuilds), ...forgetRoutes(c), ...gcRoutes(c, scheduler), ...alertRoutes(c, alerts)];
     const router = new Router(
@@ -186,6 +200,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         authenticate: (bearer) => c.accounts.authenticate(bearer),
         allows: (caller, access) => allows(caller.role as Role, access),
         audit: (entry) => audit(db!, entry),
+        ...(metrics ? { observe: metrics.observeApi } : {}),
       },
       log,
     );
@@ -213,6 +228,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const { advertise: _saved, ...kept } = files.settings;
     await saveSettings(dataDir, { ...kept, listen: formatListen(host, address.port), limits: c.limits, ...(advertise ? { advertise } : {}) });
     scheduler.start();
+    const figures = startFiguresRefresh(c);
     // the server's own leaf: renewed at two thirds of its life, served to new connections at once
     let identity = files.identity;
     const leafChecks = startRenewalChecks(async () => {
@@ -226,11 +242,13 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 
     let stopping: Promise<void> | undefined;
     const catalog = db;
+    const endpoint = metricsEndpoint;
     return {
       url,
       caFingerprint: files.caFingerprint,
       caPem: files.ca.certPem,
       dataDir,
+      ...(endpoint ? { metricsUrl: endpoint.url } : {}),
       local: {
         apiToken: async (user) => {
           const caller = await c.accounts.userByName(user);
@@ -251,12 +269,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
           // runs in progress stay running: their agents re-attach them to the next process
           await alerts.close(); // first: parts going offline at shutdown are no outage
           await leafChecks.stop();
+          figures.stop();
           await scheduler.close();
           events.close();
           await c.hub.close();
           await rebuilds.drain();
           server.closeAllConnections();
           await new Promise<void>((res) => server.close(() => res()));
+          await endpoint?.close();
           await catalog.close();
           await unlock();
         })();
@@ -264,6 +284,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       },
     };
   } catch (e) {
+    await metricsEndpoint?.close();
     await db?.close();
     await unlock();
     throw e;

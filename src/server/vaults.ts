@@ -9,6 +9,7 @@ import type { VaultJson } from '../protocol/api-types.ts';
 import type { Caller } from './auth/accounts.ts';
 import type { CatalogDriver } from './catalog/driver.ts';
 import { iso, num, ownedAgentId, ownedVault, partId, type ServerContext, vaultByName } from './context.ts';
+import { vaultFiguresByName } from './storage-figures.ts';
 
 export type CreateVaultBody = { name: string; storage: string; chunker: unknown; keyFile: unknown; agentKeys?: Record<string, string> };
 
@@ -56,12 +57,14 @@ export async function listVaults(db: CatalogDriver, caller: Caller): Promise<Vau
     `SELECT k.vault_id, a.name AS agent FROM vault_agent_keys k JOIN agents a ON a.id = k.agent_id
       WHERE a.removed_at IS NULL ORDER BY a.name`,
   );
+  const figures = await vaultFiguresByName({ db });
   return rows.map((r) => ({
     name: r.name,
     storage: r.storage,
     owner: r.owner,
     createdAt: iso(r.created_at)!,
     agents: keys.filter((k) => num(k.vault_id) === num(r.id)).map((k) => k.agent),
+    ...(figures.get(r.name) ?? { bytesStored: null, bytesLogical: 0, dedupRatio: null }),
   }));
 }
 

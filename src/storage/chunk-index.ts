@@ -177,6 +177,12 @@ export class ChunkIndex {
     return { packs: p.n, chunks: c.n };
   }
 
+  /** Indexed packs and their bytes on disk (storage figures and metrics: one pass over the packs table, no walk of the files). */
+  packTotals(): { packs: number; bytes: number } {
+    const r = this.#db.prepare('SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM packs').get() as { n: number; bytes: number };
+    return { packs: r.n, bytes: r.bytes };
+  }
+
   /** Every indexed pack name (scrub compares them with the files). */
   *packNames(): Iterable<string> {
     for (const r of this.#db.prepare('SELECT name FROM packs').iterate() as Iterable<{ name: Uint8Array }>)

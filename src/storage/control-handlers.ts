@@ -1,14 +1,17 @@
 // What the backup server may ask a storage server over the control channel
 // (docs/control-plane.md): create a vault with the key file it relays from a console, replace
-// that key file (a new passphrase), scrub a vault, delete a snapshot and collect garbage (gc.ts).
+// that key file (a new passphrase), scrub a vault, delete a snapshot, collect garbage (gc.ts) and
+// report its disk space and vault sizes (figures.ts).
 // An append-only storage server keeps the old key file, turns a deletion into a request and
 // frees nothing without the code it wrote on its own machine (gc-confirm.ts). Agents can do neither on the data plane; these calls are how vaults come to exist
 // in server mode. Params are validated here exactly as the data-plane routes validate them.
 import { CairnError } from '../core/errors.ts';
 import { parseKeyFile } from '../core/keys.ts';
-import type { DeleteSnapshotResult, GcResult } from '../protocol/control.ts';
+import type { DeleteSnapshotResult, GcResult, StorageFiguresResult } from '../protocol/control.ts';
 import { checkHex64, checkVaultName, parseCreateVaultRequest, type ScrubReport, type VaultConfig } from '../protocol/data-plane.ts';
+import { storageFigures } from './figures.ts';
 import { collectGarbage } from './gc.ts';
+import type { StorageMetrics } from './metrics.ts';
 import { scrubVault } from './scrub.ts';
 import { deleteSnapshot, requestDeletion } from './snapshot-removal.ts';
 import type { VaultStore } from './vault-store.ts';
@@ -28,6 +31,8 @@ export type ControlOptions = {
   appendOnly?: boolean;
   /** the storage server's own log (a gc confirmation code goes there) */
   log?: (line: string) => void;
+  /** the process's metrics (with --metrics-listen): scrub and gc results go there */
+  metrics?: StorageMetrics;
 };
 
 export function storageControlHandlers(store: VaultStore, options: ControlOptions = {}): ControlHandlers {
@@ -70,7 +75,9 @@ export function storageControlHandlers(store: VaultStore, options: ControlOption
     async scrub(params: unknown): Promise<ScrubReport> {
       const o = paramsObject(params, 'scrub');
       for (const k of Object.keys(o)) if (k !== 'vault') throw new CairnError('E_BAD_REQUEST', `scrub: unexpected field ${k}`);
-      return scrubVault(await store.open(checkVaultName(o.vault)));
+      const report = await scrubVault(await store.open(checkVaultName(o.vault)));
+      options.metrics?.scrubbed(report);
+      return report;
     },
 
     /** Removes a snapshot (idempotent); on an append-only server, records a request to. */
@@ -89,7 +96,16 @@ export function storageControlHandlers(store: VaultStore, options: ControlOption
       for (const k of Object.keys(o)) if (k !== 'confirm') throw new CairnError('E_BAD_REQUEST', `gc: unexpected field ${k}`);
       if (o.confirm !== undefined && (typeof o.confirm !== 'string' || o.confirm.length === 0 || o.confirm.length > 100))
         throw new CairnError('E_BAD_REQUEST', 'gc: confirm must be the code the storage server wrote (a short string)');
-      return collectGarbage(store, { dataDir: store.dataDir, appendOnly, log, ...(o.confirm !== undefined ? { confirm: o.confirm } : {}) });
+      const result = await collectGarbage(store, { dataDir: store.dataDir, appendOnly, log, ...(o.confirm !== undefined ? { confirm: o.confirm } : {}) });
+      options.metrics?.collected(result);
+      return result;
+    },
+
+    /** Disk space and each vault's pack bytes (figures.ts): the backup server keeps them for storage list and its metrics. */
+    async figures(params: unknown): Promise<StorageFiguresResult> {
+      const o = paramsObject(params ?? {}, 'figures');
+      for (const k of Object.keys(o)) throw new CairnError('E_BAD_REQUEST', `figures: unexpected field ${k}`);
+      return storageFigures(store);
     },
   };
 }

@@ -22,6 +22,7 @@ import { declaredLength, readBody, readJson, sendBytes, sendJson, writeWhole } f
 import { planSpans } from './pack-reader.ts';
 import { ingestPack, packStored } from './pack-ingest.ts';
 import { scrubVault } from './scrub.ts';
+import type { StorageMetrics } from './metrics.ts';
 import { listSnapshots, putSnapshot, readSnapshot, refsPath } from './snapshot-store.ts';
 import type { Vault, VaultStore } from './vault-store.ts';
 import { findChunks, missingChunks } from './chunk-lookup.ts';
@@ -40,6 +41,8 @@ export type RequestContext = {
   run: string;
   /** Sends `100 Continue` when the client asked for it: call right before reading a body. */
   startBody: () => void;
+  /** the process's metrics (with --metrics-listen): a scrub's result goes there */
+  metrics?: StorageMetrics;
 };
 
 /** Blobs answer: at most this many bytes per merged read of adjacent blobs (a largest chunk fits)… */
@@ -295,7 +298,9 @@ export const handlers: Record<RouteName, (ctx: RequestContext) => Promise<void>>
     ctx.res.writeHead(200, { 'content-type': 'application/json' });
     const keepAlive = setInterval(() => ctx.res.write(' '), dataIdleMs() / 3);
     try {
-      ctx.res.end(JSON.stringify(await scrubVault(vault)));
+      const report = await scrubVault(vault);
+      ctx.metrics?.scrubbed(report);
+      ctx.res.end(JSON.stringify(report));
     } finally {
       clearInterval(keepAlive);
     }

@@ -14,6 +14,7 @@ import { dataIdleMs, matchRoute } from '../protocol/data-plane.ts';
 import type { Authorize } from './authorize.ts';
 import { handlers, type RequestContext } from './data-plane-handlers.ts';
 import { sendError } from './http-io.ts';
+import type { StorageMetrics } from './metrics.ts';
 import type { VaultStore } from './vault-store.ts';
 
 export type DataPlaneOptions = {
@@ -22,6 +23,8 @@ export type DataPlaneOptions = {
   authorize: Authorize;
   /** server mode: the backup server's CA; clients are asked for a certificate (the authorizer decides) */
   clientCa?: string;
+  /** counts each answered request by route and status (--metrics-listen) */
+  metrics?: StorageMetrics;
 };
 
 /**
@@ -40,8 +43,12 @@ function connectionRun(socket: Socket): string {
 export function createDataPlaneServer(options: DataPlaneOptions): Server {
   const handle = async (req: IncomingMessage, res: ServerResponse, expectContinue: boolean) => {
     let continued = !expectContinue;
+    let route = 'unknown';
+    const metrics = options.metrics;
+    if (metrics) res.once('finish', () => metrics.request(route, res.statusCode));
     try {
       const match = matchRoute(req.method ?? '', req.url ?? '');
+      route = match.route;
       const run = options.authorize(req, { op: match.op, vault: match.vault });
       const ctx: RequestContext = {
         req,
@@ -54,6 +61,7 @@ export function createDataPlaneServer(options: DataPlaneOptions): Server {
           continued = true;
           res.writeContinue();
         },
+        ...(metrics ? { metrics } : {}),
       };
       await handlers[match.route](ctx);
     } catch (e) {

@@ -23,6 +23,7 @@ import { type Authorize, grantAuthorizer, standaloneAuthorizer } from './authori
 import { storageControlHandlers } from './control-handlers.ts';
 import { createDataPlaneServer } from './data-plane-server.ts';
 import { VaultStore } from './vault-store.ts';
+import type { MetricsEndpoint } from '../core/metrics-endpoint.ts';
 
 /** `appendOnly`: set by `--append-only` and kept (only an edit of storage.json on this machine turns it off) */
 export type StorageSettings =
@@ -47,6 +48,8 @@ export type StartStorageOptions = {
   appendOnly?: boolean;
   /** where control-link state lines go (default stderr) */
   log?: (line: string) => void;
+  /** HOST:PORT to serve GET /metrics on, plain HTTP (not saved: a start without it serves none) */
+  metricsListen?: string;
 };
 
 export type RunningStorage = {
@@ -56,6 +59,8 @@ export type RunningStorage = {
   name: string;
   mode: StorageSettings['mode'];
   appendOnly: boolean;
+  /** where GET /metrics is served (with metricsListen) */
+  metricsUrl?: string;
   /** Stops accepting, lets in-flight requests finish, closes the vaults, releases the lock. */
   stop: () => Promise<void>;
 };
@@ -300,7 +305,12 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
   const unlock = await lockDataDir(dataDir, 'storage');
   let store: VaultStore | undefined;
   let server: Server | undefined;
+  let metricsEndpoint: MetricsEndpoint | undefined;
   try {
+    // bound first: a taken port fails the start before an enrollment spends the token
+    // prom-client is loaded only by a daemon that serves metrics
+    const metrics = options.metricsListen !== undefined ? new (await import('./metrics.ts')).StorageMetrics() : undefined;
+    if (metrics) metricsEndpoint = await (await import('../core/metrics-endpoint.ts')).serveMetrics(options.metricsListen!, metrics.registry);
     const saved = await readSaved(dataDir);
     const serverMode = options.server !== undefined || saved?.mode === 'server';
     if (!serverMode && options.token !== undefined) throw usage('--token needs --server URL');
@@ -310,7 +320,8 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
     const { settings, identity } = setup;
     store = new VaultStore(dataDir);
     await store.init();
-    server = createDataPlaneServer({ identity, store, authorize: setup.authorize, clientCa: setup.clientCa });
+    metrics?.attach(store);
+    server = createDataPlaneServer({ identity, store, authorize: setup.authorize, clientCa: setup.clientCa, metrics });
     const { host, port } = parseListen(settings.listen);
     const address = await listenOn(server, host, port);
     // A server-mode storage started on port 0 keeps the port it got: the backup server and the
@@ -331,7 +342,7 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
         identity,
         self: { kind: 'storage', name: settings.name },
         hello: () => ({ version: options.version ?? '0.1.0', address: reachable }),
-        handlers: storageControlHandlers(store, { appendOnly: settings.appendOnly === true, log }),
+        handlers: storageControlHandlers(store, { appendOnly: settings.appendOnly === true, log, metrics }),
         log, // connection state lines ("control: online: …") come through here
       });
       control = client;
@@ -342,6 +353,7 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
 
     const vaults = store;
     const dataPlane = server;
+    const endpoint = metricsEndpoint;
     let stopping: Promise<void> | undefined;
     return {
       url,
@@ -350,12 +362,14 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
       name: settings.name,
       mode: settings.mode,
       appendOnly: settings.appendOnly === true,
+      ...(metricsEndpoint ? { metricsUrl: metricsEndpoint.url } : {}),
       stop: () => {
         stopping ??= (async () => {
           await renewals?.stop();
           await control?.close(); // no new orders while the data plane drains
           await closeDataPlane(dataPlane);
           await vaults.close();
+          await endpoint?.close();
           await unlock();
         })();
         return stopping;
@@ -364,6 +378,7 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
   } catch (e) {
     if (server?.listening) server.close();
     await store?.close();
+    await metricsEndpoint?.close();
     await unlock();
     throw e;
   }

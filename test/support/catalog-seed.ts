@@ -1,5 +1,11 @@
-// Test helper for the catalog's tests: one user, agent, storage server, vault and job, ids returned.
+// Test helper for the catalog's tests: one user, agent, storage server, vault and job, ids returned;
+// and a migrated catalog so seeded in a temporary folder.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { CatalogDriver } from '../../src/server/catalog/driver.ts';
+import { migrate } from '../../src/server/catalog/migrations.ts';
+import { SqliteDriver } from '../../src/server/catalog/sqlite-driver.ts';
 
 export type SeedIds = { user: number; agent: number; storage: number; vault: number; job: number };
 
@@ -15,4 +21,20 @@ export async function seedParts(db: CatalogDriver): Promise<SeedIds> {
     'home', user, agent, storage, vault, '["/home/ann"]', 0,
   ]);
   return { user, agent, storage, vault, job };
+}
+
+/** A migrated, seeded catalog in a temporary folder for one test file; `close` removes it. */
+export async function seededCatalog(prefix: string): Promise<{ db: SqliteDriver; ids: SeedIds; close: () => Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const db = new SqliteDriver(join(dir, 'catalog.db'));
+  await migrate(db);
+  const ids = await seedParts(db);
+  return {
+    db,
+    ids,
+    close: async () => {
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -1,6 +1,7 @@
 // `cairn agent list|remove` and `cairn storage list|remove`: the parts enrolled with the backup
 // server, their status, last contact, round-trip time, version, address and certificate expiry.
-import type { PartJson } from '../../protocol/api-types.ts';
+import type { FiguresJson, PartJson } from '../../protocol/api-types.ts';
+import { formatBytes } from '../progress.ts';
 import { seg } from '../api-client.ts';
 import type { Command } from '../command.ts';
 import { CairnError } from '../../core/errors.ts';
@@ -10,9 +11,17 @@ import { bool, JSON_HELP, JSON_OPTION, printList, wholeNumber, withClient } from
 
 type PartKind = 'agent' | 'storage';
 
-/** The table row of a part: name status lastSeen rttMs version address certExpires. */
+/** The table row of a part: name status lastSeen rttMs version address certExpires maxRuns; a storage server's figures after. */
 export function partRow(p: PartJson): Record<string, unknown> {
-  return { name: p.name, status: p.status, lastSeen: p.lastSeen, rttMs: p.rttMs, version: p.version, address: p.address, certExpires: p.certExpires, maxRuns: p.maxRuns };
+  const row = { name: p.name, status: p.status, lastSeen: p.lastSeen, rttMs: p.rttMs, version: p.version, address: p.address, certExpires: p.certExpires, maxRuns: p.maxRuns };
+  if (p.bytesLogical === undefined) return row;
+  const size = (n: number | null | undefined) => (n === null || n === undefined ? '-' : formatBytes(n));
+  return { ...row, ...figuresRow(p as FiguresJson), diskFree: p.diskTotalBytes ? `${size(p.diskFreeBytes)} of ${size(p.diskTotalBytes)}` : '-' };
+}
+
+/** stored, logical and dedup columns, readable (`-` until the storage server reported them). */
+export function figuresRow(f: FiguresJson): Record<string, string> {
+  return { stored: f.bytesStored === null ? '-' : formatBytes(f.bytesStored), logical: formatBytes(f.bytesLogical), dedup: f.dedupRatio === null ? '-' : `${f.dedupRatio}x` };
 }
 
 /** A gc schedule's five-field cron, checked as the server checks it. */

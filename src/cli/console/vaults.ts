@@ -9,6 +9,7 @@ import { type Command, readSecret, requireString } from '../command.ts';
 import { printJson } from '../output.ts';
 import { printable } from '../progress.ts';
 import { bool, JSON_HELP, JSON_OPTION, printList, strs, withClient } from './shared.ts';
+import { figuresRow } from './parts.ts';
 import { givenPassphrase, grantVault, newVault, recoveryLine, type VaultDetailJson } from './vault-keys.ts';
 
 const create: Command = {
@@ -43,7 +44,7 @@ const create: Command = {
 
 const list: Command = {
   name: 'vault list',
-  summary: 'list vaults and the agents holding their keys',
+  summary: 'list vaults, the agents holding their keys, and their bytes stored and logical',
   usage: '[--json]',
   example: 'vault list',
   help: JSON_HELP,
@@ -56,6 +57,7 @@ const list: Command = {
       owner: v.owner,
       agents: v.agents,
       createdAt: v.createdAt,
+      ...figuresRow(v),
     }));
     return 0;
   },

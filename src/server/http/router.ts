@@ -31,6 +31,8 @@ export type RouterHooks = {
   authenticate(bearer: string | undefined): Promise<Caller>;
   allows(caller: Caller, access: RouteSpec['access']): boolean;
   audit(entry: { who: string; what: string; result: string }): Promise<void>;
+  /** each request answered: its method, route pattern (not the raw URL; `unmatched` when none), status and seconds taken (metrics) */
+  observe?(method: string, route: string, code: number, seconds: number): void;
 };
 
 type Compiled = { route: Route; pattern: RegExp; names: string[] };
@@ -93,6 +95,16 @@ export class Router {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    let route: Route | undefined;
+    try {
+      await this.#handle(req, res, (r) => (route = r));
+    } finally {
+      this.#hooks.observe?.(req.method ?? 'GET', route?.path ?? 'unmatched', res.statusCode, (performance.now() - started) / 1000);
+    }
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse, matched: (route: Route) => void): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://cairn.invalid');
     const method = req.method ?? 'GET';
     let caller: Caller | undefined;
@@ -106,6 +118,7 @@ export class Router {
         pathMatched = true;
         if (c.route.method !== method) continue;
         route = c.route;
+        matched(route);
         params = Object.fromEntries(c.names.map((n, i) => [n, decodeSegment(m[i + 1]!)]));
         break;
       }
