@@ -78,9 +78,9 @@ export async function checkCerts(ctx: ServerContext, raise: Raise): Promise<void
   }
 }
 
-/** storage.low-space: from the figures the storage servers report (storages.disk_free / disk_total). */
+/** storage.low-space: from the figures the storage servers report (storages.disk_free / disk_total), repeated daily on the server clock. */
 export async function checkSpace(ctx: ServerContext, raise: Raise): Promise<void> {
-  const t = Date.now();
+  const t = now();
   const marks = await loadMarks(ctx.db, 'storage.low-space:');
   const rows = await ctx.db.query<{ name: string; disk_free: number | null; disk_total: number | null }>('SELECT name, disk_free, disk_total FROM storages WHERE removed_at IS NULL');
   for (const r of rows) {
