@@ -30,6 +30,7 @@ export const GROUPS: Record<string, () => Promise<Command[]>> = {
   forget: async () => (await import('./console/forget.ts')).forgetCommands,
   gc: async () => (await import('./console/gc.ts')).gcCommands,
   copy: async () => [(await import('./console/not-yet.ts')).copyCommand],
+  status: async () => (await import('./console/status.ts')).statusCommands,
 };
 
 /** Every command once, in the groups' order. */
