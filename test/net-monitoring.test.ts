@@ -7,7 +7,7 @@
 // `status --json` has SPEC's shape with a failed run listed; `agent list` shows the key's fingerprint.
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey } from 'node:crypto';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -229,6 +229,31 @@ describe('network monitoring', { concurrency: 1 }, () => {
     const shown = await get<PartJson & { publicKey: string }>('/api/agents/a1');
     const expected = createHash('sha256').update(createPublicKey(shown.publicKey).export({ type: 'spki', format: 'der' })).digest('hex');
     assert.equal(agent!.keyFingerprint, expected);
+  });
+
+  it("a user sees its own agents and the storage servers, no other owner's agent, and may not run a net test", async () => {
+    const added = await c.cli(['user', 'add', 'bob', '--role', 'user', '--password-stdin'], 'bob-password-for-tests\n');
+    assert.equal(added.code, 0, added.stderr);
+    const env = { CAIRN_CONFIG: join(tempDir('cairn-net-user-'), 'cli.json') };
+    const login = await c.cli(['login', c.url, '--user', 'bob', '--password-stdin', '--ca', join(c.serverDir, 'ca.pem')], 'bob-password-for-tests\n', env);
+    assert.equal(login.code, 0, login.stderr);
+    const asBob = async (args: string[]) => c.cli(args, undefined, env);
+    const net = await asBob(['net', 'status', '--json']);
+    assert.equal(net.code, 0, net.stderr);
+    assert.deepEqual((JSON.parse(net.stdout) as NetStatusJson[]).map((p) => `${p.kind}:${p.name}`).sort(), ['storage:s1', 'storage:s2']);
+    const status = JSON.parse((await asBob(['status', '--json'])).stdout) as StatusJson;
+    assert.deepEqual(status.failures, [], "admin's failed run is not bob's");
+    assert.ok(status.parts.every((p) => p.kind === 'storage'));
+    const history = await asBob(['net', 'history', 'agent:a1']);
+    assert.equal(history.code, 1);
+    assert.match(history.stderr, /no agent named a1/);
+    assert.equal((await asBob(['net', 'history', 'storage:s1', '--json'])).code, 0);
+    const bobToken = (JSON.parse(readFileSync(env.CAIRN_CONFIG, 'utf8')) as { token: string }).token;
+    const throughput = await api.call('/api/net/throughput', { token: bobToken });
+    assert.deepEqual([throughput.status, throughput.json], [200, []], "admin's agent's transfers are not bob's");
+    const test = await asBob(['net', 'test', '--agent', 'a1', '--storage', 's1', '--size', '1M']);
+    assert.equal(test.code, 1);
+    assert.match(test.stderr, /only an operator or admin may run a net test/);
   });
 
   it('samples older than their tier keeps are pruned as the clock moves on', async () => {
