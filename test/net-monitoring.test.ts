@@ -256,6 +256,18 @@ describe('network monitoring', { concurrency: 1 }, () => {
     assert.match(test.stderr, /only an operator or admin may run a net test/);
   });
 
+  it('after a server restart, an offline part keeps its last heartbeat as lastSeen and the history is still there', async () => {
+    const s2 = await netPart('storage', 's2');
+    assert.equal(s2.status, 'offline');
+    const samples = (await get<NetSampleJson[]>('/api/net/history?part=storage:s1&since=1h')).length;
+    await c.restartServer();
+    await c.waitOnline('storage', 's1');
+    const after = await netPart('storage', 's2');
+    assert.equal(after.lastSeen, s2.lastSeen, 'the last heartbeat, not the shutdown or the restart');
+    assert.equal(after.since, s2.since);
+    assert.ok((await get<NetSampleJson[]>('/api/net/history?part=storage:s1&since=1h')).length >= samples);
+  });
+
   it('samples older than their tier keeps are pruned as the clock moves on', async () => {
     const minute = () => catalog<{ n: number }>('SELECT COUNT(*) AS n FROM net_samples WHERE bucket_ms = ?', BUCKET_MS)[0]!.n;
     const hourly = () => catalog<{ n: number }>('SELECT COUNT(*) AS n FROM net_samples WHERE bucket_ms = ?', 60 * BUCKET_MS)[0]!.n;
