@@ -176,6 +176,10 @@ describe('network monitoring', { concurrency: 1 }, () => {
     assert.equal(records[0]!.kind, 'nettest');
     assert.equal(records[0]!.bytes, 16 * MiB);
     assert.equal(records[0]!.run, null);
+    const text = await c.cli(['net', 'test', '--agent', 'a1', '--storage', 's1', '--size', '1M']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^agent a1 → storage s1: 1\.0 MiB in \d+\.\d\d s, [\d.]+ MiB\/s; rtt [\d.]+ ms \(median of 5\)\n$/);
+    assert.deepEqual(diskUse(dir), before);
   });
 
   it('net test refuses a size over 1G, an unknown agent or storage server and an offline one, recording nothing', async () => {

@@ -6,7 +6,7 @@ import type { NetSampleJson, NetStatusJson, NetTestJson } from '../../protocol/a
 import { NETTEST_DEFAULT_BYTES, NETTEST_MAX_BYTES } from '../../protocol/nettest.ts';
 import { withQuery } from '../api-client.ts';
 import { type Command, parseDuration, parseSize, requireString } from '../command.ts';
-import { bool, JSON_HELP, JSON_OPTION, printList, printObject, str, withClient } from './shared.ts';
+import { bool, JSON_HELP, JSON_OPTION, printDone, printList, str, withClient } from './shared.ts';
 
 const status: Command = {
   name: 'net status',
@@ -55,7 +55,8 @@ const test: Command = {
     const bytes = text === undefined ? NETTEST_DEFAULT_BYTES : parseSize(text, 'size');
     if (bytes < 1 || bytes > NETTEST_MAX_BYTES) throw new CairnError('E_USAGE', `--size must be between 1 byte and 1G, not ${text}`);
     const result = await withClient((c) => c.post<NetTestJson>('/api/net/test', { agent, storage, bytes }));
-    printObject(result, bool(values, 'json'));
+    const mib = (n: number) => (n / 1024 / 1024).toFixed(1);
+    printDone(bool(values, 'json'), result, `agent ${agent} → storage ${storage}: ${mib(result.bytes)} MiB in ${result.seconds.toFixed(2)} s, ${mib(result.throughputBytesPerSec)} MiB/s; rtt ${result.rttMs} ms (median of 5)`);
     return 0;
   },
 };
