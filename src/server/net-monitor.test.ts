@@ -36,10 +36,9 @@ describe('NetMonitor', () => {
     while (Date.now() % BUCKET_MS > BUCKET_MS / 4) await sleep(5); // at the start of a bucket
     monitor.online(nas, storage);
     for (const rtt of [1, 2, 3, 4]) monitor.heartbeat(nas, rtt);
-    const live = monitor.figures(nas)!;
+    const live = monitor.contact(nas)!;
     assert.equal(live.rttUs, 4000);
-    assert.equal(live.p50Us, 2000);
-    assert.equal(live.p99Us, 4000);
+    assert.deepEqual(monitor.percentiles(nas), { p50Us: 2000, p99Us: 4000 });
     assert.equal(await count("SELECT COUNT(*) AS n FROM net_samples WHERE part_kind = 'storage' AND heartbeats > 0"), 0, 'no write per heartbeat');
     await sleep(BUCKET_MS * 1.5);
     await monitor.flush();
@@ -59,7 +58,7 @@ describe('NetMonitor', () => {
     await monitor.flush();
     assert.ok((await count(`SELECT COUNT(*) AS n FROM net_samples WHERE part_id = ${storage} AND online = 0 AND rtt_us IS NULL`)) >= 1);
     monitor.forget(nas);
-    assert.equal(monitor.figures(nas), undefined);
+    assert.equal(monitor.contact(nas), undefined);
     const samples = `SELECT COUNT(*) AS n FROM net_samples WHERE part_kind = 'storage' AND part_id = ${storage}`;
     const before = await count(samples);
     await sleep(BUCKET_MS * 1.5);

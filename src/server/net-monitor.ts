@@ -25,13 +25,13 @@ type Live = PartKey & {
   window: Bucket[];
 };
 
-export type LiveFigures = { online: boolean; lastSeen: number | null; rttUs: number | null; p50Us: number | null; p99Us: number | null };
+export type LiveContact = { lastSeen: number | null; rttUs: number | null };
 
 /**
  * A part's last heartbeat and RTT as consoles see them: from memory while this process hears
  * the part, else as the catalog last kept them (its last_seen and rtt_ms columns).
  */
-export function contactJson(live: LiveFigures | undefined, stored: { last_seen: number | null; rtt_ms: number | null }): { lastSeen: string | null; rttMs: number | null } {
+export function contactJson(live: LiveContact | undefined, stored: { last_seen: number | null; rtt_ms: number | null }): { lastSeen: string | null; rttMs: number | null } {
   return {
     lastSeen: iso(live?.lastSeen ?? stored.last_seen),
     rttMs: live?.rttUs != null ? usToMs(live.rttUs) : stored.rtt_ms === null ? null : num(stored.rtt_ms),
@@ -94,12 +94,19 @@ export class NetMonitor {
     live.hour.rtts.push(rtt);
   }
 
-  figures(part: PartKey): LiveFigures | undefined {
+  /** The last heartbeat and its RTT (undefined for a part not known to this process). */
+  contact(part: PartKey): LiveContact | undefined {
     const live = this.#parts.get(keyOf(part));
-    if (!live) return undefined;
+    return live && { lastSeen: live.lastSeen, rttUs: live.rttUs };
+  }
+
+  /** p50 and p99 of the RTTs of the last hour (µs). */
+  percentiles(part: PartKey): { p50Us: number | null; p99Us: number | null } {
+    const live = this.#parts.get(keyOf(part));
+    if (!live) return { p50Us: null, p99Us: null };
     const from = now() - this.#scale.hour;
     const { p50, p99 } = windowPercentiles([...live.window.filter((b) => b.start >= from), live.minute]);
-    return { online: live.online, lastSeen: live.lastSeen, rttUs: live.rttUs, p50Us: p50, p99Us: p99 };
+    return { p50Us: p50, p99Us: p99 };
   }
 
   /** Closes the buckets whose time has passed and writes them, with each part's last heartbeat, in one transaction. */

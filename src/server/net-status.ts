@@ -27,14 +27,15 @@ export async function netStatus(ctx: ServerContext, caller: Caller): Promise<Net
     );
     for (const r of rows) {
       if (!visible(caller, kind, r.owner_id)) continue;
-      const live = ctx.net.figures({ kind, name: r.name });
+      const part = { kind, name: r.name };
+      const { p50Us, p99Us } = ctx.net.percentiles(part);
       out.push({
         name: r.name,
         kind,
-        status: ctx.hub.isOnline({ kind, name: r.name }) ? 'online' : 'offline',
-        ...contactJson(live, r),
-        rttP50Ms: usToMs(live?.p50Us ?? null),
-        rttP99Ms: usToMs(live?.p99Us ?? null),
+        status: ctx.hub.isOnline(part) ? 'online' : 'offline',
+        ...contactJson(ctx.net.contact(part), r),
+        rttP50Ms: usToMs(p50Us),
+        rttP99Ms: usToMs(p99Us),
         since: iso(r.status_since),
       });
     }

@@ -19,7 +19,7 @@ import type { PartRef } from './control-hub.ts';
 import { now } from '../core/test-settings.ts';
 import { parseCron } from './schedules.ts';
 import type { SqlValue } from './catalog/driver.ts';
-import { contactJson, type LiveFigures } from './net-monitor.ts';
+import { contactJson, type LiveContact } from './net-monitor.ts';
 import { usToMs } from './net-buckets.ts';
 
 const TOKEN_TTL_MS = 3600_000;
@@ -115,7 +115,7 @@ type PartRow = {
   public_key?: Uint8Array | null;
 };
 
-function partJson(r: PartRow, online: boolean, defaultMax: number, live: LiveFigures | undefined): PartJson {
+function partJson(r: PartRow, online: boolean, defaultMax: number, live: LiveContact | undefined): PartJson {
   return {
     name: r.name,
     status: online ? 'online' : 'offline',
@@ -155,7 +155,7 @@ export async function listParts(ctx: ServerContext, kind: PartKindName, caller: 
         ).filter((r) => caller.role !== 'user' || (r.owner_id !== null && num(r.owner_id) === caller.id))
       : await ctx.db.query<PartRow>('SELECT * FROM storages WHERE removed_at IS NULL ORDER BY name');
   const defaultMax = kind === 'agent' ? ctx.limits.perAgent : ctx.limits.perStorage;
-  return rows.map((r) => partJson(r, ctx.hub.isOnline({ kind, name: r.name }), defaultMax, ctx.net.figures({ kind, name: r.name })));
+  return rows.map((r) => partJson(r, ctx.hub.isOnline({ kind, name: r.name }), defaultMax, ctx.net.contact({ kind, name: r.name })));
 }
 
 /**
@@ -221,7 +221,7 @@ export async function partOnline(ctx: ServerContext, part: PartRef, hello: { ver
 /** The link is gone: the transition is written; lastSeen stays the last heartbeat. */
 export async function partOffline(ctx: ServerContext, part: PartRef, reason: string): Promise<void> {
   ctx.net.offline(part);
-  const lastSeen = ctx.net.figures(part)?.lastSeen ?? now();
+  const lastSeen = ctx.net.contact(part)?.lastSeen ?? now();
   await transition(ctx, part, 'offline', now(), [', last_seen = ?', lastSeen]);
   ctx.events.publish('part', { kind: part.kind, name: part.name, status: 'offline', rttMs: null, lastSeen: iso(lastSeen) });
   ctx.log(`${part.kind} ${part.name} offline: ${reason}`);
@@ -230,7 +230,7 @@ export async function partOffline(ctx: ServerContext, part: PartRef, reason: str
 /** A heartbeat lives in memory only (net-monitor.ts); consoles see it as a `part` event marked heartbeat. */
 export function partHeartbeat(ctx: ServerContext, part: PartRef, rttMs: number): void {
   ctx.net.heartbeat(part, rttMs);
-  const live = ctx.net.figures(part);
+  const live = ctx.net.contact(part);
   ctx.events.publish('part', { kind: part.kind, name: part.name, status: 'online', heartbeat: true, rttMs: usToMs(live?.rttUs ?? null), lastSeen: iso(live?.lastSeen) });
 }
 
