@@ -35,6 +35,8 @@ import { checkVerifyParams, runVerify } from './run-verify.ts';
 import { checkRebuildParams, runRebuild } from './run-rebuild.ts';
 import { StorageClient } from './storage-client.ts';
 import type { MetricsEndpoint } from '../core/metrics-endpoint.ts';
+import { checkNetTestParams, runNetTest } from './run-nettest.ts';
+import { metered, TransferMeter } from './transfer-meter.ts';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -145,23 +147,25 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
     /** catalog rebuilds: answered by their call's reply, so given up when the link drops (keyed by rebuild id) */
     const rebuilds = new Map<number, { controller: AbortController; done: Promise<unknown> }>();
 
+    const storageClient = (storage: StorageRef, grant: () => string, meter?: TransferMeter) =>
+      new StorageClient({
+        url: storage.url,
+        ca: secrets.caPem,
+        expect: { kind: 'storage', name: storage.name },
+        identity: secrets.identity,
+        grant,
+        meter,
+        ...(metrics ? { sent: (bytes: number) => metrics.sent(bytes) } : {}),
+      });
     // `control` is made below; runs (and so these calls) only start once it is connected
-    const context = (signal: AbortSignal, call: RunContext['call']): RunContext => ({
+    const context = (signal: AbortSignal, call: RunContext['call'], meter?: TransferMeter): RunContext => ({
       call,
       event: (run, kind, data) => {
         if (kind === 'progress') metrics?.progress(run, data);
         control.event(run, kind, data);
       },
       agentKeyPem: secrets.agentKeyPem,
-      storageClient: (storage: StorageRef, grant: () => string) =>
-        new StorageClient({
-          url: storage.url,
-          ca: secrets.caPem,
-          expect: { kind: 'storage', name: storage.name },
-          identity: secrets.identity,
-          grant,
-          ...(metrics ? { sent: (bytes: number) => metrics.sent(bytes) } : {}),
-        }),
+      storageClient: (storage, grant) => storageClient(storage, grant, meter),
       host: os.hostname(),
       tmpDir,
       signal,
@@ -171,7 +175,7 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
     /** a call that fails when the link drops (estimate, rebuild: their answer goes back on that link) */
     const callOnLink: RunContext['call'] = (method, params) => control.call(method, params);
     /** a run's context: its calls wait out a dropped link (server-call.ts) */
-    const runContext = (signal: AbortSignal): RunContext => context(signal, callAcrossDrops(control, { signal, log }));
+    const runContext = (signal: AbortSignal, meter?: TransferMeter): RunContext => context(signal, callAcrossDrops(control, { signal, log }), meter);
 
     const runs: RunTracker = new RunTracker({
       report: (end): Promise<unknown> => control.call('runEnded', end),
@@ -191,11 +195,11 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
       handlers: {
         backup: async (params) => {
           const p = checkBackupParams(params);
-          return runs.start(p.run, 'backup', (signal) => runBackup(p, runContext(signal)));
+          return runs.start(p.run, 'backup', (signal) => metered((meter) => runBackup(p, runContext(signal, meter)), 'sent'));
         },
         restore: async (params) => {
           const p = checkRestoreParams(params);
-          return runs.start(p.run, 'restore', (signal) => runRestore(p, { ...runContext(signal), restoreRoots: settings.restoreRoots }));
+          return runs.start(p.run, 'restore', (signal) => metered((meter) => runRestore(p, { ...runContext(signal, meter), restoreRoots: settings.restoreRoots }), 'received'));
         },
         verify: async (params) => {
           const p = checkVerifyParams(params);
@@ -221,6 +225,16 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
         estimate: async (params) => {
           const signal = new AbortController().signal;
           return runEstimate(checkEstimateParams(params), context(signal, callOnLink));
+        },
+        // answered in its reply, like an estimate: bytes to a discard route, nothing stored
+        nettest: async (params) => {
+          const p = checkNetTestParams(params);
+          const client = storageClient(p.storage, () => p.grant);
+          try {
+            return await runNetTest(p, client);
+          } finally {
+            client.close();
+          }
         },
         cancel: async (params) => {
           const { run } = checkBody<CancelParams>(cancelSchema, params);

@@ -13,6 +13,8 @@ import { CairnError, ERROR_CODES, type ErrorCode, isCairnError } from '../core/e
 import type { PartIdentity } from '../core/part-identity.ts';
 import { clientTlsOptions, fetchPinnedCertificate, partTlsOptions, type TlsIdentity } from '../core/tls.ts';
 import { readBlobFrames } from './blob-frames.ts';
+import type { TransferMeter } from './transfer-meter.ts';
+import { NETTEST_PINGS } from '../protocol/nettest.ts';
 import {
   type ChunkPlace,
   dataIdleMs,
@@ -48,6 +50,8 @@ export type StorageClientOptions = {
   maxSockets?: number;
   /** told the length of each request body once all of it was handed to the connection (the agent's bytes-sent metric) */
   sent?: (bytes: number) => void;
+  /** counts what this client's requests move and how long they are in flight (a run's throughput) */
+  meter?: TransferMeter;
 };
 
 /** The header the grant goes in (storage/authorize.ts reads it). */
@@ -182,6 +186,19 @@ export class StorageClient {
 
   async #sendOnce(method: string, path: string, opts: SendOptions): Promise<IncomingMessage> {
     const agent = await this.#getAgent();
+    const metered = this.#options.meter?.begin();
+    try {
+      const res = await this.#request(method, path, opts, agent);
+      // payload bytes: the body sent and the answer's declared length (every data-plane answer but a scrub's has one)
+      if (metered) res.once('close', () => metered({ sent: opts.body?.length ?? 0, received: Number(res.headers['content-length'] ?? 0) || 0 }));
+      return res;
+    } catch (e) {
+      metered?.({ sent: 0, received: 0 });
+      throw e;
+    }
+  }
+
+  async #request(method: string, path: string, opts: SendOptions, agent: Agent): Promise<IncomingMessage> {
     const { grant, accessKey } = this.#options;
     const headers: Record<string, string | number> = {
       ...(grant ? { [GRANT_HEADER]: grant() } : { authorization: `Bearer ${accessKey}` }),
@@ -381,5 +398,28 @@ export class StorageClient {
 
   async scrub(vault: string): Promise<ScrubReport> {
     return parseScrubReport(await this.#json('POST', paths.scrub(vault)));
+  }
+
+  /** `net test`: uploads `bytes` (from `block` repeated) to the discard route; the seconds the upload took. */
+  async discard(bytes: number, block: Buffer): Promise<number> {
+    const buffers: Buffer[] = [];
+    for (let left = bytes; left > 0; left -= block.length) buffers.push(left >= block.length ? block : block.subarray(0, left));
+    const started = performance.now();
+    const res = await this.#send('PUT', paths.nettest(), { body: { buffers, length: bytes }, expectContinue: true, retry: false });
+    const answer = JSON.parse((await readAll(res, LIMITS.jsonBytes, this.#label)).toString('utf8')) as { bytes?: unknown };
+    const seconds = (performance.now() - started) / 1000;
+    if (answer.bytes !== bytes) throw new CairnError('E_CORRUPT', `storage server ${this.#label} took ${String(answer.bytes)} of the ${bytes} bytes sent`);
+    return seconds;
+  }
+
+  /** `net test`: the round-trip time (ms) of each of NETTEST_PINGS small requests, one after another. */
+  async pings(): Promise<number[]> {
+    const times: number[] = [];
+    for (let i = 0; i < NETTEST_PINGS; i++) {
+      const started = performance.now();
+      await readAll(await this.#send('GET', paths.nettest()), LIMITS.jsonBytes, this.#label);
+      times.push(performance.now() - started);
+    }
+    return times;
   }
 }

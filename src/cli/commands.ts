@@ -31,6 +31,7 @@ export const GROUPS: Record<string, () => Promise<Command[]>> = {
   gc: async () => (await import('./console/gc.ts')).gcCommands,
   alert: async () => (await import('./console/alerts.ts')).alertCommands,
   copy: async () => [(await import('./console/not-yet.ts')).copyCommand],
+  status: async () => (await import('./console/status.ts')).statusCommands,
 };
 
 /** Every command once, in the groups' order. */

@@ -76,12 +76,38 @@ export type PartJson = {
   /** storage servers: the gc schedule (five-field cron), null for none */
   gcSchedule?: string | null;
   owner?: string | null;
+  /** agents: SHA-256 (hex) of the key-wrapping public key's SPKI DER */
+  keyFingerprint?: string | null;
 } & Partial<StorageFiguresJson>;
 
 /** Pack bytes on disk (null until the storage server reported them), the `bytes` of the snapshots held, and logical/stored (null when stored is 0 or unknown). */
 export type FiguresJson = { bytesStored: number | null; bytesLogical: number; dedupRatio: number | null };
 /** storage list items add the disk space of the storage server's data folder, null until reported */
 export type StorageFiguresJson = FiguresJson & { diskFreeBytes: number | null; diskTotalBytes: number | null };
+
+/** `net status` items (SPEC.md "Monitoring and alerts"): p50/p99 over the last hour, `since` the last status change. */
+export type NetStatusJson = {
+  name: string;
+  kind: 'agent' | 'storage';
+  status: 'online' | 'offline';
+  lastSeen: string | null;
+  rttMs: number | null;
+  rttP50Ms: number | null;
+  rttP99Ms: number | null;
+  since: string | null;
+};
+
+/** `net history` items: per-minute samples within 24 h, hourly ones beyond, oldest first. */
+export type NetSampleJson = { time: string; rttMs: number | null; rttP99Ms: number | null; online: boolean };
+
+/** `GET /api/net/throughput` items, newest first: one per backup, restore or net test. */
+export type ThroughputJson = { time: string; kind: 'backup' | 'restore' | 'nettest'; agent: string; storage: string; bytes: number; seconds: number; bytesPerSec: number; run: number | null };
+
+/** `net test --json`: measured by the agent over the storage server's data plane. */
+export type NetTestJson = { bytes: number; seconds: number; throughputBytesPerSec: number; rttMs: number };
+
+/** `status --json`: the one-screen view. */
+export type StatusJson = { running: RunJson[]; queued: RunJson[]; parts: NetStatusJson[]; storage: PartJson[]; failures: RunJson[] };
 
 export type JobJson = {
   name: string;

@@ -61,9 +61,13 @@ export type BackupParams = {
   /** --max-file-size: regular files larger than this many bytes are skipped (counted in the run log) */
   maxFileSize?: number;
 };
+/** What a run moved over the data plane (bytes sent for a backup, received for a restore) and the ms requests were in flight. */
+export type DataTransfer = { bytes: number; ms: number };
+
 export type BackupResult = BackupCounters & {
   snapshot: string;
   time: string;
+  transfer?: DataTransfer;
   /** the first MAX_RESULT_ENTRIES warnings; warningsTotal counts them all */
   warnings: Warning[];
   warningsTotal?: number;
@@ -106,6 +110,7 @@ export type RestoreResult = {
   warningsTotal?: number;
   /** what the checks before writing found */
   pretreatment: RestorePretreatment;
+  transfer?: DataTransfer;
 };
 /**
  * A restore's checks before writing (SPEC.md "Restore subsystem"), kept in the run. `ok` false:

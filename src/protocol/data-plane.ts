@@ -36,7 +36,8 @@ export const LIMITS = {
   snapshotRefs: 16 * 1024 * 1024,
 } as const;
 
-export type Op = 'read' | 'write' | 'admin';
+/** `nettest`: the discard and ping routes of `net test`, which touch no vault */
+export type Op = 'read' | 'write' | 'admin' | 'nettest';
 
 export type RouteName =
   | 'createVault'
@@ -50,7 +51,9 @@ export type RouteName =
   | 'listSnapshots'
   | 'getSnapshot'
   | 'getSnapshotRefs'
-  | 'scrub';
+  | 'scrub'
+  | 'netDiscard'
+  | 'netPing';
 
 export type RouteMatch = { route: RouteName; op: Op; vault?: string; name?: string };
 
@@ -87,6 +90,8 @@ const ROUTES: [string, string[], RouteName, Op][] = [
   ['GET', ['vaults', ':v', 'snapshots', ':n'], 'getSnapshot', 'read'],
   ['GET', ['vaults', ':v', 'snapshots', ':n', 'refs'], 'getSnapshotRefs', 'read'],
   ['POST', ['vaults', ':v', 'scrub'], 'scrub', 'admin'],
+  ['PUT', ['nettest'], 'netDiscard', 'nettest'],
+  ['GET', ['nettest'], 'netPing', 'nettest'],
 ];
 
 /**
@@ -128,6 +133,7 @@ export const paths = {
   snapshot: (v: string, id: string) => `${paths.vault(v)}/snapshots/${checkHex64(id, 'snapshot id')}`,
   snapshotRefs: (v: string, id: string) => `${paths.snapshot(v, id)}/refs`,
   scrub: (v: string) => `${paths.vault(v)}/scrub`,
+  nettest: () => '/v1/nettest',
 };
 
 // ---- JSON bodies ----

@@ -8,7 +8,8 @@ import { checkPartName } from '../core/part-identity.ts';
 import { isVaultName } from './data-plane.ts';
 import { onlyFields } from './fields.ts';
 
-export const GRANT_OPS = ['backup', 'restore', 'verify', 'copy', 'gc'] as const;
+/** `nettest`: `net test`'s upload to the discard route and its pings, nothing else (protocol/nettest.ts) */
+export const GRANT_OPS = ['backup', 'restore', 'verify', 'copy', 'gc', 'nettest'] as const;
 export type GrantOp = (typeof GRANT_OPS)[number];
 
 export type Grant = {

@@ -9,6 +9,7 @@ import type { LoginLimiter } from './auth/login-limiter.ts';
 import type { CatalogDriver } from './catalog/driver.ts';
 import type { ControlHub } from './control-hub.ts';
 import type { EventHub } from './http/events.ts';
+import type { NetMonitor } from './net-monitor.ts';
 import type { Limits } from './queue.ts';
 
 export type ServerContext = {
@@ -16,6 +17,8 @@ export type ServerContext = {
   accounts: Accounts;
   limiter: LoginLimiter;
   hub: ControlHub;
+  /** heartbeats in memory, the network history they downsample to (net-monitor.ts) */
+  net: NetMonitor;
   events: EventHub;
   ca: CertificateAuthority;
   caFingerprint: string;

@@ -1,7 +1,9 @@
 // Agents and storage servers as the catalog knows them: enrollment tokens, enrollment (the one
 // transaction that checks the token, issues the certificate, records the part and burns the
-// token), the list consoles see, removal, and what the control hub reports (online, offline,
-// round-trip times, kept in net_history too).
+// token), the list consoles see, removal, and what the control hub reports: online and offline
+// transitions are written (status, status_since, net_history); heartbeats go to the network
+// monitor in memory (net-monitor.ts), which writes the downsampled history.
+import { createHash, createPublicKey } from 'node:crypto';
 import { checkAgentPublicKey } from '../core/agent-keys.ts';
 import { issuePartCertificate } from '../core/ca.ts';
 import { certValidity } from '../core/cert-life.ts';
@@ -17,6 +19,9 @@ import type { PartRef } from './control-hub.ts';
 import { now } from '../core/test-settings.ts';
 import { parseCron } from './schedules.ts';
 import { storageFiguresByName } from './storage-figures.ts';
+import type { SqlValue } from './catalog/driver.ts';
+import { contactJson, type LiveContact } from './net-monitor.ts';
+import { usToMs } from './net-buckets.ts';
 
 const TOKEN_TTL_MS = 3600_000;
 
@@ -108,21 +113,36 @@ type PartRow = {
   max_runs: number | null;
   gc_schedule?: string | null;
   owner?: string | null;
+  public_key?: Uint8Array | null;
 };
 
-function partJson(r: PartRow, online: boolean, defaultMax: number): PartJson {
+function partJson(r: PartRow, online: boolean, defaultMax: number, live: LiveContact | undefined): PartJson {
   return {
     name: r.name,
     status: online ? 'online' : 'offline',
-    lastSeen: iso(online ? Date.now() : r.last_seen),
-    rttMs: r.rtt_ms === null ? null : num(r.rtt_ms),
+    ...contactJson(live, r),
     version: r.version,
     address: r.address,
     certExpires: iso(r.cert_expires),
     maxRuns: r.max_runs === null ? defaultMax : num(r.max_runs),
     ...(r.gc_schedule !== undefined ? { gcSchedule: r.gc_schedule } : {}),
     ...(r.owner !== undefined ? { owner: r.owner } : {}),
+    ...(r.public_key !== undefined ? { keyFingerprint: keyFingerprint(r.public_key) } : {}),
   };
+}
+
+const fingerprints = new Map<string, string>();
+
+/** SHA-256 (hex) of the SPKI DER of an agent's key-wrapping public key (agents.public_key holds the PEM). */
+function keyFingerprint(pemBytes: Uint8Array | null): string | null {
+  if (!pemBytes) return null;
+  const pem = Buffer.from(pemBytes).toString('utf8');
+  let fingerprint = fingerprints.get(pem);
+  if (fingerprint === undefined) {
+    fingerprint = createHash('sha256').update(createPublicKey(pem).export({ type: 'spki', format: 'der' })).digest('hex');
+    fingerprints.set(pem, fingerprint);
+  }
+  return fingerprint;
 }
 
 /** Agents (a `user` sees only its own) or storage servers (everyone sees them: jobs name them). */
@@ -137,7 +157,7 @@ export async function listParts(ctx: ServerContext, kind: PartKindName, caller: 
       : await ctx.db.query<PartRow>('SELECT * FROM storages WHERE removed_at IS NULL ORDER BY name');
   const defaultMax = kind === 'agent' ? ctx.limits.perAgent : ctx.limits.perStorage;
   const figures = kind === 'storage' ? await storageFiguresByName(ctx) : undefined;
-  return rows.map((r) => ({ ...partJson(r, ctx.hub.isOnline({ kind, name: r.name }), defaultMax), ...figures?.get(r.name) }));
+  return rows.map((r) => ({ ...partJson(r, ctx.hub.isOnline({ kind, name: r.name }), defaultMax, ctx.net.contact({ kind, name: r.name })), ...figures?.get(r.name) }));
 }
 
 /**
@@ -177,6 +197,7 @@ export async function removePart(ctx: ServerContext, kind: PartKindName, name: s
     [Date.now(), `${kind} ${name} was removed`, id],
   );
   ctx.hub.disconnect({ kind, name }, 'removed by an administrator');
+  ctx.net.forget({ kind, name });
   ctx.log(`${kind} ${name} removed`);
 }
 
@@ -189,44 +210,45 @@ export async function admitPart(ctx: ServerContext, part: PartRef, fingerprint: 
   return rows[0]?.cert_fingerprint === fingerprint;
 }
 
+/** A link said hello: the transition is written (status, since when, net_history) and announced. */
 export async function partOnline(ctx: ServerContext, part: PartRef, hello: { version: string; address: string }): Promise<void> {
-  const now = Date.now();
-  await ctx.db.run(`UPDATE ${partTable(part.kind)} SET status = 'online', last_seen = ?, version = ?, address = ? WHERE name = ? AND removed_at IS NULL`, [
-    now,
-    hello.version,
-    hello.address,
-    part.name,
-  ]);
-  await netHistory(ctx, part, 'online', null);
-  ctx.events.publish('part', { kind: part.kind, name: part.name, status: 'online', rttMs: null, lastSeen: iso(now) });
+  const at = now();
+  const id = await transition(ctx, part, 'online', at, [', version = ?, address = ?', hello.version, hello.address]);
+  if (id !== undefined) ctx.net.online(part, id);
+  ctx.events.publish('part', { kind: part.kind, name: part.name, status: 'online', rttMs: null, lastSeen: iso(at) });
   ctx.log(`${part.kind} ${part.name} online (${hello.address})`);
   ctx.kick();
 }
 
+/** The link is gone: the transition is written; lastSeen stays the last heartbeat. */
 export async function partOffline(ctx: ServerContext, part: PartRef, reason: string): Promise<void> {
-  const now = Date.now();
-  await ctx.db.run(`UPDATE ${partTable(part.kind)} SET status = 'offline', last_seen = ? WHERE name = ? AND removed_at IS NULL`, [now, part.name]);
-  await netHistory(ctx, part, 'offline', null);
-  ctx.events.publish('part', { kind: part.kind, name: part.name, status: 'offline', rttMs: null, lastSeen: iso(now) });
+  ctx.net.offline(part);
+  const lastSeen = ctx.net.contact(part)?.lastSeen ?? now();
+  await transition(ctx, part, 'offline', now(), [', last_seen = ?', lastSeen]);
+  ctx.events.publish('part', { kind: part.kind, name: part.name, status: 'offline', rttMs: null, lastSeen: iso(lastSeen) });
   ctx.log(`${part.kind} ${part.name} offline: ${reason}`);
 }
 
-export async function partHeartbeat(ctx: ServerContext, part: PartRef, rttMs: number): Promise<void> {
-  const now = Date.now();
-  const rtt = Math.max(0, Math.round(rttMs));
-  await ctx.db.run(`UPDATE ${partTable(part.kind)} SET last_seen = ?, rtt_ms = ? WHERE name = ? AND removed_at IS NULL`, [now, rtt, part.name]);
-  await netHistory(ctx, part, 'online', rtt);
-  ctx.events.publish('part', { kind: part.kind, name: part.name, status: 'online', rttMs: rtt, lastSeen: iso(now) });
+/** A heartbeat lives in memory only (net-monitor.ts); consoles see it as a `part` event marked heartbeat. */
+export function partHeartbeat(ctx: ServerContext, part: PartRef, rttMs: number): void {
+  ctx.net.heartbeat(part, rttMs);
+  const live = ctx.net.contact(part);
+  ctx.events.publish('part', { kind: part.kind, name: part.name, status: 'online', heartbeat: true, rttMs: usToMs(live?.rttUs ?? null), lastSeen: iso(live?.lastSeen) });
 }
 
-async function netHistory(ctx: ServerContext, part: PartRef, status: 'online' | 'offline', rtt: number | null): Promise<void> {
-  const rows = await ctx.db.query<{ id: number }>(`SELECT id FROM ${partTable(part.kind)} WHERE name = ? AND removed_at IS NULL`, [part.name]);
-  if (!rows[0]) return;
-  await ctx.db.run('INSERT INTO net_history (part_kind, part_id, time, status, rtt_ms) VALUES (?, ?, ?, ?, ?)', [
-    part.kind,
-    rows[0].id,
-    Date.now(),
-    status,
-    rtt,
-  ]);
+/**
+ * Writes a status change: the status, when it began (kept when it did not change), the extra
+ * columns given, and a net_history row. Answers the part's id (undefined when it was removed).
+ */
+async function transition(ctx: ServerContext, part: PartRef, status: 'online' | 'offline', at: number, extra: [string, ...SqlValue[]]): Promise<number | undefined> {
+  const table = partTable(part.kind);
+  const [columns, ...values] = extra;
+  return ctx.db.transaction(async (tx) => {
+    const rows = await tx.query<{ id: number }>(`SELECT id FROM ${table} WHERE name = ? AND removed_at IS NULL`, [part.name]);
+    if (!rows[0]) return undefined;
+    const id = num(rows[0].id);
+    await tx.run(`UPDATE ${table} SET status_since = CASE WHEN status = ? AND status_since IS NOT NULL THEN status_since ELSE ? END, status = ?${columns} WHERE id = ?`, [status, at, status, ...values, id]);
+    await tx.run('INSERT INTO net_history (part_kind, part_id, time, status, rtt_ms) VALUES (?, ?, ?, ?, ?)', [part.kind, id, at, status, null]);
+    return id;
+  });
 }

@@ -8,6 +8,7 @@ import { boundedList, logRun, type RunRow, updateRun } from './runs.ts';
 import { dropRunSnapshot } from './snapshots.ts';
 import { applyJobRetention } from './forget.ts';
 import type { RetentionPolicy } from './retention.ts';
+import { recordTransfer } from './net-status.ts';
 
 type JobSettingsRow = {
   name: string;
@@ -86,6 +87,7 @@ export async function recordBackup(ctx: ServerContext, run: RunRow, result: Back
   // ended meanwhile (canceled, or past its --max-runtime): its snapshot row is already gone
   if (!ended) return;
   await ctx.db.run('UPDATE snapshots SET files = ?, bytes = ? WHERE run_id = ?', [result.files, result.bytes, id]);
+  await recordTransfer(ctx, run, 'backup', result.transfer);
   await logRun(ctx, id, `succeeded: snapshot ${result.snapshot}, ${result.files} files, ${result.bytes} bytes, ${result.filesChanged} read, ${result.bytesNew} new bytes stored${warnings.total ? `, ${warnings.total} warning(s)` : ''}`);
   await retainAfter(ctx, run);
 }

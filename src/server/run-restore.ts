@@ -6,6 +6,7 @@ import type { RestoreParams, RestoreResult, StorageRef } from '../protocol/contr
 import { num, type ServerContext } from './context.ts';
 import { logRun, resultListColumns, type RunRow, updateRun } from './runs.ts';
 import { snapshotRow } from './snapshots.ts';
+import { recordTransfer } from './net-status.ts';
 
 /** What a queued restore asked for, kept in the run's pretreatment column until the agent reports. */
 export type RestoreRequestStored = { request: { snapshot: string; to: string; include: string[]; conflict: ConflictPolicy; dryRun: boolean } };
@@ -34,5 +35,6 @@ export async function recordRestore(ctx: ServerContext, run: RunRow, result: Res
     pretreatment: JSON.stringify(result.pretreatment),
     error,
   }, 'running');
+  if (ended) await recordTransfer(ctx, run, 'restore', result.transfer);
   if (ended) await logRun(ctx, id, failed ? `failed: ${error}` : `succeeded: ${result.files} files, ${result.bytes} bytes restored`, failed ? 'error' : 'info');
 }

@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { lockDataDir } from '../core/data-dir-lock.ts';
-import { now } from '../core/test-settings.ts';
+import { now, testDuration } from '../core/test-settings.ts';
 import { CairnError, fromSystemError } from '../core/errors.ts';
 import { mutualServerTlsOptions } from '../core/tls.ts';
 import { sessionRoutes } from './api/session-routes.ts';
@@ -23,6 +23,8 @@ import { userRoutes } from './api/user-routes.ts';
 import { vaultRoutes } from './api/vault-routes.ts';
 import { alertRoutes } from './api/alert-routes.ts';
 import { AlertCenter } from './alerts.ts';
+import { netRoutes } from './api/net-routes.ts';
+import { NetMonitor } from './net-monitor.ts';
 import { audit } from './audit.ts';
 import { Accounts } from './auth/accounts.ts';
 import { LoginLimiter } from './auth/login-limiter.ts';
@@ -41,7 +43,7 @@ import { initServerFiles, keepSecret, loadServerFiles, renewServerLeaf, saveSett
 import { renewPartCertificate } from './cert-renewal.ts';
 import { certValidity, startRenewalChecks } from '../core/cert-life.ts';
 import { checkBody } from '../protocol/api-schema.ts';
-import { type RenewCertificateParams, renewCertificateSchema } from '../protocol/control.ts';
+import { HEARTBEAT_MS, type RenewCertificateParams, renewCertificateSchema } from '../protocol/control.ts';
 import { snapshotCreated, snapshotIndex } from './snapshots.ts';
 import { chooseAdvertise, formatListen, localUrl, parseListen, reachableUrl } from '../core/listen.ts';
 import { Rebuilds } from './rebuild.ts';
@@ -140,6 +142,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       log,
       kick: () => late.scheduler?.kick(),
       limits: { ...DEFAULT_LIMITS, ...saved.settings.limits, ...options.limits },
+      net: new NetMonitor(db, log),
     });
     const c = ctx as ServerContext;
     c.hub = new ControlHub(server, {
@@ -177,7 +180,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         if (frame.kind === 'progress' && typeof frame.data === 'object' && frame.data !== null) setProgress(c, frame.run, frame.data);
         else if (frame.kind === 'log') partLog.add(frame.run, `agent:${part.name}`, frame.data);
       },
-    }, { log }); // refused dials and failed hooks must reach the operator's log, not vanish
+    }, { log, heartbeatMs: testDuration('HEARTBEAT', HEARTBEAT_MS) }); // refused dials and failed hooks must reach the operator's log, not vanish
     const partLog = new PartLog(c);
     const scheduler = new Scheduler(c, partLog);
     const rebuilds = new Rebuilds(c);
@@ -187,13 +190,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     await alerts.start();
     // before any part can connect: the runs a previous process left running wait for their agents
     await scheduler.load();
+    await c.net.start();
 
     // bound before the API: a taken port fails the start with nothing served yet; prom-client is
     // loaded only by a server that serves metrics
     const metrics = options.metricsListen !== undefined ? (await import('./metrics.ts')).serverMetrics(c) : undefined;
     if (metrics) metricsEndpoint = await (await import('../core/metrics-endpoint.ts')).serveMetrics(options.metricsListen!, metrics.registry);
     let routes: Route[] = [];
-    routes = [...sessionRoutes(c, () => routes), ...partRoutes(c), ...vaultRoutes(c), ...jobRoutes(c, scheduler), ...snapshotRoutes(c), ...verifyRoutes(c), ...userRoutes(c), ...rebuildRoutes(c, rebuilds), ...forgetRoutes(c), ...gcRoutes(c, scheduler), ...alertRoutes(c, alerts)];
+    routes = [...sessionRoutes(c, () => routes), ...partRoutes(c), ...vaultRoutes(c), ...jobRoutes(c, scheduler), ...snapshotRoutes(c), ...verifyRoutes(c), ...userRoutes(c), ...rebuildRoutes(c, rebuilds), ...forgetRoutes(c), ...gcRoutes(c, scheduler), ...alertRoutes(c, alerts), ...netRoutes(c)];
     const router = new Router(
       routes,
       {
@@ -273,6 +277,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
           await scheduler.close();
           events.close();
           await c.hub.close();
+          await c.net.close();
           await rebuilds.drain();
           server.closeAllConnections();
           await new Promise<void>((res) => server.close(() => res()));

@@ -7,6 +7,7 @@ import { mtlsRequest, type TestAuthority, testAuthority } from '../../test/suppo
 import { CairnError, httpStatusOf } from '../core/errors.ts';
 import { mutualServerTlsOptions, type TlsIdentity } from '../core/tls.ts';
 import type { Op } from '../protocol/data-plane.ts';
+import { NETTEST_VAULT } from '../protocol/nettest.ts';
 import { grantAuthorizer, standaloneAuthorizer } from './authorize.ts';
 
 const withHeader = (authorization?: string) => ({ headers: { authorization } }) as unknown as IncomingMessage;
@@ -114,6 +115,20 @@ describe('grantAuthorizer over mutual TLS', () => {
       assert.equal(answer.status, 403, `${path}: ${answer.body}`);
       assert.match(answer.body, reason);
     }
+  });
+
+  it('lets a nettest grant use the net test routes and no vault, and no other grant use those routes', async () => {
+    const nettest = authority.grant({ agent: 'laptop', storage: 'nas', vault: NETTEST_VAULT, op: 'nettest' });
+    assert.deepEqual(await ask('/nettest', { grant: nettest }), { status: 200, body: 'ok' });
+    for (const path of ['/read/nettest', '/write/nettest']) {
+      const answer = await ask(path, { grant: nettest });
+      assert.equal(answer.status, 403, path);
+      assert.match(answer.body, /a nettest grant does not allow (reads|writes)/);
+    }
+    const backup = await ask('/nettest', { grant: authority.grant({ agent: 'laptop', storage: 'nas', vault: NETTEST_VAULT, op: 'backup' }) });
+    assert.equal(backup.status, 403);
+    assert.match(backup.body, /a backup grant does not allow nettests/);
+    assert.match((await ask('/nettest', { grant: backupGrant() })).body, /for vault home, not nettest/);
   });
 
   it('refuses admin routes to agents whatever their grant', async () => {

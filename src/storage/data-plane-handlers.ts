@@ -18,7 +18,8 @@ import {
   type RouteName,
   splitIds,
 } from '../protocol/data-plane.ts';
-import { declaredLength, readBody, readJson, sendBytes, sendJson, writeWhole } from './http-io.ts';
+import { consumeBody, declaredLength, readBody, readJson, sendBytes, sendJson, writeWhole } from './http-io.ts';
+import { NETTEST_MAX_BYTES } from '../protocol/nettest.ts';
 import { planSpans } from './pack-reader.ts';
 import { ingestPack, packStored } from './pack-ingest.ts';
 import { scrubVault } from './scrub.ts';
@@ -289,6 +290,23 @@ export const handlers: Record<RouteName, (ctx: RequestContext) => Promise<void>>
     await readSnapshot(vault, id); // 404 unless the snapshot itself exists
     const size = (await stat(refsPath(vault, id))).size;
     await streamFile(ctx, refsPath(vault, id), 200, { 'content-length': size });
+  },
+
+  // `net test`: the body is read and dropped (nothing is kept), and its size answered
+  async netDiscard(ctx) {
+    declaredLength(ctx.req, NETTEST_MAX_BYTES, 'net test upload');
+    ctx.startBody();
+    let bytes = 0;
+    await consumeBody(ctx.req, (chunk) => {
+      bytes += chunk.length;
+      if (bytes > NETTEST_MAX_BYTES) throw new CairnError('E_TOO_LARGE', `net test upload is larger than the limit of ${NETTEST_MAX_BYTES} bytes`);
+      return undefined;
+    });
+    sendJson(ctx.res, 200, { bytes });
+  },
+
+  async netPing(ctx) {
+    sendJson(ctx.res, 200, {});
   },
 
   // a scrub of a large vault is silent for longer than the idle timeout: the answer starts at
