@@ -44,3 +44,16 @@ export function testDurations(name: string, fallback: readonly number[]): readon
   const list = raw.split(',').map(Number);
   return list.every((v) => Number.isFinite(v) && v >= 0) && list.length > 0 ? list : fallback;
 }
+
+/** A count: CAIRN_TEST_<name> in tests when set to a whole number ≥ 1 (a lowered limit), else `fallback`. */
+export function testCount(name: string, fallback: number): number {
+  if (!testing()) return fallback;
+  const v = Number(process.env[`CAIRN_TEST_${name}`]);
+  return Number.isSafeInteger(v) && v >= 1 ? v : fallback;
+}
+
+/** A file a test names in CAIRN_TEST_<name>_FILE (e.g. where a console notes its requests), else undefined. */
+export function testFile(name: string): string | undefined {
+  if (!testing()) return undefined;
+  return process.env[`CAIRN_TEST_${name}_FILE`] || undefined;
+}

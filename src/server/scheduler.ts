@@ -49,6 +49,8 @@ type Active = {
   maxRuntimeS: number | null;
   /** set while the agent is away: the run fails when this passes */
   deadline?: number;
+  /** a gc: the storage server collecting (it reports the run's phase and log lines) */
+  storage?: string;
 };
 
 export class Scheduler {
@@ -128,6 +130,12 @@ export class Scheduler {
   /** True when run `id` is running on agent `agent` (only that agent may report on it). */
   isRunningOn(id: number, agent: string): boolean {
     return this.#active.get(id)?.agent === agent;
+  }
+
+  /** True when run `id` is a gc running on storage server `storage` (only that one may report on it). */
+  isGcOn(id: number, storage: string): boolean {
+    const a = this.#active.get(id);
+    return a?.kind === 'gc' && a.storage === storage;
   }
 
   /** Stops scheduling. Running runs stay running: their agents re-attach them to the next process. */
@@ -314,7 +322,7 @@ export class Scheduler {
       if (!(await updateRun(ctx, d.id, { status: 'running', reason: null, started_at: startedAt, max_runtime_s: maxRuntime }, 'queued'))) continue;
       // a hello that arrives from now on can name the run; a gc has no agent (no hello names it):
       // it lives as long as its call to the storage server
-      this.#active.set(d.id, { agent: run.agent ?? '', kind: run.kind, startedAt, link: Number.POSITIVE_INFINITY, maxRuntimeS: maxRuntime });
+      this.#active.set(d.id, { agent: run.agent ?? '', kind: run.kind, startedAt, link: Number.POSITIVE_INFINITY, maxRuntimeS: maxRuntime, ...(run.kind === 'gc' ? { storage: run.storage! } : {}) });
       void (run.kind === 'gc' ? this.#collect({ ...run, started_at: startedAt }) : this.#dispatch({ ...run, started_at: startedAt, max_runtime_s: maxRuntime }));
     }
   }
@@ -349,7 +357,7 @@ export class Scheduler {
     this.#gcCodes.delete(id);
     try {
       await logRun(ctx, id, `gc on storage ${run.storage}${confirm ? ' (confirmed)' : ''}`);
-      await recordGc(ctx, run, (await ctx.hub.call({ kind: 'storage', name: run.storage! }, 'gc', confirm ? { confirm } : {})) as GcResult);
+      await recordGc(ctx, run, (await ctx.hub.call({ kind: 'storage', name: run.storage! }, 'gc', { run: id, ...(confirm ? { confirm } : {}) })) as GcResult);
     } catch (e) {
       await this.#fail(id, e instanceof CairnError ? e.message : `internal error: ${(e as Error).message}`, { canceled: this.#canceled.has(id) });
     } finally {
