@@ -187,8 +187,15 @@ describe('job monitoring', { concurrency: 1 }, () => {
     }
     // the admin sees everything
     for (const id of [...Object.values(runs), other.id]) assert.ok(all.of('run', id).length > 0);
-    // a user asking for another owner's run is told there is none
+    // a user asking for another owner's run is told there is none; a bad run id is refused
     await assert.rejects(Watcher.open(alice.login, `?run=${runs.bob}`), /HTTP 404/);
+    for (const bad of ['abc', '0', '-1', '1e3']) await assert.rejects(Watcher.open(admin, `?run=${bad}`), /HTTP 404/);
+    const watchOther = await c.cli(['run', 'watch', String(runs.bob)], undefined, alice.env);
+    assert.equal(watchOther.code, 1);
+    assert.equal(watchOther.stderr.trim(), `cairn: no run ${runs.bob}`);
+    const watchBad = await c.cli(['run', 'watch', 'abc'], undefined, alice.env);
+    assert.equal(watchBad.code, 2);
+    assert.match(watchBad.stderr, /not a run id: abc/);
   });
 
   it('the run log holds the agent\'s lines, as {time, level, part, message}, capped with a count of the lines not kept', async () => {

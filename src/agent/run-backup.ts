@@ -50,6 +50,7 @@ export const backupParamsSchema: Schema & { type: 'object' } = {
     oneFileSystem: { type: 'boolean' },
     excludeCaches: { type: 'boolean' },
     maxFileSize: { type: 'integer', minimum: 1 },
+    previousBytes: { type: 'integer', minimum: 0 },
   },
   required: ['run', 'job', 'level', 'paths', 'excludes', 'storage', 'vault', 'grant', 'keys', 'forceRead'],
 };
@@ -145,7 +146,7 @@ export async function runBackup(params: BackupParams, ctx: RunContext): Promise<
         onDirectory: (dir, nodes) => index.add(dir, nodes),
         onProgress: (p) => {
           last = p;
-          progress.offer(p.phase, ...backupProgress(p, parent?.summary.bytes));
+          progress.offer(p.phase, ...backupProgress(p, params.previousBytes ?? parent?.summary.bytes));
         },
       });
       const { snapshot, largeSkipped } = done;

@@ -61,6 +61,8 @@ export type BackupParams = {
   excludeCaches?: boolean;
   /** --max-file-size: regular files larger than this many bytes are skipped (counted in the run log) */
   maxFileSize?: number;
+  /** bytes of the job's newest snapshot (a full backup's too): what its progress takes as the size of the work */
+  previousBytes?: number;
 };
 export type BackupResult = BackupCounters & {
   snapshot: string;
