@@ -235,6 +235,24 @@ describe('job monitoring', { concurrency: 1 }, () => {
     assert.ok(lines.some((l) => l.part === 'storage:mons' && /^vault \S+: \d+ chunks, \d+ bytes freed$/.test(l.message)), JSON.stringify(lines));
   });
 
+  it('a restore and a verify report their phases in order; a verify\'s ETA reaches 0 once the snapshot\'s size is checked', async () => {
+    const watcher = await Watcher.open(admin);
+    const [backup] = await c.json<RunJson[]>(['run', 'list', '--job', 'big', '--status', 'succeeded', '--limit', '1']);
+    const snapshot = backup!.snapshot!;
+    const restored = await c.cli(['restore', snapshot, '--to', join(root, 'restored'), '--wait', '--json'], undefined, PASSPHRASE);
+    assert.equal(restored.code, 0, restored.stderr);
+    const verified = await c.cli(['verify', snapshot, '--level', 'data', '--wait', '--json'], undefined, PASSPHRASE);
+    assert.equal(verified.code, 0, verified.stderr);
+    const [restore, verify] = [JSON.parse(restored.stdout) as RunJson, JSON.parse(verified.stdout) as RunJson];
+    await pollUntil('both ends on the stream', () => watcher.of('run', verify.id).some((s) => (s.event.data as RunJson).status === 'succeeded'));
+    watcher.close();
+    const phases = (id: number) => watcher.of('progress', id).map((s) => (s.event.data as RunJson).phase).filter((p, i, all) => p !== all[i - 1]);
+    assert.deepEqual(phases(restore.id), ['planning', 'restoring', 'finishing']);
+    assert.deepEqual(phases(verify.id), ['checking']);
+    const last = watcher.of('progress', verify.id).at(-1)!.event.data as RunJson;
+    assert.equal(last.etaSeconds, 0, 'all of the snapshot checked');
+  });
+
   it('job run --wait and run watch follow the stream: the end printed as before, the run read twice, no polling', async () => {
     const requests = join(root, 'requests.log');
     const env = { CAIRN_TEST: '1', CAIRN_TEST_REQUEST_LOG_FILE: requests };
