@@ -38,17 +38,31 @@ const enrollBody: Schema = {
 
 const renewedBody: Schema = { type: 'object', properties: { csr: { type: 'string', maxLength: 16384 } }, required: ['csr'] };
 
+/** How often a `user`'s stream may look its agents up again (an agent it enrolled since it opened). */
+const OWNED_AGENTS_RELOAD_MS = 10_000;
+
 /**
  * What a console's unfiltered stream shows: everything to operators and admins; to a `user`, the
- * runs of its own jobs, its own agents (as owned when the stream opened) and the storage servers.
+ * runs of its own jobs, its own agents and the storage servers. The user's agents are read when
+ * the stream opens; an event of an agent not among them reads them again (at most every 10 s), so
+ * an agent enrolled meanwhile shows from its next event on.
  */
 async function eventAccess(ctx: ServerContext, caller: Caller): Promise<EventFilter | undefined> {
   if (caller.role !== 'user') return undefined;
-  const agents = new Set((await ctx.db.query<{ name: string }>('SELECT name FROM agents WHERE owner_id = ? AND removed_at IS NULL', [caller.id])).map((r) => r.name));
+  const owned = async () => new Set((await ctx.db.query<{ name: string }>('SELECT name FROM agents WHERE owner_id = ? AND removed_at IS NULL', [caller.id])).map((r) => r.name));
+  let agents = await owned();
+  let readAt = Date.now();
   return (type, data, owner) => {
     if (type !== 'part') return owner === caller.id;
     const part = data as { kind?: string; name?: string };
-    return part.kind === 'storage' || (part.kind === 'agent' && agents.has(part.name ?? ''));
+    if (part.kind === 'storage') return true;
+    if (part.kind !== 'agent') return false;
+    if (agents.has(part.name ?? '')) return true;
+    if (Date.now() - readAt > OWNED_AGENTS_RELOAD_MS) {
+      readAt = Date.now();
+      void owned().then((names) => (agents = names), () => undefined);
+    }
+    return false;
   };
 }
 
