@@ -4,11 +4,11 @@
 // connects mid-run gets the last progress at once; a `user` on the unfiltered stream sees its own
 // runs and agents and never another owner's; the run log holds the agent's lines and stops at
 // its cap with one line saying how many were not kept; a gc's phases and storage lines arrive;
-// `run watch` and `job run --wait` follow the stream (the requests they make show no polling)
-// and print the end as before.
+// `run watch` and `job run --wait` follow the stream (the requests they make show no polling),
+// print the end as before, and open the stream again after a server restart.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -281,5 +281,19 @@ describe('job monitoring', { concurrency: 1 }, () => {
     const gone = await c.cli(['run', 'watch', '999999'], undefined, env);
     assert.equal(gone.code, 1);
     assert.match(gone.stderr, /no run 999999/);
+  });
+
+  it('run watch outlives a server restart: it opens the stream again and prints the end', async () => {
+    addRandom(big, 8);
+    const requests = join(root, 'restart-requests.log');
+    const queued = await c.json<RunJson>(['job', 'run', 'big']);
+    const watching = c.cli(['run', 'watch', String(queued.id)], undefined, { CAIRN_TEST: '1', CAIRN_TEST_REQUEST_LOG_FILE: requests });
+    await pollUntil('the watch on the stream', () => existsSync(requests) && readFileSync(requests, 'utf8').includes('GET /api/events'));
+    await c.restartServer();
+    const watched = await watching;
+    assert.equal(watched.code, 0, watched.stderr);
+    assert.match(watched.stdout, new RegExp(`^run ${queued.id} succeeded: backup of job big`));
+    const opened = readFileSync(requests, 'utf8').split('\n').filter((l) => l === `GET /api/events?run=${queued.id}`);
+    assert.ok(opened.length >= 2, 'the stream was opened again');
   });
 });
