@@ -225,6 +225,9 @@ describe('job monitoring', { concurrency: 1 }, () => {
     assert.equal(agent.length, LOG_CAP, 'the parts\' lines stop at the cap');
     // 31 lines (a count, then one per file): the cap less one kept, the rest counted in the last
     assert.equal(agent.at(-1)!.message, `${31 - (LOG_CAP - 1)} more lines not kept`);
+    // in order: the agent's lines before the server's line recording the end
+    assert.equal(lines.at(-1)!.part, 'server');
+    assert.match(lines.at(-1)!.message, /^(succeeded|failed)/);
   });
 
   it('a gc reports its phases and the storage server\'s lines reach its run log', async () => {
@@ -239,6 +242,7 @@ describe('job monitoring', { concurrency: 1 }, () => {
     assert.ok(phases.indexOf('marking') < phases.indexOf('sweeping'));
     const lines = await c.json<{ part: string; message: string }[]>(['run', 'log', String(run.id)]);
     assert.ok(lines.some((l) => l.part === 'storage:mons' && /^vault \S+: \d+ chunks, \d+ bytes freed$/.test(l.message)), JSON.stringify(lines));
+    assert.match(lines.at(-1)!.message, /^succeeded: /, 'the server\'s end line last');
   });
 
   it('a restore and a verify report their phases in order; a verify\'s ETA reaches 0 once the snapshot\'s size is checked', async () => {

@@ -197,6 +197,8 @@ export class Scheduler {
       return {};
     }
     const row = await runRow(this.#ctx.db, p.run);
+    // the agent's lines came before its end: written before the server's own end lines, so the log reads in order
+    await this.#partLog.flush();
     try {
       if (this.#canceled.has(p.run)) await this.#fail(p.run, 'canceled', { canceled: true });
       else if (row.kind === 'backup') await recordBackup(this.#ctx, row, p.result as BackupResult);
@@ -357,7 +359,9 @@ export class Scheduler {
     this.#gcCodes.delete(id);
     try {
       await logRun(ctx, id, `gc on storage ${run.storage}${confirm ? ' (confirmed)' : ''}`);
-      await recordGc(ctx, run, (await ctx.hub.call({ kind: 'storage', name: run.storage! }, 'gc', { run: id, ...(confirm ? { confirm } : {}) })) as GcResult);
+      const result = (await ctx.hub.call({ kind: 'storage', name: run.storage! }, 'gc', { run: id, ...(confirm ? { confirm } : {}) })) as GcResult;
+      await this.#partLog.flush(); // the storage server's lines before the server's last one
+      await recordGc(ctx, run, result);
     } catch (e) {
       await this.#fail(id, e instanceof CairnError ? e.message : `internal error: ${(e as Error).message}`, { canceled: this.#canceled.has(id) });
     } finally {
