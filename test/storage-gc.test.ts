@@ -27,7 +27,7 @@ import { generateVaultKeys, wrapKeys } from '../src/core/keys.ts';
 import type { SnapshotRecord } from '../src/core/snapshot.ts';
 import type { GcResult } from '../src/protocol/control.ts';
 import { missingChunks } from '../src/storage/chunk-lookup.ts';
-import { storageControlHandlers } from '../src/storage/control-handlers.ts';
+import { type ControlOptions, storageControlHandlers } from '../src/storage/control-handlers.ts';
 import { handlers } from '../src/storage/data-plane-handlers.ts';
 import type { RouteName } from '../src/protocol/data-plane.ts';
 import { collectGarbage } from '../src/storage/gc.ts';
@@ -143,7 +143,7 @@ function packBytes(f: Fixture): number {
 }
 
 /** The control handlers on the folder, in this process (no server runs on it meanwhile). */
-async function withHandlers<T>(f: Fixture, options: { appendOnly?: boolean; log?: (l: string) => void }, work: (h: ReturnType<typeof storageControlHandlers>, store: VaultStore) => Promise<T>): Promise<T> {
+async function withHandlers<T>(f: Fixture, options: ControlOptions, work: (h: ReturnType<typeof storageControlHandlers>, store: VaultStore) => Promise<T>): Promise<T> {
   const store = new VaultStore(f.dataDir);
   await store.init();
   try {
@@ -329,19 +329,30 @@ describe('storage gc', { concurrency: 1 }, () => {
     const f = await twoSnapshots();
     const before = packBytes(f);
     const lines: string[] = [];
-    await withHandlers(f, { appendOnly: true, log: (l) => lines.push(l) }, async (h) => {
+    const events: { run: number; kind: string; data: unknown }[] = [];
+    const event = (run: number, kind: string, data: unknown) => events.push({ run, kind, data });
+    await withHandlers(f, { appendOnly: true, log: (l) => lines.push(l), event }, async (h) => {
       assert.deepEqual(await h.deleteSnapshot!({ vault: VAULT, snapshot: f.s1.id }), { requested: true });
       assert.ok(existsSync(join(vaultDir(f), 'snapshots', `${f.s1.id}.snap`)), 'append-only deleted a snapshot');
       assert.ok(existsSync(join(vaultDir(f), 'deletions', f.s1.id)));
 
-      const marked = (await h.gc!({})) as GcResult;
+      await rejectsWith(h.gc!({ run: 'five' }), 'E_BAD_REQUEST', /^gc: run must be a run id$/);
+      const marked = (await h.gc!({ run: 5 })) as GcResult;
       assert.equal(marked.confirmationNeeded, true);
+      // the run hears its phases and a line per vault, never the code (it stays on this machine)
+      assert.deepEqual(events.filter((e) => e.kind === 'progress').map((e) => e.data), [
+        { phase: 'marking', currentPath: `vault ${VAULT}` },
+        { phase: 'sweeping', currentPath: `vault ${VAULT}` },
+      ]);
+      assert.deepEqual(events.filter((e) => e.kind === 'log').map((e) => e.data), [{ level: 'info', message: `vault ${VAULT}: ${marked.chunksDeleted} chunks, ${marked.bytesFreed} bytes could be freed` }]);
+      assert.ok(events.every((e) => e.run === 5));
       assert.ok(marked.bytesFreed >= 0.9 * UNIQUE, JSON.stringify(marked));
       assert.equal(packBytes(f), before, 'a gc without the code freed space');
       const confirmFile = join(f.dataDir, 'gc-confirm');
       assert.equal(statSync(confirmFile).mode & 0o777, 0o600);
       const code = readFileSync(confirmFile, 'utf8').trim();
       assert.ok(lines.some((l) => l.includes(code)), 'the code is not in the log');
+      assert.ok(!JSON.stringify(events).includes(code), 'the code went to the backup server');
 
       for (const wrong of ['wrong-code', `${code}x`])
         await rejectsWith(h.gc!({ confirm: wrong }), 'E_FORBIDDEN', /^gc confirmation code is wrong or expired$/);

@@ -11,11 +11,12 @@ import { isCairnError } from '../core/errors.ts';
 import type { VaultKeys } from '../core/keys.ts';
 import type { SnapshotRecord } from '../core/snapshot.ts';
 import { absolutePathSchema, checkBody, LEVELS, nameSchema, type Schema } from '../protocol/api-schema.ts';
-import type { BackupParams, BackupResult, SnapshotCreatedParams, SnapshotIndexParams } from '../protocol/control.ts';
-import { backup } from './backup/archiver.ts';
+import type { BackupParams, BackupResult, ProgressData, SnapshotCreatedParams, SnapshotIndexParams } from '../protocol/control.ts';
+import { backup, type BackupProgress } from './backup/archiver.ts';
 import { renewByCall } from './grant-keeper.ts';
 import { IndexSpool } from './index-spool.ts';
-import { ProgressSender, type RunContext, withVaultAccess } from './run-context.ts';
+import { type RunContext, withVaultAccess } from './run-context.ts';
+import { ProgressSender, type Work } from './run-progress.ts';
 import { RunLog, WarningTally } from './run-report.ts';
 import { loadSnapshot } from './snapshots.ts';
 import type { StorageClient } from './storage-client.ts';
@@ -49,6 +50,7 @@ export const backupParamsSchema: Schema & { type: 'object' } = {
     oneFileSystem: { type: 'boolean' },
     excludeCaches: { type: 'boolean' },
     maxFileSize: { type: 'integer', minimum: 1 },
+    previousBytes: { type: 'integer', minimum: 0 },
   },
   required: ['run', 'job', 'level', 'paths', 'excludes', 'storage', 'vault', 'grant', 'keys', 'forceRead'],
 };
@@ -97,10 +99,23 @@ async function loadParent(
   }
 }
 
+/**
+ * A backup's progress as the run shows it, and the work its phase measures: while walking, the
+ * bytes scanned against the previous snapshot's size (unknown for a first backup); while
+ * uploading, the pack bytes sent against the new bytes sealed.
+ */
+export function backupProgress(p: BackupProgress, previousBytes?: number): [ProgressData, Work | undefined] {
+  const { phase, currentPath, ...counts } = p;
+  const data: ProgressData = { ...counts, filesScanned: p.files, bytesScanned: p.bytes, filesRead: p.filesChanged, ...(currentPath !== undefined ? { currentPath } : {}) };
+  if (phase === 'uploading') return [data, { done: p.bytesSent, total: p.bytesNew }];
+  if (phase === 'finishing') return [data, undefined];
+  return [data, { done: p.bytes, total: previousBytes }];
+}
+
 export async function runBackup(params: BackupParams, ctx: RunContext): Promise<BackupResult> {
   const { run, vault } = params;
   return withVaultAccess(params, ctx, renewByCall(ctx.call, run), async (keys, client) => {
-    const progress = new ProgressSender(ctx, run);
+    const progress = new ProgressSender((data) => ctx.event(run, 'progress', data));
     const log = new RunLog((data) => ctx.event(run, 'log', data));
     const warnings = new WarningTally((w) => log.line('warn', w.path ? `${w.path}: ${w.reason}` : w.reason));
     let spool: IndexSpool | undefined;
@@ -110,6 +125,7 @@ export async function runBackup(params: BackupParams, ctx: RunContext): Promise<
       ctx.signal?.throwIfAborted();
       spool = new IndexSpool(ctx.tmpDir);
       const index = spool;
+      let last: BackupProgress | undefined;
       const done = await backup({
         client,
         vault,
@@ -128,14 +144,18 @@ export async function runBackup(params: BackupParams, ctx: RunContext): Promise<
         signal: ctx.signal,
         warnings,
         onDirectory: (dir, nodes) => index.add(dir, nodes),
-        onProgress: (p) => progress.offer({ ...p, phase: 'backup' }),
+        onProgress: (p) => {
+          last = p;
+          progress.offer(p.phase, ...backupProgress(p, params.previousBytes ?? parent?.summary.bytes));
+        },
       });
       const { snapshot, largeSkipped } = done;
       if (largeSkipped.count > 0) {
         log.line('info', `skipped ${largeSkipped.count} file(s) larger than --max-file-size ${params.maxFileSize} bytes`);
         for (const p of largeSkipped.paths) log.line('info', `skipped (larger than --max-file-size): ${p}`);
       }
-      progress.offer({ ...snapshot.summary, phase: 'index' }, true);
+      // the file index goes to the server now: the last counters, at once
+      progress.offer('finishing', backupProgress({ bytesSent: last?.bytesSent ?? 0, ...snapshot.summary, phase: 'finishing' })[0], undefined, true);
       const created: SnapshotCreatedParams = { run, snapshot: snapshot.id, time: snapshot.time, counters: snapshot.summary };
       await ctx.call('snapshotCreated', created);
       await index.replay(async (entries) => {

@@ -6,7 +6,7 @@
 import { unwrapForAgent } from '../core/agent-keys.ts';
 import { CairnError } from '../core/errors.ts';
 import type { VaultKeys } from '../core/keys.ts';
-import type { ProgressData, StorageRef } from '../protocol/control.ts';
+import type { StorageRef } from '../protocol/control.ts';
 import { GrantKeeper, type Renew } from './grant-keeper.ts';
 import type { StorageClient } from './storage-client.ts';
 
@@ -29,26 +29,6 @@ export type RunContext = {
   workers?: number;
   log?: (line: string) => void;
 };
-
-/** Progress events go out at most this often. */
-export const PROGRESS_EVERY_MS = 500;
-
-/** Sends progress events of one run, at most one per PROGRESS_EVERY_MS except the forced last one. */
-export class ProgressSender {
-  #last = -Infinity;
-  readonly #send: (data: ProgressData) => void;
-
-  constructor(ctx: RunContext, run: number) {
-    this.#send = (data) => ctx.event(run, 'progress', data);
-  }
-
-  offer(data: ProgressData, force = false): void {
-    const now = performance.now();
-    if (!force && now - this.#last < PROGRESS_EVERY_MS) return;
-    this.#last = now;
-    this.#send(data);
-  }
-}
 
 /** The error a canceled run ends with (the server shows the run `canceled`). */
 export function canceledError(): CairnError {

@@ -1,9 +1,9 @@
 // What a run tells the backup server besides its progress, kept bounded however much goes
 // wrong: RunLog sends the run's log lines (`event` frames of kind 'log') and stops at
-// MAX_RUN_LOG_LINES, its last line then saying how many more there were; WarningTally keeps the
+// MAX_RUN_LOG_LINES (runLogLimit), its last line then saying how many more there were; WarningTally keeps the
 // first MAX_RESULT_ENTRIES warnings for the run's result and only counts the rest, so a backup of
 // 100,000 unreadable files neither holds 100,000 warnings nor sends a reply past the frame limit.
-import { type LogEventData, MAX_RESULT_ENTRIES, MAX_RUN_LOG_LINES, type Warning } from '../protocol/control.ts';
+import { type LogEventData, MAX_RESULT_ENTRIES, runLogLimit, type Warning } from '../protocol/control.ts';
 
 export class RunLog {
   readonly #send: (data: LogEventData) => void;
@@ -11,7 +11,7 @@ export class RunLog {
   #sent = 0;
   #dropped = 0;
 
-  constructor(send: (data: LogEventData) => void, limit = MAX_RUN_LOG_LINES) {
+  constructor(send: (data: LogEventData) => void, limit = runLogLimit()) {
     this.#send = send;
     this.#limit = limit;
   }
@@ -30,7 +30,8 @@ export class RunLog {
   /** Ends the log: says how many lines did not fit, if any. */
   close(): void {
     if (this.#dropped === 0) return;
-    this.#send({ level: 'warn', message: `${this.#dropped} more log line(s) not sent: the run's log holds ${this.#limit}` });
+    // the words the server uses when it drops lines itself
+    this.#send({ level: 'warn', message: `${this.#dropped} more lines not kept` });
     this.#sent++;
     this.#dropped = 0;
   }

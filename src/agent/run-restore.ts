@@ -20,7 +20,8 @@ import {
   vaultNameSchema,
   wrappedKeysSchema,
 } from './run-backup.ts';
-import { ProgressSender, type RunContext, withVaultAccess } from './run-context.ts';
+import { type RunContext, withVaultAccess } from './run-context.ts';
+import { ProgressSender } from './run-progress.ts';
 import { loadSnapshot } from './snapshots.ts';
 
 const restoreParamsSchema: Schema = {
@@ -57,12 +58,12 @@ export async function runRestore(params: RestoreParams, ctx: RestoreContext): Pr
   const { run, vault, to } = params;
   checkRestoreTarget(to, params.include, ctx.restoreRoots);
   return withVaultAccess(params, ctx, renewByCall(ctx.call, run), async (keys, client) => {
-    const progress = new ProgressSender(ctx, run);
+    const progress = new ProgressSender((data) => ctx.event(run, 'progress', data));
     const snapshot = await loadSnapshot(client, vault, keys, params.snapshot);
     const startedAt = new Date();
     const include = params.include.length ? params.include : undefined;
     const warnings: Warning[] = [];
-    progress.offer({ phase: 'check' }, true);
+    progress.offer('planning', {}, undefined, true);
     const plan = await planRestore({
       client,
       vault,
@@ -92,9 +93,10 @@ export async function runRestore(params: RestoreParams, ctx: RestoreContext): Pr
       conflict: params.conflict,
       startedAt,
       signal: ctx.signal,
-      onProgress: (p) => progress.offer({ ...p, phase: 'restore' }),
+      onProgress: (p) => progress.offer('restoring', p, { done: p.bytes, total: plan.bytes }),
     });
-    progress.offer({ files: done.files, bytes: done.bytes, phase: 'restore' }, true);
+    // written: what is left is the answer to the server
+    progress.offer('finishing', { files: done.files, bytes: done.bytes }, undefined, true);
     warnings.push(...done.warnings);
     return boundResult({
       files: done.files,

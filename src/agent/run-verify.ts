@@ -17,7 +17,8 @@ import {
   vaultNameSchema,
   wrappedKeysSchema,
 } from './run-backup.ts';
-import { ProgressSender, type RunContext, withVaultAccess } from './run-context.ts';
+import { type RunContext, withVaultAccess } from './run-context.ts';
+import { ProgressSender } from './run-progress.ts';
 import { loadSnapshot } from './snapshots.ts';
 import { checkCatalog } from './verify/catalog-check.ts';
 import { checkData } from './verify/data-check.ts';
@@ -47,11 +48,12 @@ export function checkVerifyParams(params: unknown): VerifyParams {
 export async function runVerify(params: VerifyParams, ctx: RunContext): Promise<VerifyResult> {
   const { run, vault, level } = params;
   return withVaultAccess(params, ctx, renewByCall(ctx.call, run), async (keys, client) => {
-    const progress = new ProgressSender(ctx, run);
+    const progress = new ProgressSender((data) => ctx.event(run, 'progress', data));
     const snapshot = await loadSnapshot(client, vault, keys, params.snapshot);
-    const phase = `verify ${level}`;
-    const tally = new VerifyTally((p) => progress.offer({ ...p, phase }));
-    progress.offer({ files: 0, bytes: 0, phase }, true);
+    // the snapshot's size says how much there is to check
+    const work = (bytes: number) => ({ done: bytes, total: snapshot.summary.bytes });
+    const tally = new VerifyTally((p) => progress.offer('checking', p, work(p.bytes ?? 0)));
+    progress.offer('checking', { files: 0, bytes: 0 }, work(0), true);
     const input: VerifyInput = { client, vault, keys, snapshot, tally, signal: ctx.signal, workers: ctx.workers };
     if (level === 'catalog') await checkCatalog(input);
     else if (level === 'data') await checkData(input);
@@ -60,7 +62,7 @@ export async function runVerify(params: VerifyParams, ctx: RunContext): Promise<
       const rechunker = { keys, chunker, gear: gearTable(keys.chunkerKey) };
       await compareDisk({ ...input, rechunker, exclude: excludeMatcher(params.excludes ?? []) });
     }
-    progress.offer({ files: tally.files, bytes: tally.bytes, phase }, true);
+    progress.offer('checking', { files: tally.files, bytes: tally.bytes }, work(tally.bytes), true);
     return boundResult(tally.result());
   });
 }

@@ -2,19 +2,33 @@
 // the server's CA and checking that the peer is `cairn-server:server` (the CA pin and the name are
 // the identity, not the host name), a bearer token, and the server's `{error:{code,message}}`
 // answers turned back into the CairnError they started as.
+import { appendFileSync } from 'node:fs';
 import https from 'node:https';
 import type { ConnectionOptions } from 'node:tls';
 import { CairnError, ERROR_CODES, type ErrorCode } from '../core/errors.ts';
 import { certificateFingerprint, normalizeFingerprint, partTlsOptions, TLS_MIN_VERSION } from '../core/tls.ts';
+import { testFile } from '../core/test-settings.ts';
+import { EventStreamParser, type ServerEvent } from './event-stream.ts';
 import { type LoginConfig, loadLogin, loginConfigPath } from './login-config.ts';
 
 /** Largest answer read (a listing of a huge directory is the largest). */
 const MAX_ANSWER_BYTES = 256 * 1024 * 1024;
 const ANSWER_TIMEOUT_MS = 120_000;
+/** An event stream silent this long is taken as lost (the server pings every 15 s). */
+const STREAM_IDLE_MS = 50_000;
 /** Network failures that mean "no server there", as opposed to a TLS or protocol problem. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET']);
 
 export type ApiClientOptions = { server: string; ca: string; token?: string; user?: string };
+
+/** An open event stream: its events as they come (ending with E_UNAVAILABLE when the stream is lost); close() ends it. */
+export type EventStream = { events: AsyncIterable<ServerEvent>; close(): void };
+
+/** Tests (CAIRN_TEST_REQUEST_LOG_FILE): each request's method and path, one line each, to show what a console asked. */
+function noteRequest(method: string, path: string): void {
+  const file = testFile('REQUEST_LOG');
+  if (file !== undefined) appendFileSync(file, `${method} ${path}\n`);
+}
 
 /** The server URL as people type it, reduced to its origin; E_USAGE unless it is https. */
 export function normalizeServerUrl(text: string): string {
@@ -149,6 +163,7 @@ export class ApiClient {
       headers['content-type'] = 'application/json';
       headers['content-length'] = String(Buffer.byteLength(text));
     }
+    noteRequest(method, path);
     const answer = await exchange(new URL(path, this.server), { method, headers, agent: this.#agent }, text, this.server);
     if (answer.status < 200 || answer.status > 299) throw apiErrorOf(answer.status, answer.text, this.server);
     if (answer.text === '') return {} as T;
@@ -177,6 +192,41 @@ export class ApiClient {
 
   delete<T>(path: string): Promise<T> {
     return this.request<T>('DELETE', path);
+  }
+
+  /**
+   * Opens the server's event stream at `path` (GET /api/events…); resolves once the server has
+   * taken the console on, so nothing published from then on is missed.
+   */
+  openEvents(path: string): Promise<EventStream> {
+    noteRequest('GET', path);
+    const server = this.server;
+    const headers: Record<string, string> = { accept: 'text/event-stream' };
+    if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
+    return new Promise((resolve, reject) => {
+      const req = https.request(new URL(path, server), { method: 'GET', headers, agent: this.#agent }, (res) => {
+        if (res.statusCode !== 200) {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => reject(apiErrorOf(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'), server)));
+          return;
+        }
+        res.setEncoding('utf8');
+        const parser = new EventStreamParser();
+        async function* events(): AsyncGenerator<ServerEvent> {
+          try {
+            for await (const text of res as AsyncIterable<string>) yield* parser.push(text);
+          } catch (e) {
+            throw transportError(e, server);
+          }
+          throw new CairnError('E_UNAVAILABLE', `the backup server at ${server} closed the event stream`);
+        }
+        resolve({ events: events(), close: () => req.destroy() });
+      });
+      req.setTimeout(STREAM_IDLE_MS, () => req.destroy(new CairnError('E_UNAVAILABLE', `the event stream of ${server} went quiet for ${STREAM_IDLE_MS / 1000} s`)));
+      req.on('error', (e) => reject(transportError(e, server)));
+      req.end();
+    });
   }
 
   /** Closes kept-alive connections so the process can exit at once. */

@@ -33,6 +33,13 @@ describe('progress', () => {
     assert.equal(line, 'run 7 running  120 files  10.0 MiB  1.0 MiB/s  0:10  25% ETA 0:30');
   });
 
+  it("takes the phase, rate and ETA from the agent's progress when it has them", () => {
+    const run = sampleRun({ currentPath: null, phase: 'uploading', bytesSent: 4 * 1024 * 1024, rateBytesPerSec: 2 * 1024 * 1024, etaSeconds: 75 });
+    const line = progressLine(run, { now: T0 + 10_000, width: 200, totalBytes: 40 * 1024 * 1024 });
+    assert.equal(line, 'run 7 running uploading  120 files  10.0 MiB  sent 4.0 MiB  2.0 MiB/s  0:10  ETA 1:15');
+    assert.equal(progressLine({ ...run, etaSeconds: null }, { now: T0 + 10_000, width: 200 }), 'run 7 running uploading  120 files  10.0 MiB  sent 4.0 MiB  2.0 MiB/s  0:10');
+  });
+
   it('never draws wider than the terminal and keeps the end of the current file', () => {
     const run = sampleRun({ currentPath: `/very/${'deep/'.repeat(40)}name-that-matters.txt` });
     for (const width of [20, 40, 60, 80, 120]) {

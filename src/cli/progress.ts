@@ -1,6 +1,6 @@
-// The live progress line a console draws on a terminal while a run goes on: status, files,
-// bytes, rate, elapsed time, ETA when the total is known (it is not for a first backup), and the
-// current file, cut to the terminal's width. Pure formatting; run-output.ts draws it.
+// The live progress line a console draws on a terminal while a run goes on: status and phase,
+// files, bytes, rate, elapsed time, ETA when the total is known (it is not for a first backup),
+// and the current file, cut to the terminal's width. Pure formatting; run-output.ts draws it.
 import type { RunJson } from '../protocol/api-types.ts';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
@@ -54,13 +54,18 @@ export function progressLine(run: RunJson, ctx: ProgressContext): string {
   if (run.status === 'queued') return printable(run.reason ? `${head}: ${run.reason}` : head).slice(0, width);
   const started = run.startedAt ? Date.parse(run.startedAt) : NaN;
   const elapsed = Number.isFinite(started) ? Math.max(0, (ctx.now - started) / 1000) : 0;
-  const rate = elapsed >= 1 ? run.bytes / elapsed : 0;
-  const parts = [head, `${run.files} files`, formatBytes(run.bytes)];
+  // the agent's own rate and ETA (its phase's work over the last 10 s) when its progress says them
+  const live = run.phase !== undefined && run.phase !== null;
+  const rate = live ? (run.rateBytesPerSec ?? 0) : elapsed >= 1 ? run.bytes / elapsed : 0;
+  const parts = [live ? `${head} ${run.phase}` : head, `${run.files} files`, formatBytes(run.bytes)];
   if (run.bytesNew > 0) parts.push(`new ${formatBytes(run.bytesNew)}`);
+  if ((run.bytesSent ?? 0) > 0) parts.push(`sent ${formatBytes(run.bytesSent!)}`);
   if (rate > 0) parts.push(`${formatBytes(rate)}/s`);
   parts.push(formatDuration(elapsed));
   const total = ctx.totalBytes;
-  if (total !== undefined && total > 0 && rate > 0) {
+  if (live) {
+    if (run.etaSeconds !== null && run.etaSeconds !== undefined) parts.push(`ETA ${formatDuration(run.etaSeconds)}`);
+  } else if (total !== undefined && total > 0 && rate > 0) {
     const percent = Math.min(99, Math.floor((run.bytes / total) * 100));
     parts.push(run.bytes < total ? `${percent}% ETA ${formatDuration((total - run.bytes) / rate)}` : `${percent}%`);
   }

@@ -1,14 +1,16 @@
-// Runs as consoles show them: waiting for a run to end (polling the server, with the live
-// progress line on a terminal), the one-line summary of an ended run, the `run show` lines,
+// Runs as consoles show them: waiting for a run to end (on the server's event stream, with the
+// live progress line on a terminal), the one-line summary of an ended run, the `run show` lines,
 // and the exit status a run's outcome gives (0 only when it succeeded).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isCairnError } from '../core/errors.ts';
 import { FINISHED, type RunJson, type SnapshotJson } from '../protocol/api-types.ts';
-import { type ApiClient, seg, withQuery } from './api-client.ts';
+import { type ApiClient, type EventStream, seg, withQuery } from './api-client.ts';
+import type { ServerEvent } from './event-stream.ts';
 import { printJson } from './output.ts';
 import { formatBytes, formatDuration, printable, progressLine } from './progress.ts';
 
-export const POLL_MS = 100;
+/** Between two tries to open a lost event stream again. */
+const RECONNECT_MS = 1000;
 /** How long a watch waits for a server that went away (a restart) before giving up. */
 const UNREACHABLE_PATIENCE_MS = 30_000;
 /** Warnings or damaged paths listed after a summary; `run show` lists them all. */
@@ -110,7 +112,7 @@ export async function estimateTotalBytes(client: ApiClient, run: RunJson): Promi
 }
 
 /**
- * Polls the run every POLL_MS until it ends and returns its final state. On a terminal
+ * Follows the run on the event stream until it ends and returns its final state. On a terminal
  * (stderr a TTY) it redraws the progress line in place and clears it at the end.
  */
 export async function waitForRun(client: ApiClient, id: number, options: { totalBytes?: number } = {}): Promise<RunJson> {
@@ -137,30 +139,54 @@ export async function waitForRun(client: ApiClient, id: number, options: { total
   }
 }
 
+/**
+ * Follows one run on the event stream until it ends: the run is read once the stream is open
+ * (so its end cannot slip between the two), then each `run` event replaces it and each
+ * `progress` event moves its counters; the ended run is read once more, as `run show` has it.
+ * A lost stream (a server restart) is opened again, for up to UNREACHABLE_PATIENCE_MS.
+ */
 async function waitForAttempt(client: ApiClient, id: number, options: { totalBytes?: number }): Promise<RunJson> {
   const tty = process.stderr.isTTY === true;
-  let run = await client.get<RunJson>(`/api/runs/${id}`);
+  const draw = (run: RunJson) => {
+    if (!tty) return;
+    const line = progressLine(run, { now: Date.now(), width: process.stderr.columns || 80, totalBytes: options.totalBytes });
+    process.stderr.write(`\r${line}\x1b[K`);
+  };
   let unreachableSince: number | undefined;
   try {
-    while (!isFinished(run)) {
-      if (tty) {
-        const line = progressLine(run, { now: Date.now(), width: process.stderr.columns || 80, totalBytes: options.totalBytes });
-        process.stderr.write(`\r${line}\x1b[K`);
-      }
-      await sleep(POLL_MS);
+    for (;;) {
+      let stream: EventStream | undefined;
       try {
-        run = await client.get<RunJson>(`/api/runs/${id}`);
+        stream = await client.openEvents(withQuery('/api/events', { run: id }));
+        let run = await client.get<RunJson>(`/api/runs/${id}`);
         unreachableSince = undefined;
+        for await (const event of isFinished(run) ? [] : stream.events) {
+          run = followed(run, event);
+          if (isFinished(run)) break;
+          draw(run);
+        }
+        stream.close();
+        return await client.get<RunJson>(`/api/runs/${id}`);
       } catch (e) {
+        stream?.close();
         // a server restart keeps its runs: wait for it a while rather than lose the watch
         if (!isCairnError(e, 'E_UNAVAILABLE')) throw e;
         unreachableSince ??= Date.now();
         if (Date.now() - unreachableSince > UNREACHABLE_PATIENCE_MS) throw e;
+        await sleep(RECONNECT_MS);
       }
     }
   } finally {
     if (tty) process.stderr.write('\r\x1b[K');
   }
+}
+
+/** The run after one event of its stream: a `run` event is its new state, a `progress` event moves its live counters. */
+export function followed(run: RunJson, event: ServerEvent): RunJson {
+  const data = event.data as Partial<RunJson> | null;
+  if (typeof data !== 'object' || data === null || data.id !== run.id) return run;
+  if (event.type === 'run') return data as RunJson;
+  if (event.type === 'progress' && run.status === 'running') return { ...run, ...data };
   return run;
 }
 

@@ -53,3 +53,16 @@ export function testNumber(name: string): number | undefined {
   const v = Number(raw);
   return Number.isFinite(v) && v >= 0 ? v : undefined;
 }
+
+/** A count: CAIRN_TEST_<name> in tests when set to a whole number ≥ 1 (a lowered limit), else `fallback`. */
+export function testCount(name: string, fallback: number): number {
+  if (!testing()) return fallback;
+  const v = Number(process.env[`CAIRN_TEST_${name}`]);
+  return Number.isSafeInteger(v) && v >= 1 ? v : fallback;
+}
+
+/** A file a test names in CAIRN_TEST_<name>_FILE (e.g. where a console notes its requests), else undefined. */
+export function testFile(name: string): string | undefined {
+  if (!testing()) return undefined;
+  return process.env[`CAIRN_TEST_${name}_FILE`] || undefined;
+}

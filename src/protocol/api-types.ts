@@ -1,7 +1,7 @@
 // The JSON shapes the REST API answers with, exactly as SPEC.md's "What the commands print"
 // lists them (the CLI's --json prints these objects unchanged). Times are ISO 8601 UTC strings.
 import type { ConflictPolicy, Level } from './api-schema.ts';
-import type { Warning } from './control.ts';
+import type { RunPhase, Warning } from './control.ts';
 
 export type RunKind = 'backup' | 'restore' | 'verify' | 'copy' | 'gc';
 export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'canceled'] as const;
@@ -29,6 +29,14 @@ export type RunJson = {
   bytesNew: number;
   /** the file being read now, while the run is running */
   currentPath: string | null;
+  /** while running, from its last progress (SPEC "Monitoring and alerts"; control.ts RunProgress) */
+  phase?: RunPhase | null;
+  filesScanned?: number;
+  bytesScanned?: number;
+  filesRead?: number;
+  bytesSent?: number;
+  rateBytesPerSec?: number;
+  etaSeconds?: number | null;
   warnings: Warning[];
   error: string | null;
   damaged: Warning[];

@@ -2,6 +2,7 @@
 // frames on the WebSocket, the calls each side may make with their params and results, and the
 // check every received frame goes through before anyone acts on it.
 import { CairnError } from '../core/errors.ts';
+import { testCount } from '../core/test-settings.ts';
 import type { ConflictPolicy, Level, Schema } from './api-schema.ts';
 
 export const CONTROL_PATH = '/api/control';
@@ -60,6 +61,8 @@ export type BackupParams = {
   excludeCaches?: boolean;
   /** --max-file-size: regular files larger than this many bytes are skipped (counted in the run log) */
   maxFileSize?: number;
+  /** bytes of the job's newest snapshot (a full backup's too): what its progress takes as the size of the work */
+  previousBytes?: number;
 };
 /** What a run moved over the data plane (bytes sent for a backup, received for a restore) and the ms requests were in flight. */
 export type DataTransfer = { bytes: number; ms: number };
@@ -76,7 +79,12 @@ export type BackupResult = BackupCounters & {
 /** Warnings and damaged lists carried in a run's result (and kept in the run) stop at this many. */
 export const MAX_RESULT_ENTRIES = 1000;
 /** Lines of a run's log the parts may add (the server's own lines come on top). */
-export const MAX_RUN_LOG_LINES = 100_000;
+export const MAX_RUN_LOG_LINES = 10_000;
+
+/** MAX_RUN_LOG_LINES, or the lower count a test sets in CAIRN_TEST_RUN_LOG_LINES. */
+export function runLogLimit(): number {
+  return testCount('RUN_LOG_LINES', MAX_RUN_LOG_LINES);
+}
 
 /** data of an `event` of kind 'log': one line for the run's log */
 export type LogEventData = { level: 'info' | 'warn' | 'error'; message: string };
@@ -266,8 +274,50 @@ export const renewCertificateSchema: Schema = {
   required: ['csr'],
 };
 
-/** Progress event data for a backup or restore (all optional but the counters known so far). */
-export type ProgressData = Partial<BackupCounters> & { currentPath?: string; phase?: string };
+/** What a running run is doing, per kind, in the order it goes through them (SPEC "Monitoring and alerts"). */
+export const RUN_PHASES = {
+  backup: ['scanning', 'reading', 'uploading', 'finishing'],
+  restore: ['planning', 'restoring', 'finishing'],
+  verify: ['checking'],
+  gc: ['marking', 'sweeping'],
+} as const;
+export type RunPhase = (typeof RUN_PHASES)[keyof typeof RUN_PHASES][number];
+const PHASES: ReadonlySet<string> = new Set(Object.values(RUN_PHASES).flat());
+
+/**
+ * The live counters of a running run. Scanned: what the walk has passed (an unchanged file is
+ * scanned, not read); read: files and bytes read and chunked; new: sealed bytes the vault lacked;
+ * sent: pack bytes handed to the storage server. `rateBytesPerSec` is the phase's work over the
+ * last 10 s; `etaSeconds` is null while the bytes left are not known.
+ */
+export type RunProgress = {
+  phase: RunPhase;
+  filesScanned: number;
+  bytesScanned: number;
+  filesRead: number;
+  bytesRead: number;
+  bytesNew: number;
+  bytesSent: number;
+  rateBytesPerSec: number;
+  etaSeconds: number | null;
+  currentPath: string;
+};
+
+/** Progress event data (all optional but what is known so far); `files`…`bytesNew` are the run's own counters. */
+export type ProgressData = Partial<BackupCounters> & Partial<RunProgress>;
+
+const PROGRESS_COUNTS = ['files', 'dirs', 'bytes', 'filesChanged', 'bytesRead', 'bytesNew', 'filesScanned', 'bytesScanned', 'filesRead', 'bytesSent', 'rateBytesPerSec'] as const;
+
+/** The fields of a progress event a server keeps: known names with values of their type, nothing else. */
+export function progressData(v: unknown): ProgressData {
+  if (!isObject(v)) return {};
+  const out: Record<string, unknown> = {};
+  for (const k of PROGRESS_COUNTS) if (typeof v[k] === 'number' && Number.isFinite(v[k]) && v[k] >= 0) out[k] = v[k];
+  if (v.etaSeconds === null || (typeof v.etaSeconds === 'number' && Number.isFinite(v.etaSeconds) && v.etaSeconds >= 0)) out.etaSeconds = v.etaSeconds;
+  if (typeof v.phase === 'string' && PHASES.has(v.phase)) out.phase = v.phase;
+  if (typeof v.currentPath === 'string') out.currentPath = v.currentPath.slice(0, 4096);
+  return out as ProgressData;
+}
 
 function bad(message: string): CairnError {
   return new CairnError('E_BAD_REQUEST', `control frame: ${message}`);

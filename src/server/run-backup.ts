@@ -43,6 +43,8 @@ export async function backupParams(ctx: ServerContext, run: RunRow, x: { storage
   if (note) await logRun(ctx, id, note);
   if (num(run.force_read) === 1 && level !== 'full') await logRun(ctx, id, 'force-read: every file is read whatever its metadata');
   await logRun(ctx, id, `backup (${level}) started on agent ${run.agent} to storage ${run.storage}, vault ${x.vault}`);
+  // the size of the job's newest snapshot: the agent's ETA before its walk has seen everything
+  const previous = await ctx.db.query<{ bytes: number }>('SELECT bytes FROM snapshots WHERE job_id = ? AND forgetting_at IS NULL ORDER BY time DESC LIMIT 1', [run.job_id]);
   return {
     run: id,
     job: job.name,
@@ -57,6 +59,7 @@ export async function backupParams(ctx: ServerContext, run: RunRow, x: { storage
     forceRead: readsEverything(level, num(run.force_read) === 1),
     ...(job.bwlimit !== null ? { bwlimit: num(job.bwlimit) } : {}),
     ...scanSettings(job),
+    ...(previous[0] ? { previousBytes: num(previous[0].bytes) } : {}),
   };
 }
 

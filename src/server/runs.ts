@@ -4,7 +4,7 @@
 import { CairnError } from '../core/errors.ts';
 import type { Level } from '../protocol/api-schema.ts';
 import { RUN_STATUSES, type RunJson, type RunKind, type RunStatus } from '../protocol/api-types.ts';
-import { type LogEventData, MAX_RESULT_ENTRIES, MAX_RUN_LOG_LINES, type ProgressData, type Warning } from '../protocol/control.ts';
+import { type LogEventData, MAX_RESULT_ENTRIES, type ProgressData, progressData, runLogLimit, type Warning } from '../protocol/control.ts';
 import type { Caller } from './auth/accounts.ts';
 import type { CatalogDriver } from './catalog/driver.ts';
 import { iso, num, type ServerContext } from './context.ts';
@@ -55,8 +55,22 @@ const SELECT_RUN = `SELECT r.*, j.name AS job, j.owner_id AS job_owner, a.name A
   (SELECT MIN(n.id) FROM runs n WHERE n.retry_of = COALESCE(r.retry_of, r.id) AND n.attempt = r.attempt + 1) AS next_attempt
   FROM runs r LEFT JOIN jobs j ON j.id = r.job_id LEFT JOIN agents a ON a.id = r.agent_id LEFT JOIN storages s ON s.id = r.storage_id`;
 
-/** Live counters of running runs, by run id. */
+/** Live counters of running runs, by run id, with the owner of the run's job (who may see them). */
 const live = new Map<number, ProgressData>();
+const owners = new Map<number, number | null>();
+
+/** What a running run adds to its JSON from its last progress (SPEC "Monitoring and alerts"). */
+function liveFields(p: ProgressData | undefined) {
+  return {
+    phase: p?.phase ?? null,
+    filesScanned: p?.filesScanned ?? 0,
+    bytesScanned: p?.bytesScanned ?? 0,
+    filesRead: p?.filesRead ?? 0,
+    bytesSent: p?.bytesSent ?? 0,
+    rateBytesPerSec: p?.rateBytesPerSec ?? 0,
+    etaSeconds: p?.etaSeconds ?? null,
+  };
+}
 
 function runJson(r: RunRow): RunJson {
   const p = live.get(num(r.id));
@@ -81,6 +95,7 @@ function runJson(r: RunRow): RunJson {
     bytesRead: pick('bytesRead', r.bytes_read),
     bytesNew: pick('bytesNew', r.bytes_new),
     currentPath: r.status === 'running' ? (p?.currentPath ?? null) : null,
+    ...(r.status === 'running' ? liveFields(p) : {}),
     warnings: JSON.parse(r.warnings) as Warning[],
     error: r.error,
     damaged: JSON.parse(r.damaged) as Warning[],
@@ -186,9 +201,10 @@ export async function queueRun(ctx: ServerContext, run: NewRun): Promise<RunJson
       run.retry?.notBefore ?? null,
     ],
   );
-  const json = await getRun(ctx.db, lastId!);
+  const row = await runRow(ctx.db, lastId!);
+  const json = runJson(row);
   await logRun(ctx, json.id, run.note ?? `queued ${run.kind}${run.requestedLevel ? ` (${run.requestedLevel})` : ''}`);
-  ctx.events.publish('run', json);
+  publishRun(ctx, row);
   ctx.kick();
   return json;
 }
@@ -209,7 +225,7 @@ export async function runLog(db: CatalogDriver, id: number, caller: Caller): Pro
 
 /**
  * Log lines the parts send for their runs: buffered and written in one transaction per flush
- * (a backup warning about 100,000 files is not 100,000 commits), at most MAX_RUN_LOG_LINES per
+ * (a backup warning about 100,000 files is not 100,000 commits), at most runLogLimit() (10,000) per
  * run, then one line saying how many more were not kept.
  */
 export class PartLog {
@@ -229,7 +245,7 @@ export class PartLog {
     const level: LogLevel = d.level === 'warn' || d.level === 'error' ? d.level : 'info';
     const n = (this.#counts.get(run) ?? 0) + 1;
     this.#counts.set(run, n);
-    if (n > MAX_RUN_LOG_LINES) return;
+    if (n > runLogLimit()) return;
     this.#pending.push({ run, time: Date.now(), level, part, message: d.message.slice(0, 4000) });
     this.#timer ??= setTimeout(() => void this.flush(), 250);
   }
@@ -240,7 +256,7 @@ export class PartLog {
     this.#timer = undefined;
     const lines = this.#pending;
     this.#pending = [];
-    const over = endedRun === undefined ? 0 : (this.#counts.get(endedRun) ?? 0) - MAX_RUN_LOG_LINES;
+    const over = endedRun === undefined ? 0 : (this.#counts.get(endedRun) ?? 0) - runLogLimit();
     if (endedRun !== undefined) this.#counts.delete(endedRun);
     this.#flushing = this.#flushing.then(async () => {
       if (lines.length === 0 && over <= 0) return;
@@ -268,13 +284,32 @@ export async function updateRun(
   const params = [...names.map((n) => fields[n]!), id, ...(from === undefined ? [] : [from])];
   const { changes } = await ctx.db.run(`UPDATE runs SET ${names.map((n) => `${n} = ?`).join(', ')} WHERE id = ?${guard}`, params);
   if (changes === 0) return false;
-  ctx.events.publish('run', await getRun(ctx.db, id));
+  publishRun(ctx, await runRow(ctx.db, id));
   return true;
 }
 
-export function setProgress(ctx: ServerContext, id: number, data: ProgressData): void {
-  live.set(id, { ...live.get(id), ...data });
-  ctx.events.publish('progress', { id, ...live.get(id) });
+/** An `event: run` for the consoles that may see it (its job's owner, and operators and admins). */
+function publishRun(ctx: ServerContext, row: RunRow): void {
+  const id = num(row.id);
+  const owner = row.job_owner === null ? null : num(row.job_owner);
+  if (row.status === 'running') owners.set(id, owner);
+  ctx.events.publish('run', runJson(row), owner);
+}
+
+/** A running run's progress as its agent sent it: kept (merged) for `run show` and late joiners, pushed to consoles. */
+export function setProgress(ctx: ServerContext, id: number, data: unknown): void {
+  live.set(id, { ...live.get(id), ...progressData(data) });
+  // a run left running by a previous process: its owner is looked up once (admins see it meanwhile)
+  if (!owners.has(id)) {
+    owners.set(id, null);
+    void runRow(ctx.db, id).then((r) => owners.has(id) && owners.set(id, r.job_owner === null ? null : num(r.job_owner)), () => undefined);
+  }
+  ctx.events.publish('progress', { id, ...live.get(id) }, owners.get(id) ?? null);
+}
+
+/** The last progress of every running run, as `progress` events (what a console that connects now has missed). */
+export function liveProgressEvents(): { type: string; data: unknown; owner: number | null }[] {
+  return [...live].map(([id, p]) => ({ type: 'progress', data: { id, ...p }, owner: owners.get(id) ?? null }));
 }
 
 export function liveProgress(id: number): ProgressData | undefined {
@@ -283,4 +318,5 @@ export function liveProgress(id: number): ProgressData | undefined {
 
 export function clearProgress(id: number): void {
   live.delete(id);
+  owners.delete(id);
 }

@@ -50,6 +50,8 @@ type Active = {
   maxRuntimeS: number | null;
   /** set while the agent is away: the run fails when this passes */
   deadline?: number;
+  /** a gc: the storage server collecting (it reports the run's phase and log lines) */
+  storage?: string;
 };
 
 export class Scheduler {
@@ -131,6 +133,12 @@ export class Scheduler {
     return this.#active.get(id)?.agent === agent;
   }
 
+  /** True when run `id` is a gc running on storage server `storage` (only that one may report on it). */
+  isGcOn(id: number, storage: string): boolean {
+    const a = this.#active.get(id);
+    return a?.kind === 'gc' && a.storage === storage;
+  }
+
   /** Stops scheduling. Running runs stay running: their agents re-attach them to the next process. */
   async close(): Promise<void> {
     this.#closed = true;
@@ -190,6 +198,8 @@ export class Scheduler {
       return {};
     }
     const row = await runRow(this.#ctx.db, p.run);
+    // the agent's lines came before its end: written before the server's own end lines, so the log reads in order
+    await this.#partLog.flush();
     try {
       if (this.#canceled.has(p.run)) await this.#fail(p.run, 'canceled', { canceled: true });
       else if (row.kind === 'backup') await recordBackup(this.#ctx, row, p.result as BackupResult);
@@ -316,7 +326,7 @@ export class Scheduler {
       if (!(await updateRun(ctx, d.id, { status: 'running', reason: null, started_at: startedAt, max_runtime_s: maxRuntime }, 'queued'))) continue;
       // a hello that arrives from now on can name the run; a gc has no agent (no hello names it):
       // it lives as long as its call to the storage server
-      this.#active.set(d.id, { agent: run.agent ?? '', kind: run.kind, startedAt, link: Number.POSITIVE_INFINITY, maxRuntimeS: maxRuntime });
+      this.#active.set(d.id, { agent: run.agent ?? '', kind: run.kind, startedAt, link: Number.POSITIVE_INFINITY, maxRuntimeS: maxRuntime, ...(run.kind === 'gc' ? { storage: run.storage! } : {}) });
       void (run.kind === 'gc' ? this.#collect({ ...run, started_at: startedAt }) : this.#dispatch({ ...run, started_at: startedAt, max_runtime_s: maxRuntime }));
     }
   }
@@ -351,7 +361,9 @@ export class Scheduler {
     this.#gcCodes.delete(id);
     try {
       await logRun(ctx, id, `gc on storage ${run.storage}${confirm ? ' (confirmed)' : ''}`);
-      await recordGc(ctx, run, (await ctx.hub.call({ kind: 'storage', name: run.storage! }, 'gc', confirm ? { confirm } : {})) as GcResult);
+      const result = (await ctx.hub.call({ kind: 'storage', name: run.storage! }, 'gc', { run: id, ...(confirm ? { confirm } : {}) })) as GcResult;
+      await this.#partLog.flush(); // the storage server's lines before the server's last one
+      await recordGc(ctx, run, result);
     } catch (e) {
       await this.#fail(id, e instanceof CairnError ? e.message : `internal error: ${(e as Error).message}`, { canceled: this.#canceled.has(id) });
     } finally {

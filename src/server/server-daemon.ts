@@ -175,10 +175,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         },
       },
       event: (part, frame) => {
-        // only the agent running the run may move its counters or add to its log
-        if (part.kind !== 'agent' || !scheduler.isRunningOn(frame.run, part.name)) return;
-        if (frame.kind === 'progress' && typeof frame.data === 'object' && frame.data !== null) setProgress(c, frame.run, frame.data);
-        else if (frame.kind === 'log') partLog.add(frame.run, `agent:${part.name}`, frame.data);
+        // only the agent running the run (or the storage server collecting a gc) may move its counters or add to its log
+        const allowed = part.kind === 'agent' ? scheduler.isRunningOn(frame.run, part.name) : scheduler.isGcOn(frame.run, part.name);
+        if (!allowed) return;
+        if (frame.kind === 'progress') setProgress(c, frame.run, frame.data);
+        else if (frame.kind === 'log') partLog.add(frame.run, `${part.kind}:${part.name}`, frame.data);
       },
     }, { log, heartbeatMs: testDuration('HEARTBEAT', HEARTBEAT_MS) }); // refused dials and failed hooks must reach the operator's log, not vanish
     const partLog = new PartLog(c);

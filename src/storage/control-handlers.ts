@@ -10,7 +10,7 @@ import { parseKeyFile } from '../core/keys.ts';
 import type { DeleteSnapshotResult, GcResult, StorageFiguresResult } from '../protocol/control.ts';
 import { checkHex64, checkVaultName, parseCreateVaultRequest, type ScrubReport, type VaultConfig } from '../protocol/data-plane.ts';
 import { storageFigures } from './figures.ts';
-import { collectGarbage } from './gc.ts';
+import { collectGarbage, type GcReport } from './gc.ts';
 import type { StorageMetrics } from './metrics.ts';
 import { scrubVault } from './scrub.ts';
 import { deleteSnapshot, requestDeletion } from './snapshot-removal.ts';
@@ -33,6 +33,8 @@ export type ControlOptions = {
   log?: (line: string) => void;
   /** the process's metrics (with --metrics-listen): scrub and gc results go there */
   metrics?: StorageMetrics;
+  /** an event of a run to the backup server (a gc run's phase and log lines) */
+  event?: (run: number, kind: 'progress' | 'log', data: unknown) => void;
 };
 
 export function storageControlHandlers(store: VaultStore, options: ControlOptions = {}): ControlHandlers {
@@ -93,10 +95,20 @@ export function storageControlHandlers(store: VaultStore, options: ControlOption
 
     async gc(params: unknown): Promise<GcResult> {
       const o = paramsObject(params ?? {}, 'gc');
-      for (const k of Object.keys(o)) if (k !== 'confirm') throw new CairnError('E_BAD_REQUEST', `gc: unexpected field ${k}`);
+      for (const k of Object.keys(o)) if (k !== 'confirm' && k !== 'run') throw new CairnError('E_BAD_REQUEST', `gc: unexpected field ${k}`);
       if (o.confirm !== undefined && (typeof o.confirm !== 'string' || o.confirm.length === 0 || o.confirm.length > 100))
         throw new CairnError('E_BAD_REQUEST', 'gc: confirm must be the code the storage server wrote (a short string)');
-      const result = await collectGarbage(store, { dataDir: store.dataDir, appendOnly, log, ...(o.confirm !== undefined ? { confirm: o.confirm } : {}) });
+      if (o.run !== undefined && !(Number.isSafeInteger(o.run) && (o.run as number) > 0)) throw new CairnError('E_BAD_REQUEST', 'gc: run must be a run id');
+      const run = o.run as number | undefined;
+      const send = options.event;
+      const report: GcReport | undefined =
+        run === undefined || send === undefined
+          ? undefined
+          : {
+              phase: (phase, vault) => send(run, 'progress', { phase, currentPath: `vault ${vault}` }),
+              line: (level, message) => send(run, 'log', { level, message }),
+            };
+      const result = await collectGarbage(store, { dataDir: store.dataDir, appendOnly, log, ...(o.confirm !== undefined ? { confirm: o.confirm } : {}), ...(report ? { report } : {}) });
       options.metrics?.collected(result);
       return result;
     },

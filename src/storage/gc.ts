@@ -41,6 +41,14 @@ export type GcOptions = {
   log: (line: string) => void;
   /** tests: called at each phase of each vault (e.g. to ask `missing` between mark and sweep) */
   onPhase?: (phase: GcPhase, vault: Vault) => Promise<void> | void;
+  /** a gc run's progress and run log lines (never the confirmation code: it stays on this machine) */
+  report?: GcReport;
+};
+
+/** Where a gc run tells the backup server its phase (per vault) and the lines of its run log. */
+export type GcReport = {
+  phase: (phase: 'marking' | 'sweeping', vault: string) => void;
+  line: (level: 'info' | 'warn', message: string) => void;
 };
 
 const MARK_BATCH = 4096;
@@ -100,19 +108,23 @@ async function collectAll(store: VaultStore, options: GcOptions, mode: SweepMode
       vault = await store.open(name);
     } catch (e) {
       options.log(`gc: vault ${name} skipped: ${(e as Error).message}`);
+      options.report?.line('warn', `vault ${name} skipped: ${(e as Error).message}`);
       continue;
     }
     let excluded: string[] = [];
     if (mode === 'plan') excluded = deletions[name] = await deletionRequests(vault);
     if (mode === 'planned') for (const id of deletions[name] ?? []) await deleteSnapshot(vault, id);
-    addFigures(total, await collectVault(vault, mode, new Set(excluded), options));
+    const figures = await collectVault(vault, mode, new Set(excluded), options);
+    options.report?.line('info', `vault ${name}: ${figures.chunksDeleted} chunks, ${figures.bytesFreed} bytes${mode === 'plan' ? ' could be freed' : ' freed'}`);
+    addFigures(total, figures);
     vaults++;
   }
   return { ...total, vaults };
 }
 
-export async function collectVault(vault: Vault, mode: SweepMode, excluded: ReadonlySet<string>, options: Pick<GcOptions, 'log' | 'onPhase'>): Promise<GcFigures> {
+export async function collectVault(vault: Vault, mode: SweepMode, excluded: ReadonlySet<string>, options: Pick<GcOptions, 'log' | 'onPhase' | 'report'>): Promise<GcFigures> {
   const figures = noFigures();
+  options.report?.phase('marking', vault.name);
   for (const pack of vault.gcIndex.retired()) await vault.unlinkRetired(pack);
   const idleCutoff = now() - vouchIdleMs();
   vault.gcIndex.beginMark();
@@ -120,6 +132,7 @@ export async function collectVault(vault: Vault, mode: SweepMode, excluded: Read
     const marked = new Set<string>();
     await markSnapshots(vault, marked, excluded);
     await options.onPhase?.('marked', vault);
+    options.report?.phase('sweeping', vault.name);
     crashPoint('after-mark');
     const release = await vault.commits.exclusive();
     try {
@@ -145,7 +158,10 @@ export async function collectVault(vault: Vault, mode: SweepMode, excluded: Read
     figures.bytesFreed += pack.size;
   }
   for (const pack of plan.rewrite) {
-    const freed = await rewritePack(vault, pack, options.log);
+    const freed = await rewritePack(vault, pack, (line) => {
+      options.log(line);
+      options.report?.line('warn', line);
+    });
     if (freed === undefined) continue;
     figures.packsRewritten++;
     figures.bytesFreed += freed;

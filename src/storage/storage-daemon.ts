@@ -342,7 +342,8 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
         identity,
         self: { kind: 'storage', name: settings.name },
         hello: () => ({ version: options.version ?? '0.1.0', address: reachable }),
-        handlers: storageControlHandlers(store, { appendOnly: settings.appendOnly === true, log, metrics }),
+        // a gc run's phase and log lines go back over this same connection
+        handlers: storageControlHandlers(store, { appendOnly: settings.appendOnly === true, log, metrics, event: (run, kind, data) => client.event(run, kind, data) }),
         log, // connection state lines ("control: online: …") come through here
       });
       control = client;

@@ -28,7 +28,7 @@ import { BlobSealer } from './blob-sealer.ts';
 import type { ChunkerWorkerData, WorkerResult, WorkerTask } from './chunk-messages.ts';
 import { ChunkSet } from './chunk-set.ts';
 import { DedupBatcher } from './dedup-batcher.ts';
-import { FileSaver } from './file-saver.ts';
+import { FileSaver, type FileSaverStats } from './file-saver.ts';
 import { PackUploader } from './pack-uploader.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { ReferenceTrees } from './reference-trees.ts';
@@ -36,8 +36,14 @@ import { TreeSaver } from './tree-saver.ts';
 import { TreeWalker, type WalkCounters } from './tree-walker.ts';
 import { readXattrs } from './xattr-reader.ts';
 
-/** The snapshot's counters so far, and the path being read. */
-export type BackupProgress = SnapshotRecord['summary'] & { currentPath?: string };
+/**
+ * Where a backup is: `scanning` until the first file is read, `reading` until the walk has read
+ * every file, `uploading` until the last pack is stored, then `finishing` (the snapshot record).
+ */
+export type BackupPhase = 'scanning' | 'reading' | 'uploading' | 'finishing';
+
+/** The snapshot's counters so far, pack bytes sent, the phase, and the path being read. */
+export type BackupProgress = SnapshotRecord['summary'] & { bytesSent: number; phase: BackupPhase; currentPath?: string };
 
 export type BackupOptions = ScanSettings & {
   client: StorageClient;
@@ -90,7 +96,7 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
   const warnings = opts.warnings ?? kept;
   const rules = new ScanRules(opts);
   const counters: WalkCounters = { files: 0, dirs: 0, bytes: 0, currentPath: undefined };
-  const readStats = { bytesRead: 0, filesChanged: 0 };
+  const readStats = new ReadStats(() => onProgress?.(progress()));
 
   const segment = Math.max(opts.segmentBytes ?? DEFAULT_SEGMENT, chunker.max);
   const arenas = new ArenaPool(segment + chunker.max, opts.arenas ?? 2 * workers + 1);
@@ -99,9 +105,21 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
   const referenced = new ChunkSet();
   const dedup = new DedupBatcher((ids) => client.missing(vault, ids));
   const pace = opts.bwlimit === undefined ? undefined : new RateLimiter(opts.bwlimit, { signal: opts.signal });
+  let bytesSent = 0;
   const uploader = new PackUploader(
     async (name, buffers, size) => {
-      await client.putPack(vault, name, buffers, size, pace);
+      // paced slices count as they go out (a slow link shows its progress), the rest at the end
+      let counted = 0;
+      const counting = pace && {
+        sliceBytes: pace.sliceBytes,
+        take: async (n: number) => {
+          await pace.take(n);
+          counted += n;
+          bytesSent += n;
+        },
+      };
+      await client.putPack(vault, name, buffers, size, counting);
+      bytesSent += Math.max(0, size - counted);
     },
     { targetSize: opts.packSize },
   );
@@ -131,23 +149,32 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
     bytesRead: readStats.bytesRead,
     bytesNew: uploader.bytesNew,
   });
+  let stage: 'walking' | 'uploading' | 'finishing' = 'walking';
+  const phase = (): BackupPhase => (stage !== 'walking' ? stage : readStats.bytesRead > 0 || readStats.filesChanged > 0 ? 'reading' : 'scanning');
+  const onProgress = opts.onProgress;
   const progress = (): BackupProgress => ({
     ...counts(),
+    bytesSent,
+    phase: phase(),
     currentPath: counters.currentPath === undefined ? undefined : displayPath(counters.currentPath),
   });
-  const onProgress = opts.onProgress;
   const ticker = onProgress ? setInterval(() => onProgress(progress()), PROGRESS_INTERVAL_MS) : undefined;
   ticker?.unref();
 
+  onProgress?.(progress()); // the scan has begun: a console sees it however short it is
   try {
     const previous = opts.parent?.tree.map((h) => Buffer.from(h, 'hex'));
     walker.xattrs = await readXattrs(wholePaths(plan), warnings);
     const walk = await walker.walkRoot(plan, previous);
     await fileSaver.drain();
+    stage = 'uploading';
+    onProgress?.(progress());
     const tree = await walk.tree;
     await sealer.drain();
     await uploader.flush();
     opts.signal?.throwIfAborted();
+    stage = 'finishing';
+    onProgress?.(progress());
     const snapshot: SnapshotRecord = {
       version: 1,
       id: newSnapshotId(),
@@ -164,6 +191,27 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
   } finally {
     if (ticker) clearInterval(ticker);
     await pool.close();
+  }
+}
+
+/** FileSaver's counters; the first bytes read start the `reading` phase at once, not at the next tick. */
+class ReadStats implements FileSaverStats {
+  filesChanged = 0;
+  #bytesRead = 0;
+  readonly #firstRead: () => void;
+
+  constructor(firstRead: () => void) {
+    this.#firstRead = firstRead;
+  }
+
+  get bytesRead(): number {
+    return this.#bytesRead;
+  }
+
+  set bytesRead(n: number) {
+    const first = this.#bytesRead === 0 && n > 0;
+    this.#bytesRead = n;
+    if (first) this.#firstRead();
   }
 }
 

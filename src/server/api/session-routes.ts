@@ -2,9 +2,10 @@
 // the console event stream.
 import { TOKEN_PREFIX } from '../../protocol/enrollment-token.ts';
 import { nameSchema, type Schema } from '../../protocol/api-schema.ts';
-import { CairnError } from '../../core/errors.ts';
 import type { ServerContext } from '../context.ts';
-import { getRun, parseRunId } from '../runs.ts';
+import { getRun, liveProgressEvents, parseRunId } from '../runs.ts';
+import type { EventFilter } from '../http/events.ts';
+import type { Caller } from '../auth/accounts.ts';
 import { openApiDocument } from '../http/openapi.ts';
 import { type Route, TAKEN } from '../http/router.ts';
 import { renewedCertificate } from '../cert-renewal.ts';
@@ -36,6 +37,34 @@ const enrollBody: Schema = {
 };
 
 const renewedBody: Schema = { type: 'object', properties: { csr: { type: 'string', maxLength: 16384 } }, required: ['csr'] };
+
+/** How often a `user`'s stream may look its agents up again (an agent it enrolled since it opened). */
+const OWNED_AGENTS_RELOAD_MS = 10_000;
+
+/**
+ * What a console's unfiltered stream shows: everything to operators and admins; to a `user`, the
+ * runs of its own jobs, its own agents and the storage servers. The user's agents are read when
+ * the stream opens; an event of an agent not among them reads them again (at most every 10 s), so
+ * an agent enrolled meanwhile shows from its next event on.
+ */
+async function eventAccess(ctx: ServerContext, caller: Caller): Promise<EventFilter | undefined> {
+  if (caller.role !== 'user') return undefined;
+  const owned = async () => new Set((await ctx.db.query<{ name: string }>('SELECT name FROM agents WHERE owner_id = ? AND removed_at IS NULL', [caller.id])).map((r) => r.name));
+  let agents = await owned();
+  let readAt = Date.now();
+  return (type, data, owner) => {
+    if (type !== 'part') return owner === caller.id;
+    const part = data as { kind?: string; name?: string };
+    if (part.kind === 'storage') return true;
+    if (part.kind !== 'agent') return false;
+    if (agents.has(part.name ?? '')) return true;
+    if (Date.now() - readAt > OWNED_AGENTS_RELOAD_MS) {
+      readAt = Date.now();
+      void owned().then((names) => (agents = names), () => undefined);
+    }
+    return false;
+  };
+}
 
 export function sessionRoutes(ctx: ServerContext, allRoutes: () => readonly Route[]): Route[] {
   return [
@@ -102,16 +131,15 @@ export function sessionRoutes(ctx: ServerContext, allRoutes: () => readonly Rout
     {
       method: 'GET',
       path: '/api/events',
-      summary: 'server-sent events for consoles: run, progress, part',
+      summary: "server-sent events for consoles: run, progress, part (a user: its own runs and agents, and storage servers); each running run's last progress first",
       access: 'read',
       query: { run: 'only events of this run' },
       handle: async ({ req, res, query, caller }) => {
         const asked = query.get('run');
         const run = asked === null ? undefined : parseRunId(asked);
         if (run !== undefined) await getRun(ctx.db, run, caller); // unknown, or not the caller's: 404
-        // everything else the stream carries (all runs, all parts) is beyond a `user`'s own things
-        if (run === undefined && caller!.role === 'user') throw new CairnError('E_FORBIDDEN', 'a user may follow only its own runs: /api/events?run=ID');
-        ctx.events.attach(req, res, run === undefined ? undefined : (type, data) => type !== 'part' && (data as { id?: number }).id === run);
+        const filter = run !== undefined ? (type: string, data: unknown) => type !== 'part' && (data as { id?: number }).id === run : await eventAccess(ctx, caller!);
+        ctx.events.attach(req, res, filter, liveProgressEvents());
         return TAKEN;
       },
     },

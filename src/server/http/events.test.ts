@@ -8,10 +8,15 @@ import { EventHub } from './events.ts';
 async function serve(hub: EventHub) {
   const resolvers: (() => void)[] = [];
   const server = http.createServer((req, res) => {
-    const filter = req.url === '/runs-only' ? (type: string) => type === 'run' : undefined;
-    hub.attach(req, res, filter);
+    const filter = req.url === '/runs-only' ? (type: string) => type === 'run' : req.url === '/owner-5' ? (_t: string, _d: unknown, owner: number | null) => owner === 5 : undefined;
+    // as the router does: the (empty) body is read, so the request itself ends at once
+    req.resume();
+    hub.attach(req, res, filter, [
+      { type: 'progress', data: { id: 1 }, owner: 5 },
+      { type: 'progress', data: { id: 2 }, owner: 6 },
+    ]);
     // Registered after the hub's own listener, so by the time it runs the hub has removed the client.
-    req.once('close', () => resolvers.shift()?.());
+    res.once('close', () => resolvers.shift()?.());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
@@ -58,7 +63,8 @@ test('events reach every client whose filter takes them; closed clients are remo
     await all.until('event: run\n');
     await runsOnly.until('event: run\n');
     const runFrame = 'event: run\ndata: {"id":7,"status":"running","note":"two\\nlines"}\n\n';
-    assert.equal(all.text(), `: connected\n\nevent: part\ndata: {"kind":"agent","name":"laptop","status":"online"}\n\n${runFrame}`);
+    const replay = 'event: progress\ndata: {"id":1}\n\nevent: progress\ndata: {"id":2}\n\n';
+    assert.equal(all.text(), `: connected\n\n${replay}event: part\ndata: {"kind":"agent","name":"laptop","status":"online"}\n\n${runFrame}`);
     assert.equal(runsOnly.text(), `: connected\n\n${runFrame}`, 'the filter kept the part event away');
 
     const closed = nextClose();
@@ -91,11 +97,30 @@ test('in-process listeners see every event published and every signal, consoles 
     hub.signal('schedule-missed', { job: 'home' });
     hub.publish('run', { id: 1 });
     await all.until('event: run\n');
-    assert.equal(all.text(), ': connected\n\nevent: run\ndata: {"id":1}\n\n', 'the signal never reached the console');
+    assert.ok(all.text().endsWith('event: run\ndata: {"id":1}\n\n'));
+    assert.ok(!all.text().includes('schedule-missed'), 'the signal never reached the console');
     assert.deepEqual(seen, ['schedule-missed:{"job":"home"}', 'run:{"id":1}']);
     stop();
     hub.publish('run', { id: 2 });
     assert.equal(seen.length, 2, 'a stopped listener hears nothing more');
+  } finally {
+    hub.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+test('a client gets the replayed and new events of its owner only, long after its request was read', async () => {
+  const hub = new EventHub();
+  const { server, port } = await serve(hub);
+  try {
+    const mine = await connect(port, '/owner-5');
+    await mine.until('data: {"id":1}\n\n');
+    await new Promise((r) => setTimeout(r, 50));
+    hub.publish('run', { id: 3 }, 6);
+    hub.publish('run', { id: 4 }, 5);
+    await mine.until('data: {"id":4}');
+    assert.equal(mine.text(), ': connected\n\nevent: progress\ndata: {"id":1}\n\nevent: run\ndata: {"id":4}\n\n');
   } finally {
     hub.close();
     server.closeAllConnections();

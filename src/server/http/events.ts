@@ -4,13 +4,20 @@
 // every 15 s keeps proxies and idle timers from closing quiet streams. A client that stops
 // reading is dropped once its unsent backlog passes MAX_BACKLOG, so memory stays bounded.
 // In-process listeners (`onPublish`, the alerts) see every event, and `signal`s no console sees.
+// An event may name the user it belongs to (a run's job owner): the filter sees it, the client
+// never does. A client that connects gets the `replay` events first (the last progress of each
+// running run), so a late joiner does not wait for the next one.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CairnError } from '../../core/errors.ts';
 
 export const PING_INTERVAL_MS = 15_000;
 const MAX_BACKLOG = 1024 * 1024;
 
-type Client = { res: ServerResponse; filter: ((type: string, data: unknown) => boolean) | undefined };
+/** Whether a client gets an event: its type, data, and the user it belongs to (null: no user's). */
+export type EventFilter = (type: string, data: unknown, owner: number | null) => boolean;
+export type StoredEvent = { type: string; data: unknown; owner: number | null };
+
+type Client = { res: ServerResponse; filter: EventFilter | undefined };
 /** An in-process listener (alerts): sees every event published and every signal. */
 export type EventListener = (type: string, data: unknown) => void;
 
@@ -21,7 +28,7 @@ export class EventHub {
   #closed = false;
 
   /** Takes over the response: SSE headers, a ping every 15 s, the client removed when the connection closes. */
-  attach(req: IncomingMessage, res: ServerResponse, filter?: (type: string, data: unknown) => boolean): void {
+  attach(req: IncomingMessage, res: ServerResponse, filter?: EventFilter, replay: readonly StoredEvent[] = []): void {
     if (this.#closed) throw new CairnError('E_UNAVAILABLE', 'the server is shutting down');
     const client: Client = { res, filter };
     res.writeHead(200, {
@@ -32,19 +39,18 @@ export class EventHub {
     });
     // A first comment sends the headers now, so the console knows the stream is open.
     res.write(': connected\n\n');
+    for (const e of replay) if (filter === undefined || filter(e.type, e.data, e.owner)) res.write(frameOf(e.type, e.data));
     this.#clients.add(client);
     const remove = () => this.#remove(client);
-    req.once('close', remove);
+    // the response's close, not the request's: a request closes once its (empty) body is read
     res.once('close', remove);
     res.once('error', remove);
     this.#ping ??= setInterval(() => this.#broadcast(': ping\n\n', () => true), PING_INTERVAL_MS).unref();
   }
 
-  publish(type: string, data: unknown): void {
-    if (!/^[A-Za-z0-9._-]+$/.test(type)) throw new CairnError('E_INTERNAL', `bad event type ${JSON.stringify(type)}`);
-    // JSON.stringify escapes newlines inside strings, so the data is one line as SSE requires.
-    const frame = `event: ${type}\ndata: ${JSON.stringify(data) ?? 'null'}\n\n`;
-    this.#broadcast(frame, (c) => c.filter === undefined || c.filter(type, data));
+  publish(type: string, data: unknown, owner: number | null = null): void {
+    const frame = frameOf(type, data);
+    this.#broadcast(frame, (c) => c.filter === undefined || c.filter(type, data, owner));
     this.#tell(type, data);
   }
 
@@ -102,4 +108,10 @@ export class EventHub {
       this.#ping = undefined;
     }
   }
+}
+
+function frameOf(type: string, data: unknown): string {
+  if (!/^[A-Za-z0-9._-]+$/.test(type)) throw new CairnError('E_INTERNAL', `bad event type ${JSON.stringify(type)}`);
+  // JSON.stringify escapes newlines inside strings, so the data is one line as SSE requires.
+  return `event: ${type}\ndata: ${JSON.stringify(data) ?? 'null'}\n\n`;
 }
