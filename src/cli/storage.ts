@@ -28,7 +28,7 @@ function packageVersion(): string {
 const start: Command = {
   name: 'storage start',
   summary: 'serve vaults from a data directory over HTTPS (joins a backup server with --server)',
-  usage: '--data DIR [--listen HOST:PORT] [--server URL --token T --name NAME] [--advertise URL] [--append-only]',
+  usage: '--data DIR [--listen HOST:PORT] [--server URL --token T --name NAME] [--advertise URL] [--append-only] [--backend s3://…]',
   example: 'storage start --data /srv/cairn/storage --listen 0.0.0.0:7351 --server https://backup.example:7350 --name nas',
   help: {
     data: 'the folder the vaults are kept in (required)',
@@ -54,7 +54,7 @@ const start: Command = {
     const dataDir = requireString(values, 'data', 'storage start');
     const backend = optionalString(values, 'backend');
     if (backend !== undefined)
-      throw new CairnError('E_USAGE', `storage start: --backend ${backend}: only the local data folder is supported yet`);
+      throw new CairnError('E_USAGE', `storage start: --backend ${backend}: not supported yet (only the local data folder)`);
     const server = optionalString(values, 'server');
     if (server !== undefined) {
       let url: URL | undefined;
