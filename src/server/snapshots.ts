@@ -3,6 +3,7 @@
 // consoles read: lists, one snapshot by id or unique prefix, and one directory's listing.
 import { CairnError } from '../core/errors.ts';
 import type { LsEntryJson, SnapshotJson } from '../protocol/api-types.ts';
+import { shortSnapshotPrefix } from '../protocol/snapshot-ref.ts';
 import type { IndexEntryWire, SnapshotCreatedParams, SnapshotIndexParams } from '../protocol/control.ts';
 import type { Caller } from './auth/accounts.ts';
 import type { CatalogDriver } from './catalog/driver.ts';
@@ -68,17 +69,30 @@ export async function listSnapshots(db: CatalogDriver, caller: Caller, opts: { a
   return rows.filter((r) => caller.role !== 'user' || r.job_owner === caller.id).map(snapshotJson);
 }
 
-/** A snapshot by full id or a unique prefix of at least 8 hex digits. */
+/** How many matches an ambiguous prefix names. */
+const AMBIGUOUS_SHOWN = 5;
+
+/** A snapshot by full id or a unique prefix of at least 8 hex digits, among those `caller` may see. */
 export async function snapshotRow(db: CatalogDriver, idOrPrefix: string, caller?: Caller): Promise<SnapshotRow> {
+  const short = shortSnapshotPrefix(idOrPrefix);
+  if (short !== undefined) throw new CairnError('E_BAD_REQUEST', short);
   const notFound = () => new CairnError('E_NOT_FOUND', `no snapshot ${idOrPrefix.slice(0, 64)}`);
   if (!/^[0-9a-f]{8,64}$/.test(idOrPrefix)) throw notFound();
-  const rows =
-    idOrPrefix.length === 64
-      ? await db.query<SnapshotRow>(`${SELECT} WHERE s.id = ? AND s.forgetting_at IS NULL`, [idOrPrefix])
-      : await db.query<SnapshotRow>(`${SELECT} WHERE s.id >= ? AND s.id < ? AND s.forgetting_at IS NULL LIMIT 2`, [idOrPrefix, `${idOrPrefix}g`]);
-  if (rows.length > 1) throw new CairnError('E_CONFLICT', `snapshot prefix ${idOrPrefix} is ambiguous: give more digits`);
+  const where = idOrPrefix.length === 64 ? ['s.id = ?'] : ['s.id >= ?', 's.id < ?'];
+  const params: (string | number)[] = idOrPrefix.length === 64 ? [idOrPrefix] : [idOrPrefix, `${idOrPrefix}g`];
+  // a user's lookup never matches, nor names, another owner's snapshots
+  if (caller?.role === 'user') {
+    where.push('j.owner_id = ?');
+    params.push(caller.id);
+  }
+  const rows = await db.query<SnapshotRow>(`${SELECT} WHERE ${where.join(' AND ')} AND s.forgetting_at IS NULL ORDER BY s.id LIMIT ${AMBIGUOUS_SHOWN + 1}`, params);
+  if (rows.length > 1) {
+    const named = rows.slice(0, AMBIGUOUS_SHOWN).map((r) => `${r.id.slice(0, 16)} (${r.job ?? 'no job'}, ${iso(r.time)})`);
+    const more = rows.length > AMBIGUOUS_SHOWN ? ' and more' : '';
+    throw new CairnError('E_CONFLICT', `snapshot prefix ${idOrPrefix} is ambiguous: ${named.join(', ')}${more}; give more digits`);
+  }
   const row = rows[0];
-  if (!row || (caller?.role === 'user' && row.job_owner !== caller.id)) throw notFound();
+  if (!row) throw notFound();
   return row;
 }
 

@@ -5,7 +5,7 @@ import { seg, withQuery } from '../api-client.ts';
 import type { Command } from '../command.ts';
 import { formatBytes } from '../progress.ts';
 import { snapshotForget } from './forget.ts';
-import { absolutePath, bool, JSON_HELP, JSON_OPTION, printList, str, withClient } from './shared.ts';
+import { absolutePath, bool, JSON_HELP, JSON_OPTION, printList, snapshotArg, str, withClient } from './shared.ts';
 
 const list: Command = {
   name: 'snapshot list',
@@ -46,7 +46,7 @@ const ls: Command = {
   positionals: [1, 2],
   async run({ values, positionals }) {
     const dir = positionals[1] === undefined ? '/' : absolutePath(positionals[1], 'path');
-    const path = withQuery(`/api/snapshots/${seg(positionals[0]!)}/ls`, { path: dir });
+    const path = withQuery(`/api/snapshots/${seg(snapshotArg(positionals[0]!))}/ls`, { path: dir });
     const entries = await withClient((c) => c.get<LsEntryJson[]>(path));
     printList(entries, bool(values, 'json'), (e) => ({
       type: e.type,
