@@ -62,6 +62,8 @@ export type RunningAgent = {
   restoreRoots: string[];
   /** runs executing (their run ids; catalog rebuilds are not runs) */
   running: () => number[];
+  /** resolves with a sentence when the server says an administrator removed this agent (never otherwise) */
+  removed: Promise<string>;
   /** cancels running runs, closes the control channel, releases the lock */
   stop: () => Promise<void>;
 };
@@ -165,6 +167,8 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
       log,
     });
 
+    let onRemoved!: (detail: string) => void;
+    const removed = new Promise<string>((resolve) => (onRemoved = resolve));
     const control = new ControlClient({
       server: settings.server,
       caPem: secrets.caPem,
@@ -220,6 +224,7 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
           controller.abort(new CairnError('E_UNAVAILABLE', 'the link to the backup server dropped during the rebuild'));
         }
       },
+      onRemoved,
       log,
     });
     control.start();
@@ -244,6 +249,7 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
       dataDir,
       restoreRoots: settings.restoreRoots,
       running: () => runs.running(),
+      removed,
       stop: () => {
         stopping ??= (async () => {
           for (const r of rebuilds.values()) r.controller.abort(canceledError());

@@ -1,9 +1,11 @@
 // `cairn agent start`: runs the agent daemon (agent/agent-daemon.ts). The first stdout line says
 // what happened (`agent NAME enrolled with SERVER` or `agent NAME started`; scripts and tests
 // wait for it), connection state lines go to stderr, and it runs until SIGTERM/SIGINT, when it
-// cancels running runs, closes its link to the server and releases the data folder.
+// cancels running runs, closes its link to the server and releases the data folder, or until the
+// server says an administrator removed it (exit 1).
 import { startAgent } from '../agent/agent-daemon.ts';
 import { type Command, requireString } from './command.ts';
+import { serveUntilEnd } from './daemon-life.ts';
 
 const start: Command = {
   name: 'agent start',
@@ -36,15 +38,7 @@ const start: Command = {
       restoreRoots: roots?.length ? roots : undefined,
     });
     process.stdout.write(agent.enrolled ? `agent ${agent.name} enrolled with ${agent.server}\n` : `agent ${agent.name} started\n`);
-    await new Promise<void>((resolve) => {
-      const onSignal = (signal: string) => {
-        process.stderr.write(`cairn agent: ${signal}, stopping\n`);
-        void agent.stop().then(resolve);
-      };
-      process.once('SIGTERM', () => onSignal('SIGTERM'));
-      process.once('SIGINT', () => onSignal('SIGINT'));
-    });
-    return 0;
+    return serveUntilEnd(agent, 'cairn agent', (signal) => `${signal}, stopping`);
   },
 };
 

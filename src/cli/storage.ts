@@ -1,6 +1,7 @@
 // `cairn storage …`: running a storage server. `storage start` prints the URL it bound as the
 // first stdout line and the certificate fingerprint as the second (scripts and tests read them),
-// then serves until SIGTERM/SIGINT, when it finishes in-flight requests and exits 0.
+// then serves until SIGTERM/SIGINT, when it finishes in-flight requests and exits 0 (or until the
+// backup server says an administrator removed it: exit 1).
 // With `--server URL` (and `--token T --name NAME` the first time) it joins a backup server;
 // without, and without a saved enrollment, it runs standalone for `cairn direct`.
 import { readFileSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import { CairnError } from '../core/errors.ts';
 import { startStorage } from '../storage/storage-daemon.ts';
 import { type Command, requireString } from './command.ts';
+import { serveUntilEnd } from './daemon-life.ts';
 
 function optionalString(values: Record<string, unknown>, flag: string): string | undefined {
   const v = values[flag];
@@ -79,15 +81,7 @@ const start: Command = {
     });
     process.stdout.write(`${running.url}\nfingerprint ${running.fingerprint}\n`);
     process.stderr.write(`cairn storage: serving ${running.dataDir} at ${running.url} (${running.mode === 'server' ? `server mode, as ${running.name}` : 'standalone'}${running.appendOnly ? ', append-only' : ''})\n`);
-    await new Promise<void>((resolve) => {
-      const onSignal = (signal: string) => {
-        process.stderr.write(`cairn storage: ${signal}, finishing in-flight requests\n`);
-        void running.stop().then(resolve);
-      };
-      process.once('SIGTERM', () => onSignal('SIGTERM'));
-      process.once('SIGINT', () => onSignal('SIGINT'));
-    });
-    return 0;
+    return serveUntilEnd(running, 'cairn storage', (signal) => `${signal}, finishing in-flight requests`);
   },
 };
 

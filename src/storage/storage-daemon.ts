@@ -56,6 +56,8 @@ export type RunningStorage = {
   name: string;
   mode: StorageSettings['mode'];
   appendOnly: boolean;
+  /** resolves with a sentence when the backup server says an administrator removed this storage server (never otherwise) */
+  removed: Promise<string>;
   /** Stops accepting, lets in-flight requests finish, closes the vaults, releases the lock. */
   stop: () => Promise<void>;
 };
@@ -322,6 +324,8 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
     const reachable = settings.mode === 'server' ? reachableUrl(host, address.port, settings.advertise) : url;
 
     let control: { start(): void; close(): Promise<void> } | undefined;
+    let onRemoved!: (detail: string) => void;
+    const removed = new Promise<string>((resolve) => (onRemoved = resolve));
     let renewals: RenewalChecks | undefined;
     if (settings.mode === 'server' && setup.enrollment) {
       const { ControlClient } = await import('../protocol/control-client.ts');
@@ -332,6 +336,7 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
         self: { kind: 'storage', name: settings.name },
         hello: () => ({ version: options.version ?? '0.1.0', address: reachable }),
         handlers: storageControlHandlers(store, { appendOnly: settings.appendOnly === true, log }),
+        onRemoved,
         log, // connection state lines ("control: online: …") come through here
       });
       control = client;
@@ -350,6 +355,7 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
       name: settings.name,
       mode: settings.mode,
       appendOnly: settings.appendOnly === true,
+      removed,
       stop: () => {
         stopping ??= (async () => {
           await renewals?.stop();
