@@ -1,7 +1,7 @@
 // The JSON shapes the REST API answers with, exactly as SPEC.md's "What the commands print"
 // lists them (the CLI's --json prints these objects unchanged). Times are ISO 8601 UTC strings.
 import type { ConflictPolicy, Level } from './api-schema.ts';
-import type { Warning } from './control.ts';
+import type { ConflictCounts, Warning } from './control.ts';
 
 export type RunKind = 'backup' | 'restore' | 'verify' | 'copy' | 'gc';
 export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'canceled'] as const;
@@ -42,6 +42,8 @@ export type RunJson = {
   retryOf: number | null;
   /** the retry queued after this run failed, when there is one */
   nextAttempt: number | null;
+  /** a restore: existing files renamed, skipped or overwritten (a dry run: would be); null until reported */
+  conflicts?: ConflictCounts | null;
   /** a gc: what it freed (or, on append-only storage without a code, would free) */
   bytesFreed?: number;
   chunksDeleted?: number;

@@ -107,6 +107,9 @@ export type RestoreResult = {
   /** what the checks before writing found */
   pretreatment: RestorePretreatment;
 };
+/** Existing entries a restore met, by what its conflict policy did with each. */
+export type ConflictCounts = { renamed: number; skipped: number; overwritten: number };
+
 /**
  * A restore's checks before writing (SPEC.md "Restore subsystem"), kept in the run. `ok` false:
  * nothing was written and `problems` says why. The fields after `problems` are there when the
@@ -120,6 +123,8 @@ export type RestorePretreatment = {
   problems: string[];
   /** existing entries in the way and what the conflict policy does with each (the first 1000) */
   conflicts: { path: string; action: string }[];
+  /** all of them by what was (a dry run or failed check: would be) done; absent from runs before issue 12 */
+  conflictCounts?: ConflictCounts;
   /**
    * What the restore writes (entries other than directories, files' bytes, distinct chunks) and
    * how it reads them: `blobs` requests, each answered in pack order; distinct packs; pack visits
