@@ -1,13 +1,14 @@
 // How the CLI names and shows snapshots, on a real cluster (server, storage s1, agent a1): a
 // prefix under 8 hex digits is bad usage (exit 2) wherever a snapshot is taken, an ambiguous one
-// names up to 5 matches (exit 1) but never another owner's, and nothing changes on refusal.
+// names up to 5 matches (exit 1) but never another owner's, and nothing changes on refusal;
+// `snapshot ls` shows each entry's mode, owner, size, mtime and a symlink's target.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
-import type { RunJson } from '../src/protocol/api-types.ts';
+import type { LsEntryJson, RunJson } from '../src/protocol/api-types.ts';
 import { type Cluster, startCluster, tempDir } from './support/cluster.ts';
 import { type RawApi, rawApi } from './support/raw-api.ts';
 import { cliRefused, httpRefused } from './support/refusals.ts';
@@ -25,6 +26,10 @@ describe('snapshots named and shown by the CLI', { concurrency: 1 }, () => {
     mkdirSync(join(src, 'sub'), { recursive: true });
     writeFileSync(join(src, 'a.txt'), 'alpha\n');
     writeFileSync(join(src, 'sub', 'b.txt'), 'beta\n');
+    chmodSync(join(src, 'a.txt'), 0o640);
+    chmodSync(join(src, 'sub'), 0o750);
+    symlinkSync('a.txt', join(src, 'link'));
+    symlinkSync(Buffer.from([0x2e, 0x2f, 0xff]), join(src, 'odd'));
     const made = await c.cli(['job', 'create', 'j1', '--agent', 'a1', '--storage', 's1', '--path', src]);
     assert.equal(made.code, 0, made.stderr);
     const run = await c.json<RunJson>(['job', 'run', 'j1', '--wait']);
@@ -34,6 +39,35 @@ describe('snapshots named and shown by the CLI', { concurrency: 1 }, () => {
 
   after(async () => {
     await c?.stop();
+  });
+
+  it('snapshot ls shows mode, owner, size, mtime and a symlink\'s target (base64 beside it when not UTF-8)', async () => {
+    const { uid, gid } = lstatSync(join(src, 'a.txt'));
+    const items = await c.json<LsEntryJson[]>(['snapshot', 'ls', snapshot, src]);
+    const pick = (e: LsEntryJson) => [e.name, e.type, e.mode, e.uid, e.gid, e.target, e.targetBytes];
+    assert.deepEqual(items.map(pick), [
+      ['a.txt', 'file', 0o640, uid, gid, null, undefined],
+      ['link', 'symlink', 0o777, uid, gid, 'a.txt', undefined],
+      ['odd', 'symlink', 0o777, uid, gid, './\\xff', Buffer.from([0x2e, 0x2f, 0xff]).toString('base64')],
+      ['sub', 'dir', 0o750, uid, gid, null, undefined],
+    ]);
+    assert.equal(items[0]!.size, 6);
+    assert.equal(items[0]!.mtime, lstatSync(join(src, 'a.txt')).mtime.toISOString());
+    const text = await c.cli(['snapshot', 'ls', snapshot, src]);
+    assert.equal(text.code, 0, text.stderr);
+    const lines = text.stdout.trimEnd().split('\n');
+    assert.match(lines[0]!, /^MODE +OWNER +SIZE +MTIME +NAME$/);
+    assert.match(lines[1]!, new RegExp(`^-rw-r----- +${uid}:${gid} +6 +\\d{4}-\\d\\d-\\d\\dT[0-9:.]+Z +a\\.txt$`));
+    assert.match(lines[2]!, /^lrwxrwxrwx .* link -> a\.txt$/);
+    assert.match(lines[3]!, /^lrwxrwxrwx .* odd -> \.\/\\xff$/);
+    assert.match(lines[4]!, /^drwxr-x--- /);
+    // an entry indexed before the index carried metadata (an older agent) shows null
+    const db = new DatabaseSync(join(c.serverDir, 'catalog.db'), { timeout: 10_000 });
+    db.prepare("UPDATE files SET mode = NULL, uid = NULL, gid = NULL, target = NULL WHERE name = CAST('link' AS BLOB)").run();
+    db.close();
+    const older = (await c.json<LsEntryJson[]>(['snapshot', 'ls', snapshot, src])).find((e) => e.name === 'link')!;
+    assert.deepEqual([older.mode, older.uid, older.gid, older.target], [null, null, null, null]);
+    assert.match((await c.cli(['snapshot', 'ls', snapshot, src])).stdout, /^l +- +- +\S+ +link$/m);
   });
 
   it('refuses a prefix under 8 hex digits with exit 2 wherever a snapshot is taken, asking nothing', async () => {

@@ -121,8 +121,15 @@ export type LsEntryJson = {
   type: string;
   size: number;
   mtime: string;
+  /** permission bits (st_mode & 0o7777), owner ids, a symlink's target; null for snapshots indexed before issue 12 */
+  mode: number | null;
+  uid: number | null;
+  gid: number | null;
+  target: string | null;
   nameBytes?: string;
   pathBytes?: string;
+  /** the target's exact bytes in base64 when they are not valid UTF-8 */
+  targetBytes?: string;
 };
 
 export type RestoreRequest = {

@@ -234,7 +234,11 @@ export type GcResult = {
 // ---- agent → server
 export type SnapshotCreatedParams = { run: number; snapshot: string; time: string; counters: BackupCounters };
 /** Up to INDEX_BATCH entries of the new snapshot's file index; bytes as base64. */
-export type IndexEntryWire = { dir: string; name: string; type: string; size: number; mtimeNs: string };
+/**
+ * One entry of a snapshot's file index: `dir`, `name` and a symlink's `target` as base64 of their
+ * exact bytes; `mode` (permission bits), `uid`, `gid` and `target` are absent from agents before issue 12.
+ */
+export type IndexEntryWire = { dir: string; name: string; type: string; size: number; mtimeNs: string; mode?: number; uid?: number; gid?: number; target?: string };
 export type SnapshotIndexParams = { run: number; snapshot: string; entries: IndexEntryWire[] };
 export const INDEX_BATCH = 5000;
 export type RenewGrantParams = { run: number };

@@ -136,14 +136,20 @@ export async function lsSnapshot(db: CatalogDriver, idOrPrefix: string, dir: Buf
     const full = Buffer.concat([clean, clean.length === 1 ? Buffer.alloc(0) : Buffer.from('/'), e.name]);
     const name = displayBytes(e.name);
     const path = displayBytes(full);
+    const target = e.target === null ? undefined : displayBytes(e.target);
     return {
       name: name.text,
       path: path.text,
       type: e.type,
       size: e.size,
       mtime: new Date(Number(e.mtimeNs / 1_000_000n)).toISOString(),
+      mode: e.mode,
+      uid: e.uid,
+      gid: e.gid,
+      target: target?.text ?? null,
       ...(name.exact ? {} : { nameBytes: e.name.toString('base64') }),
       ...(path.exact ? {} : { pathBytes: full.toString('base64') }),
+      ...(target === undefined || target.exact ? {} : { targetBytes: e.target!.toString('base64') }),
     };
   });
 }
@@ -187,12 +193,32 @@ export async function snapshotCreated(ctx: ServerContext, agent: PartRef, params
   return {};
 }
 
+/** A symlink target's base64 on the wire: PATH_MAX (4096 bytes) and then some. */
+const MAX_TARGET_BASE64 = 8192;
+
 export function wireEntry(e: IndexEntryWire) {
   if (typeof e !== 'object' || e === null || typeof e.dir !== 'string' || typeof e.name !== 'string' || typeof e.type !== 'string')
     throw new CairnError('E_BAD_REQUEST', 'index entry: dir, name and type are required');
   if (!Number.isSafeInteger(e.size) || e.size < 0 || !/^-?\d{1,22}$/.test(String(e.mtimeNs)))
     throw new CairnError('E_BAD_REQUEST', 'index entry: size and mtimeNs must be integers');
-  return { dir: Buffer.from(e.dir, 'base64'), name: Buffer.from(e.name, 'base64'), type: e.type.slice(0, 16), size: e.size, mtimeNs: BigInt(e.mtimeNs) };
+  const id = (v: unknown, max: number, what: string) => {
+    if (v === undefined) return null; // an agent from before issue 12
+    if (!Number.isSafeInteger(v) || (v as number) < 0 || (v as number) > max) throw new CairnError('E_BAD_REQUEST', `index entry: ${what} must be an integer from 0 to ${max}`);
+    return v as number;
+  };
+  if (e.target !== undefined && (typeof e.target !== 'string' || e.target.length > MAX_TARGET_BASE64))
+    throw new CairnError('E_BAD_REQUEST', `index entry: target must be base64 of at most ${MAX_TARGET_BASE64} characters`);
+  return {
+    dir: Buffer.from(e.dir, 'base64'),
+    name: Buffer.from(e.name, 'base64'),
+    type: e.type.slice(0, 16),
+    size: e.size,
+    mtimeNs: BigInt(e.mtimeNs),
+    mode: id(e.mode, 0o7777, 'mode'),
+    uid: id(e.uid, 0xffffffff, 'uid'),
+    gid: id(e.gid, 0xffffffff, 'gid'),
+    target: e.target === undefined ? null : Buffer.from(e.target, 'base64'),
+  };
 }
 
 export async function snapshotIndex(ctx: ServerContext, agent: PartRef, params: unknown): Promise<{ added: number }> {
