@@ -4,7 +4,9 @@
 // `Expect: 100-continue` are checked (route, key, size, already stored) before their body is sent.
 // A connection with no byte either way for dataIdleMs (60 s) while a request is under way is
 // closed (the handler sees the client gone); there is no limit on a request that keeps moving,
-// so a pack uploaded at a low --bwlimit is not cut off.
+// so a pack uploaded at a low --bwlimit is not cut off. Every request is counted in `inFlight`, so
+// a stopping server closes its vaults only after the last handler settled; once stopping, a new
+// request is refused 503 on a connection then closed (in-flight.ts).
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -14,6 +16,7 @@ import { dataIdleMs, matchRoute } from '../protocol/data-plane.ts';
 import type { Authorize } from './authorize.ts';
 import { handlers, type RequestContext } from './data-plane-handlers.ts';
 import { sendError } from './http-io.ts';
+import type { InFlight } from './in-flight.ts';
 import type { VaultStore } from './vault-store.ts';
 
 export type DataPlaneOptions = {
@@ -22,6 +25,8 @@ export type DataPlaneOptions = {
   authorize: Authorize;
   /** server mode: the backup server's CA; clients are asked for a certificate (the authorizer decides) */
   clientCa?: string;
+  /** counts the running handlers for a clean stop (refusing new ones once stopping) */
+  inFlight: InFlight;
 };
 
 /**
@@ -38,7 +43,13 @@ function connectionRun(socket: Socket): string {
 }
 
 export function createDataPlaneServer(options: DataPlaneOptions): Server {
-  const handle = async (req: IncomingMessage, res: ServerResponse, expectContinue: boolean) => {
+  const handle = (req: IncomingMessage, res: ServerResponse, expectContinue: boolean) =>
+    options.inFlight.run(() => serve(req, res, expectContinue)).catch((e: unknown) => {
+      // refused: the server is stopping; this connection is not kept for another request
+      res.setHeader('connection', 'close');
+      sendError(req, res, e);
+    });
+  const serve = async (req: IncomingMessage, res: ServerResponse, expectContinue: boolean) => {
     let continued = !expectContinue;
     try {
       const match = matchRoute(req.method ?? '', req.url ?? '');

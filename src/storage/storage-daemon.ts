@@ -19,9 +19,11 @@ import { checkPartName } from '../core/part-identity.ts';
 import { certificateFingerprint, mutualServerTlsOptions, type TlsIdentity } from '../core/tls.ts';
 import { type RenewalChecks, renewalDecision } from '../core/cert-life.ts';
 import { readIdentity, saveIdentity } from '../core/identity-files.ts';
+import { testDuration } from '../core/test-settings.ts';
 import { type Authorize, grantAuthorizer, standaloneAuthorizer } from './authorize.ts';
 import { storageControlHandlers } from './control-handlers.ts';
 import { createDataPlaneServer } from './data-plane-server.ts';
+import { InFlight } from './in-flight.ts';
 import { VaultStore } from './vault-store.ts';
 
 /** `appendOnly`: set by `--append-only` and kept (only an edit of storage.json on this machine turns it off) */
@@ -280,12 +282,17 @@ function listenOn(server: Server, host: string, port: number): Promise<AddressIn
   });
 }
 
+/** How long a stopping storage server lets in-flight requests run before it cuts them. */
+function drainMs(): number {
+  return testDuration('STORAGE_DRAIN', 30_000);
+}
+
 function closeDataPlane(server: Server): Promise<void> {
   const closed = new Promise<void>((res) => server.close(() => res()));
   // In-flight requests finish; keep-alive connections are closed as soon as they go idle,
   // and anything still open after 30 s is cut.
   const idle = setInterval(() => server.closeIdleConnections(), 100);
-  const deadline = setTimeout(() => server.closeAllConnections(), 30_000);
+  const deadline = setTimeout(() => server.closeAllConnections(), drainMs());
   server.closeIdleConnections();
   return closed.finally(() => {
     clearInterval(idle);
@@ -302,6 +309,7 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
   const unlock = await lockDataDir(dataDir, 'storage');
   let store: VaultStore | undefined;
   let server: Server | undefined;
+  const inFlight = new InFlight();
   try {
     const saved = await readSaved(dataDir);
     const serverMode = options.server !== undefined || saved?.mode === 'server';
@@ -312,7 +320,7 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
     const { settings, identity } = setup;
     store = new VaultStore(dataDir);
     await store.init();
-    server = createDataPlaneServer({ identity, store, authorize: setup.authorize, clientCa: setup.clientCa });
+    server = createDataPlaneServer({ identity, store, authorize: setup.authorize, clientCa: setup.clientCa, inFlight });
     const { host, port } = parseListen(settings.listen);
     const address = await listenOn(server, host, port);
     // A server-mode storage started on port 0 keeps the port it got: the backup server and the
@@ -335,7 +343,7 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
         identity,
         self: { kind: 'storage', name: settings.name },
         hello: () => ({ version: options.version ?? '0.1.0', address: reachable }),
-        handlers: storageControlHandlers(store, { appendOnly: settings.appendOnly === true, log }),
+        handlers: inFlight.wrap(storageControlHandlers(store, { appendOnly: settings.appendOnly === true, log })),
         onRemoved,
         log, // connection state lines ("control: online: …") come through here
       });
@@ -358,9 +366,13 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
       removed,
       stop: () => {
         stopping ??= (async () => {
+          inFlight.stop(); // what runs finishes; anything new is refused as unavailable
           await renewals?.stop();
           await control?.close(); // no new orders while the data plane drains
           await closeDataPlane(dataPlane);
+          // a handler can outlive its connection (a client gone, or cut at the deadline): its last write lands before the vaults close
+          const left = await inFlight.drained(drainMs());
+          if (left > 0) log(`${left} request(s) still running after ${drainMs() / 1000} s; closing the vaults anyway`);
           await vaults.close();
           await unlock();
         })();
