@@ -163,13 +163,14 @@ export class ControlClient {
     this.#rpc = rpc;
 
     ws.on('unexpected-response', (_req: ClientRequest, res: IncomingMessage) => {
-      // 401/403: this part's certificate is unknown, replaced or removed; the operator fixes that, we keep asking slowly
-      refused = res.statusCode === 401 || res.statusCode === 403;
+      // 401/403: this part's certificate is unknown or replaced; the operator fixes that, we keep asking slowly.
+      // 410: an administrator removed this part; a part that says so (onRemoved) stops
       removed = res.statusCode === 410;
+      refused = res.statusCode === 401 || res.statusCode === 403 || removed;
       detail = removed
         ? `${this.#o.self.kind} ${this.#o.self.name} was removed from the backup server at ${this.#o.server} by an administrator`
         : refused
-        ? `the server refused this part's certificate (HTTP ${res.statusCode}): removed, or enrolled again elsewhere?`
+        ? `the server refused this part's certificate (HTTP ${res.statusCode}): not enrolled there, or enrolled again with another certificate?`
         : `the server answered HTTP ${res.statusCode} instead of opening the control channel`;
       res.resume();
       ws.terminate();
