@@ -12,6 +12,7 @@ import { createCertificateAuthority, createPartRequest, issuePartCertificate } f
 import type { PartIdentity } from '../src/core/part-identity.ts';
 import { certificateFingerprint } from '../src/core/tls.ts';
 import { createEnrollmentToken, parseEnrollmentToken } from '../src/protocol/enrollment-token.ts';
+import { runCairn } from './support/cli.ts';
 import { type Cluster, type Daemon, startCluster, startDaemon, tempDir } from './support/cluster.ts';
 import { attemptStart, dialControl, enrollRaw, type StartAttempt } from './support/part-attempts.ts';
 import { errorOf, type RawApi, rawApi } from './support/raw-api.ts';
@@ -155,7 +156,21 @@ describe('bad enrollment and part identities', { concurrency: 1 }, () => {
     );
   });
 
-  it('refuses an agent an admin removed, from then on', async () => {
+  /** The daemon's exit status, once it has exited. */
+  async function exited(d: Daemon): Promise<number | null> {
+    if (d.process.exitCode === null && d.process.signalCode === null) await new Promise((r) => d.process.once('exit', r));
+    return d.process.exitCode;
+  }
+
+  /** One stderr line saying the part was removed, no stack trace. */
+  function saysRemoved(stderr: string, kind: 'agent' | 'storage', name: string): void {
+    const line = new RegExp(`^cairn ${kind}: ${kind} ${name} was removed from the backup server at ${c.url.replace(/[.]/g, '\\.')} by an administrator; stopping$`, 'm');
+    assert.match(stderr, line);
+    assert.equal(stderr.split('\n').filter((l) => /was removed/.test(l)).length, 1, stderr);
+    assert.doesNotMatch(stderr, /^\s+at /m, 'no stack trace');
+  }
+
+  it('refuses an agent an admin removed, from then on: its daemon stops saying so (exit 1)', async () => {
     await cliRefused(c, api, ['agent', 'remove', 'nope'], { exit: 1, message: /^cairn: no agent named nope$/, audit: { what: 'DELETE /api/agents/nope', result: 'E_NOT_FOUND' } });
     // (the server logs each refused control-channel dial; earlier tests caused some already)
     const refusals = () => c.server.stderr().split('\n').filter((l) => /control: refused agent a1 /.test(l)).length;
@@ -163,12 +178,18 @@ describe('bad enrollment and part identities', { concurrency: 1 }, () => {
     const removed = await c.cli(['agent', 'remove', 'a1']);
     assert.equal(removed.code, 0, removed.stderr);
     assert.deepEqual(await partNames('agent'), ['a2']);
-    // its daemon redials and is refused
+    // its daemon redials, is refused as removed, and stops instead of retrying
+    const a1 = c.agents.get('a1')!;
+    assert.equal(await exited(a1), 1, a1.stderr());
+    saysRemoved(a1.stderr(), 'agent', 'a1');
     await until(() => refusals() > beforeRemoval, `the server never refused a1's redial:\n${c.server.stderr()}`);
-    // restarted from its data folder, still refused
+    // restarted from its data folder, refused again, and it stops again
     const before = refusals();
-    await c.restartAgent('a1');
-    await until(() => refusals() > before, 'the restarted removed agent was not refused');
+    const again = await runCairn(['agent', 'start', '--data', a1.dataDir], { CAIRN_TOKEN: '' });
+    assert.equal(again.code, 1, again.stderr);
+    assert.equal(again.stdout, 'agent a1 started\n');
+    saysRemoved(again.stderr, 'agent', 'a1');
+    assert.ok(refusals() > before, 'the restarted removed agent was not refused');
     assert.deepEqual(await partNames('agent'), ['a2']);
     // and nothing can be given to it
     await cliRefused(c, api, ['job', 'create', 'for-a1', '--agent', 'a1', '--storage', 's1', '--path', '/tmp'], { exit: 1, message: /^cairn: no agent named a1$/ });
@@ -176,5 +197,17 @@ describe('bad enrollment and part identities', { concurrency: 1 }, () => {
     assert.equal(answer.status, 404, answer.text);
     assert.match(errorOf(answer).message ?? '', /^no agent named a1$/);
     await cliRefused(c, api, ['agent', 'remove', 'a1'], { exit: 1, message: /^cairn: no agent named a1$/, audit: { what: 'DELETE /api/agents/a1', result: 'E_NOT_FOUND' } });
+  });
+
+  it('stops a storage server an admin removed, saying so (exit 1), and again when restarted', async () => {
+    const removed = await c.cli(['storage', 'remove', 's1']);
+    assert.equal(removed.code, 0, removed.stderr);
+    const s1 = c.storages.get('s1')!;
+    assert.equal(await exited(s1), 1, s1.stderr());
+    saysRemoved(s1.stderr(), 'storage', 's1');
+    const again = await runCairn(['storage', 'start', '--data', s1.dataDir], { CAIRN_TOKEN: '' });
+    assert.equal(again.code, 1, again.stderr);
+    saysRemoved(again.stderr, 'storage', 's1');
+    assert.ok(!(await partNames('storage')).includes('s1'));
   });
 });

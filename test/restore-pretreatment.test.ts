@@ -137,6 +137,8 @@ describe('restore pretreatment', { concurrency: 1 }, () => {
       assert.equal(dry.pre.ok, true);
       const expected = [`${src}/a.txt`, `${src}/sub/c.txt`].map((path) => ({ path, action: policy }));
       assert.deepEqual([...dry.pre.conflicts].sort((x, y) => x.path.localeCompare(y.path)), expected);
+      const counts = { renamed: policy === 'rename' ? 2 : 0, skipped: policy === 'skip' ? 2 : 0, overwritten: policy === 'overwrite' ? 2 : 0 };
+      assert.deepEqual(dry.run.conflicts, counts, 'the dry run counts what it would do');
       assert.equal(dry.pre.missingChunks, 0);
       // skipped files are not written: neither counted in the plan nor in the space needed
       const all = 2 * 1024 * 1024 + 6 + 6 + 8;
@@ -156,6 +158,7 @@ describe('restore pretreatment', { concurrency: 1 }, () => {
       const real = await restoreRun(to, ['--conflict', policy]);
       assert.equal(real.run.status, 'succeeded', JSON.stringify(real.run));
       assert.deepEqual([...real.pre.conflicts].sort((x, y) => x.path.localeCompare(y.path)), expected);
+      assert.deepEqual(real.run.conflicts, counts);
       assert.equal(fs.readFileSync(here('b.txt'), 'utf8'), 'bravo\n');
       assert.ok(fs.readFileSync(here('big.bin')).equals(pseudoRandom(2 * 1024 * 1024, 3)));
       const names = fs.readdirSync(here()).sort();
@@ -168,6 +171,10 @@ describe('restore pretreatment', { concurrency: 1 }, () => {
         assert.equal(fs.readFileSync(here('a.txt'), 'utf8'), 'mine\n');
         assert.equal(fs.readFileSync(here('sub', 'c.txt'), 'utf8'), 'mine too\n');
         assert.deepEqual(renamed, []);
+        // said in text too: now every one of the four files is there already
+        const again = await c.cli(['restore', snapshot, '--to', to, '--wait', '--conflict', 'skip']);
+        assert.equal(again.code, 0, again.stderr);
+        assert.match(again.stdout, /^run \d+ succeeded: restore of snapshot [0-9a-f]{12}, .*, existing files 0 renamed, 4 skipped, 0 overwritten$/m);
       } else {
         assert.equal(fs.readFileSync(here('a.txt'), 'utf8'), 'mine\n');
         assert.equal(renamed.length, 1, names.join(','));
@@ -178,6 +185,24 @@ describe('restore pretreatment', { concurrency: 1 }, () => {
       }
     });
   }
+
+  it('an --include the snapshot lacks: the pretreatment fails naming it, nothing written', async () => {
+    const to = tempDir('cairn-pre-include-');
+    const lacking = [`${src}/nope.txt`, `${src}/a.txt/below`, '/elsewhere'];
+    const flags = [`${src}/b.txt`, ...lacking].flatMap((p) => ['--include', p]);
+    for (const dryRun of [['--dry-run'], []]) {
+      const r = await restoreRun(to, [...flags, ...dryRun]);
+      const what = JSON.stringify(r.run);
+      assert.equal(r.code, 1, what);
+      assert.equal(r.run.status, 'failed', what);
+      assert.deepEqual(r.pre.problems, lacking.map((p) => `--include ${p}: not in the snapshot`), what);
+      for (const p of lacking) assert.ok(r.run.error!.includes(`--include ${p}: not in the snapshot`), what);
+      assert.deepEqual(listing(to), [], 'nothing written');
+    }
+    const text = await c.cli(['restore', snapshot, '--to', to, '--wait', '--include', `${src}/nope.txt`]);
+    assert.equal(text.code, 1);
+    assert.match(text.stderr, new RegExp(`^cairn: run \\d+ failed: restore of snapshot [0-9a-f]{12}: pretreatment found problems: --include ${src}/nope\\.txt: not in the snapshot$`, 'm'));
+  });
 
   it('chunks the storage server lacks: the first file needing them is named, nothing written', async () => {
     // A second snapshot holding one file, whose data chunks are then taken out of the storage

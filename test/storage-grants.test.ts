@@ -173,7 +173,7 @@ describe('storage start: usage errors', () => {
   it('refuses --backend s3:// as not supported yet', async () => {
     const r = await runCairn(['storage', 'start', '--data', dir, '--listen', '127.0.0.1:0', '--backend', 's3://bucket/x'], noToken);
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /--backend s3:\/\/bucket\/x: only the local data folder is supported yet/);
+    assert.match(r.stderr, /--backend s3:\/\/bucket\/x: not supported yet/);
   });
 
   it('refuses --server without a token and without an enrollment, and --token without --server', async () => {

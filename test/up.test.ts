@@ -1,11 +1,14 @@
 // `cairn up` as a new user meets it: one command brings up the server, a storage server and a
 // local agent; the CLI is logged in; a backup and a restore of a directory work through the CLI.
 // Run again on the same folder, it carries on: same admin, same parts, same jobs and snapshots,
-// and the admin password is not printed a second time.
+// and the admin password is not printed a second time. A saved login to another server is left
+// alone (its own goes to DATA/cli.json, with the export line to use it), its suggestions work as
+// printed, and a part that dies takes everything down, named.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { it } from 'node:test';
 import type { RunJson, SnapshotJson } from '../src/protocol/api-types.ts';
 import { runCairn } from './support/cli.ts';
@@ -80,6 +83,42 @@ it('cairn up: all-in-one, a backup and a restore through the CLI, and it carries
     assert.equal(second.status, 'succeeded');
     assert.equal(second.level, 'incremental');
     assert.equal(second.filesChanged, 1, 'only the new file is read');
+  } finally {
+    await up.stop();
+  }
+});
+
+it('cairn up: leaves a login to another server alone, prints suggestions that work as printed, and names a part that exits', async () => {
+  const root = tempDir('cairn-up-other-');
+  const data = join(root, 'data');
+  const usual = join(root, 'cli.json');
+  const other = `${JSON.stringify({ server: 'https://other.example:7350', ca: '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n', token: 't', user: 'ann' })}\n`;
+  writeFileSync(usual, other, { mode: 0o600 });
+  const env = { HOME: root, CAIRN_CONFIG: usual, CAIRN_PASSPHRASE: '' };
+  const up = await startDaemon('up', data, ['up', '--data', data, '--listen', '127.0.0.1:0'], env);
+  try {
+    await waitFor('the suggestions', async () => (/^try:$/m.test(up.stdout()) && /snapshot list$/m.test(up.stdout()) ? true : undefined));
+    assert.equal(readFileSync(usual, 'utf8'), other, 'the other login is left as it was');
+    const own = join(data, 'cli.json');
+    assert.equal(statSync(own).mode & 0o777, 0o600);
+    assert.match(up.stdout(), new RegExp(`^  export CAIRN_CONFIG=${own}$`, 'm'));
+    assert.match(up.stdout(), /logs in to another server and was left alone/);
+    // each suggestion, run by a shell as printed (after the export), works
+    const bin = relative(process.cwd(), join(import.meta.dirname, '../bin/cairn'));
+    const tried = up.stdout().split('\n').filter((l) => l.startsWith(`  ${bin} `)).map((l) => l.trim());
+    assert.deepEqual(tried.map((l) => l.split(' ').slice(1, 3).join(' ')), ['job create', 'job run', 'snapshot list']);
+    for (const line of [tried[0]!, tried[2]!]) {
+      const r = spawnSync('sh', ['-c', line], { encoding: 'utf8', env: { ...process.env, ...env, CAIRN_CONFIG: own } });
+      assert.equal(r.status, 0, `${line}: ${r.stderr}`);
+    }
+
+    const agentPid = Number(readFileSync(join(data, 'agent', 'lock'), 'utf8'));
+    const storagePid = Number(readFileSync(join(data, 'storage', 'lock'), 'utf8'));
+    process.kill(agentPid, 'SIGKILL');
+    const [code] = (await once(up.process, 'exit')) as [number | null];
+    assert.equal(code, 1);
+    assert.match(up.stderr(), /^cairn up: the agent exited \(killed by SIGKILL\); stopping everything$/m);
+    assert.throws(() => process.kill(storagePid, 0), 'the storage server was stopped too');
   } finally {
     await up.stop();
   }

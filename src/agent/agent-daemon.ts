@@ -69,6 +69,8 @@ export type RunningAgent = {
   metricsUrl?: string;
   /** runs executing (their run ids; catalog rebuilds are not runs) */
   running: () => number[];
+  /** resolves with a sentence when the server says an administrator removed this agent (never otherwise) */
+  removed: Promise<string>;
   /** cancels running runs, closes the control channel, releases the lock */
   stop: () => Promise<void>;
 };
@@ -185,6 +187,8 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
     });
     metrics?.countRunning(() => runs.running().length);
 
+    let onRemoved!: (detail: string) => void;
+    const removed = new Promise<string>((resolve) => (onRemoved = resolve));
     const control = new ControlClient({
       server: settings.server,
       caPem: secrets.caPem,
@@ -250,6 +254,7 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
           controller.abort(new CairnError('E_UNAVAILABLE', 'the link to the backup server dropped during the rebuild'));
         }
       },
+      onRemoved,
       log,
     });
     control.start();
@@ -276,6 +281,7 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
       restoreRoots: settings.restoreRoots,
       ...(metricsEndpoint ? { metricsUrl: metricsEndpoint.url } : {}),
       running: () => runs.running(),
+      removed,
       stop: () => {
         stopping ??= (async () => {
           for (const r of rebuilds.values()) r.controller.abort(canceledError());

@@ -78,9 +78,11 @@ describe('index spool', () => {
     spool.discard();
   });
 
-  it('wire form: base64 of the bytes and mtime as a decimal string', () => {
+  it('wire form: base64 of the bytes, mtime as a decimal string, mode, owner and a symlink\'s target bytes', () => {
     const e = indexEntry(Buffer.from('/a b'), node(Buffer.from('x'), 3));
-    assert.deepEqual(e, { dir: 'L2EgYg==', name: 'eA==', type: 'file', size: 30, mtimeNs: '1700000000123456792' });
+    assert.deepEqual(e, { dir: 'L2EgYg==', name: 'eA==', type: 'file', size: 30, mtimeNs: '1700000000123456792', mode: 0o644, uid: 0, gid: 0 });
+    const link = indexEntry(Buffer.from('/'), { ...node(Buffer.from('l'), 2), type: 'symlink', mode: 0o777, uid: 1000, gid: 100, target: Buffer.from([0x2e, 0xff]) });
+    assert.deepEqual(link, { dir: 'Lw==', name: 'bA==', type: 'symlink', size: 20, mtimeNs: '1700000000123456791', mode: 0o777, uid: 1000, gid: 100, target: 'Lv8=' });
   });
 
   it('removes spool files a crashed run left behind, and nothing else', () => {

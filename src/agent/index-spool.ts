@@ -15,7 +15,7 @@ import { INDEX_BATCH, type IndexEntryWire } from '../protocol/control.ts';
 const FLUSH_BYTES = 256 * 1024;
 const SPOOL_PREFIX = 'index-';
 
-/** One directory entry in the form `snapshotIndex` carries: names as base64 of their exact bytes. */
+/** One directory entry in the form `snapshotIndex` carries: names and a symlink's target as base64 of their exact bytes. */
 export function indexEntry(dirPath: Buffer, node: TreeNode): IndexEntryWire {
   return {
     dir: dirPath.toString('base64'),
@@ -23,6 +23,10 @@ export function indexEntry(dirPath: Buffer, node: TreeNode): IndexEntryWire {
     type: node.type,
     size: node.size,
     mtimeNs: node.mtimeNs.toString(),
+    mode: node.mode,
+    uid: node.uid,
+    gid: node.gid,
+    ...(node.type === 'symlink' && node.target ? { target: node.target.toString('base64') } : {}),
   };
 }
 

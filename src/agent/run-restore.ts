@@ -104,7 +104,7 @@ export async function runRestore(params: RestoreParams, ctx: RestoreContext): Pr
       damaged: done.damaged,
       warnings,
       // the conflicts the restore met (the same, unless the target changed since the check)
-      pretreatment: { ...pretreatment, conflicts: done.conflicts },
+      pretreatment: { ...pretreatment, conflicts: done.conflicts, conflictCounts: done.conflictCounts },
     });
   });
 }
@@ -117,6 +117,7 @@ export function pretreatmentReport(plan: RestorePlan): RestorePretreatment {
     ok: plan.ok,
     problems: plan.problems,
     conflicts: plan.conflicts,
+    conflictCounts: plan.conflictCounts,
     plan: {
       files: plan.files,
       bytes: plan.bytes,

@@ -1,10 +1,12 @@
 // `cairn agent start`: runs the agent daemon (agent/agent-daemon.ts). The first stdout line says
 // what happened (`agent NAME enrolled with SERVER` or `agent NAME started`; scripts and tests
 // wait for it), connection state lines go to stderr, and it runs until SIGTERM/SIGINT, when it
-// cancels running runs, closes its link to the server and releases the data folder.
+// cancels running runs, closes its link to the server and releases the data folder, or until the
+// server says an administrator removed it (exit 1).
 import { startAgent } from '../agent/agent-daemon.ts';
 import { type Command, requireString } from './command.ts';
 import { METRICS_HELP, METRICS_OPTION, metricsLine, metricsListen } from './metrics-flag.ts';
+import { serveUntilEnd } from './daemon-life.ts';
 
 const start: Command = {
   name: 'agent start',
@@ -41,15 +43,7 @@ const start: Command = {
       metricsListen: metrics,
     });
     process.stdout.write(`${agent.enrolled ? `agent ${agent.name} enrolled with ${agent.server}` : `agent ${agent.name} started`}\n${metricsLine(agent.metricsUrl)}`);
-    await new Promise<void>((resolve) => {
-      const onSignal = (signal: string) => {
-        process.stderr.write(`cairn agent: ${signal}, stopping\n`);
-        void agent.stop().then(resolve);
-      };
-      process.once('SIGTERM', () => onSignal('SIGTERM'));
-      process.once('SIGINT', () => onSignal('SIGINT'));
-    });
-    return 0;
+    return serveUntilEnd(agent, 'cairn agent', (signal) => `${signal}, stopping`);
   },
 };
 

@@ -56,7 +56,7 @@ export function overviewText(commands: Command[]): string {
   return [
     'usage: cairn <command> [flags]',
     '',
-    ...commands.map((c) => `  cairn ${c.name.padEnd(22)} ${c.summary}`),
+    ...aligned(commands.map((c) => [`cairn ${c.name}`, c.summary])),
     '',
     'cairn COMMAND --help (or cairn help COMMAND) explains one',
     '',

@@ -32,6 +32,12 @@ describe('run output', () => {
     );
   });
 
+  it('says how many existing files a restore renamed, skipped or overwritten', () => {
+    const run = sampleRun({ kind: 'restore', status: 'succeeded', snapshot: 'ab'.repeat(32), conflicts: { renamed: 2, skipped: 0, overwritten: 0 } });
+    assert.equal(runSummary(run), 'run 7 succeeded: restore of snapshot abababababab, 120 files, 10.0 MiB, existing files 2 renamed, 0 skipped, 0 overwritten');
+    assert.ok(runDetails(run).includes('conflicts: {"renamed":2,"skipped":0,"overwritten":0}'));
+  });
+
   it('shows every field of a run, with its warnings and report', () => {
     const lines = runDetails(
       sampleRun({ kind: 'restore', damaged: [{ path: '/a\nb', reason: 'chunk corrupt' }], pretreatment: { ok: true, conflicts: [] } }),

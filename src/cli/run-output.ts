@@ -57,6 +57,7 @@ export function runSummary(run: RunJson): string {
   const took = seconds(run.startedAt, run.endedAt);
   if (took !== undefined) parts.push(`in ${formatDuration(took)}`);
   if (run.kind === 'backup' && run.snapshot) parts.push(`snapshot ${run.snapshot.slice(0, 12)}`);
+  if (run.conflicts) parts.push(`existing files ${run.conflicts.renamed} renamed, ${run.conflicts.skipped} skipped, ${run.conflicts.overwritten} overwritten`);
   if (run.warnings.length > 0) parts.push(plural(run.warnings.length, 'warning'));
   if (run.damaged.length > 0) parts.push(`${run.damaged.length} damaged`);
   return `run ${run.id} ${run.status}: ${what}, ${parts.join(', ')}`;
@@ -88,7 +89,7 @@ export function runDetails(run: RunJson): string[] {
   const lines: string[] = [];
   for (const [k, v] of Object.entries(run)) {
     if (k === 'warnings' || k === 'damaged' || k === 'pretreatment') continue;
-    lines.push(`${k}: ${v === null || v === undefined ? '-' : printable(String(v))}`);
+    lines.push(`${k}: ${v === null || v === undefined ? '-' : printable(typeof v === 'object' ? JSON.stringify(v) : String(v))}`);
   }
   lines.push(`warnings: ${run.warnings.length}`, ...pathLines('warning', run.warnings, Infinity, run.id));
   lines.push(`damaged: ${run.damaged.length}`, ...pathLines('damaged', run.damaged, Infinity, run.id));

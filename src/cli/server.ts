@@ -42,7 +42,7 @@ const init: Command = {
 const start: Command = {
   name: 'server start',
   summary: 'run the backup server (REST API, control channel, scheduler)',
-  usage: '--data DIR [--listen HOST:PORT] [--advertise URL] [--max-runs N] [--max-runs-per-agent N] [--max-runs-per-storage N] [--metrics-listen HOST:PORT]',
+  usage: '--data DIR [--listen HOST:PORT] [--catalog postgres://…] [--advertise URL] [--max-runs N] [--max-runs-per-agent N] [--max-runs-per-storage N] [--metrics-listen HOST:PORT]',
   example: 'server start --data /srv/cairn/server --listen 0.0.0.0:7350',
   help: {
     data: 'the folder made by server init (required)',

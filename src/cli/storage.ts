@@ -1,6 +1,7 @@
 // `cairn storage …`: running a storage server. `storage start` prints the URL it bound as the
 // first stdout line and the certificate fingerprint as the second (scripts and tests read them),
-// then serves until SIGTERM/SIGINT, when it finishes in-flight requests and exits 0.
+// then serves until SIGTERM/SIGINT, when it finishes in-flight requests and exits 0 (or until the
+// backup server says an administrator removed it: exit 1).
 // With `--server URL` (and `--token T --name NAME` the first time) it joins a backup server;
 // without, and without a saved enrollment, it runs standalone for `cairn direct`.
 import { readFileSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { CairnError } from '../core/errors.ts';
 import { startStorage } from '../storage/storage-daemon.ts';
 import { type Command, requireString } from './command.ts';
 import { METRICS_HELP, METRICS_OPTION, metricsLine, metricsListen } from './metrics-flag.ts';
+import { serveUntilEnd } from './daemon-life.ts';
 
 function optionalString(values: Record<string, unknown>, flag: string): string | undefined {
   const v = values[flag];
@@ -29,7 +31,7 @@ function packageVersion(): string {
 const start: Command = {
   name: 'storage start',
   summary: 'serve vaults from a data directory over HTTPS (joins a backup server with --server)',
-  usage: '--data DIR [--listen HOST:PORT] [--server URL --token T --name NAME] [--advertise URL] [--append-only] [--metrics-listen HOST:PORT]',
+  usage: '--data DIR [--listen HOST:PORT] [--server URL --token T --name NAME] [--advertise URL] [--append-only] [--backend s3://…] [--metrics-listen HOST:PORT]',
   example: 'storage start --data /srv/cairn/storage --listen 0.0.0.0:7351 --server https://backup.example:7350 --name nas',
   help: {
     data: 'the folder the vaults are kept in (required)',
@@ -58,7 +60,7 @@ const start: Command = {
     const metrics = metricsListen(values, 'storage start');
     const backend = optionalString(values, 'backend');
     if (backend !== undefined)
-      throw new CairnError('E_USAGE', `storage start: --backend ${backend}: only the local data folder is supported yet`);
+      throw new CairnError('E_USAGE', `storage start: --backend ${backend}: not supported yet (only the local data folder)`);
     const server = optionalString(values, 'server');
     if (server !== undefined) {
       let url: URL | undefined;
@@ -84,15 +86,7 @@ const start: Command = {
     });
     process.stdout.write(`${running.url}\nfingerprint ${running.fingerprint}\n${metricsLine(running.metricsUrl)}`);
     process.stderr.write(`cairn storage: serving ${running.dataDir} at ${running.url} (${running.mode === 'server' ? `server mode, as ${running.name}` : 'standalone'}${running.appendOnly ? ', append-only' : ''})\n`);
-    await new Promise<void>((resolve) => {
-      const onSignal = (signal: string) => {
-        process.stderr.write(`cairn storage: ${signal}, finishing in-flight requests\n`);
-        void running.stop().then(resolve);
-      };
-      process.once('SIGTERM', () => onSignal('SIGTERM'));
-      process.once('SIGINT', () => onSignal('SIGINT'));
-    });
-    return 0;
+    return serveUntilEnd(running, 'cairn storage', (signal) => `${signal}, finishing in-flight requests`);
   },
 };
 

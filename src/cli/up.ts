@@ -1,9 +1,11 @@
 // `cairn up`: the whole system on this machine with embedded defaults. The backup server runs in
 // this process (SQLite catalog in DATA/server); one storage server (DATA/storage) and one local
 // agent (DATA/agent) run as child processes, enrolled automatically the first time, on loopback.
-// The local CLI is logged in as the admin with a fresh API token; the admin password is printed
-// the first time only (it is also kept in DATA/server/secrets/admin-password, mode 0600).
-// Run again on the same folder, it carries on: nothing is re-initialised or re-enrolled.
+// The local CLI is logged in as the admin with a fresh API token (in DATA/cli.json when the usual
+// file holds a login to another server: up-login.ts); the admin password is printed the first
+// time only (it is also kept in DATA/server/secrets/admin-password, mode 0600). When a part exits
+// on its own, everything stops, naming it. Run again on the same folder, it carries on: nothing is
+// re-initialised or re-enrolled.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -15,6 +17,7 @@ import type { Command } from './command.ts';
 import { loginConfigPath, saveLogin } from './login-config.ts';
 import { formatListen, parseListen } from '../core/listen.ts';
 import { METRICS_OPTION, metricsListen } from './metrics-flag.ts';
+import { cliInvocation, upLoginFile } from './up-login.ts';
 
 const MAIN = path.join(import.meta.dirname, 'main.ts');
 const DEFAULT_LISTEN = '127.0.0.1:7350';
@@ -98,12 +101,13 @@ export const upCommand: Command = {
         return startServer({ dataDir: serverDir, listen: DEFAULT_LISTEN, log: (line) => process.stderr.write(`[server] ${line}\n`), metricsListen: metrics?.(0) });
       throw e;
     });
-    const children: ChildProcess[] = [];
+    const children: { label: string; child: ChildProcess }[] = [];
     const stopAll = async () => {
-      for (const c of children) c.kill('SIGTERM');
-      await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+      for (const { child } of children) child.kill('SIGTERM');
+      await Promise.all(children.map(({ child: c }) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
       await server.stop();
     };
+    let login: { file: string; separate: boolean } | undefined;
     try {
       // tokens go through the environment, not argv, where `ps` would show them
       const storageArgs = ['storage', 'start', '--data', storageDir, ...(metrics ? ['--metrics-listen', metrics(1)] : [])];
@@ -112,7 +116,7 @@ export const upCommand: Command = {
         storageArgs.push('--listen', '127.0.0.1:0', '--server', server.url, '--name', 'local');
         storageToken = await server.local.partToken('storage', 'admin');
       }
-      children.push(await startPart('storage', storageArgs, { ...process.env, CAIRN_TOKEN: storageToken }));
+      children.push({ label: 'storage server', child: await startPart('storage', storageArgs, { ...process.env, CAIRN_TOKEN: storageToken }) });
       // the all-in-one storage server collects its garbage weekly (Sunday 04:30) unless told otherwise
       if (storageToken) await server.local.storageGcSchedule('local', '30 4 * * 0');
       const agentArgs = ['agent', 'start', '--data', agentDir, ...(metrics ? ['--metrics-listen', metrics(2)] : [])];
@@ -121,19 +125,21 @@ export const upCommand: Command = {
         agentArgs.push('--server', server.url, '--name', localAgentName());
         agentToken = await server.local.partToken('agent', 'admin');
       }
-      children.push(await startPart('agent', agentArgs, { ...process.env, CAIRN_TOKEN: agentToken }));
-      await saveLogin({ server: server.url, ca: server.caPem, token: await server.local.apiToken('admin'), user: 'admin' });
+      children.push({ label: 'agent', child: await startPart('agent', agentArgs, { ...process.env, CAIRN_TOKEN: agentToken }) });
+      login = await upLoginFile({ server: server.url, ca: server.caPem }, data);
+      await saveLogin({ server: server.url, ca: server.caPem, token: await server.local.apiToken('admin'), user: 'admin' }, login.file);
     } catch (e) {
       await stopAll();
       throw e;
     }
+    const agentName = enrolled(agentDir, 'agent.json') ? (JSON.parse(readFileSync(path.join(agentDir, 'agent.json'), 'utf8')) as { name: string }).name : localAgentName();
     const lines = [
       server.url, // first line: the address (as every daemon prints it), for scripts
       `Cairn is up (data in ${data})`,
       `  web console:  ${server.url}/`,
       `  CA fingerprint: ${server.caFingerprint}`,
-      `  storage server: local   agent: ${enrolled(agentDir, 'agent.json') ? JSON.parse(readFileSync(path.join(agentDir, 'agent.json'), 'utf8')).name : localAgentName()}`,
-      `  the cairn CLI is logged in as admin (${loginConfigPath()})`,
+      `  storage server: local   agent: ${agentName}`,
+      `  the cairn CLI is logged in as admin (${login!.file})`,
     ];
     if (server.metricsUrl) {
       const other = (offset: number) => {
@@ -147,22 +153,24 @@ export const upCommand: Command = {
           : `  metrics: ${server.metricsUrl} (server), ${other(1)} (storage server), ${other(2)} (agent)`,
       );
     }
+    if (login!.separate) lines.push(`  ${loginConfigPath()} logs in to another server and was left alone; to use this one:`, `  export CAIRN_CONFIG=${login!.file}`);
     if (adminPassword) lines.push(`  admin password: ${adminPassword}   (shown once; kept in ${path.join(serverDir, 'secrets/admin-password')})`);
-    lines.push('try:', `  cairn job create home --agent ${localAgentName()} --storage local --path ${os.homedir()}`, '  cairn job run home --wait', '  cairn snapshot list');
+    const cairn = cliInvocation();
+    lines.push('try:', `  ${cairn} job create home --agent ${agentName} --storage local --path ${os.homedir()}`, `  ${cairn} job run home --wait`, `  ${cairn} snapshot list`);
     process.stdout.write(`${lines.join('\n')}\n`);
     return new Promise<number>((resolve) => {
       let stopping = false;
-      const onSignal = () => {
+      const stop = (status: number) => {
         if (stopping) return;
         stopping = true;
-        void stopAll().then(() => resolve(0));
+        void stopAll().then(() => resolve(status));
       };
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      for (const c of children)
-        c.once('exit', (code) => {
-          if (!stopping) process.stderr.write(`cairn up: a part exited (status ${code}); stopping\n`);
-          onSignal();
+      process.once('SIGINT', () => stop(0));
+      process.once('SIGTERM', () => stop(0));
+      for (const { label, child } of children)
+        child.once('exit', (code, signal) => {
+          if (!stopping) process.stderr.write(`cairn up: the ${label} exited (${code === null ? `killed by ${signal}` : `status ${code}`}); stopping everything\n`);
+          stop(1);
         });
     });
   },

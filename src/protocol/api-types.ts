@@ -1,7 +1,7 @@
 // The JSON shapes the REST API answers with, exactly as SPEC.md's "What the commands print"
 // lists them (the CLI's --json prints these objects unchanged). Times are ISO 8601 UTC strings.
 import type { ConflictPolicy, Level } from './api-schema.ts';
-import type { RunPhase, Warning } from './control.ts';
+import type { ConflictCounts, RunPhase, Warning } from './control.ts';
 
 export type RunKind = 'backup' | 'restore' | 'verify' | 'copy' | 'gc';
 export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'canceled'] as const;
@@ -50,6 +50,8 @@ export type RunJson = {
   retryOf: number | null;
   /** the retry queued after this run failed, when there is one */
   nextAttempt: number | null;
+  /** a restore: existing files renamed, skipped or overwritten (a dry run: would be); null until reported */
+  conflicts?: ConflictCounts | null;
   /** a gc: what it freed (or, on append-only storage without a code, would free) */
   bytesFreed?: number;
   chunksDeleted?: number;
@@ -158,8 +160,15 @@ export type LsEntryJson = {
   type: string;
   size: number;
   mtime: string;
+  /** permission bits (st_mode & 0o7777), owner ids, a symlink's target; null for snapshots indexed before issue 12 */
+  mode: number | null;
+  uid: number | null;
+  gid: number | null;
+  target: string | null;
   nameBytes?: string;
   pathBytes?: string;
+  /** the target's exact bytes in base64 when they are not valid UTF-8 */
+  targetBytes?: string;
 };
 
 export type RestoreRequest = {

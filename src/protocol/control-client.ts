@@ -21,6 +21,8 @@ export type ControlClientOptions = {
   handlers: Record<string, (params: unknown) => Promise<unknown>>;
   /** 'online' is reported once the server welcomed this part: calls made from it go out right after the welcome */
   onState?: (state: 'online' | 'offline', detail?: string) => void;
+  /** the server answered that an administrator removed this part: the client stops dialling, the part should stop */
+  onRemoved?: (detail: string) => void;
   log?: (line: string) => void;
   /** the server's ping period (tests shorten it) */
   heartbeatMs?: number;
@@ -153,6 +155,7 @@ export class ControlClient {
     this.#ws = ws;
     let detail = '';
     let refused = false;
+    let removed = false;
     const rpc = new ControlRpc(ws, {
       handle: (method, params) => ownHandler(this.#o.handlers, method)(params),
       log: this.#log,
@@ -160,10 +163,14 @@ export class ControlClient {
     this.#rpc = rpc;
 
     ws.on('unexpected-response', (_req: ClientRequest, res: IncomingMessage) => {
-      // 401/403: this part's certificate is unknown, replaced or removed; the operator fixes that, we keep asking slowly
-      refused = res.statusCode === 401 || res.statusCode === 403;
-      detail = refused
-        ? `the server refused this part's certificate (HTTP ${res.statusCode}): removed, or enrolled again elsewhere?`
+      // 401/403: this part's certificate is unknown or replaced; the operator fixes that, we keep asking slowly.
+      // 410: an administrator removed this part; a part that says so (onRemoved) stops
+      removed = res.statusCode === 410;
+      refused = res.statusCode === 401 || res.statusCode === 403 || removed;
+      detail = removed
+        ? `${this.#o.self.kind} ${this.#o.self.name} was removed from the backup server at ${this.#o.server} by an administrator`
+        : refused
+        ? `the server refused this part's certificate (HTTP ${res.statusCode}): not enrolled there, or enrolled again with another certificate?`
         : `the server answered HTTP ${res.statusCode} instead of opening the control channel`;
       res.resume();
       ws.terminate();
@@ -225,6 +232,13 @@ export class ControlClient {
       this.#ws = undefined;
       this.#rpc = undefined;
       if (this.#stopped) return this.#report('offline', 'closed');
+      // redialling would be refused forever: stop, and let the part say so (once) and end
+      if (removed && this.#o.onRemoved) {
+        this.#stopped = true;
+        this.#o.onState?.('offline', detail);
+        for (const waiter of [...this.#waiters]) waiter(false);
+        return this.#o.onRemoved(detail);
+      }
       this.#report('offline', detail);
       this.#scheduleRedial(refused);
     });

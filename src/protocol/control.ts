@@ -120,6 +120,9 @@ export type RestoreResult = {
   pretreatment: RestorePretreatment;
   transfer?: DataTransfer;
 };
+/** Existing entries a restore met, by what its conflict policy did with each. */
+export type ConflictCounts = { renamed: number; skipped: number; overwritten: number };
+
 /**
  * A restore's checks before writing (SPEC.md "Restore subsystem"), kept in the run. `ok` false:
  * nothing was written and `problems` says why. The fields after `problems` are there when the
@@ -133,6 +136,8 @@ export type RestorePretreatment = {
   problems: string[];
   /** existing entries in the way and what the conflict policy does with each (the first 1000) */
   conflicts: { path: string; action: string }[];
+  /** all of them by what was (a dry run or failed check: would be) done; absent from runs before issue 12 */
+  conflictCounts?: ConflictCounts;
   /**
    * What the restore writes (entries other than directories, files' bytes, distinct chunks) and
    * how it reads them: `blobs` requests, each answered in pack order; distinct packs; pack visits
@@ -251,7 +256,11 @@ export type StorageFiguresResult = {
 // ---- agent → server
 export type SnapshotCreatedParams = { run: number; snapshot: string; time: string; counters: BackupCounters };
 /** Up to INDEX_BATCH entries of the new snapshot's file index; bytes as base64. */
-export type IndexEntryWire = { dir: string; name: string; type: string; size: number; mtimeNs: string };
+/**
+ * One entry of a snapshot's file index: `dir`, `name` and a symlink's `target` as base64 of their
+ * exact bytes; `mode` (permission bits), `uid`, `gid` and `target` are absent from agents before issue 12.
+ */
+export type IndexEntryWire = { dir: string; name: string; type: string; size: number; mtimeNs: string; mode?: number; uid?: number; gid?: number; target?: string };
 export type SnapshotIndexParams = { run: number; snapshot: string; entries: IndexEntryWire[] };
 export const INDEX_BATCH = 5000;
 export type RenewGrantParams = { run: number };

@@ -26,7 +26,7 @@ async function issue(ca: CertificateAuthority, part: PartIdentity, hosts?: strin
 /** Every hook call becomes an event of the same name, so tests wait for what happened instead of for time. */
 class HookRecorder extends EventEmitter {
   admitted: { part: PartRef; fingerprint: string }[] = [];
-  admit = true;
+  admit: boolean | 'removed' = true;
   hooks(): HubHooks {
     return {
       admit: async (part, fingerprint) => {
@@ -231,6 +231,42 @@ describe('control hub and client', () => {
       assert.deepEqual((await hubOffline)[1], 'agent a1 was removed');
       assert.match(await refused, /HTTP 401/);
       assert.ok(rec.admitted.length >= 2);
+    } finally {
+      await c.close();
+      await stopServer(r);
+    }
+  });
+
+  it("answers a removed part 410: its client stops redialling and says why, once", async () => {
+    const rec = new HookRecorder();
+    const r = await startServer(serverId, ca, rec.hooks());
+    const removals: string[] = [];
+    let told!: () => void;
+    const removed = new Promise<void>((resolve) => (told = resolve));
+    const { c, states } = client({
+      server: r.url,
+      caPem: ca.certPem,
+      identity: agentId,
+      self: agent,
+      handlers: {},
+      onRemoved: (detail) => {
+        removals.push(detail);
+        told();
+      },
+    });
+    try {
+      const online = once(states, 'online');
+      c.start();
+      await online;
+      rec.admit = 'removed';
+      r.hub.disconnect(agent, 'removed by an administrator');
+      await removed;
+      const dials = rec.admitted.length;
+      await new Promise((resolve) => setTimeout(resolve, 300)); // backoff is 20-200 ms: a redial would have come
+      assert.equal(rec.admitted.length, dials, 'no redial after the removal');
+      assert.deepEqual(removals, [`agent ${agent.name} was removed from the backup server at ${r.url} by an administrator`]);
+      assert.equal(c.connected, false);
+      assert.equal(await c.waitConnected(50), false, 'a stopped client never connects again');
     } finally {
       await c.close();
       await stopServer(r);

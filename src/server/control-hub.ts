@@ -16,8 +16,8 @@ import { ControlRpc, ownHandler } from '../protocol/control-rpc.ts';
 export type PartRef = { kind: 'agent' | 'storage'; name: string };
 
 export type HubHooks = {
-  /** may this peer connect? (enrolled, not removed, fingerprint = the enrolled one) */
-  admit(part: PartRef, fingerprint: string): Promise<boolean>;
+  /** may this peer connect? (enrolled, not removed, fingerprint = the enrolled one); 'removed' is answered 410 */
+  admit(part: PartRef, fingerprint: string): Promise<boolean | 'removed'>;
   /** `link`: the link's sequence number (calls made on it after the hello are not in its `runs`) */
   online(part: PartRef, hello: { version: string; address: string; runs: number[]; link: number }): Promise<void> | void;
   offline(part: PartRef, reason: string): Promise<void> | void;
@@ -128,6 +128,11 @@ export class ControlHub {
     const part: PartRef = { kind: peer.part.kind, name: peer.part.name };
     void this.#hooks.admit(part, peer.fingerprint).then(
       (admitted) => {
+        // 410 tells a removed part to stop rather than redial
+        if (admitted === 'removed') {
+          this.#log(`control: refused ${part.kind} ${part.name} (removed by an administrator)`);
+          return refuse(socket, '410 Gone');
+        }
         if (!admitted) {
           this.#log(`control: refused ${part.kind} ${part.name} (not enrolled, removed, or another certificate)`);
           return refuse(socket, '401 Unauthorized');

@@ -201,13 +201,17 @@ export async function removePart(ctx: ServerContext, kind: PartKindName, name: s
   ctx.log(`${kind} ${name} removed`);
 }
 
-/** May this certificate connect? Enrolled under this name, not removed, the very certificate issued. */
-export async function admitPart(ctx: ServerContext, part: PartRef, fingerprint: string): Promise<boolean> {
-  const rows = await ctx.db.query<{ cert_fingerprint: string }>(
-    `SELECT cert_fingerprint FROM ${partTable(part.kind)} WHERE name = ? AND removed_at IS NULL`,
-    [part.name],
+/**
+ * May this certificate connect? Enrolled under this name, not removed, the very certificate
+ * issued; 'removed' when it is the certificate of a part an administrator removed (told so, it stops).
+ */
+export async function admitPart(ctx: ServerContext, part: PartRef, fingerprint: string): Promise<boolean | 'removed'> {
+  const rows = await ctx.db.query<{ cert_fingerprint: string; removed_at: number | null }>(
+    `SELECT cert_fingerprint, removed_at FROM ${partTable(part.kind)} WHERE name = ? AND cert_fingerprint = ?`,
+    [part.name, fingerprint],
   );
-  return rows[0]?.cert_fingerprint === fingerprint;
+  if (rows.some((r) => r.removed_at === null)) return true;
+  return rows.length > 0 ? 'removed' : false;
 }
 
 /** A link said hello: the transition is written (status, since when, net_history) and announced. */

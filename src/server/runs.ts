@@ -4,7 +4,7 @@
 import { CairnError } from '../core/errors.ts';
 import type { Level } from '../protocol/api-schema.ts';
 import { RUN_STATUSES, type RunJson, type RunKind, type RunStatus } from '../protocol/api-types.ts';
-import { type LogEventData, MAX_RESULT_ENTRIES, type ProgressData, progressData, runLogLimit, type Warning } from '../protocol/control.ts';
+import { type ConflictCounts, type LogEventData, MAX_RESULT_ENTRIES, type ProgressData, progressData, runLogLimit, type Warning } from '../protocol/control.ts';
 import type { Caller } from './auth/accounts.ts';
 import type { CatalogDriver } from './catalog/driver.ts';
 import { iso, num, type ServerContext } from './context.ts';
@@ -105,9 +105,17 @@ function runJson(r: RunRow): RunJson {
     attempt: num(r.attempt),
     retryOf: r.retry_of === null ? null : num(r.retry_of),
     nextAttempt: r.next_attempt === null ? null : num(r.next_attempt),
+    // a restore's conflicts counted at the top level (null until its agent reported them)
+    ...(r.kind === 'restore' ? { conflicts: conflictCountsOf(r.pretreatment) } : {}),
     // a gc's figures at the top level
     ...(r.gc_result ? (JSON.parse(r.gc_result) as Record<string, number | boolean>) : {}),
   };
+}
+
+/** The counts in a restore's stored pretreatment report (the queued request or an older report has none). */
+function conflictCountsOf(pretreatment: string | null): ConflictCounts | null {
+  const counts = pretreatment === null ? undefined : (JSON.parse(pretreatment) as { conflictCounts?: ConflictCounts }).conflictCounts;
+  return counts ?? null;
 }
 
 /** A restore's or verify's lists as run columns (the first MAX_RESULT_ENTRIES kept, all counted). */

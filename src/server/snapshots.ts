@@ -3,6 +3,7 @@
 // consoles read: lists, one snapshot by id or unique prefix, and one directory's listing.
 import { CairnError } from '../core/errors.ts';
 import type { LsEntryJson, SnapshotJson } from '../protocol/api-types.ts';
+import { shortSnapshotPrefix } from '../protocol/snapshot-ref.ts';
 import type { IndexEntryWire, SnapshotCreatedParams, SnapshotIndexParams } from '../protocol/control.ts';
 import type { Caller } from './auth/accounts.ts';
 import type { CatalogDriver } from './catalog/driver.ts';
@@ -68,17 +69,30 @@ export async function listSnapshots(db: CatalogDriver, caller: Caller, opts: { a
   return rows.filter((r) => caller.role !== 'user' || r.job_owner === caller.id).map(snapshotJson);
 }
 
-/** A snapshot by full id or a unique prefix of at least 8 hex digits. */
+/** How many matches an ambiguous prefix names. */
+const AMBIGUOUS_SHOWN = 5;
+
+/** A snapshot by full id or a unique prefix of at least 8 hex digits, among those `caller` may see. */
 export async function snapshotRow(db: CatalogDriver, idOrPrefix: string, caller?: Caller): Promise<SnapshotRow> {
+  const short = shortSnapshotPrefix(idOrPrefix);
+  if (short !== undefined) throw new CairnError('E_BAD_REQUEST', short);
   const notFound = () => new CairnError('E_NOT_FOUND', `no snapshot ${idOrPrefix.slice(0, 64)}`);
   if (!/^[0-9a-f]{8,64}$/.test(idOrPrefix)) throw notFound();
-  const rows =
-    idOrPrefix.length === 64
-      ? await db.query<SnapshotRow>(`${SELECT} WHERE s.id = ? AND s.forgetting_at IS NULL`, [idOrPrefix])
-      : await db.query<SnapshotRow>(`${SELECT} WHERE s.id >= ? AND s.id < ? AND s.forgetting_at IS NULL LIMIT 2`, [idOrPrefix, `${idOrPrefix}g`]);
-  if (rows.length > 1) throw new CairnError('E_CONFLICT', `snapshot prefix ${idOrPrefix} is ambiguous: give more digits`);
+  const where = idOrPrefix.length === 64 ? ['s.id = ?'] : ['s.id >= ?', 's.id < ?'];
+  const params: (string | number)[] = idOrPrefix.length === 64 ? [idOrPrefix] : [idOrPrefix, `${idOrPrefix}g`];
+  // a user's lookup never matches, nor names, another owner's snapshots
+  if (caller?.role === 'user') {
+    where.push('j.owner_id = ?');
+    params.push(caller.id);
+  }
+  const rows = await db.query<SnapshotRow>(`${SELECT} WHERE ${where.join(' AND ')} AND s.forgetting_at IS NULL ORDER BY s.id LIMIT ${AMBIGUOUS_SHOWN + 1}`, params);
+  if (rows.length > 1) {
+    const named = rows.slice(0, AMBIGUOUS_SHOWN).map((r) => `${r.id.slice(0, 16)} (${r.job ?? 'no job'}, ${iso(r.time)})`);
+    const more = rows.length > AMBIGUOUS_SHOWN ? ' and more' : '';
+    throw new CairnError('E_CONFLICT', `snapshot prefix ${idOrPrefix} is ambiguous: ${named.join(', ')}${more}; give more digits`);
+  }
   const row = rows[0];
-  if (!row || (caller?.role === 'user' && row.job_owner !== caller.id)) throw notFound();
+  if (!row) throw notFound();
   return row;
 }
 
@@ -122,14 +136,20 @@ export async function lsSnapshot(db: CatalogDriver, idOrPrefix: string, dir: Buf
     const full = Buffer.concat([clean, clean.length === 1 ? Buffer.alloc(0) : Buffer.from('/'), e.name]);
     const name = displayBytes(e.name);
     const path = displayBytes(full);
+    const target = e.target === null ? undefined : displayBytes(e.target);
     return {
       name: name.text,
       path: path.text,
       type: e.type,
       size: e.size,
       mtime: new Date(Number(e.mtimeNs / 1_000_000n)).toISOString(),
+      mode: e.mode,
+      uid: e.uid,
+      gid: e.gid,
+      target: target?.text ?? null,
       ...(name.exact ? {} : { nameBytes: e.name.toString('base64') }),
       ...(path.exact ? {} : { pathBytes: full.toString('base64') }),
+      ...(target === undefined || target.exact ? {} : { targetBytes: e.target!.toString('base64') }),
     };
   });
 }
@@ -173,12 +193,32 @@ export async function snapshotCreated(ctx: ServerContext, agent: PartRef, params
   return {};
 }
 
+/** A symlink target's base64 on the wire: PATH_MAX (4096 bytes) and then some. */
+const MAX_TARGET_BASE64 = 8192;
+
 export function wireEntry(e: IndexEntryWire) {
   if (typeof e !== 'object' || e === null || typeof e.dir !== 'string' || typeof e.name !== 'string' || typeof e.type !== 'string')
     throw new CairnError('E_BAD_REQUEST', 'index entry: dir, name and type are required');
   if (!Number.isSafeInteger(e.size) || e.size < 0 || !/^-?\d{1,22}$/.test(String(e.mtimeNs)))
     throw new CairnError('E_BAD_REQUEST', 'index entry: size and mtimeNs must be integers');
-  return { dir: Buffer.from(e.dir, 'base64'), name: Buffer.from(e.name, 'base64'), type: e.type.slice(0, 16), size: e.size, mtimeNs: BigInt(e.mtimeNs) };
+  const id = (v: unknown, max: number, what: string) => {
+    if (v === undefined) return null; // an agent from before issue 12
+    if (!Number.isSafeInteger(v) || (v as number) < 0 || (v as number) > max) throw new CairnError('E_BAD_REQUEST', `index entry: ${what} must be an integer from 0 to ${max}`);
+    return v as number;
+  };
+  if (e.target !== undefined && (typeof e.target !== 'string' || e.target.length > MAX_TARGET_BASE64))
+    throw new CairnError('E_BAD_REQUEST', `index entry: target must be base64 of at most ${MAX_TARGET_BASE64} characters`);
+  return {
+    dir: Buffer.from(e.dir, 'base64'),
+    name: Buffer.from(e.name, 'base64'),
+    type: e.type.slice(0, 16),
+    size: e.size,
+    mtimeNs: BigInt(e.mtimeNs),
+    mode: id(e.mode, 0o7777, 'mode'),
+    uid: id(e.uid, 0xffffffff, 'uid'),
+    gid: id(e.gid, 0xffffffff, 'gid'),
+    target: e.target === undefined ? null : Buffer.from(e.target, 'base64'),
+  };
 }
 
 export async function snapshotIndex(ctx: ServerContext, agent: PartRef, params: unknown): Promise<{ added: number }> {

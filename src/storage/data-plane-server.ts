@@ -4,7 +4,9 @@
 // `Expect: 100-continue` are checked (route, key, size, already stored) before their body is sent.
 // A connection with no byte either way for dataIdleMs (60 s) while a request is under way is
 // closed (the handler sees the client gone); there is no limit on a request that keeps moving,
-// so a pack uploaded at a low --bwlimit is not cut off.
+// so a pack uploaded at a low --bwlimit is not cut off. Every request is counted in `inFlight`, so
+// a stopping server closes its vaults only after the last handler settled; once stopping, a new
+// request is refused 503 on a connection then closed (in-flight.ts).
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -15,6 +17,7 @@ import type { Authorize } from './authorize.ts';
 import { handlers, type RequestContext } from './data-plane-handlers.ts';
 import { sendError } from './http-io.ts';
 import type { StorageMetrics } from './metrics.ts';
+import type { InFlight } from './in-flight.ts';
 import type { VaultStore } from './vault-store.ts';
 
 export type DataPlaneOptions = {
@@ -25,6 +28,8 @@ export type DataPlaneOptions = {
   clientCa?: string;
   /** counts each answered request by route and status (--metrics-listen) */
   metrics?: StorageMetrics;
+  /** counts the running handlers for a clean stop (refusing new ones once stopping) */
+  inFlight: InFlight;
 };
 
 /**
@@ -41,7 +46,13 @@ function connectionRun(socket: Socket): string {
 }
 
 export function createDataPlaneServer(options: DataPlaneOptions): Server {
-  const handle = async (req: IncomingMessage, res: ServerResponse, expectContinue: boolean) => {
+  const handle = (req: IncomingMessage, res: ServerResponse, expectContinue: boolean) =>
+    options.inFlight.run(() => serve(req, res, expectContinue)).catch((e: unknown) => {
+      // refused: the server is stopping; this connection is not kept for another request
+      res.setHeader('connection', 'close');
+      sendError(req, res, e);
+    });
+  const serve = async (req: IncomingMessage, res: ServerResponse, expectContinue: boolean) => {
     let continued = !expectContinue;
     let route = 'unknown';
     const metrics = options.metrics;

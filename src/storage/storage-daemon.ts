@@ -19,9 +19,11 @@ import { checkPartName } from '../core/part-identity.ts';
 import { certificateFingerprint, mutualServerTlsOptions, type TlsIdentity } from '../core/tls.ts';
 import { type RenewalChecks, renewalDecision } from '../core/cert-life.ts';
 import { readIdentity, saveIdentity } from '../core/identity-files.ts';
+import { testDuration } from '../core/test-settings.ts';
 import { type Authorize, grantAuthorizer, standaloneAuthorizer } from './authorize.ts';
 import { storageControlHandlers } from './control-handlers.ts';
 import { createDataPlaneServer } from './data-plane-server.ts';
+import { InFlight } from './in-flight.ts';
 import { VaultStore } from './vault-store.ts';
 import type { MetricsEndpoint } from '../core/metrics-endpoint.ts';
 
@@ -61,6 +63,8 @@ export type RunningStorage = {
   appendOnly: boolean;
   /** where GET /metrics is served (with metricsListen) */
   metricsUrl?: string;
+  /** resolves with a sentence when the backup server says an administrator removed this storage server (never otherwise) */
+  removed: Promise<string>;
   /** Stops accepting, lets in-flight requests finish, closes the vaults, releases the lock. */
   stop: () => Promise<void>;
 };
@@ -283,12 +287,17 @@ function listenOn(server: Server, host: string, port: number): Promise<AddressIn
   });
 }
 
+/** How long a stopping storage server lets in-flight requests run before it cuts them. */
+function drainMs(): number {
+  return testDuration('STORAGE_DRAIN', 30_000);
+}
+
 function closeDataPlane(server: Server): Promise<void> {
   const closed = new Promise<void>((res) => server.close(() => res()));
   // In-flight requests finish; keep-alive connections are closed as soon as they go idle,
   // and anything still open after 30 s is cut.
   const idle = setInterval(() => server.closeIdleConnections(), 100);
-  const deadline = setTimeout(() => server.closeAllConnections(), 30_000);
+  const deadline = setTimeout(() => server.closeAllConnections(), drainMs());
   server.closeIdleConnections();
   return closed.finally(() => {
     clearInterval(idle);
@@ -306,6 +315,7 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
   let store: VaultStore | undefined;
   let server: Server | undefined;
   let metricsEndpoint: MetricsEndpoint | undefined;
+  const inFlight = new InFlight();
   try {
     // bound first: a taken port fails the start before an enrollment spends the token
     // prom-client is loaded only by a daemon that serves metrics
@@ -321,7 +331,7 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
     store = new VaultStore(dataDir);
     await store.init();
     metrics?.attach(store);
-    server = createDataPlaneServer({ identity, store, authorize: setup.authorize, clientCa: setup.clientCa, metrics });
+    server = createDataPlaneServer({ identity, store, authorize: setup.authorize, clientCa: setup.clientCa, metrics, inFlight });
     const { host, port } = parseListen(settings.listen);
     const address = await listenOn(server, host, port);
     // A server-mode storage started on port 0 keeps the port it got: the backup server and the
@@ -333,6 +343,8 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
     const reachable = settings.mode === 'server' ? reachableUrl(host, address.port, settings.advertise) : url;
 
     let control: { start(): void; close(): Promise<void> } | undefined;
+    let onRemoved!: (detail: string) => void;
+    const removed = new Promise<string>((resolve) => (onRemoved = resolve));
     let renewals: RenewalChecks | undefined;
     if (settings.mode === 'server' && setup.enrollment) {
       const { ControlClient } = await import('../protocol/control-client.ts');
@@ -343,7 +355,8 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
         self: { kind: 'storage', name: settings.name },
         hello: () => ({ version: options.version ?? '0.1.0', address: reachable }),
         // a gc run's phase and log lines go back over this same connection
-        handlers: storageControlHandlers(store, { appendOnly: settings.appendOnly === true, log, metrics, event: (run, kind, data) => client.event(run, kind, data) }),
+        handlers: inFlight.wrap(storageControlHandlers(store, { appendOnly: settings.appendOnly === true, log, metrics, event: (run, kind, data) => client.event(run, kind, data) })),
+        onRemoved,
         log, // connection state lines ("control: online: …") come through here
       });
       control = client;
@@ -364,11 +377,16 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
       mode: settings.mode,
       appendOnly: settings.appendOnly === true,
       ...(metricsEndpoint ? { metricsUrl: metricsEndpoint.url } : {}),
+      removed,
       stop: () => {
         stopping ??= (async () => {
+          inFlight.stop(); // what runs finishes; anything new is refused as unavailable
           await renewals?.stop();
           await control?.close(); // no new orders while the data plane drains
           await closeDataPlane(dataPlane);
+          // a handler can outlive its connection (a client gone, or cut at the deadline): its last write lands before the vaults close
+          const left = await inFlight.drained(drainMs());
+          if (left > 0) log(`${left} request(s) still running after ${drainMs() / 1000} s; closing the vaults anyway`);
           await vaults.close();
           await endpoint?.close();
           await unlock();

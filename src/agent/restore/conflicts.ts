@@ -9,9 +9,11 @@
 // extra system call per file).
 import fs from 'node:fs';
 import type { ConflictPolicy } from '../../protocol/api-schema.ts';
+import type { ConflictCounts } from '../../protocol/control.ts';
 
 export type { ConflictPolicy };
 export type Conflict = { path: string; action: ConflictPolicy };
+export type { ConflictCounts };
 
 /** Conflicts listed one by one in a result; beyond that only counted (a result must stay small). */
 export const MAX_LISTED_CONFLICTS = 1000;
@@ -67,6 +69,12 @@ export class ConflictResolver {
     const st = fs.lstatSync(path, { throwIfNoEntry: false });
     if (!st || st.isDirectory() || this.policy === 'overwrite') return path;
     return this.place(path, false);
+  }
+
+  /** Every conflict by what the policy did with it (one policy per restore: one count is non-zero). */
+  counts(): ConflictCounts {
+    const n = (policy: ConflictPolicy) => (this.policy === policy ? this.count : 0);
+    return { renamed: n('rename'), skipped: n('skip'), overwritten: n('overwrite') };
   }
 
   /** The one-line note for conflicts beyond the listed ones, if any. */

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isCairnError } from '../../core/errors.ts';
-import { includeFilter } from './include-filter.ts';
+import { includeFilter, markSeen, unseenIncludes, wantedEntries } from './include-filter.ts';
+import type { TreeNode } from '../../core/tree.ts';
 
 const key = (s: string) => Buffer.from(s).toString('latin1');
 
@@ -24,4 +25,17 @@ test("'/' takes everything; relative paths and '..' are refused", () => {
   assert.throws(() => includeFilter(['/a/../b']), (e) => isCairnError(e, 'E_USAGE'));
   const f = includeFilter(['/tmp/héllo'])!;
   assert.ok(f.children.get(key('tmp'))!.children.has(key('héllo')), 'UTF-8 bytes as latin1 keys');
+});
+
+test('names the --include paths a walk never met in the snapshot', () => {
+  const f = includeFilter(['/home/ann/docs', '/home/ann/none', '/etc/hostname', '/srv/data/x'])!;
+  const node = (name: string, type: string) => ({ name: Buffer.from(name), type }) as unknown as TreeNode;
+  const [home] = wantedEntries([node('home', 'dir'), node('etc', 'dir'), node('srv', 'file')], f);
+  assert.deepEqual(unseenIncludes(f), ['/home/ann/docs', '/home/ann/none', '/etc/hostname', '/srv/data/x']);
+  const [ann] = wantedEntries([node('ann', 'dir')], home!.sub);
+  wantedEntries([node('docs', 'dir'), node('other', 'file')], ann!.sub);
+  // /srv is a file in the snapshot: nothing below it is there; /etc was never walked
+  assert.deepEqual(unseenIncludes(f), ['/home/ann/none', '/etc/hostname', '/srv/data/x']);
+  markSeen(f.children.get(key('etc')));
+  assert.deepEqual(unseenIncludes(f), ['/home/ann/none', '/srv/data/x']);
 });

@@ -1,10 +1,18 @@
 // Which parts of a snapshot a restore takes: the --include paths as a tree of name components
 // from '/' down. A node marked `whole` is restored with everything below it; the others are the
-// directories on the way, created (with their metadata) only to hold what was asked for.
+// directories on the way, created (with their metadata) only to hold what was asked for. A walk
+// marks each node it meets in the snapshot, so an --include the snapshot lacks can be named.
 import { CairnError } from '../../core/errors.ts';
 import type { TreeNode } from '../../core/tree.ts';
 
-export type IncludeFilter = { whole: boolean; children: Map<string, IncludeFilter> };
+export type IncludeFilter = {
+  whole: boolean;
+  children: Map<string, IncludeFilter>;
+  /** the --include given, on a `whole` node */
+  path?: string;
+  /** set when a walk met this entry in the snapshot */
+  seen?: boolean;
+};
 
 /** Keys are the names' bytes as latin1 strings, so they match tree names byte for byte. */
 export function includeFilter(paths: string[]): IncludeFilter | undefined {
@@ -24,6 +32,7 @@ export function includeFilter(paths: string[]): IncludeFilter | undefined {
       }
       at = next;
     }
+    if (!at.whole) at.path = p;
     at.whole = true;
     at.children.clear();
   }
@@ -40,7 +49,28 @@ export function wantedEntries(nodes: TreeNode[], filter: IncludeFilter | undefin
   const wanted: { node: TreeNode; sub: IncludeFilter | undefined }[] = [];
   for (const node of nodes) {
     const child = filter.children.get(node.name.toString('latin1'));
-    if (child && (child.whole || node.type === 'dir')) wanted.push({ node, sub: child.whole ? undefined : child });
+    if (child && (child.whole || node.type === 'dir')) {
+      child.seen = true;
+      wanted.push({ node, sub: child.whole ? undefined : child });
+    }
   }
   return wanted;
+}
+
+/** Marks every --include below `filter` as met (a walk that does not enter that directory, for another reason). */
+export function markSeen(filter: IncludeFilter | undefined): void {
+  if (!filter) return;
+  filter.seen = true;
+  for (const child of filter.children.values()) markSeen(child);
+}
+
+/** The --include paths a walk never met: the snapshot lacks them. */
+export function unseenIncludes(filter: IncludeFilter | undefined): string[] {
+  if (!filter) return [];
+  const unseen: string[] = [];
+  for (const child of filter.children.values()) {
+    if (child.whole && !child.seen) unseen.push(child.path!);
+    else unseen.push(...unseenIncludes(child));
+  }
+  return unseen;
 }

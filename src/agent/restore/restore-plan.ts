@@ -5,16 +5,16 @@
 // entries would meet something already there and what the conflict policy does with each; what
 // would be written (entries, bytes, distinct chunks); whether each filesystem written to has room
 // (free-space.ts); whether the storage server holds every chunk, and the reads ordered by pack
-// that the restore will make (read-plan.ts, located as the walk goes). Inside directories that
-// do not exist yet nothing is looked at.
+// that the restore will make (read-plan.ts, located as the walk goes); whether every --include is
+// in the snapshot. Inside directories that do not exist yet nothing is looked at.
 import fs from 'node:fs';
 import path from 'node:path';
 import { isCairnError } from '../../core/errors.ts';
 import type { TreeNode } from '../../core/tree.ts';
 import { loadTrees } from '../tree-store.ts';
-import { type Conflict, type ConflictPolicy, ConflictResolver } from './conflicts.ts';
+import { type Conflict, type ConflictCounts, type ConflictPolicy, ConflictResolver } from './conflicts.ts';
 import { nearestExisting, type SpaceOnFilesystem, SpaceNeeds, spaceProblems } from './free-space.ts';
-import { type IncludeFilter, includeFilter, wantedEntries } from './include-filter.ts';
+import { type IncludeFilter, includeFilter, markSeen, unseenIncludes, wantedEntries } from './include-filter.ts';
 import { childPath, displayPath, targetRoot } from './path-guard.ts';
 import { type ReadPlan, ReadPlanner } from './read-plan.ts';
 import type { RestoreOptions } from './restorer.ts';
@@ -31,6 +31,8 @@ export type RestorePlan = {
   /** every check that failed, one sentence each; any one stops a real restore */
   problems: string[];
   conflicts: Conflict[];
+  /** how many existing entries the policy would rename, skip or overwrite (all, listed or not) */
+  conflictCounts: ConflictCounts;
   /** what the restore would write: entries other than directories, the files' bytes, distinct chunks to read */
   files: number;
   bytes: number;
@@ -82,6 +84,7 @@ export async function planRestore(o: RestorePlanOptions): Promise<RestorePlan> {
     ok: false,
     problems,
     conflicts: [],
+    conflictCounts: conflicts.counts(),
     files: 0,
     bytes: 0,
     chunks: 0,
@@ -98,6 +101,7 @@ export async function planRestore(o: RestorePlanOptions): Promise<RestorePlan> {
     } catch (e) {
       if (!isCairnError(e, 'E_CORRUPT') && !isCairnError(e, 'E_NOT_FOUND')) throw e;
       problems.push(`${show(at.dir)}: directory unreadable in the snapshot (${e.message})`);
+      markSeen(sub); // said already: not also "not in the snapshot"
       return;
     }
     const wanted = wantedEntries(nodes, sub);
@@ -116,9 +120,14 @@ export async function planRestore(o: RestorePlanOptions): Promise<RestorePlan> {
         placed = isDir ? conflicts.placeDir(original, at.fresh) : conflicts.place(original, at.fresh);
       } catch (e) {
         problems.push(`${show(Buffer.concat([at.dir, Buffer.from('/'), w.node.name]))}: ${(e as Error).message}`);
+        markSeen(w.sub);
         continue;
       }
-      if (placed === undefined) continue;
+      // kept as it is (skip): what was asked below it is in the snapshot, just not restored
+      if (placed === undefined) {
+        markSeen(w.sub);
+        continue;
+      }
       if (!subtree) {
         if (w.node.type !== 'socket') plan.files++;
         if (w.node.type === 'file') {
@@ -132,6 +141,7 @@ export async function planRestore(o: RestorePlanOptions): Promise<RestorePlan> {
       if (st && !st.isDirectory()) {
         const what = st.isSymbolicLink() ? 'a symlink (a restore never writes through one)' : 'not a directory';
         problems.push(`${show(placed)} exists and is ${what}: nothing below it can be restored`);
+        markSeen(w.sub);
         continue;
       }
       const place: Place = st ? { dir: placed, fresh: false, dev: st.dev, devAt: placed } : { ...at, dir: placed, fresh: true };
@@ -149,6 +159,7 @@ export async function planRestore(o: RestorePlanOptions): Promise<RestorePlan> {
     load([treeIds]).then(([t]) => t!),
     filter,
   );
+  for (const lacking of unseenIncludes(filter)) problems.push(`--include ${lacking}: not in the snapshot`);
   const chunks = await reads.finish();
   plan.chunks = chunks.chunks;
   plan.missingChunks = chunks.missing;
@@ -160,6 +171,7 @@ export async function planRestore(o: RestorePlanOptions): Promise<RestorePlan> {
   plan.space = space.report();
   if (targetUsable) problems.push(...spaceProblems(plan.space));
   plan.conflicts = conflicts.listed;
+  plan.conflictCounts = conflicts.counts();
   plan.unlisted = conflicts.unlisted();
   plan.ok = problems.length === 0;
   return plan;

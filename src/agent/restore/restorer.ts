@@ -19,7 +19,7 @@ import type { StorageClient } from '../storage-client.ts';
 import { loadTrees } from '../tree-store.ts';
 import { batchChunks, type ChunkUse, fetchBatches, RESTORE_BATCH_LIMITS } from './blob-fetcher.ts';
 import { ChunkOpener } from './chunk-opener.ts';
-import { type Conflict, type ConflictPolicy, ConflictResolver, occupied } from './conflicts.ts';
+import { type Conflict, type ConflictCounts, type ConflictPolicy, ConflictResolver, occupied } from './conflicts.ts';
 import { type ChunkContent, FileWriter, WriteBudget, writeSymlink } from './file-writer.ts';
 import { HardLinks } from './hardlinks.ts';
 import { applyPathMetadata, runningAsRoot } from './metadata.ts';
@@ -61,6 +61,8 @@ export type RestoreResult = {
   damaged: { path: string; reason: string }[];
   /** entries that found something at their path (the first MAX_LISTED_CONFLICTS) */
   conflicts: Conflict[];
+  /** all of them, by what the policy did */
+  conflictCounts: ConflictCounts;
   warnings: { path: string; reason: string }[];
 };
 
@@ -88,7 +90,7 @@ class Restorer {
   private readonly opts: RestoreOptions;
   private readonly asRoot = runningAsRoot;
   private readonly root: Buffer;
-  private readonly result: RestoreResult = { files: 0, dirs: 0, bytes: 0, damaged: [], conflicts: [], warnings: [] };
+  private readonly result: RestoreResult = { files: 0, dirs: 0, bytes: 0, damaged: [], conflicts: [], conflictCounts: { renamed: 0, skipped: 0, overwritten: 0 }, warnings: [] };
   private readonly conflicts: ConflictResolver;
   private readonly budget = new WriteBudget(WRITING_BYTES);
   private readonly specials: SpecialFileMaker;
@@ -152,6 +154,7 @@ class Restorer {
     }
     this.reportProgress(true);
     this.result.conflicts = this.conflicts.listed;
+    this.result.conflictCounts = this.conflicts.counts();
     const unlisted = this.conflicts.unlisted();
     if (unlisted) this.result.warnings.push({ path: this.originalPath(this.root), reason: unlisted });
     return this.result;

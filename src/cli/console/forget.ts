@@ -8,7 +8,7 @@ import { seg } from '../api-client.ts';
 import { type Command, requireString } from '../command.ts';
 import { printJson } from '../output.ts';
 import { KEEP_OPTIONS, RETENTION_HELP, retentionOf } from './job-flags.ts';
-import { bool, JSON_HELP, JSON_OPTION, withClient } from './shared.ts';
+import { bool, JSON_HELP, JSON_OPTION, snapshotArg, withClient } from './shared.ts';
 
 type ForgetJson = { kept?: string[]; forgotten: string[]; forgetting: string[] };
 
@@ -57,7 +57,7 @@ export const snapshotForget: Command = {
   options: { ...JSON_OPTION },
   positionals: [1, 1],
   async run({ values, positionals }) {
-    const answer = await withClient((c) => c.post<ForgetJson>(`/api/snapshots/${seg(positionals[0]!)}/forget`, {}));
+    const answer = await withClient((c) => c.post<ForgetJson>(`/api/snapshots/${seg(snapshotArg(positionals[0]!))}/forget`, {}));
     printForget(answer, bool(values, 'json'), false);
     return 0;
   },

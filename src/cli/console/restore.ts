@@ -7,7 +7,7 @@ import { type ApiClient, seg } from '../api-client.ts';
 import type { Command } from '../command.ts';
 import { printJson } from '../output.ts';
 import { printEndedRun, totalForDisplay, waitForRun } from '../run-output.ts';
-import { absolutePath, bool, JSON_HELP, JSON_OPTION, oneOf, str, strs, withClient } from './shared.ts';
+import { absolutePath, bool, JSON_HELP, JSON_OPTION, oneOf, snapshotArg, str, strs, withClient } from './shared.ts';
 import { givenPassphrase, grantVault } from './vault-keys.ts';
 
 /** The POST /api/restores body from the flags (E_USAGE for relative paths or an unknown policy). */
@@ -59,7 +59,7 @@ const restore: Command = {
   },
   positionals: [1, 1],
   async run({ values, positionals }) {
-    const request = restoreRequest(positionals[0]!, values);
+    const request = restoreRequest(snapshotArg(positionals[0]!), values);
     const json = bool(values, 'json');
     const dryRun = request.dryRun === true;
     const passphrase = await givenPassphrase(values);

@@ -3,6 +3,7 @@
 // closed after the command, and list/detail printing in text or --json.
 import path from 'node:path';
 import { CairnError } from '../../core/errors.ts';
+import { shortSnapshotPrefix } from '../../protocol/snapshot-ref.ts';
 import { ApiClient } from '../api-client.ts';
 import { printJson, printTable } from '../output.ts';
 import { printable } from '../progress.ts';
@@ -29,6 +30,13 @@ export function bool(values: Record<string, unknown>, name: string): boolean {
 export function absolutePath(p: string, flag: string): string {
   if (!path.isAbsolute(p)) throw new CairnError('E_USAGE', `--${flag} must be an absolute path: ${p}`);
   return path.normalize(p).replace(/(.)\/$/, '$1');
+}
+
+/** A SNAPSHOT argument, hex lowercased; E_USAGE for a prefix under 8 hex digits (other text the server names as no snapshot). */
+export function snapshotArg(text: string): string {
+  const short = shortSnapshotPrefix(text);
+  if (short !== undefined) throw new CairnError('E_USAGE', short);
+  return /^[0-9a-f]+$/i.test(text) ? text.toLowerCase() : text;
 }
 
 /** A whole number ≥ min from a flag's text; E_USAGE otherwise. */

@@ -5,7 +5,7 @@ import { seg, withQuery } from '../api-client.ts';
 import type { Command } from '../command.ts';
 import { formatBytes } from '../progress.ts';
 import { snapshotForget } from './forget.ts';
-import { absolutePath, bool, JSON_HELP, JSON_OPTION, printList, str, withClient } from './shared.ts';
+import { absolutePath, bool, JSON_HELP, JSON_OPTION, printList, snapshotArg, str, withClient } from './shared.ts';
 
 const list: Command = {
   name: 'snapshot list',
@@ -46,16 +46,37 @@ const ls: Command = {
   positionals: [1, 2],
   async run({ values, positionals }) {
     const dir = positionals[1] === undefined ? '/' : absolutePath(positionals[1], 'path');
-    const path = withQuery(`/api/snapshots/${seg(positionals[0]!)}/ls`, { path: dir });
+    const path = withQuery(`/api/snapshots/${seg(snapshotArg(positionals[0]!))}/ls`, { path: dir });
     const entries = await withClient((c) => c.get<LsEntryJson[]>(path));
     printList(entries, bool(values, 'json'), (e) => ({
-      type: e.type,
+      mode: modeText(e.type, e.mode),
+      owner: e.uid === null ? '' : `${e.uid}:${e.gid}`,
       size: e.type === 'file' ? e.size : '',
       mtime: e.mtime,
-      name: e.name,
+      name: e.target === null ? e.name : `${e.name} -> ${e.target}`,
     }));
     return 0;
   },
 };
+
+const TYPE_LETTER: Record<string, string> = { dir: 'd', symlink: 'l', fifo: 'p', chardev: 'c', blockdev: 'b', socket: 's' };
+
+/** `ls -l`'s mode column (`drwxr-x---`, setuid as `s`, sticky as `t`); the type alone when the index has no mode. */
+export function modeText(type: string, mode: number | null): string {
+  const letter = TYPE_LETTER[type] ?? '-';
+  if (mode === null) return letter;
+  // owner, group, others; each with its special bit (setuid, setgid, sticky) shown in the x place
+  const triads = [
+    { shift: 6, special: 0o4000, letter: 's' },
+    { shift: 3, special: 0o2000, letter: 's' },
+    { shift: 0, special: 0o1000, letter: 't' },
+  ].map(({ shift, special, letter }) => {
+    const bits = (mode >> shift) & 7;
+    const exec = (bits & 1) !== 0;
+    const last = mode & special ? (exec ? letter : letter.toUpperCase()) : exec ? 'x' : '-';
+    return `${bits & 4 ? 'r' : '-'}${bits & 2 ? 'w' : '-'}${last}`;
+  });
+  return letter + triads.join('');
+}
 
 export const snapshotCommands: Command[] = [list, ls, snapshotForget];

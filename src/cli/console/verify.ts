@@ -9,7 +9,7 @@ import { type ApiClient, seg } from '../api-client.ts';
 import { type Command, requireString } from '../command.ts';
 import { printJson } from '../output.ts';
 import { printEndedRun, waitForRun } from '../run-output.ts';
-import { bool, JSON_HELP, JSON_OPTION, oneOf, str, withClient } from './shared.ts';
+import { bool, JSON_HELP, JSON_OPTION, oneOf, snapshotArg, str, withClient } from './shared.ts';
 import { givenPassphrase, grantVault } from './vault-keys.ts';
 
 /** Gives `agent` the keys of the snapshot's vault unless it holds them already. */
@@ -42,7 +42,7 @@ const verify: Command = {
   async run({ values, positionals }) {
     const level = oneOf(requireString(values, 'level', 'verify'), VERIFY_LEVELS, 'level');
     const agent = str(values, 'agent');
-    const snapshot = positionals[0]!;
+    const snapshot = snapshotArg(positionals[0]!);
     const json = bool(values, 'json');
     const passphrase = await givenPassphrase(values);
     return withClient(async (c) => {

@@ -20,7 +20,8 @@ function* entries(): Generator<IndexEntry> {
   // Interleaved across directories, as a parallel scan might deliver them.
   for (let i = 0; i < PER_DIR; i++) {
     for (let d = 0; d < DIRS; d++) {
-      yield { dir: dirPath(d), name: nameOf(i), type: 'file', size: d * 1000 + i, mtimeNs: 1_700_000_000_123_456_789n + BigInt(i) };
+      const meta = { mode: 0o640, uid: 1000 + d, gid: 100, target: i === 5 ? Buffer.from([0x2e, 0xff]) : null };
+      yield { dir: dirPath(d), name: nameOf(i), type: 'file', size: d * 1000 + i, mtimeNs: 1_700_000_000_123_456_789n + BigInt(i), ...meta };
     }
   }
 }
@@ -60,13 +61,15 @@ test('listing one directory returns exactly its entries, sorted by name bytes', 
   assert.deepEqual(listed.map((e) => e.name), expected);
   assert.ok(listed.some((e) => e.name.equals(nameOf(0))), 'the non-UTF-8 name came back byte for byte');
   const f5 = listed.find((e) => e.name.toString() === 'f005')!;
-  assert.deepEqual(f5, { name: Buffer.from('f005'), type: 'file', size: 7005, mtimeNs: 1_700_000_000_123_456_794n });
+  const meta = { mode: 0o640, uid: 1007, gid: 100, target: Buffer.from([0x2e, 0xff]) };
+  assert.deepEqual(f5, { name: Buffer.from('f005'), type: 'file', size: 7005, mtimeNs: 1_700_000_000_123_456_794n, ...meta });
 });
 
 test("another snapshot's entries do not leak into a listing", async () => {
   const b = await listDir(db, B, dirPath(7));
   assert.deepEqual(b.map((e) => e.name.toString()), ['only-in-b']);
   assert.equal(b[0]!.mtimeNs, 5n);
+  assert.deepEqual([b[0]!.mode, b[0]!.uid, b[0]!.gid, b[0]!.target], [null, null, null, null], 'indexed without metadata (an older agent): null');
   assert.ok(!(await listDir(db, A, dirPath(7))).some((e) => e.name.toString() === 'only-in-b'));
   assert.deepEqual(await listDir(db, B, dirPath(8)), []);
 });

@@ -13,19 +13,25 @@ export type IndexEntry = {
   type: string;
   size: number;
   mtimeNs: bigint | number;
+  /** permission bits, owner ids and a symlink's target bytes; null (or absent) from agents before issue 12 */
+  mode?: number | null;
+  uid?: number | null;
+  gid?: number | null;
+  target?: Uint8Array | null;
 };
 
-export type ListedEntry = { name: Buffer; type: string; size: number; mtimeNs: bigint };
+export type ListedEntry = { name: Buffer; type: string; size: number; mtimeNs: bigint; mode: number | null; uid: number | null; gid: number | null; target: Buffer | null };
 
 /** Entries per transaction: big enough to amortise the commit's fsync, small enough to stay brief. */
 const BATCH = 5000;
-/** Rows per INSERT statement (6 parameters each, far under both databases' parameter limits). */
+/** Rows per INSERT statement (10 parameters each, far under both databases' parameter limits). */
 const ROWS_PER_INSERT = 100;
 /** Directory ids remembered while indexing; a scan visits a directory's entries together, so this rarely misses. */
 const PATH_CACHE = 4096;
 
-const FILE_COLUMNS = 'INSERT INTO files (snapshot_pk, path_id, name, type, size, mtime_ns) VALUES ';
-const ONE_ROW = '(?, ?, ?, ?, ?, ?)';
+const FILE_COLUMNS = 'INSERT INTO files (snapshot_pk, path_id, name, type, size, mtime_ns, mode, uid, gid, target) VALUES ';
+const ONE_ROW = '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
+const WIDTH = 10;
 // a batch the agent re-sends after a lost reply adds nothing twice
 const INSERT_ONE = `${FILE_COLUMNS}${ONE_ROW} ON CONFLICT DO NOTHING`;
 const INSERT_MANY = `${FILE_COLUMNS}${Array.from({ length: ROWS_PER_INSERT }, () => ONE_ROW).join(', ')} ON CONFLICT DO NOTHING`;
@@ -47,14 +53,13 @@ export async function addEntries(
     await driver.transaction(async (tx) => {
       const params: SqlValue[] = [];
       for (const e of rows) {
-        params.push(snapshotPk, await pathId(tx, pathIds, e.dir), e.name, e.type, e.size, BigInt(e.mtimeNs));
+        params.push(snapshotPk, await pathId(tx, pathIds, e.dir), e.name, e.type, e.size, BigInt(e.mtimeNs), e.mode ?? null, e.uid ?? null, e.gid ?? null, e.target ?? null);
       }
-      const width = 6;
       let i = 0;
       for (; i + ROWS_PER_INSERT <= rows.length; i += ROWS_PER_INSERT) {
-        await tx.run(INSERT_MANY, params.slice(i * width, (i + ROWS_PER_INSERT) * width));
+        await tx.run(INSERT_MANY, params.slice(i * WIDTH, (i + ROWS_PER_INSERT) * WIDTH));
       }
-      for (; i < rows.length; i++) await tx.run(INSERT_ONE, params.slice(i * width, (i + 1) * width));
+      for (; i < rows.length; i++) await tx.run(INSERT_ONE, params.slice(i * WIDTH, (i + 1) * WIDTH));
     });
     added += rows.length;
   };
@@ -91,7 +96,7 @@ export async function listDir(
   const dirId = found[0]?.id;
   if (dirId === undefined) return [];
   const params: SqlValue[] = [snapshotPk, dirId];
-  let sql = 'SELECT name, type, size, mtime_ns FROM files WHERE snapshot_pk = ? AND path_id = ?';
+  let sql = 'SELECT name, type, size, mtime_ns, mode, uid, gid, target FROM files WHERE snapshot_pk = ? AND path_id = ?';
   if (options.after) {
     sql += ' AND name > ?';
     params.push(options.after);
@@ -101,15 +106,20 @@ export async function listDir(
     sql += ' LIMIT ?';
     params.push(options.limit);
   }
-  const rows = await driver.query<{ name: Uint8Array; type: string; size: number | bigint; mtime_ns: number | bigint }>(
-    sql,
-    params,
-  );
+  type Row = { name: Uint8Array; type: string; size: number | bigint; mtime_ns: number | bigint; mode: Num; uid: Num; gid: Num; target: Uint8Array | null };
+  type Num = number | bigint | null;
+  const rows = await driver.query<Row>(sql, params);
+  const orNull = (n: Num) => (n === null ? null : Number(n));
+  const bytes = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   return rows.map((r) => ({
-    name: Buffer.from(r.name.buffer, r.name.byteOffset, r.name.byteLength),
+    name: bytes(r.name),
     type: r.type,
     size: Number(r.size),
     mtimeNs: BigInt(r.mtime_ns),
+    mode: orNull(r.mode),
+    uid: orNull(r.uid),
+    gid: orNull(r.gid),
+    target: r.target === null ? null : bytes(r.target),
   }));
 }
 
