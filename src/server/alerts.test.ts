@@ -37,6 +37,7 @@ beforeEach(async () => {
     db,
     events,
     hub: { isOnline: (p: { kind: string; name: string }) => online.has(`${p.kind}:${p.name}`) },
+    net: { contact: () => undefined }, // no heartbeat heard: lastSeen from the catalog
     log: () => {},
     limits: DEFAULT_LIMITS,
   } as unknown as ServerContext;

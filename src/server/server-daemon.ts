@@ -272,6 +272,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       stop: () => {
         stopping ??= (async () => {
           // runs in progress stay running: their agents re-attach them to the next process
+          // no new connections from here: a console is refused at once and retries against the next process
+          const httpClosed = new Promise<void>((res) => server.close(() => res()));
+          server.closeIdleConnections();
           await alerts.close(); // first: parts going offline at shutdown are no outage
           await leafChecks.stop();
           figures.stop();
@@ -281,7 +284,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
           await c.net.close();
           await rebuilds.drain();
           server.closeAllConnections();
-          await new Promise<void>((res) => server.close(() => res()));
+          await httpClosed;
           await endpoint?.close();
           await catalog.close();
           await unlock();
