@@ -63,9 +63,12 @@ describe('login throttling', { concurrency: 1 }, () => {
     assert.equal(entries.filter((e) => e.what === 'POST /api/login' && e.result === 'E_UNAUTHORIZED').length, 5);
   });
 
-  it('the right password is refused from that address during the window, and accepted from another', async () => {
+  it('the right password is refused from that address during the window (whatever X-Forwarded-For says), and accepted from another', async () => {
     const before = checks().begun;
     refusedFor(await login('ann', ANN_PASSWORD, '127.0.0.1'));
+    // the address is the TCP peer's: a header naming another does not help
+    const forwarded = { 'x-forwarded-for': '127.0.0.2', forwarded: 'for=127.0.0.2' };
+    refusedFor(await api.call('/api/login', { body: { user: 'ann', password: ANN_PASSWORD }, token: null, localAddress: '127.0.0.1', headers: forwarded }));
     assert.equal(checks().begun, before, 'refused without a check');
     const elsewhere = await login('ann', ANN_PASSWORD, '127.0.0.2');
     assert.equal(elsewhere.status, 200, elsewhere.text);
