@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   E_NOT_FOUND: 404,
   E_CONFLICT: 409,
   E_TOO_LARGE: 413,
+  E_TOO_MANY: 429, // too many attempts (failed logins) or too many at once: try again later
   E_CORRUPT: 422, // data failed authentication, its id check, or is truncated
   E_BAD_PASSPHRASE: 403,
   E_UNSAFE_PATH: 422, // a tree names '..', '/', or a path through a symlink
@@ -25,6 +26,15 @@ export class CairnError extends Error {
     super(message, options);
     this.code = code;
     this.name = 'CairnError';
+  }
+}
+
+/** A 429 that says when to come back: `retryAfterSeconds` is also sent as the Retry-After header. */
+export class TooManyError extends CairnError {
+  readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterSeconds: number) {
+    super('E_TOO_MANY', message);
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 

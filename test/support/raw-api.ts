@@ -3,11 +3,12 @@
 // or none), trusting the server's CA. Also a snapshot of everything the catalog shows, to prove
 // a refused request changed nothing.
 import { readFileSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
 import { request } from 'node:https';
 import { dirname, join } from 'node:path';
 import type { Cluster } from './cluster.ts';
 
-export type RawAnswer = { status: number; text: string; json: unknown };
+export type RawAnswer = { status: number; text: string; json: unknown; headers: IncomingHttpHeaders };
 /** `{error:{code,message}}` of an error answer (both undefined when the body is not one) */
 export type ErrorBody = { code: string | undefined; message: string | undefined };
 
@@ -20,6 +21,8 @@ export type RawRequest = {
   headers?: Record<string, string>;
   /** send the body in chunks without a content-length */
   chunked?: boolean;
+  /** the source address (any 127/8 address reaches a server on 127.0.0.1) */
+  localAddress?: string;
 };
 
 export type RawApi = {
@@ -53,7 +56,14 @@ function send(login: { server: string; ca: string; token: string }, path: string
   return new Promise((resolve, reject) => {
     const req = request(
       new URL(path, login.server),
-      { method: r.method ?? (bytes === undefined ? 'GET' : 'POST'), headers, ca: login.ca, checkServerIdentity: () => undefined, agent: false },
+      {
+        method: r.method ?? (bytes === undefined ? 'GET' : 'POST'),
+        headers,
+        ca: login.ca,
+        checkServerIdentity: () => undefined,
+        agent: false,
+        localAddress: r.localAddress,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -65,7 +75,7 @@ function send(login: { server: string; ca: string; token: string }, path: string
           } catch {
             json = undefined;
           }
-          resolve({ status: res.statusCode ?? 0, text, json });
+          resolve({ status: res.statusCode ?? 0, text, json, headers: res.headers });
         });
       },
     );

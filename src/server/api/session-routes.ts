@@ -91,15 +91,7 @@ export function sessionRoutes(ctx: ServerContext, allRoutes: () => readonly Rout
       body: loginBody,
       handle: async ({ body, remoteAddress }) => {
         const { user, password } = body as { user: string; password: string };
-        ctx.limiter.check(user, remoteAddress);
-        try {
-          const session = await ctx.accounts.login(user, password);
-          ctx.limiter.succeeded(user, remoteAddress);
-          return session;
-        } catch (e) {
-          ctx.limiter.failed(user, remoteAddress);
-          throw e;
-        }
+        return ctx.limiter.attempt(user, remoteAddress, () => ctx.accounts.login(user, password));
       },
     },
     {

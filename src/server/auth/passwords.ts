@@ -4,7 +4,10 @@
 // re-derives with the stored parameters and compares in constant time. At most four derivations
 // run at once per process: each holds 19 MiB, and a login flood must not exhaust memory.
 import { argon2, randomBytes, timingSafeEqual } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { CairnError } from '../../core/errors.ts';
+import { Slots } from '../../core/slots.ts';
+import { testFile } from '../../core/test-settings.ts';
 
 export const MIN_PASSWORD_LENGTH = 8;
 /** Longer inputs are refused at hash time: no person types this much, and argon2 would hash it all. */
@@ -22,24 +25,24 @@ const MAX_PARALLELISM = 16;
 
 type Params = { memoryKiB: number; passes: number; parallelism: number; salt: Buffer; hash: Buffer };
 
-const MAX_CONCURRENT = 4;
-let running = 0;
-const waiting: (() => void)[] = [];
+const derivations = new Slots(4);
 
-async function withSlot<T>(work: () => Promise<T>): Promise<T> {
-  if (running >= MAX_CONCURRENT) await new Promise<void>((resolve) => waiting.push(resolve));
-  else running++;
-  try {
-    return await work();
-  } finally {
-    const next = waiting.shift();
-    if (next) next(); // the slot passes straight to the next waiter
-    else running--;
-  }
+/**
+ * Tests (CAIRN_TEST_PASSWORD_CHECKS_FILE): `{begun, peak}`, how many password checks this process
+ * began and the most in progress at once (waiting for a derivation included), rewritten at each.
+ */
+const checks = { begun: 0, inProgress: 0, peak: 0 };
+function noteChecks(delta: 1 | -1): void {
+  const file = testFile('PASSWORD_CHECKS');
+  if (file === undefined) return;
+  checks.inProgress += delta;
+  if (delta === 1) checks.begun++;
+  checks.peak = Math.max(checks.peak, checks.inProgress);
+  writeFileSync(file, JSON.stringify({ begun: checks.begun, peak: checks.peak }));
 }
 
 function derive(password: string, p: Omit<Params, 'hash'>, length: number): Promise<Buffer> {
-  return withSlot(
+  return derivations.run(
     () =>
       new Promise<Buffer>((resolve, reject) => {
         argon2(
@@ -93,6 +96,11 @@ function parseStored(stored: string): Params {
 /** True when `password` is the one `stored` was made from. E_INTERNAL when `stored` is not a hash this module wrote. */
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const p = parseStored(stored);
-  const candidate = await derive(password, p, p.hash.length);
-  return timingSafeEqual(candidate, p.hash);
+  noteChecks(1);
+  try {
+    const candidate = await derive(password, p, p.hash.length);
+    return timingSafeEqual(candidate, p.hash);
+  } finally {
+    noteChecks(-1);
+  }
 }

@@ -4,7 +4,7 @@
 // refusal of one) to the audit log. Failures become {error:{code,message}} with the code's HTTP
 // status: bad input is a 4xx, never a 5xx.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CairnError, httpStatusOf } from '../../core/errors.ts';
+import { CairnError, httpStatusOf, TooManyError } from '../../core/errors.ts';
 import { checkBody } from '../../protocol/api-schema.ts';
 import type { Caller } from '../auth/accounts.ts';
 import type { RouteSpec } from './route-spec.ts';
@@ -68,16 +68,17 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   }
 }
 
-export function sendJson(res: ServerResponse, status: number, value: unknown): void {
+export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
   const body = Buffer.from(JSON.stringify(value));
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': body.length, 'cache-control': 'no-store' });
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': body.length, 'cache-control': 'no-store' });
   res.end(body);
 }
 
 function sendError(res: ServerResponse, e: unknown): void {
   const status = httpStatusOf(e);
   const err = e instanceof CairnError ? e : new CairnError('E_INTERNAL', 'internal error');
-  if (!res.headersSent) sendJson(res, status, { error: { code: err.code, message: err.message } });
+  const headers: Record<string, string> = e instanceof TooManyError ? { 'retry-after': String(e.retryAfterSeconds) } : {};
+  if (!res.headersSent) sendJson(res, status, { error: { code: err.code, message: err.message } }, headers);
   else res.destroy();
 }
 
