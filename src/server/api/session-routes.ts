@@ -139,7 +139,7 @@ export function sessionRoutes(ctx: ServerContext, allRoutes: () => readonly Rout
         const run = asked === null ? undefined : parseRunId(asked);
         if (run !== undefined) await getRun(ctx.db, run, caller); // unknown, or not the caller's: 404
         const filter = run !== undefined ? (type: string, data: unknown) => type !== 'part' && (data as { id?: number }).id === run : await eventAccess(ctx, caller!);
-        ctx.events.attach(req, res, filter, liveProgressEvents());
+        ctx.events.attach(req, res, filter, liveProgressEvents(), caller!.id);
         return TAKEN;
       },
     },

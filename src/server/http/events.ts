@@ -17,7 +17,7 @@ const MAX_BACKLOG = 1024 * 1024;
 export type EventFilter = (type: string, data: unknown, owner: number | null) => boolean;
 export type StoredEvent = { type: string; data: unknown; owner: number | null };
 
-type Client = { res: ServerResponse; filter: EventFilter | undefined };
+type Client = { res: ServerResponse; filter: EventFilter | undefined; user: number | undefined };
 /** An in-process listener (alerts): sees every event published and every signal. */
 export type EventListener = (type: string, data: unknown) => void;
 
@@ -27,10 +27,13 @@ export class EventHub {
   #ping: NodeJS.Timeout | undefined;
   #closed = false;
 
-  /** Takes over the response: SSE headers, a ping every 15 s, the client removed when the connection closes. */
-  attach(req: IncomingMessage, res: ServerResponse, filter?: EventFilter, replay: readonly StoredEvent[] = []): void {
+  /**
+   * Takes over the response: SSE headers, a ping every 15 s, the client removed when the connection
+   * closes. `user` is the caller's id, so `endUser` can end the stream when the user is removed.
+   */
+  attach(req: IncomingMessage, res: ServerResponse, filter?: EventFilter, replay: readonly StoredEvent[] = [], user?: number): void {
     if (this.#closed) throw new CairnError('E_UNAVAILABLE', 'the server is shutting down');
-    const client: Client = { res, filter };
+    const client: Client = { res, filter, user };
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
@@ -82,6 +85,18 @@ export class EventHub {
       this.#remove(c);
       c.res.end();
     }
+  }
+
+  /** Ends the streams a user opened (a removed user sees nothing more); answers how many. */
+  endUser(user: number): number {
+    let ended = 0;
+    for (const c of [...this.#clients]) {
+      if (c.user !== user) continue;
+      this.#remove(c);
+      c.res.end();
+      ended++;
+    }
+    return ended;
   }
 
   get clients(): number {
