@@ -226,6 +226,13 @@ describe('API tokens and sessions', { concurrency: 1 }, () => {
     const refusedAfter = await api.call('/api/jobs', { token: sessionToken });
     assert.equal(refusedAfter.status, 401, refusedAfter.text);
     assert.match(refusedAfter.text, /unknown session/);
+    // a session that ended on the server meanwhile (here: this very one, logged out elsewhere) is forgotten
+    const again = await passwordLogin('ann');
+    assert.equal((await api.call('/api/logout', { method: 'POST', token: tokenOf(again.config) })).status, 201);
+    const late = await again.cli(['logout']);
+    assert.equal(late.code, 0, late.stderr);
+    assert.match(late.stdout, /the session had ended already; logged out/);
+    assert.equal(existsSync(again.config), false);
   });
 
   it("removing a user ends its open event streams at once and its tokens are refused", async () => {

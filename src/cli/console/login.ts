@@ -117,9 +117,16 @@ const logout: Command = {
       process.stdout.write('forgot the API token here; it still works elsewhere until it expires (cairn token revoke ID revokes it)\n');
       return 0;
     }
-    await withClient((client) => client.post('/api/logout'));
+    // a session the server no longer knows (expired, or its user removed) is over already: forget it
+    const ended = await withClient((client) => client.post('/api/logout')).then(
+      () => false,
+      (e: unknown) => {
+        if (e instanceof CairnError && e.code === 'E_UNAUTHORIZED') return true;
+        throw e;
+      },
+    );
     await removeLogin();
-    process.stdout.write('logged out\n');
+    process.stdout.write(ended ? 'the session had ended already; logged out\n' : 'logged out\n');
     return 0;
   },
 };

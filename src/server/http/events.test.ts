@@ -14,7 +14,7 @@ async function serve(hub: EventHub) {
     hub.attach(req, res, filter, [
       { type: 'progress', data: { id: 1 }, owner: 5 },
       { type: 'progress', data: { id: 2 }, owner: 6 },
-    ]);
+    ], Number(/user=(\d+)/.exec(req.url ?? '')?.[1]) || undefined);
     // Registered after the hub's own listener, so by the time it runs the hub has removed the client.
     res.once('close', () => resolvers.shift()?.());
   });
@@ -76,6 +76,27 @@ test('events reach every client whose filter takes them; closed clients are remo
     await runsOnly.ended;
     assert.equal(hub.clients, 0);
     assert.throws(() => hub.publish('bad\ntype', {}), /bad event type/);
+  } finally {
+    hub.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+test("endUser ends the streams a user opened, and only those", async () => {
+  const hub = new EventHub();
+  const { server, port } = await serve(hub);
+  try {
+    const five = await connect(port, '/?user=5');
+    const fiveAgain = await connect(port, '/?user=5');
+    const six = await connect(port, '/?user=6');
+    await Promise.all([five, fiveAgain, six].map((c) => c.until(': connected\n\n')));
+    assert.equal(hub.endUser(5), 2);
+    await Promise.all([five.ended, fiveAgain.ended]);
+    assert.equal(hub.clients, 1);
+    hub.publish('run', { id: 9 });
+    await six.until('event: run\n');
+    assert.equal(hub.endUser(5), 0);
   } finally {
     hub.close();
     server.closeAllConnections();
