@@ -1,8 +1,8 @@
 // API tokens and sessions (issue 13 item 3) against a real server process: `cairn login` with an
 // API token (stdin or CAIRN_API_TOKEN), refused and not saved when the server does not accept it;
 // `token list` (who, created, expires, last used, the last written at most once a minute) and
-// `token revoke ID`, refused at once; logout ending a session on the server but only forgetting
-// an API token; an expired session refused; a removed user's open event streams ended and its
+// `token revoke ID`, refused at once and its event streams ended; logout ending a session (and
+// its streams) on the server but only forgetting an API token; an expired session refused; a removed user's open event streams ended and its
 // tokens refused; --ttl bounds. Every refusal changes nothing stored. `cairn up` keeping its one
 // API token is at the end.
 import assert from 'node:assert/strict';
@@ -56,6 +56,11 @@ async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Whether a stream is still open 300 ms on. */
+async function stillOpen(ended: Promise<void>): Promise<boolean> {
+  return Promise.race([ended.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 300))]);
 }
 
 describe('API tokens and sessions', { concurrency: 1 }, () => {
@@ -166,6 +171,8 @@ describe('API tokens and sessions', { concurrency: 1 }, () => {
     const token = await apiToken(ann, ['--name', 'gone']);
     const id = (await listAs(ann)).find((t) => t.name === 'gone')!.id;
     assert.equal((await api.call('/api/jobs', { token })).status, 200);
+    const stream = await openStream(api, token);
+    const other = await openStream(api, tokenOf(ann.config)); // ann's session: stays
     await refused(olly, ['token', 'revoke', String(id)], 1, new RegExp(`no API token ${id}`));
     await refused(ann, ['token', 'revoke', '99999'], 1, /no API token 99999/);
     await refused(ann, ['token', 'revoke', 'abc'], 2, /ID must be a token's id/);
@@ -173,6 +180,9 @@ describe('API tokens and sessions', { concurrency: 1 }, () => {
     assert.equal(http.status, 404, http.text);
     const r = await ann.cli(['token', 'revoke', String(id)]);
     assert.equal(r.code, 0, r.stderr);
+    await within(2000, 'the revoked token\'s event stream ends', stream.ended);
+    assert.equal(await stillOpen(other.ended), true, 'a stream of another token stays open');
+    other.close();
     const after = await api.call('/api/jobs', { token });
     assert.equal(after.status, 401, after.text);
     assert.match(after.text, /unknown or revoked API token/);
@@ -220,8 +230,10 @@ describe('API tokens and sessions', { concurrency: 1 }, () => {
     const session = await passwordLogin('ann');
     const sessionToken = tokenOf(session.config);
     assert.equal((await api.call('/api/jobs', { token: sessionToken })).status, 200);
+    const stream = await openStream(api, sessionToken);
     const bye = await session.cli(['logout']);
     assert.equal(bye.code, 0, bye.stderr);
+    await within(2000, "the session's event stream ends", stream.ended);
     assert.match(bye.stdout, /^logged out$/m);
     const refusedAfter = await api.call('/api/jobs', { token: sessionToken });
     assert.equal(refusedAfter.status, 401, refusedAfter.text);
@@ -247,8 +259,7 @@ describe('API tokens and sessions', { concurrency: 1 }, () => {
     assert.equal(removed.code, 0, removed.stderr);
     await within(2000, "rita's session stream ends", bySession.ended);
     await within(2000, "rita's token stream ends", byToken.ended);
-    const still = await Promise.race([admins.ended.then(() => 'ended'), new Promise((r) => setTimeout(() => r('open'), 300))]);
-    assert.equal(still, 'open', "the admin's stream stays open");
+    assert.equal(await stillOpen(admins.ended), true, "the admin's stream stays open");
     admins.close();
     for (const t of [session, token]) {
       const a = await api.call('/api/jobs', { token: t });

@@ -60,10 +60,10 @@ export function tokenRoutes(ctx: ServerContext): Route[] {
     {
       method: 'DELETE',
       path: '/api/tokens/:id',
-      summary: "revoke an API token (the caller's own, any for an admin): refused from the next request on",
+      summary: "revoke an API token (the caller's own, any for an admin): refused from the next request on, its event streams ended",
       access: 'read',
       handle: async ({ params, caller }) => {
-        await ctx.accounts.revokeApiToken(caller!, parseTokenId(params.id!));
+        ctx.events.end({ token: await ctx.accounts.revokeApiToken(caller!, parseTokenId(params.id!)) });
         return {};
       },
     },

@@ -32,7 +32,7 @@ export function userRoutes(ctx: ServerContext): Route[] {
       summary: 'remove a user: their sessions, API tokens and open event streams end at once',
       access: 'admin',
       handle: async ({ params }) => {
-        ctx.events.endUser(await ctx.accounts.removeUser(params.name!));
+        ctx.events.end({ user: await ctx.accounts.removeUser(params.name!) });
         return {};
       },
     },

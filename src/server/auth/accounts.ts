@@ -32,6 +32,12 @@ function tokenHash(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
 }
 
+/** What names a bearer token in memory (an event stream's owner): the hex SHA-256 the catalog keys it by. */
+export function tokenKey(bearer: string | undefined): string | undefined {
+  const token = bareToken(bearer);
+  return token === undefined ? undefined : tokenHash(token).toString('hex');
+}
+
 function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
@@ -126,10 +132,12 @@ export class Accounts {
     return { token, user: caller.name, role: caller.role, expiresAt: iso(expiresAt) };
   }
 
-  /** Ends the session of `token` (a session token; API tokens are not ended by logging out). */
-  async logout(token: string): Promise<void> {
+  /** Ends the session of `token` (a session token; API tokens are not ended by logging out); answers its `tokenKey` when one ended. */
+  async logout(token: string): Promise<string | undefined> {
     const bare = bareToken(token);
-    if (bare !== undefined) await this.#db.run('DELETE FROM sessions WHERE token_hash = ?', [tokenHash(bare)]);
+    if (bare === undefined) return undefined;
+    const r = await this.#db.run('DELETE FROM sessions WHERE token_hash = ?', [tokenHash(bare)]);
+    return r.changes > 0 ? tokenHash(bare).toString('hex') : undefined;
   }
 
   /** The caller a bearer token (the header's value or the bare token) stands for: a live session or API token. */
@@ -206,13 +214,17 @@ export class Accounts {
     }));
   }
 
-  /** Revokes one live API token: the caller's own, or anyone's for an admin; another's is "no such token", not "forbidden". */
-  async revokeApiToken(caller: Caller, id: number): Promise<void> {
-    const r = await this.#db.run(
-      `UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL${caller.role === 'admin' ? '' : ' AND user_id = ?'}`,
+  /**
+   * Revokes one live API token: the caller's own, or anyone's for an admin; another's is "no such
+   * token", not "forbidden". Answers its `tokenKey`.
+   */
+  async revokeApiToken(caller: Caller, id: number): Promise<string> {
+    const [row] = await this.#db.query<{ token_hash: Uint8Array }>(
+      `UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL${caller.role === 'admin' ? '' : ' AND user_id = ?'} RETURNING token_hash`,
       caller.role === 'admin' ? [this.#now(), id] : [this.#now(), id, caller.id],
     );
-    if (r.changes === 0) throw new CairnError('E_NOT_FOUND', `no API token ${id}`);
+    if (!row) throw new CairnError('E_NOT_FOUND', `no API token ${id}`);
+    return Buffer.from(row.token_hash).toString('hex');
   }
 
   /** A live user by name. */
