@@ -104,6 +104,32 @@ test('an API token authenticates as its user; a revoked or expired one does not'
   await assert.rejects(accounts.authenticate('cairnapi_made-up'), unauthorized(/unknown or revoked/));
 });
 
+test('lastUsed is written at most once a minute, not per request', async () => {
+  const carl = await accounts.createUser('carl', 'operator', 'carl-password');
+  const token = await accounts.createApiToken(carl);
+  let writes = 0;
+  const run = db.run.bind(db);
+  db.run = async (sql, params) => {
+    if (/last_used_at/.test(sql)) writes++;
+    return run(sql, params);
+  };
+  try {
+    const used = async () => (await accounts.listApiTokens(carl))[0]!.lastUsed;
+    await accounts.authenticate(token);
+    const first = await used();
+    now += 59_999;
+    for (let i = 0; i < 10; i++) await accounts.authenticate(token);
+    assert.equal(await used(), first);
+    assert.equal(writes, 1);
+    now += 1;
+    await accounts.authenticate(token);
+    assert.equal(await used(), new Date(now).toISOString());
+    assert.equal(writes, 2);
+  } finally {
+    db.run = run;
+  }
+});
+
 test("keepApiToken keeps a live token with time left and replaces a revoked or nearly expired one", async () => {
   const root = await accounts.createUser('root', 'admin', 'root-password');
   const opts = { ttlMs: 100_000, renewBeforeMs: 30_000 };
