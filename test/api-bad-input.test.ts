@@ -99,7 +99,7 @@ describe('bad input to the backup server', { concurrency: 1 }, () => {
       await cliRefused(c, api, ['snapshot', 'ls', snapshot, 'relative'], { exit: 2, message: /--path must be an absolute path: relative/ });
       await cliRefused(c, api, ['token', 'create', '--kind', 'root'], { exit: 2, message: /--kind must be one of agent, storage, api \(got root\)/ });
       await cliRefused(c, api, ['token', 'create', '--kind', 'agent', '--ttl', 'soon'], { exit: 2, message: /--ttl must be a whole number/ });
-      await cliRefused(c, api, ['token', 'create', '--kind', 'api', '--ttl', '1h'], { exit: 2, message: /--ttl for an api token is not supported yet/ });
+      await cliRefused(c, api, ['token', 'create', '--kind', 'api', '--ttl', '400d'], { exit: 2, message: /--ttl 400d: an API token lives at most 365d/ });
     });
 
     it('refuses an auditor who tries to change something, with exit 1', async () => {
@@ -159,7 +159,8 @@ describe('bad input to the backup server', { concurrency: 1 }, () => {
         ['/api/jobs/j1/runs', { level: null }, /^level: must be a string$/],
         ['/api/tokens', { kind: 'root' }, /^kind: must be one of agent, storage, api$/],
         ['/api/tokens', { kind: 'agent', ttlSeconds: '60' }, /^ttlSeconds: must be an integer$/],
-        ['/api/tokens', { kind: 'agent', ttlSeconds: 1e12 }, /^ttlSeconds: must be at most 2592000$/],
+        ['/api/tokens', { kind: 'agent', ttlSeconds: 1e12 }, /^ttlSeconds: must be at most 31536000$/],
+        ['/api/tokens', { kind: 'agent', ttlSeconds: 31 * 86400 }, /^ttlSeconds: an enrollment token lives at most 30d$/],
         ['/api/tokens', { kind: 'agent', ttlSeconds: 0 }, /^ttlSeconds: must be at least 1$/],
         ['/api/restores', { snapshot, dryRun: 'yes' }, /^dryRun: must be true or false$/],
         ['/api/restores', { snapshot, conflict: 'merge' }, /^conflict: must be one of overwrite, skip, rename$/],

@@ -1,8 +1,9 @@
 // `cairn up`: the whole system on this machine with embedded defaults. The backup server runs in
 // this process (SQLite catalog in DATA/server); one storage server (DATA/storage) and one local
 // agent (DATA/agent) run as child processes, enrolled automatically the first time, on loopback.
-// The local CLI is logged in as the admin with a fresh API token (in DATA/cli.json when the usual
-// file holds a login to another server: up-login.ts); the admin password is printed the first
+// The local CLI is logged in as the admin with its one API token named `cairn up`, kept from run to
+// run and replaced when revoked or near its end (in DATA/cli.json when the usual file holds a login
+// to another server: up-login.ts); the admin password is printed the first
 // time only (it is also kept in DATA/server/secrets/admin-password, mode 0600). When a part exits
 // on its own, everything stops, naming it. Run again on the same folder, it carries on: nothing is
 // re-initialised or re-enrolled.
@@ -14,7 +15,7 @@ import readline from 'node:readline';
 import { CairnError } from '../core/errors.ts';
 import { initServer, startServer } from '../server/server-daemon.ts';
 import type { Command } from './command.ts';
-import { loginConfigPath, saveLogin } from './login-config.ts';
+import { loadLogin, loginConfigPath, saveLogin } from './login-config.ts';
 import { formatListen, parseListen } from '../core/listen.ts';
 import { METRICS_OPTION, metricsListen } from './metrics-flag.ts';
 import { cliInvocation, upLoginFile } from './up-login.ts';
@@ -127,7 +128,10 @@ export const upCommand: Command = {
       }
       children.push({ label: 'agent', child: await startPart('agent', agentArgs, { ...process.env, CAIRN_TOKEN: agentToken }) });
       login = await upLoginFile({ server: server.url, ca: server.caPem }, data);
-      await saveLogin({ server: server.url, ca: server.caPem, token: await server.local.apiToken('admin'), user: 'admin' }, login.file);
+      // one `cairn up` token, kept from run to run; replaced when revoked or under 30 days from its end
+      const saved = await loadLogin(login.file).catch(() => undefined);
+      const current = saved?.server === server.url && saved.ca === server.caPem ? saved.token : undefined;
+      await saveLogin({ server: server.url, ca: server.caPem, token: await server.local.apiToken('admin', current), user: 'admin' }, login.file);
     } catch (e) {
       await stopAll();
       throw e;

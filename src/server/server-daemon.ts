@@ -50,6 +50,7 @@ import { Rebuilds } from './rebuild.ts';
 import { webPage } from './web-page.ts';
 import { refreshInBackground, startFiguresRefresh } from './storage-figures.ts';
 import type { MetricsEndpoint } from '../core/metrics-endpoint.ts';
+import { TOKEN_TTL } from '../protocol/api-token.ts';
 
 export const SERVER_VERSION = '0.1.0';
 
@@ -84,6 +85,9 @@ export async function initServer(options: { dataDir: string; admin?: string; adm
   }
 }
 
+/** `cairn up` replaces its API token when less than this is left. */
+const UP_TOKEN_RENEW_MS = 30 * 86_400_000;
+
 export type RunningServer = {
   url: string;
   caFingerprint: string;
@@ -93,7 +97,8 @@ export type RunningServer = {
   metricsUrl?: string;
   /** for `cairn up`, which runs the server in its own process: tokens without a login */
   local: {
-    apiToken: (user: string) => Promise<string>;
+    /** the user's one `cairn up` API token: `current` while it has 30 days left, else a new one (the old revoked) */
+    apiToken: (user: string, current?: string) => Promise<string>;
     partToken: (kind: 'agent' | 'storage', user: string) => Promise<string>;
     /** sets a storage server's gc schedule unless it has one */
     storageGcSchedule: (name: string, cron: string) => Promise<void>;
@@ -255,10 +260,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       dataDir,
       ...(endpoint ? { metricsUrl: endpoint.url } : {}),
       local: {
-        apiToken: async (user) => {
+        apiToken: async (user, current) => {
           const caller = await c.accounts.userByName(user);
           if (!caller) throw new CairnError('E_NOT_FOUND', `no user named ${user}`);
-          return c.accounts.createApiToken(caller, 'cairn up');
+          return c.accounts.keepApiToken(caller, 'cairn up', current, { ttlMs: TOKEN_TTL.api.default * 1000, renewBeforeMs: UP_TOKEN_RENEW_MS });
         },
         storageGcSchedule: async (name, cron) => {
           await c.db.run('UPDATE storages SET gc_schedule = ?, gc_checked_at = ? WHERE name = ? AND removed_at IS NULL AND gc_schedule IS NULL', [cron, now(), name]);

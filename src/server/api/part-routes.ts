@@ -1,35 +1,11 @@
-// Routes about the parts: enrollment tokens, agents and storage servers (list, show, remove).
-import { CairnError } from '../../core/errors.ts';
-import type { Schema } from '../../protocol/api-schema.ts';
+// Routes about the parts: tokens (token-routes.ts), agents and storage servers (list, show, remove).
 import type { ServerContext } from '../context.ts';
 import type { Route } from '../http/router.ts';
-import { createPartToken, getPart, listParts, removePart, setPart } from '../parts.ts';
-
-const tokenBody: Schema = {
-  type: 'object',
-  properties: { kind: { type: 'string', enum: ['agent', 'storage', 'api'] }, ttlSeconds: { type: 'integer', minimum: 1, maximum: 30 * 86400 } },
-  required: ['kind'],
-};
+import { tokenRoutes } from './token-routes.ts';
+import { getPart, listParts, removePart, setPart } from '../parts.ts';
 
 export function partRoutes(ctx: ServerContext): Route[] {
-  const routes: Route[] = [
-    {
-      method: 'POST',
-      path: '/api/tokens',
-      summary: 'a one-time enrollment token for an agent or storage server, or an API token for the caller',
-      access: 'operate',
-      body: tokenBody,
-      handle: async ({ body, caller }) => {
-        const { kind, ttlSeconds } = body as { kind: 'agent' | 'storage' | 'api'; ttlSeconds?: number };
-        if (kind === 'api') {
-          if (ttlSeconds !== undefined) throw new CairnError('E_BAD_REQUEST', 'ttlSeconds: an api token\'s lifetime is not supported yet');
-          return { token: await ctx.accounts.createApiToken(caller!) };
-        }
-        if (kind === 'storage' && caller!.role !== 'admin') throw new CairnError('E_FORBIDDEN', 'only an admin may enroll storage servers');
-        return { token: await createPartToken(ctx, caller!, kind, ttlSeconds === undefined ? undefined : ttlSeconds * 1000) };
-      },
-    },
-  ];
+  const routes: Route[] = tokenRoutes(ctx);
   for (const kind of ['agent', 'storage'] as const) {
     const plural = `/api/${kind}s`;
     routes.push(

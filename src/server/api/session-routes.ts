@@ -5,7 +5,7 @@ import { nameSchema, type Schema } from '../../protocol/api-schema.ts';
 import type { ServerContext } from '../context.ts';
 import { getRun, liveProgressEvents, parseRunId } from '../runs.ts';
 import type { EventFilter } from '../http/events.ts';
-import type { Caller } from '../auth/accounts.ts';
+import { type Caller, tokenKey } from '../auth/accounts.ts';
 import { openApiDocument } from '../http/openapi.ts';
 import { type Route, TAKEN } from '../http/router.ts';
 import { renewedCertificate } from '../cert-renewal.ts';
@@ -97,10 +97,11 @@ export function sessionRoutes(ctx: ServerContext, allRoutes: () => readonly Rout
     {
       method: 'POST',
       path: '/api/logout',
-      summary: 'end this session',
+      summary: 'end this session (and the event streams it opened)',
       access: 'read',
       handle: async ({ req }) => {
-        await ctx.accounts.logout((req.headers.authorization ?? '').replace(/^Bearer\s+/i, ''));
+        const ended = await ctx.accounts.logout((req.headers.authorization ?? '').replace(/^Bearer\s+/i, ''));
+        if (ended !== undefined) ctx.events.end({ token: ended });
         return {};
       },
     },
@@ -131,7 +132,7 @@ export function sessionRoutes(ctx: ServerContext, allRoutes: () => readonly Rout
         const run = asked === null ? undefined : parseRunId(asked);
         if (run !== undefined) await getRun(ctx.db, run, caller); // unknown, or not the caller's: 404
         const filter = run !== undefined ? (type: string, data: unknown) => type !== 'part' && (data as { id?: number }).id === run : await eventAccess(ctx, caller!);
-        ctx.events.attach(req, res, filter, liveProgressEvents());
+        ctx.events.attach(req, res, filter, liveProgressEvents(), { user: caller!.id, token: tokenKey(req.headers.authorization) });
         return TAKEN;
       },
     },

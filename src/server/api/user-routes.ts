@@ -29,10 +29,10 @@ export function userRoutes(ctx: ServerContext): Route[] {
     {
       method: 'DELETE',
       path: '/api/users/:name',
-      summary: 'remove a user (sessions end)',
+      summary: 'remove a user: their sessions, API tokens and open event streams end at once',
       access: 'admin',
       handle: async ({ params }) => {
-        await ctx.accounts.removeUser(params.name!);
+        ctx.events.end({ user: await ctx.accounts.removeUser(params.name!) });
         return {};
       },
     },

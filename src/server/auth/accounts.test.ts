@@ -90,13 +90,60 @@ test('an API token authenticates as its user; a revoked or expired one does not'
   const token = await accounts.createApiToken(bob);
   assert.match(token, /^cairnapi_[A-Za-z0-9_-]{43}$/);
   assert.deepEqual(await accounts.authenticate(`Bearer ${token}`), bob);
-  assert.equal(await accounts.revokeApiTokens(bob, 'api'), 1);
+  const [listed] = await accounts.listApiTokens(bob);
+  assert.deepEqual({ ...listed, createdAt: undefined }, { id: listed!.id, name: 'api', user: 'bob', createdAt: undefined, expiresAt: null, lastUsed: new Date(now).toISOString() });
+  const eve = await accounts.createUser('eve', 'operator', 'eve-password');
+  await assert.rejects(accounts.revokeApiToken(eve, listed!.id), (e) => isCairnError(e, 'E_NOT_FOUND') && /no API token/.test(e.message));
+  await accounts.revokeApiToken(bob, listed!.id);
+  await assert.rejects(accounts.revokeApiToken(bob, listed!.id), (e) => isCairnError(e, 'E_NOT_FOUND'));
   await assert.rejects(accounts.authenticate(`Bearer ${token}`), unauthorized(/unknown or revoked API token/));
   const short = await accounts.createApiToken(bob, 'short', { ttlMs: 1000 });
   await accounts.authenticate(short);
   now += 1000;
   await assert.rejects(accounts.authenticate(short), unauthorized(/expired/));
   await assert.rejects(accounts.authenticate('cairnapi_made-up'), unauthorized(/unknown or revoked/));
+});
+
+test('lastUsed is written at most once a minute, not per request', async () => {
+  const carl = await accounts.createUser('carl', 'operator', 'carl-password');
+  const token = await accounts.createApiToken(carl);
+  let writes = 0;
+  const run = db.run.bind(db);
+  db.run = async (sql, params) => {
+    if (/last_used_at/.test(sql)) writes++;
+    return run(sql, params);
+  };
+  try {
+    const used = async () => (await accounts.listApiTokens(carl))[0]!.lastUsed;
+    await accounts.authenticate(token);
+    const first = await used();
+    now += 59_999;
+    for (let i = 0; i < 10; i++) await accounts.authenticate(token);
+    assert.equal(await used(), first);
+    assert.equal(writes, 1);
+    now += 1;
+    await accounts.authenticate(token);
+    assert.equal(await used(), new Date(now).toISOString());
+    assert.equal(writes, 2);
+  } finally {
+    db.run = run;
+  }
+});
+
+test("keepApiToken keeps a live token with time left and replaces a revoked or nearly expired one", async () => {
+  const root = await accounts.createUser('root', 'admin', 'root-password');
+  const opts = { ttlMs: 100_000, renewBeforeMs: 30_000 };
+  const first = await accounts.keepApiToken(root, 'cairn up', undefined, opts);
+  assert.equal(await accounts.keepApiToken(root, 'cairn up', first, opts), first);
+  now += 70_001; // under 30 s left
+  const second = await accounts.keepApiToken(root, 'cairn up', first, opts);
+  assert.notEqual(second, first);
+  await assert.rejects(accounts.authenticate(first), unauthorized(/revoked/));
+  const [only] = await accounts.listApiTokens(root);
+  await accounts.revokeApiToken(root, only!.id);
+  const third = await accounts.keepApiToken(root, 'cairn up', second, opts);
+  assert.notEqual(third, second);
+  assert.deepEqual((await accounts.listApiTokens(root)).map((t) => t.name), ['cairn up']);
 });
 
 test('the last admin cannot be removed; an admin with a peer can', async () => {

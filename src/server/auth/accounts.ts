@@ -4,6 +4,8 @@
 // deleted: their name stays in the records (jobs, vaults, audit) and is not given to someone else.
 import { createHash, randomBytes } from 'node:crypto';
 import { CairnError } from '../../core/errors.ts';
+import { testDuration } from '../../core/test-settings.ts';
+import { API_TOKEN_PREFIX, type ApiTokenJson } from '../../protocol/api-token.ts';
 import { NAME_PATTERN } from '../../protocol/api-schema.ts';
 import type { CatalogDriver } from '../catalog/driver.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
@@ -11,7 +13,7 @@ import { isRole, type Role } from './roles.ts';
 
 export type Caller = { id: number; name: string; role: Role };
 
-export const API_TOKEN_PREFIX = 'cairnapi_';
+export { API_TOKEN_PREFIX };
 const DEFAULT_SESSION_TTL_MS = 12 * 60 * 60 * 1000;
 /** last_used_at is a write; refreshing it at most once a minute keeps reads from becoming writes. */
 const LAST_USED_RESOLUTION_MS = 60_000;
@@ -20,6 +22,7 @@ const NAME_RE = new RegExp(NAME_PATTERN, 'u');
 
 type UserRow = { id: number; name: string; role: string; password_hash: string; created_at: number; disabled_at: number | null };
 type TokenRow = { token_id: number; expires_at: number | null; last_used_at: number | null; id: number; name: string; role: string };
+type ApiTokenRow = { id: number; name: string; user: string; created_at: number; expires_at: number | null; last_used_at: number | null };
 
 function newToken(): string {
   return randomBytes(32).toString('base64url');
@@ -27,6 +30,12 @@ function newToken(): string {
 
 function tokenHash(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** What names a bearer token in memory (an event stream's owner): the hex SHA-256 the catalog keys it by. */
+export function tokenKey(bearer: string | undefined): string | undefined {
+  const token = bareToken(bearer);
+  return token === undefined ? undefined : tokenHash(token).toString('hex');
 }
 
 function iso(ms: number): string {
@@ -55,8 +64,8 @@ export class Accounts {
 
   constructor(db: CatalogDriver, opts: { sessionTtlMs?: number; now?: () => number } = {}) {
     this.#db = db;
-    this.#sessionTtlMs = opts.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
-    this.#now = opts.now ?? Date.now;
+    this.#sessionTtlMs = opts.sessionTtlMs ?? testDuration('SESSION_TTL', DEFAULT_SESSION_TTL_MS);
+    this.#now = opts.now ?? Date.now; // not the test clock: tests that move it by days keep their sessions
   }
 
   async createUser(name: string, role: Role, password: string): Promise<Caller> {
@@ -85,10 +94,10 @@ export class Accounts {
     return rows.map((r) => ({ name: r.name, role: callerOf(r).role, createdAt: iso(Number(r.created_at)) }));
   }
 
-  /** Disables the user, ends their sessions and revokes their API tokens. The last admin stays. */
-  async removeUser(name: string): Promise<void> {
+  /** Disables the user, ends their sessions and revokes their API tokens (answers its id). The last admin stays. */
+  async removeUser(name: string): Promise<number> {
     const now = this.#now();
-    await this.#db.transaction(async (tx) => {
+    return this.#db.transaction(async (tx) => {
       const [user] = await tx.query<UserRow>('SELECT id, role FROM users WHERE name = ? AND disabled_at IS NULL', [name]);
       if (!user) throw new CairnError('E_NOT_FOUND', `no user ${name}`);
       if (user.role === 'admin') {
@@ -98,6 +107,7 @@ export class Accounts {
       await tx.run('UPDATE users SET disabled_at = ? WHERE id = ?', [now, user.id]);
       await tx.run('DELETE FROM sessions WHERE user_id = ?', [user.id]);
       await tx.run('UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL', [now, user.id]);
+      return Number(user.id);
     });
   }
 
@@ -122,10 +132,12 @@ export class Accounts {
     return { token, user: caller.name, role: caller.role, expiresAt: iso(expiresAt) };
   }
 
-  /** Ends the session of `token` (a session token; API tokens are not ended by logging out). */
-  async logout(token: string): Promise<void> {
+  /** Ends the session of `token` (a session token; API tokens are not ended by logging out); answers its `tokenKey` when one ended. */
+  async logout(token: string): Promise<string | undefined> {
     const bare = bareToken(token);
-    if (bare !== undefined) await this.#db.run('DELETE FROM sessions WHERE token_hash = ?', [tokenHash(bare)]);
+    if (bare === undefined) return undefined;
+    const r = await this.#db.run('DELETE FROM sessions WHERE token_hash = ?', [tokenHash(bare)]);
+    return r.changes > 0 ? tokenHash(bare).toString('hex') : undefined;
   }
 
   /** The caller a bearer token (the header's value or the bare token) stands for: a live session or API token. */
@@ -160,12 +172,59 @@ export class Accounts {
     return token;
   }
 
-  /** Revokes a user's API tokens of that name; how many were revoked. */
-  async revokeApiTokens(caller: Caller, name: string): Promise<number> {
-    const r = await this.#db.run('UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND name = ? AND revoked_at IS NULL', [
-      this.#now(), caller.id, name,
-    ]);
-    return r.changes;
+  /**
+   * The caller's one token named `name` (`cairn up`'s): `current` while it is theirs, of that name,
+   * live and has more than `renewBeforeMs` left; else a new one, the others of that name revoked.
+   */
+  async keepApiToken(caller: Caller, name: string, current: string | undefined, opts: { ttlMs: number; renewBeforeMs: number }): Promise<string> {
+    const now = this.#now();
+    if (current !== undefined && current.startsWith(API_TOKEN_PREFIX)) {
+      const [row] = await this.#db.query<{ expires_at: number | null }>(
+        'SELECT expires_at FROM api_tokens WHERE token_hash = ? AND user_id = ? AND name = ? AND revoked_at IS NULL',
+        [tokenHash(current), caller.id, name],
+      );
+      if (row && (row.expires_at === null || Number(row.expires_at) - now > opts.renewBeforeMs)) return current;
+    }
+    const token = API_TOKEN_PREFIX + newToken();
+    await this.#db.transaction(async (tx) => {
+      await tx.run('UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND name = ? AND revoked_at IS NULL', [now, caller.id, name]);
+      await tx.run('INSERT INTO api_tokens (user_id, name, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)', [
+        caller.id, name, tokenHash(token), now, now + opts.ttlMs,
+      ]);
+    });
+    return token;
+  }
+
+  /** Live API tokens (not revoked, not expired): the caller's own, or everyone's for an admin. */
+  async listApiTokens(caller: Caller): Promise<ApiTokenJson[]> {
+    const all = caller.role === 'admin';
+    const rows = await this.#db.query<ApiTokenRow>(
+      `SELECT t.id, t.name, u.name AS user, t.created_at, t.expires_at, t.last_used_at FROM api_tokens t JOIN users u ON u.id = t.user_id
+       WHERE t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?) AND u.disabled_at IS NULL ${all ? '' : 'AND t.user_id = ?'}
+       ORDER BY t.id`,
+      all ? [this.#now()] : [this.#now(), caller.id],
+    );
+    return rows.map((r) => ({
+      id: Number(r.id),
+      name: r.name,
+      user: r.user,
+      createdAt: iso(Number(r.created_at)),
+      expiresAt: r.expires_at === null ? null : iso(Number(r.expires_at)),
+      lastUsed: r.last_used_at === null ? null : iso(Number(r.last_used_at)),
+    }));
+  }
+
+  /**
+   * Revokes one live API token: the caller's own, or anyone's for an admin; another's is "no such
+   * token", not "forbidden". Answers its `tokenKey`.
+   */
+  async revokeApiToken(caller: Caller, id: number): Promise<string> {
+    const [row] = await this.#db.query<{ token_hash: Uint8Array }>(
+      `UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL${caller.role === 'admin' ? '' : ' AND user_id = ?'} RETURNING token_hash`,
+      caller.role === 'admin' ? [this.#now(), id] : [this.#now(), id, caller.id],
+    );
+    if (!row) throw new CairnError('E_NOT_FOUND', `no API token ${id}`);
+    return Buffer.from(row.token_hash).toString('hex');
   }
 
   /** A live user by name. */

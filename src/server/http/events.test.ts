@@ -14,7 +14,7 @@ async function serve(hub: EventHub) {
     hub.attach(req, res, filter, [
       { type: 'progress', data: { id: 1 }, owner: 5 },
       { type: 'progress', data: { id: 2 }, owner: 6 },
-    ]);
+    ], /user=/.test(req.url ?? '') ? { user: Number(/user=(\d+)/.exec(req.url!)?.[1]), token: /token=(\w+)/.exec(req.url!)?.[1] } : undefined);
     // Registered after the hub's own listener, so by the time it runs the hub has removed the client.
     res.once('close', () => resolvers.shift()?.());
   });
@@ -76,6 +76,32 @@ test('events reach every client whose filter takes them; closed clients are remo
     await runsOnly.ended;
     assert.equal(hub.clients, 0);
     assert.throws(() => hub.publish('bad\ntype', {}), /bad event type/);
+  } finally {
+    hub.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+test("end ends the streams a user opened, or those of one token, and only those", async () => {
+  const hub = new EventHub();
+  const { server, port } = await serve(hub);
+  try {
+    const five = await connect(port, '/?user=5&token=a');
+    const fiveAgain = await connect(port, '/?user=5&token=b');
+    const six = await connect(port, '/?user=6&token=c');
+    const sixAgain = await connect(port, '/?user=6&token=d');
+    const nobody = await connect(port, '/');
+    await Promise.all([five, fiveAgain, six, sixAgain, nobody].map((c) => c.until(': connected\n\n')));
+    assert.equal(hub.end({ user: 5 }), 2);
+    await Promise.all([five.ended, fiveAgain.ended]);
+    assert.equal(hub.end({ token: 'd' }), 1);
+    await sixAgain.ended;
+    assert.equal(hub.clients, 2);
+    hub.publish('run', { id: 9 });
+    await Promise.all([six.until('event: run\n'), nobody.until('event: run\n')]);
+    assert.equal(hub.end({ user: 5 }), 0);
+    assert.equal(hub.end({ token: 'a' }), 0);
   } finally {
     hub.close();
     server.closeAllConnections();

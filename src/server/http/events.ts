@@ -17,7 +17,9 @@ const MAX_BACKLOG = 1024 * 1024;
 export type EventFilter = (type: string, data: unknown, owner: number | null) => boolean;
 export type StoredEvent = { type: string; data: unknown; owner: number | null };
 
-type Client = { res: ServerResponse; filter: EventFilter | undefined };
+/** Who opened a stream: the user's id and its token's key (`tokenKey`), so either can end it. */
+export type StreamOwner = { user: number; token?: string };
+type Client = { res: ServerResponse; filter: EventFilter | undefined; owner: StreamOwner | undefined };
 /** An in-process listener (alerts): sees every event published and every signal. */
 export type EventListener = (type: string, data: unknown) => void;
 
@@ -27,10 +29,14 @@ export class EventHub {
   #ping: NodeJS.Timeout | undefined;
   #closed = false;
 
-  /** Takes over the response: SSE headers, a ping every 15 s, the client removed when the connection closes. */
-  attach(req: IncomingMessage, res: ServerResponse, filter?: EventFilter, replay: readonly StoredEvent[] = []): void {
+  /**
+   * Takes over the response: SSE headers, a ping every 15 s, the client removed when the connection
+   * closes. `owner` names who opened it, so `end` can end it when the user is removed or the token
+   * revoked or logged out.
+   */
+  attach(req: IncomingMessage, res: ServerResponse, filter?: EventFilter, replay: readonly StoredEvent[] = [], owner?: StreamOwner): void {
     if (this.#closed) throw new CairnError('E_UNAVAILABLE', 'the server is shutting down');
-    const client: Client = { res, filter };
+    const client: Client = { res, filter, owner };
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
@@ -82,6 +88,18 @@ export class EventHub {
       this.#remove(c);
       c.res.end();
     }
+  }
+
+  /** Ends the streams a user opened, or those opened with one token; answers how many. */
+  end(which: { user: number } | { token: string }): number {
+    let ended = 0;
+    for (const c of [...this.#clients]) {
+      if (c.owner === undefined || ('user' in which ? c.owner.user !== which.user : c.owner.token !== which.token)) continue;
+      this.#remove(c);
+      c.res.end();
+      ended++;
+    }
+    return ended;
   }
 
   get clients(): number {
