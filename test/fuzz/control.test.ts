@@ -16,9 +16,10 @@ import { generateAgentKeyPair, unwrapForAgent, wrapForAgent } from '../../src/co
 import { isCairnError } from '../../src/core/errors.ts';
 import { generateVaultKeys } from '../../src/core/keys.ts';
 import { checkBody } from '../../src/protocol/api-schema.ts';
-import { parseFrame, progressData, renewCertificateSchema } from '../../src/protocol/control.ts';
+import { type IndexEntryWire, parseFrame, progressData, renewCertificateSchema } from '../../src/protocol/control.ts';
 import { createEnrollmentToken, parseEnrollmentToken, TOKEN_PREFIX } from '../../src/protocol/enrollment-token.ts';
 import { type Grant, signGrant, verifyGrant } from '../../src/protocol/grant.ts';
+import { wireEntry } from '../../src/server/snapshots.ts';
 import { fuzzParser, jsonInputs, parsesOrRefuses, textInputs } from './fuzz-kit.ts';
 
 /** base64url of a JSON value's text (undefined, which JSON lacks, as the empty text) */
@@ -58,6 +59,15 @@ describe('fuzzing control frames and call params', () => {
     await fuzzParser(t, 'checkVerifyParams', jsonInputs([verify]), (v) => checkVerifyParams(v));
     await fuzzParser(t, 'checkRebuildParams', jsonInputs([rebuild]), (v) => checkRebuildParams(v));
     await fuzzParser(t, 'checkNetTestParams', jsonInputs([netTest]), (v) => checkNetTestParams(v));
+  });
+
+  it('an index entry an agent sends the server is taken or refused', async (t) => {
+    const b64 = (text: string) => Buffer.from(text).toString('base64');
+    const entries = [
+      { dir: b64('/srv'), name: b64('a.txt'), type: 'file', size: 5, mtimeNs: '1700000000123456789', mode: 0o644, uid: 0, gid: 0 },
+      { dir: b64('/srv'), name: b64('l'), type: 'symlink', size: 1, mtimeNs: '-5', target: b64('a.txt') },
+    ];
+    await fuzzParser(t, 'index entry (wireEntry)', jsonInputs(entries), (v) => wireEntry(v as IndexEntryWire));
   });
 
   it('a certificate renewal request is checked or refused', async (t) => {
