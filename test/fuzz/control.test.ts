@@ -1,7 +1,8 @@
 // Fuzzing the control channel and the tokens parts hand each other (issue 13 item 8): received
-// control frames, progress events, the params of every call an agent or storage server takes
-// from the backup server, a certificate renewal, enrollment tokens, run grants, and the vault
-// keys wrapped to an agent. Each returns or throws a CairnError within 100 ms.
+// control frames, progress events, the params of every call an agent takes from the backup
+// server, the index entries the server takes from an agent, a certificate renewal, enrollment
+// tokens, run grants, the vault keys wrapped to an agent; and what a console reads back (the
+// event stream, error answers). Each returns or throws a CairnError within 100 ms.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes as cryptoRandom, sign } from 'node:crypto';
 import { describe, it } from 'node:test';
@@ -15,12 +16,14 @@ import { checkVerifyParams } from '../../src/agent/run-verify.ts';
 import { generateAgentKeyPair, unwrapForAgent, wrapForAgent } from '../../src/core/agent-keys.ts';
 import { isCairnError } from '../../src/core/errors.ts';
 import { generateVaultKeys } from '../../src/core/keys.ts';
+import { apiErrorOf } from '../../src/cli/api-client.ts';
+import { EventStreamParser } from '../../src/cli/event-stream.ts';
 import { checkBody } from '../../src/protocol/api-schema.ts';
 import { type IndexEntryWire, parseFrame, progressData, renewCertificateSchema } from '../../src/protocol/control.ts';
 import { createEnrollmentToken, parseEnrollmentToken, TOKEN_PREFIX } from '../../src/protocol/enrollment-token.ts';
 import { type Grant, signGrant, verifyGrant } from '../../src/protocol/grant.ts';
 import { wireEntry } from '../../src/server/snapshots.ts';
-import { fuzzParser, jsonInputs, parsesOrRefuses, textInputs } from './fuzz-kit.ts';
+import { cutsArb, fuzzParser, inPieces, jsonInputs, parsesOrRefuses, textInputs } from './fuzz-kit.ts';
 
 /** base64url of a JSON value's text (undefined, which JSON lacks, as the empty text) */
 const base64urlJson = (v: unknown) => Buffer.from(JSON.stringify(v) ?? '').toString('base64url');
@@ -122,3 +125,21 @@ describe('fuzzing tokens, grants and wrapped keys', () => {
       assert.throws(() => unwrapForAgent(`ak1.${Buffer.from(payload).toString('base64url')}`, agent.privateKeyPem), (e) => isCairnError(e, 'E_CORRUPT'), payload);
   });
 });
+
+describe('fuzzing what a console reads from the backup server', () => {
+  it('the event stream, in any cuts, gives events or drops frames', async (t) => {
+    const stream = 'event: run\ndata: {"id":1,"status":"running"}\n\n: ping\n\nevent: progress\r\ndata: {"run":1,\ndata: "bytes":5}\n\n';
+    await fuzzParser(t, 'event stream', fc.tuple(textInputs([stream]), cutsArb), ([text, cuts]) => {
+      const parser = new EventStreamParser();
+      return inPieces(text, cuts).flatMap((piece) => parser.push(piece));
+    });
+  });
+
+  it('an error answer becomes a CairnError whatever its body', async (t) => {
+    const body = JSON.stringify({ error: { code: 'E_NOT_FOUND', message: 'no job named j9' } });
+    await fuzzParser(t, 'apiErrorOf', fc.tuple(fc.constantFrom(400, 404, 500, 502), textInputs([body])), ([status, text]) => {
+      throw apiErrorOf(status, text, 'https://backup.example:7443');
+    });
+  });
+});
+

@@ -2,7 +2,8 @@
 // what a storage server reads from an agent (request lines, id lists, a vault's config, Range
 // headers, Content-Length, a snapshot upload) and what an agent reads back (locate answers,
 // snapshot lists and answers, scrub reports, error bodies). The blobs answer's frames are in
-// formats.test.ts.
+// formats.test.ts. Also the control calls a storage server takes (create a vault, replace its key
+// file, scrub, delete a snapshot, gc, figures), on a real vault store in a temporary folder.
 import assert from 'node:assert/strict';
 import { randomBytes as cryptoRandom } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -27,12 +28,13 @@ import {
   snapshotUploadHeader,
   splitIds,
 } from '../../src/protocol/data-plane.ts';
+import { storageControlHandlers } from '../../src/storage/control-handlers.ts';
 import { declaredLength } from '../../src/storage/http-io.ts';
 import { SnapshotUploadParser } from '../../src/storage/snapshot-store.ts';
 import type { Vault } from '../../src/storage/vault-store.ts';
 import { VaultStore } from '../../src/storage/vault-store.ts';
 import { placeholderVaultConfig } from '../support/storage-fixtures.ts';
-import { bytesInputs, fuzzParser, jsonInputs, parsesOrRefuses, textInputs } from './fuzz-kit.ts';
+import { bytesInputs, cutsArb, fuzzParser, inPieces, jsonInputs, parsesOrRefuses, textInputs } from './fuzz-kit.ts';
 
 const hex = () => cryptoRandom(32).toString('hex');
 
@@ -90,16 +92,27 @@ describe('fuzzing what a storage server reads', () => {
     const refs = [cryptoRandom(32), cryptoRandom(32)].sort(Buffer.compare);
     vault.index.addPack(hex(), 300, refs.map((id, i) => ({ type: 0, id, offset: 100 * i + 8, length: 60 })));
     const upload = Buffer.concat([snapshotUploadHeader(record.length), record, ...refs]);
-    const cuts = fc.array(fc.nat({ max: 200 }), { maxLength: 5 });
-    await fuzzParser(t, 'snapshot upload', fc.tuple(bytesInputs([upload]), cuts), ([bytes, at]) => {
+    await fuzzParser(t, 'snapshot upload', fc.tuple(bytesInputs([upload]), cutsArb), ([bytes, cuts]) => {
       const parser = new SnapshotUploadParser(vault, (id) => new CairnError('E_BAD_REQUEST', `lacks ${id.toString('hex')}`));
-      let from = 0;
-      for (const to of [...at.sort((a, b) => a - b), bytes.length]) {
-        parser.update(bytes.subarray(from, Math.max(from, to)));
-        from = Math.max(from, to);
-      }
+      for (const piece of inPieces(bytes, cuts)) parser.update(piece);
       return parser.end();
     });
+  });
+
+  it('the control calls a storage server takes from the backup server are checked or refused', async (t) => {
+    const calls = storageControlHandlers(store);
+    const { keyFile } = placeholderVaultConfig;
+    const valid: Record<string, unknown> = {
+      createVault: { vault: 'photos', config: placeholderVaultConfig },
+      replaceKeyFile: { vault: 'fuzz', keyFile },
+      getVault: { vault: 'fuzz' },
+      scrub: { vault: 'fuzz' },
+      deleteSnapshot: { vault: 'fuzz', snapshot: hex() },
+      gc: { confirm: 'code', run: 3 },
+      figures: {},
+    };
+    for (const [method, params] of Object.entries(valid))
+      await fuzzParser(t, `storage control ${method}`, jsonInputs([params]), (v) => calls[method]!(v), 300);
   });
 
   it('a snapshot record length of 2^31 is refused before allocating', async () => {

@@ -16,7 +16,7 @@ import { PackBuilder, packIndexLength, PackVerifier, parsePack, parsePackTail } 
 import { decodeRefs, decodeSnapshot, encodeRefs, encodeSnapshot, newSnapshotId } from '../../src/core/snapshot.ts';
 import { decodeTree, encodeTree, type TreeNode } from '../../src/core/tree.ts';
 import { blobFrameHeader } from '../../src/protocol/data-plane.ts';
-import { bytesInputs, fuzzParser, MAX_INPUT_MS, parsesOrRefuses } from './fuzz-kit.ts';
+import { bytesInputs, cutsArb, fuzzParser, inPieces, MAX_INPUT_MS, parsesOrRefuses } from './fuzz-kit.ts';
 
 const keys = generateVaultKeys();
 const TWO_31 = 2 ** 31;
@@ -56,19 +56,6 @@ function sampleSnapshot(): Buffer {
     summary: { files: 10, dirs: 2, bytes: 12345, filesChanged: 3, bytesRead: 100, bytesNew: 50 },
   });
 }
-
-/** Feeds `bytes` to a streaming parser in pieces cut at `cuts` (fractions of its length). */
-function inPieces(bytes: Buffer, cuts: number[]): Buffer[] {
-  const at = [...new Set(cuts.map((c) => Math.floor(c * bytes.length)))].sort((a, b) => a - b);
-  const pieces: Buffer[] = [];
-  let from = 0;
-  for (const to of [...at, bytes.length]) {
-    pieces.push(bytes.subarray(from, to));
-    from = to;
-  }
-  return pieces;
-}
-const cutsArb = fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 6 });
 
 /** A parse of `bytes` that must refuse with a CairnError, fast, without allocating a length-sized buffer. */
 function refusesHugeLength(parse: () => unknown, what: string): void {

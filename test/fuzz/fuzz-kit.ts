@@ -79,6 +79,21 @@ export async function fuzzParser<T>(
   }
 }
 
+/** Where a streaming parser's input is cut: fractions of its length (0 to 1). */
+export const cutsArb = fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 6 });
+
+/** `input` (bytes or text) in pieces cut at `cuts`, as a stream would bring it. */
+export function inPieces<T extends { length: number; slice(from: number, to: number): T }>(input: T, cuts: readonly number[]): T[] {
+  const at = [...new Set(cuts.map((c) => Math.floor(c * input.length)))].sort((a, b) => a - b);
+  const pieces: T[] = [];
+  let from = 0;
+  for (const to of [...at, input.length]) {
+    pieces.push(input.slice(from, to));
+    from = to;
+  }
+  return pieces;
+}
+
 /** Random bytes: mostly short, sometimes up to MAX_INPUT_BYTES. */
 export function randomBytes(): fc.Arbitrary<Buffer> {
   return fc
