@@ -183,6 +183,17 @@ describe('bad input: a clear error and nothing stored changes', () => {
     assert.deepEqual(readdirSync(join(server.dataDir, 'vaults')).sort(), vaultsBefore);
   });
 
+  it('a malformed %-escape in a path (a fuzzing finding: was a 500)', async () => {
+    const key = readFileSync(server.accessKeyFile, 'utf8').trim();
+    await unchangedBy(async () => {
+      for (const path of ['/v1/vaults/%E0%A4%A/missing', `/v1/vaults/${vault}/packs/%${'a'.repeat(63)}`]) {
+        const r = await rawRequest(server, { method: path.endsWith('missing') ? 'POST' : 'GET', path, key, body: Buffer.alloc(0) });
+        assert.equal(r.status, 400, r.body);
+        assert.match(r.body, /"code":"E_BAD_REQUEST".*malformed %-escape in the path segment/);
+      }
+    });
+  });
+
   it('a wrong or missing access key', async () => {
     const pack = randomPack(2);
     for (const accessKey of ['0'.repeat(64), 'short']) {

@@ -12,7 +12,7 @@ const READY_BYTES = 1024 * 1024;
  * Splits a blobs answer into frames as its chunks arrive: each blob gets one buffer of its own
  * and every byte is copied once (a blob lying whole inside one chunk is a slice of it, no copy).
  */
-class FrameParser {
+export class FrameParser {
   /** ids asked for and not yet answered (latin1 → the asked buffers; an id asked twice comes twice) */
   readonly #expected = new Map<string, Buffer[]>();
   readonly #header = Buffer.allocUnsafe(BLOB_FRAME_HEADER);

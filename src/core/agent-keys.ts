@@ -84,6 +84,7 @@ export function unwrapForAgent(wrapped: string, privateKeyPem: string): VaultKey
   } catch (e) {
     throw corrupt('not JSON', e);
   }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw corrupt('not a JSON object');
   const field = (k: string, len?: number) => {
     const v = body[k];
     if (typeof v !== 'string') throw corrupt(`${k} missing`);

@@ -111,7 +111,7 @@ export function matchRoute(method: string, url: string): RouteMatch {
     if (m !== method) continue;
     const match: RouteMatch = { route, op };
     pattern.forEach((p, i) => {
-      const seg = decodeURIComponent(segs[i]!);
+      const seg = decodeSegment(segs[i]!);
       if (p === ':v') match.vault = checkVaultName(seg);
       if (p === ':n') match.name = checkHex64(seg, route.includes('Pack') ? 'pack name' : 'snapshot id');
     });
@@ -119,6 +119,15 @@ export function matchRoute(method: string, url: string): RouteMatch {
   }
   if (pathMatched) throw new CairnError('E_BAD_REQUEST', `method ${method} not allowed on ${path}`);
   throw new CairnError('E_NOT_FOUND', `no such route: ${method} ${path}`);
+}
+
+/** A path segment's text; a malformed %-escape is the client's mistake (400), not a server error. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new CairnError('E_BAD_REQUEST', `malformed %-escape in the path segment ${JSON.stringify(segment.slice(0, 80))}`);
+  }
 }
 
 /** Paths the client requests (names are validated so a bad one never leaves the agent). */

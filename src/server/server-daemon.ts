@@ -11,19 +11,8 @@ import { lockDataDir } from '../core/data-dir-lock.ts';
 import { now, testDuration } from '../core/test-settings.ts';
 import { CairnError, fromSystemError } from '../core/errors.ts';
 import { mutualServerTlsOptions } from '../core/tls.ts';
-import { sessionRoutes } from './api/session-routes.ts';
-import { jobRoutes } from './api/job-routes.ts';
-import { partRoutes } from './api/part-routes.ts';
-import { rebuildRoutes } from './api/rebuild-routes.ts';
-import { forgetRoutes } from './api/forget-routes.ts';
-import { gcRoutes } from './api/gc-routes.ts';
-import { snapshotRoutes } from './api/snapshot-routes.ts';
-import { verifyRoutes } from './api/verify-routes.ts';
-import { userRoutes } from './api/user-routes.ts';
-import { vaultRoutes } from './api/vault-routes.ts';
-import { alertRoutes } from './api/alert-routes.ts';
+import { apiRoutes } from './api/routes.ts';
 import { AlertCenter } from './alerts.ts';
-import { netRoutes } from './api/net-routes.ts';
 import { NetMonitor } from './net-monitor.ts';
 import { audit } from './audit.ts';
 import { Accounts } from './auth/accounts.ts';
@@ -34,7 +23,7 @@ import { SqliteDriver } from './catalog/sqlite-driver.ts';
 import type { ServerContext } from './context.ts';
 import { ControlHub, type PartRef } from './control-hub.ts';
 import { EventHub } from './http/events.ts';
-import { type Route, Router, sendJson } from './http/router.ts';
+import { Router, sendJson } from './http/router.ts';
 import { admitPart, createPartToken, partHeartbeat, partOffline, partOnline } from './parts.ts';
 import { PartLog, setProgress } from './runs.ts';
 import { DEFAULT_LIMITS, type Limits } from './queue.ts';
@@ -202,8 +191,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     // loaded only by a server that serves metrics
     const metrics = options.metricsListen !== undefined ? (await import('./metrics.ts')).serverMetrics(c) : undefined;
     if (metrics) metricsEndpoint = await (await import('../core/metrics-endpoint.ts')).serveMetrics(options.metricsListen!, metrics.registry);
-    let routes: Route[] = [];
-    routes = [...sessionRoutes(c, () => routes), ...partRoutes(c), ...vaultRoutes(c), ...jobRoutes(c, scheduler), ...snapshotRoutes(c), ...verifyRoutes(c), ...userRoutes(c), ...rebuildRoutes(c, rebuilds), ...forgetRoutes(c), ...gcRoutes(c, scheduler), ...alertRoutes(c, alerts), ...netRoutes(c)];
+    const routes = apiRoutes(c, { scheduler, rebuilds, alerts });
     const router = new Router(
       routes,
       {

@@ -33,7 +33,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Parses `recordLength u32be || record || refs` as it arrives; see protocol/data-plane.ts. */
-class SnapshotUploadParser {
+export class SnapshotUploadParser {
   readonly #vault: Vault;
   readonly #lacking: (id: Buffer) => CairnError;
   #header = Buffer.alloc(0);
