@@ -189,6 +189,9 @@ export class Scheduler {
     const p = params as RunEndedParams;
     if (typeof p !== 'object' || p === null || !Number.isSafeInteger(p.run) || (p.result === undefined) === (p.error === undefined))
       throw new CairnError('E_BAD_REQUEST', 'runEnded: run and exactly one of result and error are required');
+    const err = p.error as Partial<ErrorInfo> | null | undefined;
+    if (err !== undefined && (typeof err !== 'object' || err === null || typeof err.code !== 'string' || typeof err.message !== 'string'))
+      throw new CairnError('E_BAD_REQUEST', 'runEnded: error must be {code, message}');
     const a = this.#active.get(p.run);
     if (a?.agent !== agent) return {};
     if (p.error !== undefined) {
