@@ -171,7 +171,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         rebuildGrant: async (part, params) => rebuilds.renewGrant(agentOnly(part), params),
         renewCertificate: async (part, params) => {
           const p = checkBody<RenewCertificateParams>(renewCertificateSchema, params);
-          return renewPartCertificate(c, part, p.csr, p.hosts ?? []);
+          return renewPartCertificate(c, part, p.csr);
         },
       },
       event: (part, frame) => {
