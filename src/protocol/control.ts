@@ -202,7 +202,7 @@ export function boundResult<T extends { damaged: Warning[]; warnings: Warning[];
   };
 }
 
-// ---- estimate (server → agent), answered at once, stores nothing
+// ---- estimate (server → agent), stores nothing, one per agent at a time; cancelEstimate {} → {canceled} stops it
 export type EstimateParams = Omit<BackupParams, 'run' | 'grant'> & { grant: string };
 export type EstimateResult = { files: number; bytes: number };
 
