@@ -108,6 +108,8 @@ describe('bad input to the backup server', { concurrency: 1 }, () => {
       const login = await c.cli(['login', c.url, '--user', 'aud', '--password-stdin', '--ca', join(c.serverDir, 'ca.pem')], `${AUDITOR_PASSWORD}\n`, env);
       assert.equal(login.code, 0, login.stderr);
       await cliRefused(c, api, ['job', 'run', 'j1'], { exit: 1, env, message: /role auditor may not POST/, audit: { what: 'POST /api/jobs/j1/runs', result: 'E_FORBIDDEN', who: 'aud' } });
+      // an estimate makes the agent walk the job's paths: operate access, as a run
+      await cliRefused(c, api, ['job', 'estimate', 'j1'], { exit: 1, env, message: /role auditor may not POST/, audit: { what: 'POST /api/jobs/j1/estimate', result: 'E_FORBIDDEN', who: 'aud' } });
       await cliRefused(c, api, ['agent', 'remove', 'a1'], { exit: 1, env, message: /role auditor may not DELETE/, audit: { what: 'DELETE /api/agents/a1', result: 'E_FORBIDDEN', who: 'aud' } });
     });
 

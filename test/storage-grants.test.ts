@@ -6,7 +6,7 @@
 // server and gets its vault over the control channel.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -280,6 +280,10 @@ describe('storage server enrolling with a real backup server', () => {
     await first.stderrMatches(/control: online/);
     assert.equal(statSync(join(dataDir, 'tls', 'key.pem')).mode & 0o777, 0o600);
     assert.equal(first.fingerprint, certificateFingerprint(readFileSync(join(dataDir, 'tls', 'cert.pem'))));
+    // a part is known by the identity its certificate names; only the server's own leaf names hosts
+    const leaf = new X509Certificate(readFileSync(join(dataDir, 'tls', 'cert.pem')));
+    assert.equal(leaf.subject, 'CN=cairn-storage:nas');
+    assert.equal(leaf.subjectAltName, undefined);
     assert.equal(readFileSync(join(dataDir, 'ca.pem'), 'utf8').trim(), backup.caPem.trim());
     assert.ok(readFileSync(join(dataDir, 'grant-key.pub.pem'), 'utf8').includes('PUBLIC KEY'));
     const saved = JSON.parse(readFileSync(join(dataDir, 'storage.json'), 'utf8')) as Record<string, string>;

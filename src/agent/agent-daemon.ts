@@ -174,6 +174,8 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
       workers: o.workers,
       log,
     });
+    /** the estimate in progress (one at a time) */
+    let estimating: AbortController | undefined;
     /** a call that fails when the link drops (estimate, rebuild: their answer goes back on that link) */
     const callOnLink: RunContext['call'] = (method, params) => control.call(method, params);
     /** a run's context: its calls wait out a dropped link (server-call.ts) */
@@ -225,10 +227,24 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
             rebuilds.delete(p.rebuild);
           }
         },
-        // answered at once, stores nothing, no run: not tracked (nothing to cancel)
+        // stores nothing and is no run; one at a time, and `cancelEstimate` stops it (its caller went away)
         estimate: async (params) => {
-          const signal = new AbortController().signal;
-          return runEstimate(checkEstimateParams(params), context(signal, callOnLink));
+          const p = checkEstimateParams(params);
+          if (estimating) throw new CairnError('E_CONFLICT', `an estimate is already running on agent ${settings.name}`);
+          const controller = new AbortController();
+          estimating = controller;
+          try {
+            return await runEstimate(p, context(controller.signal, callOnLink));
+          } finally {
+            if (estimating === controller) estimating = undefined;
+          }
+        },
+        cancelEstimate: async () => {
+          const canceled = estimating !== undefined;
+          if (canceled) log('estimate canceled: the console that asked went away');
+          estimating?.abort(canceledError());
+          estimating = undefined; // the slot is free now: the walk stops at its next step
+          return { canceled };
         },
         // answered in its reply, like an estimate: bytes to a discard route, nothing stored
         nettest: async (params) => {

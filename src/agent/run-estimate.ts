@@ -7,6 +7,8 @@
 // grant it is given is read-only: the storage server refuses any write made with it.
 import { unwrapForAgent } from '../core/agent-keys.ts';
 import { isCairnError } from '../core/errors.ts';
+import { testDuration } from '../core/test-settings.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { TreeNode } from '../core/tree.ts';
 import { checkBody, type Schema } from '../protocol/api-schema.ts';
 import type { EstimateParams, EstimateResult } from '../protocol/control.ts';
@@ -128,6 +130,9 @@ export async function estimateRead(o: EstimateWalkOptions): Promise<EstimateWalk
 
 /** The `estimate` call: loads the reference snapshot when one is needed, then walks. */
 export async function runEstimate(params: EstimateParams, ctx: RunContext): Promise<EstimateResult> {
+  // tests hold an estimate in flight (one per agent, cancel) with CAIRN_TEST_ESTIMATE_DELAY_MS
+  const delay = testDuration('ESTIMATE_DELAY', 0);
+  if (delay > 0) await sleep(delay, undefined, { signal: ctx.signal }).catch((e: unknown) => Promise.reject(ctx.signal?.reason ?? e));
   const settings: ScanSettings = {
     exclude: excludeMatcher(params.excludes),
     oneFileSystem: params.oneFileSystem,

@@ -70,14 +70,17 @@ export async function createPartRequest(part: PartIdentity): Promise<PartRequest
   return { keyPem, csrPem: `${csr.toString('pem')}\n` };
 }
 
-/** `lifetimeMs`: from `now` to expiry, default certLifetimeMs() (365 days) */
+/** `lifetimeMs`: from `now` to expiry, default certLifetimeMs() (365 days); `hosts`: the server leaf's names (ignored for parts) */
 export type IssueOptions = PartIdentity & { hosts?: string[]; now?: Date; lifetimeMs?: number };
 
 /**
  * The CA's certificate for the part that sent `csrPem`. The CSR must be signed by its own key
  * (proof of possession), hold a P-256 key, and name exactly the part the caller authorized
  * (from the enrollment token): a CSR cannot choose its own identity. Agents get clientAuth;
- * storage servers and the backup server also serve TLS, so they get serverAuth and SANs.
+ * storage servers and the backup server also serve TLS, so they get serverAuth. Only the backup
+ * server's own leaf names `hosts` (consoles check it by host name): a part is checked by the
+ * identity its certificate names (tls.ts partTlsOptions), so a part's certificate carries no DNS
+ * or IP names, and one that a storage server asked for is not vouched for by the CA.
  */
 export async function issuePartCertificate(
   ca: CertificateAuthority,
@@ -115,7 +118,7 @@ export async function issuePartCertificate(
     await x509.SubjectKeyIdentifierExtension.create(csr.publicKey),
     await x509.AuthorityKeyIdentifierExtension.create(caCert),
   ];
-  const sans = serves ? subjectAltNames(options.hosts ?? []) : [];
+  const sans = options.kind === 'server' ? subjectAltNames(options.hosts ?? []) : [];
   if (sans.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(sans));
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),

@@ -202,7 +202,7 @@ export function boundResult<T extends { damaged: Warning[]; warnings: Warning[];
   };
 }
 
-// ---- estimate (server → agent), answered at once, stores nothing
+// ---- estimate (server → agent), stores nothing, one per agent at a time; cancelEstimate {} → {canceled} stops it
 export type EstimateParams = Omit<BackupParams, 'run' | 'grant'> & { grant: string };
 export type EstimateResult = { files: number; bytes: number };
 
@@ -272,7 +272,7 @@ export type RenewGrantResult = { grant: string };
  * certificate for it, which replaces the part's enrolled one at once. Asking again with the same
  * CSR (its answer was lost) answers the certificate already issued for that key.
  */
-export type RenewCertificateParams = { csr: string; /** a storage server's listen host, named in its certificate */ hosts?: string[] };
+export type RenewCertificateParams = { csr: string; /** ignored (older storage servers send their listen host): part certificates name no hosts */ hosts?: string[] };
 export type RenewCertificateResult = { certificate: string };
 export const renewCertificateSchema: Schema = {
   type: 'object',

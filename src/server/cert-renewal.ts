@@ -64,10 +64,10 @@ export async function keepIssued(ctx: ServerContext, part: PartRef, certPem: str
 }
 
 /** `renewCertificate` from a connected part: a new certificate for the CSR's key, replacing the enrolled one. */
-export async function renewPartCertificate(ctx: ServerContext, part: PartRef, csrPem: string, hosts: string[]): Promise<{ certificate: string }> {
+export async function renewPartCertificate(ctx: ServerContext, part: PartRef, csrPem: string): Promise<{ certificate: string }> {
   const again = await alreadyIssued(ctx, part, await partRow(ctx.db, part), csrPem);
   if (again !== undefined) return { certificate: again };
-  const certificate = await issuePartCertificate(ctx.ca, csrPem, { kind: part.kind, name: part.name, hosts });
+  const certificate = await issuePartCertificate(ctx.ca, csrPem, { kind: part.kind, name: part.name });
   await keepIssued(ctx, part, certificate);
   await ctx.db.transaction(async (tx) => {
     const row = await partRow(tx, part); // removed meanwhile: E_NOT_FOUND, nothing recorded

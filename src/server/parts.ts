@@ -74,7 +74,7 @@ export async function enroll(ctx: ServerContext, body: EnrollRequest): Promise<{
         throw new CairnError('E_CONFLICT', `agent ${name} is enrolled with another key-wrapping public key; its vault keys are wrapped to that one`);
     }
     // signed only once the token is known good; the transaction holds other writers meanwhile
-    certificate = await issuePartCertificate(ctx.ca, body.csr, { kind: token.kind, name, hosts: body.hosts ?? [] });
+    certificate = await issuePartCertificate(ctx.ca, body.csr, { kind: token.kind, name });
     const fingerprint = certificateFingerprint(certificate);
     const expires = certValidity(certificate).expiresAt;
     if (existing) {

@@ -23,6 +23,7 @@ import { SqliteDriver } from './catalog/sqlite-driver.ts';
 import type { ServerContext } from './context.ts';
 import { ControlHub, type PartRef } from './control-hub.ts';
 import { EventHub } from './http/events.ts';
+import { limitConnectionsPerAddress, requestTimeouts } from './http/connection-limits.ts';
 import { Router, sendJson } from './http/router.ts';
 import { admitPart, createPartToken, partHeartbeat, partOffline, partOnline } from './parts.ts';
 import { PartLog, setProgress } from './runs.ts';
@@ -123,7 +124,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const files = await loadServerFiles(dataDir, [host, ...(advertise ? [new URL(advertise).hostname] : [])]);
     db = new SqliteDriver(join(dataDir, 'catalog.db'));
     await migrate(db);
-    const server: Server = createServer({ ...mutualServerTlsOptions(files.identity, files.ca.certPem), requestTimeout: 0 });
+    const timeouts = requestTimeouts();
+    const server: Server = createServer({ ...mutualServerTlsOptions(files.identity, files.ca.certPem), ...timeouts });
+    server.keepAliveTimeout = timeouts.keepAliveTimeout;
+    limitConnectionsPerAddress(server);
     const events = new EventHub();
     const late: { scheduler?: Scheduler } = {};
     const ctx = { db, accounts: new Accounts(db), limiter: new LoginLimiter(), events, ca: files.ca, caFingerprint: files.caFingerprint } as Partial<ServerContext>;
@@ -165,7 +169,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         rebuildGrant: async (part, params) => rebuilds.renewGrant(agentOnly(part), params),
         renewCertificate: async (part, params) => {
           const p = checkBody<RenewCertificateParams>(renewCertificateSchema, params);
-          return renewPartCertificate(c, part, p.csr, p.hosts ?? []);
+          return renewPartCertificate(c, part, p.csr);
         },
       },
       event: (part, frame) => {

@@ -221,7 +221,7 @@ const run: Command = {
 
 const estimate: Command = {
   name: 'job estimate',
-  summary: 'how many files and bytes a run of the job would read (stores nothing)',
+  summary: 'how many files and bytes a run of the job would read (stores nothing; one per agent at a time; Ctrl-C cancels it)',
   usage: 'NAME [--level full|differential|incremental] [--force-read] [--json]',
   example: 'job estimate home --level full',
   help: {

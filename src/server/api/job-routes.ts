@@ -81,13 +81,22 @@ export function jobRoutes(ctx: ServerContext, scheduler: Scheduler): Route[] {
     {
       method: 'POST',
       path: '/api/jobs/:name/estimate',
-      summary: 'files and bytes a run at a level would read, storing nothing',
-      access: 'read',
+      summary: 'files and bytes a run at a level would read, storing nothing (one per agent at a time; closing the request cancels it)',
+      access: 'operate', // it makes the agent walk the job's paths, as a run does
       body: runBody,
-      handle: async ({ params, body, caller }) => {
+      handle: async ({ params, body, caller, res }) => {
         const job = await ownedJob(ctx.db, caller!, params.name!); // unknown (or not the caller's) job: 404 first
         const { level = 'incremental', forceRead = false } = body as RunBody;
-        return estimateJob(ctx, job, level, forceRead);
+        const gone = new AbortController();
+        const closed = () => {
+          if (!res.writableFinished) gone.abort();
+        };
+        res.once('close', closed);
+        try {
+          return await estimateJob(ctx, job, level, forceRead, gone.signal);
+        } finally {
+          res.off('close', closed);
+        }
       },
     },
     {

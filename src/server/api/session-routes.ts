@@ -24,7 +24,7 @@ const enrollBody: Schema = {
     name: nameSchema,
     csr: { type: 'string', maxLength: 16384 },
     publicKey: { type: 'string', maxLength: 4096 },
-    hosts: { type: 'array', items: { type: 'string', maxLength: 255 }, maxItems: 16 },
+    hosts: { type: 'array', items: { type: 'string', maxLength: 255 }, maxItems: 16, description: 'ignored (older storage servers send their listen host): part certificates name no hosts' },
     version: { type: 'string', maxLength: 64 },
     previous: {
       type: 'object',

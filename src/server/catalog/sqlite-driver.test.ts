@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -85,4 +86,27 @@ test('? placeholders become $n for PostgreSQL, quoted text untouched', () => {
     numberedPlaceholders(`SELECT a FROM t WHERE b = ? AND c = '?' AND "d?" IN (?, ?)`),
     `SELECT a FROM t WHERE b = $1 AND c = '?' AND "d?" IN ($2, $3)`,
   );
+});
+
+test('the catalog, its WAL and its index are 0600 whatever the umask, and a 0644 one is narrowed', async () => {
+  const file = path.join(dir, 'umask.db');
+  fs.writeFileSync(`${file}-wal`, ''); // an older start's leftovers, made under a loose umask
+  fs.chmodSync(`${file}-wal`, 0o644);
+  const script = `
+    const { SqliteDriver } = await import(${JSON.stringify(path.resolve(import.meta.dirname, 'sqlite-driver.ts'))});
+    const fs = await import('node:fs');
+    const db = new SqliteDriver(${JSON.stringify(file)});
+    await db.run('CREATE TABLE t (v TEXT)');
+    await db.run("INSERT INTO t VALUES ('x')");
+    const modes = Object.fromEntries(['', '-wal', '-shm'].map((s) => [s, fs.statSync(${JSON.stringify(file)} + s).mode & 0o777]));
+    await db.close();
+    process.stdout.write(JSON.stringify(modes));`;
+  // the umask is the process's own: a shell sets it for the child that opens the catalog
+  const out = execFileSync('sh', ['-c', `umask 000 && exec "${process.execPath}" --input-type=module -e "$0"`, script], { encoding: 'utf8' });
+  assert.deepEqual(JSON.parse(out), { '': 0o600, '-wal': 0o600, '-shm': 0o600 });
+  // a catalog an older version left world-readable is narrowed at the next open
+  fs.chmodSync(file, 0o644);
+  const again = new SqliteDriver(file);
+  await again.close();
+  assert.equal(fs.statSync(file).mode & 0o777, 0o600);
 });

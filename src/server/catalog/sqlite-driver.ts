@@ -3,6 +3,7 @@
 // busy timeout for the rare second process. DatabaseSync is synchronous, so the async contract of
 // CatalogDriver is kept with a queue: while a transaction is open (across its awaits), statements
 // from other callers wait their turn instead of landing inside it.
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { CairnError } from '../../core/errors.ts';
 import { type CatalogDriver, type Row, type RunResult, SQLITE_DIALECT, type SqlParams, type SqlValue } from './driver.ts';
@@ -19,10 +20,14 @@ export class SqliteDriver implements CatalogDriver {
 
   constructor(path: string) {
     try {
+      const onDisk = path !== ':memory:' && path !== '';
+      if (onDisk) ownerOnly(path, true);
       this.#db = new DatabaseSync(path);
       this.#db.exec(
         'PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;',
       );
+      // SQLite gives the WAL and its index the database file's mode; a chmod covers ones an older start left
+      if (onDisk) for (const side of [`${path}-wal`, `${path}-shm`]) ownerOnly(side, false);
     } catch (e) {
       throw new CairnError('E_UNAVAILABLE', `cannot open the catalog ${path}: ${(e as Error).message}`, { cause: e });
     }
@@ -121,6 +126,17 @@ export class SqliteDriver implements CatalogDriver {
     const lastId = Number(r.lastInsertRowid);
     return { changes: Number(r.changes), lastId: lastId === 0 ? null : lastId };
   }
+}
+
+/**
+ * The catalog holds password hashes and wrapped keys: owner-only whatever the umask. The file is
+ * made 0600 before SQLite opens it (a umask can only take bits away from 0600), and one an older
+ * version made is narrowed.
+ */
+function ownerOnly(file: string, create: boolean): void {
+  if (create) closeSync(openSync(file, 'a', 0o600));
+  else if (!existsSync(file)) return;
+  chmodSync(file, 0o600);
 }
 
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
