@@ -8,7 +8,7 @@
 import { CairnError } from '../core/errors.ts';
 import type { RebuildJson } from '../protocol/api-types.ts';
 import type { RebuildIndexParams, RebuildParams, RebuildResult, SnapshotFoundParams, SnapshotFoundResult } from '../protocol/control.ts';
-import { signGrant } from '../protocol/grant.ts';
+import { signAgentGrant } from './agent-grant.ts';
 import type { CatalogDriver } from './catalog/driver.ts';
 import { addEntries } from './catalog/file-index.ts';
 import { num, partId, type ServerContext, vaultByName } from './context.ts';
@@ -76,7 +76,7 @@ export class Rebuilds {
     };
     this.#all.set(id, rebuild);
     this.#forgetOld();
-    const params: RebuildParams = { storage: { name: body.storage, url: address }, vault: vault.name, grant: this.#grant(rebuild), keys, rebuild: id };
+    const params: RebuildParams = { storage: { name: body.storage, url: address }, vault: vault.name, grant: await this.#grant(rebuild), keys, rebuild: id };
     this.#ctx.log(`rebuild ${id}: catalog from vault ${vault.name} on storage ${body.storage}, read by agent ${body.agent}`);
     rebuild.done = this.#run(rebuild, params);
     return { ...rebuild.json };
@@ -122,8 +122,8 @@ export class Rebuilds {
     for (const r of ended.slice(0, Math.max(0, ended.length - KEEP_ENDED))) this.#all.delete(r.json.id);
   }
 
-  #grant(r: Rebuild): string {
-    return signGrant(this.#ctx.grantKey, {
+  #grant(r: Rebuild): Promise<string> {
+    return signAgentGrant(this.#ctx, {
       agent: r.json.agent,
       storage: r.json.storage,
       vault: r.json.vault,
@@ -144,7 +144,7 @@ export class Rebuilds {
 
   /** A fresh grant for a long rebuild. */
   async renewGrant(agent: PartRef, params: unknown): Promise<{ grant: string }> {
-    return { grant: this.#grant(this.#own(agent, (params as { rebuild?: unknown })?.rebuild)) };
+    return { grant: await this.#grant(this.#own(agent, (params as { rebuild?: unknown })?.rebuild)) };
   }
 
   /** One snapshot the agent found: known to the catalog already, or recorded now (its index follows). */
