@@ -5,10 +5,22 @@ import { CairnError } from '../core/errors.ts';
 import { type Grant, signGrant } from '../protocol/grant.ts';
 import type { ServerContext } from './context.ts';
 
-/** Signs `grant` for its agent's certificate; a removed or unknown agent gets none. */
-export async function signAgentGrant(ctx: Pick<ServerContext, 'db' | 'grantKey'>, grant: Omit<Grant, 'cert'>): Promise<string> {
-  const rows = await ctx.db.query<{ cert_fingerprint: string }>('SELECT cert_fingerprint FROM agents WHERE name = ? AND removed_at IS NULL', [grant.agent]);
+/** The agent's current certificate fingerprint; a removed or unknown agent has none. */
+export async function agentCertificate(ctx: Pick<ServerContext, 'db'>, agent: string): Promise<string> {
+  const rows = await ctx.db.query<{ cert_fingerprint: string }>('SELECT cert_fingerprint FROM agents WHERE name = ? AND removed_at IS NULL', [agent]);
   const cert = rows[0]?.cert_fingerprint;
-  if (!cert) throw new CairnError('E_FORBIDDEN', `agent ${grant.agent} is not enrolled: no grant`);
-  return signGrant(ctx.grantKey, { ...grant, cert });
+  if (!cert) throw new CairnError('E_FORBIDDEN', `agent ${agent} is not enrolled: no grant`);
+  return cert;
+}
+
+/**
+ * Signs `grant` for its agent's current certificate, or for `runCert`: a run's renewed grants keep
+ * the certificate the run started with, because the agent's data-plane connections of that run
+ * keep presenting it after a certificate renewal (it stays valid until it expires; a removal
+ * revokes it on the storage servers). The agent must still be enrolled either way.
+ */
+export async function signAgentGrant(ctx: Pick<ServerContext, 'db' | 'grantKey'>, grant: Omit<Grant, 'cert'>, runCert?: string): Promise<{ token: string; cert: string }> {
+  const current = await agentCertificate(ctx, grant.agent);
+  const cert = runCert ?? current;
+  return { token: signGrant(ctx.grantKey, { ...grant, cert }), cert };
 }

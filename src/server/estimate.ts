@@ -46,7 +46,7 @@ async function estimateOn(ctx: ServerContext, job: JobRow, requested: Level, for
   const url = storage[0]?.address;
   if (!url) throw new CairnError('E_UNAVAILABLE', `storage ${job.storage} has not reported its address`);
   const keys = await agentKeysFor(ctx.db, num(job.vault_id), job.vault, num(job.agent_id), job.agent);
-  const grant = await signAgentGrant(ctx, {
+  const { token: grant } = await signAgentGrant(ctx, {
     agent: job.agent,
     storage: job.storage,
     vault: job.vault,

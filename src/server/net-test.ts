@@ -22,7 +22,7 @@ export async function netTest(ctx: ServerContext, caller: Caller, body: { agent:
   const rows = await ctx.db.query<{ address: string | null }>('SELECT address FROM storages WHERE id = ?', [storageId]);
   const url = rows[0]?.address;
   if (!url) throw new CairnError('E_UNAVAILABLE', `storage ${body.storage} has not reported its address`);
-  const grant = await signAgentGrant(ctx, {
+  const { token: grant } = await signAgentGrant(ctx, {
     agent: body.agent,
     storage: body.storage,
     vault: NETTEST_VAULT,

@@ -30,6 +30,8 @@ type Rebuild = {
   /** the snapshot whose row the last snapshotFound made, until its index ends */
   open?: { id: string; files: number; ended: boolean };
   done?: Promise<void>;
+  /** the agent certificate its first grant named: renewed grants name it too (agent-grant.ts) */
+  cert?: string;
 };
 
 function isFailure(e: unknown): { code: string; message: string } {
@@ -122,15 +124,21 @@ export class Rebuilds {
     for (const r of ended.slice(0, Math.max(0, ended.length - KEEP_ENDED))) this.#all.delete(r.json.id);
   }
 
-  #grant(r: Rebuild): Promise<string> {
-    return signAgentGrant(this.#ctx, {
-      agent: r.json.agent,
-      storage: r.json.storage,
-      vault: r.json.vault,
-      op: 'verify', // reads only: a rebuild never writes to the vault
-      run: `rebuild-${r.json.id}`,
-      exp: Date.now() + GRANT_TTL_MS,
-    });
+  async #grant(r: Rebuild): Promise<string> {
+    const { token, cert } = await signAgentGrant(
+      this.#ctx,
+      {
+        agent: r.json.agent,
+        storage: r.json.storage,
+        vault: r.json.vault,
+        op: 'verify', // reads only: a rebuild never writes to the vault
+        run: `rebuild-${r.json.id}`,
+        exp: Date.now() + GRANT_TTL_MS,
+      },
+      r.cert,
+    );
+    r.cert = cert;
+    return token;
   }
 
   /** The running rebuild `id` of `agent`; anything else is refused. */

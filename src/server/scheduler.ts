@@ -53,6 +53,8 @@ type Active = {
   deadline?: number;
   /** a gc: the storage server collecting (it reports the run's phase and log lines) */
   storage?: string;
+  /** the agent certificate the run's first grant named: its renewed grants name it too (agent-grant.ts) */
+  cert?: string;
 };
 
 export class Scheduler {
@@ -335,8 +337,11 @@ export class Scheduler {
     }
   }
 
-  #grant(run: RunRow, op: GrantOp, vault: string): Promise<string> {
-    return signAgentGrant(this.#ctx, { agent: run.agent!, storage: run.storage!, vault, op, run: String(run.id), exp: Date.now() + GRANT_TTL_MS });
+  async #grant(run: RunRow, op: GrantOp, vault: string): Promise<string> {
+    const active = this.#active.get(num(run.id));
+    const { token, cert } = await signAgentGrant(this.#ctx, { agent: run.agent!, storage: run.storage!, vault, op, run: String(run.id), exp: Date.now() + GRANT_TTL_MS }, active?.cert);
+    if (active) active.cert = cert;
+    return token;
   }
 
   /** A fresh grant for a running run of `agent` (the agent renews when half of one is gone). */

@@ -151,7 +151,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         if (part.kind === 'agent') await scheduler.agentOnline(part.name, hello.runs, hello.link);
         else {
           // the revoked list before anything else: it serves no grant until it has it
-          await sendRevokedList(c, part).catch((e: unknown) => log(`storage ${part.name} did not take the revoked list: ${(e as Error).message}`));
+          await sendRevokedList(c, part);
           scheduler.storageOnline();
           refreshInBackground(c, part.name);
         }
