@@ -25,7 +25,7 @@ import type { BackupParams, BackupResult, CallFrame, HelloFrame, RunEndedParams,
 import { parseFrame } from '../src/protocol/control.ts';
 import { storageControlHandlers } from '../src/storage/control-handlers.ts';
 import { VaultStore } from '../src/storage/vault-store.ts';
-import { type TestAuthority, testAuthority, writeEnrolledStorage } from './support/part-fixtures.ts';
+import { NO_BACKUP_SERVER_ENV, type TestAuthority, testAuthority, writeEnrolledStorage } from './support/part-fixtures.ts';
 import { type StorageProcess, startStorage } from './support/storage-process.ts';
 
 /** What the hub does with an agent's call: answer it, or drop the link under it. */
@@ -157,7 +157,7 @@ describe('agent runs across control-link drops', () => {
       config: { version: 1, chunker: DEFAULT_CHUNKER, keyFile: await wrapKeys(keys, 'test passphrase') },
     });
     await store.close();
-    storage = await startStorage({ dataDir: storageDir });
+    storage = await startStorage({ dataDir: storageDir, env: NO_BACKUP_SERVER_ENV });
     await hub.start(authority);
     const request = await authority.issue({ kind: 'agent', name: 'laptop' });
     const agentDir = join(work, 'agent');

@@ -21,7 +21,7 @@ import { storageControlHandlers } from '../src/storage/control-handlers.ts';
 import { initServer, type RunningServer, startServer } from '../src/server/server-daemon.ts';
 import { VaultStore } from '../src/storage/vault-store.ts';
 import { runCairn } from './support/cli.ts';
-import { type TestAuthority, testAuthority, writeEnrolledStorage } from './support/part-fixtures.ts';
+import { NO_BACKUP_SERVER_ENV, type TestAuthority, testAuthority, writeEnrolledStorage } from './support/part-fixtures.ts';
 import { randomPack, rejectsWith, testVaultConfig, vaultState } from './support/storage-fixtures.ts';
 import { CAIRN_BIN, type StorageProcess, startStorage } from './support/storage-process.ts';
 
@@ -71,7 +71,7 @@ describe('storage server with a backup server: certificates and grants', () => {
     // the server retrying a creation whose reply was lost: accepted, nothing new
     assert.deepEqual(await handlers.createVault!({ vault, config }), { vault, created: false });
     await store.close();
-    server = await startStorage({ dataDir });
+    server = await startStorage({ dataDir, env: NO_BACKUP_SERVER_ENV });
   });
 
   after(async () => {
@@ -155,7 +155,7 @@ describe('storage server with a backup server: certificates and grants', () => {
   it('restarts from --data alone at the same address', async () => {
     const url = server.url;
     assert.equal(await server.stop(), 0, server.stderr());
-    server = await startStorage({ dataDir, listen: null });
+    server = await startStorage({ dataDir, listen: null, env: NO_BACKUP_SERVER_ENV });
     assert.equal(server.url, url);
     assert.ok(existsSync(join(dataDir, 'vaults', vault, 'vault.json')));
     assert.deepEqual(await client(() => grantFor()).getVault(vault), config);

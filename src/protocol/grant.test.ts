@@ -7,7 +7,7 @@ import { type Grant, signGrant, verifyGrant } from './grant.ts';
 
 const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const NOW = 1_750_000_000_000;
-const grant: Grant = { agent: 'laptop', storage: 'nas', vault: 'home', op: 'backup', run: 'run-42', exp: NOW + 600_000 };
+const grant: Grant = { agent: 'laptop', cert: 'ab'.repeat(32), storage: 'nas', vault: 'home', op: 'backup', run: 'run-42', exp: NOW + 600_000 };
 const expect = { vault: 'home', op: 'backup', storage: 'nas' } as const;
 
 function refused(reason: RegExp) {

@@ -15,6 +15,8 @@ export type GrantOp = (typeof GRANT_OPS)[number];
 export type Grant = {
   /** the agent's part name */
   agent: string;
+  /** SHA-256 (hex) of the agent's TLS certificate DER: the grant is good only over a connection with that certificate */
+  cert: string;
   /** the storage server's part name */
   storage: string;
   vault: string;
@@ -27,7 +29,7 @@ export type Grant = {
 
 export type GrantExpectation = { vault: string; op: GrantOp; storage?: string };
 
-const FIELDS = ['agent', 'storage', 'vault', 'op', 'run', 'exp'] as const;
+const FIELDS = ['agent', 'cert', 'storage', 'vault', 'op', 'run', 'exp'] as const;
 const RUN_ID = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/;
 const MAX_GRANT_CHARS = 2048;
 const SIGNATURE_CHARS = 86; // 64 bytes r||s in base64url
@@ -51,13 +53,14 @@ function checkGrant(v: unknown): Grant {
   } catch {
     throw malformed('agent and storage must be part names');
   }
+  if (typeof o.cert !== 'string' || !/^[0-9a-f]{64}$/.test(o.cert)) throw malformed('cert must be a certificate fingerprint (64 lowercase hex digits)');
   if (typeof o.vault !== 'string' || !isVaultName(o.vault)) throw malformed('vault is not a vault name');
   if (typeof o.op !== 'string' || !(GRANT_OPS as readonly string[]).includes(o.op))
     throw malformed(`op must be one of ${GRANT_OPS.join(', ')}`);
   if (typeof o.run !== 'string' || !RUN_ID.test(o.run)) throw malformed('run is not a run id');
   if (typeof o.exp !== 'number' || !Number.isSafeInteger(o.exp) || o.exp <= 0)
     throw malformed('exp must be a positive integer');
-  return { agent, storage, vault: o.vault, op: o.op as GrantOp, run: o.run, exp: o.exp };
+  return { agent, cert: o.cert, storage, vault: o.vault, op: o.op as GrantOp, run: o.run, exp: o.exp };
 }
 
 // Only P-256 keys: a grant made or checked with any other key type would be a different scheme.

@@ -8,7 +8,7 @@
 import { CairnError } from '../core/errors.ts';
 import type { Level } from '../protocol/api-schema.ts';
 import type { EstimateParams, EstimateResult } from '../protocol/control.ts';
-import { signGrant } from '../protocol/grant.ts';
+import { signAgentGrant } from './agent-grant.ts';
 import { num, type ServerContext } from './context.ts';
 import type { JobRow } from './jobs.ts';
 import { planLevel, readsEverything } from './levels.ts';
@@ -46,7 +46,7 @@ async function estimateOn(ctx: ServerContext, job: JobRow, requested: Level, for
   const url = storage[0]?.address;
   if (!url) throw new CairnError('E_UNAVAILABLE', `storage ${job.storage} has not reported its address`);
   const keys = await agentKeysFor(ctx.db, num(job.vault_id), job.vault, num(job.agent_id), job.agent);
-  const grant = signGrant(ctx.grantKey, {
+  const { token: grant } = await signAgentGrant(ctx, {
     agent: job.agent,
     storage: job.storage,
     vault: job.vault,

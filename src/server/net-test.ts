@@ -5,7 +5,7 @@
 import { CairnError } from '../core/errors.ts';
 import { now } from '../core/test-settings.ts';
 import type { NetTestJson } from '../protocol/api-types.ts';
-import { signGrant } from '../protocol/grant.ts';
+import { signAgentGrant } from './agent-grant.ts';
 import { NETTEST_VAULT, type NetTestParams, type NetTestResult } from '../protocol/nettest.ts';
 import type { Caller } from './auth/accounts.ts';
 import { num, ownedAgentId, partId, type ServerContext } from './context.ts';
@@ -22,7 +22,7 @@ export async function netTest(ctx: ServerContext, caller: Caller, body: { agent:
   const rows = await ctx.db.query<{ address: string | null }>('SELECT address FROM storages WHERE id = ?', [storageId]);
   const url = rows[0]?.address;
   if (!url) throw new CairnError('E_UNAVAILABLE', `storage ${body.storage} has not reported its address`);
-  const grant = signGrant(ctx.grantKey, {
+  const { token: grant } = await signAgentGrant(ctx, {
     agent: body.agent,
     storage: body.storage,
     vault: NETTEST_VAULT,

@@ -18,6 +18,7 @@ import { keepIssued, recordCertificate, type ReenrollProof, reenrollRefusal } fr
 import type { PartRef } from './control-hub.ts';
 import { now } from '../core/test-settings.ts';
 import { parseCron } from './schedules.ts';
+import { pushRevoked } from './revocation.ts';
 import { storageFiguresByName } from './storage-figures.ts';
 import type { SqlValue } from './catalog/driver.ts';
 import { contactJson, type LiveContact } from './net-monitor.ts';
@@ -190,6 +191,7 @@ export async function getPart(ctx: ServerContext, kind: PartKindName, name: stri
 
 export async function removePart(ctx: ServerContext, kind: PartKindName, name: string): Promise<void> {
   const id = await partId(ctx.db, kind, name);
+  const cert = await ctx.db.query<{ cert_fingerprint: string }>(`SELECT cert_fingerprint FROM ${partTable(kind)} WHERE id = ?`, [id]);
   await ctx.db.run(`UPDATE ${partTable(kind)} SET removed_at = ?, status = 'offline' WHERE id = ?`, [Date.now(), id]);
   // its queued runs could never start: end them now, saying why
   await ctx.db.run(
@@ -197,6 +199,8 @@ export async function removePart(ctx: ServerContext, kind: PartKindName, name: s
     [Date.now(), `${kind} ${name} was removed`, id],
   );
   ctx.hub.disconnect({ kind, name }, 'removed by an administrator');
+  // its grants still valid are refused by every online storage server before the removal answers
+  if (kind === 'agent' && cert[0]) await pushRevoked(ctx, cert[0].cert_fingerprint);
   ctx.net.forget({ kind, name });
   ctx.log(`${kind} ${name} removed`);
 }

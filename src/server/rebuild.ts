@@ -8,7 +8,7 @@
 import { CairnError } from '../core/errors.ts';
 import type { RebuildJson } from '../protocol/api-types.ts';
 import type { RebuildIndexParams, RebuildParams, RebuildResult, SnapshotFoundParams, SnapshotFoundResult } from '../protocol/control.ts';
-import { signGrant } from '../protocol/grant.ts';
+import { signAgentGrant } from './agent-grant.ts';
 import type { CatalogDriver } from './catalog/driver.ts';
 import { addEntries } from './catalog/file-index.ts';
 import { num, partId, type ServerContext, vaultByName } from './context.ts';
@@ -30,6 +30,8 @@ type Rebuild = {
   /** the snapshot whose row the last snapshotFound made, until its index ends */
   open?: { id: string; files: number; ended: boolean };
   done?: Promise<void>;
+  /** the agent certificate its first grant named: renewed grants name it too (agent-grant.ts) */
+  cert?: string;
 };
 
 function isFailure(e: unknown): { code: string; message: string } {
@@ -76,7 +78,7 @@ export class Rebuilds {
     };
     this.#all.set(id, rebuild);
     this.#forgetOld();
-    const params: RebuildParams = { storage: { name: body.storage, url: address }, vault: vault.name, grant: this.#grant(rebuild), keys, rebuild: id };
+    const params: RebuildParams = { storage: { name: body.storage, url: address }, vault: vault.name, grant: await this.#grant(rebuild), keys, rebuild: id };
     this.#ctx.log(`rebuild ${id}: catalog from vault ${vault.name} on storage ${body.storage}, read by agent ${body.agent}`);
     rebuild.done = this.#run(rebuild, params);
     return { ...rebuild.json };
@@ -122,15 +124,21 @@ export class Rebuilds {
     for (const r of ended.slice(0, Math.max(0, ended.length - KEEP_ENDED))) this.#all.delete(r.json.id);
   }
 
-  #grant(r: Rebuild): string {
-    return signGrant(this.#ctx.grantKey, {
-      agent: r.json.agent,
-      storage: r.json.storage,
-      vault: r.json.vault,
-      op: 'verify', // reads only: a rebuild never writes to the vault
-      run: `rebuild-${r.json.id}`,
-      exp: Date.now() + GRANT_TTL_MS,
-    });
+  async #grant(r: Rebuild): Promise<string> {
+    const { token, cert } = await signAgentGrant(
+      this.#ctx,
+      {
+        agent: r.json.agent,
+        storage: r.json.storage,
+        vault: r.json.vault,
+        op: 'verify', // reads only: a rebuild never writes to the vault
+        run: `rebuild-${r.json.id}`,
+        exp: Date.now() + GRANT_TTL_MS,
+      },
+      r.cert,
+    );
+    r.cert = cert;
+    return token;
   }
 
   /** The running rebuild `id` of `agent`; anything else is refused. */
@@ -144,7 +152,7 @@ export class Rebuilds {
 
   /** A fresh grant for a long rebuild. */
   async renewGrant(agent: PartRef, params: unknown): Promise<{ grant: string }> {
-    return { grant: this.#grant(this.#own(agent, (params as { rebuild?: unknown })?.rebuild)) };
+    return { grant: await this.#grant(this.#own(agent, (params as { rebuild?: unknown })?.rebuild)) };
   }
 
   /** One snapshot the agent found: known to the catalog already, or recorded now (its index follows). */

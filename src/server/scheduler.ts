@@ -13,7 +13,8 @@ import type { BackupResult, ErrorInfo, GcResult, RestoreResult, RunEndedParams, 
 import { recordGc } from './run-gc.ts';
 import { refreshAfterRun } from './storage-figures.ts';
 import type { RunJson } from '../protocol/api-types.ts';
-import { type GrantOp, signGrant } from '../protocol/grant.ts';
+import type { GrantOp } from '../protocol/grant.ts';
+import { signAgentGrant } from './agent-grant.ts';
 import { num, type ServerContext } from './context.ts';
 import { decide } from './queue.ts';
 import { loadQueue } from './queue-load.ts';
@@ -52,6 +53,8 @@ type Active = {
   deadline?: number;
   /** a gc: the storage server collecting (it reports the run's phase and log lines) */
   storage?: string;
+  /** the agent certificate the run's first grant named: its renewed grants name it too (agent-grant.ts) */
+  cert?: string;
 };
 
 export class Scheduler {
@@ -334,8 +337,11 @@ export class Scheduler {
     }
   }
 
-  #grant(run: RunRow, op: GrantOp, vault: string): string {
-    return signGrant(this.#ctx.grantKey, { agent: run.agent!, storage: run.storage!, vault, op, run: String(run.id), exp: Date.now() + GRANT_TTL_MS });
+  async #grant(run: RunRow, op: GrantOp, vault: string): Promise<string> {
+    const active = this.#active.get(num(run.id));
+    const { token, cert } = await signAgentGrant(this.#ctx, { agent: run.agent!, storage: run.storage!, vault, op, run: String(run.id), exp: Date.now() + GRANT_TTL_MS }, active?.cert);
+    if (active) active.cert = cert;
+    return token;
   }
 
   /** A fresh grant for a running run of `agent` (the agent renews when half of one is gone). */
@@ -343,7 +349,7 @@ export class Scheduler {
     const row = await runRow(this.#ctx.db, runId);
     if (row.agent !== agent || row.status !== 'running') throw new CairnError('E_FORBIDDEN', `run ${runId} is not running on agent ${agent}`);
     const vault = await this.#vaultOf(row);
-    return { grant: this.#grant(row, grantOp(row.kind), vault.name) };
+    return { grant: await this.#grant(row, grantOp(row.kind), vault.name) };
   }
 
   async #vaultOf(run: RunRow): Promise<{ id: number; name: string }> {
@@ -391,7 +397,7 @@ export class Scheduler {
       if (!url) throw new CairnError('E_UNAVAILABLE', `storage ${run.storage} has not reported its address`);
       const vault = await this.#vaultOf(run);
       const keys = await agentKeysFor(ctx.db, vault.id, vault.name, num(run.agent_id), run.agent!);
-      const x = { storage: { name: run.storage!, url }, vault: vault.name, keys, grant: this.#grant(run, grantOp(run.kind), vault.name) };
+      const x = { storage: { name: run.storage!, url }, vault: vault.name, keys, grant: await this.#grant(run, grantOp(run.kind), vault.name) };
       let params: unknown;
       if (run.kind === 'backup') params = await backupParams(ctx, run, x);
       else if (run.kind === 'restore') params = await restoreParams(ctx, run, x);

@@ -26,6 +26,7 @@ import { EventHub } from './http/events.ts';
 import { limitConnectionsPerAddress, requestTimeouts } from './http/connection-limits.ts';
 import { Router, sendJson } from './http/router.ts';
 import { admitPart, createPartToken, partHeartbeat, partOffline, partOnline } from './parts.ts';
+import { sendRevokedList } from './revocation.ts';
 import { PartLog, setProgress } from './runs.ts';
 import { DEFAULT_LIMITS, type Limits } from './queue.ts';
 import { Scheduler } from './scheduler.ts';
@@ -149,6 +150,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         await partOnline(c, part, hello);
         if (part.kind === 'agent') await scheduler.agentOnline(part.name, hello.runs, hello.link);
         else {
+          // the revoked list before anything else: it serves no grant until it has it
+          await sendRevokedList(c, part);
           scheduler.storageOnline();
           refreshInBackground(c, part.name);
         }

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { mtlsRequest, type TestAuthority, testAuthority } from '../../test/support/part-fixtures.ts';
 import { CairnError, httpStatusOf } from '../core/errors.ts';
-import { mutualServerTlsOptions, type TlsIdentity } from '../core/tls.ts';
+import { certificateFingerprint, mutualServerTlsOptions, type TlsIdentity } from '../core/tls.ts';
 import type { Op } from '../protocol/data-plane.ts';
 import { NETTEST_VAULT } from '../protocol/nettest.ts';
 import { grantAuthorizer, standaloneAuthorizer } from './authorize.ts';
@@ -37,6 +37,9 @@ describe('grantAuthorizer over mutual TLS', () => {
   let server: Server;
   let port: number;
   let agentId: TlsIdentity;
+  // the revoked list as the storage server holds it (revocations.ts): the test changes it in place
+  const revokedSet = new Set<string>();
+  const revoked = { received: true, has: (f: string) => revokedSet.has(f) };
 
   // A real mTLS server as the data plane sets it up: the path says what the request needs.
   before(async () => {
@@ -46,6 +49,7 @@ describe('grantAuthorizer over mutual TLS', () => {
       caPem: authority.ca.certPem,
       grantPublicKeyPem: authority.grantKey.publicPem,
       storageName: 'nas',
+      revoked,
     });
     const identity = await authority.issue(storage, ['127.0.0.1']);
     server = createServer(mutualServerTlsOptions(identity, authority.ca.certPem), (req, res) => {
@@ -136,5 +140,36 @@ describe('grantAuthorizer over mutual TLS', () => {
     assert.equal(answer.status, 403);
     assert.match(answer.body, /^E_FORBIDDEN agents may not create or scrub vaults/);
     assert.equal((await ask('/admin/home', { grant: backupGrant() })).status, 403);
+  });
+
+  it('refuses a grant over a connection whose certificate is not the one the grant names, even for the same agent name', async () => {
+    const firstGrant = backupGrant(); // names the certificate agentId holds
+    const second = await authority.issue({ kind: 'agent', name: 'laptop' }); // e.g. a stolen grant replayed with a re-issued certificate
+    const answer = await ask('/read/home', { identity: second, grant: firstGrant });
+    assert.equal(answer.status, 403);
+    assert.match(answer.body, /^E_FORBIDDEN grant refused: it is for agent laptop's certificate [0-9a-f]{16}…, not the one this connection presented/);
+    agentId = second; // the authority's grants now name this one
+    assert.deepEqual(await ask('/read/home', { grant: backupGrant() }), { status: 200, body: 'ok' });
+  });
+
+  it('refuses a revoked certificate whatever its grant, and every grant until the list has come', async () => {
+    const fingerprint = certificateFingerprint(agentId.certPem);
+    revokedSet.add(fingerprint);
+    try {
+      const answer = await ask('/read/home', { grant: backupGrant() });
+      assert.equal(answer.status, 403);
+      assert.match(answer.body, /^E_FORBIDDEN certificate revoked: agent laptop was removed/);
+    } finally {
+      revokedSet.delete(fingerprint);
+    }
+    revoked.received = false;
+    try {
+      const answer = await ask('/read/home', { grant: backupGrant() });
+      assert.equal(answer.status, 503);
+      assert.match(answer.body, /^E_UNAVAILABLE waiting for the backup server's list of revoked certificates/);
+    } finally {
+      revoked.received = true;
+    }
+    assert.deepEqual(await ask('/read/home', { grant: backupGrant() }), { status: 200, body: 'ok' });
   });
 });

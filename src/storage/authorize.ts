@@ -5,7 +5,7 @@
 // certificate must chain to the backup server's CA and name an agent, and the request must carry
 // a grant (`Cairn-Grant`) signed by the server for that agent, this storage server, the
 // request's vault and an op that allows the request. Handlers never see an unauthorized request.
-import { timingSafeEqual, X509Certificate } from 'node:crypto';
+import { createHash, timingSafeEqual, X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -71,14 +71,20 @@ function claimedOp(token: string): GrantOp {
  * the CA the server was given; checking the issuer here too keeps this authorizer right even on
  * a server set up with other trust.
  */
-function issuedPeer(socket: TLSSocket, ca: X509Certificate): PartIdentity | null {
+type Peer = PartIdentity & { fingerprint: string };
+
+function issuedPeer(socket: TLSSocket, ca: X509Certificate): Peer | null {
   const peer = peerPart(socket);
   if (!peer) return null;
   const raw = socket.getPeerCertificate().raw;
   if (!raw) return null;
   const leaf = new X509Certificate(raw);
-  return leaf.checkIssued(ca) && leaf.verify(ca.publicKey) ? peer.part : null;
+  // the fingerprint as certificateFingerprint (core/tls.ts) computes it: SHA-256 of the DER
+  return leaf.checkIssued(ca) && leaf.verify(ca.publicKey) ? { ...peer.part, fingerprint: createHash('sha256').update(raw).digest('hex') } : null;
 }
+
+/** What the authorizer needs of the revoked list (revocations.ts). */
+export type RevokedList = { readonly received: boolean; has(fingerprint: string): boolean };
 
 export type GrantAuthorizerOptions = {
   /** the backup server's CA (PEM): client certificates must chain to it */
@@ -87,6 +93,8 @@ export type GrantAuthorizerOptions = {
   grantPublicKeyPem: string;
   /** this storage server's part name: grants for another storage server are refused */
   storageName: string;
+  /** removed agents' certificates, refused even with a valid grant */
+  revoked?: RevokedList;
   /** clock for expiry checks (tests) */
   now?: () => number;
 };
@@ -95,9 +103,9 @@ export type GrantAuthorizerOptions = {
 export function grantAuthorizer(options: GrantAuthorizerOptions): Authorize {
   const now = options.now ?? Date.now;
   // The certificate is the connection's, not the request's: read it once per TLS connection.
-  const peers = new WeakMap<Socket, PartIdentity | null>();
+  const peers = new WeakMap<Socket, Peer | null>();
   const ca = new X509Certificate(options.caPem);
-  const peerOf = (req: IncomingMessage): PartIdentity | undefined => {
+  const peerOf = (req: IncomingMessage): Peer | undefined => {
     const socket = req.socket;
     let part = peers.get(socket);
     if (part === undefined) {
@@ -110,6 +118,10 @@ export function grantAuthorizer(options: GrantAuthorizerOptions): Authorize {
   return (req, need) => {
     const peer = peerOf(req);
     if (peer?.kind !== 'agent') throw new CairnError('E_UNAUTHORIZED', "client certificate from the server's CA required");
+    const revoked = options.revoked;
+    if (revoked && !revoked.received)
+      throw new CairnError('E_UNAVAILABLE', "waiting for the backup server's list of revoked certificates: try again once it is connected");
+    if (revoked?.has(peer.fingerprint)) throw new CairnError('E_FORBIDDEN', `certificate revoked: agent ${peer.name} was removed`);
     // a net test touches no vault: its grant names the placeholder, which no vault route accepts (ALLOWED)
     const vault = need.op === 'nettest' ? NETTEST_VAULT : need.vault;
     if (need.op === 'admin' || vault === undefined)
@@ -125,6 +137,8 @@ export function grantAuthorizer(options: GrantAuthorizerOptions): Authorize {
     );
     if (grant.agent !== peer.name)
       throw new CairnError('E_FORBIDDEN', `grant refused: it is for agent ${grant.agent}, not ${peer.name}`);
+    if (grant.cert !== peer.fingerprint)
+      throw new CairnError('E_FORBIDDEN', `grant refused: it is for agent ${grant.agent}'s certificate ${grant.cert.slice(0, 16)}…, not the one this connection presented (${peer.fingerprint.slice(0, 16)}…)`);
     if (!ALLOWED[need.op].includes(grant.op))
       throw new CairnError('E_FORBIDDEN', `grant refused: a ${grant.op} grant does not allow ${need.op}s`);
     return grant.run;

@@ -14,6 +14,7 @@ import { collectGarbage, type GcReport } from './gc.ts';
 import type { StorageMetrics } from './metrics.ts';
 import { scrubVault } from './scrub.ts';
 import { deleteSnapshot, requestDeletion } from './snapshot-removal.ts';
+import { parseFingerprints, type Revocations } from './revocations.ts';
 import type { VaultStore } from './vault-store.ts';
 
 export type ControlHandlers = Record<string, (params: unknown) => Promise<unknown>>;
@@ -33,6 +34,8 @@ export type ControlOptions = {
   log?: (line: string) => void;
   /** the process's metrics (with --metrics-listen): scrub and gc results go there */
   metrics?: StorageMetrics;
+  /** removed agents' certificates (server mode): the backup server's `revoke` calls add to it */
+  revoked?: Revocations;
   /** an event of a run to the backup server (a gc run's phase and log lines) */
   event?: (run: number, kind: 'progress' | 'log', data: unknown) => void;
 };
@@ -111,6 +114,22 @@ export function storageControlHandlers(store: VaultStore, options: ControlOption
       const result = await collectGarbage(store, { dataDir: store.dataDir, appendOnly, log, ...(o.confirm !== undefined ? { confirm: o.confirm } : {}), ...(report ? { report } : {}) });
       options.metrics?.collected(result);
       return result;
+    },
+
+    /**
+     * Agent certificates to refuse from now on, even with a valid grant: one removed agent's, or
+     * (`full`) every removed agent's, which the backup server sends after each hello.
+     */
+    async revoke(params: unknown): Promise<{ revoked: number }> {
+      const revoked = options.revoked;
+      if (!revoked) throw new CairnError('E_BAD_REQUEST', 'revoke: this storage server takes no grants');
+      const o = paramsObject(params, 'revoke');
+      for (const k of Object.keys(o)) if (k !== 'fingerprints' && k !== 'full') throw new CairnError('E_BAD_REQUEST', `revoke: unexpected field ${k}`);
+      if (o.full !== undefined && typeof o.full !== 'boolean') throw new CairnError('E_BAD_REQUEST', 'revoke: full must be true or false');
+      const fingerprints = parseFingerprints(o.fingerprints, 'revoke');
+      const count = await revoked.apply(fingerprints, o.full === true);
+      if (fingerprints.length > 0 || o.full !== true) log(`revoked ${fingerprints.length} agent certificate(s)${o.full === true ? ' (the backup server\'s full list)' : ''}; ${count} in all`);
+      return { revoked: count };
     },
 
     /** Disk space and each vault's pack bytes (figures.ts): the backup server keeps them for storage list and its metrics. */

@@ -22,6 +22,7 @@ import { readIdentity, saveIdentity } from '../core/identity-files.ts';
 import { testDuration } from '../core/test-settings.ts';
 import { type Authorize, grantAuthorizer, standaloneAuthorizer } from './authorize.ts';
 import { storageControlHandlers } from './control-handlers.ts';
+import { Revocations } from './revocations.ts';
 import { createDataPlaneServer } from './data-plane-server.ts';
 import { InFlight } from './in-flight.ts';
 import { VaultStore } from './vault-store.ts';
@@ -112,7 +113,7 @@ async function standaloneSetup(dataDir: string, saved: SavedSettings | undefined
   await saveSettings(dataDir, settings, saved);
   const identity = await loadSelfSignedIdentity(dataDir, settings);
   const authorize = standaloneAuthorizer(await loadAccessKey(dataDir));
-  return { settings, identity, authorize, clientCa: undefined, enrollment: undefined };
+  return { settings, identity, authorize, clientCa: undefined, enrollment: undefined, revoked: undefined };
 }
 
 async function loadSelfSignedIdentity(dataDir: string, settings: StorageSettings): Promise<TlsIdentity> {
@@ -234,12 +235,14 @@ async function serverSetup(dataDir: string, saved: SavedSettings | undefined, op
     ...appendOnlyOf(options.appendOnly, saved),
   };
   await saveSettings(dataDir, settings, saved);
+  const revoked = await Revocations.load(dataDir);
   const authorize: Authorize = grantAuthorizer({
     caPem: enrollment.caPem,
     grantPublicKeyPem: enrollment.grantPublicKeyPem,
     storageName: name,
+    revoked,
   });
-  return { settings, identity: enrollment.identity, authorize, clientCa: enrollment.caPem, enrollment };
+  return { settings, identity: enrollment.identity, authorize, clientCa: enrollment.caPem, enrollment, revoked };
 }
 
 /**
@@ -344,7 +347,7 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
     let onRemoved!: (detail: string) => void;
     const removed = new Promise<string>((resolve) => (onRemoved = resolve));
     let renewals: RenewalChecks | undefined;
-    if (settings.mode === 'server' && setup.enrollment) {
+    if (settings.mode === 'server' && setup.enrollment && setup.revoked) {
       const { ControlClient } = await import('../protocol/control-client.ts');
       const client = new ControlClient({
         server: settings.server,
@@ -353,7 +356,7 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
         self: { kind: 'storage', name: settings.name },
         hello: () => ({ version: options.version ?? '0.1.0', address: reachable }),
         // a gc run's phase and log lines go back over this same connection
-        handlers: inFlight.wrap(storageControlHandlers(store, { appendOnly: settings.appendOnly === true, log, metrics, event: (run, kind, data) => client.event(run, kind, data) })),
+        handlers: inFlight.wrap(storageControlHandlers(store, { appendOnly: settings.appendOnly === true, log, metrics, revoked: setup.revoked, event: (run, kind, data) => client.event(run, kind, data) })),
         onRemoved,
         log, // connection state lines ("control: online: …") come through here
       });

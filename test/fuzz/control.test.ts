@@ -97,7 +97,7 @@ describe('fuzzing tokens, grants and wrapped keys', () => {
 
   it('a presented grant verifies or is refused', async (t) => {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const grant: Grant = { agent: 'a1', storage: 's1', vault: 'admin.s1', op: 'backup', run: '12', exp: Date.now() + 3600_000 };
+    const grant: Grant = { agent: 'a1', cert: 'ab'.repeat(32), storage: 's1', vault: 'admin.s1', op: 'backup', run: '12', exp: Date.now() + 3600_000 };
     const grants = [signGrant(privateKey, grant), signGrant(privateKey, { ...grant, op: 'restore' })];
     const op = fc.constantFrom('backup', 'restore', 'nettest') as fc.Arbitrary<Grant['op']>;
     await fuzzParser(t, 'verifyGrant', fc.tuple(textInputs(grants), op), ([token, expected]) =>

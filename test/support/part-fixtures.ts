@@ -7,8 +7,14 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { type CertificateAuthority, createCertificateAuthority, createPartRequest, issuePartCertificate } from '../../src/core/ca.ts';
 import type { PartIdentity } from '../../src/core/part-identity.ts';
-import { partTlsOptions, type TlsIdentity } from '../../src/core/tls.ts';
+import { certificateFingerprint, partTlsOptions, type TlsIdentity } from '../../src/core/tls.ts';
 import { type Grant, signGrant } from '../../src/protocol/grant.ts';
+
+/**
+ * The environment of a server-mode storage server with no backup server behind it: it serves with
+ * its saved revoked list at once instead of waiting for the server's (storage/revocations.ts).
+ */
+export const NO_BACKUP_SERVER_ENV = { CAIRN_TEST: '1', CAIRN_TEST_REVOKED_LIST_WAIT_MS: '0' };
 
 export type TestAuthority = {
   ca: CertificateAuthority;
@@ -16,8 +22,8 @@ export type TestAuthority = {
   grantKey: { privatePem: string; publicPem: string };
   /** a certificate and key for `part`, issued by this CA */
   issue: (part: PartIdentity, hosts?: string[]) => Promise<TlsIdentity>;
-  /** a grant signed with this authority's grant key; exp defaults to an hour from now */
-  grant: (g: Omit<Grant, 'exp' | 'run'> & { exp?: number; run?: string }) => string;
+  /** a grant signed with this authority's grant key; exp defaults to an hour from now, cert to the fingerprint of the last certificate issued to that agent */
+  grant: (g: Omit<Grant, 'exp' | 'run' | 'cert'> & { exp?: number; run?: string; cert?: string }) => string;
 };
 
 export async function testAuthority(): Promise<TestAuthority> {
@@ -27,14 +33,18 @@ export async function testAuthority(): Promise<TestAuthority> {
     privatePem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
     publicPem: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
   };
+  const issued = new Map<string, string>();
   return {
     ca,
     grantKey,
     issue: async (part, hosts) => {
       const { keyPem, csrPem } = await createPartRequest(part);
-      return { keyPem, certPem: await issuePartCertificate(ca, csrPem, { ...part, hosts }) };
+      const certPem = await issuePartCertificate(ca, csrPem, { ...part, hosts });
+      if (part.kind === 'agent') issued.set(part.name, certificateFingerprint(certPem));
+      return { keyPem, certPem };
     },
-    grant: (g) => signGrant(grantKey.privatePem, { ...g, run: g.run ?? 'run-1', exp: g.exp ?? Date.now() + 3600_000 }),
+    grant: (g) =>
+      signGrant(grantKey.privatePem, { ...g, cert: g.cert ?? issued.get(g.agent) ?? '0'.repeat(64), run: g.run ?? 'run-1', exp: g.exp ?? Date.now() + 3600_000 }),
   };
 }
 

@@ -33,6 +33,8 @@ export type StartStorageOptions = {
   listen?: string | null;
   /** how long to wait for the URL line, default 30 s */
   timeoutMs?: number;
+  /** extra environment for the process (test knobs) */
+  env?: Record<string, string>;
 };
 
 // Temp data dirs made here live until the test process exits (a restart test reuses one).
@@ -49,7 +51,7 @@ export async function startStorage(options: StartStorageOptions = {}): Promise<S
   }
   const args = ['storage', 'start', '--data', dataDir];
   if (options.listen !== null) args.push('--listen', options.listen ?? '127.0.0.1:0');
-  const child = spawn(CAIRN_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(CAIRN_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(options.env ? { env: { ...process.env, ...options.env } } : {}) });
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d: string) => {
