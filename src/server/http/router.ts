@@ -129,11 +129,13 @@ export class Router {
     /** the row written before the handler acted, once it is */
     let entry: number | undefined;
     let auditDown = false;
+    // read now: a connection the client broke off mid-body has no socket by the time it is audited
+    const address = req.socket?.remoteAddress ?? '';
     const describe = (result: string): RouterAuditEntry => ({
       who: caller?.name ?? 'anonymous',
       what: `${method} ${url.pathname}`,
       result,
-      address: req.socket.remoteAddress ?? '',
+      address,
       action: route ? `${method} ${route.path}` : 'unmatched',
       target: auditTarget(params, body),
     });
@@ -181,7 +183,7 @@ export class Router {
         query: url.searchParams,
         body,
         caller,
-        remoteAddress: req.socket.remoteAddress ?? '',
+        remoteAddress: address,
       };
       const answer = await route.handle(ctx);
       // a login names who logged in; before it the caller is anonymous
