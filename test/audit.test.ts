@@ -1,7 +1,7 @@
 // The audit log says what happened, on real processes (server, storage s1, agent a1) with the
 // test clock: a change is written with the TCP peer's address, its action (the route pattern) and
 // its target (the names acted on); refused reads (403, 404), failed logins (with the name tried)
-// and logouts are in it; a scheduled backup is written by `scheduler`; no password, API token,
+// and logouts are in it; a scheduled backup and a retention are written by `scheduler`; no password, API token,
 // session token or passphrase ever lands in any row; when the audit log cannot be written the
 // request is answered 503 and does nothing; `cairn audit` filters by time, user and count.
 import assert from 'node:assert/strict';
@@ -37,7 +37,7 @@ describe('the audit log', { concurrency: 1 }, () => {
     api = rawApi(c);
     const src = tempDir('cairn-audit-src-');
     writeFileSync(join(src, 'a.txt'), 'alpha\n');
-    const made = await c.cli(['job', 'create', 'nightly', '--agent', 'a1', '--storage', 's1', '--path', src, '--schedule', '30 3 * * *=incremental', '--json'], undefined, { CAIRN_PASSPHRASE: PASSPHRASE });
+    const made = await c.cli(['job', 'create', 'nightly', '--agent', 'a1', '--storage', 's1', '--path', src, '--schedule', '30 3 * * *=incremental', '--keep-last', '1', '--json'], undefined, { CAIRN_PASSPHRASE: PASSPHRASE });
     assert.equal(made.code, 0, made.stderr);
     const bob = await c.cli(['user', 'add', 'bob', '--role', 'user', '--password-stdin'], `${BOB_PASSWORD}\n`);
     assert.equal(bob.code, 0, bob.stderr);
@@ -121,6 +121,13 @@ describe('the audit log', { concurrency: 1 }, () => {
     assert.equal(found!.target, 'job="nightly" level=incremental slot=03:30');
     assert.equal(found!.result, 'ok');
     assert.equal(found!.what, 'scheduled backup of job nightly');
+    // the job keeps its last snapshot: after a successful backup the server applies it by itself
+    let retention: Entry | undefined;
+    await pollUntil('retention wrote its entry', async () => {
+      retention = (await entries()).find((e) => e.who === 'scheduler' && e.action === 'retention.forget');
+      return retention !== undefined;
+    });
+    assert.match(retention!.target ?? '', /^job="nightly" run=\d+$/);
     const mine = await c.json<Entry[]>(['audit', '--user', 'scheduler', '--json']);
     assert.ok(mine.length >= 1 && mine.every((e) => e.who === 'scheduler'), JSON.stringify(mine));
   });
