@@ -248,11 +248,11 @@ describe('bad input to the backup server', { concurrency: 1 }, () => {
     });
 
     it('refuses wrong methods (400) and unknown routes (404)', async () => {
-      await httpRefused(api, '/api/jobs', { method: 'PATCH', body: goodJob }, { status: 400, code: 'E_BAD_REQUEST', message: /^PATCH is not allowed on \/api\/jobs$/ });
-      await httpRefused(api, '/api/jobs', { method: 'DELETE' }, { status: 400, code: 'E_BAD_REQUEST', message: /^DELETE is not allowed on \/api\/jobs$/ });
+      await httpRefused(api, '/api/jobs', { method: 'PATCH', body: goodJob }, { status: 400, code: 'E_BAD_REQUEST', message: /^PATCH is not allowed on \/api\/jobs$/, audit: { what: 'PATCH /api/jobs', result: 'E_BAD_REQUEST' } });
+      await httpRefused(api, '/api/jobs', { method: 'DELETE' }, { status: 400, code: 'E_BAD_REQUEST', message: /^DELETE is not allowed on \/api\/jobs$/, audit: { what: 'DELETE /api/jobs', result: 'E_BAD_REQUEST' } });
       await httpRefused(api, '/api/restores', {}, { status: 400, code: 'E_BAD_REQUEST', message: /^GET is not allowed on \/api\/restores$/ });
       await httpRefused(api, '/api/nope', {}, { status: 404, code: 'E_NOT_FOUND', message: /^no such API route: GET \/api\/nope$/ });
-      await httpRefused(api, '/api/jobs/j1/explode', { body: {} }, { status: 404, code: 'E_NOT_FOUND', message: /^no such API route: POST \/api\/jobs\/j1\/explode$/ });
+      await httpRefused(api, '/api/jobs/j1/explode', { body: {} }, { status: 404, code: 'E_NOT_FOUND', message: /^no such API route: POST \/api\/jobs\/j1\/explode$/, audit: { what: 'POST /api/jobs/j1/explode', result: 'E_NOT_FOUND' } });
       await httpRefused(api, '/nope', {}, { status: 404, code: 'E_NOT_FOUND', message: /^no such page: \/nope$/ });
     });
 

@@ -5,6 +5,7 @@
 // before the catalog changes): a part whose answer was lost asks again with the same CSR and
 // gets that certificate back (over the control channel, or, when its old certificate is refused
 // there, from POST /api/renewed with that old certificate), instead of being locked out.
+import { auditScheduler } from './audit.ts';
 import { createPublicKey, createVerify, X509Certificate } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
@@ -67,6 +68,7 @@ export async function keepIssued(ctx: ServerContext, part: PartRef, certPem: str
 export async function renewPartCertificate(ctx: ServerContext, part: PartRef, csrPem: string): Promise<{ certificate: string }> {
   const again = await alreadyIssued(ctx, part, await partRow(ctx.db, part), csrPem);
   if (again !== undefined) return { certificate: again };
+  await auditScheduler(ctx.db, 'certificate.renew', `part=${JSON.stringify(`${part.kind}:${part.name}`)}`, `renewed the certificate of ${part.kind} ${part.name}`);
   const certificate = await issuePartCertificate(ctx.ca, csrPem, { kind: part.kind, name: part.name });
   await keepIssued(ctx, part, certificate);
   await ctx.db.transaction(async (tx) => {

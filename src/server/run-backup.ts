@@ -6,6 +6,7 @@ import { num, type ServerContext } from './context.ts';
 import { nothingRead, planLevel, readsEverything } from './levels.ts';
 import { boundedList, logRun, type RunRow, updateRun } from './runs.ts';
 import { dropRunSnapshot } from './snapshots.ts';
+import { auditScheduler } from './audit.ts';
 import { applyJobRetention } from './forget.ts';
 import type { RetentionPolicy } from './retention.ts';
 import { recordTransfer } from './net-status.ts';
@@ -102,6 +103,7 @@ async function retainAfter(ctx: ServerContext, run: RunRow): Promise<void> {
     const rows = await ctx.db.query<{ retention: string }>('SELECT retention FROM jobs WHERE id = ?', [run.job_id]);
     const policy = JSON.parse(rows[0]?.retention ?? '{}') as RetentionPolicy;
     if (Object.keys(policy).length === 0) return;
+    await auditScheduler(ctx.db, 'retention.forget', `job=${JSON.stringify(run.job ?? '')} run=${id}`, `retention of job ${run.job ?? ''} after run ${id}`);
     const done = await applyJobRetention(ctx, num(run.job_id), policy, false);
     const gone = [...done.forgotten, ...done.forgetting];
     if (gone.length) await logRun(ctx, id, `retention: forgot ${gone.length} snapshot(s): ${gone.join(', ')}${done.forgetting.length ? ` (${done.forgetting.length} finished when storage ${run.storage} is back)` : ''}`);

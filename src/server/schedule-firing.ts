@@ -5,6 +5,7 @@
 // queue a second one.
 import { now } from '../core/test-settings.ts';
 import type { Level } from '../protocol/api-schema.ts';
+import { auditScheduler } from './audit.ts';
 import { SCHEDULE_MISSED, type ScheduleMissed } from './alerts.ts';
 import { num, type ServerContext } from './context.ts';
 import { logRun, queueRun, updateRun } from './runs.ts';
@@ -61,6 +62,7 @@ export async function fireSchedules(ctx: ServerContext, startup: boolean): Promi
 }
 
 async function fire(ctx: ServerContext, job: ScheduledJob, level: Level, slot: number, missed: string | undefined): Promise<void> {
+  await auditScheduler(ctx.db, 'schedule.backup', `job=${JSON.stringify(job.name)} level=${level} slot=${slotName(slot)}`, `scheduled backup of job ${job.name}`);
   const waiting = await ctx.db.query<{ id: number; requested_level: Level | null }>(
     "SELECT id, requested_level FROM runs WHERE job_id = ? AND kind = 'backup' AND status = 'queued' ORDER BY id LIMIT 1",
     [job.id],
@@ -97,6 +99,7 @@ export async function fireGcSchedules(ctx: ServerContext): Promise<void> {
     if (due === null) continue;
     const busy = await ctx.db.query("SELECT id FROM runs WHERE kind = 'gc' AND storage_id = ? AND status IN ('queued', 'running')", [st.id]);
     if (busy.length) continue;
+    await auditScheduler(ctx.db, 'schedule.gc', `storage=${JSON.stringify(st.name)} slot=${slotName(due.last)}`, `scheduled gc on storage ${st.name}`);
     await queueRun(ctx, { jobId: null, kind: 'gc', requestedLevel: null, agentId: null, storageId: num(st.id), note: `queued gc by the schedule of storage ${st.name}, slot ${slotName(due.last)}` });
   }
 }

@@ -11,6 +11,7 @@ import { CairnError } from '../core/errors.ts';
 import { testDuration } from '../core/test-settings.ts';
 import type { BackupResult, ErrorInfo, GcResult, RestoreResult, RunEndedParams, VerifyResult } from '../protocol/control.ts';
 import { recordGc } from './run-gc.ts';
+import { auditScheduler } from './audit.ts';
 import { refreshAfterRun } from './storage-figures.ts';
 import type { RunJson } from '../protocol/api-types.ts';
 import type { GrantOp } from '../protocol/grant.ts';
@@ -370,6 +371,7 @@ export class Scheduler {
     this.#gcCodes.delete(id);
     try {
       await logRun(ctx, id, `gc on storage ${run.storage}${confirm ? ' (confirmed)' : ''}`);
+      await auditScheduler(ctx.db, 'gc', `storage=${JSON.stringify(run.storage)} run=${id}`, `gc on storage ${run.storage}`);
       const result = (await ctx.hub.call({ kind: 'storage', name: run.storage! }, 'gc', { run: id, ...(confirm ? { confirm } : {}) })) as GcResult;
       await this.#partLog.flush(); // the storage server's lines before the server's last one
       await recordGc(ctx, run, result);

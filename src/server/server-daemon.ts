@@ -14,7 +14,7 @@ import { mutualServerTlsOptions } from '../core/tls.ts';
 import { apiRoutes } from './api/routes.ts';
 import { AlertCenter } from './alerts.ts';
 import { NetMonitor } from './net-monitor.ts';
-import { audit } from './audit.ts';
+import { audit, auditScheduler, finishAudit } from './audit.ts';
 import { Accounts } from './auth/accounts.ts';
 import { LoginLimiter } from './auth/login-limiter.ts';
 import { allows, type Role } from './auth/roles.ts';
@@ -205,6 +205,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         authenticate: (bearer) => c.accounts.authenticate(bearer),
         allows: (caller, access) => allows(caller.role as Role, access),
         audit: (entry) => audit(db!, entry),
+        finishAudit: (id, result, who) => finishAudit(db!, id, result, who),
         ...(metrics ? { observe: metrics.observeApi } : {}),
       },
       log,
@@ -240,6 +241,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       const renewed = await renewServerLeaf(dataDir, files.ca, identity, files.settings.tlsHosts ?? []);
       if (!renewed) return;
       identity = renewed;
+      // written once renewed: the check cannot know before whether the leaf is due
+      await auditScheduler(db!, 'certificate.renew', 'part=server', "renewed the server's TLS certificate");
       server.setSecureContext(mutualServerTlsOptions(identity, files.ca.certPem));
       log(`renewed the server's TLS certificate (expires ${new Date(certValidity(identity.certPem).expiresAt).toISOString()})`);
     }, log);

@@ -1,6 +1,6 @@
 // Routes about people: users (admin only) and the audit log (auditors and admins).
 import { nameSchema, type Schema } from '../../protocol/api-schema.ts';
-import { listAudit } from '../audit.ts';
+import { auditFilter, listAudit } from '../audit.ts';
 import type { Role } from '../auth/roles.ts';
 import type { ServerContext } from '../context.ts';
 import type { Route } from '../http/router.ts';
@@ -41,8 +41,8 @@ export function userRoutes(ctx: ServerContext): Route[] {
       path: '/api/audit',
       summary: 'the audit log, newest first',
       access: 'audit',
-      query: { limit: 'at most this many (default 1000)' },
-      handle: async ({ query }) => listAudit(ctx.db, { limit: Number(query.get('limit')) || 1000 }),
+      query: { since: 'entries at or after this ISO 8601 time', user: 'entries by this user (or `scheduler`)', limit: 'at most this many (default 1000)' },
+      handle: async ({ query }) => listAudit(ctx.db, { limit: 1000, ...auditFilter(query) }),
     },
   ];
 }

@@ -10,6 +10,7 @@ import { schemaV3 } from './schema-v3.ts';
 import { schemaV4 } from './schema-v4.ts';
 import { schemaV5 } from './schema-v5.ts';
 import { schemaV6 } from './schema-v6.ts';
+import { schemaV7 } from './schema-v7.ts';
 
 export type Migration = {
   version: number;
@@ -26,6 +27,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 4, name: 'unattended operation: job settings, part limits, retries', statements: schemaV4 },
   { version: 5, name: 'retention, forget and garbage collection', statements: schemaV5 },
   { version: 6, name: 'monitoring: network samples, throughput, storage figures, alerts, file metadata', statements: schemaV6 },
+  { version: 7, name: 'audit log: address, action and target of each entry', statements: schemaV7 },
 ];
 
 export type MigrateResult = { applied: number[]; version: number };

@@ -1,12 +1,16 @@
 // The REST router: matches a request to its route, reads and checks the JSON body against the
 // route's schema (the one place fields are validated), authenticates the caller and checks the
-// route's access level, runs the handler, writes the answer, and writes every change (and every
-// refusal of one) to the audit log. Failures become {error:{code,message}} with the code's HTTP
+// route's access level, runs the handler and writes the answer. Every non-GET request and every
+// refusal (401/403/404/429, any method) is in the audit log: a change is written BEFORE its
+// handler acts (result `started`; when that write fails the request is answered 503 and nothing
+// is done) and that same row's result is updated after; a request refused before that point gets
+// one row with its error code. Failures become {error:{code,message}} with the code's HTTP
 // status: bad input is a 4xx, never a 5xx.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CairnError, httpStatusOf, TooManyError } from '../../core/errors.ts';
 import { checkBody } from '../../protocol/api-schema.ts';
 import type { Caller } from '../auth/accounts.ts';
+import { auditTarget } from './audit-target.ts';
 import type { RouteSpec } from './route-spec.ts';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -30,10 +34,20 @@ export type Route = RouteSpec & { handle: (ctx: RequestContext) => Promise<unkno
 export type RouterHooks = {
   authenticate(bearer: string | undefined): Promise<Caller>;
   allows(caller: Caller, access: RouteSpec['access']): boolean;
-  audit(entry: { who: string; what: string; result: string }): Promise<void>;
+  /** writes an audit entry and answers its id; throws when it cannot */
+  audit(entry: RouterAuditEntry): Promise<number>;
+  /** sets the result (and, after a login, who) of an entry written before its request acted */
+  finishAudit(id: number, result: string, who?: string): Promise<void>;
   /** each request answered: its method, route pattern (not the raw URL; `unmatched` when none), status and seconds taken (metrics) */
   observe?(method: string, route: string, code: number, seconds: number): void;
 };
+
+export type RouterAuditEntry = { who: string; what: string; result: string; address: string; action: string; target: string };
+
+/** Refusals audited whatever the method: unauthenticated, forbidden, not found (or hidden), throttled. */
+const REFUSED = new Set([401, 403, 404, 429]);
+/** Written as the result of an entry before its request acts. */
+const STARTED = 'started';
 
 type Compiled = { route: Route; pattern: RegExp; names: string[] };
 
@@ -110,8 +124,22 @@ export class Router {
     const method = req.method ?? 'GET';
     let caller: Caller | undefined;
     let route: Route | undefined;
+    let params: Record<string, string> = {};
+    let body: unknown;
+    /** the row written before the handler acted, once it is */
+    let entry: number | undefined;
+    let auditDown = false;
+    // read now: a connection the client broke off mid-body has no socket by the time it is audited
+    const address = req.socket?.remoteAddress ?? '';
+    const describe = (result: string): RouterAuditEntry => ({
+      who: caller?.name ?? 'anonymous',
+      what: `${method} ${url.pathname}`,
+      result,
+      address,
+      action: route ? `${method} ${route.path}` : 'unmatched',
+      target: auditTarget(params, body),
+    });
     try {
-      let params: Record<string, string> = {};
       let pathMatched = false;
       for (const c of this.#compiled) {
         const m = c.pattern.exec(url.pathname);
@@ -137,7 +165,17 @@ export class Router {
           throw new CairnError('E_FORBIDDEN', `role ${caller.role} may not ${method} ${route.path}`);
       }
       const raw = method === 'GET' || method === 'DELETE' ? (req.resume(), undefined) : await readBody(req);
-      const body = route.body ? checkBody(route.body, raw ?? {}) : raw;
+      body = raw;
+      body = route.body ? checkBody(route.body, raw ?? {}) : raw;
+      if (method !== 'GET') {
+        try {
+          entry = await this.#hooks.audit(describe(STARTED));
+        } catch (e) {
+          auditDown = true;
+          this.#log(`audit log write failed, ${method} ${url.pathname} refused: ${(e as Error).message}`);
+          throw new CairnError('E_UNAVAILABLE', 'the audit log cannot be written: nothing was done; try again later');
+        }
+      }
       const ctx: RequestContext = {
         req,
         res,
@@ -145,10 +183,11 @@ export class Router {
         query: url.searchParams,
         body,
         caller,
-        remoteAddress: req.socket.remoteAddress ?? '',
+        remoteAddress: address,
       };
       const answer = await route.handle(ctx);
-      if (method !== 'GET') await this.#audit(caller, method, url.pathname, 'ok');
+      // a login names who logged in; before it the caller is anonymous
+      if (entry !== undefined) await this.#finish(entry, 'ok', route.path === '/api/login' ? loginName(answer) : undefined);
       if (answer === TAKEN) return;
       if (isRaw(answer)) {
         res.writeHead(200, { 'content-type': answer.contentType, 'cache-control': 'no-store' });
@@ -158,16 +197,25 @@ export class Router {
       sendJson(res, method === 'POST' && route.path !== '/api/login' ? 201 : 200, answer ?? {});
     } catch (e) {
       if (!(e instanceof CairnError)) this.#log(`error in ${method} ${url.pathname}: ${(e as Error)?.stack ?? String(e)}`);
-      if (method !== 'GET' && route) await this.#audit(caller, method, url.pathname, e instanceof CairnError ? e.code : 'E_INTERNAL');
+      const code = e instanceof CairnError ? e.code : 'E_INTERNAL';
+      if (entry !== undefined) await this.#finish(entry, code);
+      else if (!auditDown && (method !== 'GET' || REFUSED.has(httpStatusOf(e)))) {
+        await this.#hooks.audit(describe(code)).catch((err: unknown) => this.#log(`audit log write failed: ${(err as Error).message}`));
+      }
       sendError(res, e);
     }
   }
 
-  async #audit(caller: Caller | undefined, method: string, path: string, result: string): Promise<void> {
-    await this.#hooks.audit({ who: caller?.name ?? 'anonymous', what: `${method} ${path}`, result }).catch((e: unknown) => {
-      this.#log(`audit log write failed: ${(e as Error).message}`);
+  async #finish(id: number, result: string, who?: string): Promise<void> {
+    await this.#hooks.finishAudit(id, result, who).catch((e: unknown) => {
+      this.#log(`audit log update failed: ${(e as Error).message}`);
     });
   }
+}
+
+function loginName(answer: unknown): string | undefined {
+  const user = typeof answer === 'object' && answer !== null ? (answer as { user?: unknown }).user : undefined;
+  return typeof user === 'string' ? user : undefined;
 }
 
 /** A path segment's text; a malformed %-escape is the caller's mistake (400), not a server error. */
