@@ -42,8 +42,8 @@ const start: Command = {
       restoreRoots: roots?.length ? roots : undefined,
       metricsListen: metrics,
     });
-    process.stdout.write(`${agent.enrolled ? `agent ${agent.name} enrolled with ${agent.server}` : `agent ${agent.name} started`}\n${metricsLine(agent.metricsUrl)}`);
-    return serveUntilEnd(agent, 'cairn agent', (signal) => `${signal}, stopping`);
+    const announce = `${agent.enrolled ? `agent ${agent.name} enrolled with ${agent.server}` : `agent ${agent.name} started`}\n${metricsLine(agent.metricsUrl)}`;
+    return serveUntilEnd(agent, 'cairn agent', (signal) => `${signal}, stopping`, announce);
   },
 };
 

@@ -3,11 +3,16 @@
 // instead of redialling a server that will refuse it forever.
 type Part = { removed: Promise<string>; stop: () => Promise<void> };
 
-/** Serves until a signal or a removal; `said(signal)` is the line printed for a signal. `tag`: e.g. `cairn agent`. */
-export async function serveUntilEnd(part: Part, tag: string, said: (signal: string) => string): Promise<number> {
+/**
+ * Prints `announce` on stdout (the daemon's first lines, which starters wait for), then serves
+ * until a signal or a removal; `said(signal)` is the line printed for a signal. `tag`: e.g. `cairn agent`.
+ */
+export async function serveUntilEnd(part: Part, tag: string, said: (signal: string) => string, announce: string): Promise<number> {
   const end = await new Promise<{ signal: string } | { removed: string }>((resolve) => {
     process.once('SIGTERM', () => resolve({ signal: 'SIGTERM' }));
     process.once('SIGINT', () => resolve({ signal: 'SIGINT' }));
+    // only now: a starter that signals as soon as it reads the first line finds the handlers in place
+    process.stdout.write(announce);
     void part.removed.then((detail) => resolve({ removed: detail }));
   });
   process.stderr.write(`${tag}: ${'signal' in end ? said(end.signal) : `${end.removed}; stopping`}\n`);

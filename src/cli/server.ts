@@ -79,11 +79,12 @@ const start: Command = {
       limits: Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)),
       metricsListen: metrics,
     });
-    process.stdout.write(`${running.url}\nfingerprint ${running.caFingerprint}\n${metricsLine(running.metricsUrl)}`);
     await new Promise<void>((resolve) => {
       const onSignal = () => void running.stop().then(resolve);
       process.once('SIGTERM', onSignal);
       process.once('SIGINT', onSignal);
+      // only now: a starter that signals as soon as it reads the first line finds the handlers in place
+      process.stdout.write(`${running.url}\nfingerprint ${running.caFingerprint}\n${metricsLine(running.metricsUrl)}`);
     });
     return 0;
   },

@@ -84,9 +84,9 @@ const start: Command = {
       version: packageVersion(),
       metricsListen: metrics,
     });
-    process.stdout.write(`${running.url}\nfingerprint ${running.fingerprint}\n${metricsLine(running.metricsUrl)}`);
     process.stderr.write(`cairn storage: serving ${running.dataDir} at ${running.url} (${running.mode === 'server' ? `server mode, as ${running.name}` : 'standalone'}${running.appendOnly ? ', append-only' : ''})\n`);
-    return serveUntilEnd(running, 'cairn storage', (signal) => `${signal}, finishing in-flight requests`);
+    const announce = `${running.url}\nfingerprint ${running.fingerprint}\n${metricsLine(running.metricsUrl)}`;
+    return serveUntilEnd(running, 'cairn storage', (signal) => `${signal}, finishing in-flight requests`, announce);
   },
 };
 

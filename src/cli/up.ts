@@ -161,7 +161,6 @@ export const upCommand: Command = {
     if (adminPassword) lines.push(`  admin password: ${adminPassword}   (shown once; kept in ${path.join(serverDir, 'secrets/admin-password')})`);
     const cairn = cliInvocation();
     lines.push('try:', `  ${cairn} job create home --agent ${agentName} --storage local --path ${os.homedir()}`, `  ${cairn} job run home --wait`, `  ${cairn} snapshot list`);
-    process.stdout.write(`${lines.join('\n')}\n`);
     return new Promise<number>((resolve) => {
       let stopping = false;
       const stop = (status: number) => {
@@ -171,6 +170,8 @@ export const upCommand: Command = {
       };
       process.once('SIGINT', () => stop(0));
       process.once('SIGTERM', () => stop(0));
+      // only now: a starter that signals as soon as it reads the first line finds the handlers in place
+      process.stdout.write(`${lines.join('\n')}\n`);
       for (const { label, child } of children)
         child.once('exit', (code, signal) => {
           if (!stopping) process.stderr.write(`cairn up: the ${label} exited (${code === null ? `killed by ${signal}` : `status ${code}`}); stopping everything\n`);
