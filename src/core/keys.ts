@@ -4,6 +4,7 @@
 // At most two derivations run at once per process: each holds 64 MiB.
 import { argon2, createCipheriv, createDecipheriv, createHmac, createSecretKey, type KeyObject, randomBytes } from 'node:crypto';
 import { CairnError } from './errors.ts';
+import { Slots } from './slots.ts';
 
 export type VaultKeys = {
   encKey: Buffer; // 32 bytes: root of per-blob AES-256-GCM subkeys
@@ -47,24 +48,10 @@ export function chunkId(keys: VaultKeys, data: Uint8Array): Buffer {
 // --- argon2id, two at a time ---
 
 const MAX_CONCURRENT_DERIVATIONS = 2;
-let running = 0;
-const waiting: (() => void)[] = [];
-
-async function withDerivationSlot<T>(work: () => Promise<T>): Promise<T> {
-  if (running >= MAX_CONCURRENT_DERIVATIONS) await new Promise<void>((resolve) => waiting.push(resolve));
-  else running++;
-  try {
-    return await work();
-  } finally {
-    const next = waiting.shift();
-    if (next)
-      next(); // the slot passes straight to the next waiter
-    else running--;
-  }
-}
+const derivations = new Slots(MAX_CONCURRENT_DERIVATIONS);
 
 function deriveWrappingKey(passphrase: string, kdf: KeyFile['kdf']): Promise<Buffer> {
-  return withDerivationSlot(
+  return derivations.run(
     () =>
       new Promise<Buffer>((resolve, reject) => {
         argon2(
