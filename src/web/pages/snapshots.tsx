@@ -1,0 +1,110 @@
+// Snapshots: the list (filter by job or agent), and a file browser over one snapshot's catalog
+// index (GET /api/snapshots/:id/ls, one directory at a time). File names come from protected
+// machines: they are only ever React text, never markup. Restoring shows the CLI command for now.
+import type { LsEntryJson, SnapshotJson } from '../../protocol/api-types.ts';
+import { CALLS, call } from '../calls.ts';
+import { useLoad } from '../data.ts';
+import { Link } from '../router.tsx';
+import { bytes, Time } from '../time.tsx';
+import { Command, ErrorLine, Head } from '../widgets.tsx';
+
+export function SnapshotsPage({ query }: { query: URLSearchParams }) {
+  const job = query.get('job') ?? undefined;
+  const agent = query.get('agent') ?? undefined;
+  const snaps = useLoad((signal) => call<SnapshotJson[]>(CALLS.snapshots, { query: { job, agent }, signal }), `snaps:${job}:${agent}`);
+  return (
+    <section>
+      <h1>Snapshots</h1>
+      <ErrorLine error={snaps.error} />
+      <table>
+        <Head cols={['Snapshot', 'Time', 'Job', 'Agent', 'Level', 'Files', 'Size']} />
+        <tbody>
+          {(snaps.data ?? []).map((s) => (
+            <tr key={s.id}>
+              <td>
+                <Link to={`/snapshots/${s.id}`} className="mono">
+                  {s.id.slice(0, 12)}
+                </Link>
+              </td>
+              <td>
+                <Time iso={s.time} />
+              </td>
+              <td>{s.job ?? '—'}</td>
+              <td>{s.agent}</td>
+              <td>{s.level}</td>
+              <td>{s.files}</td>
+              <td>{bytes(s.bytes)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {snaps.data?.length === 0 && <p>No snapshot yet.</p>}
+    </section>
+  );
+}
+
+function parentOf(path: string): string {
+  const cut = path.replace(/\/+$/, '').lastIndexOf('/');
+  return cut <= 0 ? '/' : path.slice(0, cut);
+}
+
+const browse = (id: string, path: string) => `/snapshots/${id}?path=${encodeURIComponent(path)}`;
+const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+export function SnapshotBrowser({ id, path }: { id: string; path: string }) {
+  const snap = useLoad((signal) => call<SnapshotJson>(CALLS.snapshot, { params: { id }, signal }), `snap:${id}`);
+  const dir = useLoad((signal) => call<LsEntryJson[]>(CALLS.ls, { params: { id }, query: { path }, signal }), `ls:${id}:${path}`);
+  const crumbs = path === '/' ? [] : path.split('/').filter((p) => p !== '');
+  return (
+    <section>
+      <p>
+        <Link to="/snapshots">← Snapshots</Link>
+      </p>
+      <h1>
+        Snapshot <span className="mono">{id.slice(0, 12)}</span>
+      </h1>
+      {snap.data && (
+        <p>
+          {snap.data.job ?? 'no job'} on {snap.data.agent}, <Time iso={snap.data.time} />, {snap.data.files} files, {bytes(snap.data.bytes)}
+        </p>
+      )}
+      <nav aria-label="Folder" className="crumbs">
+        <Link to={browse(id, '/')}>/</Link>
+        {crumbs.map((c, i) => (
+          <span key={i}>
+            {i > 0 ? ' / ' : ''}
+            <Link to={browse(id, `/${crumbs.slice(0, i + 1).join('/')}`)}>{c}</Link>
+          </span>
+        ))}
+      </nav>
+      <ErrorLine error={dir.error} />
+      <table className="files">
+        <Head cols={['Name', 'Type', 'Size', 'Modified']} />
+        <tbody>
+          {path !== '/' && (
+            <tr>
+              <td>
+                <Link to={browse(id, parentOf(path))}>..</Link>
+              </td>
+              <td>dir</td>
+              <td />
+              <td />
+            </tr>
+          )}
+          {(dir.data ?? []).map((e) => (
+            <tr key={e.path} data-entry={e.name}>
+              <td>{e.type === 'dir' ? <Link to={browse(id, e.path)}>{e.name}</Link> : <span>{e.name}</span>}</td>
+              <td>{e.type}</td>
+              <td>{e.type === 'file' ? bytes(e.size) : ''}</td>
+              <td>
+                <Time iso={e.mtime} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {dir.data?.length === 0 && <p>This folder is empty.</p>}
+      <Command label="Restore this folder with the CLI (the restore wizard is not in the console yet):" text={`cairn restore ${id.slice(0, 12)} --include ${quote(path)} --to /tmp/restore`} />
+    </section>
+  );
+}
