@@ -4,7 +4,7 @@ import { StrictMode, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { whenSessionEnds } from './api.ts';
 import { Shell } from './shell.tsx';
-import { currentSession, LoginPage, type Session, SessionContext } from './session.tsx';
+import { currentSession, LoginPage, markLoggedIn, type Session, SessionContext } from './session.tsx';
 import './style.css';
 
 function App() {
@@ -12,6 +12,7 @@ function App() {
   const [notice, setNotice] = useState<string | undefined>();
   useEffect(() => {
     whenSessionEnds(() => {
+      markLoggedIn(false);
       setNotice('Your session ended; log in again.');
       setSession(undefined);
     });

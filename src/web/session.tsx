@@ -24,14 +24,29 @@ export function mayOperate(role: Role): boolean {
   return role !== 'auditor';
 }
 
+/**
+ * Set while this browser holds a session cookie as far as the page knows: without it the app shows
+ * the login page at once instead of asking GET /api/me for a 401 (which the browser logs as an error).
+ */
+const LOGGED_IN_KEY = 'cairn.loggedIn';
+
+export function markLoggedIn(loggedIn: boolean): void {
+  if (loggedIn) localStorage.setItem(LOGGED_IN_KEY, '1');
+  else localStorage.removeItem(LOGGED_IN_KEY);
+}
+
 export async function currentSession(): Promise<Session | undefined> {
+  if (localStorage.getItem(LOGGED_IN_KEY) !== '1') return undefined;
   try {
     const me = await call<{ user: string; role: Role; csrf?: string }>(CALLS.me);
     if (me.csrf === undefined) return undefined;
     setCsrfToken(me.csrf);
     return { user: me.user, role: me.role, csrf: me.csrf };
   } catch (e) {
-    if (e instanceof ApiError && e.status === 401) return undefined;
+    if (e instanceof ApiError && e.status === 401) {
+      markLoggedIn(false);
+      return undefined;
+    }
     throw e;
   }
 }
@@ -39,6 +54,7 @@ export async function currentSession(): Promise<Session | undefined> {
 export async function logout(): Promise<void> {
   await call(CALLS.logout).catch(() => undefined);
   setCsrfToken(undefined);
+  markLoggedIn(false);
 }
 
 export function LoginPage({ onLogin, notice }: { onLogin: (s: Session) => void; notice?: string }) {
@@ -53,6 +69,7 @@ export function LoginPage({ onLogin, notice }: { onLogin: (s: Session) => void; 
     try {
       const s = await call<{ user: string; role: Role; csrf: string }>(CALLS.login, { body: { user, password, cookie: true } });
       setCsrfToken(s.csrf);
+      markLoggedIn(true);
       onLogin({ user: s.user, role: s.role, csrf: s.csrf });
     } catch (err) {
       setError((err as Error).message);

@@ -1,0 +1,123 @@
+// The web console in Debian's Chromium against a real cluster (issue 14), as an admin: log in,
+// see the parts online, create a job in the form, run it and watch its progress bar reach done,
+// browse a snapshot holding a hostile file name (no dialog, no console error), a cookie POST
+// without the CSRF token refused; every page checked by axe-core and for sideways scrolling.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { checkPage, type Console, type ConsoleCluster, HOSTILE_NAME, logIn, openConsole, startConsoleCluster } from './harness.ts';
+
+describe('the web console as an admin', { concurrency: 1 }, () => {
+  let k: ConsoleCluster;
+  let con: Console;
+  before(async () => {
+    k = await startConsoleCluster();
+    con = await openConsole(k.c.url);
+  });
+  after(async () => {
+    await con?.close();
+    await k?.stop();
+  });
+
+  it('logs in and shows the dashboard with every part online', async () => {
+    const { page } = con;
+    await logIn(page, 'admin', k.c.adminPassword);
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    for (const part of ['agent:a1', 'agent:u1', 'storage:s1']) {
+      await page.locator(`tr[data-part="${part}"] .badge`).filter({ hasText: 'online' }).waitFor();
+    }
+    await checkPage(page, 'dashboard');
+  });
+
+  it('lists agents and storage servers, shows one with its RTT chart, and enrolls a new agent with a command', async () => {
+    const { page } = con;
+    await page.getByRole('link', { name: 'Agents' }).click();
+    await page.locator('tr[data-name="a1"] .badge', { hasText: 'online' }).waitFor();
+    assert.equal(await page.locator('tr[data-name="u1"]').count(), 1, 'an admin sees every agent');
+    await page.getByRole('button', { name: 'Enroll a new agent' }).click();
+    const command = await page.locator('.command code').textContent();
+    assert.match(command ?? '', /^cairn agent start --data \S+ --server https:\/\/127\.0\.0\.1:\d+ --token \S+ --name NAME$/);
+    await checkPage(page, 'agents');
+    await page.getByRole('link', { name: 'a1', exact: true }).click();
+    await page.getByRole('heading', { name: 'Agent a1' }).waitFor();
+    assert.match((await page.locator('dd.fingerprint').textContent()) ?? '', /^[0-9a-f]{64}$/);
+    await checkPage(page, 'agent');
+    await page.getByRole('link', { name: 'Storage servers' }).click();
+    await page.locator('tr[data-name="s1"] .badge', { hasText: 'online' }).waitFor();
+    await checkPage(page, 'storages');
+  });
+
+  it('creates a job in the form, runs it now and watches the progress bar reach done', async () => {
+    const { page } = con;
+    await page.getByRole('link', { name: 'Jobs' }).click();
+    await page.locator('tr[data-job="seed"]').waitFor();
+    await checkPage(page, 'jobs');
+    await page.getByRole('link', { name: 'New job' }).click();
+    await page.getByLabel('Name').fill('web-made');
+    await page.getByLabel('Agent').selectOption('a1');
+    await page.getByLabel('Storage server').selectOption('s1');
+    await page.getByLabel('Vault').selectOption(k.vault);
+    await page.getByLabel('Paths (one per line)').fill(k.data);
+    await page.getByLabel('Schedule (one per line: five-field cron, then the level)').fill('0 3 * * * full');
+    await page.getByLabel('daily').fill('7');
+    await checkPage(page, 'job-new');
+    await page.getByRole('button', { name: 'Create job' }).click();
+    await page.getByRole('heading', { name: 'Job web-made' }).waitFor();
+    const job = await k.c.json<{ paths: string[]; schedule: unknown; retention: unknown }>(['job', 'show', 'web-made']);
+    assert.deepEqual(job.paths, [k.data]);
+    assert.deepEqual(job.schedule, [{ cron: '0 3 * * *', level: 'full' }]);
+    assert.deepEqual(job.retention, { daily: 7 });
+    await checkPage(page, 'job');
+    await page.locator('select[name="level"]').selectOption('full');
+    await page.getByRole('button', { name: 'Run now' }).click();
+    await page.getByRole('heading', { name: /^Run \d+$/ }).waitFor();
+    const label = page.locator('.progress-label');
+    await label.filter({ hasText: 'done' }).waitFor({ timeout: 30_000 });
+    assert.equal(await page.locator('progress').getAttribute('value'), '100');
+    await page.locator('.log li').first().waitFor();
+    await checkPage(page, 'run');
+    await page.getByRole('link', { name: '← Runs' }).click();
+    await page.getByRole('heading', { name: 'Runs' }).waitFor();
+    await checkPage(page, 'runs');
+  });
+
+  it('browses a snapshot holding a hostile file name: shown as text, no dialog, no console error', async () => {
+    const { page } = con;
+    await page.getByRole('link', { name: 'Snapshots' }).click();
+    await page.getByRole('heading', { name: 'Snapshots' }).waitFor();
+    await checkPage(page, 'snapshots');
+    await page.goto(`/snapshots/${k.snapshot}?path=${encodeURIComponent(k.data)}`);
+    const row = page.locator('tr[data-entry]', { hasText: HOSTILE_NAME });
+    await row.waitFor();
+    assert.equal(await page.locator('img').count(), 0, 'the name became an element');
+    await page.getByRole('link', { name: 'docs' }).click();
+    await page.locator('tr[data-entry="report.txt"]').waitFor();
+    await checkPage(page, 'snapshot');
+    assert.deepEqual(con.dialogs, []);
+    assert.deepEqual(con.errors, []);
+  });
+
+  it("refuses a cookie-authenticated POST from the page without the CSRF token (403) and keeps the session", async () => {
+    const { page } = con;
+    const answer = await page.evaluate<{ status: number; body: string }>(
+      "fetch('/api/tokens', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'api' }) }).then(async (r) => ({ status: r.status, body: await r.text() }))",
+    );
+    assert.equal(answer.status, 403, answer.body);
+    assert.match(answer.body, /X-CSRF-Token/);
+    const tokens = await k.c.json<unknown[]>(['token', 'list']);
+    assert.equal(tokens.length, 0, 'no API token was made');
+  });
+
+  it('returns to the login page once the session is over, and logs out', async () => {
+    const { page, context } = con;
+    const url = new URL(k.c.url);
+    await context.addCookies([{ name: 'cairn_session', value: 'ended-session', domain: url.hostname, path: '/api', secure: true, httpOnly: true, sameSite: 'Strict' }]);
+    await page.getByRole('link', { name: 'Jobs' }).click();
+    await page.getByText('Your session ended; log in again.').waitFor();
+    await checkPage(page, 'login');
+    await logIn(page, 'admin', k.c.adminPassword);
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByRole('button', { name: 'Log in' }).waitFor();
+    await page.reload();
+    await page.getByRole('button', { name: 'Log in' }).waitFor();
+  });
+});
