@@ -31,6 +31,7 @@ export const CALLS = {
   snapshots: { method: 'GET', path: '/api/snapshots' },
   snapshot: { method: 'GET', path: '/api/snapshots/:id' },
   ls: { method: 'GET', path: '/api/snapshots/:id/ls' },
+  restore: { method: 'POST', path: '/api/restores' },
 } as const satisfies Record<string, Call>;
 
 /** The call's path with its `:name` segments filled in (each encoded) and the query appended. */

@@ -1,9 +1,13 @@
 // The web console in Debian's Chromium against a real cluster (issue 14), as an admin: log in,
 // see the parts online, create a job in the form, run it and watch its progress bar reach done,
-// browse a snapshot holding a hostile file name (no dialog, no console error), a cookie POST
+// browse a snapshot holding a hostile file name (no dialog, no console error), restore one file
+// through the wizard (dry-run report, then the restore, found on disk), a cookie POST
 // without the CSRF token refused; every page checked by axe-core and for sideways scrolling.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { tempDir } from '../support/cluster.ts';
 import { checkPage, type Console, type ConsoleCluster, HOSTILE_NAME, logIn, openConsole, startConsoleCluster } from './harness.ts';
 
 describe('the web console as an admin', { concurrency: 1 }, () => {
@@ -94,6 +98,24 @@ describe('the web console as an admin', { concurrency: 1 }, () => {
     await checkPage(page, 'snapshot');
     assert.deepEqual(con.dialogs, []);
     assert.deepEqual(con.errors, []);
+  });
+
+  it('restores one picked file through the wizard: the dry run report first, then the restore, found on disk', async () => {
+    const { page } = con;
+    const target = tempDir('cairn-e2e-restore-');
+    await page.getByLabel('Pick report.txt').check();
+    await page.getByText('1 picked:').waitFor();
+    await page.getByLabel('Into folder (the snapshot\'s paths are recreated below it)').fill(target);
+    await page.getByRole('button', { name: 'Check (dry run)' }).click();
+    const report = page.getByRole('region', { name: 'Pretreatment report' });
+    await report.getByText('Check passed').waitFor({ timeout: 30_000 });
+    await report.getByText(`Would restore 1 file, 195.3 KiB`).waitFor();
+    assert.deepEqual(readdirSync(target), [], 'the dry run wrote nothing');
+    await checkPage(page, 'restore');
+    await page.getByRole('button', { name: 'Restore', exact: true }).click();
+    await page.getByRole('heading', { name: /^Run \d+$/ }).waitFor();
+    await page.locator('.progress-label').filter({ hasText: 'done' }).waitFor({ timeout: 30_000 });
+    assert.equal(readFileSync(join(target, k.data, 'docs', 'report.txt'), 'utf8'), readFileSync(join(k.data, 'docs', 'report.txt'), 'utf8'));
   });
 
   it("refuses a cookie-authenticated POST from the page without the CSRF token (403) and keeps the session", async () => {

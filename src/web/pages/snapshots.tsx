@@ -1,12 +1,15 @@
 // Snapshots: the list (filter by job or agent), and a file browser over one snapshot's catalog
-// index (GET /api/snapshots/:id/ls, one directory at a time). File names come from protected
-// machines: they are only ever React text, never markup. Restoring shows the CLI command for now.
+// index (GET /api/snapshots/:id/ls, one directory at a time) where files and folders are picked
+// for the restore wizard. File names come from protected machines: they are only ever React text,
+// never markup.
+import { useState } from 'react';
 import type { LsEntryJson, SnapshotJson } from '../../protocol/api-types.ts';
 import { CALLS, call } from '../calls.ts';
 import { useLoad } from '../data.ts';
 import { Link } from '../router.tsx';
 import { bytes, Time } from '../time.tsx';
-import { Command, ErrorLine, Head } from '../widgets.tsx';
+import { ErrorLine, Head } from '../widgets.tsx';
+import { RestoreWizard } from './restore.tsx';
 
 export function SnapshotsPage({ query }: { query: URLSearchParams }) {
   const job = query.get('job') ?? undefined;
@@ -49,12 +52,14 @@ function parentOf(path: string): string {
 }
 
 const browse = (id: string, path: string) => `/snapshots/${id}?path=${encodeURIComponent(path)}`;
-const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 export function SnapshotBrowser({ id, path }: { id: string; path: string }) {
   const snap = useLoad((signal) => call<SnapshotJson>(CALLS.snapshot, { params: { id }, signal }), `snap:${id}`);
   const dir = useLoad((signal) => call<LsEntryJson[]>(CALLS.ls, { params: { id }, query: { path }, signal }), `ls:${id}:${path}`);
   const crumbs = path === '/' ? [] : path.split('/').filter((p) => p !== '');
+  // picked paths stay picked while browsing other folders of the snapshot
+  const [picked, setPicked] = useState<string[]>([]);
+  const toggle = (p: string, on: boolean) => setPicked((all) => (on ? [...all.filter((x) => x !== p), p] : all.filter((x) => x !== p)));
   return (
     <section>
       <p>
@@ -79,10 +84,11 @@ export function SnapshotBrowser({ id, path }: { id: string; path: string }) {
       </nav>
       <ErrorLine error={dir.error} />
       <table className="files">
-        <Head cols={['Name', 'Type', 'Size', 'Modified']} />
+        <Head cols={['Pick', 'Name', 'Type', 'Size', 'Modified']} />
         <tbody>
           {path !== '/' && (
             <tr>
+              <td />
               <td>
                 <Link to={browse(id, parentOf(path))}>..</Link>
               </td>
@@ -93,6 +99,9 @@ export function SnapshotBrowser({ id, path }: { id: string; path: string }) {
           )}
           {(dir.data ?? []).map((e) => (
             <tr key={e.path} data-entry={e.name}>
+              <td>
+                <input type="checkbox" aria-label={`Pick ${e.name}`} checked={picked.includes(e.path)} onChange={(ev) => toggle(e.path, ev.target.checked)} />
+              </td>
               <td>{e.type === 'dir' ? <Link to={browse(id, e.path)}>{e.name}</Link> : <span>{e.name}</span>}</td>
               <td>{e.type}</td>
               <td>{e.type === 'file' ? bytes(e.size) : ''}</td>
@@ -104,7 +113,7 @@ export function SnapshotBrowser({ id, path }: { id: string; path: string }) {
         </tbody>
       </table>
       {dir.data?.length === 0 && <p>This folder is empty.</p>}
-      <Command label="Restore this folder with the CLI (the restore wizard is not in the console yet):" text={`cairn restore ${id.slice(0, 12)} --include ${quote(path)} --to /tmp/restore`} />
+      {snap.data && <RestoreWizard snapshot={snap.data} include={picked} />}
     </section>
   );
 }
