@@ -60,3 +60,16 @@ export function Head({ cols }: { cols: string[] }) {
     </thead>
   );
 }
+
+/** <option>s for a list of named things (agents, storage servers, levels). */
+export function NameOptions({ names }: { names: readonly string[] }) {
+  return (
+    <>
+      {names.map((n) => (
+        <option key={n} value={n}>
+          {n}
+        </option>
+      ))}
+    </>
+  );
+}

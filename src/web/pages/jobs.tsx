@@ -9,7 +9,7 @@ import { useLoad } from '../data.ts';
 import { Link, navigate } from '../router.tsx';
 import { mayOperate, useSession } from '../session.tsx';
 import { bytes, Time } from '../time.tsx';
-import { Command, ErrorLine, Head } from '../widgets.tsx';
+import { Command, ErrorLine, Head, NameOptions } from '../widgets.tsx';
 
 const LEVELS: Level[] = ['incremental', 'differential', 'full'];
 const RETENTION = ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
@@ -158,22 +158,14 @@ export function JobEdit({ name }: { name?: string }) {
                 Agent
                 <select name="agent" required value={form.agent} onChange={set('agent')}>
                   <option value="">Choose an agent</option>
-                  {(agents.data ?? []).map((a) => (
-                    <option key={a.name} value={a.name}>
-                      {a.name}
-                    </option>
-                  ))}
+                  <NameOptions names={(agents.data ?? []).map((p) => p.name)} />
                 </select>
               </label>
               <label>
                 Storage server
                 <select name="storage" required value={form.storage} onChange={set('storage')}>
                   <option value="">Choose a storage server</option>
-                  {(storages.data ?? []).map((s) => (
-                    <option key={s.name} value={s.name}>
-                      {s.name}
-                    </option>
-                  ))}
+                  <NameOptions names={(storages.data ?? []).map((p) => p.name)} />
                 </select>
               </label>
               <label>
@@ -279,11 +271,7 @@ function RunNow({ name }: { name: string }) {
       <label>
         Level
         <select name="level" value={level} onChange={(e) => setLevel(e.target.value as Level)}>
-          {LEVELS.map((l) => (
-            <option key={l} value={l}>
-              {l}
-            </option>
-          ))}
+          <NameOptions names={LEVELS} />
         </select>
       </label>
       <button type="button" onClick={() => void run()}>

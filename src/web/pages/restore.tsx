@@ -11,7 +11,7 @@ import { useLoad } from '../data.ts';
 import { navigate } from '../router.tsx';
 import { mayOperate, useSession } from '../session.tsx';
 import { bytes } from '../time.tsx';
-import { Command, ErrorLine } from '../widgets.tsx';
+import { Command, ErrorLine, NameOptions } from '../widgets.tsx';
 
 const POLL_MS = 500;
 const FINISHED = new Set(['succeeded', 'failed', 'canceled']);
@@ -109,11 +109,7 @@ export function RestoreWizard({ snapshot, include }: { snapshot: SnapshotJson; i
         <label>
           To agent
           <select name="agent" value={choice.agent} onChange={set('agent')}>
-            {(agents.data ?? [{ name: snapshot.agent } as PartJson]).map((a) => (
-              <option key={a.name} value={a.name}>
-                {a.name}
-              </option>
-            ))}
+            <NameOptions names={agents.data?.map((a) => a.name) ?? [snapshot.agent]} />
           </select>
         </label>
         <label>
