@@ -72,6 +72,8 @@ describe('the web console as an admin', { concurrency: 1 }, () => {
     assert.deepEqual(job.retention, { daily: 7 });
     await checkPage(page, 'job');
     await page.locator('select[name="level"]').selectOption('full');
+    await page.getByRole('button', { name: 'Estimate' }).click();
+    await page.getByText(/^A full run would read 22 files, 1\.4 MiB\.$/).waitFor({ timeout: 30_000 });
     await page.getByRole('button', { name: 'Run now' }).click();
     await page.getByRole('heading', { name: /^Run \d+$/ }).waitFor();
     const label = page.locator('.progress-label');
@@ -81,6 +83,12 @@ describe('the web console as an admin', { concurrency: 1 }, () => {
     await checkPage(page, 'run');
     await page.getByRole('link', { name: '← Runs' }).click();
     await page.getByRole('heading', { name: 'Runs' }).waitFor();
+    await page.locator('td', { hasText: 'web-made' }).first().waitFor();
+    await page.getByLabel('Job', { exact: true }).fill('seed');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.waitForURL(/\/runs\?job=seed$/);
+    await page.locator('tbody td', { hasText: 'seed' }).first().waitFor();
+    await page.locator('tbody td', { hasText: 'web-made' }).first().waitFor({ state: 'detached' }); // the filter keeps only seed's runs
     await checkPage(page, 'runs');
   });
 

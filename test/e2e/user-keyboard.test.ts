@@ -1,11 +1,12 @@
 // The web console in Debian's Chromium as a `user` (issue 14), done with the keyboard only: log in
 // by typing and Enter, move through the navigation with Tab and open pages with Enter. A user sees
 // only its own agent (and the storage servers' status), no other user's jobs, and no button for
-// what its role may not do (enrolling a storage server), which the API refuses anyway.
+// what its role may not do (enrolling a storage server), which the API refuses anyway. An auditor
+// gets no button that changes anything.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
-import { checkPage, type Console, type ConsoleCluster, openConsole, startConsoleCluster, USER } from './harness.ts';
+import { checkPage, type Console, type ConsoleCluster, DESKTOP, logIn, openConsole, startConsoleCluster, USER } from './harness.ts';
 
 /** Presses Tab until the focused element is the link or button named `name` (at most 40 times). */
 async function tabTo(page: Page, name: string): Promise<void> {
@@ -72,5 +73,27 @@ describe('the web console as a user, with the keyboard only', { concurrency: 1 }
     assert.equal(refused, 403);
     assert.deepEqual(con.dialogs, []);
     assert.deepEqual(con.errors.filter((e) => !e.includes('status of 403')), []);
+  });
+
+  it('shows an auditor no button to change anything: no new job, no run now, a read-only job form, no restore', async () => {
+    const added = await k.c.cli(['user', 'add', 'audrey', '--role', 'auditor', '--password-stdin'], 'audrey-password-for-tests\n');
+    assert.equal(added.code, 0, added.stderr);
+    const context = await con.browser.newContext({ ignoreHTTPSErrors: true, viewport: DESKTOP, baseURL: k.c.url });
+    const page = await context.newPage();
+    await logIn(page, 'audrey', 'audrey-password-for-tests');
+    await page.goto('/jobs');
+    await page.locator('tr[data-job="seed"]').waitFor();
+    assert.equal(await page.getByRole('link', { name: 'New job' }).count(), 0);
+    await page.getByRole('link', { name: 'seed' }).click();
+    await page.getByLabel('Paths (one per line)').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Run now' }).count(), 0);
+    assert.equal(await page.getByLabel('Paths (one per line)').isDisabled(), true);
+    await page.goto(`/snapshots/${k.snapshot}`);
+    await page.locator('tr[data-entry]').first().waitFor();
+    assert.equal(await page.getByRole('heading', { name: 'Restore' }).count(), 0);
+    await page.goto('/agents');
+    await page.locator('tr[data-name="a1"]').waitFor();
+    assert.equal(await page.getByRole('button', { name: /Enroll/ }).count(), 0);
+    await context.close();
   });
 });

@@ -28,6 +28,11 @@ describe('building the web console', () => {
     assert.equal(consoleState(source, dist), 'fresh');
   });
 
+  it('keeps a build whose source is absent (an install that ships only the build)', () => {
+    assert.equal(consoleState(join(root, 'no-source'), dist), 'fresh');
+    assert.match(consoleState(join(root, 'no-source'), join(root, 'no-dist')), /^missing: /);
+  });
+
   it('fails with a sentence naming the source when the source does not build, leaving the last build in place', async () => {
     writeFileSync(join(source, 'main.ts'), 'import "./missing-module.ts";\n');
     const before = readFileSync(join(dist, 'index.html'), 'utf8');

@@ -27,6 +27,8 @@ function newestMtime(dir: string): number {
 /** 'fresh', or why the console must be built again. */
 export function consoleState(source = CONSOLE_SOURCE, dist = CONSOLE_DIST): string {
   if (!existsSync(join(dist, 'index.html'))) return `missing: no ${join(dist, 'index.html')}`;
+  // an install that ships the build without its source serves what it has
+  if (!existsSync(source)) return 'fresh';
   let builtFrom = 0;
   try {
     builtFrom = Number(readFileSync(join(dist, STAMP), 'utf8'));
