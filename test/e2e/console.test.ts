@@ -4,7 +4,8 @@
 // through the wizard (dry-run report, then the restore, found on disk), a cookie POST
 // without the CSRF token refused; every page checked by axe-core and for sideways scrolling.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { tempDir } from '../support/cluster.ts';
@@ -90,6 +91,29 @@ describe('the web console as an admin', { concurrency: 1 }, () => {
     await page.locator('tbody td', { hasText: 'seed' }).first().waitFor();
     await page.locator('tbody td', { hasText: 'web-made' }).first().waitFor({ state: 'detached' }); // the filter keeps only seed's runs
     await checkPage(page, 'runs');
+  });
+
+  it('shows a running run on the dashboard with its live progress bar, and cancels it from its page', async () => {
+    const { page } = con;
+    const slow = tempDir('cairn-e2e-slow-');
+    for (let i = 0; i < 4; i++) writeFileSync(join(slow, `random-${i}.bin`), randomBytes(2 * 1024 * 1024));
+    const made = await k.c.cli(['job', 'create', 'slow', '--agent', 'a1', '--storage', 's1', '--vault', k.vault, '--path', slow, '--bwlimit', '512K']);
+    assert.equal(made.code, 0, made.stderr);
+    await page.getByRole('link', { name: 'Dashboard' }).click();
+    await page.getByText('No run is running.').waitFor();
+    const run = await k.c.json<{ id: number }>(['job', 'run', 'slow']);
+    // the dashboard learns of the run and its progress from the event stream, without a reload
+    const bar = page.locator(`.runs-live .progress[data-run="${run.id}"]`);
+    await bar.locator('.progress-label', { hasText: /^\d+%/ }).waitFor({ timeout: 30_000 });
+    // (polled from here: the console's CSP refuses a string evaluated in the page)
+    for (let i = 0; Number(await bar.locator('progress').getAttribute('value')) === 0; i++) {
+      assert.ok(i < 300, 'the progress bar never moved');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await page.getByRole('link', { name: `Run ${run.id} slow` }).click();
+    await page.getByRole('button', { name: 'Cancel run' }).click();
+    await page.locator('.badge', { hasText: 'canceled' }).waitFor({ timeout: 30_000 });
+    assert.equal((await k.c.json<{ status: string }>(['run', 'show', String(run.id)])).status, 'canceled');
   });
 
   it('browses a snapshot holding a hostile file name: shown as text, no dialog, no console error', async () => {
