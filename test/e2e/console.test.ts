@@ -45,6 +45,7 @@ describe('the web console as an admin', { concurrency: 1 }, () => {
     await page.getByRole('link', { name: 'a1', exact: true }).click();
     await page.getByRole('heading', { name: 'Agent a1' }).waitFor();
     assert.match((await page.locator('dd.fingerprint').textContent()) ?? '', /^[0-9a-f]{64}$/);
+    await page.getByRole('img', { name: /^RTT of a1: \d+ samples$/ }).locator('canvas').waitFor();
     await checkPage(page, 'agent');
     await page.getByRole('link', { name: 'Storage servers' }).click();
     await page.locator('tr[data-name="s1"] .badge', { hasText: 'online' }).waitFor();

@@ -16,6 +16,7 @@ export const CHROMIUM = '/usr/bin/chromium';
 export const HOSTILE_NAME = '<img src=x onerror=alert(1)>.txt';
 export const PASSPHRASE = { CAIRN_PASSPHRASE: 'web console passphrase for tests' };
 export const USER = { name: 'ursula', password: 'ursula-password-for-tests' };
+const TEST_ENV = { CAIRN_TEST: '1', CAIRN_TEST_NET_BUCKET_MS: '500' };
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 390, height: 844 };
 
@@ -31,7 +32,8 @@ export type ConsoleCluster = {
 };
 
 export async function startConsoleCluster(): Promise<ConsoleCluster> {
-  const c = await startCluster({ storages: ['s1'], agents: ['a1'] });
+  // network samples every 500 ms instead of every minute, so an agent's RTT chart has points to draw
+  const c = await startCluster({ storages: ['s1'], agents: ['a1'], env: TEST_ENV });
   const data = tempDir('cairn-e2e-data-');
   mkdirSync(join(data, 'docs'));
   writeFileSync(join(data, HOSTILE_NAME), 'hostile name\n');
@@ -51,7 +53,7 @@ export async function startConsoleCluster(): Promise<ConsoleCluster> {
   const token = await runCairn(['token', 'create', '--kind', 'agent', '--json'], userConfig);
   assert.equal(token.code, 0, token.stderr);
   const dataDir = join(tempDir('cairn-e2e-u1-'), 'agent');
-  const userAgent = await startDaemon('agent u1', dataDir, ['agent', 'start', '--data', dataDir, '--server', c.url, '--token', (JSON.parse(token.stdout) as { token: string }).token, '--name', 'u1']);
+  const userAgent = await startDaemon('agent u1', dataDir, ['agent', 'start', '--data', dataDir, '--server', c.url, '--token', (JSON.parse(token.stdout) as { token: string }).token, '--name', 'u1'], TEST_ENV);
   await c.waitOnline('agent', 'u1');
   return {
     c,
