@@ -16,6 +16,7 @@ export const CALLS = {
   storages: { method: 'GET', path: '/api/storages' },
   storage: { method: 'GET', path: '/api/storages/:name' },
   netHistory: { method: 'GET', path: '/api/net/history' },
+  netThroughput: { method: 'GET', path: '/api/net/throughput' },
   createToken: { method: 'POST', path: '/api/tokens' },
   vaults: { method: 'GET', path: '/api/vaults' },
   jobs: { method: 'GET', path: '/api/jobs' },

@@ -4,7 +4,7 @@ import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
-export function TimeChart({ title, times, series }: { title: string; times: number[]; series: { label: string; values: (number | null)[]; stroke: string }[] }) {
+export function TimeChart({ title, unit, times, series }: { title: string; unit: string; times: number[]; series: { label: string; values: (number | null)[]; stroke: string }[] }) {
   const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const el = box.current;
@@ -16,12 +16,12 @@ export function TimeChart({ title, times, series }: { title: string; times: numb
         width,
         height: 220,
         series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, spanGaps: false }))],
-        axes: [{}, { label: 'ms' }],
+        axes: [{}, { label: unit }],
       },
       [times, ...series.map((s) => s.values)],
       el,
     );
     return () => plot.destroy();
-  }, [title, times, series]);
+  }, [title, unit, times, series]);
   return <div className="chart" ref={box} role="img" aria-label={`${title}: ${times.length} samples`} />;
 }

@@ -46,6 +46,7 @@ describe('the web console as an admin', { concurrency: 1 }, () => {
     await page.getByRole('heading', { name: 'Agent a1' }).waitFor();
     assert.match((await page.locator('dd.fingerprint').textContent()) ?? '', /^[0-9a-f]{64}$/);
     await page.getByRole('img', { name: /^RTT of a1: \d+ samples$/ }).locator('canvas').waitFor();
+    await page.getByRole('img', { name: /^Throughput of a1: [1-9]\d* samples$/ }).locator('canvas').waitFor(); // the seed run
     await checkPage(page, 'agent');
     await page.getByRole('link', { name: 'Storage servers' }).click();
     await page.locator('tr[data-name="s1"] .badge', { hasText: 'online' }).waitFor();

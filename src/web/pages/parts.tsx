@@ -2,7 +2,7 @@
 // key fingerprint, RTT history chart) and enrolling a new one (a one-time token and the command
 // to run on the new machine).
 import { useMemo, useState } from 'react';
-import type { NetSampleJson, PartJson } from '../../protocol/api-types.ts';
+import type { NetSampleJson, PartJson, ThroughputJson } from '../../protocol/api-types.ts';
 import { CALLS, call } from '../calls.ts';
 import { TimeChart } from '../chart.tsx';
 import { useLoad } from '../data.ts';
@@ -98,6 +98,14 @@ export function PartDetail({ kind, name }: { kind: Kind; name: string }) {
       ],
     };
   }, [history.data]);
+  const moved = useLoad((signal) => call<ThroughputJson[]>(CALLS.netThroughput, { query: { [kind]: name }, signal }), `t:${kind}:${name}`);
+  const throughput = useMemo(() => {
+    const rows = [...(moved.data ?? [])].reverse(); // oldest first, as the chart's x axis runs
+    return {
+      times: rows.map((r) => Date.parse(r.time) / 1000),
+      series: [{ label: 'MiB/s', values: rows.map((r) => r.bytesPerSec / 1048576), stroke: '#1d6b36' }],
+    };
+  }, [moved.data]);
   const p = part.data;
   return (
     <section>
@@ -150,7 +158,10 @@ export function PartDetail({ kind, name }: { kind: Kind; name: string }) {
       )}
       <h2>Round-trip time, last 24 hours</h2>
       <ErrorLine error={history.error} />
-      {chart.times.length > 0 ? <TimeChart title={`RTT of ${name}`} times={chart.times} series={chart.series} /> : <p>No samples yet.</p>}
+      {chart.times.length > 0 ? <TimeChart title={`RTT of ${name}`} unit="ms" times={chart.times} series={chart.series} /> : <p>No samples yet.</p>}
+      <h2>Throughput of backups, restores and net tests</h2>
+      <ErrorLine error={moved.error} />
+      {throughput.times.length > 0 ? <TimeChart title={`Throughput of ${name}`} unit="MiB/s" times={throughput.times} series={throughput.series} /> : <p>Nothing moved yet.</p>}
     </section>
   );
 }
