@@ -30,6 +30,12 @@ describe('the web console as an admin', { concurrency: 1 }, () => {
     for (const part of ['agent:a1', 'agent:u1', 'storage:s1']) {
       await page.locator(`tr[data-part="${part}"] .badge`).filter({ hasText: 'online' }).waitFor();
     }
+    // times in the browser's zone, UTC on hover
+    const since = page.locator('tr[data-part="agent:a1"] time');
+    const utc = /^\d{4}-\d\d-\d\d (\d\d:\d\d):\d\d UTC$/.exec((await since.getAttribute('title')) ?? '');
+    assert.ok(utc, 'the UTC time on hover');
+    assert.doesNotMatch((await since.textContent()) ?? '', new RegExp(utc[1]!), 'shown in the browser zone (UTC+5:30), not in UTC');
+    assert.equal(await since.textContent(), await page.evaluate<string>(`new Date(${JSON.stringify(await since.getAttribute('datetime'))}).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' })`));
     await checkPage(page, 'dashboard');
   });
 

@@ -28,6 +28,8 @@ export type ConsoleCluster = {
   /** the snapshot of the seed job's first run */
   snapshot: string;
   userAgent: Daemon;
+  /** the environment of the `user`'s own CLI login */
+  userConfig: { CAIRN_CONFIG: string };
   stop: () => Promise<void>;
 };
 
@@ -61,6 +63,7 @@ export async function startConsoleCluster(): Promise<ConsoleCluster> {
     vault,
     snapshot: run.snapshot!,
     userAgent,
+    userConfig,
     stop: async () => {
       await userAgent.stop();
       await c.stop();
@@ -82,7 +85,8 @@ export type Console = {
 export async function openConsole(url: string): Promise<Console> {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   // the server's certificate chains to the cluster's own CA, which this browser profile does not trust
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: DESKTOP, baseURL: url });
+  // a zone other than the machine's UTC, so local times differ from the UTC ones on hover
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: DESKTOP, baseURL: url, timezoneId: 'Asia/Kolkata', locale: 'en-GB' });
   const page = await context.newPage();
   const errors: string[] = [];
   const dialogs: string[] = [];

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
-import { checkPage, type Console, type ConsoleCluster, DESKTOP, logIn, openConsole, startConsoleCluster, USER } from './harness.ts';
+import { runCairn } from '../support/cli.ts';
+import { checkPage, type Console, type ConsoleCluster, DESKTOP, logIn, openConsole, PASSPHRASE, startConsoleCluster, USER } from './harness.ts';
 
 /** Presses Tab until the focused element is the link or button named `name` (at most 40 times). */
 async function tabTo(page: Page, name: string): Promise<void> {
@@ -73,6 +74,26 @@ describe('the web console as a user, with the keyboard only', { concurrency: 1 }
     assert.equal(refused, 403);
     assert.deepEqual(con.dialogs, []);
     assert.deepEqual(con.errors.filter((e) => !e.includes('status of 403')), []);
+  });
+
+  it('runs its own job now with the keyboard and follows the run to done', async () => {
+    const { page } = con;
+    const made = await runCairn(['job', 'create', 'mine', '--agent', 'u1', '--storage', 's1', '--path', k.data], { ...k.userConfig, ...PASSPHRASE });
+    assert.equal(made.code, 0, made.stderr);
+    await tabTo(page, 'Dashboard');
+    await page.keyboard.press('Enter');
+    await tabTo(page, 'Jobs');
+    await page.keyboard.press('Enter');
+    await page.locator('tr[data-job="mine"]').waitFor();
+    await tabTo(page, 'mine');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Job mine' }).waitFor();
+    await tabTo(page, 'Run now');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: /^Run \d+$/ }).waitFor();
+    await page.locator('.progress-label').filter({ hasText: 'done' }).waitFor({ timeout: 30_000 });
+    const [run] = await runCairn(['run', 'list', '--json'], k.userConfig).then((r) => JSON.parse(r.stdout) as { job: string; status: string }[]);
+    assert.deepEqual([run?.job, run?.status], ['mine', 'succeeded']);
   });
 
   it('shows an auditor no button to change anything: no new job, no run now, a read-only job form, no restore', async () => {
