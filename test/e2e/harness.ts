@@ -131,10 +131,13 @@ export async function checkNoSidewaysScroll(page: Page, label: string): Promise<
   await page.setViewportSize(DESKTOP);
 }
 
-/** Both checks, and a screenshot into CAIRN_SCREENSHOTS (a folder) when set. */
+/** Both checks (axe at the phone width too), and a screenshot into CAIRN_SCREENSHOTS (a folder) when set. */
 export async function checkPage(page: Page, name: string): Promise<void> {
   await checkAccessible(page, name);
   await checkNoSidewaysScroll(page, name);
+  await page.setViewportSize(PHONE);
+  await checkAccessible(page, `${name} at ${PHONE.width} px`);
+  await page.setViewportSize(DESKTOP);
   const dir = process.env.CAIRN_SCREENSHOTS;
   if (dir) await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
 }

@@ -59,7 +59,8 @@ export function Dashboard() {
       {(s?.queued ?? []).length === 0 ? (
         <p>Nothing is queued.</p>
       ) : (
-        <table>
+        <div className="table-scroll" tabIndex={0}>
+<table>
           <Head cols={['Run', 'Job', 'Queued', 'Waiting because']} />
           <tbody>
             {s!.queued.map((r) => (
@@ -76,6 +77,7 @@ export function Dashboard() {
             ))}
           </tbody>
         </table>
+</div>
       )}
       <h2>Last 24 hours</h2>
       <p className="summary">
@@ -91,7 +93,8 @@ export function Dashboard() {
         </ul>
       )}
       <h2>Parts</h2>
-      <table>
+      <div className="table-scroll" tabIndex={0}>
+<table>
         <Head cols={['Part', 'Kind', 'Status', 'RTT', 'Since']} />
         <tbody>
           {(s?.parts ?? []).map((p) => (
@@ -111,8 +114,10 @@ export function Dashboard() {
           ))}
         </tbody>
       </table>
+</div>
       <h2>Storage</h2>
-      <table>
+      <div className="table-scroll" tabIndex={0}>
+<table>
         <Head cols={['Storage server', 'Stored', 'Logical', 'Dedup ratio', 'Disk free']} />
         <tbody>
           {(s?.storage ?? []).map((p) => (
@@ -128,6 +133,7 @@ export function Dashboard() {
           ))}
         </tbody>
       </table>
+</div>
     </section>
   );
 }

@@ -28,7 +28,8 @@ export function JobsPage() {
           </Link>
         </p>
       )}
-      <table>
+      <div className="table-scroll" tabIndex={0}>
+<table>
         <Head cols={['Name', 'Agent', 'Storage', 'Paths', 'Next run']} />
         <tbody>
           {(jobs.data ?? []).map((j) => (
@@ -47,6 +48,7 @@ export function JobsPage() {
           ))}
         </tbody>
       </table>
+</div>
       {jobs.data?.length === 0 && <p>No job yet.</p>}
     </section>
   );

@@ -49,7 +49,8 @@ export function PartsPage({ kind }: { kind: Kind }) {
     <section>
       <h1>{title(kind)}</h1>
       <ErrorLine error={parts.error} />
-      <table className="parts">
+      <div className="table-scroll" tabIndex={0}>
+<table className="parts">
         <thead>
           <tr>
             <th scope="col">Name</th>
@@ -79,6 +80,7 @@ export function PartsPage({ kind }: { kind: Kind }) {
           ))}
         </tbody>
       </table>
+</div>
       {parts.data?.length === 0 && <p>None enrolled yet.</p>}
       {mayEnroll && <Enroll kind={kind} />}
     </section>

@@ -49,7 +49,8 @@ export function RunsPage({ query }: { query: URLSearchParams }) {
         <button type="submit">Filter</button>
       </form>
       <ErrorLine error={runs.error} />
-      <table>
+      <div className="table-scroll" tabIndex={0}>
+<table>
         <Head cols={['Run', 'Job', 'Kind', 'Level', 'Status', 'Queued', 'Ended', 'Bytes read']} />
         <tbody>
           {(runs.data ?? []).map((r) => (
@@ -74,6 +75,7 @@ export function RunsPage({ query }: { query: URLSearchParams }) {
           ))}
         </tbody>
       </table>
+</div>
       {runs.data?.length === 0 && <p>No run matches.</p>}
     </section>
   );

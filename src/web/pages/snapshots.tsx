@@ -19,7 +19,8 @@ export function SnapshotsPage({ query }: { query: URLSearchParams }) {
     <section>
       <h1>Snapshots</h1>
       <ErrorLine error={snaps.error} />
-      <table>
+      <div className="table-scroll" tabIndex={0}>
+<table>
         <Head cols={['Snapshot', 'Time', 'Job', 'Agent', 'Level', 'Files', 'Size']} />
         <tbody>
           {(snaps.data ?? []).map((s) => (
@@ -41,6 +42,7 @@ export function SnapshotsPage({ query }: { query: URLSearchParams }) {
           ))}
         </tbody>
       </table>
+</div>
       {snaps.data?.length === 0 && <p>No snapshot yet.</p>}
     </section>
   );
@@ -83,7 +85,8 @@ export function SnapshotBrowser({ id, path }: { id: string; path: string }) {
         ))}
       </nav>
       <ErrorLine error={dir.error} />
-      <table className="files">
+      <div className="table-scroll" tabIndex={0}>
+<table className="files">
         <Head cols={['Pick', 'Name', 'Type', 'Size', 'Modified']} />
         <tbody>
           {path !== '/' && (
@@ -112,6 +115,7 @@ export function SnapshotBrowser({ id, path }: { id: string; path: string }) {
           ))}
         </tbody>
       </table>
+</div>
       {dir.data?.length === 0 && <p>This folder is empty.</p>}
       {snap.data && <RestoreWizard snapshot={snap.data} include={picked} />}
     </section>
