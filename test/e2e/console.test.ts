@@ -80,6 +80,27 @@ describe('the web console as an admin', { concurrency: 1 }, () => {
     assert.deepEqual(job.schedule, [{ cron: '0 3 * * *', level: 'full' }]);
     assert.deepEqual(job.retention, { daily: 7 });
     await checkPage(page, 'job');
+    // edit: a second path, a bandwidth limit, paused
+    await page.getByLabel('Paths (one per line)').fill(`${k.data}\n${k.data}/docs`);
+    await page.getByLabel('Bandwidth limit (bytes per second, empty for none)').fill('1048576');
+    await page.getByLabel('Paused (the schedule does not fire)').check();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Job web-made saved.').waitFor();
+    const edited = await k.c.json<{ paths: string[]; bwlimit: number | null; paused: boolean; nextRun: string | null }>(['job', 'show', 'web-made']);
+    assert.deepEqual([edited.paths, edited.bwlimit, edited.paused, edited.nextRun], [[k.data, `${k.data}/docs`], 1048576, true, null]);
+    await page.getByLabel('Paths (one per line)').fill(k.data);
+    await page.getByLabel('Bandwidth limit (bytes per second, empty for none)').fill('');
+    await page.getByLabel('Paused (the schedule does not fire)').uncheck();
+    await page.getByRole('button', { name: 'Save' }).click();
+    // the same message as the first save: wait for what it says instead
+    for (let i = 0; ; i++) {
+      const back = await k.c.json<{ paths: string[]; bwlimit: number | null; paused: boolean }>(['job', 'show', 'web-made']);
+      if (!back.paused || i === 50) {
+        assert.deepEqual([back.paths, back.bwlimit, back.paused], [[k.data], null, false]);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
     await page.locator('select[name="level"]').selectOption('full');
     await page.getByRole('button', { name: 'Estimate' }).click();
     await page.getByText(/^A full run would read 22 files, 1\.4 MiB\.$/).waitFor({ timeout: 30_000 });
