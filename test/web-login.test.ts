@@ -3,7 +3,7 @@
 // token, never the session token; GET /api/me repeats the CSRF token to a cookie session; a
 // cookie-authenticated change without that header (or with a wrong one) is refused 403, audited,
 // nothing changed; with it, it acts; Bearer requests need none; logout clears the cookie and ends
-// the session; bad login bodies are refused.
+// the session; bad login bodies are refused. The server serves the built console with its CSP.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Cluster, startCluster } from './support/cluster.ts';
@@ -22,6 +22,25 @@ describe('browser login with a session cookie and a CSRF token', { concurrency: 
     api = rawApi(c);
   });
   after(async () => c?.stop());
+
+  it('serves the built console: index.html with the CSP at / and at client routes, hashed assets cached for a year', async () => {
+    const csp = "default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'";
+    let script = '';
+    for (const path of ['/', '/jobs/nightly', '/snapshots/abc?path=%2Fetc']) {
+      const page = await api.call(path, { token: null });
+      assert.equal(page.status, 200, path);
+      assert.equal(page.headers['content-type'], 'text/html; charset=utf-8', path);
+      assert.equal(page.headers['content-security-policy'], csp, path);
+      assert.equal(page.headers['x-content-type-options'], 'nosniff', path);
+      assert.doesNotMatch(page.text, /<script(?![^>]*\ssrc=)[^>]*>/, `${path}: an inline script`);
+      script = /<script type="module" crossorigin src="(\/assets\/[^"]+\.js)"><\/script>/.exec(page.text)?.[1] ?? '';
+      assert.ok(script, `${path}: no module script in ${page.text}`);
+    }
+    const asset = await api.call(script, { token: null });
+    assert.equal(asset.status, 200);
+    assert.equal(asset.headers['content-type'], 'text/javascript; charset=utf-8');
+    assert.equal(asset.headers['cache-control'], 'public, max-age=31536000, immutable');
+  });
 
   it('sets an HttpOnly, Secure, SameSite=Strict cookie for 12 h and answers the CSRF token, not the session token', async () => {
     const a = await api.call('/api/login', { token: null, body: { user: 'admin', password: c.adminPassword, cookie: true } });
