@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { generateAgentKeyPair } from '../src/core/agent-keys.ts';
 import { createPartRequest } from '../src/core/ca.ts';
+import { API_TOKEN_PREFIX } from '../src/protocol/api-token.ts';
 import type { RunJson } from '../src/protocol/api-types.ts';
+import { TOKEN_PREFIX } from '../src/protocol/enrollment-token.ts';
 import { type Cluster, type Daemon, startCluster, startDaemon, tempDir } from './support/cluster.ts';
 import { pollUntil } from './support/crash-support.ts';
 import { type RawAnswer, type RawApi, rawApi } from './support/raw-api.ts';
@@ -105,6 +107,7 @@ describe('every route × every role', () => {
     'POST /api/logout': async (who) => ({ path: '/api/logout', token: who === 'anonymous' ? null : await login(NAMES[who]) }),
     'GET /api/me': async () => ({ path: '/api/me' }),
     'GET /api/events': async () => ({ path: `/api/events?run=${f.run}` }),
+    'GET /api/events [all]': async () => ({ path: '/api/events' }),
     'GET /api/status': async () => ({ path: '/api/status' }),
     'POST /api/tokens': async () => ({ path: '/api/tokens', body: { kind: 'agent', ttlSeconds: 600 } }),
     'POST /api/tokens [api]': async () => ({ path: '/api/tokens', body: { kind: 'api', name: `api-${++serial}` } }),
@@ -193,7 +196,8 @@ describe('every route × every role', () => {
       assert.equal(r.code, 0, r.stderr);
       tokens[who] = await login(NAMES[who]);
     }
-    // bob's console, agent, vault and jobs; the small job's snapshots, one to use and three to forget
+    // bob's console, agent, vault and jobs; the small job's snapshots: one to use, three to forget,
+    // and the newest, the parent of the backups the matrix runs (a snapshot in use is not forgotten)
     mkdirSync(src, { recursive: true });
     writeFileSync(join(src, 'a.txt'), 'route roles\n');
     mkdirSync(slowSrc, { recursive: true });
@@ -212,11 +216,11 @@ describe('every route × every role', () => {
     await cli(['job', 'create', f.job, '--agent', f.agent, '--storage', f.storage, '--path', src]);
     await cli(['job', 'create', f.slow, '--agent', f.agent, '--storage', f.storage, '--path', slowSrc, '--bwlimit', '32k']);
     const runs: RunJson[] = [];
-    for (let i = 0; i < 4; i++) runs.push(JSON.parse(await cli(['job', 'run', f.job, '--level', 'full', '--wait', '--json'])) as RunJson);
+    for (let i = 0; i < 5; i++) runs.push(JSON.parse(await cli(['job', 'run', f.job, '--level', 'full', '--wait', '--json'])) as RunJson);
     for (const r of runs) assert.equal(r.status, 'succeeded', JSON.stringify(r));
     f.run = runs[0]!.id;
     f.snapshot = runs[0]!.snapshot!;
-    f.spares = runs.slice(1).map((r) => r.snapshot!);
+    f.spares = runs.slice(1, 4).map((r) => r.snapshot!);
     await enroll('agent', f.spare, await enrollToken('agent'));
     f.bobApiToken = await apiTokenId('user');
     const vault = await ok<{ keyFile: unknown; chunker: unknown }>('GET /api/vaults/:name', `/api/vaults/${f.vault}`, tokens.user);
@@ -271,7 +275,8 @@ describe('every route × every role', () => {
     }
 
     // the audit log: one entry per non-GET and per refused request, none for an allowed GET
-    const log = (await api.call(`/api/audit?since=${encodeURIComponent(since)}&limit=10000`, { token: tokens.admin })).json as { who: string; what: string; result: string; action: string | null }[];
+    type Entry = { who: string; what: string; result: string; action: string | null; address: string | null; target: string | null };
+    const log = (await api.call(`/api/audit?since=${encodeURIComponent(since)}&limit=10000`, { token: tokens.admin })).json as Entry[];
     const line = (who: string, what: string, result: string, action: string | null) => `${who} ${what} ${result} [${action}]`;
     const count = (lines: string[]) => lines.reduce((m, l) => m.set(l, (m.get(l) ?? 0) + 1), new Map<string, number>());
     const audited = made.filter((m) => m.method !== 'GET' || REFUSED.has(m.status));
@@ -279,6 +284,11 @@ describe('every route × every role', () => {
     const got = count(log.filter((e) => e.who !== 'scheduler').map((e) => line(e.who, e.what, e.result, e.action)));
     const diff = [...new Set([...want.keys(), ...got.keys()])].filter((k) => want.get(k) !== got.get(k)).map((k) => `${k}: ${want.get(k) ?? 0} made, ${got.get(k) ?? 0} in the log`);
     assert.deepEqual({ problems, audit: diff }, { problems: [], audit: [] });
+    // each says where from, and none holds a secret the requests carried (passwords, tokens, keys, CSRs)
+    const requests = log.filter((e) => e.who !== 'scheduler');
+    assert.deepEqual(requests.filter((e) => !/^(::ffff:)?127\.0\.0\.1$/.test(e.address ?? '')), [], 'entries without the address');
+    const secrets = [PASSWORD, c.adminPassword, ...Object.values(tokens).filter((t) => t !== null), TOKEN_PREFIX, API_TOKEN_PREFIX, 'ak1.', 'BEGIN', 'kdf'];
+    assert.deepEqual(secrets.filter((s) => JSON.stringify(requests).includes(s)), [], 'secrets in the audit log');
     assert.ok(made.some((m) => m.method === 'GET' && m.status === 200) && audited.length < made.length, 'allowed GETs were made and left out');
   });
 

@@ -52,7 +52,8 @@ export const RULES: Record<string, Rule> = {
   'POST /api/renewed': { may: 'part' },
   'POST /api/logout': { may: ALL },
   'GET /api/me': { may: ALL },
-  'GET /api/events': { may: ALL, other: 404 },
+  'GET /api/events': { may: ALL, other: 404 }, // one run's events
+  'GET /api/events [all]': { may: ALL }, // a user's stream shows its own runs and agents only
   'GET /api/status': { may: ALL },
   'POST /api/tokens': { may: OPERATE }, // an agent enrollment token: a user enrolls its own agents
   'POST /api/tokens [api]': { may: ALL },
