@@ -18,6 +18,7 @@ import { TOKEN_PREFIX } from '../src/protocol/enrollment-token.ts';
 import { type Cluster, type Daemon, startCluster, startDaemon, tempDir } from './support/cluster.ts';
 import { pollUntil } from './support/crash-support.ts';
 import { type RawAnswer, type RawApi, rawApi } from './support/raw-api.ts';
+import { cliRefused } from './support/refusals.ts';
 import { CALLERS, expected, RULES, routeOf, type Who } from './support/route-rules.ts';
 
 const PASSPHRASE = { CAIRN_PASSPHRASE: 'route roles test passphrase' };
@@ -308,5 +309,35 @@ describe('every route × every role', () => {
     // lists answer another user's own objects only: nothing of bob's
     for (const path of ['/api/agents', '/api/jobs', '/api/vaults', '/api/runs', '/api/snapshots', '/api/tokens', '/api/net/status', '/api/net/throughput', '/api/status'])
       assert.doesNotMatch(await get(path, 'other'), /bob/, `GET ${path} as the other user`);
+  });
+
+  it('through the CLI: another owner\'s job or agent as a filter is refused as unknown, changing nothing; an auditor lists users and makes its own API token, not an enrollment one', async () => {
+    const consoleOf = async (who: 'other' | 'auditor') => {
+      const env = { CAIRN_CONFIG: join(root, `${who}.json`) };
+      const r = await c.cli(['login', c.url, '--user', NAMES[who], '--password-stdin', '--ca', join(c.serverDir, 'ca.pem')], `${PASSWORD}\n`, env);
+      assert.equal(r.code, 0, r.stderr);
+      return env;
+    };
+    // the runs the matrix queued end first (the slow one canceled), so what the catalog shows stays still
+    const active = async () => {
+      const runs = (await api.call('/api/runs?limit=1000', { token: tokens.admin })).json as RunJson[];
+      return runs.filter((r) => r.status === 'queued' || r.status === 'running');
+    };
+    for (const r of await active()) if (r.job === f.slow) await api.call(`/api/runs/${r.id}/cancel`, { method: 'POST', token: tokens.admin });
+    await pollUntil('the runs the matrix queued ended', async () => (await active()).length === 0);
+    const eve = await consoleOf('other');
+    const refusedRead = (what: string) => ({ what, result: 'E_NOT_FOUND', who: NAMES.other });
+    await cliRefused(c, api, ['run', 'list', '--job', f.job], { exit: 1, env: eve, message: new RegExp(`^cairn: no job named ${f.job}$`), audit: refusedRead('GET /api/runs') });
+    await cliRefused(c, api, ['snapshot', 'list', '--job', f.job], { exit: 1, env: eve, message: new RegExp(`^cairn: no job named ${f.job}$`), audit: refusedRead('GET /api/snapshots') });
+    await cliRefused(c, api, ['snapshot', 'list', '--agent', f.agent], { exit: 1, env: eve, message: new RegExp(`^cairn: no agent named ${f.agent}$`), audit: refusedRead('GET /api/snapshots') });
+
+    const aud = await consoleOf('auditor');
+    const users = await c.cli(['user', 'list', '--json'], undefined, aud);
+    assert.equal(users.code, 0, users.stderr);
+    assert.deepEqual((JSON.parse(users.stdout) as { name: string }[]).map((u) => u.name).filter((n) => Object.values(NAMES).includes(n as never)).sort(), ['admin', 'aud', 'bob', 'eve', 'op']);
+    const made = await c.cli(['token', 'create', '--kind', 'api', '--name', 'audit-export', '--json'], undefined, aud);
+    assert.equal(made.code, 0, made.stderr);
+    assert.ok((JSON.parse(made.stdout) as { token: string }).token.startsWith(API_TOKEN_PREFIX));
+    await cliRefused(c, api, ['token', 'create', '--kind', 'agent'], { exit: 1, env: aud, message: /^cairn: role auditor may not POST \/api\/tokens$/, audit: { what: 'POST /api/tokens', result: 'E_FORBIDDEN', who: NAMES.auditor } });
   });
 });
