@@ -7,6 +7,7 @@
 // the audit log holds exactly one entry for every non-GET and every refused request made (who,
 // method and path, route, result), and none for an allowed GET.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -202,7 +203,7 @@ describe('every route × every role', () => {
     mkdirSync(src, { recursive: true });
     writeFileSync(join(src, 'a.txt'), 'route roles\n');
     mkdirSync(slowSrc, { recursive: true });
-    writeFileSync(join(slowSrc, 'big.bin'), Buffer.alloc(4 * 1024 * 1024, 7));
+    writeFileSync(join(slowSrc, 'big.bin'), randomBytes(4 * 1024 * 1024)); // incompressible: paced at 32 KiB/s
     const bob = { CAIRN_CONFIG: join(root, 'bob.json'), ...PASSPHRASE };
     const cli = async (args: string[], stdin?: string) => {
       const r = await c.cli(args, stdin, bob);
