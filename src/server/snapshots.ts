@@ -51,11 +51,14 @@ function snapshotJson(r: SnapshotRow): SnapshotJson {
 export async function listSnapshots(db: CatalogDriver, caller: Caller, opts: { agent?: string; job?: string }): Promise<SnapshotJson[]> {
   const where: string[] = [];
   const params: string[] = [];
-  // a filter naming nothing is a mistake to report, not an empty answer
-  if (opts.agent !== undefined && !(await db.query('SELECT id FROM agents WHERE name = ?', [opts.agent])).length)
-    throw new CairnError('E_NOT_FOUND', `no agent named ${opts.agent}`);
-  if (opts.job !== undefined && !(await db.query('SELECT id FROM jobs WHERE name = ?', [opts.job])).length)
-    throw new CairnError('E_NOT_FOUND', `no job named ${opts.job}`);
+  // a filter naming nothing is a mistake to report, not an empty answer; naming another owner's
+  // agent or job, the same (an empty answer would tell a `user` it exists)
+  for (const [table, what, name] of [['agents', 'agent', opts.agent], ['jobs', 'job', opts.job]] as const) {
+    if (name === undefined) continue;
+    const rows = await db.query<{ owner_id: number | null }>(`SELECT owner_id FROM ${table} WHERE name = ?`, [name]);
+    // (a removed job's name may be on several rows)
+    if (!rows.some((r) => caller.role !== 'user' || (r.owner_id !== null && num(r.owner_id) === caller.id))) throw new CairnError('E_NOT_FOUND', `no ${what} named ${name}`);
+  }
   if (opts.agent !== undefined) {
     where.push('a.name = ?');
     params.push(opts.agent);
