@@ -167,6 +167,30 @@ describe('vault keys the backup server cannot steal or swap', { concurrency: 1 }
     assert.equal(catalogKeyFile('admin.s1'), JSON.parse(before)[1]);
   });
 
+  it('--agent-key is checked wherever it is taken, even when nothing is wrapped', async () => {
+    const [a1, a2] = [await served('a1'), await served('a2')];
+    const other = agentKeyFingerprint(generateAgentKeyPair().publicKeyPem);
+    const snapshot = (await c.json<SnapshotJson[]>(['snapshot', 'list']))[0]!.id;
+    const pinsBefore = readFileSync(loginFile(), 'utf8');
+    // a2 holds admin.s1's keys now: job create wraps nothing, and still refuses a fingerprint that is not a2's
+    await cliRefused(c, api, ['job', 'create', 'j3', '--agent', 'a2', '--storage', 's1', '--path', src, '--agent-key', a1], {
+      exit: 1,
+      message: new RegExp(`^cairn: --agent-key ${a1} is not agent a2's key: server gave ${a2}$`),
+    });
+    await cliRefused(c, api, ['vault', 'create', 'vx', '--storage', 's1', '--agent', 'a1', '--agent', 'a2', '--agent-key', other], {
+      exit: 1,
+      message: new RegExp(`^cairn: --agent-key ${other} is not agent a1's key: server gave ${a1}; nor agent a2's key: server gave ${a2}$`),
+      env: PASSPHRASE,
+    });
+    await cliRefused(c, api, ['vault', 'create', 'vx', '--storage', 's1', '--agent-key', a1], { exit: 2, message: /--agent-key goes with --agent/, env: PASSPHRASE });
+    await cliRefused(c, api, ['verify', snapshot, '--level', 'catalog', '--agent-key', a1], { exit: 2, message: /--agent-key goes with --agent and --passphrase-stdin/ });
+    await cliRefused(c, api, ['server', 'rebuild-catalog', '--storage', 's1', '--vault', 'admin.s1', '--agent', 'a1', '--agent-key', 'zz'], {
+      exit: 2,
+      message: /--agent-key: "zz" is not a key fingerprint/,
+    });
+    assert.equal(readFileSync(loginFile(), 'utf8'), pinsBefore);
+  });
+
   it("an agent refuses another vault's keys before writing a byte", async () => {
     for (const args of [
       ['vault', 'create', 'vb', '--storage', 's1', '--agent', 'a1'],

@@ -13,7 +13,7 @@ import { printJson } from '../output.ts';
 import { formatBytes } from '../progress.ts';
 import { printEndedRun, totalForDisplay, waitForRun } from '../run-output.ts';
 import { absolutePath, bool, JSON_HELP, JSON_OPTION, oneOf, printList, printObject, str, strs, withClient } from './shared.ts';
-import { AGENT_KEY_HELP, AGENT_KEY_OPTION, givenAgentKeys, givenPassphrase, grantVault, newVault, recoveryLine, type VaultDetailJson } from './vault-keys.ts';
+import { AGENT_KEY_HELP, AGENT_KEY_OPTION, confirmAgentKey, givenAgentKeys, givenPassphrase, grantVault, newVault, recoveryLine, type VaultDetailJson } from './vault-keys.ts';
 
 type VaultSetup = { vault: string; recoveryPassphrase?: string };
 
@@ -44,7 +44,10 @@ async function prepareVault(
   }
   if (existing.storage !== storage)
     throw new CairnError('E_CONFLICT', `vault ${vault} is on storage ${existing.storage}, not ${storage}`);
-  if (existing.agents.includes(agent)) return { vault } satisfies VaultSetup;
+  if (existing.agents.includes(agent)) {
+    await confirmAgentKey(c, agent, agentKeys);
+    return { vault } satisfies VaultSetup;
+  }
   if (passphrase === undefined)
     throw new CairnError(
       'E_FORBIDDEN',

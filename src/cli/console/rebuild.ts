@@ -12,7 +12,7 @@ import { type ApiClient, seg } from '../api-client.ts';
 import { type Command, requireString } from '../command.ts';
 import { printJson } from '../output.ts';
 import { bool, JSON_HELP, JSON_OPTION, withClient } from './shared.ts';
-import { AGENT_KEY_HELP, AGENT_KEY_OPTION, givenAgentKeys, givenPassphrase, grantVault, trustedAgentKeys } from './vault-keys.ts';
+import { AGENT_KEY_HELP, AGENT_KEY_OPTION, confirmAgentKey, givenAgentKeys, givenPassphrase, grantVault, trustedAgentKeys } from './vault-keys.ts';
 
 const POLL_MS = 300;
 const NAME = 'server rebuild-catalog';
@@ -40,7 +40,10 @@ async function prepareVault(c: ApiClient, values: Record<string, unknown>, stora
     return `vault ${vault} adopted from storage ${storage}`;
   }
   if (known.storage !== storage) throw new CairnError('E_CONFLICT', `vault ${vault} is on storage ${known.storage}, not ${storage}`);
-  if (known.agents.includes(agent)) return undefined;
+  if (known.agents.includes(agent)) {
+    await confirmAgentKey(c, agent, givenAgentKeys(values));
+    return undefined;
+  }
   await grantVault(c, vault, agent, await needPassphrase(values, `agent ${agent} holds no keys for vault ${vault}`), givenAgentKeys(values));
   return `agent ${agent} granted the keys of vault ${vault}`;
 }

@@ -163,6 +163,17 @@ export async function grantForSnapshot(c: ApiClient, snapshot: string, agent: st
   const snap = await c.get<SnapshotJson>(`/api/snapshots/${seg(snapshot)}`);
   const vault = await c.get<VaultJson>(`/api/vaults/${seg(snap.vault)}`);
   if (!vault.agents.includes(agent)) await grantVault(c, snap.vault, agent, passphrase, given);
+  else await confirmAgentKey(c, agent, given);
+}
+
+/**
+ * When nothing is wrapped (the agent holds the vault's keys already), --agent-key still acts: the
+ * served key must be the one given, and it is pinned.
+ */
+export async function confirmAgentKey(c: ApiClient, agent: string, given: readonly string[]): Promise<void> {
+  if (given.length === 0) return;
+  const [trusted] = await trustedAgentKeys(c, [agent], given);
+  await trusted!.pin();
 }
 
 /** The line that shows a generated recovery passphrase, once. */
