@@ -38,8 +38,8 @@ async function prepareVault(
   }
   if (existing === undefined) {
     const made = await newVault(c, vault, storage, passphrase, [agent], agentKeys);
+    await made.pin(); // before the vault exists: nothing after it may lose its generated passphrase
     await c.post('/api/vaults', made.body);
-    await made.pin();
     return { vault, recoveryPassphrase: made.recoveryPassphrase } satisfies VaultSetup;
   }
   if (existing.storage !== storage)

@@ -93,7 +93,7 @@ export type NewVault = {
   body: { name: string; storage: string; chunker: ChunkerParams; keyFile: KeyFile; agentKeys?: Record<string, string> };
   /** set when the passphrase was generated here: to be shown once */
   recoveryPassphrase?: string;
-  /** pins the agents' keys: once the server stored the vault */
+  /** pins the agents' keys (before the vault is sent: a failure after it must not lose a generated passphrase) */
   pin: () => Promise<void>;
 };
 

@@ -35,9 +35,8 @@ const create: Command = {
     const passphrase = await givenPassphrase(values);
     const { vault, recoveryPassphrase } = await withClient(async (c) => {
       const made = await newVault(c, name, storage, passphrase, agents, agentKeys);
-      const vault = await c.post<VaultJson>('/api/vaults', made.body);
-      await made.pin();
-      return { vault, recoveryPassphrase: made.recoveryPassphrase };
+      await made.pin(); // before the vault exists: nothing after it may lose its generated passphrase
+      return { vault: await c.post<VaultJson>('/api/vaults', made.body), recoveryPassphrase: made.recoveryPassphrase };
     });
     if (bool(values, 'json')) printJson(recoveryPassphrase === undefined ? vault : { ...vault, recoveryPassphrase });
     else {
