@@ -7,7 +7,7 @@ import type http from 'node:http';
 import https from 'node:https';
 import type { ConnectionOptions } from 'node:tls';
 import { CairnError, ERROR_CODES, type ErrorCode } from '../core/errors.ts';
-import { certificateFingerprint, normalizeFingerprint, partTlsOptions, TLS_MIN_VERSION } from '../core/tls.ts';
+import { certificateFingerprint, consoleTlsOptions, normalizeFingerprint, TLS_MIN_VERSION } from '../core/tls.ts';
 import { testFile } from '../core/test-settings.ts';
 import { EventStreamParser, type ServerEvent } from './event-stream.ts';
 import { type LoginConfig, loadLogin, loginConfigPath } from './login-config.ts';
@@ -146,7 +146,7 @@ export class ApiClient {
     this.#agent = new https.Agent({
       keepAlive: true,
       maxSockets: 4,
-      ...partTlsOptions({ ca: options.ca, expect: { kind: 'server', name: 'server' } }),
+      ...consoleTlsOptions(options.ca),
     });
   }
 

@@ -90,9 +90,10 @@ describe('snapshot browsing and finding in the catalog', () => {
   });
 
   it('translates shell globs for SQLite and refuses unclosed sets, slashes and empty globs', () => {
-    assert.equal(sqliteGlob('[!a-c]*.t?t'), '[^a-c]*.t?t');
-    assert.equal(sqliteGlob('[]x]'), '[]x]');
-    assert.equal(sqliteGlob('[!]]'), '[^]]');
+    assert.deepEqual(sqliteGlob('[!a-c]*.t?t'), { pattern: '[^a-c]*.t?t', literal: '.t' });
+    assert.deepEqual(sqliteGlob('[]x]'), { pattern: '[]x]', literal: '' });
+    assert.deepEqual(sqliteGlob('[!]]ab*abc[d]'), { pattern: '[^]]ab*abc[d]', literal: 'abc' });
+    assert.deepEqual(sqliteGlob('é?'), { pattern: 'é?', literal: 'é' });
     assert.throws(() => sqliteGlob('[abc'), /name: the \[ at character 1 is never closed/);
     assert.throws(() => sqliteGlob('a/b'), /cannot hold a \//);
     assert.throws(() => sqliteGlob(''), /name must be a glob of 1 to 1024 characters/);
