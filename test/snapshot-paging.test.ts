@@ -88,6 +88,15 @@ describe('paged listings and find by name', { concurrency: 1 }, () => {
     assert.deepEqual((plus.json as LsEntryJson[]).map((e) => e.name), ['b.txt']);
   });
 
+  it('documents after, limit and Cairn-Next-After, and the find route, in /api/openapi.json', async () => {
+    type Op = { parameters: { name: string }[]; responses: Record<string, { headers?: Record<string, { description: string }> }> };
+    const doc = (await api.call('/api/openapi.json')).json as { paths: Record<string, Record<string, Op>> };
+    const lsOp = doc.paths['/api/snapshots/{id}/ls']!.get!;
+    assert.deepEqual(lsOp.parameters.map((p) => p.name), ['id', 'path', 'pathBytes', 'after', 'limit']);
+    assert.match(lsOp.responses['2XX']!.headers!['Cairn-Next-After']!.description, /%-encoded .* verbatim as after=/);
+    assert.deepEqual(doc.paths['/api/jobs/{name}/find']!.get!.parameters.map((p) => p.name), ['name', 'name', 'limit']);
+  });
+
   it('answers 1,000 entries by default and cuts a 12,345-entry directory; cairn snapshot ls follows every page', async () => {
     const big = join(src, 'big');
     const first = await api.call(ls(big));

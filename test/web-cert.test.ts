@@ -12,7 +12,7 @@ import { generateSelfSignedIdentity } from '../src/core/certificates.ts';
 import { PART_SERVERNAME } from '../src/core/tls.ts';
 import type { RunJson } from '../src/protocol/api-types.ts';
 import { runCairn } from './support/cli.ts';
-import { type Cluster, startCluster, tempDir } from './support/cluster.ts';
+import { type Cluster, startCluster, startDaemon, tempDir } from './support/cluster.ts';
 
 /** The certificate a TLS 1.3 handshake with `servername` (none for undefined) is answered with. */
 function servedCert(port: number, servername: string | undefined): Promise<X509Certificate> {
@@ -119,5 +119,17 @@ describe('the site certificate for the API and web console', { concurrency: 1 },
       assert.match(lines[0]!, message);
       assert.equal(readFileSync(join(data, 'server.json'), 'utf8'), before, 'server.json unchanged');
     }
+    // the good pair is saved; --web-cert none alone forgets it, and host names get the Cairn leaf again
+    const start = async (flags: string[]) => startDaemon('server', data, ['server', 'start', '--data', data, '--listen', '127.0.0.1:0', ...flags]);
+    let d = await start(['--web-cert', siteCert, '--web-key', siteKey]);
+    const at = Number(new URL(d.firstLine.trim()).port);
+    assert.equal((await servedCert(at, 'localhost')).subject, 'CN=backup.example');
+    await d.stop();
+    d = await start(['--web-cert', 'none']);
+    assert.equal((await servedCert(Number(new URL(d.firstLine.trim()).port), 'localhost')).subject, 'CN=cairn-server:server');
+    await d.stop();
+    assert.equal((JSON.parse(readFileSync(join(data, 'server.json'), 'utf8')) as { web?: unknown }).web, undefined);
+    const both = await runCairn(['server', 'start', '--data', data, '--listen', '127.0.0.1:0', '--web-cert', 'none', '--web-key', siteKey]);
+    assert.equal(both.code, 2, both.stderr);
   });
 });

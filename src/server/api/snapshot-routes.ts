@@ -69,7 +69,10 @@ export function snapshotRoutes(ctx: ServerContext): Route[] {
         after: 'only names sorting after this one, byte order: its bytes %-encoded (any byte may be %XX, so a name that is not UTF-8 round-trips); give the Cairn-Next-After header of the previous page verbatim',
         limit: `entries in this page, 1 to ${LS_PAGE.max} (default ${LS_PAGE.default})`,
       },
-      answers: `the entries (LsEntryJson[]); when more follow, the header Cairn-Next-After holds the last name's bytes %-encoded (every byte but A-Z a-z 0-9 - . _ ~ as %XX): pass it as after= for the next page`,
+      answers: 'the entries (LsEntryJson[]), at most limit; Cairn-Next-After when more follow',
+      answerHeaders: {
+        'Cairn-Next-After': "only when the listing was cut: the page's last name, its bytes %-encoded (every byte but A-Z a-z 0-9 - . _ ~ as %XX, so plain ASCII); send it verbatim as after= for the next page",
+      },
       handle: async ({ params, query, caller, req, res }) => {
         const limit = queryCount(query, 'limit', LS_PAGE.default, LS_PAGE.max);
         const page = await lsSnapshot(ctx.db, params.id!, lsPath(query), caller!, { after: queryBytes(req.url ?? '', 'after'), limit });
