@@ -65,9 +65,11 @@ describe('the site certificate for the API and web console', { concurrency: 1 },
     const url = `https://localhost:${port}`;
     const login = await runCairn(['login', url, '--user', 'admin', '--password-stdin', '--ca', siteCert], env, `${c.adminPassword}\n`);
     assert.equal(login.code, 0, login.stderr);
+    // an agent that reaches the server by the same host name still gets (and pins) the Cairn leaf
+    await c.addAgent('a2', ['--server', url]);
     const agents = await runCairn(['agent', 'list', '--json'], env);
     assert.equal(agents.code, 0, agents.stderr);
-    assert.deepEqual((JSON.parse(agents.stdout) as { name: string; status: string }[]).map((a) => [a.name, a.status]), [['a1', 'online']]);
+    assert.deepEqual((JSON.parse(agents.stdout) as { name: string; status: string }[]).map((a) => [a.name, a.status]), [['a1', 'online'], ['a2', 'online']]);
     // the same site CA does not vouch for the Cairn leaf an address URL is answered with
     const byAddress = await runCairn(['login', c.url, '--user', 'admin', '--password-stdin', '--ca', siteCert], { CAIRN_CONFIG: join(dir, 'other.json') }, `${c.adminPassword}\n`);
     assert.equal(byAddress.code, 1, byAddress.stderr);
@@ -88,6 +90,7 @@ describe('the site certificate for the API and web console', { concurrency: 1 },
     const site = new X509Certificate(readFileSync(siteCert));
     assert.equal((await servedCert(port, 'localhost')).fingerprint256, site.fingerprint256);
     await c.waitOnline('agent', 'a1');
+    await c.waitOnline('agent', 'a2');
   });
 
   it('refuses missing, non-PEM, mismatched or unpaired files with exit 2 before listening, saving nothing', async () => {
