@@ -54,7 +54,7 @@ export async function loadWebIdentity(files: WebCertFiles, nowMs = Date.now()): 
  */
 export function serverTls(identity: TlsIdentity, caPem: string, web: WebIdentity | undefined) {
   const base = mutualServerTlsOptions(identity, caPem);
-  if (web === undefined) return { options: base, renew: (_: TlsIdentity) => base };
+  if (web === undefined) return { options: base, renew: (renewed: TlsIdentity) => mutualServerTlsOptions(renewed, caPem) };
   let cairn: SecureContext = createSecureContext(base);
   const site = createSecureContext({ ...serverTlsOptions(web), ca: caPem });
   const options = {
