@@ -1,7 +1,8 @@
 // The console's client for the backup server's REST API: JSON over HTTPS (TLS 1.3) trusting only
 // the server's CA and checking that the peer is `cairn-server:server` (the CA pin and the name are
-// the identity, not the host name), a bearer token, and the server's `{error:{code,message}}`
-// answers turned back into the CairnError they started as.
+// the identity, not the host name) — or, logged in with a site's CA (`server start --web-cert`),
+// checking the host name as a browser does (core/tls.ts consoleTlsOptions) — a bearer token, and
+// the server's `{error:{code,message}}` answers turned back into the CairnError they started as.
 import { appendFileSync } from 'node:fs';
 import type http from 'node:http';
 import https from 'node:https';
