@@ -15,8 +15,8 @@ import { cliRefused, httpRefused } from './support/refusals.ts';
 
 // byte order: ASCII (space and + included), 'é' (c3 a9), then a bare 0xff that is not UTF-8
 const NAMES = [Buffer.from('a b+c%.txt'), Buffer.from('b.txt'), Buffer.from('c.pdf'), Buffer.from('é.txt'), Buffer.from([0xff, 0x2e, 0x74, 0x78, 0x74])];
-/** entries seeded into one directory: more than one page of the CLI's (10,000) */
-const BIG = 12_345;
+/** entries seeded into one directory: fifteen pages of the largest size (issue 15 asks for 150,000) */
+const BIG = 150_000;
 
 describe('paged listings and find by name', { concurrency: 1 }, () => {
   let c: Cluster;
@@ -97,13 +97,29 @@ describe('paged listings and find by name', { concurrency: 1 }, () => {
     assert.deepEqual(doc.paths['/api/jobs/{name}/find']!.get!.parameters.map((p) => p.name), ['name', 'name', 'limit']);
   });
 
-  it('answers 1,000 entries by default and cuts a 12,345-entry directory; cairn snapshot ls follows every page', async () => {
+  it('answers 1,000 entries by default and cuts a 150,000-entry directory; paging and cairn snapshot ls return every entry once', async () => {
     const big = join(src, 'big');
     const first = await api.call(ls(big));
     assert.equal((first.json as LsEntryJson[]).length, 1000);
     assert.equal(first.headers['cairn-next-after'], 'f000999');
     const max = await api.call(ls(big, '&limit=10000&after=f000999'));
     assert.deepEqual([(max.json as LsEntryJson[]).length, max.headers['cairn-next-after']], [10_000, 'f010999']);
+    // through the API at the largest page, following the header
+    let q = '&limit=10000';
+    let count = 0;
+    for (let pages = 1; ; pages++) {
+      const a = await api.call(ls(big, q));
+      const entries = a.json as LsEntryJson[];
+      assert.ok(entries.every((e, i) => e.name === `f${String(count + i).padStart(6, '0')}`), `page ${pages} goes on where the last ended`);
+      count += entries.length;
+      const next = a.headers['cairn-next-after'];
+      if (next === undefined) {
+        assert.equal(pages, BIG / 10_000, 'exactly 15 pages: the last one, exactly full, has no next');
+        break;
+      }
+      q = `&limit=10000&after=${String(next)}`;
+    }
+    assert.equal(count, BIG);
     const all = await c.json<LsEntryJson[]>(['snapshot', 'ls', newer, big]);
     assert.equal(all.length, BIG);
     assert.ok(all.every((e, i) => e.name === `f${String(i).padStart(6, '0')}`), 'every entry once, in order');
