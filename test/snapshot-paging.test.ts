@@ -83,6 +83,9 @@ describe('paged listings and find by name', { concurrency: 1 }, () => {
     assert.deepEqual([(whole.json as LsEntryJson[]).length, whole.headers['cairn-next-after']], [NAMES.length, undefined]);
     const beyond = await api.call(ls(docs, '&after=%FF.txt'));
     assert.deepEqual([beyond.status, beyond.json, beyond.headers['cairn-next-after']], [200, [], undefined]);
+    // or as the listing gives a name that is not UTF-8: nameBytes, base64
+    const fromBytes = await api.call(ls(docs, `&limit=1&afterBytes=${encodeURIComponent(Buffer.from('é.txt').toString('base64'))}`));
+    assert.deepEqual((fromBytes.json as LsEntryJson[]).map(bytesOf), [NAMES[4]]);
     // a UTF-8 name may be given as URLSearchParams encodes it (+ for a space)
     const plus = await api.call(ls(docs, '&limit=1&after=a+b%2Bc%25.txt'));
     assert.deepEqual((plus.json as LsEntryJson[]).map((e) => e.name), ['b.txt']);
@@ -92,7 +95,7 @@ describe('paged listings and find by name', { concurrency: 1 }, () => {
     type Op = { parameters: { name: string }[]; responses: Record<string, { headers?: Record<string, { description: string }> }> };
     const doc = (await api.call('/api/openapi.json')).json as { paths: Record<string, Record<string, Op>> };
     const lsOp = doc.paths['/api/snapshots/{id}/ls']!.get!;
-    assert.deepEqual(lsOp.parameters.map((p) => p.name), ['id', 'path', 'pathBytes', 'after', 'limit']);
+    assert.deepEqual(lsOp.parameters.map((p) => p.name), ['id', 'path', 'pathBytes', 'after', 'afterBytes', 'limit']);
     assert.match(lsOp.responses['2XX']!.headers!['Cairn-Next-After']!.description, /%-encoded .* verbatim as after=/);
     assert.deepEqual(doc.paths['/api/jobs/{name}/find']!.get!.parameters.map((p) => p.name), ['name', 'name', 'limit']);
   });
@@ -137,6 +140,8 @@ describe('paged listings and find by name', { concurrency: 1 }, () => {
       await httpRefused(api, ls(docs, `&limit=${bad}`), {}, { status: 400, code: 'E_BAD_REQUEST', message: /^limit must be an integer from 1 to 10000/ });
     for (const bad of ['%', '%G0', 'a%2'])
       await httpRefused(api, ls(docs, `&after=${bad}`), {}, { status: 400, code: 'E_BAD_REQUEST', message: /^after: malformed %-escape/ });
+    await httpRefused(api, ls(docs, '&afterBytes=%2F%2F8'), {}, { status: 400, code: 'E_BAD_REQUEST', message: /^afterBytes must be base64/ });
+    await httpRefused(api, ls(docs, '&afterBytes=YQ%3D%3D&after=a'), {}, { status: 400, code: 'E_BAD_REQUEST', message: /^give after or afterBytes, not both/ });
     await httpRefused(api, ls(join(src, 'nope'), '&after=a'), {}, { status: 404, code: 'E_NOT_FOUND', message: /has no directory/ });
   });
 

@@ -178,6 +178,8 @@ export type LsQuery = {
   pathBytes?: string;
   /** only names sorting after this one (its bytes %-encoded, as the Cairn-Next-After header gives it) */
   after?: string;
+  /** or the name's exact bytes in base64, as an entry's nameBytes */
+  afterBytes?: string;
   /** 1 to 10,000; default 1,000 */
   limit?: number;
 };

@@ -34,6 +34,16 @@ function lsPath(query: URLSearchParams): Buffer {
   return path;
 }
 
+/** Where a page starts: `after` (%-encoded bytes, as Cairn-Next-After gives it) or `afterBytes` (base64, as `nameBytes` is). */
+function lsAfter(url: string, query: URLSearchParams): Buffer | undefined {
+  const base64 = query.get('afterBytes');
+  const after = queryBytes(url, 'after');
+  if (base64 === null) return after;
+  if (after !== undefined) throw new CairnError('E_BAD_REQUEST', 'give after or afterBytes, not both');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(base64) || base64.length % 4 !== 0) throw new CairnError('E_BAD_REQUEST', 'afterBytes must be base64 (as nameBytes is)');
+  return Buffer.from(base64, 'base64');
+}
+
 /**
  * The first check of a restore's pretreatment: its agent is online. An offline one fails the run
  * at once (a restore waiting for a machine that may be gone helps nobody); only while the run is
@@ -67,6 +77,7 @@ export function snapshotRoutes(ctx: ServerContext): Route[] {
         path: 'absolute directory path (UTF-8)',
         pathBytes: 'or its exact bytes in base64',
         after: 'only names sorting after this one, byte order: its bytes %-encoded (any byte may be %XX, so a name that is not UTF-8 round-trips); give the Cairn-Next-After header of the previous page verbatim',
+        afterBytes: "or that name's exact bytes in base64, as an entry's nameBytes gives them",
         limit: `entries in this page, 1 to ${LS_PAGE.max} (default ${LS_PAGE.default})`,
       },
       answers: 'the entries (LsEntryJson[]), at most limit; Cairn-Next-After when more follow',
@@ -75,7 +86,7 @@ export function snapshotRoutes(ctx: ServerContext): Route[] {
       },
       handle: async ({ params, query, caller, req, res }) => {
         const limit = queryCount(query, 'limit', LS_PAGE.default, LS_PAGE.max);
-        const page = await lsSnapshot(ctx.db, params.id!, lsPath(query), caller!, { after: queryBytes(req.url ?? '', 'after'), limit });
+        const page = await lsSnapshot(ctx.db, params.id!, lsPath(query), caller!, { after: lsAfter(req.url ?? '', query), limit });
         if (page.nextAfter) res.setHeader(NEXT_AFTER_HEADER, percentEncode(page.nextAfter));
         return page.entries;
       },
