@@ -89,11 +89,14 @@ describe('snapshot browsing and finding in the catalog', () => {
     assert.equal(percentEncode(Buffer.from('a b+c%/é~')), 'a%20b%2Bc%25%2F%C3%A9~');
   });
 
-  it('translates shell globs for SQLite and refuses unclosed sets, slashes and empty globs', () => {
+  it('translates shell globs for SQLite and refuses unclosed sets, slashes and empty globs', async () => {
     assert.deepEqual(sqliteGlob('[!a-c]*.t?t'), { pattern: '[^a-c]*.t?t', literal: '.t' });
     assert.deepEqual(sqliteGlob('[]x]'), { pattern: '[]x]', literal: '' });
     assert.deepEqual(sqliteGlob('[!]]ab*abc[d]'), { pattern: '[^]]ab*abc[d]', literal: 'abc' });
     assert.deepEqual(sqliteGlob('é?'), { pattern: 'é?', literal: 'é' });
+    // a set of one is how a literal * or ? is written, as in shells
+    const literal = await db.query<{ yes: number; no: number }>('SELECT CAST(? AS BLOB) GLOB ? AS yes, CAST(? AS BLOB) GLOB ? AS no', ['a*b', sqliteGlob('a[*]b').pattern, 'axb', sqliteGlob('a[*]b').pattern]);
+    assert.deepEqual({ ...literal[0] }, { yes: 1, no: 0 });
     assert.throws(() => sqliteGlob('[abc'), /name: the \[ at character 1 is never closed/);
     assert.throws(() => sqliteGlob('a/b'), /cannot hold a \//);
     assert.throws(() => sqliteGlob(''), /name must be a glob of 1 to 1024 characters/);

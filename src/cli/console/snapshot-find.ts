@@ -14,7 +14,7 @@ const MAX_LIMIT = 1000;
 
 export const snapshotFind: Command = {
   name: 'snapshot find',
-  summary: "find files by base name (a glob) in a job's snapshots, newest snapshot first",
+  summary: "find files by base name in a job's snapshots, newest snapshot first (glob, case-sensitive: * ? [abc] [a-z] [!abc], [*] a literal *)",
   usage: '--job J NAME-GLOB [--limit N] [--json]',
   example: "snapshot find --job home '*.pdf'",
   help: {

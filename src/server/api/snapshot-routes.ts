@@ -97,7 +97,7 @@ export function snapshotRoutes(ctx: ServerContext): Route[] {
       summary: "files whose base name matches a glob in a job's snapshots, newest snapshot first, from the catalog's file index",
       access: 'read',
       query: {
-        name: 'the glob (required): * any run of characters, ? one, [abc] [a-z] one of a set, [!abc] one not in it; case-sensitive; matched against base names (no /)',
+        name: 'the glob (required): * any run of characters, ? one, [abc] [a-z] one of a set, [!abc] one not in it, [*] a literal *; case-sensitive; matched against base names (no /)',
         limit: `at most this many matches, 1 to ${FIND_LIMIT} (default ${FIND_LIMIT})`,
       },
       answers: '{matches: FindMatchJson[], truncated}: truncated when more files matched than the limit',
