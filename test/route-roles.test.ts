@@ -137,6 +137,7 @@ describe('every route × every role', () => {
     'GET /api/jobs': async () => ({ path: '/api/jobs' }),
     'POST /api/jobs': async () => ({ path: '/api/jobs', body: { name: `job-${++serial}`, agent: f.agent, storage: f.storage, vault: f.vault, paths: [src] } }),
     'GET /api/jobs/:name': async () => ({ path: `/api/jobs/${f.job}` }),
+    'GET /api/jobs/:name/find': async () => ({ path: `/api/jobs/${f.job}/find?name=*` }),
     'PATCH /api/jobs/:name': async () => ({ path: `/api/jobs/${f.job}`, body: { priority: 5 } }),
     'DELETE /api/jobs/:name': async (_, allowed) => ({ path: `/api/jobs/${allowed ? await bobJob() : f.job}` }),
     'POST /api/jobs/:name/runs': async () => ({ path: `/api/jobs/${f.job}/runs`, body: { level: 'incremental' } }),

@@ -80,6 +80,7 @@ export const RULES: Record<string, Rule> = {
   'GET /api/jobs': { may: ALL },
   'POST /api/jobs': { may: OPERATE, other: 404 }, // naming another owner's agent and vault
   'GET /api/jobs/:name': { may: ALL, other: 404 },
+  'GET /api/jobs/:name/find': { may: ALL, other: 404 },
   'PATCH /api/jobs/:name': { may: OPERATE, other: 404 },
   'DELETE /api/jobs/:name': { may: OPERATE, other: 404 },
   'POST /api/jobs/:name/runs': { may: OPERATE, other: 404 },
