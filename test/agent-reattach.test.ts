@@ -19,7 +19,7 @@ import { startAgent, type RunningAgent } from '../src/agent/agent-daemon.ts';
 import { writeEnrollment } from '../src/agent/agent-settings.ts';
 import { generateAgentKeyPair, wrapForAgent } from '../src/core/agent-keys.ts';
 import { DEFAULT_CHUNKER } from '../src/core/chunker.ts';
-import { generateVaultKeys, wrapKeys } from '../src/core/keys.ts';
+import { generateVaultKeys, newVaultId, wrapKeys } from '../src/core/keys.ts';
 import { mutualServerTlsOptions } from '../src/core/tls.ts';
 import type { BackupParams, BackupResult, CallFrame, HelloFrame, RunEndedParams, SnapshotCreatedParams } from '../src/protocol/control.ts';
 import { parseFrame } from '../src/protocol/control.ts';
@@ -121,6 +121,7 @@ class TestHub extends EventEmitter {
 describe('agent runs across control-link drops', () => {
   const VAULT = 'home';
   const keys = generateVaultKeys();
+  const vaultId = newVaultId();
   const agentKey = generateAgentKeyPair();
   const hub = new TestHub();
   let authority: TestAuthority;
@@ -138,7 +139,7 @@ describe('agent runs across control-link drops', () => {
     storage: { name: 'nas', url: storage.url },
     vault: VAULT,
     grant: authority.grant({ agent: 'laptop', storage: 'nas', vault: VAULT, op: 'backup', run: String(run) }),
-    keys: wrapForAgent(keys, agentKey.publicKeyPem),
+    keys: wrapForAgent(keys, agentKey.publicKeyPem, vaultId),
     forceRead: false,
   });
 
@@ -154,7 +155,7 @@ describe('agent runs across control-link drops', () => {
     await store.init();
     await storageControlHandlers(store).createVault!({
       vault: VAULT,
-      config: { version: 1, chunker: DEFAULT_CHUNKER, keyFile: await wrapKeys(keys, 'test passphrase') },
+      config: { version: 1, chunker: DEFAULT_CHUNKER, keyFile: await wrapKeys(keys, 'test passphrase', vaultId) },
     });
     await store.close();
     storage = await startStorage({ dataDir: storageDir, env: NO_BACKUP_SERVER_ENV });

@@ -17,7 +17,7 @@ import { StorageClient } from '../src/agent/storage-client.ts';
 import { generateAgentKeyPair, wrapForAgent } from '../src/core/agent-keys.ts';
 import { DEFAULT_CHUNKER } from '../src/core/chunker.ts';
 import { isCairnError } from '../src/core/errors.ts';
-import { generateVaultKeys, wrapKeys } from '../src/core/keys.ts';
+import { generateVaultKeys, newVaultId, wrapKeys } from '../src/core/keys.ts';
 import type { TreeNode } from '../src/core/tree.ts';
 import type {
   BackupParams,
@@ -32,8 +32,10 @@ import { pseudoRandom } from './support/tree-builder.ts';
 
 const VAULT = 'runs';
 const keys = generateVaultKeys();
+/** the vault's id, which the agent's copy of its keys names */
+const vaultId = newVaultId();
 const agentKey = generateAgentKeyPair();
-const wrapped = wrapForAgent(keys, agentKey.publicKeyPem);
+const wrapped = wrapForAgent(keys, agentKey.publicKeyPem, vaultId);
 /** A grant as the server writes one; the standalone storage server does not look at it. */
 const grant = `${Buffer.from(JSON.stringify({ exp: Date.now() + 3_600_000 })).toString('base64url')}.sig`;
 
@@ -98,7 +100,7 @@ describe('agent run handlers', () => {
     ca = fs.readFileSync(server.caFile, 'utf8');
     accessKey = fs.readFileSync(server.accessKeyFile, 'utf8').trim();
     const admin = new StorageClient({ url: server.url, ca, accessKey });
-    await admin.createVault(VAULT, { version: 1, chunker: DEFAULT_CHUNKER, keyFile: await wrapKeys(keys, 'pw pw pw pw') });
+    await admin.createVault(VAULT, { version: 1, chunker: DEFAULT_CHUNKER, keyFile: await wrapKeys(keys, 'pw pw pw pw', vaultId) });
     admin.close();
     work = fs.realpathSync(fs.mkdtempSync(join(tmpdir(), 'cairn-agent-runs-')));
     src = join(work, 'src');

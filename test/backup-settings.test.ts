@@ -18,13 +18,15 @@ import { runEstimate } from '../src/agent/run-estimate.ts';
 import { StorageClient } from '../src/agent/storage-client.ts';
 import { generateAgentKeyPair, wrapForAgent } from '../src/core/agent-keys.ts';
 import { DEFAULT_CHUNKER } from '../src/core/chunker.ts';
-import { generateVaultKeys, wrapKeys } from '../src/core/keys.ts';
+import { generateVaultKeys, newVaultId, wrapKeys } from '../src/core/keys.ts';
 import type { BackupParams, IndexEntryWire, LogEventData, SnapshotIndexParams } from '../src/protocol/control.ts';
 import { type StorageProcess, startStorage } from './support/storage-process.ts';
 
 const keys = generateVaultKeys();
+/** the vault's id, which the agent's copy of its keys names */
+const vaultId = newVaultId();
 const agentKey = generateAgentKeyPair();
-const wrapped = wrapForAgent(keys, agentKey.publicKeyPem);
+const wrapped = wrapForAgent(keys, agentKey.publicKeyPem, vaultId);
 /** A grant as the server writes one; the standalone storage server does not look at it. */
 const grant = `${Buffer.from(JSON.stringify({ exp: Date.now() + 3_600_000 })).toString('base64url')}.sig`;
 const MiB = 1024 * 1024;
@@ -98,7 +100,7 @@ describe('backup settings on the agent', () => {
     accessKey = fs.readFileSync(server.accessKeyFile, 'utf8').trim();
     const admin = new StorageClient({ url: server.url, ca, accessKey });
     for (const vault of ['settings', 'paced', 'unpaced'])
-      await admin.createVault(vault, { version: 1, chunker: DEFAULT_CHUNKER, keyFile: await wrapKeys(keys, 'pw pw pw pw') });
+      await admin.createVault(vault, { version: 1, chunker: DEFAULT_CHUNKER, keyFile: await wrapKeys(keys, 'pw pw pw pw', vaultId) });
     admin.close();
     work = fs.realpathSync(fs.mkdtempSync(join(tmpdir(), 'cairn-backup-settings-')));
   });

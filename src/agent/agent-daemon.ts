@@ -9,7 +9,7 @@
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { generateAgentKeyPair } from '../core/agent-keys.ts';
+import { agentKeyFingerprint, generateAgentKeyPair } from '../core/agent-keys.ts';
 import { lockDataDir } from '../core/data-dir-lock.ts';
 import { CairnError, fromSystemError } from '../core/errors.ts';
 import { checkBody, type Schema } from '../protocol/api-schema.ts';
@@ -36,6 +36,7 @@ import { checkRebuildParams, runRebuild } from './run-rebuild.ts';
 import { StorageClient } from './storage-client.ts';
 import type { MetricsEndpoint } from '../core/metrics-endpoint.ts';
 import { checkNetTestParams, runNetTest } from './run-nettest.ts';
+import { VaultCheckPins } from './vault-check-pins.ts';
 import { metered, TransferMeter } from './transfer-meter.ts';
 
 export const AGENT_VERSION = '0.1.0';
@@ -65,6 +66,8 @@ export type RunningAgent = {
   enrolled: boolean;
   dataDir: string;
   restoreRoots: string[];
+  /** SHA-256 of agent-key.pem's public key (SPKI DER), hex: what a console pins (docs/security.md) */
+  keyFingerprint: string;
   /** where GET /metrics is served (with metricsListen) */
   metricsUrl?: string;
   /** runs executing (their run ids; catalog rebuilds are not runs) */
@@ -144,6 +147,7 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
     if (metrics) metricsEndpoint = await (await import('../core/metrics-endpoint.ts')).serveMetrics(o.metricsListen!, metrics.registry);
     const { settings, secrets, enrolled } = await setup(dataDir, o, log);
     const tmpDir = path.join(dataDir, 'tmp');
+    const checkPins = new VaultCheckPins(dataDir);
     removeStaleSpools(tmpDir);
     const { ControlClient } = await import('../protocol/control-client.ts');
     /** catalog rebuilds: answered by their call's reply, so given up when the link drops (keyed by rebuild id) */
@@ -167,6 +171,7 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
         control.event(run, kind, data);
       },
       agentKeyPem: secrets.agentKeyPem,
+      checkPins,
       storageClient: (storage, grant) => storageClient(storage, grant, meter),
       host: os.hostname(),
       tmpDir,
@@ -295,6 +300,7 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
       enrolled,
       dataDir,
       restoreRoots: settings.restoreRoots,
+      keyFingerprint: agentKeyFingerprint(secrets.agentKeyPem),
       ...(metricsEndpoint ? { metricsUrl: metricsEndpoint.url } : {}),
       running: () => runs.running(),
       removed,

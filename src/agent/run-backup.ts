@@ -29,7 +29,7 @@ export const storageRefSchema: Schema = {
 };
 export const vaultNameSchema: Schema = nameSchema;
 export const grantSchema: Schema = { type: 'string', minLength: 1, maxLength: 2048 };
-export const wrappedKeysSchema: Schema = { type: 'string', pattern: '^ak1\\.', maxLength: 4096 };
+export const wrappedKeysSchema: Schema = { type: 'string', pattern: '^ak[12]\\.', maxLength: 4096 };
 export const snapshotIdSchema: Schema = { type: 'string', pattern: '^[0-9a-f]{64}$' };
 
 export const backupParamsSchema: Schema & { type: 'object' } = {
@@ -114,13 +114,12 @@ export function backupProgress(p: BackupProgress, previousBytes?: number): [Prog
 
 export async function runBackup(params: BackupParams, ctx: RunContext): Promise<BackupResult> {
   const { run, vault } = params;
-  return withVaultAccess(params, ctx, renewByCall(ctx.call, run), async (keys, client) => {
+  return withVaultAccess(params, ctx, renewByCall(ctx.call, run), async (keys, client, config) => {
     const progress = new ProgressSender((data) => ctx.event(run, 'progress', data));
     const log = new RunLog((data) => ctx.event(run, 'log', data));
     const warnings = new WarningTally((w) => log.line('warn', w.path ? `${w.path}: ${w.reason}` : w.reason));
     let spool: IndexSpool | undefined;
     try {
-      const config = await client.getVault(vault);
       const parent = await loadParent(client, vault, keys, params.parent, warnings);
       ctx.signal?.throwIfAborted();
       spool = new IndexSpool(ctx.tmpDir);

@@ -47,7 +47,7 @@ export function checkVerifyParams(params: unknown): VerifyParams {
 
 export async function runVerify(params: VerifyParams, ctx: RunContext): Promise<VerifyResult> {
   const { run, vault, level } = params;
-  return withVaultAccess(params, ctx, renewByCall(ctx.call, run), async (keys, client) => {
+  return withVaultAccess(params, ctx, renewByCall(ctx.call, run), async (keys, client, { chunker }) => {
     const progress = new ProgressSender((data) => ctx.event(run, 'progress', data));
     const snapshot = await loadSnapshot(client, vault, keys, params.snapshot);
     // the snapshot's size says how much there is to check
@@ -58,7 +58,6 @@ export async function runVerify(params: VerifyParams, ctx: RunContext): Promise<
     if (level === 'catalog') await checkCatalog(input);
     else if (level === 'data') await checkData(input);
     else {
-      const { chunker } = await client.getVault(vault);
       const rechunker = { keys, chunker, gear: gearTable(keys.chunkerKey) };
       await compareDisk({ ...input, rechunker, exclude: excludeMatcher(params.excludes ?? []) });
     }

@@ -1,10 +1,17 @@
 // `cairn agent start`: runs the agent daemon (agent/agent-daemon.ts). The first stdout line says
 // what happened (`agent NAME enrolled with SERVER` or `agent NAME started`; scripts and tests
-// wait for it), connection state lines go to stderr, and it runs until SIGTERM/SIGINT, when it
+// wait for it), the second its key fingerprint (`agent key fingerprint: HEX`, what a console
+// pins), connection state lines go to stderr, and it runs until SIGTERM/SIGINT, when it
 // cancels running runs, closes its link to the server and releases the data folder, or until the
 // server says an administrator removed it (exit 1).
+// `cairn agent key --data DIR` prints that fingerprint from the data folder alone (no server).
+import path from 'node:path';
 import { startAgent } from '../agent/agent-daemon.ts';
+import { readAgentSecrets, readAgentSettings } from '../agent/agent-settings.ts';
+import { agentKeyFingerprint } from '../core/agent-keys.ts';
+import { CairnError } from '../core/errors.ts';
 import { type Command, requireString } from './command.ts';
+import { printJson } from './output.ts';
 import { METRICS_HELP, METRICS_OPTION, metricsLine, metricsListen } from './metrics-flag.ts';
 import { serveUntilEnd } from './daemon-life.ts';
 
@@ -42,9 +49,29 @@ const start: Command = {
       restoreRoots: roots?.length ? roots : undefined,
       metricsListen: metrics,
     });
-    const announce = `${agent.enrolled ? `agent ${agent.name} enrolled with ${agent.server}` : `agent ${agent.name} started`}\n${metricsLine(agent.metricsUrl)}`;
+    const announce =
+      `${agent.enrolled ? `agent ${agent.name} enrolled with ${agent.server}` : `agent ${agent.name} started`}\n` +
+      `agent key fingerprint: ${agent.keyFingerprint}\n${metricsLine(agent.metricsUrl)}`;
     return serveUntilEnd(agent, 'cairn agent', (signal) => `${signal}, stopping`, announce);
   },
 };
 
-export const agentDaemonCommands: Command[] = [start];
+const key: Command = {
+  name: 'agent key',
+  summary: "print this agent's key fingerprint (read from its data folder; compare it with what a console is asked to trust)",
+  usage: '--data DIR [--json]',
+  example: 'agent key --data /var/lib/cairn-agent',
+  help: { data: "the agent's data folder (required)", json: 'print {name, keyFingerprint} as JSON' },
+  options: { data: { type: 'string' }, json: { type: 'boolean' } },
+  async run({ values }) {
+    const dataDir = path.resolve(requireString(values, 'data', 'agent key'));
+    const settings = await readAgentSettings(dataDir);
+    if (settings === undefined) throw new CairnError('E_NOT_FOUND', `${dataDir} is not an enrolled agent's data folder (no agent.json)`);
+    const keyFingerprint = agentKeyFingerprint((await readAgentSecrets(dataDir)).agentKeyPem);
+    if (values.json === true) printJson({ name: settings.name, keyFingerprint });
+    else process.stdout.write(`agent ${settings.name} key fingerprint: ${keyFingerprint}\n`);
+    return 0;
+  },
+};
+
+export const agentDaemonCommands: Command[] = [start, key];

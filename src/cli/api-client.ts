@@ -1,12 +1,14 @@
 // The console's client for the backup server's REST API: JSON over HTTPS (TLS 1.3) trusting only
 // the server's CA and checking that the peer is `cairn-server:server` (the CA pin and the name are
-// the identity, not the host name), a bearer token, and the server's `{error:{code,message}}`
-// answers turned back into the CairnError they started as.
+// the identity, not the host name) — or, logged in with a site's CA (`server start --web-cert`),
+// checking the host name as a browser does (core/tls.ts consoleTlsOptions) — a bearer token, and
+// the server's `{error:{code,message}}` answers turned back into the CairnError they started as.
 import { appendFileSync } from 'node:fs';
+import type http from 'node:http';
 import https from 'node:https';
 import type { ConnectionOptions } from 'node:tls';
 import { CairnError, ERROR_CODES, type ErrorCode } from '../core/errors.ts';
-import { certificateFingerprint, normalizeFingerprint, partTlsOptions, TLS_MIN_VERSION } from '../core/tls.ts';
+import { certificateFingerprint, consoleTlsOptions, normalizeFingerprint, TLS_MIN_VERSION } from '../core/tls.ts';
 import { testFile } from '../core/test-settings.ts';
 import { EventStreamParser, type ServerEvent } from './event-stream.ts';
 import { type LoginConfig, loadLogin, loginConfigPath } from './login-config.ts';
@@ -79,7 +81,7 @@ function transportError(e: unknown, server: string): CairnError {
   return new CairnError('E_UNAVAILABLE', `backup server at ${server}: ${err?.message ?? String(e)}`, { cause: e });
 }
 
-type Answer = { status: number; text: string };
+type Answer = { status: number; text: string; headers: http.IncomingHttpHeaders };
 
 /** One HTTPS exchange; the answer's body is read whole (bounded). */
 function exchange(url: URL, options: https.RequestOptions, body: string | undefined, server: string): Promise<Answer> {
@@ -95,7 +97,7 @@ function exchange(url: URL, options: https.RequestOptions, body: string | undefi
         }
         chunks.push(c);
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
       res.on('error', (e) => reject(transportError(e, server)));
     });
     req.setTimeout(ANSWER_TIMEOUT_MS, () =>
@@ -145,7 +147,7 @@ export class ApiClient {
     this.#agent = new https.Agent({
       keepAlive: true,
       maxSockets: 4,
-      ...partTlsOptions({ ca: options.ca, expect: { kind: 'server', name: 'server' } }),
+      ...consoleTlsOptions(options.ca),
     });
   }
 
@@ -156,6 +158,15 @@ export class ApiClient {
   }
 
   async request<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    return (await this.#request<T>(method, path, body)).value;
+  }
+
+  /** A GET's answer with the headers it came with (a paged listing's next-page header). */
+  getWithHeaders<T>(path: string): Promise<{ value: T; headers: http.IncomingHttpHeaders }> {
+    return this.#request<T>('GET', path);
+  }
+
+  async #request<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<{ value: T; headers: http.IncomingHttpHeaders }> {
     const text = body === undefined ? undefined : JSON.stringify(body);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
@@ -166,9 +177,9 @@ export class ApiClient {
     noteRequest(method, path);
     const answer = await exchange(new URL(path, this.server), { method, headers, agent: this.#agent }, text, this.server);
     if (answer.status < 200 || answer.status > 299) throw apiErrorOf(answer.status, answer.text, this.server);
-    if (answer.text === '') return {} as T;
+    if (answer.text === '') return { value: {} as T, headers: answer.headers };
     try {
-      return JSON.parse(answer.text) as T;
+      return { value: JSON.parse(answer.text) as T, headers: answer.headers };
     } catch {
       throw new CairnError('E_INTERNAL', `the backup server at ${this.server} answered ${method} ${path} with something that is not JSON`);
     }

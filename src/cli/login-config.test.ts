@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CairnError } from '../core/errors.ts';
-import { loadLogin, loginConfigPath, removeLogin, saveLogin } from './login-config.ts';
+import { loadLogin, loginConfigPath, pinAgentKey, pinnedAgentKey, removeLogin, saveLogin } from './login-config.ts';
 
 describe('login config', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-login-'));
@@ -39,5 +39,25 @@ describe('login config', async () => {
     const bad = path.join(dir, 'bad.json');
     await writeFile(bad, '{"server": "https://x"}');
     await assert.rejects(loadLogin(bad), (e: unknown) => e instanceof CairnError && /is not a Cairn login/.test(e.message));
+  });
+
+  it('keeps pinned agent key fingerprints per server, 0600, across a new login and a logout', async () => {
+    const file = path.join(dir, 'pins', 'cli.json');
+    await saveLogin(login, file);
+    assert.equal(await pinnedAgentKey(login.server, 'laptop', file), undefined);
+    await pinAgentKey(login.server, 'laptop', 'a'.repeat(64), file);
+    await pinAgentKey('https://other:1', 'laptop', 'b'.repeat(64), file);
+    assert.equal((await stat(file)).mode & 0o777, 0o600);
+    assert.deepEqual(await loadLogin(file), login); // the login itself unchanged
+    assert.equal(await pinnedAgentKey(login.server, 'laptop', file), 'a'.repeat(64));
+    assert.equal(await pinnedAgentKey('https://other:1', 'laptop', file), 'b'.repeat(64));
+    await pinAgentKey(login.server, 'laptop', 'c'.repeat(64), file); // re-pinned
+    await saveLogin({ ...login, token: 'sess-3' }, file);
+    assert.equal(await pinnedAgentKey(login.server, 'laptop', file), 'c'.repeat(64));
+    await removeLogin(file);
+    await assert.rejects(loadLogin(file), (e: unknown) => e instanceof CairnError && e.code === 'E_USAGE' && e.message.startsWith('not logged in'));
+    assert.equal(await pinnedAgentKey(login.server, 'laptop', file), 'c'.repeat(64));
+    assert.equal((await stat(file)).mode & 0o777, 0o600);
+    assert.doesNotMatch(await readFile(file, 'utf8'), /sess-/); // the session token is gone
   });
 });

@@ -1,5 +1,8 @@
 // The CLI's login: which backup server a console talks to, the CA it trusts, and its session
 // token, kept in one JSON file readable by its owner only (docs/control-plane.md "CLI login").
+// The same file keeps the agent key fingerprints this console pinned, per server
+// (`agentKeys: {SERVER: {AGENT: FINGERPRINT}}`, docs/control-plane.md "Vault keys"): they
+// outlive a logout and a login to another server.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,6 +37,7 @@ function parseLoginConfig(text: string, file: string): LoginConfig {
   }
   if (typeof v !== 'object' || v === null) throw invalid();
   const o = v as Record<string, unknown>;
+  if (o.server === undefined && o.token === undefined && o.agentKeys !== undefined) throw new CairnError('E_USAGE', NOT_LOGGED_IN); // logged out, pins kept
   for (const k of ['server', 'ca', 'token', 'user'] as const) if (typeof o[k] !== 'string' || o[k] === '') throw invalid();
   return { server: o.server as string, ca: o.ca as string, token: o.token as string, user: o.user as string };
 }
@@ -58,14 +62,65 @@ export async function saveLogin(config: LoginConfig, file: string = loginConfigP
     throw fromSystemError(e, `creating ${path.dirname(file)}`);
   }
   const { server, ca, token, user } = config;
-  await writeFileAtomic(file, `${JSON.stringify({ server, ca, token, user }, null, 2)}\n`, { mode: 0o600 });
+  const agentKeys = (await readPins(file)) ?? undefined;
+  await writeFileAtomic(file, `${JSON.stringify({ server, ca, token, user, ...(agentKeys ? { agentKeys } : {}) }, null, 2)}\n`, { mode: 0o600 });
 }
 
-/** Forgets the login (after a logout); no file is not an error. */
+/** Forgets the login (after a logout); no file is not an error. Pinned agent keys stay. */
 export async function removeLogin(file: string = loginConfigPath()): Promise<void> {
+  const agentKeys = await readPins(file).catch(() => undefined);
   try {
-    await rm(file, { force: true });
+    if (agentKeys) await writeFileAtomic(file, `${JSON.stringify({ agentKeys }, null, 2)}\n`, { mode: 0o600 });
+    else await rm(file, { force: true });
   } catch (e) {
     throw fromSystemError(e, `removing ${file}`);
   }
+}
+
+// --- pinned agent key fingerprints ---
+
+type Pins = Record<string, Record<string, string>>;
+
+/** The pins in the file (a file without any, or no file: undefined). */
+async function readPins(file: string): Promise<Pins | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw fromSystemError(e, `reading ${file}`);
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined; // not a login: nothing pinned in it (loadLogin says what is wrong)
+  }
+  const pins = (v as { agentKeys?: unknown } | null)?.agentKeys;
+  if (typeof pins !== 'object' || pins === null || Array.isArray(pins)) return undefined;
+  const out: Pins = {};
+  for (const [server, agents] of Object.entries(pins)) {
+    if (typeof agents !== 'object' || agents === null) continue;
+    out[server] = {};
+    for (const [agent, fpr] of Object.entries(agents as Record<string, unknown>)) if (typeof fpr === 'string') out[server][agent] = fpr;
+  }
+  return out;
+}
+
+/** The fingerprint this console pinned for `agent` of `server`, if any. */
+export async function pinnedAgentKey(server: string, agent: string, file: string = loginConfigPath()): Promise<string | undefined> {
+  return (await readPins(file))?.[server]?.[agent];
+}
+
+/** Pins (or re-pins) `agent`'s key fingerprint for `server`; the rest of the file is kept. Atomic, 0600. */
+export async function pinAgentKey(server: string, agent: string, fingerprint: string, file: string = loginConfigPath()): Promise<void> {
+  let o: Record<string, unknown> = {};
+  try {
+    o = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new CairnError('E_USAGE', `${file} is not a Cairn login: run cairn login again`);
+  }
+  const pins = (await readPins(file)) ?? {};
+  pins[server] = { ...pins[server], [agent]: fingerprint };
+  await writeFileAtomic(file, `${JSON.stringify({ ...o, agentKeys: pins }, null, 2)}\n`, { mode: 0o600 });
 }

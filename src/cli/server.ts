@@ -1,6 +1,7 @@
 // `cairn server init|start`: making a backup server's data folder (CA, keys, catalog, first admin)
 // and running the server. `server start` prints the URL it bound as its first stdout line, then
 // serves until SIGTERM/SIGINT.
+import { resolve } from 'node:path';
 import { CairnError } from '../core/errors.ts';
 import { initServer, startServer } from '../server/server-daemon.ts';
 import { type Command, readStdinLine, requireString } from './command.ts';
@@ -42,7 +43,7 @@ const init: Command = {
 const start: Command = {
   name: 'server start',
   summary: 'run the backup server (REST API, control channel, scheduler)',
-  usage: '--data DIR [--listen HOST:PORT] [--catalog postgres://…] [--advertise URL] [--max-runs N] [--max-runs-per-agent N] [--max-runs-per-storage N] [--metrics-listen HOST:PORT]',
+  usage: '--data DIR [--listen HOST:PORT] [--catalog postgres://…] [--advertise URL] [--max-runs N] [--max-runs-per-agent N] [--max-runs-per-storage N] [--web-cert FILE --web-key FILE] [--metrics-listen HOST:PORT]',
   example: 'server start --data /srv/cairn/server --listen 0.0.0.0:7350',
   help: {
     data: 'the folder made by server init (required)',
@@ -52,6 +53,8 @@ const start: Command = {
     'max-runs': 'runs at once in all (default 8, or the saved value)',
     'max-runs-per-agent': 'runs at once on one agent (default 1, or the saved value)',
     'max-runs-per-storage': 'runs at once on one storage server (default 4, or the saved value)',
+    'web-cert': "the site's own certificate (PEM, leaf first) for the API and web console, with --web-key; parts keep the pinned CA; saved (none forgets both)",
+    'web-key': "the site certificate's private key (PEM, not encrypted); saved",
     ...METRICS_HELP,
   },
   options: {
@@ -62,6 +65,8 @@ const start: Command = {
     'max-runs': { type: 'string' },
     'max-runs-per-agent': { type: 'string' },
     'max-runs-per-storage': { type: 'string' },
+    'web-cert': { type: 'string' },
+    'web-key': { type: 'string' },
     ...METRICS_OPTION,
   },
   async run({ values }) {
@@ -78,6 +83,7 @@ const start: Command = {
       advertise: values.advertise as string | undefined,
       limits: Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)),
       metricsListen: metrics,
+      web: webFlags(values),
     });
     await new Promise<void>((resolve) => {
       const onSignal = () => void running.stop().then(resolve);
@@ -89,5 +95,16 @@ const start: Command = {
     return 0;
   },
 };
+
+/** --web-cert and --web-key: both or neither (`--web-cert none` alone forgets the saved pair); paths saved absolute. */
+function webFlags(values: Record<string, unknown>): { cert: string; key: string } | 'none' | undefined {
+  const cert = values['web-cert'] as string | undefined;
+  const key = values['web-key'] as string | undefined;
+  if (cert === 'none' && key === undefined) return 'none';
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined || cert === '' || key === '' || cert === 'none' || key === 'none')
+    throw new CairnError('E_USAGE', 'server start: give --web-cert FILE and --web-key FILE together (or --web-cert none alone to stop using them)');
+  return { cert: resolve(cert), key: resolve(key) };
+}
 
 export const serverCommands: Command[] = [init, start];

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isCairnError } from './errors.ts';
-import { chunkId, generateVaultKeys, type KeyFile, parseKeyFile, unwrapKeys, wrapKeys } from './keys.ts';
+import { chunkId, generateVaultKeys, type KeyFile, keyCheck, newVaultId, parseKeyFile, unwrapKeys, wrapKeys } from './keys.ts';
 
 describe('vault keys', () => {
   it('chunk id is HMAC-SHA256(idKey, data) (known answer)', () => {
@@ -70,5 +70,26 @@ describe('vault keys', () => {
       { ...file, sealed: file.sealed.slice(0, -4) },
     ])
       assert.throws(() => parseKeyFile(v), bad);
+  });
+
+  it('a key-check value is HMAC-SHA256(idKey, "cairn key check v1") (known answer), names the keys and rides in the key file', async () => {
+    const keys = { encKey: Buffer.alloc(32, 1), idKey: Buffer.alloc(32, 2), chunkerKey: Buffer.alloc(32, 3) };
+    const { createHmac } = await import('node:crypto');
+    assert.equal(keyCheck(keys), createHmac('sha256', Buffer.alloc(32, 2)).update('cairn key check v1').digest('hex'));
+    assert.match(keyCheck(keys), /^[0-9a-f]{64}$/);
+    // independent of the other two keys: it reveals nothing of them, and differs between vaults
+    assert.equal(keyCheck({ ...keys, encKey: Buffer.alloc(32, 9) }), keyCheck(keys));
+    assert.notEqual(keyCheck(generateVaultKeys()), keyCheck(keys));
+    const id = newVaultId();
+    assert.match(id, /^[0-9a-f]{32}$/);
+    const file = await wrapKeys(keys, 'pw', id);
+    assert.equal(file.check, keyCheck(keys));
+    assert.equal(file.vaultId, id);
+    assert.deepEqual(parseKeyFile(JSON.parse(JSON.stringify(file))), file);
+    assert.deepEqual(await unwrapKeys(file, 'pw'), keys);
+    // a check value naming other keys: the file was altered outside its seal
+    await assert.rejects(unwrapKeys({ ...file, check: keyCheck(generateVaultKeys()) }, 'pw'), (e) => isCairnError(e, 'E_CORRUPT') && /key-check value does not match/.test((e as Error).message));
+    for (const bad of [{ check: 'C'.repeat(64) }, { check: 'c'.repeat(63) }, { vaultId: 7 }, { vaultId: 'z'.repeat(32) }])
+      assert.throws(() => parseKeyFile({ ...file, ...bad }), (e) => isCairnError(e, 'E_BAD_REQUEST'));
   });
 });

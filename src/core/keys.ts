@@ -24,6 +24,10 @@ export type KeyFile = {
   };
   nonce: string; // base64
   sealed: string; // base64 AES-256-GCM ciphertext+tag of the three keys
+  /** the vault's random id (16 bytes, hex) that agent copies (ak2) are bound to; absent in vaults made before it */
+  vaultId?: string;
+  /** keyCheck(keys): names the keys without revealing them; absent until a console first unwraps an older vault */
+  check?: string;
 };
 
 const KDF_MEMORY_KIB = 64 * 1024;
@@ -38,6 +42,19 @@ const TAG_LENGTH = 16;
 
 export function generateVaultKeys(): VaultKeys {
   return { encKey: randomBytes(32), idKey: randomBytes(32), chunkerKey: randomBytes(32) };
+}
+
+/** A new vault's random id (what agent-wrapped copies name, core/agent-keys.ts). */
+export function newVaultId(): string {
+  return randomBytes(16).toString('hex');
+}
+
+/**
+ * The key-check value: HMAC-SHA256(idKey, "cairn key check v1"), hex. Keys never change, so
+ * neither does this; it says whether keys are a vault's without revealing anything of them.
+ */
+export function keyCheck(keys: VaultKeys): string {
+  return createHmac('sha256', keyObjectOf(keys.idKey)).update('cairn key check v1').digest('hex');
 }
 
 /** HMAC-SHA256(idKey, data): the chunk id. */
@@ -80,7 +97,8 @@ function associatedData(file: Pick<KeyFile, 'version' | 'kdf'>): Buffer {
   );
 }
 
-export async function wrapKeys(keys: VaultKeys, passphrase: string): Promise<KeyFile> {
+/** The key file sealing `keys` with `passphrase`, carrying their check value and `vaultId` when given. */
+export async function wrapKeys(keys: VaultKeys, passphrase: string, vaultId?: string): Promise<KeyFile> {
   for (const k of [keys.encKey, keys.idKey, keys.chunkerKey])
     if (k.length !== 32) throw new CairnError('E_INTERNAL', 'vault keys must be 32 bytes each');
   const kdf: KeyFile['kdf'] = {
@@ -103,6 +121,8 @@ export async function wrapKeys(keys: VaultKeys, passphrase: string): Promise<Key
     kdf,
     nonce: nonce.toString('base64'),
     sealed: Buffer.concat([ct, cipher.getAuthTag()]).toString('base64'),
+    ...(vaultId !== undefined ? { vaultId } : {}),
+    check: keyCheck(keys),
   };
 }
 
@@ -120,11 +140,15 @@ export async function unwrapKeys(file: KeyFile, passphrase: string): Promise<Vau
   } catch (e) {
     throw new CairnError('E_BAD_PASSPHRASE', 'wrong passphrase for vault key file', { cause: e });
   }
-  return {
+  const keys = {
     encKey: Buffer.from(plain.subarray(0, 32)),
     idKey: Buffer.from(plain.subarray(32, 64)),
     chunkerKey: Buffer.from(plain.subarray(64, 96)),
   };
+  // the check value sits outside the seal: one that names other keys is a file someone altered
+  if (checked.check !== undefined && checked.check !== keyCheck(keys))
+    throw new CairnError('E_CORRUPT', "vault key file: its key-check value does not match the keys it seals (the file was altered)");
+  return keys;
 }
 
 // --- validation of untrusted key files ---
@@ -170,7 +194,14 @@ export function parseKeyFile(value: unknown): KeyFile {
     },
     nonce: base64Field(value.nonce, 'nonce', 12),
     sealed: base64Field(value.sealed, 'sealed', KEYS_LENGTH + TAG_LENGTH),
+    ...(value.vaultId !== undefined ? { vaultId: hexField(value.vaultId, 'vaultId', 32) } : {}),
+    ...(value.check !== undefined ? { check: hexField(value.check, 'check', 64) } : {}),
   };
+}
+
+function hexField(v: unknown, what: string, digits: number): string {
+  if (typeof v !== 'string' || v.length !== digits || !/^[0-9a-f]+$/.test(v)) throw bad(`${what} must be ${digits} lowercase hex digits`);
+  return v;
 }
 
 // Node re-imports a raw key Buffer on every createHmac/hkdfSync call (~20 µs, more than the

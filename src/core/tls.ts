@@ -12,6 +12,13 @@ export const TLS_MIN_VERSION = 'TLSv1.3' as const;
 
 export type TlsIdentity = { keyPem: string; certPem: string };
 
+/**
+ * The server name (SNI) every Cairn client sends the backup server, whatever its URL: a server
+ * with a site certificate for browsers (`--web-cert`) answers it with the leaf of the pinned CA.
+ * `.invalid` is reserved (RFC 2606), so no real host can be named so.
+ */
+export const PART_SERVERNAME = 'parts.cairn.invalid';
+
 /** Hex SHA-256 of the certificate's DER encoding (lowercase, no colons). */
 export function certificateFingerprint(certPem: string | Buffer): string {
   let der: Buffer;
@@ -112,6 +119,7 @@ export function partTlsOptions(o: { ca: string; expect: PartIdentity; identity?:
     minVersion: TLS_MIN_VERSION,
     maxVersion: TLS_MIN_VERSION,
     rejectUnauthorized: true,
+    ...(o.expect.kind === 'server' ? { servername: PART_SERVERNAME } : {}),
     // Node calls this only after the chain verified against `ca`
     checkServerIdentity: (_host, cert) => {
       const cn = commonNameOf(cert);
@@ -125,6 +133,26 @@ export function partTlsOptions(o: { ca: string; expect: PartIdentity; identity?:
     options.cert = o.identity.certPem;
   }
   return options;
+}
+
+/** The common name of every backup server's CA (server/server-files.ts). */
+export const CAIRN_CA_NAME = 'Cairn CA';
+
+/**
+ * TLS options for a console of the backup server. Trusting the server's own CA (the usual case)
+ * it checks that the peer is the Cairn server, sending PART_SERVERNAME; trusting another CA (the
+ * site's, for a server started with --web-cert) it checks the URL's host name, as a browser does.
+ * Either way the chain must verify against `ca` alone, so guessing wrong only fails to connect.
+ */
+export function consoleTlsOptions(ca: string): ConnectionOptions {
+  let name: string | undefined;
+  try {
+    name = new X509Certificate(ca).subject;
+  } catch {
+    name = undefined; // not a certificate: the handshake fails with the TLS library's own words
+  }
+  if (name === `CN=${CAIRN_CA_NAME}`) return partTlsOptions({ ca, expect: { kind: 'server', name: 'server' } });
+  return { ca, minVersion: TLS_MIN_VERSION, maxVersion: TLS_MIN_VERSION, rejectUnauthorized: true };
 }
 
 /**

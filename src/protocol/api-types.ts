@@ -171,6 +171,36 @@ export type LsEntryJson = {
   targetBytes?: string;
 };
 
+/** GET /api/snapshots/:id/ls?path=…&after=…&limit=…: one page of a directory, sorted by name bytes. */
+export type LsQuery = {
+  path?: string;
+  /** the directory's exact bytes in base64 (instead of path) */
+  pathBytes?: string;
+  /** only names sorting after this one (its bytes %-encoded, as the Cairn-Next-After header gives it) */
+  after?: string;
+  /** or the name's exact bytes in base64, as an entry's nameBytes */
+  afterBytes?: string;
+  /** 1 to 10,000; default 1,000 */
+  limit?: number;
+};
+/** When a listing was cut, this answer header holds the next page's `after` (the last name, %-encoded bytes). */
+export const NEXT_AFTER_HEADER = 'cairn-next-after';
+
+/** One file whose base name matched GET /api/jobs/:name/find?name=GLOB. */
+export type FindMatchJson = {
+  snapshot: string;
+  /** the snapshot's time */
+  time: string;
+  path: string;
+  size: number;
+  mtime: string;
+  type: string;
+  /** the path's exact bytes in base64 when they are not valid UTF-8 */
+  pathBytes?: string;
+};
+/** Matches newest snapshot first; `truncated` when more matched than the limit (1 to 1,000, default 1,000). */
+export type FindAnswerJson = { matches: FindMatchJson[]; truncated: boolean };
+
 export type RestoreRequest = {
   snapshot: string;
   agent?: string;

@@ -3,8 +3,7 @@
 // token), the list consoles see, removal, and what the control hub reports: online and offline
 // transitions are written (status, status_since, net_history); heartbeats go to the network
 // monitor in memory (net-monitor.ts), which writes the downsampled history.
-import { createHash, createPublicKey } from 'node:crypto';
-import { checkAgentPublicKey } from '../core/agent-keys.ts';
+import { agentKeyFingerprint, checkAgentPublicKey } from '../core/agent-keys.ts';
 import { issuePartCertificate } from '../core/ca.ts';
 import { certValidity } from '../core/cert-life.ts';
 import { CairnError } from '../core/errors.ts';
@@ -140,7 +139,7 @@ function keyFingerprint(pemBytes: Uint8Array | null): string | null {
   const pem = Buffer.from(pemBytes).toString('utf8');
   let fingerprint = fingerprints.get(pem);
   if (fingerprint === undefined) {
-    fingerprint = createHash('sha256').update(createPublicKey(pem).export({ type: 'spki', format: 'der' })).digest('hex');
+    fingerprint = agentKeyFingerprint(pem);
     fingerprints.set(pem, fingerprint);
   }
   return fingerprint;

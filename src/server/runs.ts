@@ -7,7 +7,7 @@ import { RUN_STATUSES, type RunJson, type RunKind, type RunStatus } from '../pro
 import { type ConflictCounts, type LogEventData, MAX_RESULT_ENTRIES, type ProgressData, progressData, runLogLimit, type Warning } from '../protocol/control.ts';
 import type { Caller } from './auth/accounts.ts';
 import type { CatalogDriver } from './catalog/driver.ts';
-import { iso, num, type ServerContext } from './context.ts';
+import { checkOwner, iso, num, type ServerContext } from './context.ts';
 
 export type RunRow = {
   id: number;
@@ -158,8 +158,9 @@ export async function listRuns(db: CatalogDriver, caller: Caller, opts: { job?: 
     params.push(opts.status);
   }
   if (opts.job !== undefined) {
-    const job = await db.query('SELECT id FROM jobs WHERE name = ? AND removed_at IS NULL', [opts.job]);
+    const job = await db.query<{ owner_id: number | null }>('SELECT owner_id FROM jobs WHERE name = ? AND removed_at IS NULL', [opts.job]);
     if (!job.length) throw new CairnError('E_NOT_FOUND', `no job named ${opts.job}`);
+    checkOwner(caller, job[0]!.owner_id, `job named ${opts.job}`); // another owner's job: not there, as an unknown one
     where.push('j.name = ?');
     params.push(opts.job);
   }

@@ -10,7 +10,6 @@ import { join, resolve } from 'node:path';
 import { lockDataDir } from '../core/data-dir-lock.ts';
 import { now, testDuration } from '../core/test-settings.ts';
 import { CairnError, fromSystemError } from '../core/errors.ts';
-import { mutualServerTlsOptions } from '../core/tls.ts';
 import { apiRoutes } from './api/routes.ts';
 import { AlertCenter } from './alerts.ts';
 import { NetMonitor } from './net-monitor.ts';
@@ -40,6 +39,7 @@ import { chooseAdvertise, formatListen, localUrl, parseListen, reachableUrl } fr
 import { Rebuilds } from './rebuild.ts';
 import { ensureConsoleBuilt, CONSOLE_DIST } from './web/console-build.ts';
 import { consoleFiles } from './web/console-files.ts';
+import { loadWebIdentity, serverTls, type WebCertFiles } from './web-cert.ts';
 import { refreshInBackground, startFiguresRefresh } from './storage-figures.ts';
 import type { MetricsEndpoint } from '../core/metrics-endpoint.ts';
 import { TOKEN_TTL } from '../protocol/api-token.ts';
@@ -109,6 +109,8 @@ export type StartServerOptions = {
   log?: (line: string) => void;
   /** HOST:PORT to serve GET /metrics on, plain HTTP (not saved: a start without it serves none) */
   metricsListen?: string;
+  /** the site's certificate and key files for the API and web console (saved; `none` forgets them) */
+  web?: WebCertFiles | 'none';
 };
 
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
@@ -123,11 +125,15 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     if (!listen) throw new CairnError('E_USAGE', 'server start: --listen HOST:PORT is required at first start');
     const { host, port } = parseListen(listen);
     const advertise = chooseAdvertise(options.advertise, saved.settings.advertise);
+    // read and checked before anything is served: a bad file fails the start
+    const webFiles = options.web === 'none' ? undefined : (options.web ?? saved.settings.web);
+    const web = webFiles === undefined ? undefined : await loadWebIdentity(webFiles);
     const files = await loadServerFiles(dataDir, [host, ...(advertise ? [new URL(advertise).hostname] : [])]);
     db = new SqliteDriver(join(dataDir, 'catalog.db'));
     await migrate(db);
     const timeouts = requestTimeouts();
-    const server: Server = createServer({ ...mutualServerTlsOptions(files.identity, files.ca.certPem), ...timeouts });
+    const tls = serverTls(files.identity, files.ca.certPem, web);
+    const server: Server = createServer({ ...tls.options, ...timeouts });
     server.keepAliveTimeout = timeouts.keepAliveTimeout;
     limitConnectionsPerAddress(server);
     const events = new EventHub();
@@ -230,8 +236,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     // what tokens and the web page name: --advertise, or an address other machines can reach
     c.url = reachableUrl(host, address.port, advertise);
     // the bound port is remembered, so parts enrolled against this URL find the server after a restart
-    const { advertise: _saved, ...kept } = files.settings;
-    await saveSettings(dataDir, { ...kept, listen: formatListen(host, address.port), limits: c.limits, ...(advertise ? { advertise } : {}) });
+    const { advertise: _saved, web: _savedWeb, ...kept } = files.settings;
+    await saveSettings(dataDir, { ...kept, listen: formatListen(host, address.port), limits: c.limits, ...(advertise ? { advertise } : {}), ...(webFiles ? { web: webFiles } : {}) });
     scheduler.start();
     const figures = startFiguresRefresh(c);
     // the server's own leaf: renewed at two thirds of its life, served to new connections at once
@@ -242,10 +248,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       identity = renewed;
       // written once renewed: the check cannot know before whether the leaf is due
       await auditScheduler(db!, 'certificate.renew', 'part=server', "renewed the server's TLS certificate");
-      server.setSecureContext(mutualServerTlsOptions(identity, files.ca.certPem));
+      server.setSecureContext(tls.renew(identity));
       log(`renewed the server's TLS certificate (expires ${new Date(certValidity(identity.certPem).expiresAt).toISOString()})`);
     }, log);
     log(`backup server listening on ${url}${c.url !== url ? `, reached as ${c.url}` : ''}`);
+    if (web) log(`API and web console served with the site certificate ${web.files.cert} (${web.subject}, expires ${new Date(web.expiresAt).toISOString()}); parts keep the pinned CA`);
 
     let stopping: Promise<void> | undefined;
     const catalog = db;

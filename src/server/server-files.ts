@@ -14,9 +14,10 @@ import { readTextIfExists, writeFileAtomic } from '../core/durable-fs.ts';
 import { readIdentity, saveIdentity } from '../core/identity-files.ts';
 import { CairnError } from '../core/errors.ts';
 import { isWildcard } from '../core/listen.ts';
-import { certificateFingerprint, type TlsIdentity } from '../core/tls.ts';
+import { CAIRN_CA_NAME, certificateFingerprint, type TlsIdentity } from '../core/tls.ts';
 
-export type ServerSettings = { listen?: string; tlsHosts?: string[]; advertise?: string; limits?: Partial<Limits> };
+/** `web`: the site certificate's files (`server start --web-cert/--web-key`), read again at each start */
+export type ServerSettings = { listen?: string; tlsHosts?: string[]; advertise?: string; limits?: Partial<Limits>; web?: { cert: string; key: string } };
 
 export type ServerFiles = {
   ca: CertificateAuthority;
@@ -72,7 +73,7 @@ export async function saveSettings(dataDir: string, settings: ServerSettings): P
 /** Creates the CA, the server's leaf and the grant key in a new data folder. */
 export async function initServerFiles(dataDir: string): Promise<{ caFingerprint: string }> {
   if (await isInitialised(dataDir)) throw new CairnError('E_CONFLICT', `${dataDir} already holds a Cairn server`);
-  const ca = await createCertificateAuthority('Cairn CA');
+  const ca = await createCertificateAuthority(CAIRN_CA_NAME);
   const grant = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const hosts = leafHosts([]);
   await saveLeaf(dataDir, await issueServerLeaf(ca, hosts));

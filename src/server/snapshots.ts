@@ -1,13 +1,13 @@
 // Snapshots in the catalog: the row an agent announces when its backup has stored the snapshot
 // record, the file index it then streams in batches (server/catalog/file-index.ts), and what
-// consoles read: lists, one snapshot by id or unique prefix, and one directory's listing.
+// consoles read: lists and one snapshot by id or unique prefix (browsing is in snapshot-browse.ts).
 import { CairnError } from '../core/errors.ts';
-import type { LsEntryJson, SnapshotJson } from '../protocol/api-types.ts';
+import type { SnapshotJson } from '../protocol/api-types.ts';
 import { shortSnapshotPrefix } from '../protocol/snapshot-ref.ts';
 import type { IndexEntryWire, SnapshotCreatedParams, SnapshotIndexParams } from '../protocol/control.ts';
 import type { Caller } from './auth/accounts.ts';
 import type { CatalogDriver } from './catalog/driver.ts';
-import { addEntries, listDir } from './catalog/file-index.ts';
+import { addEntries } from './catalog/file-index.ts';
 import { iso, num, type ServerContext } from './context.ts';
 import type { PartRef } from './control-hub.ts';
 import { runRow } from './runs.ts';
@@ -51,11 +51,14 @@ function snapshotJson(r: SnapshotRow): SnapshotJson {
 export async function listSnapshots(db: CatalogDriver, caller: Caller, opts: { agent?: string; job?: string }): Promise<SnapshotJson[]> {
   const where: string[] = [];
   const params: string[] = [];
-  // a filter naming nothing is a mistake to report, not an empty answer
-  if (opts.agent !== undefined && !(await db.query('SELECT id FROM agents WHERE name = ?', [opts.agent])).length)
-    throw new CairnError('E_NOT_FOUND', `no agent named ${opts.agent}`);
-  if (opts.job !== undefined && !(await db.query('SELECT id FROM jobs WHERE name = ?', [opts.job])).length)
-    throw new CairnError('E_NOT_FOUND', `no job named ${opts.job}`);
+  // a filter naming nothing is a mistake to report, not an empty answer; naming another owner's
+  // agent or job, the same (an empty answer would tell a `user` it exists)
+  for (const [table, what, name] of [['agents', 'agent', opts.agent], ['jobs', 'job', opts.job]] as const) {
+    if (name === undefined) continue;
+    const rows = await db.query<{ owner_id: number | null }>(`SELECT owner_id FROM ${table} WHERE name = ?`, [name]);
+    // (a removed job's name may be on several rows)
+    if (!rows.some((r) => caller.role !== 'user' || (r.owner_id !== null && num(r.owner_id) === caller.id))) throw new CairnError('E_NOT_FOUND', `no ${what} named ${name}`);
+  }
   if (opts.agent !== undefined) {
     where.push('a.name = ?');
     params.push(opts.agent);
@@ -98,73 +101,6 @@ export async function snapshotRow(db: CatalogDriver, idOrPrefix: string, caller?
 
 export async function getSnapshot(db: CatalogDriver, idOrPrefix: string, caller: Caller): Promise<SnapshotJson> {
   return snapshotJson(await snapshotRow(db, idOrPrefix, caller));
-}
-
-/** Shows bytes as text: valid UTF-8 as is, anything else with \xNN escapes (and the exact bytes in base64 beside it). */
-export function displayBytes(b: Buffer): { text: string; exact: boolean } {
-  const text = b.toString('utf8');
-  if (Buffer.from(text, 'utf8').equals(b)) return { text, exact: true };
-  let out = '';
-  for (let i = 0; i < b.length; ) {
-    const n = utf8Length(b, i);
-    if (n > 0) {
-      out += b.subarray(i, i + n).toString('utf8');
-      i += n;
-    } else {
-      out += `\\x${b[i]!.toString(16).padStart(2, '0')}`;
-      i++;
-    }
-  }
-  return { text: out, exact: false };
-}
-
-function utf8Length(b: Buffer, i: number): number {
-  const c = b[i]!;
-  const n = c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xf0 && c < 0xf5 ? 4 : 0;
-  if (n === 0 || i + n > b.length) return 0;
-  const piece = b.subarray(i, i + n);
-  return Buffer.from(piece.toString('utf8'), 'utf8').equals(piece) ? n : 0;
-}
-
-export async function lsSnapshot(db: CatalogDriver, idOrPrefix: string, dir: Buffer, caller: Caller): Promise<LsEntryJson[]> {
-  const row = await snapshotRow(db, idOrPrefix, caller);
-  const clean = dir.length > 1 && dir[dir.length - 1] === 0x2f ? dir.subarray(0, dir.length - 1) : dir;
-  const entries = await listDir(db, row.id, clean, { limit: 100_000 });
-  if (entries.length === 0 && clean.length > 1 && !(await isDirectory(db, row.id, clean)))
-    throw new CairnError('E_NOT_FOUND', `snapshot ${row.id.slice(0, 12)} has no directory ${displayBytes(clean).text}`);
-  return entries.map((e) => {
-    const full = Buffer.concat([clean, clean.length === 1 ? Buffer.alloc(0) : Buffer.from('/'), e.name]);
-    const name = displayBytes(e.name);
-    const path = displayBytes(full);
-    const target = e.target === null ? undefined : displayBytes(e.target);
-    return {
-      name: name.text,
-      path: path.text,
-      type: e.type,
-      size: e.size,
-      mtime: new Date(Number(e.mtimeNs / 1_000_000n)).toISOString(),
-      mode: e.mode,
-      uid: e.uid,
-      gid: e.gid,
-      target: target?.text ?? null,
-      ...(name.exact ? {} : { nameBytes: e.name.toString('base64') }),
-      ...(path.exact ? {} : { pathBytes: full.toString('base64') }),
-      ...(target === undefined || target.exact ? {} : { targetBytes: e.target!.toString('base64') }),
-    };
-  });
-}
-
-/** An empty listing is either an empty directory or none at all: its parent's entry tells. */
-async function isDirectory(db: CatalogDriver, snapshotId: string, dir: Buffer): Promise<boolean> {
-  const cut = dir.lastIndexOf(0x2f);
-  const parent = cut === 0 ? Buffer.from('/') : dir.subarray(0, cut);
-  const name = dir.subarray(cut + 1);
-  const rows = await db.query<{ type: string }>(
-    `SELECT f.type FROM files f WHERE f.snapshot_pk = (SELECT pk FROM snapshots WHERE id = ?)
-       AND f.path_id = (SELECT id FROM paths WHERE path = ?) AND f.name = ?`,
-    [snapshotId, parent, name],
-  );
-  return rows[0]?.type === 'dir';
 }
 
 /** The run `run` if `agent` is running it as a backup; the agent may only write its own run's snapshot. */

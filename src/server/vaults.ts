@@ -13,7 +13,7 @@ import { vaultFiguresByName } from './storage-figures.ts';
 
 export type CreateVaultBody = { name: string; storage: string; chunker: unknown; keyFile: unknown; agentKeys?: Record<string, string> };
 
-const WRAPPED = /^ak1\.[A-Za-z0-9_-]{20,4000}$/;
+const WRAPPED = /^ak[12]\.[A-Za-z0-9_-]{20,4000}$/;
 
 export function checkWrapped(agent: string, wrapped: string): string {
   if (!WRAPPED.test(wrapped)) throw new CairnError('E_BAD_REQUEST', `agentKeys.${agent}: not an agent-wrapped key copy`);

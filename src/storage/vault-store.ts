@@ -75,6 +75,21 @@ export class Vault {
   }
 }
 
+/**
+ * Keys never change (a new key file only re-wraps them), so a replacement keeps the vault's id and
+ * key-check value; it may set them where the vault had none (a vault made before them).
+ */
+function checkSameKeys(name: string, current: VaultConfig['keyFile'], next: VaultConfig['keyFile']): void {
+  for (const [field, what] of [['check', 'key-check value'], ['vaultId', 'vault id']] as const) {
+    const was = current[field];
+    if (was !== undefined && next[field] !== was)
+      throw new CairnError(
+        'E_CONFLICT',
+        `vault ${name}: the new key file's ${what} (${next[field] ?? 'none'}) differs from the vault's (${was}); a key file may only re-wrap the same keys`,
+      );
+  }
+}
+
 export class VaultStore {
   readonly #root: string;
   readonly #open = new Map<string, Promise<Vault>>();
@@ -121,6 +136,7 @@ export class VaultStore {
    */
   async replaceKeyFile(name: string, keyFile: VaultConfig['keyFile'], options: { keepOld?: boolean } = {}): Promise<void> {
     const vault = await this.open(name);
+    checkSameKeys(name, vault.config.keyFile, keyFile);
     if (options.keepOld) {
       // append-only: the old key file stays beside the new one, durable, named by its own hash (so
       // the old passphrase still opens the vault whoever changed it)

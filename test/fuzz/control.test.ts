@@ -113,16 +113,21 @@ describe('fuzzing tokens, grants and wrapped keys', () => {
 
   it('vault keys wrapped to an agent open or are refused', async (t) => {
     const agent = generateAgentKeyPair();
-    const wrapped = [wrapForAgent(generateVaultKeys(), agent.publicKeyPem)];
+    // the legacy form (ak1) and the one bound to a vault (ak2)
+    const wrapped = [wrapForAgent(generateVaultKeys(), agent.publicKeyPem), wrapForAgent(generateVaultKeys(), agent.publicKeyPem, 'ab'.repeat(16))];
     await fuzzParser(t, 'unwrapForAgent', textInputs(wrapped), (text) => unwrapForAgent(text, agent.privateKeyPem), 500);
-    const body = JSON.parse(Buffer.from(wrapped[0]!.slice(4), 'base64url').toString('utf8')) as unknown;
-    await fuzzParser(t, 'wrapped keys payload', jsonInputs([body]), (v) => unwrapForAgent(`ak1.${base64urlJson(v)}`, agent.privateKeyPem), 500);
+    for (const w of wrapped) {
+      const prefix = w.slice(0, 4);
+      const body = JSON.parse(Buffer.from(w.slice(4), 'base64url').toString('utf8')) as unknown;
+      await fuzzParser(t, `wrapped keys payload (${prefix})`, jsonInputs([body]), (v) => unwrapForAgent(`${prefix}${base64urlJson(v)}`, agent.privateKeyPem), 500);
+    }
   });
 
   it('wrapped keys whose payload is JSON null are refused as corrupt (finding)', () => {
     const agent = generateAgentKeyPair();
-    for (const payload of ['null', '7', '"text"', '[]'])
-      assert.throws(() => unwrapForAgent(`ak1.${Buffer.from(payload).toString('base64url')}`, agent.privateKeyPem), (e) => isCairnError(e, 'E_CORRUPT'), payload);
+    for (const prefix of ['ak1.', 'ak2.'])
+      for (const payload of ['null', '7', '"text"', '[]'])
+        assert.throws(() => unwrapForAgent(`${prefix}${Buffer.from(payload).toString('base64url')}`, agent.privateKeyPem), (e) => isCairnError(e, 'E_CORRUPT'), payload);
   });
 });
 

@@ -1,6 +1,6 @@
 // Raw HTTPS requests to a test cluster's REST API, as a hostile or buggy client would send them:
 // any method, path, headers and body bytes, with the logged-in CLI's bearer token (or another,
-// or none), trusting the server's CA. Also a snapshot of everything the catalog shows, to prove
+// or none), trusting the server's CA; an event stream is answered at its headers. Also a snapshot of everything the catalog shows, to prove
 // a refused request changed nothing.
 import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -65,6 +65,12 @@ function send(login: { server: string; ca: string; token: string }, path: string
         localAddress: r.localAddress,
       },
       (res) => {
+        // an event stream never ends by itself: it is answered at its headers, then closed
+        if (String(res.headers['content-type']).startsWith('text/event-stream')) {
+          resolve({ status: res.statusCode ?? 0, text: '', json: undefined, headers: res.headers });
+          req.destroy();
+          return;
+        }
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {

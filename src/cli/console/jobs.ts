@@ -13,7 +13,7 @@ import { printJson } from '../output.ts';
 import { formatBytes } from '../progress.ts';
 import { printEndedRun, totalForDisplay, waitForRun } from '../run-output.ts';
 import { absolutePath, bool, JSON_HELP, JSON_OPTION, oneOf, printList, printObject, str, strs, withClient } from './shared.ts';
-import { givenPassphrase, grantVault, newVault, recoveryLine, type VaultDetailJson } from './vault-keys.ts';
+import { AGENT_KEY_HELP, AGENT_KEY_OPTION, confirmAgentKey, givenAgentKeys, givenPassphrase, grantVault, newVault, recoveryLine, type VaultDetailJson } from './vault-keys.ts';
 
 type VaultSetup = { vault: string; recoveryPassphrase?: string };
 
@@ -28,6 +28,7 @@ async function prepareVault(
   storage: string,
   agent: string,
   passphrase: string | undefined,
+  agentKeys: readonly string[],
 ): Promise<VaultSetup> {
   let existing: VaultDetailJson | undefined;
   try {
@@ -36,19 +37,23 @@ async function prepareVault(
     if (!isDefault || !isCairnError(e, 'E_NOT_FOUND')) throw e;
   }
   if (existing === undefined) {
-    const made = await newVault(c, vault, storage, passphrase, [agent]);
+    const made = await newVault(c, vault, storage, passphrase, [agent], agentKeys);
+    await made.pin(); // before the vault exists: nothing after it may lose its generated passphrase
     await c.post('/api/vaults', made.body);
     return { vault, recoveryPassphrase: made.recoveryPassphrase } satisfies VaultSetup;
   }
   if (existing.storage !== storage)
     throw new CairnError('E_CONFLICT', `vault ${vault} is on storage ${existing.storage}, not ${storage}`);
-  if (existing.agents.includes(agent)) return { vault } satisfies VaultSetup;
+  if (existing.agents.includes(agent)) {
+    await confirmAgentKey(c, agent, agentKeys);
+    return { vault } satisfies VaultSetup;
+  }
   if (passphrase === undefined)
     throw new CairnError(
       'E_FORBIDDEN',
       `agent ${agent} holds no keys for vault ${vault}: run cairn vault grant ${vault} --agent ${agent} --passphrase-stdin`,
     );
-  await grantVault(c, vault, agent, passphrase);
+  await grantVault(c, vault, agent, passphrase, agentKeys);
   return { vault } satisfies VaultSetup;
 }
 
@@ -65,7 +70,7 @@ async function refuseTakenJobName(c: ApiClient, name: string): Promise<void> {
 const create: Command = {
   name: 'job create',
   summary: 'define a backup job: what an agent backs up to which storage, when, kept how long',
-  usage: "NAME --agent A --storage S --path P [--path P2 …] [--exclude GLOB …] [--schedule 'CRON=LEVEL' …] [--keep-last N …] [--bwlimit RATE] [--priority N] [--max-runtime DURATION] [--retries N] [--one-file-system] [--exclude-caches] [--max-file-size SIZE] [--vault V] [--passphrase-stdin] [--json]",
+  usage: "NAME --agent A --storage S --path P [--path P2 …] [--exclude GLOB …] [--schedule 'CRON=LEVEL' …] [--keep-last N …] [--bwlimit RATE] [--priority N] [--max-runtime DURATION] [--retries N] [--one-file-system] [--exclude-caches] [--max-file-size SIZE] [--vault V] [--passphrase-stdin] [--agent-key FPR] [--json]",
   example: "job create home --agent laptop --storage nas --path /home/ann --schedule '0 2 * * *=incremental' --keep-daily 7",
   help: {
     ...JOB_SETTING_HELP,
@@ -75,6 +80,7 @@ const create: Command = {
     path: 'an absolute path to back up (at least one)',
     vault: 'the vault to write to (default OWNER.STORAGE, created with a generated passphrase the first time)',
     'passphrase-stdin': "read the vault's passphrase from stdin (else CAIRN_PASSPHRASE): a new vault's, or to grant the agent an existing one's keys",
+    ...AGENT_KEY_HELP,
   },
   options: {
     agent: { type: 'string' },
@@ -82,12 +88,14 @@ const create: Command = {
     ...JOB_SETTING_OPTIONS,
     vault: { type: 'string' },
     'passphrase-stdin': { type: 'boolean' },
+    ...AGENT_KEY_OPTION,
     ...JSON_OPTION,
   },
   positionals: [1, 1],
   async run({ values, positionals }) {
     const name = positionals[0]!;
     const agent = requireString(values, 'agent', 'job create');
+    const agentKeys = givenAgentKeys(values);
     const storage = requireString(values, 'storage', 'job create');
     const paths = strs(values, 'path').map((p) => absolutePath(p, 'path'));
     if (paths.length === 0) throw new CairnError('E_USAGE', 'job create: --path is required');
@@ -102,7 +110,7 @@ const create: Command = {
       const given = str(values, 'vault');
       if (given === undefined && c.user === undefined) throw new CairnError('E_USAGE', 'job create: --vault is required');
       const vault = given ?? `${c.user}.${storage}`;
-      const setup = await prepareVault(c, vault, given === undefined, storage, agent, passphrase);
+      const setup = await prepareVault(c, vault, given === undefined, storage, agent, passphrase, agentKeys);
       try {
         return { job: await c.post<JobJson>('/api/jobs', { ...body, vault }), setup };
       } catch (e) {

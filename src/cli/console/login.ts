@@ -41,7 +41,7 @@ const login: Command = {
     user: 'the user name, for a password login (else an API token: --api-token-stdin or CAIRN_API_TOKEN)',
     'password-stdin': 'read the password from stdin (else CAIRN_PASSWORD)',
     'api-token-stdin': 'read an API token from stdin (else CAIRN_API_TOKEN) and save it once the server accepts it',
-    ca: "the server's CA certificate file (or --fingerprint)",
+    ca: "the server's CA certificate file, or the CA of the site's own certificate (server start --web-cert) to reach it by host name (or --fingerprint)",
     fingerprint: 'the SHA-256 fingerprint (hex) of the CA the server sends (or --ca)',
   },
   options: {

@@ -11,9 +11,11 @@ import { bool, JSON_HELP, JSON_OPTION, printList, wholeNumber, withClient } from
 
 type PartKind = 'agent' | 'storage';
 
-/** The table row of a part: name status lastSeen rttMs version address certExpires maxRuns; a storage server's figures after. */
+/** The table row of a part: name status lastSeen rttMs version address certExpires maxRuns; an agent's key fingerprint or a storage server's figures after. */
 export function partRow(p: PartJson): Record<string, unknown> {
   const row = { name: p.name, status: p.status, lastSeen: p.lastSeen, rttMs: p.rttMs, version: p.version, address: p.address, certExpires: p.certExpires, maxRuns: p.maxRuns };
+  // an agent's key fingerprint, to compare with what `cairn agent key` prints on its machine
+  if (p.keyFingerprint !== undefined) return { ...row, keyFingerprint: p.keyFingerprint };
   if (p.bytesLogical === undefined) return row;
   const size = (n: number | null | undefined) => (n === null || n === undefined ? '-' : formatBytes(n));
   return { ...row, ...figuresRow(p as FiguresJson), diskFree: p.diskTotalBytes ? `${size(p.diskFreeBytes)} of ${size(p.diskTotalBytes)}` : '-' };

@@ -12,7 +12,7 @@ import { type ApiClient, seg } from '../api-client.ts';
 import { type Command, requireString } from '../command.ts';
 import { printJson } from '../output.ts';
 import { bool, JSON_HELP, JSON_OPTION, withClient } from './shared.ts';
-import { agentPublicKey, givenPassphrase, grantVault } from './vault-keys.ts';
+import { AGENT_KEY_HELP, AGENT_KEY_OPTION, confirmAgentKey, givenAgentKeys, givenPassphrase, grantVault, trustedAgentKeys } from './vault-keys.ts';
 
 const POLL_MS = 300;
 const NAME = 'server rebuild-catalog';
@@ -30,14 +30,21 @@ async function prepareVault(c: ApiClient, values: Record<string, unknown>, stora
     const kept = await c.get<StorageVaultJson>(`/api/storages/${seg(storage)}/vaults/${seg(vault)}`);
     const passphrase = await needPassphrase(values, `vault ${vault} is not in the catalog`);
     // a wrong passphrase fails here, before anything is adopted
-    const keys = await unwrapKeys(parseKeyFile(kept.keyFile), passphrase);
-    const wrapped = wrapForAgent(keys, await agentPublicKey(c, agent));
+    const keyFile = parseKeyFile(kept.keyFile);
+    const keys = await unwrapKeys(keyFile, passphrase);
+    const [trusted] = await trustedAgentKeys(c, [agent], givenAgentKeys(values));
+    // bound to the vault's id where it has one (a vault made before ids gets one at its next grant)
+    const wrapped = wrapForAgent(keys, trusted!.publicKey, keyFile.vaultId);
     await c.post('/api/vaults/adopt', { name: vault, storage, agentKeys: { [agent]: wrapped } });
+    await trusted!.pin();
     return `vault ${vault} adopted from storage ${storage}`;
   }
   if (known.storage !== storage) throw new CairnError('E_CONFLICT', `vault ${vault} is on storage ${known.storage}, not ${storage}`);
-  if (known.agents.includes(agent)) return undefined;
-  await grantVault(c, vault, agent, await needPassphrase(values, `agent ${agent} holds no keys for vault ${vault}`));
+  if (known.agents.includes(agent)) {
+    await confirmAgentKey(c, agent, givenAgentKeys(values));
+    return undefined;
+  }
+  await grantVault(c, vault, agent, await needPassphrase(values, `agent ${agent} holds no keys for vault ${vault}`), givenAgentKeys(values));
   return `agent ${agent} granted the keys of vault ${vault}`;
 }
 
@@ -60,7 +67,7 @@ function failure(r: RebuildJson): CairnError {
 const rebuildCatalog: Command = {
   name: NAME,
   summary: "restore the catalog's snapshots and file index from a vault (read by an agent holding its keys)",
-  usage: '--storage S --vault V --agent A [--passphrase-stdin] [--json]',
+  usage: '--storage S --vault V --agent A [--passphrase-stdin] [--agent-key FPR] [--json]',
   example: 'server rebuild-catalog --storage nas --vault ann.nas --agent laptop --passphrase-stdin',
   help: {
     ...JSON_HELP,
@@ -68,12 +75,14 @@ const rebuildCatalog: Command = {
     vault: 'the vault to read (required)',
     agent: 'the agent that reads it, granted its keys when it has none (required)',
     'passphrase-stdin': "read the vault's passphrase from stdin (else CAIRN_PASSPHRASE); needed for a vault the catalog lost or an agent without its keys",
+    ...AGENT_KEY_HELP,
   },
-  options: { storage: { type: 'string' }, vault: { type: 'string' }, agent: { type: 'string' }, 'passphrase-stdin': { type: 'boolean' }, ...JSON_OPTION },
+  options: { storage: { type: 'string' }, vault: { type: 'string' }, agent: { type: 'string' }, 'passphrase-stdin': { type: 'boolean' }, ...AGENT_KEY_OPTION, ...JSON_OPTION },
   async run({ values }) {
     const storage = requireString(values, 'storage', NAME);
     const vault = requireString(values, 'vault', NAME);
     const agent = requireString(values, 'agent', NAME);
+    givenAgentKeys(values); // a malformed fingerprint is bad usage before anything is asked
     const json = bool(values, 'json');
     const { note, result } = await withClient(async (c) => {
       const note = await prepareVault(c, values, storage, vault, agent);

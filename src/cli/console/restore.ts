@@ -1,14 +1,14 @@
 // `cairn restore SNAPSHOT`: asks the server to have an agent (the snapshot's own, or --agent)
 // write the snapshot back, at its original paths or under --to (SPEC.md "Where a restore
 // writes"). Given the passphrase, an agent without the vault's keys is granted them first.
+import { CairnError } from '../../core/errors.ts';
 import { CONFLICT_POLICIES } from '../../protocol/api-schema.ts';
-import type { RestoreRequest, RunJson, SnapshotJson, VaultJson } from '../../protocol/api-types.ts';
-import { type ApiClient, seg } from '../api-client.ts';
+import type { RestoreRequest, RunJson } from '../../protocol/api-types.ts';
 import type { Command } from '../command.ts';
 import { printJson } from '../output.ts';
 import { printEndedRun, totalForDisplay, waitForRun } from '../run-output.ts';
 import { absolutePath, bool, JSON_HELP, JSON_OPTION, oneOf, snapshotArg, str, strs, withClient } from './shared.ts';
-import { givenPassphrase, grantVault } from './vault-keys.ts';
+import { AGENT_KEY_HELP, AGENT_KEY_OPTION, givenAgentKeys, givenPassphrase, grantForSnapshot } from './vault-keys.ts';
 
 /** The POST /api/restores body from the flags (E_USAGE for relative paths or an unknown policy). */
 export function restoreRequest(snapshot: string, values: Record<string, unknown>): RestoreRequest {
@@ -25,17 +25,10 @@ export function restoreRequest(snapshot: string, values: Record<string, unknown>
   return request;
 }
 
-/** Gives `agent` the keys of the snapshot's vault unless it holds them already. */
-async function grantForRestore(c: ApiClient, snapshot: string, agent: string, passphrase: string): Promise<void> {
-  const snap = await c.get<SnapshotJson>(`/api/snapshots/${seg(snapshot)}`);
-  const vault = await c.get<VaultJson>(`/api/vaults/${seg(snap.vault)}`);
-  if (!vault.agents.includes(agent)) await grantVault(c, snap.vault, agent, passphrase);
-}
-
 const restore: Command = {
   name: 'restore',
   summary: 'restore a snapshot (--to DIR, --agent A, --include PATH, --dry-run, --wait)',
-  usage: 'SNAPSHOT [--to DIR] [--agent A] [--include PATH …] [--conflict overwrite|skip|rename] [--dry-run] [--wait] [--passphrase-stdin] [--json]',
+  usage: 'SNAPSHOT [--to DIR] [--agent A] [--include PATH …] [--conflict overwrite|skip|rename] [--dry-run] [--wait] [--passphrase-stdin] [--agent-key FPR] [--json]',
   example: 'restore 0123abcd --to /tmp/restored --include /home/ann/docs --wait',
   help: {
     ...JSON_HELP,
@@ -46,6 +39,7 @@ const restore: Command = {
     'dry-run': 'check the restore and write nothing (waits; exit 1 on a blocking problem)',
     wait: 'follow the run until it ends (exit 1 unless it succeeded)',
     'passphrase-stdin': "read the vault's passphrase from stdin (else CAIRN_PASSPHRASE) to grant --agent its keys",
+    ...AGENT_KEY_HELP,
   },
   options: {
     to: { type: 'string' },
@@ -55,6 +49,7 @@ const restore: Command = {
     'dry-run': { type: 'boolean' },
     wait: { type: 'boolean' },
     'passphrase-stdin': { type: 'boolean' },
+    ...AGENT_KEY_OPTION,
     ...JSON_OPTION,
   },
   positionals: [1, 1],
@@ -62,9 +57,12 @@ const restore: Command = {
     const request = restoreRequest(snapshotArg(positionals[0]!), values);
     const json = bool(values, 'json');
     const dryRun = request.dryRun === true;
+    const agentKeys = givenAgentKeys(values);
     const passphrase = await givenPassphrase(values);
+    if (agentKeys.length > 0 && (passphrase === undefined || request.agent === undefined))
+      throw new CairnError('E_USAGE', `restore: --agent-key goes with --agent and --passphrase-stdin (it checks the key the agent is granted the vault's keys with)`);
     return withClient(async (c) => {
-      if (passphrase !== undefined && request.agent !== undefined) await grantForRestore(c, request.snapshot, request.agent, passphrase);
+      if (passphrase !== undefined && request.agent !== undefined) await grantForSnapshot(c, request.snapshot, request.agent, passphrase, agentKeys);
       const queued = await c.post<RunJson>('/api/restores', request);
       if (!bool(values, 'wait') && !dryRun) {
         if (json) printJson(queued);

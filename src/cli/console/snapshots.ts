@@ -1,10 +1,11 @@
-// `cairn snapshot list|ls|forget`: the snapshots the catalog knows, and the files of one of them at a
+// `cairn snapshot list|ls|find|forget`: the snapshots the catalog knows, and the files of one of them at a
 // path (answered from the server's file index, without asking the agent).
-import type { LsEntryJson, SnapshotJson } from '../../protocol/api-types.ts';
-import { seg, withQuery } from '../api-client.ts';
+import { type LsEntryJson, NEXT_AFTER_HEADER, type SnapshotJson } from '../../protocol/api-types.ts';
+import { type ApiClient, seg, withQuery } from '../api-client.ts';
 import type { Command } from '../command.ts';
 import { formatBytes } from '../progress.ts';
 import { snapshotForget } from './forget.ts';
+import { snapshotFind } from './snapshot-find.ts';
 import { absolutePath, bool, JSON_HELP, JSON_OPTION, printList, snapshotArg, str, withClient } from './shared.ts';
 
 const list: Command = {
@@ -46,8 +47,7 @@ const ls: Command = {
   positionals: [1, 2],
   async run({ values, positionals }) {
     const dir = positionals[1] === undefined ? '/' : absolutePath(positionals[1], 'path');
-    const path = withQuery(`/api/snapshots/${seg(snapshotArg(positionals[0]!))}/ls`, { path: dir });
-    const entries = await withClient((c) => c.get<LsEntryJson[]>(path));
+    const entries = await withClient((c) => lsAll(c, snapshotArg(positionals[0]!), dir));
     printList(entries, bool(values, 'json'), (e) => ({
       mode: modeText(e.type, e.mode),
       owner: e.uid === null ? '' : `${e.uid}:${e.gid}`,
@@ -58,6 +58,24 @@ const ls: Command = {
     return 0;
   },
 };
+
+/** Entries asked for per page: the most the server gives, so a huge directory takes few round trips. */
+const LS_PAGE_MAX = 10_000;
+
+/** Every entry of a directory, following the server's pages (each names the next one's `after`). */
+async function lsAll(client: ApiClient, snapshot: string, dir: string): Promise<LsEntryJson[]> {
+  const entries: LsEntryJson[] = [];
+  let after: string | undefined;
+  for (;;) {
+    // the header is already %-encoded bytes: appended as is, so a name that is not UTF-8 round-trips
+    const path = withQuery(`/api/snapshots/${seg(snapshot)}/ls`, { path: dir, limit: LS_PAGE_MAX }) + (after === undefined ? '' : `&after=${after}`);
+    const { value, headers } = await client.getWithHeaders<LsEntryJson[]>(path);
+    for (const e of value) entries.push(e);
+    const next = headers[NEXT_AFTER_HEADER];
+    if (typeof next !== 'string' || next === '' || value.length === 0) return entries;
+    after = next;
+  }
+}
 
 const TYPE_LETTER: Record<string, string> = { dir: 'd', symlink: 'l', fifo: 'p', chardev: 'c', blockdev: 'b', socket: 's' };
 
@@ -79,4 +97,4 @@ export function modeText(type: string, mode: number | null): string {
   return letter + triads.join('');
 }
 
-export const snapshotCommands: Command[] = [list, ls, snapshotForget];
+export const snapshotCommands: Command[] = [list, ls, snapshotFind, snapshotForget];

@@ -2,7 +2,7 @@
 // console only (vault-keys.ts), the server and storage servers keeping wrapped forms; scrub has
 // the vault's storage server re-hash its packs without keys.
 import { CairnError } from '../../core/errors.ts';
-import { parseKeyFile, unwrapKeys, wrapKeys } from '../../core/keys.ts';
+import { newVaultId, parseKeyFile, unwrapKeys, wrapKeys } from '../../core/keys.ts';
 import type { ScrubJson, VaultJson } from '../../protocol/api-types.ts';
 import { seg } from '../api-client.ts';
 import { type Command, readSecret, requireString } from '../command.ts';
@@ -10,27 +10,32 @@ import { printJson } from '../output.ts';
 import { printable } from '../progress.ts';
 import { bool, JSON_HELP, JSON_OPTION, printList, strs, withClient } from './shared.ts';
 import { figuresRow } from './parts.ts';
-import { givenPassphrase, grantVault, newVault, recoveryLine, type VaultDetailJson } from './vault-keys.ts';
+import { AGENT_KEY_HELP, AGENT_KEY_OPTION, givenAgentKeys, givenPassphrase, grantVault, newVault, recoveryLine, type VaultDetailJson } from './vault-keys.ts';
 
 const create: Command = {
   name: 'vault create',
   summary: 'create a vault on a storage server (a passphrase is generated unless given)',
-  usage: 'NAME --storage S [--agent A …] [--passphrase-stdin] [--json]',
+  usage: 'NAME --storage S [--agent A …] [--passphrase-stdin] [--agent-key FPR …] [--json]',
   example: 'vault create ann.nas --storage nas --agent laptop',
   help: {
     ...JSON_HELP,
     storage: 'the storage server to keep it on (required)',
     agent: 'an agent given its keys now',
     'passphrase-stdin': 'read its passphrase from stdin (else CAIRN_PASSPHRASE, else one is generated and shown once)',
+    ...AGENT_KEY_HELP,
   },
-  options: { storage: { type: 'string' }, agent: { type: 'string', multiple: true }, 'passphrase-stdin': { type: 'boolean' }, ...JSON_OPTION },
+  options: { storage: { type: 'string' }, agent: { type: 'string', multiple: true }, 'passphrase-stdin': { type: 'boolean' }, ...AGENT_KEY_OPTION, ...JSON_OPTION },
   positionals: [1, 1],
   async run({ values, positionals }) {
     const name = positionals[0]!;
     const storage = requireString(values, 'storage', 'vault create');
+    const agentKeys = givenAgentKeys(values);
+    const agents = strs(values, 'agent');
+    if (agentKeys.length > 0 && agents.length === 0) throw new CairnError('E_USAGE', 'vault create: --agent-key goes with --agent (the agents whose keys are wrapped)');
     const passphrase = await givenPassphrase(values);
     const { vault, recoveryPassphrase } = await withClient(async (c) => {
-      const made = await newVault(c, name, storage, passphrase, strs(values, 'agent'));
+      const made = await newVault(c, name, storage, passphrase, agents, agentKeys);
+      await made.pin(); // before the vault exists: nothing after it may lose its generated passphrase
       return { vault: await c.post<VaultJson>('/api/vaults', made.body), recoveryPassphrase: made.recoveryPassphrase };
     });
     if (bool(values, 'json')) printJson(recoveryPassphrase === undefined ? vault : { ...vault, recoveryPassphrase });
@@ -66,19 +71,21 @@ const list: Command = {
 const grant: Command = {
   name: 'vault grant',
   summary: "give an agent the vault's keys (unwrapped here with the passphrase)",
-  usage: 'NAME --agent A [--passphrase-stdin]',
+  usage: 'NAME --agent A [--passphrase-stdin] [--agent-key FPR]',
   example: 'vault grant ann.nas --agent laptop --passphrase-stdin',
   help: {
     agent: 'the agent to give the keys to (required)',
     'passphrase-stdin': "read the vault's passphrase from stdin (else CAIRN_PASSPHRASE)",
+    ...AGENT_KEY_HELP,
   },
-  options: { agent: { type: 'string' }, 'passphrase-stdin': { type: 'boolean' } },
+  options: { agent: { type: 'string' }, 'passphrase-stdin': { type: 'boolean' }, ...AGENT_KEY_OPTION },
   positionals: [1, 1],
   async run({ values, positionals }) {
     const vault = positionals[0]!;
     const agent = requireString(values, 'agent', 'vault grant');
+    const agentKeys = givenAgentKeys(values);
     const passphrase = await readSecret(bool(values, 'passphrase-stdin'), 'CAIRN_PASSPHRASE', 'passphrase');
-    await withClient((c) => grantVault(c, vault, agent, passphrase));
+    await withClient((c) => grantVault(c, vault, agent, passphrase, agentKeys));
     process.stdout.write(`agent ${agent} now holds the keys of vault ${vault}\n`);
     return 0;
   },
@@ -115,8 +122,10 @@ const passwd: Command = {
     const { old, next } = await passphrasesToChange();
     await withClient(async (c) => {
       const detail = await c.get<VaultDetailJson>(`/api/vaults/${seg(vault)}`);
-      const keys = await unwrapKeys(parseKeyFile(detail.keyFile), old);
-      await c.put(`/api/vaults/${seg(vault)}/key-file`, { keyFile: await wrapKeys(keys, next) });
+      const keyFile = parseKeyFile(detail.keyFile);
+      const keys = await unwrapKeys(keyFile, old);
+      // the same keys, so the same id and check value (a vault made before them gets both now)
+      await c.put(`/api/vaults/${seg(vault)}/key-file`, { keyFile: await wrapKeys(keys, next, keyFile.vaultId ?? newVaultId()) });
     });
     process.stdout.write(`vault ${vault}: passphrase changed\n`);
     return 0;

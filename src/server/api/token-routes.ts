@@ -5,6 +5,7 @@ import { CairnError } from '../../core/errors.ts';
 import { durationText } from '../../core/durations.ts';
 import { nameSchema, type Schema } from '../../protocol/api-schema.ts';
 import { API_TOKEN_PREFIX, TOKEN_TTL } from '../../protocol/api-token.ts';
+import { allows } from '../auth/roles.ts';
 import { csrfTokenOf, requestCredential } from '../auth/web-session.ts';
 import type { ServerContext } from '../context.ts';
 import type { Route } from '../http/router.ts';
@@ -39,12 +40,13 @@ export function tokenRoutes(ctx: ServerContext): Route[] {
     {
       method: 'POST',
       path: '/api/tokens',
-      summary: 'a one-time enrollment token for an agent or storage server (1 h, at most 30 d), or an API token for the caller (90 d, at most 1 year)',
-      access: 'operate',
+      summary: 'a one-time enrollment token for an agent (operate) or storage server (admin) (1 h, at most 30 d), or an API token for the caller, any role (90 d, at most 1 year)',
+      access: 'read', // an auditor may script its reads with an API token; enrolling parts needs operate
       body: tokenBody,
       handle: async ({ body, caller }) => {
         const { kind, ttlSeconds, name } = body as { kind: 'agent' | 'storage' | 'api'; ttlSeconds?: number; name?: string };
         if (kind === 'api') return { token: await ctx.accounts.createApiToken(caller!, name ?? 'api', { ttlMs: ttlMs('api', ttlSeconds) }) };
+        if (!allows(caller!.role, 'operate')) throw new CairnError('E_FORBIDDEN', `role ${caller!.role} may not POST /api/tokens`);
         if (name !== undefined) throw new CairnError('E_BAD_REQUEST', 'name: only an API token has a name');
         if (kind === 'storage' && caller!.role !== 'admin') throw new CairnError('E_FORBIDDEN', 'only an admin may enroll storage servers');
         return { token: await createPartToken(ctx, caller!, kind, ttlMs('enrollment', ttlSeconds)) };

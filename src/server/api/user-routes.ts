@@ -13,7 +13,8 @@ const userBody: Schema = {
 
 export function userRoutes(ctx: ServerContext): Route[] {
   return [
-    { method: 'GET', path: '/api/users', summary: 'users and roles', access: 'admin', handle: async () => ctx.accounts.listUsers() },
+    // an auditor reads who holds which role (an access review); only an admin changes it
+    { method: 'GET', path: '/api/users', summary: 'users and roles', access: 'audit', handle: async () => ctx.accounts.listUsers() },
     {
       method: 'POST',
       path: '/api/users',

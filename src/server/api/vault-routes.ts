@@ -24,6 +24,9 @@ const keyFileSchema: Schema = {
     },
     nonce: { type: 'string', maxLength: 1024 },
     sealed: { type: 'string', maxLength: 1024 },
+    // the vault's random id and key-check value (core/keys.ts); absent in vaults made before them
+    vaultId: { type: 'string', pattern: '^[0-9a-f]{32}$' },
+    check: { type: 'string', pattern: '^[0-9a-f]{64}$' },
   },
   required: ['version', 'kdf', 'nonce', 'sealed'],
 };

@@ -95,17 +95,7 @@ export async function listDir(
   const found = await driver.query<{ id: number }>('SELECT id FROM paths WHERE path = ?', [dir]);
   const dirId = found[0]?.id;
   if (dirId === undefined) return [];
-  const params: SqlValue[] = [snapshotPk, dirId];
-  let sql = 'SELECT name, type, size, mtime_ns, mode, uid, gid, target FROM files WHERE snapshot_pk = ? AND path_id = ?';
-  if (options.after) {
-    sql += ' AND name > ?';
-    params.push(options.after);
-  }
-  sql += ' ORDER BY name';
-  if (options.limit !== undefined) {
-    sql += ' LIMIT ?';
-    params.push(options.limit);
-  }
+  const { sql, params } = listDirQuery(snapshotPk, dirId, options);
   type Row = { name: Uint8Array; type: string; size: number | bigint; mtime_ns: number | bigint; mode: Num; uid: Num; gid: Num; target: Uint8Array | null };
   type Num = number | bigint | null;
   const rows = await driver.query<Row>(sql, params);
@@ -121,6 +111,22 @@ export async function listDir(
     gid: orNull(r.gid),
     target: r.target === null ? null : bytes(r.target),
   }));
+}
+
+/** The statement listDir runs: one range of the primary key (snapshot, directory, name), so a page costs its own rows only. */
+export function listDirQuery(snapshotPk: number, dirId: number, options: ListOptions): { sql: string; params: SqlValue[] } {
+  const params: SqlValue[] = [snapshotPk, dirId];
+  let sql = 'SELECT name, type, size, mtime_ns, mode, uid, gid, target FROM files WHERE snapshot_pk = ? AND path_id = ?';
+  if (options.after) {
+    sql += ' AND name > ?';
+    params.push(options.after);
+  }
+  sql += ' ORDER BY name';
+  if (options.limit !== undefined) {
+    sql += ' LIMIT ?';
+    params.push(options.limit);
+  }
+  return { sql, params };
 }
 
 async function snapshotKey(driver: CatalogDriver, snapshotId: string): Promise<number> {

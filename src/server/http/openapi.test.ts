@@ -18,7 +18,7 @@ const keysBody: Schema = {
 const routes: RouteSpec[] = [
   { method: 'GET', path: '/api/health', summary: 'is the server up', access: 'public' },
   { method: 'GET', path: '/api/ca.pem', summary: 'CA', access: 'public' },
-  { method: 'GET', path: '/api/runs', summary: 'runs', access: 'read', query: { job: 'only runs of this job', limit: 'at most this many' } },
+  { method: 'GET', path: '/api/runs', summary: 'runs', access: 'read', query: { job: 'only runs of this job', limit: 'at most this many' }, answerHeaders: { 'Cairn-Next-After': 'the next page' } },
   { method: 'PUT', path: '/api/vaults/:name/agents/:agent', summary: 'grant', access: 'read', body: grantBody, answers: '{}' },
   { method: 'POST', path: '/api/vaults/:name/keys', summary: 'keys', access: 'admin', body: keysBody },
   { method: 'DELETE', path: '/api/vaults/:name/agents/:agent', summary: 'revoke', access: 'admin' },
@@ -30,7 +30,7 @@ type Op = {
   security: unknown[];
   parameters?: { name: string; in: string; required: boolean }[];
   requestBody?: { content: { 'application/json': { schema: unknown } } };
-  responses: Record<string, { $ref?: string; content?: Record<string, unknown> }>;
+  responses: Record<string, { $ref?: string; content?: Record<string, unknown>; headers?: unknown }>;
   'x-cairn-access': string;
 };
 
@@ -65,6 +65,8 @@ test('every route is in the document with {name} path parameters, query paramete
   const runs = doc.paths['/api/runs']!.get!;
   assert.deepEqual(runs.parameters!.map((p) => [p.name, p.in, p.required]), [['job', 'query', false], ['limit', 'query', false]]);
   assert.equal(runs.requestBody, undefined);
+  assert.deepEqual(runs.responses['2XX']!.headers, { 'Cairn-Next-After': { description: 'the next page', schema: { type: 'string' } } });
+  assert.equal(grant.responses['2XX']!.headers, undefined, 'no headers where a route names none');
 
   assert.deepEqual(doc.paths['/api/health']!.get!.security, [], 'public routes need no token');
   assert.ok(doc.paths['/api/ca.pem']!.get!.responses['2XX']!.content!['application/x-pem-file']);

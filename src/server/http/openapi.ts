@@ -104,7 +104,11 @@ function operation(route: RouteSpec, pathParams: string[]): Json {
   if (route.body) op.requestBody = { required: true, content: { 'application/json': { schema: jsonSchemaOf(route.body) } } };
   op.responses = {
     // 2XX: the router answers 201 to most POSTs and 200 otherwise; the range keeps that its own business.
-    '2XX': { description: route.answers ?? 'done', content: successContent(route) },
+    '2XX': {
+      description: route.answers ?? 'done',
+      content: successContent(route),
+      ...(route.answerHeaders ? { headers: Object.fromEntries(Object.entries(route.answerHeaders).map(([name, description]) => [name, { description, schema: { type: 'string' } }])) } : {}),
+    },
     '4XX': { $ref: '#/components/responses/Error' },
     '5XX': { $ref: '#/components/responses/Error' },
   };

@@ -16,4 +16,6 @@ export type RouteSpec = {
   query?: Record<string, string>;
   /** short description of the answer, for the document */
   answers?: string;
+  /** headers a successful answer may carry (name → description), for the document */
+  answerHeaders?: Record<string, string>;
 };
