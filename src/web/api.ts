@@ -26,7 +26,8 @@ export function whenSessionEnds(callback: () => void): void {
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
-export async function api<T>(method: Method, path: string, body?: unknown, opts: { signal?: AbortSignal } = {}): Promise<T> {
+/** `onHeaders` sees the answer's headers (a paged listing's Cairn-Next-After). */
+export async function api<T>(method: Method, path: string, body?: unknown, opts: { signal?: AbortSignal; onHeaders?: (h: Headers) => void } = {}): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET' && csrfToken !== undefined) headers['x-csrf-token'] = csrfToken;
@@ -49,6 +50,7 @@ export async function api<T>(method: Method, path: string, body?: unknown, opts:
     if (res.status === 401 && path !== '/api/login') onSessionEnd?.();
     throw new ApiError(res.status, err?.code ?? `HTTP ${res.status}`, err?.message ?? `${method} ${path} answered HTTP ${res.status}`);
   }
+  opts.onHeaders?.(res.headers);
   return json as T;
 }
 

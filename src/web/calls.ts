@@ -46,6 +46,9 @@ export function urlOf(call: Call, params: Record<string, string | number> = {}, 
 }
 
 /** Makes one call of the table. */
-export function call<T>(c: Call, opts: { params?: Record<string, string | number>; query?: Record<string, string | number | undefined>; body?: unknown; signal?: AbortSignal } = {}): Promise<T> {
-  return api<T>(c.method, urlOf(c, opts.params, opts.query), opts.body, opts.signal ? { signal: opts.signal } : {});
+export function call<T>(
+  c: Call,
+  opts: { params?: Record<string, string | number>; query?: Record<string, string | number | undefined>; body?: unknown; signal?: AbortSignal; onHeaders?: (h: Headers) => void } = {},
+): Promise<T> {
+  return api<T>(c.method, urlOf(c, opts.params, opts.query), opts.body, { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onHeaders ? { onHeaders: opts.onHeaders } : {}) });
 }

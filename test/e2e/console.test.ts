@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { tempDir } from '../support/cluster.ts';
-import { checkPage, type Console, type ConsoleCluster, HOSTILE_NAME, logIn, openConsole, startConsoleCluster } from './harness.ts';
+import { checkPage, type Console, type ConsoleCluster, HOSTILE_NAME, logIn, MANY, openConsole, startConsoleCluster } from './harness.ts';
 
 describe('the web console as an admin', { concurrency: 1 }, () => {
   let k: ConsoleCluster;
@@ -103,7 +103,7 @@ describe('the web console as an admin', { concurrency: 1 }, () => {
     }
     await page.locator('select[name="level"]').selectOption('full');
     await page.getByRole('button', { name: 'Estimate' }).click();
-    await page.getByText(/^A full run would read 22 files, 1\.4 MiB\.$/).waitFor({ timeout: 30_000 });
+    await page.getByText(new RegExp(`^A full run would read ${22 + MANY} files, 1\\.4 MiB\\.$`)).waitFor({ timeout: 30_000 });
     await page.getByRole('button', { name: 'Run now' }).click();
     await page.getByRole('heading', { name: /^Run \d+$/ }).waitFor();
     const label = page.locator('.progress-label');
@@ -154,6 +154,14 @@ describe('the web console as an admin', { concurrency: 1 }, () => {
     const row = page.locator('tr[data-entry]', { hasText: HOSTILE_NAME });
     await row.waitFor();
     assert.equal(await page.locator('img').count(), 0, 'the name became an element');
+    await page.getByRole('link', { name: 'many' }).click();
+    await page.locator('tr[data-entry="n-0499"]').waitFor();
+    assert.equal(await page.locator('tr[data-entry]').count(), 500, 'one page of 500');
+    await page.getByRole('button', { name: 'Show the next 500 entries' }).click();
+    await page.locator(`tr[data-entry="n-${String(MANY - 1).padStart(4, '0')}"]`).waitFor();
+    assert.equal(await page.locator('tr[data-entry]').count(), MANY);
+    assert.equal(await page.getByRole('button', { name: /Show the next/ }).count(), 0, 'the last page says so');
+    await page.getByRole('link', { name: '..' }).click();
     await page.getByRole('link', { name: 'docs' }).click();
     await page.locator('tr[data-entry="report.txt"]').waitFor();
     await checkPage(page, 'snapshot');

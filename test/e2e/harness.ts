@@ -13,6 +13,8 @@ import { type Cluster, type Daemon, startCluster, startDaemon, tempDir } from '.
 import { runCairn } from '../support/cli.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
+/** Files in the data's `many` folder: more than one page (500) of the file browser. */
+export const MANY = 620;
 export const HOSTILE_NAME = '<img src=x onerror=alert(1)>.txt';
 export const PASSPHRASE = { CAIRN_PASSPHRASE: 'web console passphrase for tests' };
 export const USER = { name: 'ursula', password: 'ursula-password-for-tests' };
@@ -41,6 +43,9 @@ export async function startConsoleCluster(): Promise<ConsoleCluster> {
   writeFileSync(join(data, HOSTILE_NAME), 'hostile name\n');
   writeFileSync(join(data, 'docs', 'report.txt'), 'x'.repeat(200_000));
   for (let i = 0; i < 20; i++) writeFileSync(join(data, `file-${i}.bin`), Buffer.alloc(64 * 1024, i));
+  // more entries than one page of the file browser
+  mkdirSync(join(data, 'many'));
+  for (let i = 0; i < MANY; i++) writeFileSync(join(data, 'many', `n-${String(i).padStart(4, '0')}`), '');
   const seed = await c.cli(['job', 'create', 'seed', '--agent', 'a1', '--storage', 's1', '--path', data], undefined, PASSPHRASE);
   assert.equal(seed.code, 0, seed.stderr);
   const vault = (await c.json<{ name: string }[]>(['vault', 'list']))[0]!.name;

@@ -53,11 +53,39 @@ function parentOf(path: string): string {
   return cut <= 0 ? '/' : path.slice(0, cut);
 }
 
+/** Entries a folder page asks for; the server pages by name and says where the next page starts. */
+const LS_PAGE = 500;
+
+async function lsPage(id: string, path: string, after: string | undefined, signal?: AbortSignal): Promise<{ entries: LsEntryJson[]; next: string | undefined }> {
+  let next: string | undefined;
+  const entries = await call<LsEntryJson[]>(CALLS.ls, {
+    params: { id },
+    query: { path, after, limit: LS_PAGE },
+    onHeaders: (h) => (next = h.get('cairn-next-after') ?? undefined),
+    ...(signal ? { signal } : {}),
+  });
+  return { entries, next };
+}
+
 const browse = (id: string, path: string) => `/snapshots/${id}?path=${encodeURIComponent(path)}`;
 
 export function SnapshotBrowser({ id, path }: { id: string; path: string }) {
   const snap = useLoad((signal) => call<SnapshotJson>(CALLS.snapshot, { params: { id }, signal }), `snap:${id}`);
-  const dir = useLoad((signal) => call<LsEntryJson[]>(CALLS.ls, { params: { id }, query: { path }, signal }), `ls:${id}:${path}`);
+  const dir = useLoad((signal) => lsPage(id, path, undefined, signal), `ls:${id}:${path}`);
+  // later pages of this folder, appended as asked for (the first page comes with `dir`)
+  const [more, setMore] = useState<{ key: string; entries: LsEntryJson[]; next: string | undefined; error?: string }>({ key: '', entries: [], next: undefined });
+  const here = `${id}:${path}`;
+  const shownMore = more.key === here ? more : { key: here, entries: [], next: dir.data?.next };
+  const entries = [...(dir.data?.entries ?? []), ...shownMore.entries];
+  const next = shownMore.key === here && shownMore.entries.length > 0 ? shownMore.next : dir.data?.next;
+  const loadMore = async () => {
+    try {
+      const page = await lsPage(id, path, next);
+      setMore({ key: here, entries: [...shownMore.entries, ...page.entries], next: page.next });
+    } catch (e) {
+      setMore({ ...shownMore, error: (e as Error).message });
+    }
+  };
   const crumbs = path === '/' ? [] : path.split('/').filter((p) => p !== '');
   // picked paths stay picked while browsing other folders of the snapshot
   const [picked, setPicked] = useState<string[]>([]);
@@ -100,7 +128,7 @@ export function SnapshotBrowser({ id, path }: { id: string; path: string }) {
               <td />
             </tr>
           )}
-          {(dir.data ?? []).map((e) => (
+          {entries.map((e) => (
             <tr key={e.path} data-entry={e.name}>
               <td>
                 <input type="checkbox" aria-label={`Pick ${e.name}`} checked={picked.includes(e.path)} onChange={(ev) => toggle(e.path, ev.target.checked)} />
@@ -116,7 +144,13 @@ export function SnapshotBrowser({ id, path }: { id: string; path: string }) {
         </tbody>
       </table>
 </div>
-      {dir.data?.length === 0 && <p>This folder is empty.</p>}
+      {dir.data && entries.length === 0 && <p>This folder is empty.</p>}
+      <ErrorLine error={shownMore.error} />
+      {next !== undefined && (
+        <button type="button" onClick={() => void loadMore()}>
+          Show the next {LS_PAGE} entries
+        </button>
+      )}
       {snap.data && <RestoreWizard snapshot={snap.data} include={picked} />}
     </section>
   );
