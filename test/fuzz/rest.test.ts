@@ -89,8 +89,9 @@ describe('fuzzing the REST API of a real backup server', { concurrency: 1 }, () 
         let answer = await send(api, agent, method, path, body);
         assert.ok(answer.status >= 200 && answer.status < 500, `${method} ${path} answered ${answer.status}: ${answer.text.slice(0, 300)}`);
         if (answer.status >= 400) assert.match(answer.text, /"error":\{"code":"E_[A-Z_]+","message":"/);
-        // as in parsesOrRefuses: a slow answer must be slow again to count (the machine is shared)
-        if (answer.ms > MAX_INPUT_MS) answer = await send(api, agent, method, path, body);
+        // as in parsesOrRefuses: a slow answer must be slow again to count (the machine is shared;
+        // a round trip through the server under a full test suite's load can stall twice in a row)
+        for (let again = 0; again < 3 && answer.ms > MAX_INPUT_MS; again++) answer = await send(api, agent, method, path, body);
         assert.ok(answer.ms <= MAX_INPUT_MS, `${method} ${path} took ${answer.ms.toFixed(0)} ms`);
       }),
       { seed: 7, numRuns: LONG_RUN ? 20 * runs : runs, endOnFailure: true },
