@@ -253,7 +253,9 @@ describe('bad input to the backup server', { concurrency: 1 }, () => {
       await httpRefused(api, '/api/restores', {}, { status: 400, code: 'E_BAD_REQUEST', message: /^GET is not allowed on \/api\/restores$/ });
       await httpRefused(api, '/api/nope', {}, { status: 404, code: 'E_NOT_FOUND', message: /^no such API route: GET \/api\/nope$/ });
       await httpRefused(api, '/api/jobs/j1/explode', { body: {} }, { status: 404, code: 'E_NOT_FOUND', message: /^no such API route: POST \/api\/jobs\/j1\/explode$/, audit: { what: 'POST /api/jobs/j1/explode', result: 'E_NOT_FOUND' } });
-      await httpRefused(api, '/nope', {}, { status: 404, code: 'E_NOT_FOUND', message: /^no such page: \/nope$/ });
+      // outside /api/ the web console answers: a missing file is a 404 (any other path is a page of the app)
+      await httpRefused(api, '/nope.txt', {}, { status: 404, code: 'E_NOT_FOUND', message: /^no such file: \/nope\.txt$/ });
+      await httpRefused(api, '/assets/gone.js', {}, { status: 404, code: 'E_NOT_FOUND', message: /^no such file: \/assets\/gone\.js$/ });
     });
 
     it('refuses requests without a token or with a forged one (401) and an auditor who tries a change (403)', async () => {

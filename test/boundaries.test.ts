@@ -1,4 +1,4 @@
-// The parts (agent, storage, later server) may import core/, protocol/ and themselves only:
+// The parts (agent, storage, server, and the web console) may import core/, protocol/ and themselves only:
 // this reads every import specifier under src/ and fails on a crossing.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -6,7 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 
 const SRC = path.resolve(import.meta.dirname, '../src');
-const PARTS = ['agent', 'storage', 'server'];
+const PARTS = ['agent', 'storage', 'server', 'web'];
 const SHARED = ['core', 'protocol'];
 
 function* tsFiles(dir: string): Generator<string> {

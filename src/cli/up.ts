@@ -142,6 +142,7 @@ export const upCommand: Command = {
       `Cairn is up (data in ${data})`,
       `  web console:  ${server.url}/`,
       `  CA fingerprint: ${server.caFingerprint}`,
+      `  in a browser, trust ${path.join(serverDir, 'ca.pem')} as a certificate authority (check the fingerprint above)`,
       `  storage server: local   agent: ${agentName}`,
       `  the cairn CLI is logged in as admin (${login!.file})`,
     ];

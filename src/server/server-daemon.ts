@@ -23,7 +23,7 @@ import type { ServerContext } from './context.ts';
 import { ControlHub, type PartRef } from './control-hub.ts';
 import { EventHub } from './http/events.ts';
 import { limitConnectionsPerAddress, requestTimeouts } from './http/connection-limits.ts';
-import { Router, sendJson } from './http/router.ts';
+import { Router } from './http/router.ts';
 import { admitPart, createPartToken, partHeartbeat, partOffline, partOnline } from './parts.ts';
 import { sendRevokedList } from './revocation.ts';
 import { PartLog, setProgress } from './runs.ts';
@@ -37,7 +37,8 @@ import { HEARTBEAT_MS, type RenewCertificateParams, renewCertificateSchema } fro
 import { snapshotCreated, snapshotIndex } from './snapshots.ts';
 import { chooseAdvertise, formatListen, localUrl, parseListen, reachableUrl } from '../core/listen.ts';
 import { Rebuilds } from './rebuild.ts';
-import { webPage } from './web-page.ts';
+import { ensureConsoleBuilt, CONSOLE_DIST } from './web/console-build.ts';
+import { consoleFiles } from './web/console-files.ts';
 import { loadWebIdentity, serverTls, type WebCertFiles } from './web-cert.ts';
 import { refreshInBackground, startFiguresRefresh } from './storage-figures.ts';
 import type { MetricsEndpoint } from '../core/metrics-endpoint.ts';
@@ -204,6 +205,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     // loaded only by a server that serves metrics
     const metrics = options.metricsListen !== undefined ? (await import('./metrics.ts')).serverMetrics(c) : undefined;
     if (metrics) metricsEndpoint = await (await import('../core/metrics-endpoint.ts')).serveMetrics(options.metricsListen!, metrics.registry);
+    // the web console, built first when missing or older than src/web/ (a build that fails fails the start)
+    await ensureConsoleBuilt(log);
+    const webConsole = consoleFiles(CONSOLE_DIST);
     const routes = apiRoutes(c, { scheduler, rebuilds, alerts });
     const router = new Router(
       routes,
@@ -221,12 +225,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         void router.handle(req, res);
         return;
       }
-      if (req.method === 'GET' && (req.url === '/' || req.url === '/index.html')) {
-        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-        res.end(webPage(c.url));
-        return;
-      }
-      sendJson(res, 404, { error: { code: 'E_NOT_FOUND', message: `no such page: ${req.url}` } });
+      webConsole(req, res);
     });
     // Listen only now: every handler is in place, so no early request hangs unanswered.
     const address = await new Promise<AddressInfo>((res, rej) => {

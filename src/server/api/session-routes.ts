@@ -6,6 +6,7 @@ import type { ServerContext } from '../context.ts';
 import { getRun, liveProgressEvents, parseRunId } from '../runs.ts';
 import type { EventFilter } from '../http/events.ts';
 import { type Caller, tokenKey } from '../auth/accounts.ts';
+import { clearedSessionCookie, csrfTokenOf, requestCredential, sessionCookie } from '../auth/web-session.ts';
 import { openApiDocument } from '../http/openapi.ts';
 import { type Route, TAKEN } from '../http/router.ts';
 import { renewedCertificate } from '../cert-renewal.ts';
@@ -13,7 +14,11 @@ import { type EnrollRequest, enroll } from '../parts.ts';
 
 const loginBody: Schema = {
   type: 'object',
-  properties: { user: { type: 'string', minLength: 1, maxLength: 64 }, password: { type: 'string', minLength: 1, maxLength: 1024 } },
+  properties: {
+    user: { type: 'string', minLength: 1, maxLength: 64 },
+    password: { type: 'string', minLength: 1, maxLength: 1024 },
+    cookie: { type: 'boolean', description: 'a browser: the session goes in an HttpOnly cookie, and the answer carries the csrf token instead of the session token' },
+  },
   required: ['user', 'password'],
 };
 
@@ -86,12 +91,16 @@ export function sessionRoutes(ctx: ServerContext, allRoutes: () => readonly Rout
     {
       method: 'POST',
       path: '/api/login',
-      summary: 'log in; answers a session token for Authorization: Bearer',
+      summary: 'log in; answers a session token for Authorization: Bearer (or, with cookie: true, sets it as an HttpOnly cookie and answers the csrf token)',
       access: 'public',
       body: loginBody,
-      handle: async ({ body, remoteAddress }) => {
-        const { user, password } = body as { user: string; password: string };
-        return ctx.limiter.attempt(user, remoteAddress, () => ctx.accounts.login(user, password));
+      handle: async ({ body, remoteAddress, res }) => {
+        const { user, password, cookie } = body as { user: string; password: string; cookie?: boolean };
+        const session = await ctx.limiter.attempt(user, remoteAddress, () => ctx.accounts.login(user, password));
+        if (!cookie) return session;
+        const { token, ...rest } = session;
+        res.setHeader('set-cookie', sessionCookie(token, Date.parse(session.expiresAt)));
+        return { ...rest, csrf: csrfTokenOf(token) };
       },
     },
     {
@@ -99,9 +108,11 @@ export function sessionRoutes(ctx: ServerContext, allRoutes: () => readonly Rout
       path: '/api/logout',
       summary: 'end this session (and the event streams it opened)',
       access: 'read',
-      handle: async ({ req }) => {
-        const ended = await ctx.accounts.logout((req.headers.authorization ?? '').replace(/^Bearer\s+/i, ''));
+      handle: async ({ req, res }) => {
+        const credential = requestCredential(req);
+        const ended = await ctx.accounts.logout(credential.token ?? '');
         if (ended !== undefined) ctx.events.end({ token: ended });
+        if (credential.viaCookie) res.setHeader('set-cookie', clearedSessionCookie());
         return {};
       },
     },
@@ -132,7 +143,7 @@ export function sessionRoutes(ctx: ServerContext, allRoutes: () => readonly Rout
         const run = asked === null ? undefined : parseRunId(asked);
         if (run !== undefined) await getRun(ctx.db, run, caller); // unknown, or not the caller's: 404
         const filter = run !== undefined ? (type: string, data: unknown) => type !== 'part' && (data as { id?: number }).id === run : await eventAccess(ctx, caller!);
-        ctx.events.attach(req, res, filter, liveProgressEvents(), { user: caller!.id, token: tokenKey(req.headers.authorization) });
+        ctx.events.attach(req, res, filter, liveProgressEvents(), { user: caller!.id, token: tokenKey(requestCredential(req).token) });
         return TAKEN;
       },
     },

@@ -6,6 +6,7 @@ import { durationText } from '../../core/durations.ts';
 import { nameSchema, type Schema } from '../../protocol/api-schema.ts';
 import { API_TOKEN_PREFIX, TOKEN_TTL } from '../../protocol/api-token.ts';
 import { allows } from '../auth/roles.ts';
+import { csrfTokenOf, requestCredential } from '../auth/web-session.ts';
 import type { ServerContext } from '../context.ts';
 import type { Route } from '../http/router.ts';
 import { createPartToken } from '../parts.ts';
@@ -72,14 +73,18 @@ export function tokenRoutes(ctx: ServerContext): Route[] {
     {
       method: 'GET',
       path: '/api/me',
-      summary: 'who the bearer token stands for, and whether it is a session or an API token',
+      summary: 'who the bearer token (or session cookie) stands for, and whether it is a session or an API token; a cookie session also gets its csrf token',
       access: 'read',
-      answers: '{user, role, kind: session|api}',
-      handle: async ({ req, caller }) => ({
-        user: caller!.name,
-        role: caller!.role,
-        kind: /^(?:Bearer\s+)?(\S+)/i.exec(req.headers.authorization ?? '')?.[1]?.startsWith(API_TOKEN_PREFIX) ? 'api' : 'session',
-      }),
+      answers: '{user, role, kind: session|api, csrf?}',
+      handle: async ({ req, caller }) => {
+        const { token, viaCookie } = requestCredential(req);
+        return {
+          user: caller!.name,
+          role: caller!.role,
+          kind: token?.startsWith(API_TOKEN_PREFIX) ? 'api' : 'session',
+          ...(viaCookie ? { csrf: csrfTokenOf(token!) } : {}),
+        };
+      },
     },
   ];
 }

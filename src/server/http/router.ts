@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CairnError, httpStatusOf, TooManyError } from '../../core/errors.ts';
 import { checkBody } from '../../protocol/api-schema.ts';
 import type { Caller } from '../auth/accounts.ts';
+import { csrfMatches, requestCredential } from '../auth/web-session.ts';
 import { auditTarget } from './audit-target.ts';
 import type { RouteSpec } from './route-spec.ts';
 
@@ -158,9 +159,11 @@ export class Router {
           : new CairnError('E_NOT_FOUND', `no such API route: ${method} ${url.pathname}`);
       }
       if (route.access !== 'public') {
-        const auth = req.headers.authorization;
-        const m = auth === undefined ? null : /^Bearer (\S+)$/i.exec(auth);
-        caller = await this.#hooks.authenticate(m?.[1]);
+        const credential = requestCredential(req);
+        caller = await this.#hooks.authenticate(credential.token);
+        // the browser sends its cookie on any site's request: a change needs the header only the console can send
+        if (credential.viaCookie && method !== 'GET' && !csrfMatches(req, credential.token!))
+          throw new CairnError('E_FORBIDDEN', `${method} ${route.path} with the session cookie needs the X-CSRF-Token header the login answered`);
         if (!this.#hooks.allows(caller, route.access))
           throw new CairnError('E_FORBIDDEN', `role ${caller.role} may not ${method} ${route.path}`);
       }
