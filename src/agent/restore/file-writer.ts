@@ -61,6 +61,9 @@ export class FileWriter {
   private readonly tmp: Buffer;
   private readonly budget: WriteBudget;
   private fd = -1;
+  /** `dir` held from the create to the rename or the cleanup: both in the very same directory */
+  private dirFd = -1;
+  private abandoned = false;
   private next = 0;
   private offset = 0;
   private dataEnd = 0;
@@ -132,18 +135,16 @@ export class FileWriter {
     if (this.opening) return;
     this.opening = true;
     this.inflight++;
-    let dirFd: number;
     try {
-      dirFd = this.dir.acquire();
+      this.dirFd = this.dir.acquire();
     } catch (e) {
       this.fail(e);
       this.settle();
       return;
     }
-    fs.open(inDir(dirFd, this.tmp), CREATE_FLAGS, 0o600, (e, fd) => {
+    fs.open(inDir(this.dirFd, this.tmp), CREATE_FLAGS, 0o600, (e, fd) => {
       if (e) this.fail(this.dir.explain(e));
       else this.fd = fd;
-      this.dir.release();
       const queued = this.queued.splice(0);
       if (!e) for (const q of queued) this.write(q.data, q.position);
       this.settle();
@@ -181,7 +182,9 @@ export class FileWriter {
   }
 
   private settle(): void {
-    if (--this.inflight === 0) this.idle?.();
+    if (--this.inflight > 0) return;
+    if (this.abandoned) this.cleanUp();
+    this.idle?.();
   }
 
   private settled(): Promise<void> | undefined {
@@ -191,17 +194,26 @@ export class FileWriter {
     });
   }
 
-  /** Drops the file after the restore as a whole failed: closes it and removes the temporary name. */
+  /**
+   * Drops the file after the restore as a whole failed: closes it, removes the temporary name and
+   * lets its directory go, now or once the calls in flight are done.
+   */
   abandon(): void {
     this.fail(new CairnError('E_INTERNAL', 'restore abandoned'));
-    if (this.fd >= 0 && this.inflight === 0) {
-      fs.closeSync(this.fd);
-      this.fd = -1;
-    }
+    this.abandoned = true;
+    if (this.inflight === 0) this.cleanUp();
+  }
+
+  /** Closes the file, removes its temporary name and releases the directory (each once). */
+  private cleanUp(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+    if (this.dirFd < 0) return;
     try {
-      this.dir.hold((fd) => removeTemp(fd, this.tmp));
-    } catch {
-      // a directory that cannot be reopened any more: nothing of ours to remove there
+      removeTemp(this.dirFd, this.tmp);
+    } finally {
+      this.dirFd = -1;
+      this.dir.release();
     }
   }
 
@@ -223,18 +235,25 @@ export class FileWriter {
         const fd = this.fd;
         this.fd = -1;
         fs.closeSync(fd);
-        await this.dir.hold((dirFd) => fs.promises.rename(inDir(dirFd, this.tmp), inDir(dirFd, this.name)));
+        this.inflight++; // an abandon meanwhile lets the directory go only once the rename is done
+        try {
+          await fs.promises.rename(inDir(this.dirFd, this.tmp), inDir(this.dirFd, this.name));
+        } finally {
+          this.settle();
+        }
+        if (this.dirFd >= 0) {
+          this.dirFd = -1;
+          this.dir.release();
+        }
         return;
       } catch (e) {
-        this.fail(e);
+        this.fail(this.dir.explain(e));
       }
     }
-    if (this.fd >= 0) fs.closeSync(this.fd);
-    this.fd = -1;
     try {
-      this.dir.hold((fd) => removeTemp(fd, this.tmp));
+      this.cleanUp();
     } catch {
-      // the failure below says why; a directory that cannot be reopened holds nothing of ours
+      // the failure below says why the file is not there
     }
     throw reasonError(this.failure, this.path);
   }
