@@ -21,7 +21,10 @@ import { restore } from '../src/agent/restore/restorer.ts';
 import { loadSnapshot } from '../src/agent/snapshots.ts';
 import { StorageClient } from '../src/agent/storage-client.ts';
 import { parseKeyFile, unwrapKeys, type VaultKeys } from '../src/core/keys.ts';
+import type { RunJson } from '../src/protocol/api-types.ts';
 import { type CliResult, runCairn } from './support/cli.ts';
+import { type Cluster, startCluster } from './support/cluster.ts';
+import { assertRsyncIdentical, endedRun } from './support/crash-support.ts';
 import { type StorageProcess, startStorage } from './support/storage-process.ts';
 
 const PASSPHRASE = 'restore race passphrase';
@@ -60,18 +63,48 @@ function outsideState(root: string): string[] {
   return lines;
 }
 
-/** Entries of this process's descriptors that point under `dir`. */
-function fdsUnder(dir: string): string[] {
+/** Entries of a process's descriptors (this one's by default) that point under `dir`. */
+function fdsUnder(dir: string, pid: number | 'self' = 'self'): string[] {
   const open: string[] = [];
-  for (const fd of fs.readdirSync('/proc/self/fd')) {
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
     try {
-      const to = fs.readlinkSync(`/proc/self/fd/${fd}`);
+      const to = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
       if (to.startsWith(dir)) open.push(to);
     } catch {
       // closed meanwhile (readdir's own descriptor)
     }
   }
   return open;
+}
+
+/**
+ * Several directories of small and multi-chunk files, with a subdirectory, a symlink, a FIFO, a
+ * hard link pair and (as root) another owner: every kind of write the restorer makes.
+ */
+function buildTree(src: string): void {
+  for (const [i, d] of DIRS.entries()) {
+    const dir = join(src, d);
+    fs.mkdirSync(join(dir, 'sub'), { recursive: true });
+    for (let f = 0; f < FILES_PER_DIR; f++) {
+      const size = f === 0 ? 300_000 : 500 + ((f * 977) % 4000);
+      fs.writeFileSync(join(dir, `f${f}`), Buffer.alloc(size, `${d}/${f} `), { mode: 0o640 });
+    }
+    fs.writeFileSync(join(dir, 'sub', 'inner'), `inner of ${d}\n`);
+    fs.symlinkSync(`f${i}`, join(dir, 'link'));
+    fs.linkSync(join(dir, 'f1'), join(dir, 'f1-again'));
+    spawnSync('mkfifo', ['-m', '0620', join(dir, 'pipe')]);
+    fs.chmodSync(dir, 0o750);
+    if (asRoot) spawnSync('chown', ['-hR', '4321:4321', dir]);
+  }
+}
+
+/** Outside the target: names the restore writes, so a write, chmod or chown through a swap would land on one. Returns its state. */
+function buildOutside(outside: string): string[] {
+  fs.mkdirSync(join(outside, 'sub'), { recursive: true });
+  for (const name of ['f0', 'f1', 'f2', 'link', 'pipe']) fs.writeFileSync(join(outside, name), `outside ${name}\n`, { mode: 0o600 });
+  fs.writeFileSync(join(outside, 'sub', 'inner'), 'outside inner\n', { mode: 0o600 });
+  fs.utimesSync(outside, 1_000_000, 1_000_000);
+  return outsideState(outside);
 }
 
 describe('a restore racing a directory swapped for a symlink', () => {
@@ -99,29 +132,9 @@ describe('a restore racing a directory swapped for a symlink', () => {
     server = await startStorage();
     work = fs.mkdtempSync(join(tmpdir(), 'cairn-race-'));
     src = join(work, 'src');
-    // several directories of small and multi-chunk files, with a subdirectory, a symlink, a FIFO,
-    // a hard link pair and (as root) another owner: every kind of write the restorer makes
-    for (const [i, d] of DIRS.entries()) {
-      const dir = join(src, d);
-      fs.mkdirSync(join(dir, 'sub'), { recursive: true });
-      for (let f = 0; f < FILES_PER_DIR; f++) {
-        const size = f === 0 ? 300_000 : 500 + ((f * 977) % 4000);
-        fs.writeFileSync(join(dir, `f${f}`), Buffer.alloc(size, `${d}/${f} `), { mode: 0o640 });
-      }
-      fs.writeFileSync(join(dir, 'sub', 'inner'), `inner of ${d}\n`);
-      fs.symlinkSync(`f${i}`, join(dir, 'link'));
-      fs.linkSync(join(dir, 'f1'), join(dir, 'f1-again'));
-      spawnSync('mkfifo', ['-m', '0620', join(dir, 'pipe')]);
-      fs.chmodSync(dir, 0o750);
-      if (asRoot) spawnSync('chown', ['-hR', '4321:4321', dir]);
-    }
-    // outside: names the restore writes, so a write, chmod or chown through a swap would land on one
+    buildTree(src);
     outside = join(work, 'outside');
-    fs.mkdirSync(join(outside, 'sub'), { recursive: true });
-    for (const name of ['f0', 'f1', 'f2', 'link', 'pipe']) fs.writeFileSync(join(outside, name), `outside ${name}\n`, { mode: 0o600 });
-    fs.writeFileSync(join(outside, 'sub', 'inner'), 'outside inner\n', { mode: 0o600 });
-    fs.utimesSync(outside, 1_000_000, 1_000_000);
-    before0 = outsideState(outside);
+    before0 = buildOutside(outside);
 
     connection = ['--storage', server.url, '--ca', server.caFile, '--access-key-file', server.accessKeyFile, '--vault', VAULT];
     const init = await cairn(['direct', 'init', ...connection]);
@@ -242,6 +255,48 @@ describe('a restore racing a directory swapped for a symlink', () => {
       for (let i = 0; i < 100 && fdsUnder(canceled).length; i++) await new Promise((r) => setTimeout(r, 20));
       assert.deepEqual(fdsUnder(canceled), []);
     });
+  });
+});
+
+describe('a restore run by an agent, a directory swapped right after it was opened', () => {
+  let c: Cluster;
+  let work: string;
+  let hook: string;
+
+  before(async () => {
+    work = fs.mkdtempSync(join(tmpdir(), 'cairn-race-agent-'));
+    hook = join(work, 'swap.json');
+    c = await startCluster({ agents: ['race-agent'], storages: ['race-storage'], env: { CAIRN_TEST: '1', CAIRN_TEST_RESTORE_SWAP_FILE: hook } });
+  });
+
+  after(async () => {
+    await c?.stop();
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  it('writes into the directory the agent holds, nothing outside, and the agent keeps no descriptor of the target', async () => {
+    const src = join(work, 'src');
+    buildTree(src);
+    const outside = join(work, 'outside');
+    const before0 = buildOutside(outside);
+    const create = await c.cli(['job', 'create', 'race', '--agent', 'race-agent', '--storage', 'race-storage', '--path', src], undefined, {
+      CAIRN_PASSPHRASE: PASSPHRASE,
+    });
+    assert.equal(create.code, 0, create.stderr);
+    const backup = await endedRun(c, (await c.json<RunJson>(['job', 'run', 'race'])).id);
+    assert.equal(backup.status, 'succeeded', JSON.stringify(backup));
+
+    const dst = join(work, 'dst');
+    const swapped = join(dst, src, 'd3');
+    fs.writeFileSync(hook, JSON.stringify({ dir: swapped, outside }));
+    const run = await c.cli(['restore', backup.snapshot!, '--to', dst, '--wait', '--json']);
+    assert.deepEqual(outsideState(outside), before0, 'nothing outside the target changed');
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal((JSON.parse(run.stdout) as RunJson).status, 'succeeded', run.stdout);
+    assert.ok(fs.lstatSync(swapped).isSymbolicLink(), 'the hook swapped the directory');
+    assertRsyncIdentical(join(src, 'd3'), `${swapped}.moved`);
+    assertRsyncIdentical(join(src, 'd4'), join(dst, src, 'd4'));
+    assert.deepEqual(fdsUnder(dst, c.agents.get('race-agent')!.process.pid!), []);
   });
 });
 
