@@ -31,9 +31,13 @@ export const DIR_FDS = 256;
 const O_PATH = 0o10000000;
 const OPEN_DIR = O_PATH | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW;
 
+/** `/proc/self/fd/<fd>/` by descriptor number (a few hundred at most): made once, not per file. */
+const prefixes: Buffer[] = [];
+
 /** `/proc/self/fd/<fd>/<name>`: `name` in the directory `fd` holds, wherever that is now. */
 export function inDir(fd: number, name: Buffer): Buffer {
-  return Buffer.concat([Buffer.from(`/proc/self/fd/${fd}/`), name]);
+  const prefix = (prefixes[fd] ??= Buffer.from(`/proc/self/fd/${fd}/`));
+  return Buffer.concat([prefix, name], prefix.length + name.length);
 }
 
 /** The last name of a path. */
