@@ -240,7 +240,8 @@ export class DirCache {
 /** A directory that cannot be opened with O_NOFOLLOW: a symlink or file is E_UNSAFE_PATH, saying which. */
 function unsafe(h: DirHandle, path: Buffer | string, e: unknown, again: boolean): unknown {
   const code = (e as NodeJS.ErrnoException).code;
-  if (code !== 'ENOTDIR' && code !== 'ELOOP' && !(again && code === 'ENOENT')) return e;
+  // ENOENT: it was there a moment ago (made, found by the walk, or held before)
+  if (code !== 'ENOTDIR' && code !== 'ELOOP' && code !== 'ENOENT') return e;
   if (code === 'ENOENT')
     return new CairnError('E_UNSAFE_PATH', `${displayPath(h.path)} was moved or removed during the restore`, { cause: e });
   const st = fs.lstatSync(path, { throwIfNoEntry: false });
