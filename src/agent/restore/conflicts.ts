@@ -23,10 +23,10 @@ export function restoredStamp(time: Date): string {
   return time.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
 }
 
-/** True when something (of any type, a dangling symlink too) is at `path`. */
-export function occupied(path: Buffer): boolean {
-  return fs.lstatSync(path, { throwIfNoEntry: false }) !== undefined;
-}
+/** How a path is looked at: its lstat, or undefined when nothing is there (the restore looks in a held directory). */
+export type Look = (path: Buffer) => fs.Stats | undefined;
+
+const lookAtPath: Look = (path) => fs.lstatSync(path, { throwIfNoEntry: false });
 
 export class ConflictResolver {
   readonly policy: ConflictPolicy;
@@ -48,8 +48,8 @@ export class ConflictResolver {
    * undefined (`skip`). `fresh`: its directory was made by this restore, so nothing is there.
    * Throws when `path` cannot be examined (the caller reports the entry damaged).
    */
-  place(path: Buffer, fresh: boolean): Buffer | undefined {
-    if (fresh || !occupied(path)) return path;
+  place(path: Buffer, fresh: boolean, look: Look = lookAtPath): Buffer | undefined {
+    if (fresh || !look(path)) return path;
     this.count++;
     if (this.listed.length < MAX_LISTED_CONFLICTS) this.listed.push({ path: this.#show(path), action: this.policy });
     if (this.policy === 'overwrite') return path;
@@ -57,18 +57,18 @@ export class ConflictResolver {
     const renamed = Buffer.concat([path, this.#suffix]);
     // a second restore in the same second: number the names rather than replace one
     for (let n = 0, candidate = renamed; ; candidate = Buffer.concat([renamed, Buffer.from(`-${++n}`)]))
-      if (!occupied(candidate)) return candidate;
+      if (!look(candidate)) return candidate;
   }
 
   /**
    * Where a directory goes: an existing directory is restored into; something else in its place
-   * is a conflict (`overwrite` leaves it to ensureRealDir, which refuses to replace it).
+   * is a conflict (`overwrite` leaves it to the restorer, which refuses to restore through it).
    */
-  placeDir(path: Buffer, fresh: boolean): Buffer | undefined {
+  placeDir(path: Buffer, fresh: boolean, look: Look = lookAtPath): Buffer | undefined {
     if (fresh) return path;
-    const st = fs.lstatSync(path, { throwIfNoEntry: false });
+    const st = look(path);
     if (!st || st.isDirectory() || this.policy === 'overwrite') return path;
-    return this.place(path, false);
+    return this.place(path, false, look);
   }
 
   /** Every conflict by what the policy did with it (one policy per restore: one count is non-zero). */

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { CairnError, isCairnError } from '../../core/errors.ts';
 import type { TreeNode } from '../../core/tree.ts';
+import { DirCache, type DirHandle } from './dir-handles.ts';
 import { FileWriter, WriteBudget, writeHardlink, writeSymlink } from './file-writer.ts';
 
 function fileNode(size: number, chunks: number, mode = 0o640): TreeNode {
@@ -23,26 +24,33 @@ function fileNode(size: number, chunks: number, mode = 0o640): TreeNode {
   };
 }
 
-function withDir(fn: (dir: string) => Promise<void>) {
+/** A scratch directory, held open as the restorer holds its directories. */
+function withDir(fn: (dir: string, held: DirHandle) => Promise<void>) {
   return async () => {
     const dir = fs.mkdtempSync(join(tmpdir(), 'cairn-writer-'));
+    const cache = new DirCache();
+    const held = cache.root(Buffer.from(dir));
     try {
-      await fn(dir);
+      await fn(dir, held);
     } finally {
+      cache.close(held);
+      assert.equal(cache.openCount, 0);
       fs.rmSync(dir, { recursive: true, force: true });
     }
   };
 }
 
+const named = (name: string) => Buffer.from(name);
+
 const MiB = 1024 * 1024;
 
 test(
   'chunks taken out of order land in order; zero chunks stay holes; the file appears only when complete',
-  withDir(async (dir) => {
+  withDir(async (dir, held) => {
     const path = Buffer.from(join(dir, 'sparse'));
     const a = Buffer.alloc(MiB, 0x61);
     const c = Buffer.alloc(100, 0x63);
-    const w = new FileWriter(Buffer.from(dir), path, fileNode(8 * MiB + 100, 4), new WriteBudget(64 * MiB));
+    const w = new FileWriter(held, named('sparse'), path, fileNode(8 * MiB + 100, 4), new WriteBudget(64 * MiB));
     w.put(2, { data: c.subarray(0, 0), length: 0 });
     w.put(3, { data: c, length: 100 });
     w.put(1, { data: null, length: 7 * MiB - MiB + MiB }); // a 7 MiB hole
@@ -65,13 +73,13 @@ test(
 
 test(
   'a file ending in a hole is truncated to its size; an empty file is made',
-  withDir(async (dir) => {
-    const tail = new FileWriter(Buffer.from(dir), Buffer.from(join(dir, 'tail')), fileNode(3 * MiB, 2), new WriteBudget(MiB));
+  withDir(async (dir, held) => {
+    const tail = new FileWriter(held, named('tail'), Buffer.from(join(dir, 'tail')), fileNode(3 * MiB, 2), new WriteBudget(MiB));
     tail.put(0, { data: Buffer.from('x'), length: 1 });
     tail.put(1, { data: null, length: 3 * MiB - 1 });
     await tail.finish(false);
     assert.equal(fs.statSync(join(dir, 'tail')).size, 3 * MiB);
-    const empty = new FileWriter(Buffer.from(dir), Buffer.from(join(dir, 'empty')), fileNode(0, 0), new WriteBudget(MiB));
+    const empty = new FileWriter(held, named('empty'), Buffer.from(join(dir, 'empty')), fileNode(0, 0), new WriteBudget(MiB));
     assert.equal(empty.complete, true);
     await empty.finish(false);
     assert.equal(fs.statSync(join(dir, 'empty')).size, 0);
@@ -80,12 +88,12 @@ test(
 
 test(
   'a damaged chunk or a wrong size discards the file and its temporary name',
-  withDir(async (dir) => {
-    const damaged = new FileWriter(Buffer.from(dir), Buffer.from(join(dir, 'damaged')), fileNode(200_000, 2), new WriteBudget(MiB));
+  withDir(async (dir, held) => {
+    const damaged = new FileWriter(held, named('damaged'), Buffer.from(join(dir, 'damaged')), fileNode(200_000, 2), new WriteBudget(MiB));
     damaged.put(0, { data: Buffer.alloc(100_000, 1), length: 100_000 });
     damaged.put(1, { error: new CairnError('E_CORRUPT', 'blob failed authentication') });
     await assert.rejects(damaged.finish(false), (e) => isCairnError(e, 'E_CORRUPT'));
-    const short = new FileWriter(Buffer.from(dir), Buffer.from(join(dir, 'short')), fileNode(10, 1), new WriteBudget(MiB));
+    const short = new FileWriter(held, named('short'), Buffer.from(join(dir, 'short')), fileNode(10, 1), new WriteBudget(MiB));
     short.put(0, { data: Buffer.from('abc'), length: 3 });
     await assert.rejects(short.finish(false), (e) => isCairnError(e, 'E_CORRUPT') && /10/.test(e.message));
     assert.deepEqual(fs.readdirSync(dir), []);
@@ -94,11 +102,11 @@ test(
 
 test(
   'a symlink planted at the final name is replaced, never written through',
-  withDir(async (dir) => {
+  withDir(async (dir, held) => {
     const victim = join(dir, 'victim');
     fs.writeFileSync(victim, 'keep me');
     fs.symlinkSync(victim, join(dir, 'f'));
-    const w = new FileWriter(Buffer.from(dir), Buffer.from(join(dir, 'f')), fileNode(3, 1), new WriteBudget(MiB));
+    const w = new FileWriter(held, named('f'), Buffer.from(join(dir, 'f')), fileNode(3, 1), new WriteBudget(MiB));
     w.put(0, { data: Buffer.from('new'), length: 3 });
     await w.finish(false);
     assert.equal(fs.readFileSync(victim, 'utf8'), 'keep me');
@@ -109,16 +117,16 @@ test(
 
 test(
   'symlinks keep their target bytes; a hard link made twice stays one inode and leaves no temporary name',
-  withDir(async (dir) => {
+  withDir(async (dir, held) => {
     const target = Buffer.from([0x2e, 0x2e, 0x2f, 0xff, 0x0a]);
     const link = Buffer.from(join(dir, 'l'));
     const node = { ...fileNode(0, 0, 0o777), type: 'symlink' as const, target };
-    await writeSymlink(Buffer.from(dir), link, node, false);
-    await writeSymlink(Buffer.from(dir), link, node, false);
+    await writeSymlink({ dir: held, name: named('l') }, link, node, false);
+    await writeSymlink({ dir: held, name: named('l') }, link, node, false);
     assert.deepEqual(fs.readlinkSync(link, { encoding: 'buffer' }), target);
     fs.writeFileSync(join(dir, 'a'), 'x');
-    await writeHardlink(Buffer.from(dir), Buffer.from(join(dir, 'b')), Buffer.from(join(dir, 'a')));
-    await writeHardlink(Buffer.from(dir), Buffer.from(join(dir, 'b')), Buffer.from(join(dir, 'a')));
+    await writeHardlink({ dir: held, name: named('b') }, { dir: held, name: named('a') });
+    await writeHardlink({ dir: held, name: named('b') }, { dir: held, name: named('a') });
     assert.equal(fs.statSync(join(dir, 'a')).ino, fs.statSync(join(dir, 'b')).ino);
     assert.deepEqual(fs.readdirSync(dir).sort(), ['a', 'b', 'l']);
   }),

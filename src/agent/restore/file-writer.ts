@@ -3,7 +3,8 @@
 // positional writes; all-zero chunks are not written at all so holes stay holes, and the file is
 // truncated to its recorded size at the end. Only a complete file gets its metadata and is
 // renamed over the final name; a failed one is closed and its temporary name removed.
-// Symlinks and hard links are made under a temporary name and renamed the same way.
+// Symlinks and hard links are made under a temporary name and renamed the same way. Every name
+// is addressed in its directory's held-open descriptor (dir-handles.ts), never by a path.
 //
 // Small writes and metadata calls on a descriptor are synchronous (a few microseconds each,
 // cheaper than a trip through libuv's pool); what touches a directory (create, symlink, link,
@@ -12,8 +13,9 @@
 import fs from 'node:fs';
 import { CairnError } from '../../core/errors.ts';
 import type { TreeNode } from '../../core/tree.ts';
-import { applyFileMetadata, applyPathMetadata } from './metadata.ts';
-import { displayPath, tempSibling } from './path-guard.ts';
+import { type DirHandle, inDir, type Placed } from './dir-handles.ts';
+import { applyFdMetadata, applyNodeMetadata, applySymlinkMetadata } from './metadata.ts';
+import { displayPath, tempName } from './path-guard.ts';
 
 const CREATE_FLAGS =
   fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
@@ -50,12 +52,18 @@ export class WriteBudget {
 }
 
 export class FileWriter {
-  readonly dir: Buffer;
+  readonly dir: DirHandle;
+  /** the final name in `dir` */
+  readonly name: Buffer;
+  /** for messages and bookkeeping */
   readonly path: Buffer;
   readonly node: TreeNode;
   private readonly tmp: Buffer;
   private readonly budget: WriteBudget;
   private fd = -1;
+  /** `dir` held from the create to the rename or the cleanup: both in the very same directory */
+  private dirFd = -1;
+  private abandoned = false;
   private next = 0;
   private offset = 0;
   private dataEnd = 0;
@@ -66,12 +74,13 @@ export class FileWriter {
   private idle: (() => void) | undefined;
   private failure: unknown;
 
-  constructor(dir: Buffer, path: Buffer, node: TreeNode, budget: WriteBudget) {
+  constructor(dir: DirHandle, name: Buffer, path: Buffer, node: TreeNode, budget: WriteBudget) {
     this.dir = dir;
+    this.name = name;
     this.path = path;
     this.node = node;
     this.budget = budget;
-    this.tmp = tempSibling(dir);
+    this.tmp = tempName();
   }
 
   get failed(): boolean {
@@ -126,8 +135,15 @@ export class FileWriter {
     if (this.opening) return;
     this.opening = true;
     this.inflight++;
-    fs.open(this.tmp, CREATE_FLAGS, 0o600, (e, fd) => {
-      if (e) this.fail(e);
+    try {
+      this.dirFd = this.dir.acquire();
+    } catch (e) {
+      this.fail(e);
+      this.settle();
+      return;
+    }
+    fs.open(inDir(this.dirFd, this.tmp), CREATE_FLAGS, 0o600, (e, fd) => {
+      if (e) this.fail(this.dir.explain(e));
       else this.fd = fd;
       const queued = this.queued.splice(0);
       if (!e) for (const q of queued) this.write(q.data, q.position);
@@ -166,7 +182,9 @@ export class FileWriter {
   }
 
   private settle(): void {
-    if (--this.inflight === 0) this.idle?.();
+    if (--this.inflight > 0) return;
+    if (this.abandoned) this.cleanUp();
+    this.idle?.();
   }
 
   private settled(): Promise<void> | undefined {
@@ -176,14 +194,27 @@ export class FileWriter {
     });
   }
 
-  /** Drops the file after the restore as a whole failed: closes it and removes the temporary name. */
+  /**
+   * Drops the file after the restore as a whole failed: closes it, removes the temporary name and
+   * lets its directory go, now or once the calls in flight are done.
+   */
   abandon(): void {
     this.fail(new CairnError('E_INTERNAL', 'restore abandoned'));
-    if (this.fd >= 0 && this.inflight === 0) {
-      fs.closeSync(this.fd);
-      this.fd = -1;
+    this.abandoned = true;
+    if (this.inflight === 0) this.cleanUp();
+  }
+
+  /** Closes the file, removes its temporary name and releases the directory (each once). */
+  private cleanUp(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+    if (this.dirFd < 0) return;
+    try {
+      removeTemp(this.dirFd, this.tmp);
+    } finally {
+      this.dirFd = -1;
+      this.dir.release();
     }
-    removeTemp(this.tmp);
   }
 
   /** Completes the file: size check, holes at the end, owner/mode/times, rename into place. */
@@ -200,19 +231,30 @@ export class FileWriter {
     if (!this.failed) {
       try {
         if (this.dataEnd < this.node.size) fs.ftruncateSync(this.fd, this.node.size);
-        applyFileMetadata(this.fd, this.node, asRoot);
+        applyFdMetadata(this.fd, this.node, asRoot);
         const fd = this.fd;
         this.fd = -1;
         fs.closeSync(fd);
-        await fs.promises.rename(this.tmp, this.path);
+        this.inflight++; // an abandon meanwhile lets the directory go only once the rename is done
+        try {
+          await fs.promises.rename(inDir(this.dirFd, this.tmp), inDir(this.dirFd, this.name));
+        } finally {
+          this.settle();
+        }
+        if (this.dirFd >= 0) {
+          this.dirFd = -1;
+          this.dir.release();
+        }
         return;
       } catch (e) {
-        this.fail(e);
+        this.fail(this.dir.explain(e));
       }
     }
-    if (this.fd >= 0) fs.closeSync(this.fd);
-    this.fd = -1;
-    removeTemp(this.tmp);
+    try {
+      this.cleanUp();
+    } catch {
+      // the failure below says why the file is not there
+    }
     throw reasonError(this.failure, this.path);
   }
 }
@@ -222,10 +264,10 @@ function writeAllSync(fd: number, data: Buffer, position: number): void {
   while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done, position + done);
 }
 
-/** A temporary name we may have created: gone already is fine. */
-function removeTemp(tmp: Buffer): void {
+/** A temporary name we may have created in `dirFd`: gone already is fine. */
+function removeTemp(dirFd: number, tmp: Buffer): void {
   try {
-    fs.unlinkSync(tmp);
+    fs.unlinkSync(inDir(dirFd, tmp));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
@@ -244,32 +286,45 @@ export function reasonError(reason: unknown, path: Buffer): CairnError {
 }
 
 /** A symlink with the recorded target bytes, made under a temporary name and renamed into place. */
-export async function writeSymlink(dir: Buffer, path: Buffer, node: TreeNode, asRoot: boolean): Promise<void> {
-  if (!node.target) throw new CairnError('E_CORRUPT', `symlink ${displayPath(path)} has no target`);
-  const tmp = tempSibling(dir);
-  await fs.promises.symlink(node.target, tmp);
-  await placeCreated(tmp, path, node, asRoot);
+export async function writeSymlink(at: Placed, path: Buffer, node: TreeNode, asRoot: boolean): Promise<void> {
+  const target = node.target;
+  if (!target) throw new CairnError('E_CORRUPT', `symlink ${displayPath(path)} has no target`);
+  const tmp = tempName();
+  await at.dir.hold(async (fd) => {
+    await fs.promises.symlink(target, inDir(fd, tmp));
+    await placeCreated(fd, tmp, at.name, () => applySymlinkMetadata(fd, tmp, node, asRoot));
+  });
 }
 
-/** A second name for an already restored file (`existing`), made beside `path` and renamed over it. */
-export async function writeHardlink(dir: Buffer, path: Buffer, existing: Buffer): Promise<void> {
-  const tmp = tempSibling(dir);
-  await fs.promises.link(existing, tmp);
-  try {
-    await fs.promises.rename(tmp, path);
-  } finally {
-    // rename between two names of one inode does nothing and leaves the temporary name
-    removeTemp(tmp);
-  }
+/** A second name `at` for an already restored file (`existing`), made beside it and renamed over it. */
+export async function writeHardlink(at: Placed, existing: Placed): Promise<void> {
+  const tmp = tempName();
+  await existing.dir.hold((existingFd) =>
+    at.dir.hold(async (fd) => {
+      // link(2) does not follow a symlink found at the existing name: it would link the symlink
+      await fs.promises.link(inDir(existingFd, existing.name), inDir(fd, tmp));
+      try {
+        await fs.promises.rename(inDir(fd, tmp), inDir(fd, at.name));
+      } finally {
+        // rename between two names of one inode does nothing and leaves the temporary name
+        removeTemp(fd, tmp);
+      }
+    }),
+  );
 }
 
-/** Sets the metadata of something made under a temporary name, then renames it into place. */
-export async function placeCreated(tmp: Buffer, path: Buffer, node: TreeNode, asRoot: boolean): Promise<void> {
+/** A FIFO or device node made at `tmp` in `at.dir`: its metadata, then renamed into place. */
+export function placeSpecial(at: Placed, tmp: Buffer, node: TreeNode, asRoot: boolean): Promise<void> {
+  return at.dir.hold((fd) => placeCreated(fd, tmp, at.name, () => applyNodeMetadata(fd, tmp, node, asRoot)));
+}
+
+/** Sets the metadata of something made under a temporary name in `dirFd`, then renames it into place. */
+async function placeCreated(dirFd: number, tmp: Buffer, name: Buffer, setMetadata: () => void): Promise<void> {
   try {
-    applyPathMetadata(tmp, node, asRoot);
-    await fs.promises.rename(tmp, path);
+    setMetadata();
+    await fs.promises.rename(inDir(dirFd, tmp), inDir(dirFd, name));
   } catch (e) {
-    removeTemp(tmp);
+    removeTemp(dirFd, tmp);
     throw e;
   }
 }

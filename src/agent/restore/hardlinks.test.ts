@@ -4,12 +4,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { TreeNode } from '../../core/tree.ts';
+import { DirCache, type DirHandle } from './dir-handles.ts';
 import { HardLinks } from './hardlinks.ts';
 
-type Dir = { path: Buffer; pending: number };
+type Dir = { pending: number };
+
+const cache = new DirCache();
+const held: DirHandle[] = [];
+/** `base` held open as the restorer holds its directories; a name in it as a Placed and its path. */
+function placing(base: string) {
+  const dir = cache.root(Buffer.from(base));
+  held.push(dir);
+  return (name: string) => [{ dir, name: Buffer.from(name) }, Buffer.from(join(base, name))] as const;
+}
 
 const root = fs.mkdtempSync(join(tmpdir(), 'cairn-links-'));
-after(() => fs.rmSync(root, { recursive: true, force: true }));
+after(() => {
+  for (const h of held) cache.close(h);
+  assert.equal(cache.openCount, 0);
+  fs.rmSync(root, { recursive: true, force: true });
+});
 
 function node(type: 'file' | 'hardlink', name: string, target?: string): TreeNode {
   return {
@@ -52,12 +66,13 @@ describe('HardLinks', () => {
   it('links a later name at once when the first is in place, or once it is', async () => {
     const base = fs.mkdtempSync(join(root, 'a-'));
     fs.writeFileSync(join(base, 'first'), 'data');
-    const dir: Dir = { path: Buffer.from(base), pending: 1 };
+    const dir: Dir = { pending: 1 };
+    const at = placing(base);
     const { links, told, settled } = host(base);
-    links.place(dir, Buffer.from(join(base, 'early')), node('hardlink', 'early', 'first'));
+    links.place(dir, ...at('early'), node('hardlink', 'early', 'first'));
     assert.equal(dir.pending, 2, 'a waiting link holds its directory open');
-    links.firstDone(Buffer.from(join(base, 'first')), Buffer.from(join(base, 'first')));
-    links.place(dir, Buffer.from(join(base, 'late')), node('hardlink', 'late', 'first'));
+    links.firstDone(Buffer.from(join(base, 'first')), at('first')[0]);
+    links.place(dir, ...at('late'), node('hardlink', 'late', 'first'));
     await settled();
     assert.deepEqual(told.sort(), ['linked /early', 'linked /late']);
     const inode = fs.statSync(join(base, 'first')).ino;
@@ -67,13 +82,14 @@ describe('HardLinks', () => {
 
   it('reports later names of a first name kept (skip), damaged, never restored, or not given', async () => {
     const base = fs.mkdtempSync(join(root, 'b-'));
-    const dir: Dir = { path: Buffer.from(base), pending: 1 };
+    const dir: Dir = { pending: 1 };
+    const at = placing(base);
     const { links, told } = host(base);
     links.skipped(Buffer.from(join(base, 'kept')), node('file', 'kept'));
-    links.place(dir, Buffer.from(join(base, 'k2')), node('hardlink', 'k2', 'kept'));
-    links.place(dir, Buffer.from(join(base, 'd2')), node('hardlink', 'd2', 'broken'));
-    links.place(dir, Buffer.from(join(base, 'n2')), node('hardlink', 'n2', 'never'));
-    links.place(dir, Buffer.from(join(base, 'x2')), node('hardlink', 'x2'));
+    links.place(dir, ...at('k2'), node('hardlink', 'k2', 'kept'));
+    links.place(dir, ...at('d2'), node('hardlink', 'd2', 'broken'));
+    links.place(dir, ...at('n2'), node('hardlink', 'n2', 'never'));
+    links.place(dir, ...at('x2'), node('hardlink', 'x2'));
     assert.equal(dir.pending, 3, 'two links wait');
     links.firstFailed(Buffer.from(join(base, 'broken')), Buffer.from(join(base, 'broken')));
     links.failWaiting();

@@ -5,11 +5,12 @@
 // or is damaged, the later names are reported instead of being linked to something else.
 import { CairnError } from '../../core/errors.ts';
 import type { TreeNode } from '../../core/tree.ts';
+import type { Placed } from './dir-handles.ts';
 import { writeHardlink } from './file-writer.ts';
 import { childPath, hardlinkTargetNames } from './path-guard.ts';
 
-/** A directory being restored, as the links see it: its path, and its count of unfinished entries. */
-type Dir = { path: Buffer; pending: number };
+/** A directory being restored, as the links see it: its count of unfinished entries. */
+type Dir = { pending: number };
 
 /** What the restorer does for the links: `D` is its directory state. */
 export type LinkHost<D extends Dir> = {
@@ -23,13 +24,13 @@ export type LinkHost<D extends Dir> = {
   show(path: Buffer): string;
 };
 
-type Waiter<D extends Dir> = { dir: D; path: Buffer };
+type Waiter<D extends Dir> = { dir: D; at: Placed; path: Buffer };
 
 export class HardLinks<D extends Dir> {
   readonly #host: LinkHost<D>;
   readonly #root: Buffer;
-  /** first names restored: path without conflict (latin1) → the path they got */
-  readonly #placed = new Map<string, Buffer>();
+  /** first names restored: path without conflict (latin1) → where they were put */
+  readonly #placed = new Map<string, Placed>();
   /** first names kept as they were (`skip`): their later names are left out too */
   readonly #skipped = new Set<string>();
   readonly #waiting = new Map<string, Waiter<D>[]>();
@@ -44,8 +45,8 @@ export class HardLinks<D extends Dir> {
     if (node.type === 'file' && node.nlink > 1) this.#skipped.add(path.toString('latin1'));
   }
 
-  /** A later name (`node` of type hardlink) to make at `path` in `dir`. */
-  place(dir: D, path: Buffer, node: TreeNode): void {
+  /** A later name (`node` of type hardlink) to make `at` (`path` for messages) in `dir`. */
+  place(dir: D, at: Placed, path: Buffer, node: TreeNode): void {
     let first = this.#root;
     try {
       if (!node.target) throw new CairnError('E_CORRUPT', 'hard link without a target');
@@ -57,7 +58,7 @@ export class HardLinks<D extends Dir> {
     const key = first.toString('latin1');
     const placed = this.#placed.get(key);
     if (placed) {
-      this.#host.settle(dir, path, () => writeHardlink(dir.path, path, placed));
+      this.#host.settle(dir, path, () => writeHardlink(at, placed));
       return;
     }
     if (this.#skipped.has(key)) {
@@ -67,20 +68,20 @@ export class HardLinks<D extends Dir> {
     // the first name is still being written: link once it is in place
     dir.pending++;
     const waiters = this.#waiting.get(key) ?? [];
-    waiters.push({ dir, path });
+    waiters.push({ dir, at, path });
     this.#waiting.set(key, waiters);
   }
 
-  /** The first name `original` (as the snapshot has it) was restored at `path`: its waiting links are made. */
-  firstDone(original: Buffer, path: Buffer): void {
+  /** The first name `original` (as the snapshot has it) was restored `at`: its waiting links are made. */
+  firstDone(original: Buffer, at: Placed): void {
     const key = original.toString('latin1');
-    this.#placed.set(key, path);
+    this.#placed.set(key, at);
     const waiters = this.#waiting.get(key);
     if (!waiters) return;
     this.#waiting.delete(key);
     for (const w of waiters) {
       // the waiter already counts in its directory: settle adds one more, released here
-      this.#host.settle(w.dir, w.path, () => writeHardlink(w.dir.path, w.path, path));
+      this.#host.settle(w.dir, w.path, () => writeHardlink(w.at, at));
       this.#host.release(w.dir);
     }
   }

@@ -6,6 +6,7 @@
 // through libuv's thread pool, and a restore of many small files makes millions of them.
 import fs from 'node:fs';
 import type { TreeNode } from '../../core/tree.ts';
+import { inDir, withNodeAt } from './dir-handles.ts';
 
 const NS_PER_S = 1_000_000_000n;
 
@@ -22,8 +23,8 @@ export function secondsOf(ns: bigint): number {
 
 export const runningAsRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
-/** For a regular file still open for writing: owner, mode, then times, all through the descriptor. */
-export function applyFileMetadata(fd: number, node: TreeNode, asRoot: boolean): void {
+/** A regular file still open for writing: owner, mode, then times, through the descriptor itself. */
+export function applyFdMetadata(fd: number, node: TreeNode, asRoot: boolean): void {
   if (asRoot) fs.fchownSync(fd, node.uid, node.gid);
   fs.fchmodSync(fd, node.mode & 0o7777);
   const t = secondsOf(node.mtimeNs);
@@ -31,12 +32,30 @@ export function applyFileMetadata(fd: number, node: TreeNode, asRoot: boolean): 
 }
 
 /**
- * For directories, FIFOs and device nodes we created (and, without the mode, symlinks): lchown and
- * lutimes never follow a link; chmod does, but the path was just created or lstat'ed by us.
+ * An inode named by /proc/self/fd/N (inode() of dir-handles.ts: a directory held open, or a
+ * special file's O_PATH descriptor): chown, chmod and utimes follow that link to the inode N
+ * holds, never to a path someone could swap.
  */
-export function applyPathMetadata(path: Buffer, node: TreeNode, asRoot: boolean): void {
-  if (asRoot) fs.lchownSync(path, node.uid, node.gid);
-  if (node.type !== 'symlink') fs.chmodSync(path, node.mode & 0o7777);
+export function applyInodeMetadata(inodePath: string, node: TreeNode, asRoot: boolean): void {
+  if (asRoot) fs.chownSync(inodePath, node.uid, node.gid);
+  fs.chmodSync(inodePath, node.mode & 0o7777);
   const t = secondsOf(node.mtimeNs);
-  fs.lutimesSync(path, t, t);
+  fs.utimesSync(inodePath, t, t);
+}
+
+/**
+ * A symlink at `name` in the directory `dirFd` holds: owner and times with lchown and lutimes,
+ * which never follow it (a symlink's own mode means nothing on Linux).
+ */
+export function applySymlinkMetadata(dirFd: number, name: Buffer, node: TreeNode, asRoot: boolean): void {
+  const at = inDir(dirFd, name);
+  if (asRoot) fs.lchownSync(at, node.uid, node.gid);
+  const t = secondsOf(node.mtimeNs);
+  fs.lutimesSync(at, t, t);
+}
+
+/** A FIFO or device node at `name` in `dirFd`: through an O_PATH descriptor of that very inode. */
+export function applyNodeMetadata(dirFd: number, name: Buffer, node: TreeNode, asRoot: boolean): void {
+  if (node.type !== 'fifo' && node.type !== 'chardev' && node.type !== 'blockdev') throw new Error(`not a special file: ${node.type}`);
+  withNodeAt(dirFd, name, node.type, (inodePath) => applyInodeMetadata(inodePath, node, asRoot));
 }

@@ -1,7 +1,7 @@
-// Path safety for restore: every path the restorer writes is built here from raw name bytes
-// (Buffers end to end, so non-UTF-8 names survive), and every directory it writes into is one it
-// created or lstat'ed as a real directory. A name that could climb out ('..', '/', NUL) or a
-// directory that turns out to be a symlink planted in the target is refused with E_UNSAFE_PATH.
+// Path safety for restore: every name the restorer writes is checked here as raw bytes (Buffers
+// end to end, so non-UTF-8 names survive); a name that could climb out ('..', '/', NUL) is refused
+// with E_UNSAFE_PATH. Paths joined here are for messages and bookkeeping: the writes themselves
+// go through directories held open (dir-handles.ts), never through a path from the target down.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { CairnError } from '../../core/errors.ts';
@@ -66,35 +66,9 @@ export function tempName(): Buffer {
   return Buffer.from(`${TEMP_PREFIX}${(tempCounter++).toString(16).padStart(6, '0')}.tmp`);
 }
 
-export function tempSibling(dir: Buffer): Buffer {
-  return childPath(dir, tempName());
-}
-
 /** Shows a byte path to a person: UTF-8 where it decodes, with replacement characters otherwise. */
 export function displayPath(p: Buffer): string {
   return p.toString('utf8');
-}
-
-/**
- * Makes `dir` exist as a real directory (mode 0700 while we fill it; its own mode comes last).
- * An existing directory is fine; an existing symlink or other file is refused, so nothing
- * below it is ever written through someone else's link.
- */
-export async function ensureRealDir(dir: Buffer): Promise<void> {
-  try {
-    // asynchronous: making an inode can take a millisecond on a busy file system
-    await fs.promises.mkdir(dir, { mode: 0o700 });
-    return;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-  }
-  const st = fs.lstatSync(dir);
-  if (st.isDirectory()) return;
-  const what = st.isSymbolicLink() ? 'a symlink' : 'not a directory';
-  throw new CairnError(
-    'E_UNSAFE_PATH',
-    `${displayPath(dir)} exists and is ${what}: refusing to restore through it`,
-  );
 }
 
 /** Creates the target directory and its missing ancestors; the ancestors themselves are the user's. */

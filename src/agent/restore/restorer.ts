@@ -9,9 +9,12 @@
 // follows the pipeline's depth, not the snapshot's size. Extended attributes are set in batches
 // (xattr-writer.ts) once an entry is in place; its directory waits for them like for a child.
 // An entry that finds something already at its path follows the conflict policy (conflicts.ts);
-// hard links wait for their first name to be in place (hardlinks.ts).
+// hard links wait for their first name to be in place (hardlinks.ts). Nothing is written by a
+// path from the target down: every call names an entry in its directory's held-open descriptor
+// (dir-handles.ts), so a directory swapped for a symlink mid-restore redirects nothing.
 import os from 'node:os';
 import { CairnError, isCairnError } from '../../core/errors.ts';
+import { testCount } from '../../core/test-settings.ts';
 import type { VaultKeys } from '../../core/keys.ts';
 import type { SnapshotRecord } from '../../core/snapshot.ts';
 import type { TreeNode } from '../../core/tree.ts';
@@ -19,19 +22,15 @@ import type { StorageClient } from '../storage-client.ts';
 import { loadTrees } from '../tree-store.ts';
 import { batchChunks, type ChunkUse, fetchBatches, RESTORE_BATCH_LIMITS } from './blob-fetcher.ts';
 import { ChunkOpener } from './chunk-opener.ts';
-import { type Conflict, type ConflictCounts, type ConflictPolicy, ConflictResolver, occupied } from './conflicts.ts';
+import { type Conflict, type ConflictCounts, type ConflictPolicy, ConflictResolver, type Look } from './conflicts.ts';
+import { DIR_FDS, DirCache, type DirHandle, inode, lastName, type Placed } from './dir-handles.ts';
 import { type ChunkContent, FileWriter, WriteBudget, writeSymlink } from './file-writer.ts';
 import { HardLinks } from './hardlinks.ts';
-import { applyPathMetadata, runningAsRoot } from './metadata.ts';
-import {
-  childPath,
-  displayPath,
-  ensureRealDir,
-  ensureTarget,
-  targetRoot,
-} from './path-guard.ts';
+import { applyInodeMetadata, runningAsRoot } from './metadata.ts';
+import { childPath, displayPath, ensureTarget, targetRoot } from './path-guard.ts';
 import { SpecialFileMaker } from './special-files.ts';
 import { siblingTrees } from './subtree-loader.ts';
+import { swapHook } from './swap-hook.ts';
 import { type IncludeFilter, includeFilter, wantedEntries } from './include-filter.ts';
 import { XattrWriter } from './xattr-writer.ts';
 
@@ -74,13 +73,16 @@ const PROGRESS_EVERY_MS = 250;
 /** `original`: the path the file would have without a conflict (`writer.path` may be a renamed one). */
 type FileJob = { writer: FileWriter; dir: DirState; original: Buffer };
 
+/** The directory itself, as an entry of its own held-open descriptor (for its xattrs). */
+const SELF = Buffer.from('.');
+
 /**
  * A directory whose metadata waits for its contents: `pending` counts unfinished children + the
  * walk. `fresh`: made by this restore, so nothing inside can conflict. `keep`: its metadata is
  * left alone, being an existing directory only on the way to an --include path (a restore of
  * /srv/a to / must not give / or /srv the snapshot's modes and times).
  */
-type DirState = { path: Buffer; node: TreeNode | undefined; parent: DirState | undefined; pending: number; fresh: boolean; keep?: boolean };
+type DirState = { handle: DirHandle; node: TreeNode | undefined; parent: DirState | undefined; pending: number; fresh: boolean; keep?: boolean };
 
 export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   return new Restorer(opts).run();
@@ -101,6 +103,8 @@ class Restorer {
   /** Files being written: abandoned (temporary names removed) if the restore fails as a whole. */
   private readonly active = new Set<FileWriter>();
   private readonly links: HardLinks<DirState>;
+  private readonly dirs = new DirCache(testCount('RESTORE_DIR_FDS', DIR_FDS));
+  private readonly swap = swapHook();
   private allDone: () => void = () => undefined;
   private lastProgress = 0;
 
@@ -128,7 +132,7 @@ class Restorer {
 
   async run(): Promise<RestoreResult> {
     ensureTarget(this.root);
-    const rootDir: DirState = { path: this.root, node: undefined, parent: undefined, pending: 1, fresh: false };
+    const rootDir: DirState = { handle: this.dirs.root(this.root), node: undefined, parent: undefined, pending: 1, fresh: false };
     const done = new Promise<void>((resolve) => {
       this.allDone = resolve;
     });
@@ -150,6 +154,8 @@ class Restorer {
       for (const w of this.active) w.abandon();
       throw e;
     } finally {
+      // descriptors still in use by a call in flight (a failed run) close when it settles
+      this.dirs.close(rootDir.handle);
       await this.opener.close();
     }
     this.reportProgress(true);
@@ -223,7 +229,7 @@ class Restorer {
         !isCairnError(e, 'E_NOT_FOUND')
       )
         throw e;
-      this.damaged(dir.path, new CairnError(e.code, `directory not restored: ${e.message}`, { cause: e }));
+      this.damaged(dir.handle.path, new CairnError(e.code, `directory not restored: ${e.message}`, { cause: e }));
       return;
     }
     // which entries are wanted, and (for directories) under which filter
@@ -240,61 +246,67 @@ class Restorer {
       subtree?.catch(() => undefined); // awaited by the walk below, unless the directory is refused
       let original: Buffer;
       let path: Buffer | undefined;
+      // what is there already, looked at in the held directory (the name is its path's last)
+      const look: Look = (p) => dir.handle.lstat(lastName(p));
       try {
-        original = childPath(dir.path, node.name);
-        path = subtree ? this.conflicts.placeDir(original, dir.fresh) : this.conflicts.place(original, dir.fresh);
+        original = childPath(dir.handle.path, node.name);
+        path = subtree ? this.conflicts.placeDir(original, dir.fresh, look) : this.conflicts.place(original, dir.fresh, look);
       } catch (e) {
-        this.damaged(childPathForReport(dir.path, node.name), e);
+        this.damaged(childPathForReport(dir.handle.path, node.name), e);
         continue;
       }
       if (path === undefined) {
         this.links.skipped(original, node);
         continue;
       }
+      const at: Placed = { dir: dir.handle, name: lastName(path) };
       if (subtree) {
-        const fresh = dir.fresh || !occupied(path);
+        let fresh: boolean;
+        let handle: DirHandle;
         try {
-          await ensureRealDir(path);
+          fresh = dir.fresh || !look(path);
+          handle = await dir.handle.child(at.name);
+          this.swap?.(handle.path);
         } catch (e) {
           this.damaged(path, e);
           continue;
         }
         const keep = sub !== undefined && !fresh;
-        const child: DirState = { path, node, parent: dir, pending: 1, fresh, keep };
+        const child: DirState = { handle, node, parent: dir, pending: 1, fresh, keep };
         dir.pending++;
-        if (!keep) this.setXattrs(child, path, node);
+        if (!keep) this.setXattrs(child, { dir: handle, name: SELF }, path, node);
         yield* this.walk(child, subtree, sub);
         this.release(child);
       } else if (node.type === 'file') {
-        const job: FileJob = { writer: new FileWriter(dir.path, path, node, this.budget), dir, original };
+        const job: FileJob = { writer: new FileWriter(dir.handle, at.name, path, node, this.budget), dir, original };
         dir.pending++;
         this.active.add(job.writer);
         if ((node.chunks ?? []).length === 0) this.finishFile(job);
         else yield job;
       } else {
-        this.placeOther(dir, path, node);
+        this.placeOther(dir, at, path, node);
       }
     }
   }
 
   /** Symlinks, hard links and special files: everything that carries no data. */
-  private placeOther(dir: DirState, path: Buffer, node: TreeNode): void {
+  private placeOther(dir: DirState, at: Placed, path: Buffer, node: TreeNode): void {
     if (node.type === 'symlink')
-      this.settleEntry(dir, path, () => writeSymlink(dir.path, path, node, this.asRoot), node);
-    else if (node.type === 'hardlink') this.links.place(dir, path, node);
+      this.settleEntry(dir, path, () => writeSymlink(at, path, node, this.asRoot), { at, node });
+    else if (node.type === 'hardlink') this.links.place(dir, at, path, node);
     else if (node.type === 'fifo' || node.type === 'chardev' || node.type === 'blockdev')
-      this.settleEntry(dir, path, () => this.specials.add(dir.path, path, node), node);
+      this.settleEntry(dir, path, () => this.specials.add(at, path, node), { at, node });
     // sockets are not restored: a socket is only meaningful to the process that listened on it
   }
 
-  /** Runs the asynchronous making of one entry of `dir`; the directory completes after it. */
-  private settleEntry(dir: DirState, path: Buffer, make: () => Promise<void>, node?: TreeNode): void {
+  /** Runs the asynchronous making of one entry of `dir`; the directory completes after it (and its xattrs). */
+  private settleEntry(dir: DirState, path: Buffer, make: () => Promise<void>, entry?: { at: Placed; node: TreeNode }): void {
     dir.pending++;
     const done = (async () => {
       try {
         await make();
         this.result.files++;
-        if (node) this.setXattrs(dir, path, node);
+        if (entry) this.setXattrs(dir, entry.at, path, entry.node);
       } catch (e) {
         this.damaged(path, e);
       }
@@ -303,11 +315,11 @@ class Restorer {
     this.track(done);
   }
 
-  /** Queues `node`'s extended attributes for `path`; `dir` completes only after they are set. */
-  private setXattrs(dir: DirState, path: Buffer, node: TreeNode): void {
+  /** Queues `node`'s extended attributes for the entry `at` (`path`); `dir` completes only after they are set. */
+  private setXattrs(dir: DirState, at: Placed, path: Buffer, node: TreeNode): void {
     if (!node.xattrs?.length) return;
     dir.pending++;
-    this.xattrs.add(path, node.xattrs, (failure) => {
+    this.xattrs.add(at, node.xattrs, (failure) => {
       if (failure) this.damaged(path, failure);
       this.release(dir);
     });
@@ -320,12 +332,14 @@ class Restorer {
       this.allDone();
       return;
     }
+    const node = dir.node;
     try {
-      if (!dir.keep) applyPathMetadata(dir.path, dir.node, this.asRoot);
+      if (!dir.keep) dir.handle.hold((fd) => applyInodeMetadata(inode(fd), node, this.asRoot));
       this.result.dirs++;
     } catch (e) {
-      this.damaged(dir.path, e);
+      this.damaged(dir.handle.path, e);
     }
+    dir.handle.drop(); // complete: its slot goes to directories still being filled
     if (dir.parent) this.release(dir.parent);
   }
 
@@ -344,8 +358,9 @@ class Restorer {
       () => {
         this.result.files++;
         this.result.bytes += writer.node.size;
-        this.setXattrs(dir, writer.path, writer.node);
-        if (writer.node.nlink > 1) this.links.firstDone(job.original, writer.path);
+        const at: Placed = { dir: writer.dir, name: writer.name };
+        this.setXattrs(dir, at, writer.path, writer.node);
+        if (writer.node.nlink > 1) this.links.firstDone(job.original, at);
         this.reportProgress(false, writer.path);
       },
       (e: unknown) => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { isCairnError } from '../../core/errors.ts';
 import type { TreeNode } from '../../core/tree.ts';
+import { DirCache } from './dir-handles.ts';
 import { deviceNumbers, SpecialFileMaker } from './special-files.ts';
 
 const asRoot = process.getuid?.() === 0;
@@ -24,10 +25,12 @@ test('FIFOs are made in directories with non-UTF-8 names, many per spawn, with m
   try {
     const odd = Buffer.concat([Buffer.from(`${dir}/`), Buffer.from([0xff, 0x0a, 0x41])]);
     fs.mkdirSync(odd);
+    const cache = new DirCache();
+    const held = cache.root(odd);
     const maker = new SpecialFileMaker(asRoot);
     const names = [Buffer.from('p1'), Buffer.from([0xfe, 0x09]), Buffer.from('p3')];
     const done = names.map((n) =>
-      maker.add(odd, Buffer.concat([odd, Buffer.from('/'), n]), special('fifo', 0o640)),
+      maker.add({ dir: held, name: n }, Buffer.concat([odd, Buffer.from('/'), n]), special('fifo', 0o640)),
     );
     await maker.flush();
     await Promise.all(done);
@@ -40,16 +43,18 @@ test('FIFOs are made in directories with non-UTF-8 names, many per spawn, with m
     assert.equal(fs.readdirSync(odd).length, 3, 'no temporary names left');
     if (asRoot) {
       const dev = Buffer.concat([odd, Buffer.from('/null')]);
-      const p = maker.add(odd, dev, special('chardev', 0o666, 0x0103));
+      const p = maker.add({ dir: held, name: Buffer.from('null') }, dev, special('chardev', 0o666, 0x0103));
       await maker.flush();
       await p;
       assert.equal(fs.lstatSync(dev).rdev, 0x0103);
     } else {
       await assert.rejects(
-        maker.add(odd, Buffer.concat([odd, Buffer.from('/null')]), special('chardev', 0o666, 0x0103)),
+        maker.add({ dir: held, name: Buffer.from('null') }, Buffer.concat([odd, Buffer.from('/null')]), special('chardev', 0o666, 0x0103)),
         (e) => isCairnError(e, 'E_FORBIDDEN'),
       );
     }
+    cache.close(held);
+    assert.equal(cache.openCount, 0);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -1,21 +1,21 @@
 // FIFOs and device nodes: Node has neither mkfifo nor mknod, so they are made by the coreutils
 // commands, many per process spawn (one spawn costs a few milliseconds). The commands only ever
-// see ASCII: each parent directory is opened here and handed to the child as an inherited file
-// descriptor, and the node is made at /dev/fd/N/<temporary name>, then renamed (with Buffer
-// paths, so any name works) into place by the parent, which also sets owner, mode and times.
+// see ASCII: each parent directory's held-open descriptor (dir-handles.ts) is handed to the child
+// as an inherited file descriptor, and the node is made at /dev/fd/N/<temporary name>; the parent
+// then sets owner, mode and times through an O_PATH descriptor of the node and renames it (in the
+// same held directory, so any name works and no path is followed) into place.
 import { spawn } from 'node:child_process';
-import { constants } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
-import fs from 'node:fs/promises';
+import fs from 'node:fs';
 import { CairnError } from '../../core/errors.ts';
 import type { TreeNode } from '../../core/tree.ts';
-import { placeCreated } from './file-writer.ts';
-import { childPath, displayPath, tempName } from './path-guard.ts';
+import { type DirHandle, inDir, type Placed } from './dir-handles.ts';
+import { placeSpecial } from './file-writer.ts';
+import { displayPath, tempName } from './path-guard.ts';
 
 const BATCH = 128;
 
 type Pending = {
-  dir: Buffer;
+  at: Placed;
   path: Buffer;
   node: TreeNode;
   tmp: Buffer;
@@ -39,14 +39,14 @@ export class SpecialFileMaker {
     this.asRoot = asRoot;
   }
 
-  /** Queues a FIFO or device node; settles once it is in place with its metadata. */
-  add(dir: Buffer, path: Buffer, node: TreeNode): Promise<void> {
+  /** Queues a FIFO or device node for `at` (`path` for messages); settles once it is in place with its metadata. */
+  add(at: Placed, path: Buffer, node: TreeNode): Promise<void> {
     if ((node.type === 'chardev' || node.type === 'blockdev') && !this.asRoot)
       return Promise.reject(new CairnError('E_FORBIDDEN', 'device nodes can only be restored as root'));
     if (node.type !== 'fifo' && node.type !== 'chardev' && node.type !== 'blockdev')
       return Promise.reject(new CairnError('E_INTERNAL', `not a special file: ${node.type}`));
     return new Promise<void>((resolve, reject) => {
-      this.batch.push({ dir, path, node, tmp: tempName(), resolve, reject });
+      this.batch.push({ at, path, node, tmp: tempName(), resolve, reject });
       if (this.batch.length >= BATCH) void this.flush();
     });
   }
@@ -56,30 +56,22 @@ export class SpecialFileMaker {
     const batch = this.batch;
     this.batch = [];
     if (batch.length === 0) return;
-    const dirs = new Map<string, { handle: FileHandle | undefined; error?: unknown; childFd: number }>();
+    // each directory held for the whole batch: the child reaches it as fd 3, 4, …
+    const dirs = new Map<DirHandle, { fd: number; childFd: number } | { error: unknown }>();
     try {
-      for (const p of batch) {
-        const key = p.dir.toString('latin1');
-        if (dirs.has(key)) continue;
-        const entry: { handle: FileHandle | undefined; error?: unknown; childFd: number } = {
-          handle: undefined,
-          childFd: 3 + dirs.size,
-        };
-        dirs.set(key, entry);
+      for (const { at } of batch) {
+        if (dirs.has(at.dir)) continue;
         try {
-          entry.handle = await fs.open(
-            p.dir,
-            constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW,
-          );
+          dirs.set(at.dir, { fd: at.dir.acquire(), childFd: 3 + dirs.size });
         } catch (e) {
-          entry.error = e;
+          dirs.set(at.dir, { error: e });
         }
       }
       const lines: string[] = [];
       const fifos: string[] = [];
       for (const p of batch) {
-        const d = dirs.get(p.dir.toString('latin1'))!;
-        if (!d.handle) continue;
+        const d = dirs.get(p.at.dir)!;
+        if ('error' in d) continue;
         const at = `/dev/fd/${d.childFd}/${p.tmp.toString('latin1')}`;
         if (p.node.type === 'fifo') fifos.push(at);
         else {
@@ -88,32 +80,27 @@ export class SpecialFileMaker {
         }
       }
       if (fifos.length) lines.unshift(`mkfifo -m 600 ${fifos.join(' ')}`);
-      const fds = [...dirs.values()].map((d) => d.handle?.fd ?? 'ignore');
+      const fds = [...dirs.values()].map((d) => ('error' in d ? 'ignore' : d.fd));
       const stderr = lines.length ? await runScript(lines.join('\n'), fds) : '';
       for (const p of batch) {
-        const d = dirs.get(p.dir.toString('latin1'))!;
-        if (!d.handle) {
+        const d = dirs.get(p.at.dir)!;
+        if ('error' in d) {
           p.reject(d.error);
           continue;
         }
-        const tmp = childPath(p.dir, p.tmp);
-        try {
-          await fs.lstat(tmp);
-        } catch {
+        if (!fs.lstatSync(inDir(d.fd, p.tmp), { throwIfNoEntry: false })) {
           p.reject(
-            new CairnError(
-              'E_INTERNAL',
-              `could not make ${p.node.type} ${displayPath(p.path)}: ${stderr.trim()}`,
-            ),
+            p.at.dir.removed() ??
+              new CairnError('E_INTERNAL', `could not make ${p.node.type} ${displayPath(p.path)}: ${stderr.trim()}`),
           );
           continue;
         }
-        placeCreated(tmp, p.path, p.node, this.asRoot).then(p.resolve, p.reject);
+        placeSpecial(p.at, p.tmp, p.node, this.asRoot).then(p.resolve, p.reject);
       }
     } catch (e) {
       for (const p of batch) p.reject(e);
     } finally {
-      for (const d of dirs.values()) await d.handle?.close();
+      for (const [dir, d] of dirs) if (!('error' in d)) dir.release();
     }
   }
 }
