@@ -21,7 +21,8 @@ async function listsByCli(c: Cluster): Promise<Record<string, unknown>> {
   const lists: Record<string, unknown> = {};
   for (const what of ['job', 'run', 'snapshot', 'vault', 'agent', 'storage', 'user']) {
     const items = await c.json<Record<string, unknown>[]>([what, 'list']);
-    lists[what] = items.map(({ lastSeen: _seen, rttMs: _rtt, ...stable }) => stable);
+    // what moves by itself: heartbeats, round trips, and the disk's free bytes (other processes write to it)
+    lists[what] = items.map(({ lastSeen: _seen, rttMs: _rtt, rttP50Ms: _p50, rttP99Ms: _p99, diskFreeBytes: _free, ...stable }) => stable);
   }
   return lists;
 }
