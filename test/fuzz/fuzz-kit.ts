@@ -31,8 +31,9 @@ export const LONG_RUN = Number.isFinite(longMs) && longMs > 0;
 export async function parsesOrRefuses<T>(parse: (input: T) => unknown, input: T): Promise<void> {
   let ms = await timedParse(parse, input);
   // a pause of the machine (GC, two cores shared with other test runs) is not the parser's: a
-  // slow parser is slow again on the same input
-  if (ms > MAX_INPUT_MS) ms = Math.min(ms, await timedParse(parse, input));
+  // slow parser is slow again on the same input, every time (three more tries: at load 10 two
+  // slow tries in a row were seen on fast parsers)
+  for (let again = 0; again < 3 && ms > MAX_INPUT_MS; again++) ms = Math.min(ms, await timedParse(parse, input));
   assert.ok(ms <= MAX_INPUT_MS, `took ${ms.toFixed(1)} ms, more than ${MAX_INPUT_MS} ms`);
 }
 
