@@ -56,16 +56,16 @@ describe('the web console: Admin pages', { concurrency: 1 }, () => {
     await form.getByRole('button', { name: 'Add user' }).click();
     await page.getByText('User nadia added (user).').waitFor();
     assert.equal(await form.getByLabel('Password (at least 8 characters)').inputValue(), '', 'the password is not kept in the page');
-    await page.getByLabel('Role of nadia').selectOption('operator');
+    await page.getByLabel('Role of nadia', { exact: true }).selectOption('operator');
     await page.getByRole('button', { name: 'Change role of nadia' }).click();
     await page.getByText('nadia is now operator.').waitFor();
     assert.equal((await users()).nadia, 'operator');
     // the last admin stays one: the API's sentence, nothing changed
-    await page.getByLabel('Role of admin').selectOption('auditor');
+    await page.getByLabel('Role of admin', { exact: true }).selectOption('auditor');
     await page.getByRole('button', { name: 'Change role of admin' }).click();
     await page.getByRole('alert').filter({ hasText: 'user admin is the last admin; make another admin first' }).waitFor();
     assert.equal((await users()).admin, 'admin');
-    await page.getByLabel('Role of admin').selectOption('admin');
+    await page.getByLabel('Role of admin', { exact: true }).selectOption('admin');
     await checkPage(page, 'admin-users');
     await page.getByRole('button', { name: 'Remove temp' }).click();
     await page.getByText('Remove temp? Their sessions and API tokens end at once.').waitFor();
