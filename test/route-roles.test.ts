@@ -168,6 +168,12 @@ describe('every route × every role', () => {
 
     'GET /api/users': async () => ({ path: '/api/users' }),
     'POST /api/users': async () => ({ path: '/api/users', body: { name: `user-${++serial}`, role: 'user', password: PASSWORD } }),
+    'PATCH /api/users/:name': async (_, allowed) => {
+      if (!allowed) return { path: `/api/users/${NAMES.other}`, body: { role: 'admin' } };
+      const name = `promoted-${++serial}`;
+      await ok('POST /api/users', '/api/users', tokens.admin, { name, role: 'user', password: PASSWORD });
+      return { path: `/api/users/${name}`, body: { role: 'operator' } };
+    },
     'DELETE /api/users/:name': async (_, allowed) => {
       if (!allowed) return { path: `/api/users/${NAMES.other}` };
       const name = `gone-${++serial}`;
@@ -302,7 +308,7 @@ describe('every route × every role', () => {
       return a.text;
     };
     // the targets of refused removals and changes
-    assert.match(await get('/api/users'), new RegExp(`"name":"${NAMES.other}"`));
+    assert.match(await get('/api/users'), new RegExp(`"name":"${NAMES.other}","role":"user"`)); // not removed, not made admin
     for (const part of [f.agent, f.spare]) assert.match(await get('/api/agents'), new RegExp(`"name":"${part}"`));
     assert.match(await get('/api/storages'), new RegExp(`"name":"${f.storage}"`));
     await get(`/api/jobs/${f.job}`, 'user');

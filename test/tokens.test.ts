@@ -7,14 +7,13 @@
 // API token is at the end.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import type { IncomingMessage } from 'node:http';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { certificateFingerprint } from '../src/core/tls.ts';
 import type { ApiTokenJson } from '../src/protocol/api-token.ts';
 import { type Cluster, startCluster, startDaemon, tempDir } from './support/cluster.ts';
 import { runCairn } from './support/cli.ts';
+import { openStream, stillOpen, within } from './support/event-streams.ts';
 import { type RawApi, rawApi } from './support/raw-api.ts';
 import { unchanged } from './support/refusals.ts';
 
@@ -25,42 +24,6 @@ type Console = { config: string; cli: (args: string[], stdin?: string, env?: Rec
 
 function tokenOf(config: string): string {
   return (JSON.parse(readFileSync(config, 'utf8')) as { token: string }).token;
-}
-
-/** An open GET /api/events stream; `ended` settles when the server ends it. */
-function openStream(api: RawApi, token: string): Promise<{ ended: Promise<void>; close: () => void }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      new URL('/api/events', api.server),
-      { headers: { authorization: `Bearer ${token}` }, ca: api.ca, checkServerIdentity: () => undefined, agent: false },
-      (res: IncomingMessage) => {
-        if (res.statusCode !== 200) return reject(new Error(`events: HTTP ${res.statusCode}`));
-        const ended = new Promise<void>((done) => {
-          res.once('end', done);
-          res.once('close', done);
-        });
-        res.once('data', () => resolve({ ended, close: () => req.destroy() }));
-        res.resume();
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
-  try {
-    return await Promise.race([p, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Whether a stream is still open 300 ms on. */
-async function stillOpen(ended: Promise<void>): Promise<boolean> {
-  return Promise.race([ended.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 300))]);
 }
 
 describe('API tokens and sessions', { concurrency: 1 }, () => {

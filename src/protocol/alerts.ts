@@ -2,23 +2,9 @@
 // `alert list` shows of a hook, the body each POST carries and how it is signed
 // (X-Cairn-Signature: sha256=HEX, an HMAC-SHA256 of the exact body bytes with the hook's secret).
 import { createHmac } from 'node:crypto';
+import type { AlertEvent } from './alert-events.ts';
 
-export const ALERT_EVENTS = [
-  'run.failed',
-  'run.succeeded',
-  'part.offline',
-  'part.online',
-  'verify.damaged',
-  'schedule.missed',
-  'cert.expiring',
-  'job.overdue',
-  'storage.low-space',
-] as const;
-export type AlertEvent = (typeof ALERT_EVENTS)[number];
-
-export function isAlertEvent(v: string): v is AlertEvent {
-  return (ALERT_EVENTS as readonly string[]).includes(v);
-}
+export { ALERT_EVENTS, type AlertEvent, isAlertEvent } from './alert-events.ts';
 
 /** The last try of a delivery: `status` is the receiver's HTTP status, or why none came (`timeout`, `ECONNREFUSED`, …). */
 export type AlertDeliveryJson = { time: string; event: AlertEvent; status: number | string; attempts: number };

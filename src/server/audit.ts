@@ -6,10 +6,11 @@
 import { existsSync } from 'node:fs';
 import { CairnError } from '../core/errors.ts';
 import { testFile } from '../core/test-settings.ts';
+import type { AuditRecordJson } from '../protocol/people.ts';
 import type { CatalogDriver, SqlValue } from './catalog/driver.ts';
 
 export type AuditEntry = { who: string; what: string; result: string; address?: string; action?: string; target?: string };
-export type AuditRecord = { time: string; who: string; what: string; result: string; address: string | null; action: string | null; target: string | null };
+export type AuditRecord = AuditRecordJson;
 export type AuditFilter = { limit?: number; since?: number; user?: string };
 
 /** The result of an entry written before its request acted, until the router records the outcome. */

@@ -33,6 +33,16 @@ export const CALLS = {
   snapshot: { method: 'GET', path: '/api/snapshots/:id' },
   ls: { method: 'GET', path: '/api/snapshots/:id/ls' },
   restore: { method: 'POST', path: '/api/restores' },
+  users: { method: 'GET', path: '/api/users' },
+  addUser: { method: 'POST', path: '/api/users' },
+  setRole: { method: 'PATCH', path: '/api/users/:name' },
+  removeUser: { method: 'DELETE', path: '/api/users/:name' },
+  tokens: { method: 'GET', path: '/api/tokens' },
+  revokeToken: { method: 'DELETE', path: '/api/tokens/:id' },
+  audit: { method: 'GET', path: '/api/audit' },
+  alerts: { method: 'GET', path: '/api/alerts' },
+  addAlert: { method: 'POST', path: '/api/alerts' },
+  removeAlert: { method: 'DELETE', path: '/api/alerts/:id' },
 } as const satisfies Record<string, Call>;
 
 /** The call's path with its `:name` segments filled in (each encoded) and the query appended. */

@@ -1,13 +1,18 @@
 // The app shell: navigation (only what the role may use), who is logged in, logout, and the page
 // the path names.
 import type { ReactNode } from 'react';
+import { hasAdminSection } from './pages/admin-parts.tsx';
+import { AlertsPage } from './pages/alerts.tsx';
+import { AuditPage } from './pages/audit.tsx';
 import { Dashboard } from './pages/dashboard.tsx';
 import { JobEdit, JobsPage } from './pages/jobs.tsx';
 import { PartDetail, PartsPage } from './pages/parts.tsx';
 import { RunDetail, RunsPage } from './pages/runs.tsx';
 import { SnapshotBrowser, SnapshotsPage } from './pages/snapshots.tsx';
+import { TokensPage } from './pages/tokens.tsx';
+import { UsersPage } from './pages/users.tsx';
 import { Link, matchPath, useLocation } from './router.tsx';
-import { logout, useSession } from './session.tsx';
+import { logout, type Role, useSession } from './session.tsx';
 
 type Page = { pattern: string; render: (params: Record<string, string>, query: URLSearchParams) => ReactNode };
 
@@ -24,15 +29,25 @@ const PAGES: Page[] = [
   { pattern: '/runs/:id', render: (p) => <RunDetail id={Number(p.id)} /> },
   { pattern: '/snapshots', render: (_p, q) => <SnapshotsPage query={q} /> },
   { pattern: '/snapshots/:id', render: (p, q) => <SnapshotBrowser id={p.id!} path={q.get('path') ?? '/'} /> },
+  // the Admin pages are reached from the navigation only by roles that may use them; another
+  // role typing the address gets the API's refusal in the page
+  { pattern: '/admin', render: () => <UsersPage /> },
+  { pattern: '/admin/tokens', render: () => <TokensPage /> },
+  { pattern: '/tokens', render: () => <TokensPage /> },
+  { pattern: '/admin/audit', render: (_p, q) => <AuditPage query={q} /> },
+  { pattern: '/admin/alerts', render: () => <AlertsPage /> },
 ];
 
-const NAV = [
+const NAV: { to: string; label: string; shown?: (role: Role) => boolean }[] = [
   { to: '/', label: 'Dashboard' },
   { to: '/agents', label: 'Agents' },
   { to: '/storages', label: 'Storage servers' },
   { to: '/jobs', label: 'Jobs' },
   { to: '/runs', label: 'Runs' },
   { to: '/snapshots', label: 'Snapshots' },
+  // operators and users manage their own API tokens; admins and auditors find them under Admin
+  { to: '/tokens', label: 'API tokens', shown: (role: Role) => !hasAdminSection(role) },
+  { to: '/admin', label: 'Admin', shown: hasAdminSection },
 ];
 
 function current(to: string, path: string): boolean {
@@ -63,7 +78,7 @@ export function Shell({ onLogout }: { onLogout: () => void }) {
         </Link>
         <nav aria-label="Main">
           <ul>
-            {NAV.map((n) => (
+            {NAV.filter((n) => n.shown?.(session.role) ?? true).map((n) => (
               <li key={n.to}>
                 <Link to={n.to} aria-current={current(n.to, path) ? 'page' : undefined}>
                   {n.label}

@@ -108,6 +108,7 @@ export const RULES: Record<string, Rule> = {
 
   'GET /api/users': { may: AUDIT },
   'POST /api/users': { may: ADMIN },
+  'PATCH /api/users/:name': { may: ADMIN },
   'DELETE /api/users/:name': { may: ADMIN },
   'GET /api/audit': { may: AUDIT },
   'POST /api/alerts': { may: ADMIN },

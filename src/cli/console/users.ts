@@ -1,4 +1,4 @@
-// `cairn user add|list|remove`: the people who may use the backup server, and their roles.
+// `cairn user add|list|role|remove`: the people who may use the backup server, and their roles.
 import { seg } from '../api-client.ts';
 import { type Command, readSecret, requireString } from '../command.ts';
 import { bool, JSON_HELP, JSON_OPTION, printDone, printList, withClient } from './shared.ts';
@@ -41,6 +41,23 @@ const list: Command = {
   },
 };
 
+const role: Command = {
+  name: 'user role',
+  summary: "change a user's role (from the user's next request on)",
+  usage: 'NAME --role admin|operator|user|auditor [--json]',
+  example: 'user role bob --role auditor',
+  help: { ...JSON_HELP, role: 'admin, operator, user or auditor (required); the last admin stays one' },
+  options: { role: { type: 'string' }, ...JSON_OPTION },
+  positionals: [1, 1],
+  async run({ values, positionals }) {
+    const name = positionals[0]!;
+    const newRole = requireString(values, 'role', 'user role');
+    const user = await withClient((c) => c.patch<UserJson>(`/api/users/${seg(name)}`, { role: newRole }));
+    printDone(bool(values, 'json'), user, `user ${name} is now ${newRole}`);
+    return 0;
+  },
+};
+
 const remove: Command = {
   name: 'user remove',
   summary: 'remove a user (its sessions and API tokens end)',
@@ -57,4 +74,4 @@ const remove: Command = {
   },
 };
 
-export const userCommands: Command[] = [add, list, remove];
+export const userCommands: Command[] = [add, list, role, remove];

@@ -1,15 +1,18 @@
 // Routes about people: users (admin only) and the audit log (auditors and admins).
 import { nameSchema, type Schema } from '../../protocol/api-schema.ts';
 import { auditFilter, listAudit } from '../audit.ts';
-import type { Role } from '../auth/roles.ts';
+import { ROLES, type Role } from '../auth/roles.ts';
 import type { ServerContext } from '../context.ts';
 import type { Route } from '../http/router.ts';
 
+const roleSchema: Schema = { type: 'string', enum: ROLES };
 const userBody: Schema = {
   type: 'object',
-  properties: { name: nameSchema, role: { type: 'string', enum: ['admin', 'operator', 'user', 'auditor'] }, password: { type: 'string', minLength: 8, maxLength: 1024 } },
+  properties: { name: nameSchema, role: roleSchema, password: { type: 'string', minLength: 8, maxLength: 1024 } },
   required: ['name', 'role', 'password'],
 };
+
+const roleBody: Schema = { type: 'object', properties: { role: roleSchema }, required: ['role'] };
 
 export function userRoutes(ctx: ServerContext): Route[] {
   return [
@@ -25,6 +28,18 @@ export function userRoutes(ctx: ServerContext): Route[] {
         const b = body as { name: string; role: Role; password: string };
         const u = await ctx.accounts.createUser(b.name, b.role, b.password);
         return { name: u.name, role: u.role };
+      },
+    },
+    {
+      method: 'PATCH',
+      path: '/api/users/:name',
+      summary: "change a user's role (from the user's next request on; its open event streams end, to reopen with the new role)",
+      access: 'admin',
+      body: roleBody,
+      handle: async ({ params, body }) => {
+        const { role } = body as { role: Role };
+        ctx.events.end({ user: await ctx.accounts.setRole(params.name!, role) });
+        return { name: params.name!, role };
       },
     },
     {

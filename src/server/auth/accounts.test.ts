@@ -154,3 +154,17 @@ test('the last admin cannot be removed; an admin with a peer can', async () => {
   await assert.rejects(accounts.removeUser('root2'), (e) => isCairnError(e, 'E_CONFLICT'));
   assert.deepEqual((await accounts.listUsers()).map((u) => u.name), ['root2']);
 });
+
+test('a role change holds from the next request; an unknown user is not found; the last admin stays an admin', async () => {
+  const ann = await accounts.createUser('ann', 'user', 'ann-password');
+  const { token } = await accounts.login('ann', 'ann-password');
+  assert.equal(await accounts.setRole('ann', 'auditor'), ann.id);
+  assert.deepEqual(await accounts.authenticate(token), { ...ann, role: 'auditor' }, 'the open session has the new role');
+  await assert.rejects(accounts.setRole('zed', 'admin'), (e) => isCairnError(e, 'E_NOT_FOUND') && e.message === 'no user zed');
+  await assert.rejects(accounts.setRole('ann', 'root' as never), (e) => isCairnError(e, 'E_BAD_REQUEST'));
+  await accounts.createUser('root', 'admin', 'root-password');
+  await assert.rejects(accounts.setRole('root', 'operator'), (e) => isCairnError(e, 'E_CONFLICT') && /last admin/.test(e.message));
+  await accounts.setRole('ann', 'admin');
+  await accounts.setRole('root', 'operator');
+  assert.deepEqual((await accounts.listUsers()).map((u) => `${u.name}:${u.role}`), ['ann:admin', 'root:operator']);
+});

@@ -100,15 +100,32 @@ export class Accounts {
     return this.#db.transaction(async (tx) => {
       const [user] = await tx.query<UserRow>('SELECT id, role FROM users WHERE name = ? AND disabled_at IS NULL', [name]);
       if (!user) throw new CairnError('E_NOT_FOUND', `no user ${name}`);
-      if (user.role === 'admin') {
-        const [admins] = await tx.query<{ n: number }>("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled_at IS NULL");
-        if (Number(admins!.n) <= 1) throw new CairnError('E_CONFLICT', `user ${name} is the last admin; make another admin first`);
-      }
+      if (user.role === 'admin') await this.#keepAnAdmin(tx, name);
       await tx.run('UPDATE users SET disabled_at = ? WHERE id = ?', [now, user.id]);
       await tx.run('DELETE FROM sessions WHERE user_id = ?', [user.id]);
       await tx.run('UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL', [now, user.id]);
       return Number(user.id);
     });
+  }
+
+  /**
+   * Gives a live user another role (answers its id). Sessions and API tokens take the user's role
+   * at each request, so the change holds from the next one. The last admin stays an admin.
+   */
+  async setRole(name: string, role: Role): Promise<number> {
+    if (!isRole(role)) throw new CairnError('E_BAD_REQUEST', `role must be one of admin, operator, user, auditor`);
+    return this.#db.transaction(async (tx) => {
+      const [user] = await tx.query<UserRow>('SELECT id, role FROM users WHERE name = ? AND disabled_at IS NULL', [name]);
+      if (!user) throw new CairnError('E_NOT_FOUND', `no user ${name}`);
+      if (user.role === 'admin' && role !== 'admin') await this.#keepAnAdmin(tx, name);
+      await tx.run('UPDATE users SET role = ? WHERE id = ?', [role, user.id]);
+      return Number(user.id);
+    });
+  }
+
+  async #keepAnAdmin(tx: Pick<CatalogDriver, 'query'>, name: string): Promise<void> {
+    const [admins] = await tx.query<{ n: number }>("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled_at IS NULL");
+    if (Number(admins!.n) <= 1) throw new CairnError('E_CONFLICT', `user ${name} is the last admin; make another admin first`);
   }
 
   /** A new session. Wrong password and unknown user fail alike, in message and in time. */

@@ -1,12 +1,13 @@
 // Who may do what: the four roles of people and the access level each route asks for
 // (route-spec.ts). Ownership (a user acts only on what they own) is checked by the routes,
 // which know what a request touches; this module only answers "may this role reach that level".
+import { PERSON_ROLES, type PersonRole } from '../../protocol/people.ts';
 import type { Access } from '../http/route-spec.ts';
 
 export type { Access };
 
-export const ROLES = ['admin', 'operator', 'user', 'auditor'] as const;
-export type Role = (typeof ROLES)[number];
+export const ROLES = PERSON_ROLES;
+export type Role = PersonRole;
 
 const GRANTS: Record<Role, readonly Access[]> = {
   admin: ['public', 'read', 'operate', 'admin', 'audit'],
