@@ -1,6 +1,6 @@
 // The app shell: navigation (only what the role may use), who is logged in, logout, and the page
 // the path names.
-import type { ReactNode } from 'react';
+import { type ReactNode, useEffect, useRef } from 'react';
 import { hasAdminSection } from './pages/admin-parts.tsx';
 import { AlertsPage } from './pages/alerts.tsx';
 import { AuditPage } from './pages/audit.tsx';
@@ -57,6 +57,16 @@ function current(to: string, path: string): boolean {
 export function Shell({ onLogout }: { onLogout: () => void }) {
   const session = useSession();
   const { path, query } = useLocation();
+  const main = useRef<HTMLElement>(null);
+  // a new page takes the focus to its heading, so the keyboard (and a screen reader) starts there
+  // instead of on a link that is gone or on the page's body
+  const search = query.toString();
+  useEffect(() => {
+    const h1 = main.current?.querySelector('h1');
+    if (!h1) return;
+    if (!h1.hasAttribute('tabindex')) h1.setAttribute('tabindex', '-1');
+    h1.focus();
+  }, [path, search]);
   let page: ReactNode = (
     <section>
       <h1>Not found</h1>
@@ -96,7 +106,7 @@ export function Shell({ onLogout }: { onLogout: () => void }) {
           </button>
         </div>
       </header>
-      <main>{page}</main>
+      <main ref={main}>{page}</main>
     </div>
   );
 }

@@ -14,7 +14,7 @@ import { type Cluster, startCluster, tempDir } from '../support/cluster.ts';
 import { runCairn } from '../support/cli.ts';
 import { type RawApi, rawApi } from '../support/raw-api.ts';
 import { checkPage, type Console, DESKTOP, logIn, openConsole } from './harness.ts';
-import { tabTo } from './keys.ts';
+import { tabTo } from './keyboard.ts';
 
 const PASSWORD = 'admin-pages-password';
 const HOSTILE = '<img src=x onerror=alert(1)>';

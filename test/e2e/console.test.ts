@@ -7,23 +7,15 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { tempDir } from '../support/cluster.ts';
-import { checkPage, type Console, type ConsoleCluster, HOSTILE_NAME, logIn, MANY, openConsole, startConsoleCluster } from './harness.ts';
+import { checkPage, consoleForTests, HOSTILE_NAME, logIn, MANY } from './harness.ts';
 
 describe('the web console as an admin', { concurrency: 1 }, () => {
-  let k: ConsoleCluster;
-  let con: Console;
-  before(async () => {
-    k = await startConsoleCluster();
-    con = await openConsole(k.c.url);
-  });
-  after(async () => {
-    await con?.close();
-    await k?.stop();
-  });
+  const t = consoleForTests();
 
   it('logs in and shows the dashboard with every part online', async () => {
+    const { k, con } = t;
     const { page } = con;
     await logIn(page, 'admin', k.c.adminPassword);
     await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
@@ -40,6 +32,7 @@ describe('the web console as an admin', { concurrency: 1 }, () => {
   });
 
   it('lists agents and storage servers, shows one with its RTT chart, and enrolls a new agent with a command', async () => {
+    const { con } = t;
     const { page } = con;
     await page.getByRole('link', { name: 'Agents' }).click();
     await page.locator('tr[data-name="a1"] .badge', { hasText: 'online' }).waitFor();
@@ -60,6 +53,7 @@ describe('the web console as an admin', { concurrency: 1 }, () => {
   });
 
   it('creates a job in the form, runs it now and watches the progress bar reach done', async () => {
+    const { k, con } = t;
     const { page } = con;
     await page.getByRole('link', { name: 'Jobs' }).click();
     await page.locator('tr[data-job="seed"]').waitFor();
@@ -123,6 +117,7 @@ describe('the web console as an admin', { concurrency: 1 }, () => {
   });
 
   it('shows a running run on the dashboard with its live progress bar, and cancels it from its page', async () => {
+    const { k, con } = t;
     const { page } = con;
     const slow = tempDir('cairn-e2e-slow-');
     for (let i = 0; i < 4; i++) writeFileSync(join(slow, `random-${i}.bin`), randomBytes(2 * 1024 * 1024));
@@ -146,6 +141,7 @@ describe('the web console as an admin', { concurrency: 1 }, () => {
   });
 
   it('browses a snapshot holding a hostile file name: shown as text, no dialog, no console error', async () => {
+    const { k, con } = t;
     const { page } = con;
     await page.getByRole('link', { name: 'Snapshots' }).click();
     await page.getByRole('heading', { name: 'Snapshots' }).waitFor();
@@ -170,6 +166,7 @@ describe('the web console as an admin', { concurrency: 1 }, () => {
   });
 
   it('restores one picked file through the wizard: the dry run report first, then the restore, found on disk', async () => {
+    const { k, con } = t;
     const { page } = con;
     const target = tempDir('cairn-e2e-restore-');
     await page.getByLabel('Pick report.txt').check();
@@ -188,6 +185,7 @@ describe('the web console as an admin', { concurrency: 1 }, () => {
   });
 
   it("refuses a cookie-authenticated POST from the page without the CSRF token (403) and keeps the session", async () => {
+    const { k, con } = t;
     const { page } = con;
     const answer = await page.evaluate<{ status: number; body: string }>(
       "fetch('/api/tokens', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'api' }) }).then(async (r) => ({ status: r.status, body: await r.text() }))",
@@ -199,6 +197,7 @@ describe('the web console as an admin', { concurrency: 1 }, () => {
   });
 
   it('returns to the login page once the session is over, and logs out', async () => {
+    const { k, con } = t;
     const { page, context } = con;
     const url = new URL(k.c.url);
     await context.addCookies([{ name: 'cairn_session', value: 'ended-session', domain: url.hostname, path: '/api', secure: true, httpOnly: true, sameSite: 'Strict' }]);

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { AxeBuilder } from '@axe-core/playwright';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import type { RunJson } from '../../src/protocol/api-types.ts';
@@ -145,4 +146,26 @@ export async function checkPage(page: Page, name: string): Promise<void> {
   await page.setViewportSize(DESKTOP);
   const dir = process.env.CAIRN_SCREENSHOTS;
   if (dir) await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
+}
+
+/** A describe block's cluster and browser, started before its tests and stopped after them. */
+export function consoleForTests(): { readonly k: ConsoleCluster; readonly con: Console } {
+  let k: ConsoleCluster | undefined;
+  let con: Console | undefined;
+  before(async () => {
+    k = await startConsoleCluster();
+    con = await openConsole(k.c.url);
+  });
+  after(async () => {
+    await con?.close();
+    await k?.stop();
+  });
+  return {
+    get k() {
+      return k!;
+    },
+    get con() {
+      return con!;
+    },
+  };
 }

@@ -4,24 +4,19 @@
 // what its role may not do (enrolling a storage server), which the API refuses anyway. An auditor
 // gets no button that changes anything.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { runCairn } from '../support/cli.ts';
-import { checkPage, type Console, type ConsoleCluster, DESKTOP, logIn, openConsole, PASSPHRASE, startConsoleCluster, USER } from './harness.ts';
-import { tabTo } from './keys.ts';
+import { checkPage, consoleForTests, DESKTOP, logIn, PASSPHRASE, USER } from './harness.ts';
+import { tabTo } from './keyboard.ts';
+
+// each page takes the focus to its heading: the main navigation is behind it (Shift+Tab)
+const BACK = { back: true };
 
 describe('the web console as a user, with the keyboard only', { concurrency: 1 }, () => {
-  let k: ConsoleCluster;
-  let con: Console;
-  before(async () => {
-    k = await startConsoleCluster();
-    con = await openConsole(k.c.url);
-  });
-  after(async () => {
-    await con?.close();
-    await k?.stop();
-  });
+  const t = consoleForTests();
 
   it('logs in by typing, then reaches the agents page with Tab and Enter: only its own agent is listed', async () => {
+    const { con } = t;
     const { page } = con;
     await page.goto('/');
     await page.getByLabel('User').waitFor();
@@ -34,7 +29,7 @@ describe('the web console as a user, with the keyboard only', { concurrency: 1 }
     await page.locator('tr[data-part="agent:u1"]').waitFor();
     assert.equal(await page.locator('tr[data-part="agent:a1"]').count(), 0, "the admin's agent is not shown to a user");
     assert.equal(await page.locator('tr[data-part="storage:s1"]').count(), 1, "storage servers' status is");
-    await tabTo(page, 'Agents');
+    await tabTo(page, 'Agents', BACK);
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Agents' }).waitFor();
     await page.locator('tr[data-name="u1"]').waitFor();
@@ -47,12 +42,13 @@ describe('the web console as a user, with the keyboard only', { concurrency: 1 }
   });
 
   it("shows no other user's jobs and no storage enrollment, which the API refuses anyway", async () => {
+    const { con } = t;
     const { page } = con;
-    await tabTo(page, 'Jobs');
+    await tabTo(page, 'Jobs', BACK);
     await page.keyboard.press('Enter');
     await page.getByText('No job yet.').waitFor();
     assert.equal(await page.locator('tr[data-job="seed"]').count(), 0);
-    await tabTo(page, 'Storage servers');
+    await tabTo(page, 'Storage servers', BACK);
     await page.keyboard.press('Enter');
     await page.locator('tr[data-name="s1"]').waitFor();
     assert.equal(await page.getByRole('button', { name: /Enroll/ }).count(), 0, 'a user may not enroll storage servers');
@@ -67,12 +63,13 @@ describe('the web console as a user, with the keyboard only', { concurrency: 1 }
   });
 
   it('runs its own job now with the keyboard and follows the run to done', async () => {
+    const { k, con } = t;
     const { page } = con;
     const made = await runCairn(['job', 'create', 'mine', '--agent', 'u1', '--storage', 's1', '--path', k.data], { ...k.userConfig, ...PASSPHRASE });
     assert.equal(made.code, 0, made.stderr);
-    await tabTo(page, 'Dashboard');
+    await tabTo(page, 'Dashboard', BACK);
     await page.keyboard.press('Enter');
-    await tabTo(page, 'Jobs');
+    await tabTo(page, 'Jobs', BACK);
     await page.keyboard.press('Enter');
     await page.locator('tr[data-job="mine"]').waitFor();
     await tabTo(page, 'mine');
@@ -87,6 +84,7 @@ describe('the web console as a user, with the keyboard only', { concurrency: 1 }
   });
 
   it('shows an auditor no button to change anything: no new job, no run now, a read-only job form, no restore', async () => {
+    const { k, con } = t;
     const added = await k.c.cli(['user', 'add', 'audrey', '--role', 'auditor', '--password-stdin'], 'audrey-password-for-tests\n');
     assert.equal(added.code, 0, added.stderr);
     const context = await con.browser.newContext({ ignoreHTTPSErrors: true, viewport: DESKTOP, baseURL: k.c.url });

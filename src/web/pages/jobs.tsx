@@ -257,6 +257,7 @@ function RunNow({ name }: { name: string }) {
     }
   };
   const estimateNow = async () => {
+    if (busy) return;
     setError(undefined);
     setBusy(true);
     try {
@@ -279,7 +280,7 @@ function RunNow({ name }: { name: string }) {
       <button type="button" onClick={() => void run()}>
         Run now
       </button>
-      <button type="button" onClick={() => void estimateNow()} disabled={busy}>
+      <button type="button" onClick={() => void estimateNow()} aria-disabled={busy}>
         {busy ? 'Estimating…' : 'Estimate'}
       </button>
       {estimate && <p role="status">{estimate}</p>}

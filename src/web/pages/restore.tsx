@@ -79,6 +79,7 @@ export function RestoreWizard({ snapshot, include }: { snapshot: SnapshotJson; i
   const set = (k: keyof Choice) => (e: { target: { value: string } }) => setChoice((c) => ({ ...c, [k]: e.target.value }));
   const check = async (e: FormEvent) => {
     e.preventDefault();
+    if (busy !== undefined) return;
     setError(undefined);
     setBusy('Checking…');
     try {
@@ -126,7 +127,8 @@ export function RestoreWizard({ snapshot, include }: { snapshot: SnapshotJson; i
         </label>
         {holdsKeys ? (
           <div className="buttons">
-            <button type="submit" disabled={busy !== undefined}>
+            {/* aria-disabled, not disabled: a disabled button drops the keyboard's focus to the page's body */}
+            <button type="submit" aria-disabled={busy !== undefined}>
               {busy ?? 'Check (dry run)'}
             </button>{' '}
             <button type="button" disabled={!ok} onClick={() => void restore()}>

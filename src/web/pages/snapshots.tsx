@@ -2,7 +2,7 @@
 // index (GET /api/snapshots/:id/ls, one directory at a time) where files and folders are picked
 // for the restore wizard. File names come from protected machines: they are only ever React text,
 // never markup.
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import type { LsEntryJson, SnapshotJson } from '../../protocol/api-types.ts';
 import { CALLS, call } from '../calls.ts';
 import { useLoad } from '../data.ts';
@@ -78,10 +78,19 @@ export function SnapshotBrowser({ id, path }: { id: string; path: string }) {
   const shownMore = more.key === here ? more : { key: here, entries: [], next: dir.data?.next };
   const entries = [...(dir.data?.entries ?? []), ...shownMore.entries];
   const next = shownMore.key === here && shownMore.entries.length > 0 ? shownMore.next : dir.data?.next;
+  // after "Show the next", the focus goes to the first new row's pick box (the button moved below them)
+  const table = useRef<HTMLTableElement>(null);
+  const [focusRow, setFocusRow] = useState<number | undefined>();
+  useEffect(() => {
+    if (focusRow === undefined) return;
+    table.current?.querySelectorAll<HTMLInputElement>('tr[data-entry] input')[focusRow]?.focus();
+    setFocusRow(undefined);
+  }, [focusRow]);
   const loadMore = async () => {
     try {
       const page = await lsPage(id, path, next);
       setMore({ key: here, entries: [...shownMore.entries, ...page.entries], next: page.next });
+      setFocusRow(entries.length);
     } catch (e) {
       setMore({ ...shownMore, error: (e as Error).message });
     }
@@ -114,7 +123,7 @@ export function SnapshotBrowser({ id, path }: { id: string; path: string }) {
       </nav>
       <ErrorLine error={dir.error} />
       <div className="table-scroll" tabIndex={0}>
-<table className="files">
+<table className="files" ref={table}>
         <Head cols={['Pick', 'Name', 'Type', 'Size', 'Modified']} />
         <tbody>
           {path !== '/' && (
