@@ -9,63 +9,18 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { EventStreamParser, type ServerEvent } from '../src/cli/event-stream.ts';
 import type { RunJson } from '../src/protocol/api-types.ts';
 import { type Cluster, type Daemon, startCluster, startDaemon, tempDir } from './support/cluster.ts';
 import { endedRun, pollUntil } from './support/crash-support.ts';
+import { type Login, Watcher } from './support/event-watcher.ts';
+import { userWithAgent as newUserWithAgent } from './support/user-agent.ts';
 
 const PASSPHRASE = { CAIRN_PASSPHRASE: 'monitoring test passphrase' };
 const LOG_CAP = 12;
 const ENV = { CAIRN_TEST: '1', CAIRN_TEST_RUN_LOG_LINES: String(LOG_CAP) };
 const BACKUP_PHASES = ['scanning', 'reading', 'uploading', 'finishing'];
-
-type Seen = { at: number; event: ServerEvent };
-type Login = { server: string; ca: string; token: string };
-
-/** A console on GET /api/events (its own HTTPS connection and bearer token): every event with the time it came. */
-class Watcher {
-  readonly seen: Seen[] = [];
-  openedAt = 0;
-  #req: ReturnType<typeof https.request> | undefined;
-
-  static open(login: Login, query = ''): Promise<Watcher> {
-    const w = new Watcher();
-    return new Promise((resolve, reject) => {
-      const req = https.request(
-        `${login.server}/api/events${query}`,
-        { headers: { authorization: `Bearer ${login.token}` }, ca: login.ca, checkServerIdentity: () => undefined },
-        (res) => {
-          if (res.statusCode !== 200) {
-            reject(new Error(`GET /api/events${query}: HTTP ${res.statusCode}`));
-            return;
-          }
-          w.openedAt = Date.now();
-          const parser = new EventStreamParser();
-          res.setEncoding('utf8');
-          res.on('data', (t: string) => {
-            for (const event of parser.push(t)) w.seen.push({ at: Date.now(), event });
-          });
-          res.on('error', () => undefined);
-          resolve(w);
-        },
-      );
-      req.on('error', reject);
-      req.end();
-      w.#req = req;
-    });
-  }
-
-  of(type: string, run?: number): Seen[] {
-    return this.seen.filter((s) => s.event.type === type && (run === undefined || (s.event.data as { id?: number }).id === run));
-  }
-
-  close(): void {
-    this.#req?.destroy();
-  }
-}
 
 /** Adds `mib` MiB of new random bytes under `dir`, so the next backup has something to send. */
 function addRandom(dir: string, mib: number): void {
@@ -82,19 +37,9 @@ describe('job monitoring', { concurrency: 1 }, () => {
 
   /** A user with its own login and an agent it enrolled (so the agent is its own). */
   async function userWithAgent(name: string, agent: string): Promise<{ env: Record<string, string>; login: Login }> {
-    const password = `${name}-password-for-tests`;
-    const add = await c.cli(['user', 'add', name, '--role', 'user', '--password-stdin'], `${password}\n`);
-    assert.equal(add.code, 0, add.stderr);
-    const env = { CAIRN_CONFIG: join(root, `${name}.json`) };
-    const login = await c.cli(['login', c.url, '--user', name, '--password-stdin', '--ca', join(c.serverDir, 'ca.pem')], `${password}\n`, env);
-    assert.equal(login.code, 0, login.stderr);
-    const token = await c.cli(['token', 'create', '--kind', 'agent', '--json'], undefined, env);
-    assert.equal(token.code, 0, token.stderr);
-    const dataDir = join(root, `agent-${agent}`);
-    const args = ['agent', 'start', '--data', dataDir, '--server', c.url, '--token', (JSON.parse(token.stdout) as { token: string }).token, '--name', agent];
-    daemons.push(await startDaemon(`agent ${agent}`, dataDir, args, ENV));
-    await c.waitOnline('agent', agent);
-    return { env, login: JSON.parse(readFileSync(env.CAIRN_CONFIG, 'utf8')) as Login };
+    const u = await newUserWithAgent(c, root, name, agent, ENV);
+    daemons.push(u.agent);
+    return u;
   }
 
   before(async () => {
@@ -184,8 +129,10 @@ describe('job monitoring', { concurrency: 1 }, () => {
     assert.ok(!offline(aw), 'alice never hears of bob\'s agent');
 
     for (const [w, own, agent] of [[aw, runs.alice!, 'ali'], [bw, runs.bob!, 'bobag']] as const) {
-      const ids = new Set(w.seen.filter((s) => s.event.type !== 'part').map((s) => (s.event.data as { id: number }).id));
+      // runs, progress and log lines (which name their run as `run`)
+      const ids = new Set(w.seen.filter((s) => s.event.type !== 'part').map((s) => (s.event.data as { id?: number; run?: number }).id ?? (s.event.data as { run?: number }).run));
       assert.deepEqual([...ids], [own], 'only its own run');
+      assert.ok(w.of('log', own).length > 0, 'its own log lines');
       assert.ok(w.of('progress', own).length > 0, 'its own progress');
       assert.ok(w.of('run', own).some((s) => (s.event.data as RunJson).status === 'succeeded'), 'its own end');
       const parts = w.of('part').map((s) => s.event.data as { kind: string; name: string });

@@ -10,9 +10,9 @@ import { printJson } from './output.ts';
 import { formatBytes, formatDuration, printable, progressLine } from './progress.ts';
 
 /** Between two tries to open a lost event stream again. */
-const RECONNECT_MS = 1000;
+export const RECONNECT_MS = 1000;
 /** How long a watch waits for a server that went away (a restart) before giving up. */
-const UNREACHABLE_PATIENCE_MS = 30_000;
+export const UNREACHABLE_PATIENCE_MS = 30_000;
 /** Warnings or damaged paths listed after a summary; `run show` lists them all. */
 const LISTED = 20;
 

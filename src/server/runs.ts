@@ -3,11 +3,14 @@
 // written to the row when the run ends). Every change is pushed to consoles as an `event: run`.
 import { CairnError } from '../core/errors.ts';
 import type { Level } from '../protocol/api-schema.ts';
-import { RUN_STATUSES, type RunJson, type RunKind, type RunStatus } from '../protocol/api-types.ts';
+import { FINISHED, RUN_STATUSES, type RunJson, type RunKind, type RunStatus } from '../protocol/api-types.ts';
 import { type ConflictCounts, type LogEventData, MAX_RESULT_ENTRIES, type ProgressData, progressData, runLogLimit, type Warning } from '../protocol/control.ts';
 import type { Caller } from './auth/accounts.ts';
 import type { CatalogDriver } from './catalog/driver.ts';
 import { checkOwner, iso, num, type ServerContext } from './context.ts';
+import { type LogLevel, type NewLogLine, type RunLogLine, runLogQueue } from './run-log.ts';
+
+export { endRunLog, type LogLevel, type RunLogLine } from './run-log.ts';
 
 export type RunRow = {
   id: number;
@@ -212,19 +215,16 @@ export async function queueRun(ctx: ServerContext, run: NewRun): Promise<RunJson
   );
   const row = await runRow(ctx.db, lastId!);
   const json = runJson(row);
+  runLogQueue(ctx).fresh(json.id); // a deleted run's id can come again: its old count must not
   await logRun(ctx, json.id, run.note ?? `queued ${run.kind}${run.requestedLevel ? ` (${run.requestedLevel})` : ''}`);
   publishRun(ctx, row);
   ctx.kick();
   return json;
 }
 
-export type LogLevel = LogEventData['level'];
-
 export async function logRun(ctx: ServerContext, id: number, message: string, level: LogLevel = 'info'): Promise<void> {
-  await ctx.db.run('INSERT INTO run_log (run_id, time, message, level) VALUES (?, ?, ?, ?)', [id, Date.now(), message.slice(0, 4000), level]);
+  await runLogQueue(ctx).write([{ run: id, time: Date.now(), level, part: 'server', message: message.slice(0, 4000) }]);
 }
-
-export type RunLogLine = { time: string; level: LogLevel; part: string; message: string };
 
 export async function runLog(db: CatalogDriver, id: number, caller: Caller): Promise<RunLogLine[]> {
   await getRun(db, id, caller);
@@ -239,10 +239,9 @@ export async function runLog(db: CatalogDriver, id: number, caller: Caller): Pro
  */
 export class PartLog {
   readonly #ctx: ServerContext;
-  #pending: { run: number; time: number; level: LogLevel; part: string; message: string }[] = [];
+  #pending: NewLogLine[] = [];
   readonly #counts = new Map<number, number>();
   #timer: NodeJS.Timeout | undefined;
-  #flushing: Promise<void> = Promise.resolve();
 
   constructor(ctx: ServerContext) {
     this.#ctx = ctx;
@@ -259,7 +258,7 @@ export class PartLog {
     this.#timer ??= setTimeout(() => void this.flush(), 250);
   }
 
-  /** Writes what is buffered; for an ended run, also the count of lines not kept. */
+  /** Writes what is buffered; for an ended run, also the count of lines not kept. Queued at once, so a later line or log end comes after. */
   flush(endedRun?: number): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -267,14 +266,8 @@ export class PartLog {
     this.#pending = [];
     const over = endedRun === undefined ? 0 : (this.#counts.get(endedRun) ?? 0) - runLogLimit();
     if (endedRun !== undefined) this.#counts.delete(endedRun);
-    this.#flushing = this.#flushing.then(async () => {
-      if (lines.length === 0 && over <= 0) return;
-      await this.#ctx.db.transaction(async (tx) => {
-        for (const l of lines) await tx.run('INSERT INTO run_log (run_id, time, message, level, part) VALUES (?, ?, ?, ?, ?)', [l.run, l.time, l.message, l.level, l.part]);
-        if (over > 0) await tx.run('INSERT INTO run_log (run_id, time, message, level, part) VALUES (?, ?, ?, ?, ?)', [endedRun!, Date.now(), `${over} more lines not kept`, 'warn', 'server']);
-      });
-    }).catch((e: unknown) => this.#ctx.log(`run log: ${(e as Error).message}`));
-    return this.#flushing;
+    if (over > 0) lines.push({ run: endedRun!, time: Date.now(), level: 'warn', part: 'server', message: `${over} more lines not kept` });
+    return runLogQueue(this.#ctx).write(lines).catch((e: unknown) => this.#ctx.log(`run log: ${(e as Error).message}`));
   }
 }
 
@@ -291,7 +284,15 @@ export async function updateRun(
   const names = Object.keys(fields);
   const guard = from === undefined ? '' : ' AND status = ?';
   const params = [...names.map((n) => fields[n]!), id, ...(from === undefined ? [] : [from])];
-  const { changes } = await ctx.db.run(`UPDATE runs SET ${names.map((n) => `${n} = ?`).join(', ')} WHERE id = ?${guard}`, params);
+  // an ending run's log stays open for the lines its ending path writes next (endRunLog closes it)
+  const ending = FINISHED.includes(fields.status as RunStatus);
+  if (ending) runLogQueue(ctx).ending(id);
+  let changes = 0;
+  try {
+    ({ changes } = await ctx.db.run(`UPDATE runs SET ${names.map((n) => `${n} = ?`).join(', ')} WHERE id = ?${guard}`, params));
+  } finally {
+    if (ending && changes === 0) runLogQueue(ctx).notEnding(id);
+  }
   if (changes === 0) return false;
   publishRun(ctx, await runRow(ctx.db, id));
   return true;

@@ -22,7 +22,7 @@ import { loadQueue } from './queue-load.ts';
 import { backupParams, recordBackup } from './run-backup.ts';
 import { type RestoreRequestStored, recordRestore, restoreParams } from './run-restore.ts';
 import { retryIfAllowed } from './run-retries.ts';
-import { clearProgress, liveProgress, logRun, type PartLog, queueRun, type RunRow, runRow, updateRun } from './runs.ts';
+import { clearProgress, endRunLog, liveProgress, logRun, type PartLog, queueRun, type RunRow, runRow, updateRun } from './runs.ts';
 import { recordVerify, verifyParams } from './run-verify.ts';
 import { fireGcSchedules, fireSchedules } from './schedule-firing.ts';
 import { resumeForgetting } from './forget.ts';
@@ -93,6 +93,7 @@ export class Scheduler {
       if (r.kind === 'gc') {
         // its answer had nowhere to go: the next gc finishes what it left (the storage server's gc is crash-safe)
         await updateRun(this.#ctx, num(r.id), { status: 'failed', ended_at: Date.now(), error: 'the backup server restarted during the gc' }, 'running');
+        await endRunLog(this.#ctx, num(r.id));
         continue;
       }
       this.#active.set(num(r.id), { agent: r.agent!, kind: r.kind, startedAt: num(r.started_at ?? Date.now()), link: 0, maxRuntimeS: r.max_runtime_s === null ? null : num(r.max_runtime_s), deadline });
@@ -101,8 +102,10 @@ export class Scheduler {
     if (rows.length) this.#ctx.log(`${rows.length} run(s) left running by the previous process wait for their agents to re-attach`);
     // a queued gc given a confirmation code lost it with the previous process (codes are never stored)
     const confirmed = await this.#ctx.db.query<{ id: number }>("SELECT id FROM runs WHERE kind = 'gc' AND status = 'queued' AND pretreatment LIKE '%\"confirmed\":true%'");
-    for (const r of confirmed)
+    for (const r of confirmed) {
       await updateRun(this.#ctx, num(r.id), { status: 'failed', ended_at: Date.now(), reason: null, error: 'the backup server restarted before this confirmed gc started: run cairn gc --confirm again' }, 'queued');
+      await endRunLog(this.#ctx, num(r.id));
+    }
   }
 
   /** Scheduling begins (once the server listens): a pass now and every tick. */
@@ -216,6 +219,7 @@ export class Scheduler {
       await this.#fail(p.run, `the agent's result could not be recorded: ${(e as Error).message}`, {});
     }
     this.#ended(p.run);
+    await endRunLog(this.#ctx, p.run);
     return {};
   }
 
@@ -226,6 +230,7 @@ export class Scheduler {
       if (await updateRun(this.#ctx, id, { status: 'canceled', ended_at: Date.now(), reason: null, error: 'canceled before it started' }, 'queued')) {
         this.#gcCodes.delete(id);
         await logRun(this.#ctx, id, 'canceled while queued');
+        await endRunLog(this.#ctx, id);
         return;
       }
       return this.cancel(id); // it started meanwhile: cancel it running
@@ -271,6 +276,7 @@ export class Scheduler {
     }
     await dropRunSnapshot(ctx.db, id);
     await logRun(ctx, id, how.canceled ? 'canceled' : `failed: ${message}`, how.canceled ? 'info' : 'error');
+    await endRunLog(ctx, id);
   }
 
   #ended(id: number): void {
@@ -379,6 +385,7 @@ export class Scheduler {
       await this.#fail(id, e instanceof CairnError ? e.message : `internal error: ${(e as Error).message}`, { canceled: this.#canceled.has(id) });
     } finally {
       this.#ended(id);
+      await endRunLog(ctx, id);
     }
   }
 

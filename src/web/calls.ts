@@ -27,7 +27,6 @@ export const CALLS = {
   estimateJob: { method: 'POST', path: '/api/jobs/:name/estimate' },
   runs: { method: 'GET', path: '/api/runs' },
   run: { method: 'GET', path: '/api/runs/:id' },
-  runLog: { method: 'GET', path: '/api/runs/:id/log' },
   cancelRun: { method: 'POST', path: '/api/runs/:id/cancel' },
   snapshots: { method: 'GET', path: '/api/snapshots' },
   snapshot: { method: 'GET', path: '/api/snapshots/:id' },

@@ -23,15 +23,22 @@ export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, key: strin
   return { ...state, reload };
 }
 
-export type ServerEvent = { type: 'run' | 'progress' | 'part'; data: Record<string, unknown> };
+export type EventType = 'run' | 'progress' | 'part' | 'log' | 'log-end';
+export type ServerEvent = { type: EventType; data: Record<string, unknown> };
+const PAGE_EVENTS: readonly EventType[] = ['run', 'progress', 'part'];
 
-/** Opens the event stream while the component is shown (`run`: only that run's events). */
-export function useEvents(onEvent: (e: ServerEvent) => void, run?: number): void {
+/**
+ * Opens the event stream while the component is shown (`run`: only that run's events, and then
+ * its log lines from the first; a reconnecting browser sends the last line's id and gets the rest).
+ * `types`: the events handled (a run's `log` lines only where the log is shown).
+ */
+export function useEvents(onEvent: (e: ServerEvent) => void, run?: number, types: readonly EventType[] = PAGE_EVENTS): void {
   const handler = useRef(onEvent);
   handler.current = onEvent;
+  const typeKey = types.join(' ');
   useEffect(() => {
     const source = new EventSource(urlOf(CALLS.events, {}, { run }));
-    for (const type of ['run', 'progress', 'part'] as const) {
+    for (const type of typeKey.split(' ') as EventType[]) {
       source.addEventListener(type, (m: MessageEvent<string>) => {
         try {
           handler.current({ type, data: JSON.parse(m.data) as Record<string, unknown> });
@@ -41,5 +48,5 @@ export function useEvents(onEvent: (e: ServerEvent) => void, run?: number): void
       });
     }
     return () => source.close();
-  }, [run]);
+  }, [run, typeKey]);
 }

@@ -4,7 +4,8 @@ import { CAIRN_BIN } from './storage-process.ts';
 
 export type CliResult = { code: number; stdout: string; stderr: string };
 
-export function runCairn(args: string[], env: Record<string, string> = {}, stdin?: string): Promise<CliResult> {
+/** `onStdout`: each piece of its output as it comes (a test that acts on what a long command printed so far). */
+export function runCairn(args: string[], env: Record<string, string> = {}, stdin?: string, onStdout?: (text: string) => void): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = execFile(
       CAIRN_BIN,
@@ -16,5 +17,6 @@ export function runCairn(args: string[], env: Record<string, string> = {}, stdin
       },
     );
     if (stdin !== undefined) child.stdin!.end(stdin);
+    if (onStdout) child.stdout!.on('data', (chunk: Buffer | string) => onStdout(String(chunk)));
   });
 }

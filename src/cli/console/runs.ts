@@ -6,6 +6,7 @@ import { withQuery } from '../api-client.ts';
 import type { Command } from '../command.ts';
 import { printJson } from '../output.ts';
 import { formatBytes, printable } from '../progress.ts';
+import { followRunLog, type LogLine } from '../log-follow.ts';
 import { printEndedRun, runDetails, runSummary, totalForDisplay, waitForRun } from '../run-output.ts';
 import { bool, JSON_HELP, JSON_OPTION, oneOf, printList, str, wholeNumber, withClient } from './shared.ts';
 
@@ -68,40 +69,28 @@ const show: Command = {
   },
 };
 
-type LogLine = { time: string; level?: string; part?: string; message: string };
-
-const FOLLOW_POLL_MS = 500;
-const FINISHED_STATUSES: readonly string[] = ['succeeded', 'failed', 'canceled'];
-
 const log: Command = {
   name: 'run log',
   summary: "show a run's log (--follow: new lines as they come, until the run ends)",
   usage: 'ID [--follow] [--json]',
   example: 'run log 42 --follow',
-  help: { ...JSON_HELP, follow: 'keep printing lines as they are added until the run ends (with --json: the whole log once it ends)' },
+  help: { ...JSON_HELP, follow: 'keep printing lines as they are added until the run ends, on the event stream (with --json: the whole log once it ends)' },
   options: { follow: { type: 'boolean' }, ...JSON_OPTION },
   positionals: [1, 1],
   async run({ values, positionals }) {
     const id = runId(positionals[0]!);
     const json = bool(values, 'json');
-    const text = (lines: LogLine[]) => {
-      if (!json && lines.length > 0) process.stdout.write(`${lines.map((l) => `${l.time} ${l.part && l.part !== 'server' ? `[${l.part}] ` : ''}${printable(l.message)}`).join('\n')}\n`);
-    };
-    const lines = await withClient(async (c) => {
-      let seen = await c.get<LogLine[]>(`/api/runs/${id}/log`);
-      text(seen);
-      if (!bool(values, 'follow')) return seen;
-      // until the run has ended, then once more for the lines its end added
-      for (let ended = false; !ended; ) {
-        await new Promise((r) => setTimeout(r, FOLLOW_POLL_MS));
-        ended = FINISHED_STATUSES.includes((await c.get<RunJson>(`/api/runs/${id}`)).status);
-        const now = await c.get<LogLine[]>(`/api/runs/${id}/log`);
-        text(now.slice(seen.length));
-        seen = now;
-      }
-      return seen;
-    });
-    if (json) printJson(lines);
+    const text = (l: LogLine) => `${l.time} ${l.part && l.part !== 'server' ? `[${l.part}] ` : ''}${printable(l.message)}`;
+    if (!bool(values, 'follow')) {
+      const lines = await withClient((c) => c.get<LogLine[]>(`/api/runs/${id}/log`));
+      if (json) printJson(lines);
+      else if (lines.length > 0) process.stdout.write(`${lines.map(text).join('\n')}\n`);
+      return 0;
+    }
+    // --json keeps the lines for the one document at the end; text prints each as it comes
+    const kept: LogLine[] = [];
+    await withClient((c) => followRunLog(c, id, (l) => (json ? kept.push(l) : process.stdout.write(`${text(l)}\n`))));
+    if (json) printJson(kept);
     return 0;
   },
 };

@@ -4,6 +4,8 @@ import { TOKEN_PREFIX } from '../../protocol/enrollment-token.ts';
 import { nameSchema, type Schema } from '../../protocol/api-schema.ts';
 import type { ServerContext } from '../context.ts';
 import { getRun, liveProgressEvents, parseRunId } from '../runs.ts';
+import { followFrom, runLogQueue } from '../run-log.ts';
+import { CairnError } from '../../core/errors.ts';
 import type { EventFilter } from '../http/events.ts';
 import { type Caller, tokenKey } from '../auth/accounts.ts';
 import { clearedSessionCookie, csrfTokenOf, requestCredential, sessionCookie } from '../auth/web-session.ts';
@@ -135,15 +137,25 @@ export function sessionRoutes(ctx: ServerContext, allRoutes: () => readonly Rout
     {
       method: 'GET',
       path: '/api/events',
-      summary: "server-sent events for consoles: run, progress, part (a user: its own runs and agents, and storage servers); each running run's last progress first",
+      summary:
+        "server-sent events for consoles: run, progress, part, log (a run's new log line: {run, seq, time, level, part, message}, SSE id seq) (a user: its own runs and agents, and storage servers); each running run's last progress first. With run: that run's events only, its log lines after `after` (or Last-Event-ID) first, and log-end {run, seq} once its log is complete",
       access: 'read',
-      query: { run: 'only events of this run' },
+      query: { run: 'only events of this run', after: "with run: the log lines it has already (the stream starts at line after + 1; default 0, the whole log)" },
       handle: async ({ req, res, query, caller }) => {
         const asked = query.get('run');
         const run = asked === null ? undefined : parseRunId(asked);
-        if (run !== undefined) await getRun(ctx.db, run, caller); // unknown, or not the caller's: 404
-        const filter = run !== undefined ? (type: string, data: unknown) => type !== 'part' && (data as { id?: number }).id === run : await eventAccess(ctx, caller!);
-        ctx.events.attach(req, res, filter, liveProgressEvents(), { user: caller!.id, token: tokenKey(requestCredential(req).token) });
+        const owner = { user: caller!.id, token: tokenKey(requestCredential(req).token) };
+        if (run === undefined) {
+          if (query.get('after') !== null) throw new CairnError('E_BAD_REQUEST', 'after needs run: it counts the lines of one run\'s log');
+          ctx.events.attach(req, res, await eventAccess(ctx, caller!), liveProgressEvents(), owner);
+          return TAKEN;
+        }
+        const header = req.headers['last-event-id'];
+        const from = followFrom(typeof header === 'string' ? header : undefined, query.get('after'));
+        await getRun(ctx.db, run, caller); // unknown, or not the caller's: 404
+        const filter = (type: string, data: unknown) => type !== 'part' && (type === 'log' || type === 'log-end' ? (data as { run?: number }).run : (data as { id?: number }).id) === run;
+        // its last progress, then the log lines it missed (log-end too when the log is complete)
+        await runLogQueue(ctx).follow(run, from, (lines) => ctx.events.attach(req, res, filter, [...liveProgressEvents().filter((e) => filter(e.type, e.data)), ...lines], owner));
         return TAKEN;
       },
     },

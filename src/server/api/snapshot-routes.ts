@@ -7,7 +7,7 @@ import type { RestorePretreatment } from '../../protocol/control.ts';
 import { num, ownedAgentId, type ServerContext } from '../context.ts';
 import { percentEncode, queryBytes, queryCount } from '../http/query-params.ts';
 import type { Route } from '../http/router.ts';
-import { getRun, logRun, queueRun, updateRun } from '../runs.ts';
+import { endRunLog, getRun, logRun, queueRun, updateRun } from '../runs.ts';
 import type { RestoreRequestStored } from '../run-restore.ts';
 import { LS_PAGE, lsSnapshot } from '../snapshot-browse.ts';
 import { FIND_LIMIT, findInJob } from '../snapshot-find.ts';
@@ -53,7 +53,10 @@ async function failOffline(ctx: ServerContext, id: number, agent: string, target
   const problem = `agent ${agent} is offline`;
   const pretreatment: RestorePretreatment = { target, agentOnline: false, ok: false, problems: [problem], conflicts: [] };
   const fields = { status: 'failed', reason: null, ended_at: Date.now(), error: `pretreatment found problems: ${problem}`, pretreatment: JSON.stringify(pretreatment) };
-  if (await updateRun(ctx, id, fields, 'queued')) await logRun(ctx, id, `failed: ${problem}`);
+  if (await updateRun(ctx, id, fields, 'queued')) {
+    await logRun(ctx, id, `failed: ${problem}`);
+    await endRunLog(ctx, id);
+  }
   return getRun(ctx.db, id);
 }
 

@@ -153,3 +153,24 @@ test('a client gets the replayed and new events of its owner only, long after it
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+test('an event may carry an SSE id (a log line\'s number), replayed or published; a bad id is refused', async () => {
+  const hub = new EventHub();
+  const server = http.createServer((req, res) => {
+    req.resume();
+    hub.attach(req, res, undefined, [{ type: 'log', data: { run: 1, seq: 1 }, owner: null, id: '1' }]);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const c = await connect((server.address() as AddressInfo).port, '/');
+    await c.until('"seq":1}\n\n');
+    hub.publish('log', { run: 1, seq: 2 }, null, '2');
+    await c.until('"seq":2}\n\n');
+    assert.equal(c.text(), ': connected\n\nid: 1\nevent: log\ndata: {"run":1,"seq":1}\n\nid: 2\nevent: log\ndata: {"run":1,"seq":2}\n\n');
+    assert.throws(() => hub.publish('log', {}, null, '2\nevent: x'), /bad event id/);
+  } finally {
+    hub.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});

@@ -6,7 +6,9 @@
 // In-process listeners (`onPublish`, the alerts) see every event, and `signal`s no console sees.
 // An event may name the user it belongs to (a run's job owner): the filter sees it, the client
 // never does. A client that connects gets the `replay` events first (the last progress of each
-// running run), so a late joiner does not wait for the next one.
+// running run, the log lines it missed), so a late joiner does not wait for the next one. An event
+// may carry an SSE `id` (a log line's number in its run), which a browser sends back as
+// `Last-Event-ID` when it reconnects.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CairnError } from '../../core/errors.ts';
 
@@ -15,7 +17,7 @@ const MAX_BACKLOG = 1024 * 1024;
 
 /** Whether a client gets an event: its type, data, and the user it belongs to (null: no user's). */
 export type EventFilter = (type: string, data: unknown, owner: number | null) => boolean;
-export type StoredEvent = { type: string; data: unknown; owner: number | null };
+export type StoredEvent = { type: string; data: unknown; owner: number | null; id?: string };
 
 /** Who opened a stream: the user's id and its token's key (`tokenKey`), so either can end it. */
 export type StreamOwner = { user: number; token?: string };
@@ -45,7 +47,7 @@ export class EventHub {
     });
     // A first comment sends the headers now, so the console knows the stream is open.
     res.write(': connected\n\n');
-    for (const e of replay) if (filter === undefined || filter(e.type, e.data, e.owner)) res.write(frameOf(e.type, e.data));
+    for (const e of replay) if (filter === undefined || filter(e.type, e.data, e.owner)) res.write(frameOf(e.type, e.data, e.id));
     this.#clients.add(client);
     const remove = () => this.#remove(client);
     // the response's close, not the request's: a request closes once its (empty) body is read
@@ -54,8 +56,8 @@ export class EventHub {
     this.#ping ??= setInterval(() => this.#broadcast(': ping\n\n', () => true), PING_INTERVAL_MS).unref();
   }
 
-  publish(type: string, data: unknown, owner: number | null = null): void {
-    const frame = frameOf(type, data);
+  publish(type: string, data: unknown, owner: number | null = null, id?: string): void {
+    const frame = frameOf(type, data, id);
     this.#broadcast(frame, (c) => c.filter === undefined || c.filter(type, data, owner));
     this.#tell(type, data);
   }
@@ -128,8 +130,9 @@ export class EventHub {
   }
 }
 
-function frameOf(type: string, data: unknown): string {
+function frameOf(type: string, data: unknown, id?: string): string {
   if (!/^[A-Za-z0-9._-]+$/.test(type)) throw new CairnError('E_INTERNAL', `bad event type ${JSON.stringify(type)}`);
+  if (id !== undefined && !/^[A-Za-z0-9._-]+$/.test(id)) throw new CairnError('E_INTERNAL', `bad event id ${JSON.stringify(id)}`);
   // JSON.stringify escapes newlines inside strings, so the data is one line as SSE requires.
-  return `event: ${type}\ndata: ${JSON.stringify(data) ?? 'null'}\n\n`;
+  return `${id === undefined ? '' : `id: ${id}\n`}event: ${type}\ndata: ${JSON.stringify(data) ?? 'null'}\n\n`;
 }

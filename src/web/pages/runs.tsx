@@ -1,7 +1,7 @@
-// Runs: the history with filters (job, status), and one run's live view: progress from the event
-// stream, its log followed while it runs (re-read on each event and every 2 s: the stream carries
-// no log lines), cancel.
-import { type FormEvent, useEffect, useState } from 'react';
+// Runs: the history with filters (job, status), and one run's live view: progress and log lines
+// from the run's event stream (its lines numbered: each shown once and in order, the ones written
+// before the page opened replayed first), cancel.
+import { type FormEvent, useEffect, useRef, useState } from 'react';
 import type { RunJson, RunStatus } from '../../protocol/api-types.ts';
 import { CALLS, call } from '../calls.ts';
 import { useEvents, useLoad } from '../data.ts';
@@ -11,7 +11,9 @@ import { bytes, Time } from '../time.tsx';
 import { ErrorLine, Head, RunProgress, Status } from '../widgets.tsx';
 
 type LogLine = { time: string; level: string; part: string; message: string };
-const LOG_POLL_MS = 2000;
+/** Lines that came meanwhile are shown together this often (a replay of 10,000 is not 10,000 renders). */
+const LOG_SHOW_MS = 100;
+const RUN_EVENTS = ['run', 'progress', 'log', 'log-end'] as const;
 const RUN_STATUSES: RunStatus[] = ['queued', 'running', 'succeeded', 'failed', 'canceled'];
 
 export function RunsPage({ query }: { query: URLSearchParams }) {
@@ -87,27 +89,49 @@ export function RunDetail({ id }: { id: number }) {
   const [run, setRun] = useState<RunJson | undefined>();
   const [log, setLog] = useState<LogLine[]>([]);
   const [error, setError] = useState<string | undefined>();
+  const [logEnded, setLogEnded] = useState(false);
+  // lines taken (their count is the last seq shown) and not yet shown
+  const taken = useRef(0);
+  const pending = useRef<LogLine[]>([]);
+  const showTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   useEffect(() => setRun(loaded.data), [loaded.data]);
-  useEvents((e) => {
-    if (Number(e.data.id) !== id) return;
-    setRun((r) => (r ? ({ ...r, ...e.data } as RunJson) : r));
-  }, id);
-  const live = run?.status === 'running' || run?.status === 'queued';
   useEffect(() => {
-    let stop = false;
-    const read = () =>
-      call<LogLine[]>(CALLS.runLog, { params: { id } }).then(
-        (lines) => !stop && setLog(lines),
-        () => undefined,
-      );
-    void read();
-    if (!live) return () => void (stop = true);
-    const timer = setInterval(() => void read(), LOG_POLL_MS);
+    setLog([]);
+    setLogEnded(false);
+    taken.current = 0;
+    pending.current = [];
     return () => {
-      stop = true;
-      clearInterval(timer);
+      clearTimeout(showTimer.current);
+      showTimer.current = undefined;
     };
-  }, [id, live]);
+  }, [id]);
+  useEvents(
+    (e) => {
+      if (e.type === 'log' || e.type === 'log-end') {
+        if (Number(e.data.run) !== id) return;
+        if (e.type === 'log-end') {
+          setLogEnded(true);
+          return;
+        }
+        // a line seen before (a reconnect) or past a missing one is not shown twice or out of order
+        if (Number(e.data.seq) !== taken.current + 1) return;
+        taken.current++;
+        pending.current.push({ time: String(e.data.time), level: String(e.data.level), part: String(e.data.part), message: String(e.data.message) });
+        showTimer.current ??= setTimeout(() => {
+          showTimer.current = undefined;
+          const lines = pending.current;
+          pending.current = [];
+          setLog((l) => l.concat(lines));
+        }, LOG_SHOW_MS);
+        return;
+      }
+      if (Number(e.data.id) !== id) return;
+      setRun((r) => (r ? ({ ...r, ...e.data } as RunJson) : r));
+    },
+    id,
+    RUN_EVENTS,
+  );
+  const live = run?.status === 'running' || run?.status === 'queued';
   const cancel = async () => {
     setError(undefined);
     try {
@@ -186,7 +210,7 @@ export function RunDetail({ id }: { id: number }) {
           </li>
         ))}
       </ol>
-      {log.length === 0 && <p>No log lines yet.</p>}
+      {log.length === 0 && <p>{logEnded ? 'No log lines.' : 'No log lines yet.'}</p>}
     </section>
   );
 }
