@@ -2,12 +2,14 @@
 // the path names.
 import type { ReactNode } from 'react';
 import { Dashboard } from './pages/dashboard.tsx';
+import { GcPage } from './pages/gc.tsx';
 import { JobEdit, JobsPage } from './pages/jobs.tsx';
+import { NetworkPage } from './pages/network.tsx';
 import { PartDetail, PartsPage } from './pages/parts.tsx';
 import { RunDetail, RunsPage } from './pages/runs.tsx';
 import { SnapshotBrowser, SnapshotsPage } from './pages/snapshots.tsx';
 import { Link, matchPath, useLocation } from './router.tsx';
-import { logout, useSession } from './session.tsx';
+import { logout, type Role, useSession } from './session.tsx';
 
 type Page = { pattern: string; render: (params: Record<string, string>, query: URLSearchParams) => ReactNode };
 
@@ -24,15 +26,20 @@ const PAGES: Page[] = [
   { pattern: '/runs/:id', render: (p) => <RunDetail id={Number(p.id)} /> },
   { pattern: '/snapshots', render: (_p, q) => <SnapshotsPage query={q} /> },
   { pattern: '/snapshots/:id', render: (p, q) => <SnapshotBrowser id={p.id!} path={q.get('path') ?? '/'} /> },
+  { pattern: '/network', render: () => <NetworkPage /> },
+  { pattern: '/gc', render: () => <GcPage /> },
 ];
 
-const NAV = [
+/** `roles`: only these see the entry (the API refuses the rest anyway). */
+const NAV: { to: string; label: string; roles?: Role[] }[] = [
   { to: '/', label: 'Dashboard' },
   { to: '/agents', label: 'Agents' },
   { to: '/storages', label: 'Storage servers' },
   { to: '/jobs', label: 'Jobs' },
   { to: '/runs', label: 'Runs' },
   { to: '/snapshots', label: 'Snapshots' },
+  { to: '/network', label: 'Network' },
+  { to: '/gc', label: 'Garbage collection', roles: ['admin', 'operator'] },
 ];
 
 function current(to: string, path: string): boolean {
@@ -63,7 +70,7 @@ export function Shell({ onLogout }: { onLogout: () => void }) {
         </Link>
         <nav aria-label="Main">
           <ul>
-            {NAV.map((n) => (
+            {NAV.filter((n) => !n.roles || n.roles.includes(session.role)).map((n) => (
               <li key={n.to}>
                 <Link to={n.to} aria-current={current(n.to, path) ? 'page' : undefined}>
                   {n.label}

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { AxeBuilder } from '@axe-core/playwright';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import type { RunJson } from '../../src/protocol/api-types.ts';
@@ -112,6 +113,33 @@ export async function logIn(page: Page, user: string, password: string): Promise
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.getByRole('button', { name: 'Log out' }).waitFor();
+}
+
+/** A suite's cluster and browser, started before its tests and stopped after (the fields are set in `before`). */
+export function consoleSuite(): { k: ConsoleCluster; con: Console } {
+  const suite = {} as { k: ConsoleCluster; con: Console };
+  before(async () => {
+    suite.k = await startConsoleCluster();
+    suite.con = await openConsole(suite.k.c.url);
+  });
+  after(async () => {
+    await suite.con?.close();
+    await suite.k?.stop();
+  });
+  return suite;
+}
+
+/**
+ * Presses Tab until the focused element is the one named `name` (at most 40 times): a link or button
+ * by its text, a field by the first text of its <label>.
+ */
+export async function tabTo(page: Page, name: string): Promise<void> {
+  for (let i = 0; i < 40; i++) {
+    await page.keyboard.press('Tab');
+    const focused = await page.evaluate<string>("((e) => (e?.labels?.[0]?.firstChild?.textContent ?? e?.textContent ?? ''))(document.activeElement).trim()");
+    if (focused === name) return;
+  }
+  assert.fail(`Tab never reached ${name}`);
 }
 
 /** axe-core finds no serious or critical violation on the page as shown. */

@@ -5,19 +5,8 @@
 // gets no button that changes anything.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Page } from 'playwright-core';
 import { runCairn } from '../support/cli.ts';
-import { checkPage, type Console, type ConsoleCluster, DESKTOP, logIn, openConsole, PASSPHRASE, startConsoleCluster, USER } from './harness.ts';
-
-/** Presses Tab until the focused element is the link or button named `name` (at most 40 times). */
-async function tabTo(page: Page, name: string): Promise<void> {
-  for (let i = 0; i < 40; i++) {
-    await page.keyboard.press('Tab');
-    const focused = await page.evaluate<string>("(document.activeElement?.textContent ?? '').trim()");
-    if (focused === name) return;
-  }
-  assert.fail(`Tab never reached ${name}`);
-}
+import { checkPage, type Console, type ConsoleCluster, DESKTOP, logIn, openConsole, PASSPHRASE, startConsoleCluster, tabTo, USER } from './harness.ts';
 
 describe('the web console as a user, with the keyboard only', { concurrency: 1 }, () => {
   let k: ConsoleCluster;

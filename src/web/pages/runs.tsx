@@ -9,6 +9,7 @@ import { Link, navigate } from '../router.tsx';
 import { mayOperate, useSession } from '../session.tsx';
 import { bytes, Time } from '../time.tsx';
 import { ErrorLine, Head, RunProgress, Status } from '../widgets.tsx';
+import { RunFindings } from './run-findings.tsx';
 
 type LogLine = { time: string; level: string; part: string; message: string };
 const LOG_POLL_MS = 2000;
@@ -102,7 +103,11 @@ export function RunDetail({ id }: { id: number }) {
       );
     void read();
     if (!live) return () => void (stop = true);
-    const timer = setInterval(() => void read(), LOG_POLL_MS);
+    // the run too: an end that came before the event stream was open is not missed
+    const timer = setInterval(() => {
+      void read();
+      loaded.reload();
+    }, LOG_POLL_MS);
     return () => {
       stop = true;
       clearInterval(timer);
@@ -176,6 +181,7 @@ export function RunDetail({ id }: { id: number }) {
             <dt>Warnings</dt>
             <dd>{run.warningsTotal}</dd>
           </dl>
+          <RunFindings run={run} />
         </>
       )}
       <h2>Log</h2>
