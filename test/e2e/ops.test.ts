@@ -40,10 +40,12 @@ describe('the web console: verify, gc, network, search by name and forget', { co
     await page.locator('tr[data-entry="report.txt"]').waitFor();
   });
 
-  it('says when nothing matched, and shows the API refusing a glob with a /', async () => {
+  it("is reached from the job's page, says when nothing matched, and shows the API refusing a glob with a /", async () => {
     const { con } = suite;
     const { page } = con;
-    await page.goto('/snapshots?job=seed');
+    await page.goto('/jobs/seed');
+    await page.getByRole('link', { name: 'Find files by name in this job' }).click();
+    await page.getByRole('heading', { name: 'Snapshots of seed' }).waitFor();
     const box = page.getByLabel('File name (a glob: * ? [abc])');
     await box.fill('no-such-*.zip');
     await page.getByRole('button', { name: 'Search' }).click();
