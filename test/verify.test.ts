@@ -5,41 +5,15 @@
 // added fail `disk` naming each one. Bad input: an unknown snapshot, a bad or missing level.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { BLOB_DATA } from '../src/core/blob.ts';
-import { parsePack } from '../src/core/pack.ts';
 import type { RunJson } from '../src/protocol/api-types.ts';
 import { type Cluster, startCluster, tempDir } from './support/cluster.ts';
+import { damageDataBlobs, packFiles } from './support/pack-damage.ts';
 import { buildHardTree, pseudoRandom } from './support/tree-builder.ts';
 
 const PASSPHRASE = 'correct horse battery staple for verify tests';
-
-function packFiles(storageDir: string, vault: string): Set<string> {
-  const dir = join(storageDir, 'vaults', vault, 'packs');
-  return new Set(
-    readdirSync(dir, { recursive: true, encoding: 'utf8' })
-      .map((p) => join(dir, p))
-      .filter((p) => /[0-9a-f]{64}$/.test(p)),
-  );
-}
-
-/** Flips one byte in the middle of every data blob of `pack`; answers how many it damaged. */
-function damageDataBlobs(pack: string): number {
-  const bytes = readFileSync(pack);
-  const data = parsePack(bytes).filter((e) => e.type === BLOB_DATA);
-  const fd = openSync(pack, 'r+');
-  try {
-    for (const e of data) {
-      const at = e.offset + Math.floor(e.length / 2);
-      writeSync(fd, Buffer.of(bytes[at]! ^ 0x5a), 0, 1, at);
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return data.length;
-}
 
 /** A verify (or restore) with --wait --json, whatever its exit status: the run and the status. */
 async function ended(c: Cluster, args: string[]): Promise<{ code: number; run: RunJson; stderr: string }> {

@@ -42,6 +42,14 @@ export const CALLS = {
   alerts: { method: 'GET', path: '/api/alerts' },
   addAlert: { method: 'POST', path: '/api/alerts' },
   removeAlert: { method: 'DELETE', path: '/api/alerts/:id' },
+  // verify, gc, network monitor, search by name, forget
+  verify: { method: 'POST', path: '/api/verifies' },
+  gc: { method: 'POST', path: '/api/gc' },
+  netStatus: { method: 'GET', path: '/api/net/status' },
+  netTest: { method: 'POST', path: '/api/net/test' },
+  find: { method: 'GET', path: '/api/jobs/:name/find' },
+  forgetSnapshot: { method: 'POST', path: '/api/snapshots/:id/forget' },
+  forgetJob: { method: 'POST', path: '/api/jobs/:name/forget' },
 } as const satisfies Record<string, Call>;
 
 /** The call's path with its `:name` segments filled in (each encoded) and the query appended. */

@@ -5,7 +5,9 @@ import { hasAdminSection } from './pages/admin-parts.tsx';
 import { AlertsPage } from './pages/alerts.tsx';
 import { AuditPage } from './pages/audit.tsx';
 import { Dashboard } from './pages/dashboard.tsx';
+import { GcPage } from './pages/gc.tsx';
 import { JobEdit, JobsPage } from './pages/jobs.tsx';
+import { NetworkPage } from './pages/network.tsx';
 import { PartDetail, PartsPage } from './pages/parts.tsx';
 import { RunDetail, RunsPage } from './pages/runs.tsx';
 import { SnapshotBrowser, SnapshotsPage } from './pages/snapshots.tsx';
@@ -36,6 +38,8 @@ const PAGES: Page[] = [
   { pattern: '/tokens', render: () => <TokensPage /> },
   { pattern: '/admin/audit', render: (_p, q) => <AuditPage query={q} /> },
   { pattern: '/admin/alerts', render: () => <AlertsPage /> },
+  { pattern: '/network', render: () => <NetworkPage /> },
+  { pattern: '/gc', render: () => <GcPage /> },
 ];
 
 const NAV: { to: string; label: string; shown?: (role: Role) => boolean }[] = [
@@ -48,6 +52,8 @@ const NAV: { to: string; label: string; shown?: (role: Role) => boolean }[] = [
   // operators and users manage their own API tokens; admins and auditors find them under Admin
   { to: '/tokens', label: 'API tokens', shown: (role: Role) => !hasAdminSection(role) },
   { to: '/admin', label: 'Admin', shown: hasAdminSection },
+  { to: '/network', label: 'Network' },
+  { to: '/gc', label: 'Garbage collection', shown: (role: Role) => role === 'admin' || role === 'operator' },
 ];
 
 function current(to: string, path: string): boolean {

@@ -73,3 +73,15 @@ export function NameOptions({ names }: { names: readonly string[] }) {
     </>
   );
 }
+
+/** A labelled <select> of named things, read from the form by `name`. */
+export function NameSelect({ label, name, names }: { label: string; name: string; names: readonly string[] }) {
+  return (
+    <label>
+      {label}
+      <select name={name} required>
+        <NameOptions names={names} />
+      </select>
+    </label>
+  );
+}

@@ -146,6 +146,11 @@ export function JobEdit({ name }: { name?: string }) {
       </p>
       <h1>{creating ? 'New job' : `Job ${name}`}</h1>
       <ErrorLine error={job.error} />
+      {!creating && job.data && (
+        <p>
+          <Link to={`/snapshots?job=${encodeURIComponent(name)}`}>Find files by name in this job</Link>
+        </p>
+      )}
       {!creating && job.data && operate && <RunNow name={name} />}
       <form className="job-form" onSubmit={submit} aria-label={creating ? 'New job' : `Settings of job ${name}`}>
         <fieldset disabled={!operate}>

@@ -1,15 +1,15 @@
 // Agents and storage servers: the list, one part's detail (version, address, certificate expiry,
-// key fingerprint, RTT history chart) and enrolling a new one (a one-time token and the command
+// key fingerprint, RTT and throughput charts) and enrolling a new one (a one-time token and the command
 // to run on the new machine).
-import { useMemo, useState } from 'react';
-import type { NetSampleJson, PartJson, ThroughputJson } from '../../protocol/api-types.ts';
+import { useState } from 'react';
+import type { PartJson } from '../../protocol/api-types.ts';
 import { CALLS, call } from '../calls.ts';
-import { TimeChart } from '../chart.tsx';
 import { useLoad } from '../data.ts';
 import { Link } from '../router.tsx';
 import { mayOperate, useSession } from '../session.tsx';
 import { bytes, Time } from '../time.tsx';
 import { Command, ErrorLine, Status } from '../widgets.tsx';
+import { NetCharts } from './net-charts.tsx';
 
 type Kind = 'agent' | 'storage';
 const plural = (kind: Kind) => (kind === 'agent' ? 'agents' : 'storages');
@@ -89,25 +89,6 @@ export function PartsPage({ kind }: { kind: Kind }) {
 
 export function PartDetail({ kind, name }: { kind: Kind; name: string }) {
   const part = useLoad((signal) => call<PartJson>(kind === 'agent' ? CALLS.agent : CALLS.storage, { params: { name }, signal }), `${kind}:${name}`);
-  const history = useLoad((signal) => call<NetSampleJson[]>(CALLS.netHistory, { query: { part: `${kind}:${name}` }, signal }), `h:${kind}:${name}`);
-  const chart = useMemo(() => {
-    const samples = history.data ?? [];
-    return {
-      times: samples.map((s) => Date.parse(s.time) / 1000),
-      series: [
-        { label: 'RTT', values: samples.map((s) => s.rttMs), stroke: '#2d6a9f' },
-        { label: 'RTT p99', values: samples.map((s) => s.rttP99Ms), stroke: '#b5651d' },
-      ],
-    };
-  }, [history.data]);
-  const moved = useLoad((signal) => call<ThroughputJson[]>(CALLS.netThroughput, { query: { [kind]: name }, signal }), `t:${kind}:${name}`);
-  const throughput = useMemo(() => {
-    const rows = [...(moved.data ?? [])].reverse(); // oldest first, as the chart's x axis runs
-    return {
-      times: rows.map((r) => Date.parse(r.time) / 1000),
-      series: [{ label: 'MiB/s', values: rows.map((r) => r.bytesPerSec / 1048576), stroke: '#1d6b36' }],
-    };
-  }, [moved.data]);
   const p = part.data;
   return (
     <section>
@@ -158,12 +139,7 @@ export function PartDetail({ kind, name }: { kind: Kind; name: string }) {
           <dd>{p.maxRuns}</dd>
         </dl>
       )}
-      <h2>Round-trip time, last 24 hours</h2>
-      <ErrorLine error={history.error} />
-      {chart.times.length > 0 ? <TimeChart title={`RTT of ${name}`} unit="ms" times={chart.times} series={chart.series} /> : <p>No samples yet.</p>}
-      <h2>Throughput of backups, restores and net tests</h2>
-      <ErrorLine error={moved.error} />
-      {throughput.times.length > 0 ? <TimeChart title={`Throughput of ${name}`} unit="MiB/s" times={throughput.times} series={throughput.series} /> : <p>Nothing moved yet.</p>}
+      <NetCharts kind={kind} name={name} />
     </section>
   );
 }

@@ -9,11 +9,13 @@ import { Link, navigate } from '../router.tsx';
 import { mayOperate, useSession } from '../session.tsx';
 import { bytes, Time } from '../time.tsx';
 import { ErrorLine, Head, RunProgress, Status } from '../widgets.tsx';
+import { RunFindings } from './run-findings.tsx';
 
 type LogLine = { time: string; level: string; part: string; message: string };
 /** Lines that came meanwhile are shown together this often (a replay of 10,000 is not 10,000 renders). */
 const LOG_SHOW_MS = 100;
 const RUN_EVENTS = ['run', 'progress', 'log', 'log-end'] as const;
+const RUN_RELOAD_MS = 2000;
 const RUN_STATUSES: RunStatus[] = ['queued', 'running', 'succeeded', 'failed', 'canceled'];
 
 export function RunsPage({ query }: { query: URLSearchParams }) {
@@ -132,6 +134,12 @@ export function RunDetail({ id }: { id: number }) {
     RUN_EVENTS,
   );
   const live = run?.status === 'running' || run?.status === 'queued';
+  // the run itself is re-read while live: an end that came before the event stream was open is not missed
+  useEffect(() => {
+    if (!live) return;
+    const timer = setInterval(() => loaded.reload(), RUN_RELOAD_MS);
+    return () => clearInterval(timer);
+  }, [live]);
   const cancel = async () => {
     setError(undefined);
     try {
@@ -200,6 +208,7 @@ export function RunDetail({ id }: { id: number }) {
             <dt>Warnings</dt>
             <dd>{run.warningsTotal}</dd>
           </dl>
+          <RunFindings run={run} />
         </>
       )}
       <h2>Log</h2>

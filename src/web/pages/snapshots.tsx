@@ -1,23 +1,55 @@
-// Snapshots: the list (filter by job or agent), and a file browser over one snapshot's catalog
+// Snapshots: the list (filter by job or agent; a job's are searched by name and its retention
+// applied), and a file browser (with verify and forget) over one snapshot's catalog
 // index (GET /api/snapshots/:id/ls, one directory at a time) where files and folders are picked
 // for the restore wizard. File names come from protected machines: they are only ever React text,
 // never markup.
 import { useEffect, useRef, useState } from 'react';
-import type { LsEntryJson, SnapshotJson } from '../../protocol/api-types.ts';
+import type { JobJson, LsEntryJson, SnapshotJson } from '../../protocol/api-types.ts';
 import { CALLS, call } from '../calls.ts';
 import { useLoad } from '../data.ts';
-import { Link } from '../router.tsx';
+import { Link, navigate } from '../router.tsx';
+import { mayOperate, useSession } from '../session.tsx';
 import { bytes, Time } from '../time.tsx';
-import { ErrorLine, Head } from '../widgets.tsx';
+import { ErrorLine, Head, NameOptions } from '../widgets.tsx';
+import { FindByName } from './find.tsx';
+import { ForgetSnapshot, RetentionForget } from './forget.tsx';
 import { RestoreWizard } from './restore.tsx';
+import { VerifyForm } from './verify.tsx';
+
+/** Picks the job whose snapshots are listed (and searched by name). */
+function JobPicker({ job }: { job: string | undefined }) {
+  const jobs = useLoad((signal) => call<JobJson[]>(CALLS.jobs, { signal }), 'jobs');
+  return (
+    <form className="filters" aria-label="Pick a job" onSubmit={(e) => e.preventDefault()}>
+      <label>
+        Job
+        <select
+          value={job ?? ''}
+          onChange={(e) => navigate(e.target.value === '' ? '/snapshots' : `/snapshots?job=${encodeURIComponent(e.target.value)}`)}
+        >
+          <option value="">every job</option>
+          <NameOptions names={(jobs.data ?? []).map((j) => j.name)} />
+        </select>
+      </label>
+    </form>
+  );
+}
 
 export function SnapshotsPage({ query }: { query: URLSearchParams }) {
   const job = query.get('job') ?? undefined;
   const agent = query.get('agent') ?? undefined;
+  const session = useSession();
   const snaps = useLoad((signal) => call<SnapshotJson[]>(CALLS.snapshots, { query: { job, agent }, signal }), `snaps:${job}:${agent}`);
   return (
     <section>
-      <h1>Snapshots</h1>
+      <h1>{job ? `Snapshots of ${job}` : 'Snapshots'}</h1>
+      <JobPicker job={job} />
+      {job && (
+        <>
+          <h2>Search by name</h2>
+          <FindByName job={job} key={job} />
+        </>
+      )}
       <ErrorLine error={snaps.error} />
       <div className="table-scroll" tabIndex={0}>
 <table>
@@ -44,6 +76,12 @@ export function SnapshotsPage({ query }: { query: URLSearchParams }) {
       </table>
 </div>
       {snaps.data?.length === 0 && <p>No snapshot yet.</p>}
+      {job && mayOperate(session.role) && (
+        <>
+          <h2>Retention</h2>
+          <RetentionForget job={job} key={job} onForgot={snaps.reload} />
+        </>
+      )}
     </section>
   );
 }
@@ -70,6 +108,7 @@ async function lsPage(id: string, path: string, after: string | undefined, signa
 const browse = (id: string, path: string) => `/snapshots/${id}?path=${encodeURIComponent(path)}`;
 
 export function SnapshotBrowser({ id, path }: { id: string; path: string }) {
+  const session = useSession();
   const snap = useLoad((signal) => call<SnapshotJson>(CALLS.snapshot, { params: { id }, signal }), `snap:${id}`);
   const dir = useLoad((signal) => lsPage(id, path, undefined, signal), `ls:${id}:${path}`);
   // later pages of this folder, appended as asked for (the first page comes with `dir`)
@@ -161,6 +200,14 @@ export function SnapshotBrowser({ id, path }: { id: string; path: string }) {
         </button>
       )}
       {snap.data && <RestoreWizard snapshot={snap.data} include={picked} />}
+      {snap.data && mayOperate(session.role) && (
+        <>
+          <h2>Verify</h2>
+          <VerifyForm snapshot={snap.data.id} />
+          <h2>Forget</h2>
+          <ForgetSnapshot id={snap.data.id} job={snap.data.job} />
+        </>
+      )}
     </section>
   );
 }
