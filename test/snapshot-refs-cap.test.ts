@@ -3,15 +3,20 @@
 // backup that would reference more fails as soon as its chunk count passes the cap, naming the
 // count and the cap, before uploading more: no snapshot is stored and the storage server indexed
 // at most REFS_MAX chunks of it (those counted before the check tripped; the rest of the 48 MiB
-// never left the agent). A backup under the cap succeeds and restores identical.
+// never left the agent). A backup under the cap succeeds and restores identical. A storage
+// server under the same setting refuses a longer list from a client that does not check.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
+import { StorageClient } from '../src/agent/storage-client.ts';
 import type { RunJson } from '../src/protocol/api-types.ts';
 import { type Cluster, startCluster, tempDir } from './support/cluster.ts';
 import { assertRsyncIdentical, incompressibleTree, packBytes, vaultSnapshots } from './support/crash-support.ts';
+import { rejectsWith, testVaultConfig, vaultState } from './support/storage-fixtures.ts';
+import { startStorage } from './support/storage-process.ts';
 
 const REFS_MAX = 12;
 const VAULT = 'admin.rc1';
@@ -77,5 +82,22 @@ describe('the snapshot refs cap, checked before the upload', { concurrency: 1 },
     const restored = await c.json<RunJson>(['restore', run.snapshot!, '--to', to, '--wait']);
     assert.equal(restored.status, 'succeeded', JSON.stringify(restored));
     assertRsyncIdentical(small, join(to, small));
+  });
+});
+
+describe('the storage server under a lowered refs cap', () => {
+  it('refuses a snapshot naming more chunks (413), storing nothing', async () => {
+    const server = await startStorage({ env: { CAIRN_TEST: '1', CAIRN_TEST_SNAPSHOT_REFS_MAX: String(REFS_MAX) } });
+    const client = await StorageClient.fromFiles(server);
+    try {
+      await client.createVault('main', await testVaultConfig());
+      const before = vaultState(server, 'main');
+      const refs = Buffer.concat(Array.from({ length: REFS_MAX + 1 }, () => randomBytes(32)).sort(Buffer.compare));
+      await rejectsWith(client.putSnapshot('main', randomBytes(32).toString('hex'), randomBytes(100), refs), 'E_TOO_LARGE', new RegExp(`^snapshot names more than ${REFS_MAX} chunks$`));
+      assert.deepEqual(vaultState(server, 'main'), before, 'nothing stored may change');
+    } finally {
+      client.close();
+      assert.equal(await server.stop(), 0, `clean exit on SIGTERM; stderr: ${server.stderr()}`);
+    }
   });
 });
