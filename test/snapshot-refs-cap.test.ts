@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { StorageClient } from '../src/agent/storage-client.ts';
 import type { RunJson } from '../src/protocol/api-types.ts';
 import { type Cluster, startCluster, tempDir } from './support/cluster.ts';
-import { assertRsyncIdentical, incompressibleTree, packBytes, vaultSnapshots } from './support/crash-support.ts';
+import { assertRsyncIdentical, failedJobRun, incompressibleTree, packBytes, vaultSnapshots } from './support/crash-support.ts';
 import { rejectsWith, testVaultConfig, vaultState } from './support/storage-fixtures.ts';
 import { startStorage } from './support/storage-process.ts';
 
@@ -52,11 +52,7 @@ describe('the snapshot refs cap, checked before the upload', { concurrency: 1 },
     // directories: at least 15 chunk ids, ~50 expected, against a cap of 12
     const big = incompressibleTree(join(tempDir('cairn-refs-big-'), 'data'), 12, 4);
     await job('big', big);
-    const ran = await c.cli(['job', 'run', 'big', '--wait', '--json']);
-    assert.equal(ran.code, 1, ran.stderr);
-    const run = JSON.parse(ran.stdout) as RunJson;
-    assert.equal(run.status, 'failed', JSON.stringify(run));
-    assert.equal(run.snapshot, null);
+    const run = await failedJobRun(c, 'big');
     assert.equal(
       run.error,
       `this backup references more than ${REFS_MAX} chunks (${REFS_MAX + 1} so far), the most one snapshot can hold: stopped before uploading more; split the paths over several jobs`,
