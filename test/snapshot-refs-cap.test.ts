@@ -66,7 +66,7 @@ describe('the snapshot refs cap, checked before the upload', { concurrency: 1 },
     assert.deepEqual(listed, []);
   });
 
-  it('a backup under the cap succeeds and restores identical', async () => {
+  it('a backup under the cap succeeds and restores identical; the next one, grown past it, fails', async () => {
     const small = join(tempDir('cairn-refs-small-'), 'data');
     mkdirSync(small, { recursive: true });
     for (let i = 0; i < 4; i++) writeFileSync(join(small, `f${i}.txt`), `file ${i}\n`);
@@ -78,6 +78,13 @@ describe('the snapshot refs cap, checked before the upload', { concurrency: 1 },
     const restored = await c.json<RunJson>(['restore', run.snapshot!, '--to', to, '--wait']);
     assert.equal(restored.status, 'succeeded', JSON.stringify(restored));
     assertRsyncIdentical(small, join(to, small));
+
+    // the next backup of the same job, grown past the cap: unchanged files' reused chunks count
+    // too; it fails the same way and the first snapshot stays the vault's only one
+    for (let i = 4; i < 4 + REFS_MAX; i++) writeFileSync(join(small, `f${i}.txt`), `file ${i}\n`);
+    const grown = await failedJobRun(c, 'small');
+    assert.match(grown.error ?? '', new RegExp(`^this backup references more than ${REFS_MAX} chunks \\(${REFS_MAX + 1} so far\\)`));
+    assert.deepEqual(vaultSnapshots(c.storages.get('rc1')!.dataDir, VAULT), [run.snapshot]);
   });
 });
 
