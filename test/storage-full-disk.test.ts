@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RunJson } from '../src/protocol/api-types.ts';
 import { type Cluster, type Daemon, startCluster, startDaemon, tempDir } from './support/cluster.ts';
-import { assertRsyncIdentical, incompressibleTree, pollUntil } from './support/crash-support.ts';
+import { assertRsyncIdentical, failedJobRun, incompressibleTree, pollUntil } from './support/crash-support.ts';
 
 const canMount = process.getuid?.() === 0;
 const NO_MOUNT = canMount ? false : 'mounting a tmpfs needs root; this case is skipped';
@@ -58,11 +58,7 @@ describe('a full disk on the storage server', { concurrency: 1, skip: NO_MOUNT }
 
     const big = incompressibleTree(join(tempDir('cairn-full-big-'), 'data'), 8, 8);
     await job('big', big);
-    const ran = await c.cli(['job', 'run', 'big', '--wait', '--json']);
-    assert.equal(ran.code, 1, ran.stderr);
-    const full = JSON.parse(ran.stdout) as RunJson;
-    assert.equal(full.status, 'failed', JSON.stringify(full));
-    assert.equal(full.snapshot, null);
+    const full = await failedJobRun(c, 'big');
     assert.ok(full.error && !full.error.includes('\n'), `one-line error: ${full.error}`);
     assert.match(full.error, /no space left on device/);
     // uploads still streaming when the run failed are cut off by the agent; the storage server

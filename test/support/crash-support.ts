@@ -63,6 +63,16 @@ export async function endedRun(c: Cluster, id: number): Promise<RunJson> {
   throw new Error(`run ${id} did not end`);
 }
 
+/** `job run JOB --wait` that must fail: exit 1, status `failed`, no snapshot; the run. */
+export async function failedJobRun(c: Cluster, job: string): Promise<RunJson> {
+  const ran = await c.cli(['job', 'run', job, '--wait', '--json']);
+  assert.equal(ran.code, 1, ran.stderr);
+  const run = JSON.parse(ran.stdout) as RunJson;
+  assert.equal(run.status, 'failed', JSON.stringify(run));
+  assert.equal(run.snapshot, null);
+  return run;
+}
+
 export function assertRsyncIdentical(src: string, restored: string): void {
   const rsync = spawnSync('rsync', ['-aH', '--checksum', '--dry-run', '--itemize-changes', `${src}/`, `${restored}/`], { encoding: 'utf8' });
   assert.equal(rsync.status, 0, rsync.stderr);

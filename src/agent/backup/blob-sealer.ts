@@ -4,8 +4,13 @@
 // sealed: data chunks by a worker (their bytes never come back to the main thread), tree chunks
 // here (small). Sealed blobs go to the PackUploader. All of this runs behind the scan; drain()
 // waits for it and reports the first failure.
+// Every id is counted here as it is first seen, before it is queried or sealed: an id that would
+// take the snapshot past the refs cap (snapshotRefsMax) fails the backup at once, and nothing
+// sealed after that goes to the uploader, so the run never fails for this after its upload.
 import { BLOB_DATA, BLOB_TREE, sealBlob } from '../../core/blob.ts';
+import { CairnError } from '../../core/errors.ts';
 import type { VaultKeys } from '../../core/keys.ts';
+import { snapshotRefsMax } from '../../protocol/data-plane.ts';
 import type { WorkerPool } from '../worker-pool.ts';
 import type { ArenaPool } from './arena-pool.ts';
 import type { ChunkResult, SealResult, WorkerResult, WorkerTask } from './chunk-messages.ts';
@@ -20,10 +25,13 @@ export type BlobSealerDeps = {
   uploader: PackUploader;
   referenced: ChunkSet;
   arenas: ArenaPool;
+  /** the most ids the snapshot may reference; default snapshotRefsMax() */
+  refsMax?: number;
 };
 
 export class BlobSealer {
   #d: BlobSealerDeps;
+  readonly #refsMax: number;
   #pending = new Set<Promise<void>>();
   #failure: unknown;
   /** chunks sealed and handed to the uploader */
@@ -31,6 +39,7 @@ export class BlobSealer {
 
   constructor(deps: BlobSealerDeps) {
     this.#d = deps;
+    this.#refsMax = deps.refsMax ?? snapshotRefsMax();
   }
 
   get failed(): boolean {
@@ -49,7 +58,7 @@ export class BlobSealer {
     const candidates: number[] = [];
     const count = result.refs.length / 2;
     for (let i = 0; i < count; i++) {
-      if (keep(i) && this.#d.referenced.add(idAt(result.ids, i))) candidates.push(i);
+      if (keep(i) && this.#reference(idAt(result.ids, i))) candidates.push(i);
     }
     if (candidates.length === 0) {
       this.#d.arenas.release(arena);
@@ -62,14 +71,14 @@ export class BlobSealer {
   submitTree(ids: Buffer[], pieces: Buffer[]): void {
     const fresh: number[] = [];
     ids.forEach((id, i) => {
-      if (this.#d.referenced.add(id)) fresh.push(i);
+      if (this.#reference(id)) fresh.push(i);
     });
     if (fresh.length > 0) this.#track(this.#sealTree(ids, pieces, fresh));
   }
 
   /** Ids known to be stored (referenced by the reference snapshot): recorded, never queried. */
   markPresent(ids: Iterable<Buffer>): void {
-    for (const id of ids) this.#d.referenced.add(id);
+    for (const id of ids) this.#reference(id);
   }
 
   /** Waits for every query, seal and hand-over started so far. */
@@ -78,6 +87,21 @@ export class BlobSealer {
       await Promise.allSettled([...this.#pending]);
     }
     this.throwIfFailed();
+  }
+
+  /** Adds the id to the snapshot's refs (true when new), or fails the backup past the cap. */
+  #reference(id: Buffer): boolean {
+    const added = this.#d.referenced.add(id);
+    if (added && this.#d.referenced.size > this.#refsMax) {
+      const e = new CairnError(
+        'E_TOO_LARGE',
+        `this backup references more than ${this.#refsMax} chunks (${this.#d.referenced.size} so far), the most one snapshot can hold: stopped before uploading more; split the paths over several jobs`,
+      );
+      this.#failure ??= e;
+      this.#d.arenas.fail(e);
+      throw e;
+    }
+    return added;
   }
 
   #track(work: Promise<void>): void {
@@ -110,6 +134,7 @@ export class BlobSealer {
     // Urgent: sealing frees arenas, reading fills them.
     const sealed = (await this.#d.pool.run({ kind: 'seal', type: BLOB_DATA, arena, refs, ids }, [], true)) as SealResult;
     this.#d.arenas.release(arena);
+    this.throwIfFailed(); // a failed backup uploads nothing more
     for (let k = 0; k < fresh.length; k++) {
       const buffer = sealed.buffers[sealed.refs[k * 3]!]!;
       const blob = Buffer.from(buffer, sealed.refs[k * 3 + 1]!, sealed.refs[k * 3 + 2]!);
@@ -121,6 +146,7 @@ export class BlobSealer {
 
   async #sealTree(ids: Buffer[], pieces: Buffer[], fresh: number[]): Promise<void> {
     const missing = await this.#d.dedup.missing(fresh.map((i) => ids[i]!));
+    this.throwIfFailed();
     fresh.forEach((i, k) => {
       if (!missing[k]) return;
       this.#d.uploader.add(BLOB_TREE, ids[i]!, sealBlob(this.#d.keys, BLOB_TREE, ids[i]!, pieces[i]!));
