@@ -12,6 +12,7 @@ import type { WorkerPool } from '../worker-pool.ts';
 import type { ArenaPool } from './arena-pool.ts';
 import type { BlobSealer } from './blob-sealer.ts';
 import type { ChunkResult, FilePiece, PieceOutcome, WorkerResult, WorkerTask } from './chunk-messages.ts';
+import { swapAfterScan } from './swap-hook.ts';
 
 export type FileDone = (node: TreeNode | undefined) => void;
 
@@ -56,6 +57,7 @@ export class FileSaver {
 
   /** Queues a file to be read; resolves once accepted (waits when the pipeline is full). */
   async save(path: Buffer, stat: BigIntStats, node: TreeNode, done: FileDone): Promise<void> {
+    swapAfterScan(path);
     const job: FileJob = { path, stat, node, chunks: [], done };
     const size = Number(stat.size);
     if (size > this.#segment) {
