@@ -27,7 +27,7 @@ const start: Command = {
     token: 'the enrollment token from cairn token create --kind agent (first start; default $CAIRN_TOKEN)',
     name: "this agent's name (first start)",
     'restore-root': 'a folder restores may write under; replaces the saved list (default: anywhere)',
-    nice: 'CPU priority of the agent and its reader threads, -20 (most) to 19 (least; e.g. 10 so backups yield to the machine’s work); saved (default the saved one, else inherited)',
+    nice: 'CPU priority of every agent thread, -20 (most) to 19 (least), e.g. 10 so backups yield to the machine’s own work; saved (default the saved one, else as inherited)',
     ...METRICS_HELP,
   },
   options: {
