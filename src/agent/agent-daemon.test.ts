@@ -75,3 +75,26 @@ describe('agent daemon start', () => {
     assert.deepEqual(agent.restoreRoots, [join(work, 'restores')]);
   });
 });
+
+describe('agent start with a saved nice value out of range', () => {
+  it('refuses agent.json as corrupt, naming the field, and starts nothing', async () => {
+    const dataDir = join(work, 'bad-nice');
+    const ca = await createCertificateAuthority();
+    const request = await createPartRequest({ kind: 'agent', name: 'desk' });
+    const certPem = await issuePartCertificate(ca, request.csrPem, { kind: 'agent', name: 'desk' });
+    await writeEnrollment(
+      dataDir,
+      { identity: { keyPem: request.keyPem, certPem }, caPem: ca.certPem, agentKeyPem: generateAgentKeyPair().privateKeyPem },
+      { name: 'desk', server: SERVER, restoreRoots: [] },
+    );
+    const file = join(dataDir, 'agent.json');
+    const bad = JSON.stringify({ name: 'desk', server: SERVER, restoreRoots: [], nice: 40 });
+    fs.writeFileSync(file, bad);
+    await assert.rejects(
+      startAgent({ dataDir, log: () => {} }),
+      (e) => isCairnError(e, 'E_CORRUPT') && /agent\.json: nice must be a whole number from -20/.test(e.message),
+    );
+    assert.equal(fs.readFileSync(file, 'utf8'), bad);
+    assert.equal(fs.existsSync(join(dataDir, 'lock')), false);
+  });
+});

@@ -23,6 +23,7 @@ import {
   saveAgentSettings,
   writeEnrollment,
 } from './agent-settings.ts';
+import { applyNice, checkNice } from './priority.ts';
 import { needsReenroll, reenrollAgent, startAgentRenewal } from './agent-certs.ts';
 import { removeStaleSpools } from './index-spool.ts';
 import { checkBackupParams, runBackup, runIdSchema } from './run-backup.ts';
@@ -50,6 +51,8 @@ export type StartAgentOptions = {
   name?: string;
   /** replaces the saved restore roots when given */
   restoreRoots?: string[];
+  /** CPU priority (-20..19), applied to every thread and saved; default the saved one */
+  nice?: number;
   version?: string;
   /** stderr lines (connection state, run failures) */
   log?: (line: string) => void;
@@ -66,6 +69,8 @@ export type RunningAgent = {
   enrolled: boolean;
   dataDir: string;
   restoreRoots: string[];
+  /** the nice value applied at this start (undefined: none set) */
+  nice?: number;
   /** SHA-256 of agent-key.pem's public key (SPKI DER), hex: what a console pins (docs/security.md) */
   keyFingerprint: string;
   /** where GET /metrics is served (with metricsListen) */
@@ -88,13 +93,16 @@ function usage(message: string): CairnError {
 async function setup(dataDir: string, o: StartAgentOptions, log: (line: string) => void) {
   const saved = await readAgentSettings(dataDir);
   const roots = o.restoreRoots?.map((r) => path.resolve(r));
+  const nice = o.nice === undefined ? undefined : checkNice(o.nice, (why) => usage(why));
   if (saved) {
     if (o.name !== undefined && o.name !== saved.name)
       throw usage(`this data folder is enrolled as ${saved.name}; --name cannot rename it`);
+    const keptNice = nice ?? saved.nice;
     const settings: AgentSettings = {
       name: saved.name,
       server: o.server ?? saved.server,
       restoreRoots: roots ?? saved.restoreRoots,
+      ...(keptNice === undefined ? {} : { nice: keptNice }),
     };
     if (JSON.stringify(settings) !== JSON.stringify(saved)) await saveAgentSettings(dataDir, settings);
     const secrets = await readAgentSecrets(dataDir);
@@ -120,7 +128,7 @@ async function setup(dataDir: string, o: StartAgentOptions, log: (line: string) 
     server: o.server,
   });
   const settings = checkAgentSettings(
-    { name: o.name, server: o.server ?? enrolled.server, restoreRoots: roots ?? [] },
+    { name: o.name, server: o.server ?? enrolled.server, restoreRoots: roots ?? [], nice },
     (why) => usage(why),
   );
   const secrets: AgentSecrets = {
@@ -146,6 +154,8 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
     const metrics = o.metricsListen !== undefined ? new (await import('./metrics.ts')).AgentMetrics() : undefined;
     if (metrics) metricsEndpoint = await (await import('../core/metrics-endpoint.ts')).serveMetrics(o.metricsListen!, metrics.registry);
     const { settings, secrets, enrolled } = await setup(dataDir, o, log);
+    // before any run starts its workers: they inherit it
+    if (settings.nice !== undefined) applyNice(settings.nice);
     const tmpDir = path.join(dataDir, 'tmp');
     const checkPins = new VaultCheckPins(dataDir);
     removeStaleSpools(tmpDir);
@@ -300,6 +310,7 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
       enrolled,
       dataDir,
       restoreRoots: settings.restoreRoots,
+      nice: settings.nice,
       keyFingerprint: agentKeyFingerprint(secrets.agentKeyPem),
       ...(metricsEndpoint ? { metricsUrl: metricsEndpoint.url } : {}),
       running: () => runs.running(),

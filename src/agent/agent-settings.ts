@@ -1,5 +1,5 @@
 // An agent's data folder (docs/control-plane.md "Data folders"): `agent.json` {name, server,
-// restoreRoots}, `tls/key.pem` (0600) + `tls/cert.pem` issued by the server's CA, `ca.pem`, and
+// restoreRoots, nice?}, `tls/key.pem` (0600) + `tls/cert.pem` issued by the server's CA, `ca.pem`, and
 // `agent-key.pem` (0600, the P-256 key vault keys are wrapped to). Every file is written
 // atomically, agent.json last: a crash during enrollment leaves a folder that is not enrolled
 // (start again with a new token), never half of one.
@@ -9,8 +9,10 @@ import { CairnError } from '../core/errors.ts';
 import { readIdentity, saveIdentity } from '../core/identity-files.ts';
 import { checkPartName } from '../core/part-identity.ts';
 import type { TlsIdentity } from '../core/tls.ts';
+import { checkNice } from './priority.ts';
 
-export type AgentSettings = { name: string; server: string; restoreRoots: string[] };
+/** `nice`: the CPU priority every start applies (agent start --nice); absent: left as inherited. */
+export type AgentSettings = { name: string; server: string; restoreRoots: string[]; nice?: number };
 export type AgentSecrets = { identity: TlsIdentity; caPem: string; agentKeyPem: string };
 
 const SETTINGS = 'agent.json';
@@ -36,7 +38,8 @@ export function checkAgentSettings(v: unknown, fail: (why: string) => Error): Ag
   const roots = o.restoreRoots ?? [];
   if (!Array.isArray(roots) || !roots.every((r) => typeof r === 'string' && path.isAbsolute(r)))
     throw fail('restoreRoots must be a list of absolute paths');
-  return { name, server: o.server, restoreRoots: roots as string[] };
+  const nice = o.nice === undefined ? undefined : checkNice(o.nice, fail);
+  return { name, server: o.server, restoreRoots: roots as string[], ...(nice === undefined ? {} : { nice }) };
 }
 
 /** The saved settings, or undefined when this folder was never enrolled. */

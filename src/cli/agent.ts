@@ -8,6 +8,7 @@
 import path from 'node:path';
 import { startAgent } from '../agent/agent-daemon.ts';
 import { readAgentSecrets, readAgentSettings } from '../agent/agent-settings.ts';
+import { checkNice } from '../agent/priority.ts';
 import { agentKeyFingerprint } from '../core/agent-keys.ts';
 import { CairnError } from '../core/errors.ts';
 import { type Command, requireString } from './command.ts';
@@ -18,7 +19,7 @@ import { serveUntilEnd } from './daemon-life.ts';
 const start: Command = {
   name: 'agent start',
   summary: 'run an agent: enroll with --token the first time, then serve the backup server from --data',
-  usage: '--data DIR [--server URL --token T --name NAME] [--restore-root DIR …] [--metrics-listen HOST:PORT]',
+  usage: '--data DIR [--server URL --token T --name NAME] [--restore-root DIR …] [--nice N] [--metrics-listen HOST:PORT]',
   example: 'agent start --data /var/lib/cairn-agent --server https://backup.example:7350 --name laptop',
   help: {
     data: "the agent's data folder (required)",
@@ -26,6 +27,7 @@ const start: Command = {
     token: 'the enrollment token from cairn token create --kind agent (first start; default $CAIRN_TOKEN)',
     name: "this agent's name (first start)",
     'restore-root': 'a folder restores may write under; replaces the saved list (default: anywhere)',
+    nice: 'CPU priority of every agent thread, -20 (most) to 19 (least), e.g. 10 so backups yield to the machine’s own work; saved (default the saved one, else as inherited)',
     ...METRICS_HELP,
   },
   options: {
@@ -34,6 +36,7 @@ const start: Command = {
     token: { type: 'string' },
     name: { type: 'string' },
     'restore-root': { type: 'string', multiple: true },
+    nice: { type: 'string' },
     ...METRICS_OPTION,
   },
   async run({ values }) {
@@ -41,12 +44,15 @@ const start: Command = {
     const metrics = metricsListen(values, 'agent start');
     const str = (flag: string) => (typeof values[flag] === 'string' ? (values[flag] as string) : undefined);
     const roots = values['restore-root'] as string[] | undefined;
+    const niceFlag = str('nice');
+    const nice = niceFlag === undefined ? undefined : checkNice(niceFlag, (why) => new CairnError('E_USAGE', `agent start: --${why}`));
     const agent = await startAgent({
       dataDir,
       server: str('server'),
       token: str('token') ?? (process.env.CAIRN_TOKEN || undefined),
       name: str('name'),
       restoreRoots: roots?.length ? roots : undefined,
+      nice,
       metricsListen: metrics,
     });
     const announce =

@@ -10,8 +10,11 @@ import type { VaultKeys } from '../../core/keys.ts';
 
 export type ChunkerWorkerData = { keys: VaultKeys; chunker: ChunkerParams; arenas: SharedArrayBuffer[] };
 
-/** A stretch of one file to read and chunk: from `offset`, until EOF or `limit` bytes were cut. */
-export type FilePiece = { path: Uint8Array; offset: number; limit: number };
+/**
+ * A stretch of one file to read and chunk: from `offset`, until EOF or `limit` bytes were cut.
+ * `dev`/`ino` are the scan's lstat: the worker reads only that inode (file-reader.ts).
+ */
+export type FilePiece = { path: Uint8Array; offset: number; limit: number; dev: bigint; ino: bigint };
 
 /** Read and chunk pieces into arena number `arena`, one after the other. */
 export type ChunkTask = { kind: 'chunk'; pieces: FilePiece[]; arena: number };

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { lstatSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -23,8 +24,10 @@ function chunksOf(r: ChunkResult, arena: Uint8Array): Buffer[] {
   return out;
 }
 
+/** A piece of the file at `path` as the scan saw it (its lstat now; none: a file that vanished). */
 function piece(path: string, offset = 0, limit = Number.MAX_SAFE_INTEGER): FilePiece {
-  return { path: Buffer.from(path), offset, limit };
+  const st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+  return { path: Buffer.from(path), offset, limit, dev: st?.dev ?? 0n, ino: st?.ino ?? 0n };
 }
 
 function write(name: string, content: Buffer): string {
@@ -102,4 +105,48 @@ test('a missing file is an outcome with an error, the rest of the batch is read'
   assert.match(r.pieces[0]!.error ?? '', /vanished/);
   assert.equal(r.pieces[1]!.chunks, 1);
   assert.equal(chunksOf(r, arena)[0]!.toString(), 'hello');
+});
+
+test('a file swapped since the scan is not read: another file, a symlink, a FIFO, or before a later segment', () => {
+  const arena = new Uint8Array(1 << 16);
+  const swapped = (name: string, swap: (p: string) => void) => {
+    const p = write(name, Buffer.from('scanned content'));
+    const scanned = piece(p);
+    swap(p);
+    return scanned;
+  };
+  const other = swapped('other', (p) => renameSync(write('elsewhere', Buffer.from('OTHER CONTENT')), p));
+  const link = swapped('link', (p) => {
+    rmSync(p);
+    symlinkSync(write('target', Buffer.from('LINK TARGET')), p);
+  });
+  const fifo = swapped('fifo', (p) => {
+    rmSync(p);
+    execFileSync('mkfifo', [p]); // opening it for reading must not wait for a writer
+  });
+  const kept = piece(write('kept', Buffer.from('kept')));
+  const r = readPieces(ctx, [other, link, fifo, kept], arena);
+  assert.deepEqual(
+    r.pieces.map((o) => o.error),
+    [
+      'replaced by another file since it was scanned',
+      'replaced by a symbolic link since it was scanned',
+      'replaced by another file since it was scanned',
+      undefined,
+    ],
+  );
+  assert.deepEqual(r.pieces.slice(0, 3).map((o) => o.chunks), [0, 0, 0], 'nothing of the swapped files was chunked');
+  assert.equal(chunksOf(r, arena).map(String).join(), 'kept');
+
+  // a big file read in segments: the first segment reads the scanned inode, the re-open does not
+  const big = randomBytes(100_000);
+  const pBig = write('big-swapped', big);
+  const first = piece(pBig, 0, 30_000);
+  const r1 = readPieces(ctx, [first], new Uint8Array(30_000 + ctx.chunker.max));
+  assert.equal(r1.pieces[0]!.error, undefined);
+  assert.equal(r1.pieces[0]!.eof, false);
+  renameSync(write('big-other', randomBytes(100_000)), pBig);
+  const r2 = readPieces(ctx, [{ ...first, offset: r1.pieces[0]!.end }], new Uint8Array(30_000 + ctx.chunker.max));
+  assert.equal(r2.pieces[0]!.error, 'replaced by another file since it was scanned');
+  assert.equal(r2.pieces[0]!.chunks, 0);
 });

@@ -4,7 +4,10 @@
 // one per chunk. The chunker needs `max` bytes ahead of a chunk's start to know a boundary is
 // real, except at EOF. A piece stops at the first boundary past its limit, or when the arena is
 // full (a file that grew since its lstat); the main thread continues it in another task.
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+// Every open (the first and each later segment's) reads the inode the scan saw or nothing: no
+// symlink is followed, nothing blocks on a FIFO put in the file's place, and an fd whose device
+// and inode differ from the scan's lstat fails the piece (a file swapped since the scan).
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { type ChunkerParams, cutPoint } from '../../core/chunker.ts';
 import { chunkId, type VaultKeys } from '../../core/keys.ts';
 import type { ChunkResult, FilePiece, PieceOutcome } from './chunk-messages.ts';
@@ -25,7 +28,7 @@ export function readPieces(ctx: ReaderContext, pieces: FilePiece[], arena: Uint8
     const before = cur.ids.length;
     let fd: number;
     try {
-      fd = openSync(Buffer.from(piece.path.buffer, piece.path.byteOffset, piece.path.byteLength), 'r');
+      fd = openScanned(piece);
     } catch (e) {
       outcomes.push({ chunks: 0, end: piece.offset, eof: true, error: reasonOf(e) });
       continue;
@@ -103,8 +106,23 @@ function nextCut(ctx: ReaderContext, arena: Uint8Array, start: number, filled: n
   return cutPoint(ctx.chunker, ctx.gear, arena, start, filled);
 }
 
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+const REPLACED = 'replaced by another file since it was scanned';
+
+/** Opens the piece's file, or throws when what is there now is not the inode scanned. */
+function openScanned(piece: FilePiece): number {
+  const fd = openSync(Buffer.from(piece.path.buffer, piece.path.byteOffset, piece.path.byteLength), OPEN_FLAGS);
+  const st = fstatSync(fd, { bigint: true });
+  if (st.dev !== piece.dev || st.ino !== piece.ino || !st.isFile()) {
+    closeSync(fd);
+    throw new Error(REPLACED);
+  }
+  return fd;
+}
+
 function reasonOf(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
+  if (err?.code === 'ELOOP') return 'replaced by a symbolic link since it was scanned';
   if (err?.code === 'ENOENT') return 'vanished during the backup';
   if (err?.code === 'EACCES' || err?.code === 'EPERM') return 'permission denied';
   return err?.message ?? String(e);

@@ -12,6 +12,7 @@ import type { WorkerPool } from '../worker-pool.ts';
 import type { ArenaPool } from './arena-pool.ts';
 import type { BlobSealer } from './blob-sealer.ts';
 import type { ChunkResult, FilePiece, PieceOutcome, WorkerResult, WorkerTask } from './chunk-messages.ts';
+import { swapAfterScan } from './swap-hook.ts';
 
 export type FileDone = (node: TreeNode | undefined) => void;
 
@@ -20,6 +21,11 @@ type FileJob = { path: Buffer; stat: BigIntStats; node: TreeNode; chunks: Buffer
 export type FileSaverStats = { bytesRead: number; filesChanged: number };
 
 const MAX_FILES_PER_BATCH = 512;
+
+/** A piece of the job's file; the worker checks it opened the inode the scan saw. */
+function pieceOf(job: FileJob, offset: number, limit: number): FilePiece {
+  return { path: job.path, offset, limit, dev: job.stat.dev, ino: job.stat.ino };
+}
 
 export class FileSaver {
   #pool: WorkerPool<WorkerTask, WorkerResult>;
@@ -51,10 +57,11 @@ export class FileSaver {
 
   /** Queues a file to be read; resolves once accepted (waits when the pipeline is full). */
   async save(path: Buffer, stat: BigIntStats, node: TreeNode, done: FileDone): Promise<void> {
+    swapAfterScan(path);
     const job: FileJob = { path, stat, node, chunks: [], done };
     const size = Number(stat.size);
     if (size > this.#segment) {
-      await this.#send([job], [{ path, offset: 0, limit: this.#segment }]);
+      await this.#send([job], [pieceOf(job, 0, this.#segment)]);
       return;
     }
     // +1: a whole-file read needs one spare byte to see EOF without a second arena
@@ -72,7 +79,7 @@ export class FileSaver {
     this.#batchBytes = 0;
     await this.#send(
       jobs,
-      jobs.map((j) => ({ path: j.path, offset: 0, limit: Math.max(1, Number(j.stat.size)) })),
+      jobs.map((j) => pieceOf(j, 0, Math.max(1, Number(j.stat.size)))),
     );
   }
 
@@ -118,7 +125,7 @@ export class FileSaver {
   #continue(job: FileJob, offset: number, limit: number): void {
     const p: Promise<void> = this.#send(
       [job],
-      [{ path: job.path, offset, limit: Math.max(limit, this.#segment) }],
+      [pieceOf(job, offset, Math.max(limit, this.#segment))],
     )
       .catch((e: unknown) => {
         this.#warnings.push({ path: displayPath(job.path), reason: `not saved: ${String(e)}` });
