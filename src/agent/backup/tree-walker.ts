@@ -8,7 +8,8 @@
 // Memory: the walk holds the listing of each directory on the current path (a directory of 50k
 // files is held while it is walked: its tree needs every entry) and the nodes of directories
 // still waiting for files in flight, which the arena pool bounds. Nothing holds the whole tree:
-// a finished directory leaves only its tree ids in its parent's node.
+// a finished directory leaves only its tree ids in its parent's node. Extended attributes are
+// read per directory for the entries the walk keeps (XattrReader), held while it is walked.
 import { readlinkSync } from 'node:fs';
 import type { TreeNode } from '../../core/tree.ts';
 import {
@@ -29,7 +30,7 @@ import type { BlobSealer } from './blob-sealer.ts';
 import type { FileSaver } from './file-saver.ts';
 import type { ReferenceTrees } from './reference-trees.ts';
 import type { TreeSaver } from './tree-saver.ts';
-import type { XattrMap } from './xattr-reader.ts';
+import { type XattrMap, XattrReader } from './xattr-reader.ts';
 
 export type WalkCounters = { files: number; dirs: number; bytes: number; currentPath: Buffer | undefined };
 
@@ -103,11 +104,12 @@ export class TreeWalker {
   /** first path seen of each multiply-linked file ("dev:ino" → path relative to '/') */
   #hardlinks = new Map<string, Buffer>();
   #failure: unknown;
-  /** extended attributes of the paths that have any (read before the walk) */
-  xattrs: XattrMap = new Map();
+  /** extended attributes, read per directory for the entries the walk keeps */
+  #xattrs: XattrReader;
 
   constructor(deps: TreeWalkerDeps) {
     this.#d = deps;
+    this.#xattrs = new XattrReader(deps.warnings);
   }
 
   /** Walks every requested path; resolves when the walk is over, with the root tree's ids to come. */
@@ -165,6 +167,7 @@ export class TreeWalker {
     this.#d.counters.currentPath = path;
     const ref = await this.#referenceOf(path, previous);
     const entries = enter ? this.#d.rules.keep(await listDirectory(path, this.#d.warnings)) : [];
+    const xattrs = await this.#xattrs.read(path, entries.map((e) => e.path));
     const col = this.#collector(path, ref, done);
     const subdirRefs: Buffer[][] = [];
     if (ref) {
@@ -185,7 +188,7 @@ export class TreeWalker {
           prefetched += PREFETCH_WINDOW;
         }
       }
-      await this.#saveEntry(e, r, col, rootDev);
+      await this.#saveEntry(e, r, col, rootDev, xattrs);
     }
     col.scanned();
     if (this.#d.poolIdle()) await this.#d.fileSaver.flush();
@@ -223,7 +226,8 @@ export class TreeWalker {
       const entry = { name: child.name, path: childPath, stat };
       // a path asked for is its own root: its device is the one --one-file-system keeps to
       if (child.whole) {
-        if (this.#d.rules.admits(entry)) await this.#saveEntry(entry, r, col, stat.dev);
+        if (this.#d.rules.admits(entry))
+          await this.#saveEntry(entry, r, col, stat.dev, await this.#xattrs.read(childPath, [childPath]));
       }
       else if (stat.isDirectory()) {
         this.#d.counters.dirs++;
@@ -241,12 +245,18 @@ export class TreeWalker {
     col.scanned();
   }
 
-  async #saveEntry(e: DirEntry, ref: TreeNode | undefined, col: DirCollector, rootDev: bigint): Promise<void> {
+  async #saveEntry(
+    e: DirEntry,
+    ref: TreeNode | undefined,
+    col: DirCollector,
+    rootDev: bigint,
+    dirXattrs: XattrMap,
+  ): Promise<void> {
     this.#d.signal?.throwIfAborted();
     const { counters } = this.#d;
     const type = nodeTypeOf(e.stat);
     const node = nodeFromStat(e.name, e.stat, type);
-    const xattrs = this.xattrs.get(e.path.toString('latin1'));
+    const xattrs = dirXattrs.get(e.path.toString('latin1'));
     if (xattrs) node.xattrs = xattrs;
     if (type === 'dir') {
       counters.dirs++;

@@ -5,37 +5,69 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import type { ScanWarning } from '../scan.ts';
-import { readXattrs } from './xattr-reader.ts';
+import { XattrReader } from './xattr-reader.ts';
 
 const hasGetfattr = spawnSync('getfattr', ['--version']).status === 0;
+const xargs = spawnSync('sh', ['-c', 'command -v xargs'], { encoding: 'utf8' }).stdout.trim();
+
+/** Runs `body` with PATH set to `path` (the reader spawns xargs, which looks getfattr up on it). */
+async function withPath<T>(path: string, body: () => Promise<T>): Promise<T> {
+  const saved = process.env.PATH;
+  process.env.PATH = path;
+  try {
+    return await body();
+  } finally {
+    process.env.PATH = saved;
+  }
+}
 
 it('without getfattr, backs up without attributes and says so once', async () => {
-  const saved = process.env.PATH;
-  process.env.PATH = '/nonexistent';
+  const bin = fs.mkdtempSync(join(tmpdir(), 'cairn-xattr-path-'));
   try {
+    fs.symlinkSync(xargs, join(bin, 'xargs')); // xargs there, getfattr not
     const warnings: ScanWarning[] = [];
-    const map = await readXattrs(['/tmp', '/var/tmp'], warnings);
-    assert.equal(map.size, 0);
+    const reader = new XattrReader(warnings);
+    await withPath(bin, async () => {
+      assert.equal((await reader.read(Buffer.from('/tmp'), [Buffer.from('/tmp/a')])).size, 0);
+      assert.equal((await reader.read(Buffer.from('/var/tmp'), [Buffer.from('/var/tmp/b')])).size, 0);
+    });
     assert.deepEqual(warnings, [
       { path: '/tmp', reason: 'xattrs not captured: getfattr not installed (Debian package attr)' },
     ]);
   } finally {
-    process.env.PATH = saved;
+    fs.rmSync(bin, { recursive: true, force: true });
   }
 });
 
-it('maps each path that has attributes, root included, by its bytes', { skip: !hasGetfattr }, async (t) => {
+it('without xargs, says so once', async () => {
+  const warnings: ScanWarning[] = [];
+  const reader = new XattrReader(warnings);
+  await withPath('/nonexistent', async () => {
+    assert.equal((await reader.read(Buffer.from('/tmp'), [Buffer.from('/tmp/a')])).size, 0);
+    assert.equal((await reader.read(Buffer.from('/tmp'), [Buffer.from('/tmp/b')])).size, 0);
+  });
+  assert.deepEqual(warnings, [{ path: '/tmp', reason: 'xattrs not captured: xargs not installed (Debian package findutils)' }]);
+});
+
+it('maps each given path that has attributes by its bytes, odd names included', { skip: !hasGetfattr }, async (t) => {
   const dir = fs.mkdtempSync(join(tmpdir(), 'cairn-xattr-reader-'));
   try {
+    const odd = Buffer.from(`${dir}/odd\n\xff name`, 'latin1');
     fs.writeFileSync(join(dir, 'f'), '');
     fs.writeFileSync(join(dir, 'none'), '');
-    if (spawnSync('setfattr', ['-n', 'user.root', '-v', 'r', dir]).status !== 0) return t.skip('no user xattrs here');
-    assert.equal(spawnSync('setfattr', ['-n', 'user.f', '-v', '0x00ff', join(dir, 'f')]).status, 0);
+    fs.writeFileSync(join(dir, 'not asked'), '');
+    fs.writeFileSync(odd, '');
+    if (spawnSync('setfattr', ['-n', 'user.f', '-v', '0x00ff', join(dir, 'f')]).status !== 0) return t.skip('no user xattrs here');
+    // find hands setfattr the raw name bytes (Node's argv is UTF-8)
+    for (const name of ['odd*', 'not asked'])
+      assert.equal(spawnSync('find', [dir, '-name', name, '-exec', 'setfattr', '-n', 'user.o', '-v', 'x', '{}', '+']).status, 0);
     const warnings: ScanWarning[] = [];
-    const map = await readXattrs([`${dir}/`], warnings);
-    assert.deepEqual(warnings, []);
-    assert.deepEqual([...map.keys()].sort(), [dir, join(dir, 'f')]);
+    const paths = [Buffer.from(join(dir, 'f')), Buffer.from(join(dir, 'none')), odd, Buffer.from(join(dir, 'gone'))];
+    const map = await new XattrReader(warnings).read(Buffer.from(dir), paths);
+    assert.deepEqual(warnings, [], 'a path gone since the listing is the walk to report');
+    assert.deepEqual([...map.keys()].sort(), [join(dir, 'f'), odd.toString('latin1')].sort());
     assert.deepEqual(map.get(join(dir, 'f')), [{ name: Buffer.from('user.f'), value: Buffer.from([0, 0xff]) }]);
+    assert.deepEqual(map.get(odd.toString('latin1')), [{ name: Buffer.from('user.o'), value: Buffer.from('x') }]);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
