@@ -9,9 +9,10 @@
 // files is held while it is walked: its tree needs every entry) and the nodes of directories
 // still waiting for files in flight, which the arena pool bounds. Nothing holds the whole tree:
 // a finished directory leaves only its tree ids in its parent's node. Extended attributes are
-// read per directory for the entries the walk keeps (XattrReader), held while it is walked.
+// read per directory for the entries the walk keeps (XattrReader) while the walk goes on, and set
+// on the directory's nodes when it completes.
 import { readlinkSync } from 'node:fs';
-import type { TreeNode } from '../../core/tree.ts';
+import type { TreeNode, Xattr } from '../../core/tree.ts';
 import {
   type DirEntry,
   describeError,
@@ -145,9 +146,17 @@ export class TreeWalker {
     }
   }
 
-  #collector(path: Buffer, ref: Reference | undefined, done: TreeDone): DirCollector {
-    return new DirCollector((nodes) => {
+  /** `xattrs`: the attributes of the directory's entries, set on its nodes once all are in. */
+  #collector(path: Buffer, ref: Reference | undefined, done: TreeDone, xattrs?: Promise<XattrMap>): DirCollector {
+    let found: XattrMap | undefined;
+    const col = new DirCollector((nodes) => {
       try {
+        if (found?.size) {
+          for (const n of nodes) {
+            const x = found.get(joinPath(path, n.name).toString('latin1'));
+            if (x) n.xattrs = x;
+          }
+        }
         this.#d.onDirectory?.(path, nodes);
         done(this.#d.treeSaver.save(nodes, ref?.ids, ref?.nodes));
       } catch (e) {
@@ -155,6 +164,20 @@ export class TreeWalker {
         done([]);
       }
     });
+    if (xattrs) {
+      const fill = col.later(); // an empty place: the directory waits for its attributes too
+      xattrs.then(
+        (map) => {
+          found = map;
+          fill(undefined);
+        },
+        (e: unknown) => {
+          this.#failure ??= e;
+          fill(undefined);
+        },
+      );
+    }
+    return col;
   }
 
   /**
@@ -167,8 +190,8 @@ export class TreeWalker {
     this.#d.counters.currentPath = path;
     const ref = await this.#referenceOf(path, previous);
     const entries = enter ? this.#d.rules.keep(await listDirectory(path, this.#d.warnings)) : [];
-    const xattrs = await this.#xattrs.read(path, entries.map((e) => e.path));
-    const col = this.#collector(path, ref, done);
+    const xattrs = await this.#xattrs.begin(path, entries.map((e) => e.path));
+    const col = this.#collector(path, ref, done, xattrs.done);
     const subdirRefs: Buffer[][] = [];
     if (ref) {
       for (const e of entries) {
@@ -188,7 +211,7 @@ export class TreeWalker {
           prefetched += PREFETCH_WINDOW;
         }
       }
-      await this.#saveEntry(e, r, col, rootDev, xattrs);
+      await this.#saveEntry(e, r, col, rootDev);
     }
     col.scanned();
     if (this.#d.poolIdle()) await this.#d.fileSaver.flush();
@@ -226,8 +249,10 @@ export class TreeWalker {
       const entry = { name: child.name, path: childPath, stat };
       // a path asked for is its own root: its device is the one --one-file-system keeps to
       if (child.whole) {
-        if (this.#d.rules.admits(entry))
-          await this.#saveEntry(entry, r, col, stat.dev, await this.#xattrs.read(childPath, [childPath]));
+        if (this.#d.rules.admits(entry)) {
+          const xattrs = await this.#xattrs.read(path, [childPath]);
+          await this.#saveEntry(entry, r, col, stat.dev, xattrs.get(childPath.toString('latin1')));
+        }
       }
       else if (stat.isDirectory()) {
         this.#d.counters.dirs++;
@@ -250,14 +275,13 @@ export class TreeWalker {
     ref: TreeNode | undefined,
     col: DirCollector,
     rootDev: bigint,
-    dirXattrs: XattrMap,
+    xattrs?: Xattr[],
   ): Promise<void> {
     this.#d.signal?.throwIfAborted();
     const { counters } = this.#d;
     const type = nodeTypeOf(e.stat);
     const node = nodeFromStat(e.name, e.stat, type);
-    const xattrs = dirXattrs.get(e.path.toString('latin1'));
-    if (xattrs) node.xattrs = xattrs;
+    if (xattrs) node.xattrs = xattrs; // else set when its directory's attributes are read
     if (type === 'dir') {
       counters.dirs++;
       const fill = col.later();

@@ -4,7 +4,7 @@
 // namespace, values in base64). Through xargs the names stay raw bytes (Node's argv is UTF-8, so
 // a non-UTF-8 name could not be an argument of ours) and xargs splits them into as few getfattr
 // runs as the argument limit allows. Nothing is read under an excluded path and nothing before
-// the walk; memory is one directory's attributes. getfattr missing (Debian package `attr`) → one
+// the walk; memory is a few directories' attributes (MAX_RUNNING reads overlap the walk). getfattr missing (Debian package `attr`) → one
 // warning, backup without them.
 import { spawn } from 'node:child_process';
 import { MAX_XATTR_BYTES, type Xattr, xattrBytes } from '../../core/tree.ts';
@@ -15,6 +15,8 @@ import { XattrDumpParser } from '../xattr-dump.ts';
 export type XattrMap = Map<string, Xattr[]>;
 
 const STDERR_KEPT = 4096;
+/** getfattr runs at once: the walk goes on while a directory's attributes are read */
+const MAX_RUNNING = 4;
 const GETFATTR = ['getfattr', '-h', '-d', '-m', '-', '-e', 'base64', '--absolute-names', '--'];
 
 export class XattrReader {
@@ -26,12 +28,32 @@ export class XattrReader {
     this.#warnings = warnings;
   }
 
-  /** The attributes of `paths` (entries of directory `dir`) that have any. */
-  async read(dir: Buffer, paths: Buffer[]): Promise<XattrMap> {
+  /** getfattr runs in flight, and the readers waiting for one to end */
+  #running = 0;
+  #waiting: (() => void)[] = [];
+
+  /**
+   * Starts reading the attributes of `paths` (entries of directory `dir`) once fewer than
+   * MAX_RUNNING reads are in flight (the walk waits here: that bounds the processes and the
+   * memory); `done` is the map of those that have any.
+   */
+  async begin(dir: Buffer, paths: Buffer[]): Promise<{ done: Promise<XattrMap> }> {
     const map: XattrMap = new Map();
-    if (this.#missing || paths.length === 0) return map;
-    await this.#run(dir, paths, map);
-    return map;
+    if (this.#missing || paths.length === 0) return { done: Promise.resolve(map) };
+    if (this.#running >= MAX_RUNNING) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#running++;
+    const done = this.#run(dir, paths, map).then(() => map);
+    const release = () => {
+      this.#running--;
+      this.#waiting.shift()?.();
+    };
+    done.then(release, release);
+    return { done };
+  }
+
+  /** The attributes of `paths` that have any, read now. */
+  async read(dir: Buffer, paths: Buffer[]): Promise<XattrMap> {
+    return (await this.begin(dir, paths)).done;
   }
 
   #run(dir: Buffer, paths: Buffer[], map: XattrMap): Promise<void> {
@@ -90,6 +112,7 @@ export class XattrReader {
   }
 
   #gone(dir: Buffer, why: string): void {
+    if (this.#missing) return; // told by a read that ran alongside
     this.#missing = true;
     this.#warnings.push({ path: displayPath(dir), reason: `xattrs not captured: ${why}` });
   }
