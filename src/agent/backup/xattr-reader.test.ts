@@ -39,11 +39,11 @@ it('without getfattr, backs up without attributes and says so once', async () =>
   }
 });
 
-it('without xargs, says so once', async () => {
+it('without xargs (needed for a name that is not UTF-8), says so once', async () => {
   const warnings: ScanWarning[] = [];
   const reader = new XattrReader(warnings);
   await withPath('/nonexistent', async () => {
-    assert.equal((await reader.read(Buffer.from('/tmp'), [Buffer.from('/tmp/a')])).size, 0);
+    assert.equal((await reader.read(Buffer.from('/tmp'), [Buffer.from('/tmp/\xff', 'latin1')])).size, 0);
     assert.equal((await reader.read(Buffer.from('/tmp'), [Buffer.from('/tmp/b')])).size, 0);
   });
   assert.deepEqual(warnings, [{ path: '/tmp', reason: 'xattrs not captured: xargs not installed (Debian package findutils)' }]);
@@ -68,6 +68,23 @@ it('maps each given path that has attributes by its bytes, odd names included', 
     assert.deepEqual([...map.keys()].sort(), [join(dir, 'f'), odd.toString('latin1')].sort());
     assert.deepEqual(map.get(join(dir, 'f')), [{ name: Buffer.from('user.f'), value: Buffer.from([0, 0xff]) }]);
     assert.deepEqual(map.get(odd.toString('latin1')), [{ name: Buffer.from('user.o'), value: Buffer.from('x') }]);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+it('a directory too large for one argument list goes through xargs, every name read', { skip: !hasGetfattr }, async (t) => {
+  const dir = fs.mkdtempSync(join(tmpdir(), 'cairn-xattr-reader-'));
+  try {
+    fs.writeFileSync(join(dir, 'last'), '');
+    if (spawnSync('setfattr', ['-n', 'user.last', '-v', 'y', join(dir, 'last')]).status !== 0) return t.skip('no user xattrs here');
+    // 4,000 names of 200 bytes (800 KB, over ARGV_BYTES), gone since the listing, then a real one
+    const paths = Array.from({ length: 4000 }, (_, i) => Buffer.from(join(dir, `${i}`.padStart(200 - dir.length, 'g'))));
+    paths.push(Buffer.from(join(dir, 'last')));
+    const warnings: ScanWarning[] = [];
+    const map = await new XattrReader(warnings).read(Buffer.from(dir), paths);
+    assert.deepEqual(warnings, []);
+    assert.deepEqual([...map.keys()], [join(dir, 'last')]);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

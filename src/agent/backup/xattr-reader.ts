@@ -1,11 +1,13 @@
 // Reads extended attributes one directory at a time, as the walk reaches it: the entries the walk
-// keeps (after excludes, caches and --one-file-system) go NUL-separated to
-// `xargs -0 getfattr -h -d -m - -e base64 --absolute-names --` (no symlink followed, every
-// namespace, values in base64). Through xargs the names stay raw bytes (Node's argv is UTF-8, so
-// a non-UTF-8 name could not be an argument of ours) and xargs splits them into as few getfattr
-// runs as the argument limit allows. Nothing is read under an excluded path and nothing before
-// the walk; memory is a few directories' attributes (MAX_RUNNING reads overlap the walk). getfattr missing (Debian package `attr`) → one
-// warning, backup without them.
+// keeps (after excludes, caches and --one-file-system) go to
+// `getfattr -h -d -m - -e base64 --absolute-names --` (no symlink followed, every namespace,
+// values in base64) as arguments when they are UTF-8 and fit, else NUL-separated through
+// `xargs -0`: there the names stay raw bytes (Node's argv is UTF-8, so a non-UTF-8 name could not
+// be an argument of ours) and xargs splits them into as few getfattr runs as the argument limit
+// allows. Nothing is read under an excluded path and nothing before the walk. A few reads run
+// while the walk goes on (MAX_RUNNING), so memory is a few directories' attributes. getfattr
+// missing (Debian package `attr`) → one warning, backup without them.
+import { isUtf8 } from 'node:buffer';
 import { spawn } from 'node:child_process';
 import { MAX_XATTR_BYTES, type Xattr, xattrBytes } from '../../core/tree.ts';
 import { displayPath, type WarningSink } from '../scan.ts';
@@ -58,7 +60,11 @@ export class XattrReader {
 
   #run(dir: Buffer, paths: Buffer[], map: XattrMap): Promise<void> {
     return new Promise((resolve, reject) => {
-      const child = spawn('xargs', ['-0', '-r', ...GETFATTR], { stdio: ['pipe', 'pipe', 'pipe'] });
+      // Most directories: getfattr alone, names as arguments (one process start, not two).
+      const direct = fitsArgv(paths);
+      const child = direct
+        ? spawn(GETFATTR[0]!, [...GETFATTR.slice(1), ...paths.map((p) => p.toString('utf8'))], { stdio: ['ignore', 'pipe', 'pipe'] })
+        : spawn('xargs', ['-0', '-r', ...GETFATTR], { stdio: ['pipe', 'pipe', 'pipe'] });
       const parser = new XattrDumpParser((path, attrs) => {
         if (xattrBytes(attrs) > MAX_XATTR_BYTES) {
           this.#warnings.push({
@@ -81,22 +87,24 @@ export class XattrReader {
       child.stderr.on('data', (text: string) => {
         if (stderr.length < STDERR_KEPT) stderr += text;
       });
-      child.stdin.on('error', () => undefined); // xargs gone early: its exit status says why
-      const list: Buffer[] = [];
-      for (const p of paths) list.push(p, NUL);
-      child.stdin.end(Buffer.concat(list));
+      if (child.stdin) {
+        child.stdin.on('error', () => undefined); // xargs gone early: its exit status says why
+        const list: Buffer[] = [];
+        for (const p of paths) list.push(p, NUL);
+        child.stdin.end(Buffer.concat(list));
+      }
       let spawnFailed = false;
       child.on('error', (e: NodeJS.ErrnoException) => {
         spawnFailed = true;
         if (e.code !== 'ENOENT') return reject(e);
-        this.#gone(dir, 'xargs not installed (Debian package findutils)');
+        this.#gone(dir, direct ? 'getfattr not installed (Debian package attr)' : 'xargs not installed (Debian package findutils)');
         resolve();
       });
       child.on('close', (code) => {
         if (spawnFailed) return; // reported by 'error'
         if (code === null) return reject(new Error('getfattr was killed'));
         // xargs: 127 = command not found, 126 = not runnable
-        if (code === 127) return resolve(this.#gone(dir, 'getfattr not installed (Debian package attr)'));
+        if (!direct && code === 127) return resolve(this.#gone(dir, 'getfattr not installed (Debian package attr)'));
         if (pending) parser.line(pending);
         parser.end();
         // getfattr goes on past unreadable paths and exits 1 (xargs 123), naming each on stderr.
@@ -119,3 +127,15 @@ export class XattrReader {
 }
 
 const NUL = Buffer.from([0]);
+/** bytes of names passed as arguments at most (Linux allows 2 MiB with the environment) */
+const ARGV_BYTES = 256 * 1024;
+
+/** true when the names can be getfattr's own arguments: UTF-8 (Node's argv) and few enough bytes */
+function fitsArgv(paths: Buffer[]): boolean {
+  let bytes = 0;
+  for (const p of paths) {
+    bytes += p.length + 1;
+    if (bytes > ARGV_BYTES || !isUtf8(p)) return false;
+  }
+  return true;
+}
