@@ -125,8 +125,12 @@ export class TreeWalker {
     const done = (ids: Buffer[]) =>
       this.#failure === undefined ? resolveTree(ids) : rejectTree(this.#failure);
     const root = Buffer.from('/');
-    if (plan.whole) await this.#walkDir(root, previous, done, lstatPath(root)!.dev);
-    else await this.#walkPlanned(root, plan, previous, done);
+    try {
+      if (plan.whole) await this.#walkDir(root, previous, done, lstatPath(root)!.dev);
+      else await this.#walkPlanned(root, plan, previous, done);
+    } finally {
+      this.#xattrs.close(); // answers still due arrive before the shell exits
+    }
     if (this.#failure !== undefined) rejectTree(this.#failure);
     return { tree };
   }
