@@ -97,19 +97,15 @@ export class XattrReader {
     shell.stdin.on('error', () => undefined); // the shell gone: 'close' says so
     lines(shell.stdout, (line) => {
       const r = this.#pending[this.#outAt];
-      if (!r) return;
-      if (line === END) {
-        this.#outAt++;
-        this.#ended(r);
-      } else r.parser.line(line);
+      if (r && line === END) this.#outAt++;
+      this.#answer(r, line, (l) => r!.parser.line(l));
     });
     lines(shell.stderr, (line) => {
       const r = this.#pending[this.#errAt];
-      if (!r) return;
-      if (line === END) {
-        this.#errAt++;
-        this.#ended(r);
-      } else if (r.stderr.length < STDERR_KEPT) r.stderr += `${line}\n`;
+      if (r && line === END) this.#errAt++;
+      this.#answer(r, line, (l) => {
+        if (r!.stderr.length < STDERR_KEPT) r!.stderr += `${l}\n`;
+      });
     });
     const fail = (e: unknown) => {
       for (const r of this.#pending) r.reject(e);
@@ -125,7 +121,10 @@ export class XattrReader {
     return shell;
   }
 
-  #ended(r: Request): void {
+  /** A line of `r`'s answer on stdout or stderr: its end marker, or `take`n. */
+  #answer(r: Request | undefined, line: string, take: (line: string) => void): void {
+    if (!r) return;
+    if (line !== END) return take(line);
     if (++r.ends < 2) return;
     this.#pending.shift();
     this.#outAt--;
