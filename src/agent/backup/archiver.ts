@@ -18,7 +18,7 @@ import type { VaultKeys } from '../../core/keys.ts';
 import { newSnapshotId, type SnapshotRecord } from '../../core/snapshot.ts';
 import type { TreeNode } from '../../core/tree.ts';
 import { ScanRules, type ScanSettings } from '../scan-rules.ts';
-import { displayPath, type PathPlan, planPaths, type ScanWarning, type WarningSink } from '../scan.ts';
+import { displayPath, planPaths, type ScanWarning, type WarningSink } from '../scan.ts';
 import { saveSnapshot } from '../snapshots.ts';
 import type { StorageClient } from '../storage-client.ts';
 import { loadTrees } from '../tree-store.ts';
@@ -34,7 +34,6 @@ import { RateLimiter } from './rate-limiter.ts';
 import { ReferenceTrees } from './reference-trees.ts';
 import { TreeSaver } from './tree-saver.ts';
 import { TreeWalker, type WalkCounters } from './tree-walker.ts';
-import { readXattrs } from './xattr-reader.ts';
 
 /**
  * Where a backup is: `scanning` until the first file is read, `reading` until the walk has read
@@ -164,7 +163,6 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
   onProgress?.(progress()); // the scan has begun: a console sees it however short it is
   try {
     const previous = opts.parent?.tree.map((h) => Buffer.from(h, 'hex'));
-    walker.xattrs = await readXattrs(wholePaths(plan), warnings);
     const walk = await walker.walkRoot(plan, previous);
     await fileSaver.drain();
     stage = 'uploading';
@@ -213,13 +211,4 @@ class ReadStats implements FileSaverStats {
     this.#bytesRead = n;
     if (first) this.#firstRead();
   }
-}
-
-/** The paths backed up whole (nested requests already folded into their ancestors). */
-function wholePaths(plan: PathPlan, prefix = ''): string[] {
-  const here = prefix || '/';
-  if (plan.whole) return [here];
-  const out: string[] = [];
-  for (const child of plan.children.values()) out.push(...wholePaths(child, `${prefix}/${child.name.toString()}`));
-  return out;
 }

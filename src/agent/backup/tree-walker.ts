@@ -8,9 +8,11 @@
 // Memory: the walk holds the listing of each directory on the current path (a directory of 50k
 // files is held while it is walked: its tree needs every entry) and the nodes of directories
 // still waiting for files in flight, which the arena pool bounds. Nothing holds the whole tree:
-// a finished directory leaves only its tree ids in its parent's node.
+// a finished directory leaves only its tree ids in its parent's node. Extended attributes are
+// read per directory for the entries the walk keeps (XattrReader) while the walk goes on, and set
+// on the directory's nodes when it completes.
 import { readlinkSync } from 'node:fs';
-import type { TreeNode } from '../../core/tree.ts';
+import type { TreeNode, Xattr } from '../../core/tree.ts';
 import {
   type DirEntry,
   describeError,
@@ -29,7 +31,7 @@ import type { BlobSealer } from './blob-sealer.ts';
 import type { FileSaver } from './file-saver.ts';
 import type { ReferenceTrees } from './reference-trees.ts';
 import type { TreeSaver } from './tree-saver.ts';
-import type { XattrMap } from './xattr-reader.ts';
+import { type XattrMap, XattrReader } from './xattr-reader.ts';
 
 export type WalkCounters = { files: number; dirs: number; bytes: number; currentPath: Buffer | undefined };
 
@@ -103,11 +105,12 @@ export class TreeWalker {
   /** first path seen of each multiply-linked file ("dev:ino" → path relative to '/') */
   #hardlinks = new Map<string, Buffer>();
   #failure: unknown;
-  /** extended attributes of the paths that have any (read before the walk) */
-  xattrs: XattrMap = new Map();
+  /** extended attributes, read per directory for the entries the walk keeps */
+  #xattrs: XattrReader;
 
   constructor(deps: TreeWalkerDeps) {
     this.#d = deps;
+    this.#xattrs = new XattrReader(deps.warnings);
   }
 
   /** Walks every requested path; resolves when the walk is over, with the root tree's ids to come. */
@@ -122,8 +125,12 @@ export class TreeWalker {
     const done = (ids: Buffer[]) =>
       this.#failure === undefined ? resolveTree(ids) : rejectTree(this.#failure);
     const root = Buffer.from('/');
-    if (plan.whole) await this.#walkDir(root, previous, done, lstatPath(root)!.dev);
-    else await this.#walkPlanned(root, plan, previous, done);
+    try {
+      if (plan.whole) await this.#walkDir(root, previous, done, lstatPath(root)!.dev);
+      else await this.#walkPlanned(root, plan, previous, done);
+    } finally {
+      this.#xattrs.close(); // answers still due arrive before the shell exits
+    }
     if (this.#failure !== undefined) rejectTree(this.#failure);
     return { tree };
   }
@@ -143,9 +150,17 @@ export class TreeWalker {
     }
   }
 
-  #collector(path: Buffer, ref: Reference | undefined, done: TreeDone): DirCollector {
-    return new DirCollector((nodes) => {
+  /** `xattrs`: the attributes of the directory's entries, set on its nodes once all are in. */
+  #collector(path: Buffer, ref: Reference | undefined, done: TreeDone, xattrs?: Promise<XattrMap>): DirCollector {
+    let found: XattrMap | undefined;
+    const col = new DirCollector((nodes) => {
       try {
+        if (found?.size) {
+          for (const n of nodes) {
+            const x = found.get(joinPath(path, n.name).toString('latin1'));
+            if (x) n.xattrs = x;
+          }
+        }
         this.#d.onDirectory?.(path, nodes);
         done(this.#d.treeSaver.save(nodes, ref?.ids, ref?.nodes));
       } catch (e) {
@@ -153,6 +168,20 @@ export class TreeWalker {
         done([]);
       }
     });
+    if (xattrs) {
+      const fill = col.later(); // an empty place: the directory waits for its attributes too
+      xattrs.then(
+        (map) => {
+          found = map;
+          fill(undefined);
+        },
+        (e: unknown) => {
+          this.#failure ??= e;
+          fill(undefined);
+        },
+      );
+    }
+    return col;
   }
 
   /**
@@ -165,7 +194,8 @@ export class TreeWalker {
     this.#d.counters.currentPath = path;
     const ref = await this.#referenceOf(path, previous);
     const entries = enter ? this.#d.rules.keep(await listDirectory(path, this.#d.warnings)) : [];
-    const col = this.#collector(path, ref, done);
+    const xattrs = await this.#xattrs.begin(path, entries.map((e) => e.path));
+    const col = this.#collector(path, ref, done, xattrs.done);
     const subdirRefs: Buffer[][] = [];
     if (ref) {
       for (const e of entries) {
@@ -223,7 +253,10 @@ export class TreeWalker {
       const entry = { name: child.name, path: childPath, stat };
       // a path asked for is its own root: its device is the one --one-file-system keeps to
       if (child.whole) {
-        if (this.#d.rules.admits(entry)) await this.#saveEntry(entry, r, col, stat.dev);
+        if (this.#d.rules.admits(entry)) {
+          const xattrs = await this.#xattrs.read(path, [childPath]);
+          await this.#saveEntry(entry, r, col, stat.dev, xattrs.get(childPath.toString('latin1')));
+        }
       }
       else if (stat.isDirectory()) {
         this.#d.counters.dirs++;
@@ -241,13 +274,18 @@ export class TreeWalker {
     col.scanned();
   }
 
-  async #saveEntry(e: DirEntry, ref: TreeNode | undefined, col: DirCollector, rootDev: bigint): Promise<void> {
+  async #saveEntry(
+    e: DirEntry,
+    ref: TreeNode | undefined,
+    col: DirCollector,
+    rootDev: bigint,
+    xattrs?: Xattr[],
+  ): Promise<void> {
     this.#d.signal?.throwIfAborted();
     const { counters } = this.#d;
     const type = nodeTypeOf(e.stat);
     const node = nodeFromStat(e.name, e.stat, type);
-    const xattrs = this.xattrs.get(e.path.toString('latin1'));
-    if (xattrs) node.xattrs = xattrs;
+    if (xattrs) node.xattrs = xattrs; // else set when its directory's attributes are read
     if (type === 'dir') {
       counters.dirs++;
       const fill = col.later();
