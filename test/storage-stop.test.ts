@@ -30,10 +30,11 @@ describe('a storage server stopped with uploads in flight', { concurrency: 1 }, 
   it('finishes or refuses them cleanly: no stack trace, and the backup completes or is retried until it does', async () => {
     const src = join(tempDir('cairn-stop-src-'), 'data');
     mkdirSync(src, { recursive: true });
-    // incompressible, and throttled: the upload is still going when the storage server is told to stop;
+    // incompressible, and throttled (10M: at 40M, with the pacer's one-second burst, 48 MiB went up in
+    // 0.7 s, before a loaded machine's poll saw it running): the upload is still going when the storage server is told to stop;
     // its grace for in-flight requests is 200 ms, so some are cut and others refused
     for (let i = 0; i < 12; i++) writeFileSync(join(src, `big-${i}.bin`), pseudoRandom(4 * 1024 * 1024, i + 1));
-    const made = await c.cli(['job', 'create', 'big', '--agent', 'a1', '--storage', 's1', '--path', src, '--bwlimit', '40M']);
+    const made = await c.cli(['job', 'create', 'big', '--agent', 'a1', '--storage', 's1', '--path', src, '--bwlimit', '10M']);
     assert.equal(made.code, 0, made.stderr);
     const queued = await c.json<RunJson>(['job', 'run', 'big']);
     await until('the upload under way', async () => {
