@@ -6,26 +6,18 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { RunJson } from '../../src/protocol/api-types.ts';
 import { tempDir } from '../support/cluster.ts';
-import { checkAccessible, checkNoSidewaysScroll, type Console, type ConsoleCluster, logIn, openConsole, startConsoleCluster } from './harness.ts';
+import { checkAccessible, checkNoSidewaysScroll, consoleForTests, logIn } from './harness.ts';
 
 type Line = { time: string; level: string; part: string; message: string };
 
 describe("a run's page follows its log live", { concurrency: 1 }, () => {
-  let k: ConsoleCluster;
-  let con: Console;
-  before(async () => {
-    k = await startConsoleCluster();
-    con = await openConsole(k.c.url);
-  });
-  after(async () => {
-    await con?.close();
-    await k?.stop();
-  });
+  const t = consoleForTests();
 
   it('shows a line written while it is open, every line once and in order, without reading the log again', async () => {
+    const { k, con } = t;
     const { page } = con;
     await logIn(page, 'admin', k.c.adminPassword);
     const slow = tempDir('cairn-e2e-log-');
