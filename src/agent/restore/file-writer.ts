@@ -89,7 +89,7 @@ export class FileWriter {
   private dataEnd = 0;
   private readonly early = new Map<number, ChunkContent>();
   private opening = false;
-  private readonly queued: { data: Buffer; position: number }[] = [];
+  private readonly queued: { data: Buffer; position: number; pool: boolean }[] = [];
   private inflight = 0;
   private idle: (() => void) | undefined;
   private failure: unknown;
@@ -143,11 +143,14 @@ export class FileWriter {
     const position = this.offset;
     this.offset += chunk.length;
     if (chunk.data === null || this.failed) return;
+    // the pieces of a large chunk go to the pool even when small: a chunk cut up by zero blocks
+    // must not turn one pool write into many on the main thread
+    const pool = chunk.data.length > SYNC_WRITE_MAX;
     for (const [start, end] of dataRuns(chunk.data, position)) {
       const data = chunk.data.subarray(start, end);
       this.dataEnd = position + end;
-      if (this.fd >= 0) this.write(data, position + start);
-      else this.queued.push({ data, position: position + start });
+      if (this.fd >= 0) this.write(data, position + start, pool);
+      else this.queued.push({ data, position: position + start, pool });
     }
     if (this.fd < 0 && this.queued.length) this.open();
   }
@@ -169,14 +172,14 @@ export class FileWriter {
       if (e) this.fail(this.dir.explain(e));
       else this.fd = fd;
       const queued = this.queued.splice(0);
-      if (!e) for (const q of queued) this.write(q.data, q.position);
+      if (!e) for (const q of queued) this.write(q.data, q.position, q.pool);
       this.settle();
     });
   }
 
-  private write(data: Buffer, position: number): void {
+  private write(data: Buffer, position: number, pool: boolean): void {
     if (this.failed) return;
-    if (data.length > SYNC_WRITE_MAX) this.writeAsync(data, position);
+    if (pool) this.writeAsync(data, position);
     else {
       try {
         writeAllSync(this.fd, data, position);
