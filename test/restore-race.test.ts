@@ -25,6 +25,7 @@ import type { RunJson } from '../src/protocol/api-types.ts';
 import { type CliResult, runCairn } from './support/cli.ts';
 import { type Cluster, startCluster } from './support/cluster.ts';
 import { assertRsyncIdentical, endedRun } from './support/crash-support.ts';
+import { directConnection, initAndBackup } from './support/direct-vault.ts';
 import { type StorageProcess, startStorage } from './support/storage-process.ts';
 
 const PASSPHRASE = 'restore race passphrase';
@@ -136,12 +137,8 @@ describe('a restore racing a directory swapped for a symlink', () => {
     outside = join(work, 'outside');
     before0 = buildOutside(outside);
 
-    connection = ['--storage', server.url, '--ca', server.caFile, '--access-key-file', server.accessKeyFile, '--vault', VAULT];
-    const init = await cairn(['direct', 'init', ...connection]);
-    assert.equal(init.code, 0, init.stderr);
-    const backup = await cairn(['direct', 'backup', ...connection, '--json', src]);
-    assert.equal(backup.code, 0, backup.stderr);
-    snapshot = JSON.parse(backup.stdout).snapshot;
+    connection = directConnection(server, VAULT);
+    snapshot = await initAndBackup(cairn, connection, src);
   });
 
   after(async () => {

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { CairnError, isCairnError } from '../../core/errors.ts';
 import type { TreeNode } from '../../core/tree.ts';
 import { DirCache, type DirHandle } from './dir-handles.ts';
-import { FileWriter, WriteBudget, writeHardlink, writeSymlink } from './file-writer.ts';
+import { dataRuns, type FileOps, FileWriter, WriteBudget, writeHardlink, writeSymlink } from './file-writer.ts';
 
 function fileNode(size: number, chunks: number, mode = 0o640): TreeNode {
   return {
@@ -129,5 +129,74 @@ test(
     await writeHardlink({ dir: held, name: named('b') }, { dir: held, name: named('a') });
     assert.equal(fs.statSync(join(dir, 'a')).ino, fs.statSync(join(dir, 'b')).ino);
     assert.deepEqual(fs.readdirSync(dir).sort(), ['a', 'b', 'l']);
+  }),
+);
+
+test('dataRuns skips exactly the 4 KiB zero blocks aligned in the file', () => {
+  const KiB = 1024;
+  const data = Buffer.alloc(20 * KiB, 1);
+  data.fill(0, 3 * KiB, 13 * KiB); // zeros at chunk offset 3..13 KiB
+  // the chunk starts 1 KiB into the file: file blocks 4..8 and 8..12 KiB are chunk 3..7 and 7..11 KiB
+  assert.deepEqual(dataRuns(data, KiB), [[0, 3 * KiB], [11 * KiB, 20 * KiB]]);
+  // at offset 0 the aligned zero blocks are 4..8 and 8..12 KiB
+  assert.deepEqual(dataRuns(data, 0), [[0, 4 * KiB], [12 * KiB, 20 * KiB]]);
+  // a 6 KiB zero run that holds no aligned block is written
+  const short = Buffer.alloc(20 * KiB, 1).fill(0, KiB, 7 * KiB);
+  assert.deepEqual(dataRuns(short, 0), [[0, 20 * KiB]]);
+  assert.deepEqual(dataRuns(Buffer.alloc(8 * KiB), 0), []);
+  assert.deepEqual(dataRuns(Buffer.alloc(100, 7), 4095), [[0, 100]]);
+});
+
+test(
+  'zero runs inside chunks at unaligned offsets come back identical, aligned zero blocks as holes',
+  withDir(async (dir, held) => {
+    const path = Buffer.from(join(dir, 'runs'));
+    const chunks = [3 * MiB + 123, 2 * MiB + 4000, 70_001].map((n, i) => {
+      const b = Buffer.alloc(n);
+      for (let at = 0; at < n; at += 997) b[at] = i + 1; // sparse marks: no 4 KiB zero block here...
+      return b;
+    });
+    chunks[0]!.fill(0, 5000, 5000 + MiB); // ...but long zero runs at unaligned offsets
+    chunks[1]!.fill(0, 1, 2 * MiB);
+    chunks[2]!.fill(0, 10, 70_000);
+    const size = chunks.reduce((n, c) => n + c.length, 0);
+    const w = new FileWriter(held, named('runs'), path, fileNode(size, 3), new WriteBudget(MiB));
+    chunks.forEach((c, i) => w.put(i, { data: c, length: c.length }));
+    await w.finish(false);
+    assert.ok(fs.readFileSync(path).equals(Buffer.concat(chunks)));
+    const allocated = fs.statSync(path).blocks * 512;
+    assert.ok(allocated < size - 2.5 * MiB, `${allocated} of ${size} bytes allocated`);
+  }),
+);
+
+test(
+  'a file is fsynced before it is renamed into place, a failed one never renamed',
+  withDir(async (dir, held) => {
+    const calls: string[] = [];
+    const ops: FileOps = {
+      fsync: async (fd) => {
+        calls.push(`fsync ${fs.fstatSync(fd).size}`);
+        await new Promise<void>((resolve, reject) => fs.fsync(fd, (e) => (e ? reject(e) : resolve())));
+      },
+      rename: async (from, to) => {
+        calls.push('rename');
+        await fs.promises.rename(from, to);
+      },
+    };
+    fs.writeFileSync(join(dir, 'old'), 'old contents');
+    const w = new FileWriter(held, named('old'), Buffer.from(join(dir, 'old')), fileNode(5, 1), new WriteBudget(MiB), ops);
+    w.put(0, { data: Buffer.from('fresh'), length: 5 });
+    await w.finish(false);
+    assert.deepEqual(calls, ['fsync 5', 'rename']);
+    assert.equal(fs.readFileSync(join(dir, 'old'), 'utf8'), 'fresh');
+
+    calls.length = 0;
+    const failing: FileOps = { ...ops, fsync: async () => { calls.push('fsync'); throw Object.assign(new Error('EIO'), { code: 'EIO' }); } };
+    const bad = new FileWriter(held, named('old'), Buffer.from(join(dir, 'old')), fileNode(3, 1), new WriteBudget(MiB), failing);
+    bad.put(0, { data: Buffer.from('new'), length: 3 });
+    await assert.rejects(bad.finish(false), /EIO/);
+    assert.deepEqual(calls, ['fsync']);
+    assert.equal(fs.readFileSync(join(dir, 'old'), 'utf8'), 'fresh');
+    assert.deepEqual(fs.readdirSync(dir), ['old']);
   }),
 );

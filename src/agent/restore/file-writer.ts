@@ -1,8 +1,10 @@
 // Puts restored entries in place atomically. A regular file is written under a fresh temporary
 // name in its own directory (O_EXCL | O_NOFOLLOW, so a planted symlink is never followed), with
-// positional writes; all-zero chunks are not written at all so holes stay holes, and the file is
-// truncated to its recorded size at the end. Only a complete file gets its metadata and is
-// renamed over the final name; a failed one is closed and its temporary name removed.
+// positional writes; all-zero chunks and every 4 KiB block of zeros aligned in the file are not
+// written at all so holes stay holes (the file is new, so what is not written reads as zeros),
+// and the file is truncated to its recorded size at the end. Only a complete file gets its
+// metadata and is fsynced, then renamed over the final name (a crash never leaves an existing file
+// replaced by one whose data is not on disk); a failed one is closed and its temporary name removed.
 // Symlinks and hard links are made under a temporary name and renamed the same way. Every name
 // is addressed in its directory's held-open descriptor (dir-handles.ts), never by a path.
 //
@@ -11,16 +13,34 @@
 // rename: up to a millisecond each on a busy file system) and large writes go to the pool, so
 // they run in parallel and overlap with decryption. Large writes' bytes count in a WriteBudget.
 import fs from 'node:fs';
+import { promisify } from 'node:util';
 import { CairnError } from '../../core/errors.ts';
 import type { TreeNode } from '../../core/tree.ts';
 import { type DirHandle, inDir, type Placed } from './dir-handles.ts';
 import { applyFdMetadata, applyNodeMetadata, applySymlinkMetadata } from './metadata.ts';
 import { displayPath, tempName } from './path-guard.ts';
 
+const fsync = promisify(fs.fsync);
+
 const CREATE_FLAGS =
   fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
 /** Writes up to this size are made synchronously. */
 const SYNC_WRITE_MAX = 64 * 1024;
+/** Zero blocks of this size, aligned in the file, are left as holes. */
+const HOLE_BLOCK = 4096;
+const ZERO_BLOCK = Buffer.alloc(HOLE_BLOCK);
+
+/** The calls that make a restored file durable and visible (a unit test watches their order). */
+export type FileOps = {
+  fsync: (fd: number) => Promise<void>;
+  rename: (from: Buffer, to: Buffer) => Promise<void>;
+};
+
+const realOps: FileOps = {
+  // in libuv's pool: files finishing together are flushed in parallel, overlapping other writes
+  fsync: (fd) => fsync(fd),
+  rename: (from, to) => fs.promises.rename(from, to),
+};
 
 /** One chunk as it reaches a file: its bytes, a hole (`data` null), or why it could not be had. */
 export type ChunkContent = { data: Buffer | null; length: number } | { error: unknown };
@@ -69,18 +89,20 @@ export class FileWriter {
   private dataEnd = 0;
   private readonly early = new Map<number, ChunkContent>();
   private opening = false;
-  private readonly queued: { data: Buffer; position: number }[] = [];
+  private readonly queued: { data: Buffer; position: number; pool: boolean }[] = [];
   private inflight = 0;
   private idle: (() => void) | undefined;
   private failure: unknown;
+  private readonly ops: FileOps;
 
-  constructor(dir: DirHandle, name: Buffer, path: Buffer, node: TreeNode, budget: WriteBudget) {
+  constructor(dir: DirHandle, name: Buffer, path: Buffer, node: TreeNode, budget: WriteBudget, ops: FileOps = realOps) {
     this.dir = dir;
     this.name = name;
     this.path = path;
     this.node = node;
     this.budget = budget;
     this.tmp = tempName();
+    this.ops = ops;
   }
 
   get failed(): boolean {
@@ -121,12 +143,16 @@ export class FileWriter {
     const position = this.offset;
     this.offset += chunk.length;
     if (chunk.data === null || this.failed) return;
-    this.dataEnd = position + chunk.length;
-    if (this.fd >= 0) this.write(chunk.data, position);
-    else {
-      this.queued.push({ data: chunk.data, position });
-      this.open();
+    // the pieces of a large chunk go to the pool even when small: a chunk cut up by zero blocks
+    // must not turn one pool write into many on the main thread
+    const pool = chunk.data.length > SYNC_WRITE_MAX;
+    for (const [start, end] of dataRuns(chunk.data, position)) {
+      const data = chunk.data.subarray(start, end);
+      this.dataEnd = position + end;
+      if (this.fd >= 0) this.write(data, position + start, pool);
+      else this.queued.push({ data, position: position + start, pool });
     }
+    if (this.fd < 0 && this.queued.length) this.open();
   }
 
   // Creating an inode can take a millisecond on a busy file system: it goes to libuv's pool so
@@ -146,14 +172,14 @@ export class FileWriter {
       if (e) this.fail(this.dir.explain(e));
       else this.fd = fd;
       const queued = this.queued.splice(0);
-      if (!e) for (const q of queued) this.write(q.data, q.position);
+      if (!e) for (const q of queued) this.write(q.data, q.position, q.pool);
       this.settle();
     });
   }
 
-  private write(data: Buffer, position: number): void {
+  private write(data: Buffer, position: number, pool: boolean): void {
     if (this.failed) return;
-    if (data.length > SYNC_WRITE_MAX) this.writeAsync(data, position);
+    if (pool) this.writeAsync(data, position);
     else {
       try {
         writeAllSync(this.fd, data, position);
@@ -217,7 +243,7 @@ export class FileWriter {
     }
   }
 
-  /** Completes the file: size check, holes at the end, owner/mode/times, rename into place. */
+  /** Completes the file: size check, holes at the end, owner/mode/times, fsync, rename into place. */
   async finish(asRoot: boolean): Promise<void> {
     if (!this.opening && !this.failed) this.open();
     await this.settled();
@@ -232,12 +258,13 @@ export class FileWriter {
       try {
         if (this.dataEnd < this.node.size) fs.ftruncateSync(this.fd, this.node.size);
         applyFdMetadata(this.fd, this.node, asRoot);
-        const fd = this.fd;
-        this.fd = -1;
-        fs.closeSync(fd);
-        this.inflight++; // an abandon meanwhile lets the directory go only once the rename is done
+        this.inflight++; // an abandon meanwhile closes the file and lets the directory go only once these are done
         try {
-          await fs.promises.rename(inDir(this.dirFd, this.tmp), inDir(this.dirFd, this.name));
+          await this.ops.fsync(this.fd);
+          const fd = this.fd;
+          this.fd = -1;
+          fs.closeSync(fd);
+          await this.ops.rename(inDir(this.dirFd, this.tmp), inDir(this.dirFd, this.name));
         } finally {
           this.settle();
         }
@@ -257,6 +284,26 @@ export class FileWriter {
     }
     throw reasonError(this.failure, this.path);
   }
+}
+
+/**
+ * The parts of `data` (at file offset `position`) to write, as [start, end) pairs: all of it but
+ * the 4 KiB blocks aligned in the file that are all zeros. A block of data differs from zeros in
+ * its first or last byte almost always, so the scan costs little where there is nothing to skip.
+ */
+export function dataRuns(data: Buffer, position: number): [number, number][] {
+  const runs: [number, number][] = [];
+  let start = 0;
+  let at = (HOLE_BLOCK - (position % HOLE_BLOCK)) % HOLE_BLOCK;
+  for (; at + HOLE_BLOCK <= data.length; at += HOLE_BLOCK) {
+    // a byte read rules out most data blocks; the rest are compared in place, nothing allocated
+    if (data[at] !== 0 || data[at + HOLE_BLOCK - 1] !== 0) continue;
+    if (ZERO_BLOCK.compare(data, at, at + HOLE_BLOCK) !== 0) continue;
+    if (at > start) runs.push([start, at]);
+    start = at + HOLE_BLOCK;
+  }
+  if (start < data.length) runs.push([start, data.length]);
+  return runs;
 }
 
 function writeAllSync(fd: number, data: Buffer, position: number): void {

@@ -24,6 +24,7 @@ import { batchChunks, type ChunkUse, fetchBatches, RESTORE_BATCH_LIMITS } from '
 import { ChunkOpener } from './chunk-opener.ts';
 import { type Conflict, type ConflictCounts, type ConflictPolicy, ConflictResolver, type Look } from './conflicts.ts';
 import { DIR_FDS, DirCache, type DirHandle, inode, lastName, type Placed } from './dir-handles.ts';
+import { DirSyncs } from './dir-sync.ts';
 import { type ChunkContent, FileWriter, WriteBudget, writeSymlink } from './file-writer.ts';
 import { HardLinks } from './hardlinks.ts';
 import { applyInodeMetadata, runningAsRoot } from './metadata.ts';
@@ -105,6 +106,10 @@ class Restorer {
   private readonly links: HardLinks<DirState>;
   private readonly dirs = new DirCache(testCount('RESTORE_DIR_FDS', DIR_FDS));
   private readonly swap = swapHook();
+  private readonly dirSyncs = new DirSyncs((path, e, opening) => {
+    if (opening) this.result.warnings.push({ path: this.originalPath(path), reason: `not flushed to disk: ${errorText(e)}` });
+    else this.damaged(path, e);
+  });
   private allDone: () => void = () => undefined;
   private lastProgress = 0;
 
@@ -150,6 +155,7 @@ class Restorer {
       this.links.failWaiting();
       await this.xattrs.drain();
       await done;
+      await this.dirSyncs.drain();
     } catch (e) {
       for (const w of this.active) w.abandon();
       throw e;
@@ -176,8 +182,7 @@ class Restorer {
   }
 
   private damaged(path: Buffer, e: unknown): void {
-    const reason = isCairnError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
-    this.result.damaged.push({ path: this.originalPath(path), reason });
+    this.result.damaged.push({ path: this.originalPath(path), reason: errorText(e) });
   }
 
   /** The path as it was in the backup (the restored path without the target prefix). */
@@ -328,7 +333,9 @@ class Restorer {
   /** One child of `dir` is complete; the last one completes the directory (then its parent). */
   private release(dir: DirState): void {
     if (--dir.pending > 0) return;
+    const syncFd = this.dirSyncs.open(dir.handle);
     if (!dir.node) {
+      this.dirSyncs.sync(syncFd, dir.handle.path);
       this.allDone();
       return;
     }
@@ -339,6 +346,7 @@ class Restorer {
     } catch (e) {
       this.damaged(dir.handle.path, e);
     }
+    this.dirSyncs.sync(syncFd, dir.handle.path);
     dir.handle.drop(); // complete: its slot goes to directories still being filled
     if (dir.parent) this.release(dir.parent);
   }
@@ -375,6 +383,10 @@ class Restorer {
       }),
     );
   }
+}
+
+function errorText(e: unknown): string {
+  return isCairnError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
 }
 
 /** For reporting a refused name: shows it even though it cannot be joined safely. */
