@@ -1,0 +1,54 @@
+// The bench's verdicts are what the issue is judged by: the comparison uses borg-lz4 when it ran,
+// restore is held to restic's time, and the agent's RSS to 256 MiB on every phase.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type BenchReport, evaluateTargets, type PhaseSummary, toMarkdown } from './report.ts';
+
+const phase = (seconds: number, rssMiB = 100, newBytes: number | null = null): PhaseSummary => ({
+  runs: 5,
+  medianSeconds: seconds,
+  mbPerSecond: 1,
+  medianNewBytes: newBytes,
+  medianPeakRssKiB: rssMiB * 1024,
+});
+
+const summary = (restoreCairn: number, agentMiB: number): BenchReport['summary'] => ({
+  cairn: { full: phase(6, agentMiB, 100), restore: phase(restoreCairn, agentMiB) },
+  restic: { full: phase(10, 90, 100), restore: phase(3) },
+  borg: { full: phase(5) },
+  'borg-lz4': { full: phase(7) },
+});
+
+const met = (s: BenchReport['summary'], p: string) => evaluateTargets(s).find((t) => t.phase === p)?.met;
+
+test('full backup is compared with borg-lz4 when it ran, not borg zstd', () => {
+  // 6 s: slower than borg zstd (5 s) but faster than borg-lz4 (7 s), and ≤ 0.7 × restic's 10 s
+  assert.equal(met(summary(3, 200), 'full'), true);
+  const withoutLz4 = summary(3, 200);
+  delete withoutLz4['borg-lz4'];
+  assert.equal(met(withoutLz4, 'full'), false);
+});
+
+test('restore is met at restic\'s time and missed above it', () => {
+  assert.equal(met(summary(3, 200), 'restore'), true);
+  assert.equal(met(summary(3.1, 200), 'restore'), false);
+});
+
+test('agent RSS is met at 256 MiB on every phase and missed above it', () => {
+  assert.equal(met(summary(3, 256), 'rss'), true);
+  assert.equal(met(summary(3, 257), 'rss'), false);
+});
+
+test('the table says which borg it compares with and that restic does not fsync', () => {
+  const report: BenchReport = {
+    title: 't',
+    dataset: { source: 's', files: 1, bytes: 1, note: '' },
+    environment: {},
+    summary: summary(3, 200),
+    targets: evaluateTargets(summary(3, 200)),
+    runs: [],
+  };
+  const md = toMarkdown(report);
+  assert.match(md, /compares with borg-lz4/);
+  assert.match(md, /restic and borg do not fsync restored files/);
+});
