@@ -143,6 +143,27 @@ describe('run log on the event stream', { concurrency: 1 }, () => {
     assert.equal(theirs.stderr.trim(), `cairn: no run ${other.id}`);
   });
 
+  it('a queued run whose agent is removed ends its log: run log --follow ends with the reason', async () => {
+    const gone = await c.addAgent('lgone');
+    const job = await c.cli(['job', 'create', 'orphan', '--agent', 'lgone', '--storage', 'ls1', '--path', data], undefined, PASSPHRASE);
+    assert.equal(job.code, 0, job.stderr);
+    await gone.stop();
+    await pollUntil('the agent offline', async () => (await c.json<{ name: string; status: string }[]>(['agent', 'list'])).some((a) => a.name === 'lgone' && a.status === 'offline'));
+    const queued = await c.json<RunJson>(['job', 'run', 'orphan']);
+    assert.equal(queued.status, 'queued');
+    let printed = '';
+    const following = runCairn(['run', 'log', String(queued.id), '--follow'], { CAIRN_CONFIG: join(dirname(c.serverDir), 'cli.json') }, undefined, (t) => (printed += t));
+    await pollUntil('the follower has the run\'s first line', () => printed.length > 0);
+    const removed = await c.cli(['agent', 'remove', 'lgone']);
+    assert.equal(removed.code, 0, removed.stderr);
+    const followed = await following;
+    assert.equal(followed.code, 0, followed.stderr);
+    assert.match(lines(followed.stdout).at(-1)!, /failed: agent lgone was removed$/);
+    const run = await c.json<RunJson>(['run', 'show', String(queued.id)]);
+    assert.equal(run.status, 'failed');
+    assert.equal(followed.stdout, (await c.cli(['run', 'log', String(queued.id)])).stdout);
+  });
+
   it("a run's stream replays the lines after `after` or Last-Event-ID, then log-end; bad positions are refused and change nothing", async () => {
     const [run] = await c.json<RunJson[]>(['run', 'list', '--job', 'logs', '--status', 'succeeded', '--limit', '1']);
     const stored = await c.json<Line[]>(['run', 'log', String(run!.id)]);

@@ -18,6 +18,7 @@ import type { PartRef } from './control-hub.ts';
 import { now } from '../core/test-settings.ts';
 import { parseCron } from './schedules.ts';
 import { pushRevoked } from './revocation.ts';
+import { failQueuedRun } from './runs.ts';
 import { storageFiguresByName } from './storage-figures.ts';
 import type { SqlValue } from './catalog/driver.ts';
 import { contactJson, type LiveContact } from './net-monitor.ts';
@@ -193,10 +194,11 @@ export async function removePart(ctx: ServerContext, kind: PartKindName, name: s
   const cert = await ctx.db.query<{ cert_fingerprint: string }>(`SELECT cert_fingerprint FROM ${partTable(kind)} WHERE id = ?`, [id]);
   await ctx.db.run(`UPDATE ${partTable(kind)} SET removed_at = ?, status = 'offline' WHERE id = ?`, [Date.now(), id]);
   // its queued runs could never start: end them now, saying why
-  await ctx.db.run(
-    `UPDATE runs SET status = 'failed', ended_at = ?, reason = NULL, error = ? WHERE status = 'queued' AND ${kind === 'agent' ? 'agent_id' : 'storage_id'} = ?`,
-    [Date.now(), `${kind} ${name} was removed`, id],
+  const queued = await ctx.db.query<{ id: SqlValue }>(
+    `SELECT id FROM runs WHERE status = 'queued' AND ${kind === 'agent' ? 'agent_id' : 'storage_id'} = ?`,
+    [id],
   );
+  for (const r of queued) await failQueuedRun(ctx, num(r.id), `${kind} ${name} was removed`);
   ctx.hub.disconnect({ kind, name }, 'removed by an administrator');
   // its grants still valid are refused by every online storage server before the removal answers
   if (kind === 'agent' && cert[0]) await pushRevoked(ctx, cert[0].cert_fingerprint);

@@ -5,7 +5,7 @@
 import { num, type ServerContext } from './context.ts';
 import type { QueuedRun, RunningRun } from './queue.ts';
 import { DEFAULT_RETRIES } from './run-retries.ts';
-import { endRunLog, logRun, type RunRow, updateRun } from './runs.ts';
+import { failQueuedRun, type RunRow } from './runs.ts';
 
 export type QueuedRow = RunRow & {
   agent_max: number | null;
@@ -31,10 +31,7 @@ export async function loadQueue(ctx: ServerContext): Promise<{ queued: QueuedRow
   for (const r of rows) {
     const gone = r.agent_gone !== null ? `agent ${r.agent} was removed` : r.storage_gone !== null ? `storage ${r.storage} was removed` : null;
     if (gone === null) queued.push(r);
-    else if (await updateRun(ctx, num(r.id), { status: 'failed', ended_at: Date.now(), reason: null, error: gone }, 'queued')) {
-      await logRun(ctx, num(r.id), `failed: ${gone}`, 'error');
-      await endRunLog(ctx, num(r.id));
-    }
+    else await failQueuedRun(ctx, num(r.id), gone);
   }
   if (queued.length === 0) return { queued, view: [], busy: [] };
   const running = await ctx.db.query<{ kind: RunRow['kind']; job_id: number | null; agent_id: number | null; storage_id: number }>(

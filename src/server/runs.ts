@@ -8,7 +8,7 @@ import { type ConflictCounts, type LogEventData, MAX_RESULT_ENTRIES, type Progre
 import type { Caller } from './auth/accounts.ts';
 import type { CatalogDriver } from './catalog/driver.ts';
 import { checkOwner, iso, num, type ServerContext } from './context.ts';
-import { type LogLevel, type NewLogLine, type RunLogLine, runLogQueue } from './run-log.ts';
+import { endRunLog, type LogLevel, type NewLogLine, type RunLogLine, runLogQueue } from './run-log.ts';
 
 export { endRunLog, type LogLevel, type RunLogLine } from './run-log.ts';
 
@@ -269,6 +269,16 @@ export class PartLog {
     if (over > 0) lines.push({ run: endedRun!, time: Date.now(), level: 'warn', part: 'server', message: `${over} more lines not kept` });
     return runLogQueue(this.#ctx).write(lines).catch((e: unknown) => this.#ctx.log(`run log: ${(e as Error).message}`));
   }
+}
+
+/**
+ * Ends a run that is still queued and can never start (its agent or storage server was removed):
+ * failed with the reason, told to consoles, the reason logged and the log closed for its followers.
+ */
+export async function failQueuedRun(ctx: ServerContext, id: number, why: string): Promise<void> {
+  if (!(await updateRun(ctx, id, { status: 'failed', ended_at: Date.now(), reason: null, error: why }, 'queued'))) return;
+  await logRun(ctx, id, `failed: ${why}`, 'error');
+  await endRunLog(ctx, id);
 }
 
 /**
