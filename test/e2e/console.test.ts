@@ -176,6 +176,7 @@ describe('the web console as an admin', { concurrency: 1 }, () => {
     const report = page.getByRole('region', { name: 'Pretreatment report' });
     await report.getByText('Check passed').waitFor({ timeout: 30_000 });
     await report.getByText(`Would restore 1 file, 195.3 KiB`).waitFor();
+    assert.equal(await page.locator('[aria-live="polite"]').getByRole('region', { name: 'Pretreatment report' }).count(), 1, 'the report is announced (inside a live region)');
     assert.deepEqual(readdirSync(target), [], 'the dry run wrote nothing');
     await checkPage(page, 'restore');
     await page.getByRole('button', { name: 'Restore', exact: true }).click();

@@ -1,4 +1,4 @@
-// A part's network charts over time (uPlot): RTT (the minute's p50 and p99) from `net history`,
+// A part's network charts over time (uPlot): RTT (the minute's mean and p99) from `net history`,
 // and the throughput of each backup, restore and net test it took part in. The part's detail
 // page and the network monitor both show them.
 import { useMemo } from 'react';
@@ -17,7 +17,7 @@ export function NetCharts({ kind, name, heading: H = 'h2' }: { kind: PartKind; n
     return {
       times: samples.map((s) => Date.parse(s.time) / 1000),
       series: [
-        { label: 'RTT', values: samples.map((s) => s.rttMs), stroke: '#2d6a9f' },
+        { label: 'RTT mean', values: samples.map((s) => s.rttMs), stroke: '#2d6a9f' },
         { label: 'RTT p99', values: samples.map((s) => s.rttP99Ms), stroke: '#b5651d' },
       ],
     };

@@ -140,7 +140,8 @@ export function RestoreWizard({ snapshot, include }: { snapshot: SnapshotJson; i
         )}
       </form>
       <ErrorLine error={error ?? agents.error} />
-      {report && <Report run={report} />}
+      {/* always there, so a screen reader announces the report when the check fills it */}
+      <div aria-live="polite">{report && <Report run={report} />}</div>
     </section>
   );
 }
