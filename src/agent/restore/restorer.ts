@@ -24,7 +24,7 @@ import { batchChunks, type ChunkUse, fetchBatches, RESTORE_BATCH_LIMITS } from '
 import { ChunkOpener } from './chunk-opener.ts';
 import { type Conflict, type ConflictCounts, type ConflictPolicy, ConflictResolver, type Look } from './conflicts.ts';
 import { DIR_FDS, DirCache, type DirHandle, inode, lastName, type Placed } from './dir-handles.ts';
-import { DirSyncs } from './dir-sync.ts';
+import { FsSyncs } from './dir-sync.ts';
 import { type ChunkContent, FileWriter, WriteBudget, writeSymlink } from './file-writer.ts';
 import { HardLinks } from './hardlinks.ts';
 import { applyInodeMetadata, runningAsRoot } from './metadata.ts';
@@ -106,10 +106,8 @@ class Restorer {
   private readonly links: HardLinks<DirState>;
   private readonly dirs = new DirCache(testCount('RESTORE_DIR_FDS', DIR_FDS));
   private readonly swap = swapHook();
-  private readonly dirSyncs = new DirSyncs((path, e, opening) => {
-    if (opening) this.result.warnings.push({ path: this.originalPath(path), reason: `not flushed to disk: ${errorText(e)}` });
-    else this.damaged(path, e);
-  });
+  /** the file systems written to, each flushed once before the run succeeds */
+  private readonly fsSyncs = new FsSyncs();
   private allDone: () => void = () => undefined;
   private lastProgress = 0;
 
@@ -155,13 +153,14 @@ class Restorer {
       this.links.failWaiting();
       await this.xattrs.drain();
       await done;
-      await this.dirSyncs.drain();
+      await this.fsSyncs.flush();
     } catch (e) {
       for (const w of this.active) w.abandon();
       throw e;
     } finally {
       // descriptors still in use by a call in flight (a failed run) close when it settles
       this.dirs.close(rootDir.handle);
+      this.fsSyncs.close();
       await this.opener.close();
     }
     this.reportProgress(true);
@@ -283,7 +282,7 @@ class Restorer {
         yield* this.walk(child, subtree, sub);
         this.release(child);
       } else if (node.type === 'file') {
-        const job: FileJob = { writer: new FileWriter(dir.handle, at.name, path, node, this.budget), dir, original };
+        const job: FileJob = { writer: new FileWriter(dir.handle, at.name, path, node, this.budget, dir.fresh), dir, original };
         dir.pending++;
         this.active.add(job.writer);
         if ((node.chunks ?? []).length === 0) this.finishFile(job);
@@ -333,9 +332,8 @@ class Restorer {
   /** One child of `dir` is complete; the last one completes the directory (then its parent). */
   private release(dir: DirState): void {
     if (--dir.pending > 0) return;
-    const syncFd = this.dirSyncs.open(dir.handle);
+    this.fsSyncs.note(dir.handle);
     if (!dir.node) {
-      this.dirSyncs.sync(syncFd, dir.handle.path);
       this.allDone();
       return;
     }
@@ -346,7 +344,6 @@ class Restorer {
     } catch (e) {
       this.damaged(dir.handle.path, e);
     }
-    this.dirSyncs.sync(syncFd, dir.handle.path);
     dir.handle.drop(); // complete: its slot goes to directories still being filled
     if (dir.parent) this.release(dir.parent);
   }
