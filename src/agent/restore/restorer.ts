@@ -24,7 +24,7 @@ import { batchChunks, type ChunkUse, fetchBatches, RESTORE_BATCH_LIMITS } from '
 import { ChunkOpener } from './chunk-opener.ts';
 import { type Conflict, type ConflictCounts, type ConflictPolicy, ConflictResolver, type Look } from './conflicts.ts';
 import { DIR_FDS, DirCache, type DirHandle, inode, lastName, type Placed } from './dir-handles.ts';
-import { FsSyncs } from './dir-sync.ts';
+import { FsSyncs, type SyncFs } from './dir-sync.ts';
 import { type ChunkContent, FileWriter, WriteBudget, writeSymlink } from './file-writer.ts';
 import { HardLinks } from './hardlinks.ts';
 import { applyInodeMetadata, runningAsRoot } from './metadata.ts';
@@ -52,6 +52,8 @@ export type RestoreOptions = {
   startedAt?: Date;
   /** aborts the restore (a canceled run): files being written are dropped, the error is the reason */
   signal?: AbortSignal;
+  /** flushes one file system before the restore resolves (tests watch it); default syncfs via `sync -f` */
+  syncFs?: SyncFs;
 };
 
 export type RestoreResult = {
@@ -107,13 +109,14 @@ class Restorer {
   private readonly dirs = new DirCache(testCount('RESTORE_DIR_FDS', DIR_FDS));
   private readonly swap = swapHook();
   /** the file systems written to, each flushed once before the run succeeds */
-  private readonly fsSyncs = new FsSyncs();
+  private readonly fsSyncs: FsSyncs;
   private allDone: () => void = () => undefined;
   private lastProgress = 0;
 
   constructor(opts: RestoreOptions) {
     this.opts = opts;
     this.root = targetRoot(opts.target);
+    this.fsSyncs = new FsSyncs(opts.syncFs);
     this.specials = new SpecialFileMaker(this.asRoot);
     this.conflicts = new ConflictResolver(opts.conflict ?? 'overwrite', opts.startedAt ?? new Date(), (p) =>
       this.originalPath(p),
