@@ -72,6 +72,22 @@ export function peakRssOf(pid: number | undefined): number | null {
   }
 }
 
+/** CPU seconds (user + system, all its threads) a live process has used so far, or null once it is gone. */
+export function cpuSecondsOf(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // fields after the command name, which is in parentheses and may hold spaces
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+
+/** USER_HZ: the unit of /proc/PID/stat's times (100 on every Linux Node runs on). */
+const CLOCK_TICKS = 100;
+
 /**
  * Sets a process's VmHWM back to its current RSS (Linux ≥ 4.0: `echo 5 > /proc/PID/clear_refs`),
  * so the next read is the peak since now. False when the kernel or permissions refuse: the

@@ -22,6 +22,8 @@ export interface TimedResult extends CmdResult {
   timedOut: boolean;
   seconds: number;
   peakRssKiB: number | null;
+  /** user + system CPU seconds of the timed process */
+  cpuSeconds: number | null;
 }
 
 const KEEP_OUTPUT = 256 * 1024; // a chatty client must not fill the harness's memory
@@ -114,22 +116,28 @@ export function failureLine(text: string): string {
   return lines.find((l) => /^(\w*Error\b|cairn:|fatal|error)/i.test(l.trim()))?.trim() ?? lastLines(text, 2);
 }
 
-/** Runs a command under `/usr/bin/time -f %M`, timing the whole process from spawn to exit. */
+/**
+ * Runs a command under `/usr/bin/time -f '%M %U %S'`, timing the whole process from spawn to
+ * exit: its peak RSS and its CPU seconds (user + system, its threads and waited-for children).
+ */
 export async function runTimed(cmd: Cmd, timeoutMs: number): Promise<TimedResult> {
   const rssFile = path.join(os.tmpdir(), `cairn-bench-rss-${process.pid}-${Date.now()}`);
   const started = performance.now();
-  const r = await run({ ...cmd, argv: ['/usr/bin/time', '-f', '%M', '-o', rssFile, '--', ...cmd.argv] }, timeoutMs);
+  const r = await run({ ...cmd, argv: ['/usr/bin/time', '-f', '%M %U %S', '-o', rssFile, '--', ...cmd.argv] }, timeoutMs);
   const seconds = (performance.now() - started) / 1000;
   let peakRssKiB: number | null = null;
+  let cpuSeconds: number | null = null;
   try {
-    // GNU time writes "Command exited with non-zero status N" above the value on failure.
+    // GNU time writes "Command exited with non-zero status N" above the values on failure.
     const last = fs.readFileSync(rssFile, 'utf8').trim().split('\n').at(-1) ?? '';
-    peakRssKiB = /^\d+$/.test(last) ? Number(last) : null;
+    const m = /^(\d+) ([\d.]+) ([\d.]+)$/.exec(last);
+    peakRssKiB = m ? Number(m[1]) : null;
+    cpuSeconds = m ? Number(m[2]) + Number(m[3]) : null;
     fs.rmSync(rssFile, { force: true });
   } catch {
     peakRssKiB = null; // time did not run far enough to write it; the exit code says why
   }
-  return { ...r, seconds, peakRssKiB };
+  return { ...r, seconds, peakRssKiB, cpuSeconds };
 }
 
 /** Apparent size in bytes of everything under dir (`du -sb`), as the repository-size delta uses. */

@@ -19,6 +19,8 @@ export interface PhaseSample {
   /** With daemons: the timed CLI process's own peak, and each daemon's peak during the phase. */
   cliPeakRssKiB?: number | null;
   daemonPeakRssKiB?: Record<string, number | null>;
+  /** CPU seconds per GiB of the dataset each process used in the phase (`cli` and each daemon). */
+  cpuSecondsPerGiB?: Record<string, number | null>;
   /** Growth of the tool's stored data (du -sb) during this phase; null for restores. */
   newBytes: number | null;
   /** What the client printed, when it is machine-readable (Cairn's --json). */
@@ -48,6 +50,8 @@ export interface PhaseSummary {
   medianPeakRssKiB: number | null;
   /** Per process (`cli` and each daemon), for tools that run daemons. */
   medianProcessPeakRssKiB?: Record<string, number | null>;
+  /** Per process, CPU seconds per GiB of the dataset (the CLI alone for tools without daemons). */
+  medianProcessCpuPerGiB?: Record<string, number | null>;
   /** Cairn: the run's own time in the catalog (queuedAt → endedAt), without the CLI around it. */
   medianRunSeconds?: number | null;
 }
@@ -91,6 +95,7 @@ export function summarize(runs: RunRecord[], datasetBytes: number): BenchReport[
         medianNewBytes: median(ok.flatMap((s) => (s.newBytes === null ? [] : [s.newBytes]))),
         medianPeakRssKiB: median(ok.flatMap((s) => (s.peakRssKiB === null ? [] : [s.peakRssKiB]))),
         ...processMedians(ok),
+        ...cpuMedians(ok),
         ...runMedian(ok),
       };
     }
@@ -108,6 +113,16 @@ function processMedians(samples: PhaseSample[]): Pick<PhaseSummary, 'medianProce
   const out: Record<string, number | null> = { cli: pick((s) => s.cliPeakRssKiB) };
   for (const name of names) out[name] = pick((s) => s.daemonPeakRssKiB?.[name]);
   return { medianProcessPeakRssKiB: out };
+}
+
+/** Medians of each process's CPU seconds per GiB. */
+function cpuMedians(samples: PhaseSample[]): Pick<PhaseSummary, 'medianProcessCpuPerGiB'> {
+  const names = [...new Set(samples.flatMap((s) => Object.keys(s.cpuSecondsPerGiB ?? {})))];
+  if (names.length === 0) return {};
+  const out: Record<string, number | null> = {};
+  for (const name of names)
+    out[name] = median(samples.flatMap((s) => { const v = s.cpuSecondsPerGiB?.[name]; return v === null || v === undefined ? [] : [v]; }));
+  return { medianProcessCpuPerGiB: out };
 }
 
 /** queuedAt → endedAt of the run object a Cairn phase printed, in seconds. */
@@ -248,6 +263,7 @@ export function toMarkdown(report: BenchReport): string {
     );
   }
   lines.push(...processLines(report));
+  lines.push(...cpuLines(report));
   lines.push('', ...verificationLines(report));
   return `${lines.join('\n')}\n`;
 }
@@ -276,6 +292,31 @@ function processLines(report: BenchReport): string[] {
     '',
     `| phase | tool | run in catalog (s) | ${columns.map((c) => `${c} RSS`).join(' | ')} |`,
     `|---|---|---:|${columns.map(() => '---:').join('|')}|`,
+    ...rows,
+  ];
+}
+
+/** CPU seconds per GiB of each process, per phase and tool (for restic and borg: their one process). */
+function cpuLines(report: BenchReport): string[] {
+  const names = new Set<string>();
+  for (const byPhase of Object.values(report.summary))
+    for (const s of Object.values(byPhase)) for (const n of Object.keys(s.medianProcessCpuPerGiB ?? {})) names.add(n);
+  if (names.size === 0) return [];
+  const columns = [...names];
+  const rows: string[] = [];
+  for (const phase of PHASES)
+    for (const [tool, byPhase] of Object.entries(report.summary)) {
+      const m = byPhase[phase]?.medianProcessCpuPerGiB;
+      if (m) rows.push(`| ${PHASE_LABEL[phase]} | ${tool} | ${columns.map((c) => (m[c] === null || m[c] === undefined ? '–' : m[c].toFixed(2))).join(' | ')} |`);
+    }
+  return [
+    '',
+    'CPU seconds per GiB of the dataset (medians; user + system from `/proc/PID/stat` before and',
+    'after the phase for daemons, GNU time for the timed command; target ≤ 5 for the agent and the',
+    'storage server on restore):',
+    '',
+    `| phase | tool | ${columns.join(' | ')} |`,
+    `|---|---|${columns.map(() => '---:').join('|')}|`,
     ...rows,
   ];
 }

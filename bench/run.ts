@@ -23,7 +23,7 @@ import {
   treeStats,
   verifyRestore,
 } from './measure.ts';
-import { peakRssOf, resetPeakRss } from './daemon.ts';
+import { cpuSecondsOf, peakRssOf, resetPeakRss } from './daemon.ts';
 import { modifyDataset } from './modify-dataset.ts';
 import {
   type BenchReport,
@@ -198,14 +198,24 @@ async function benchOnce(
       const cmd = backupNo === null ? session.restore(target) : await session.backup(source, backupNo);
       const daemons = Object.entries(session.daemonPids?.() ?? {});
       for (const [name, pid] of daemons) if (!resetPeakRss(pid)) peakSinceStart.add(name);
+      const cpuBefore = daemons.map(([, pid]) => cpuSecondsOf(pid));
       const r = await runTimed(cmd, timeoutMs);
       const daemonPeaks = Object.fromEntries(daemons.map(([name, pid]) => [name, peakRssOf(pid)]));
+      // each process's CPU seconds in the phase, per GiB of the dataset
+      const perGiB = (s: number | null) => (s === null ? null : s / (ds.stats.bytes / 2 ** 30));
+      const daemonCpu = daemons.map(([name, pid], i) => {
+        const after = cpuSecondsOf(pid);
+        const before = cpuBefore[i] ?? null;
+        return [name, perGiB(after === null || before === null ? null : after - before)] as const;
+      });
+      const cpuPerGiB: Record<string, number | null> = { cli: perGiB(r.cpuSeconds), ...Object.fromEntries(daemonCpu) };
       const after = await duBytes(session.storedDir);
       const sample: PhaseSample = {
         seconds: r.seconds,
         // the daemon that did the client's work (Cairn's agent), else the timed process itself
         peakRssKiB: session.clientDaemon ? (daemonPeaks[session.clientDaemon] ?? null) : r.peakRssKiB,
         newBytes: backupNo === null ? null : after - stored,
+        cpuSecondsPerGiB: cpuPerGiB,
         ...(daemons.length ? { cliPeakRssKiB: r.peakRssKiB, daemonPeakRssKiB: daemonPeaks } : {}),
       };
       stored = after;

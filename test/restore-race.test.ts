@@ -253,6 +253,33 @@ describe('a restore racing a directory swapped for a symlink', () => {
       for (let i = 0; i < 100 && fdsUnder(canceled).length; i++) await new Promise((r) => setTimeout(r, 20));
       assert.deepEqual(fdsUnder(canceled), []);
     });
+
+    it('the file system is flushed once, after every file is in place and before the restore succeeds; a failed flush fails it', async () => {
+      const record = await loadSnapshot(client, VAULT, keys, snapshot);
+      const dst = join(work, 'dst-sync');
+      const events: string[] = [];
+      const done = await restore({
+        client, vault: VAULT, keys, snapshot: record, target: dst, workers: 2,
+        syncFs: async (fd) => {
+          const files = DIRS.reduce((n, d) => n + fs.readdirSync(join(dst, src, d)).length, 0);
+          events.push(`syncfs dev ${fs.fstatSync(fd).dev} with ${files} files in place`);
+        },
+      }).then((r) => {
+        events.push('succeeded');
+        return r;
+      });
+      assert.deepEqual(done.damaged, []);
+      // every entry in place, no temporary name left, when the flush runs
+      const entries = DIRS.reduce((n, d) => n + fs.readdirSync(join(src, d)).length, 0);
+      assert.deepEqual(events, [`syncfs dev ${fs.statSync(dst).dev} with ${entries} files in place`, 'succeeded']);
+
+      const failing = join(work, 'dst-sync-fail');
+      await assert.rejects(
+        restore({ client, vault: VAULT, keys, snapshot: record, target: failing, workers: 2, syncFs: () => Promise.reject(new Error('EIO')) }),
+        (e) => e instanceof Error && /could not be flushed to disk: EIO/.test(e.message),
+      );
+      assert.deepEqual(fdsUnder(failing), []);
+    });
   });
 });
 

@@ -1,53 +1,87 @@
-// Makes the restored directories durable before a run reports success: a renamed-in file is only
-// reachable after a crash once its directory's entry is on disk. Each directory is fsynced when
-// it completes (all its entries placed), in libuv's pool, so the flushes overlap with the rest of
-// the restore instead of running one by one at the end; drain() waits for the last of them.
+// Makes the restore durable before a run reports success: one syncfs(2) per file system the
+// restore wrote to, at the end, instead of an fsync per file and per directory (each one an ext4
+// journal commit: 1.71× the wall time of no flush on 2,047 files). syncfs flushes every dirty
+// inode of the file system, the restored files' data and the directories' entries included.
+// Node has no binding for it; coreutils' `sync -f PATH` calls it on PATH's file system. The
+// directory is handed to `sync` as its descriptor 3 (opened here for reading: the held
+// descriptor is O_PATH) and named `/proc/self/fd/3`, so no path from the target down is followed.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { promisify } from 'node:util';
+import { CairnError } from '../../core/errors.ts';
 import { type DirHandle, inDir } from './dir-handles.ts';
-
-const fsync = promisify(fs.fsync);
+import { displayPath } from './path-guard.ts';
 
 const SELF = Buffer.from('.');
 const OPEN_READ = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW;
 
-export type DirSyncFailure = (path: Buffer, reason: unknown, opening: boolean) => void;
+/** Flushes the file system of the open directory `fd`; rejects with why it could not. */
+export type SyncFs = (fd: number) => Promise<void>;
 
-export class DirSyncs {
-  private readonly inflight = new Set<Promise<void>>();
-  private readonly failed: DirSyncFailure;
+export const syncFs: SyncFs = (fd) =>
+  new Promise((resolve, reject) => {
+    const child = spawn('sync', ['-f', '/proc/self/fd/3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(stderr.trim() || `sync -f exited with ${code ?? signal}`));
+    });
+  });
 
-  constructor(failed: DirSyncFailure) {
-    this.failed = failed;
+export class FsSyncs {
+  /** st_dev → a directory of that file system opened for reading, and its path for messages */
+  private readonly byDev = new Map<number, { fd: number; path: Buffer }>();
+  /** file systems seen only in directories that could not be opened (swapped, removed): why */
+  private readonly unopened = new Map<number, CairnError>();
+  private readonly sync: SyncFs;
+
+  constructor(sync: SyncFs = syncFs) {
+    this.sync = sync;
+  }
+
+  /** The file systems noted so far (for tests). */
+  get count(): number {
+    return this.byDev.size;
   }
 
   /**
-   * Opens `dir` for reading (the held descriptor is O_PATH, which fsync refuses), before its
-   * recorded mode is applied and may forbid that; -1 when it cannot be opened (reported).
+   * Notes the file system of `dir`, a directory the restore wrote into (its st_dev recorded when
+   * it was opened); call it before its recorded mode is applied (that may forbid opening it).
+   * A directory that cannot be opened (its own entries are reported damaged) leaves its file
+   * system to the next directory of it; flush() fails only if none could be opened.
    */
-  open(dir: DirHandle): number {
+  note(dir: DirHandle): void {
+    if (this.byDev.has(dir.dev)) return;
     try {
-      return dir.hold((fd) => fs.openSync(inDir(fd, SELF), OPEN_READ));
+      const fd = dir.hold((held) => fs.openSync(inDir(held, SELF), OPEN_READ));
+      this.byDev.set(dir.dev, { fd, path: dir.path });
+      this.unopened.delete(dir.dev);
     } catch (e) {
-      this.failed(dir.path, e, true);
-      return -1;
+      if (!this.unopened.has(dir.dev)) this.unopened.set(dir.dev, flushError(dir.path, e));
     }
   }
 
-  /** Flushes the directory opened by open() (its metadata included) and closes it. */
-  sync(fd: number, path: Buffer): void {
-    if (fd < 0) return;
-    const p = fsync(fd)
-      .catch((e: unknown) => this.failed(path, e, false))
-      .finally(() => {
-        fs.closeSync(fd);
-        this.inflight.delete(p);
-      });
-    this.inflight.add(p);
+  /** One syncfs per noted file system, in parallel; throws when any fails (the run must not succeed). */
+  async flush(): Promise<void> {
+    const all = [...this.byDev.values()];
+    const results = await Promise.allSettled(all.map(({ fd }) => this.sync(fd)));
+    for (const failure of this.unopened.values()) throw failure;
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') throw flushError(all[i]!.path, r.reason);
+    });
   }
 
-  /** Resolves once every directory handed to sync() is flushed (or reported). */
-  async drain(): Promise<void> {
-    while (this.inflight.size) await Promise.all([...this.inflight]);
+  /** Closes the descriptors held for flush() (each once). */
+  close(): void {
+    for (const { fd } of this.byDev.values()) fs.closeSync(fd);
+    this.byDev.clear();
   }
+}
+
+function flushError(path: Buffer, e: unknown): CairnError {
+  const why = (e as NodeJS.ErrnoException)?.code ?? (e instanceof Error ? e.message : String(e));
+  return new CairnError('E_INTERNAL', `the restored files under ${displayPath(path)} could not be flushed to disk: ${why}`, {
+    cause: e,
+  });
 }

@@ -170,7 +170,7 @@ test(
 );
 
 test(
-  'a file is fsynced before it is renamed into place, a failed one never renamed',
+  'a file replacing another is fsynced before its rename, a new one is not, a failed one never renamed',
   withDir(async (dir, held) => {
     const calls: string[] = [];
     const ops: FileOps = {
@@ -184,15 +184,22 @@ test(
       },
     };
     fs.writeFileSync(join(dir, 'old'), 'old contents');
-    const w = new FileWriter(held, named('old'), Buffer.from(join(dir, 'old')), fileNode(5, 1), new WriteBudget(MiB), ops);
+    const w = new FileWriter(held, named('old'), Buffer.from(join(dir, 'old')), fileNode(5, 1), new WriteBudget(MiB), false, ops);
     w.put(0, { data: Buffer.from('fresh'), length: 5 });
     await w.finish(false);
     assert.deepEqual(calls, ['fsync 5', 'rename']);
     assert.equal(fs.readFileSync(join(dir, 'old'), 'utf8'), 'fresh');
 
     calls.length = 0;
+    const fresh = new FileWriter(held, named('new'), Buffer.from(join(dir, 'new')), fileNode(3, 1), new WriteBudget(MiB), false, ops);
+    fresh.put(0, { data: Buffer.from('new'), length: 3 });
+    await fresh.finish(false);
+    assert.deepEqual(calls, ['rename'], 'nothing replaced: the run-wide syncfs makes it durable');
+    fs.unlinkSync(join(dir, 'new'));
+
+    calls.length = 0;
     const failing: FileOps = { ...ops, fsync: async () => { calls.push('fsync'); throw Object.assign(new Error('EIO'), { code: 'EIO' }); } };
-    const bad = new FileWriter(held, named('old'), Buffer.from(join(dir, 'old')), fileNode(3, 1), new WriteBudget(MiB), failing);
+    const bad = new FileWriter(held, named('old'), Buffer.from(join(dir, 'old')), fileNode(3, 1), new WriteBudget(MiB), false, failing);
     bad.put(0, { data: Buffer.from('new'), length: 3 });
     await assert.rejects(bad.finish(false), /EIO/);
     assert.deepEqual(calls, ['fsync']);

@@ -3,8 +3,10 @@
 // positional writes; all-zero chunks and every 4 KiB block of zeros aligned in the file are not
 // written at all so holes stay holes (the file is new, so what is not written reads as zeros),
 // and the file is truncated to its recorded size at the end. Only a complete file gets its
-// metadata and is fsynced, then renamed over the final name (a crash never leaves an existing file
-// replaced by one whose data is not on disk); a failed one is closed and its temporary name removed.
+// metadata and is renamed over the final name; when something is there already it is fsynced
+// first (a crash never leaves an existing file replaced by one whose data is not on disk), else
+// the run's one syncfs per file system makes it durable (dir-sync.ts) before the run succeeds.
+// A failed one is closed and its temporary name removed.
 // Symlinks and hard links are made under a temporary name and renamed the same way. Every name
 // is addressed in its directory's held-open descriptor (dir-handles.ts), never by a path.
 //
@@ -94,8 +96,10 @@ export class FileWriter {
   private idle: (() => void) | undefined;
   private failure: unknown;
   private readonly ops: FileOps;
+  /** in a directory this restore made (0700 while filled): nothing can be at the final name */
+  private readonly fresh: boolean;
 
-  constructor(dir: DirHandle, name: Buffer, path: Buffer, node: TreeNode, budget: WriteBudget, ops: FileOps = realOps) {
+  constructor(dir: DirHandle, name: Buffer, path: Buffer, node: TreeNode, budget: WriteBudget, fresh = false, ops: FileOps = realOps) {
     this.dir = dir;
     this.name = name;
     this.path = path;
@@ -103,6 +107,7 @@ export class FileWriter {
     this.budget = budget;
     this.tmp = tempName();
     this.ops = ops;
+    this.fresh = fresh;
   }
 
   get failed(): boolean {
@@ -243,7 +248,7 @@ export class FileWriter {
     }
   }
 
-  /** Completes the file: size check, holes at the end, owner/mode/times, fsync, rename into place. */
+  /** Completes the file: size check, holes at the end, owner/mode/times, fsync when replacing, rename into place. */
   async finish(asRoot: boolean): Promise<void> {
     if (!this.opening && !this.failed) this.open();
     await this.settled();
@@ -260,7 +265,7 @@ export class FileWriter {
         applyFdMetadata(this.fd, this.node, asRoot);
         this.inflight++; // an abandon meanwhile closes the file and lets the directory go only once these are done
         try {
-          await this.ops.fsync(this.fd);
+          if (!this.fresh && fs.lstatSync(inDir(this.dirFd, this.name), { throwIfNoEntry: false })) await this.ops.fsync(this.fd);
           const fd = this.fd;
           this.fd = -1;
           fs.closeSync(fd);

@@ -1,9 +1,9 @@
 // Restore: the backup pipeline backwards. The main thread walks the snapshot's trees depth-first
 // (one directory's entries in memory at a time), makes directories, symlinks, hard links and
 // special files as it goes, and streams the regular files' chunk ids into batched `blobs`
-// requests (blob-fetcher.ts). Sealed blobs go to a worker pool to be authenticated, decompressed
-// and checked against their ids (chunk-opener.ts); the plaintexts come back and are written at
-// their offsets (file-writer.ts). A file is renamed into place only when every chunk checked out;
+// requests (blob-fetcher.ts). Sealed blobs are authenticated, decompressed and checked against
+// their ids in libuv's thread pool (chunk-opener.ts); the plaintexts are written at their
+// offsets (file-writer.ts). A file is renamed into place only when every chunk checked out;
 // otherwise it is listed in `damaged` and the rest goes on. A directory gets its mode and times
 // once everything inside it is done (so deepest first); that is counted per directory, so memory
 // follows the pipeline's depth, not the snapshot's size. Extended attributes are set in batches
@@ -21,10 +21,10 @@ import type { TreeNode } from '../../core/tree.ts';
 import type { StorageClient } from '../storage-client.ts';
 import { loadTrees } from '../tree-store.ts';
 import { batchChunks, type ChunkUse, fetchBatches, RESTORE_BATCH_LIMITS } from './blob-fetcher.ts';
-import { ChunkOpener } from './chunk-opener.ts';
+import { BLOBS_PER_THREAD, ChunkOpener } from './chunk-opener.ts';
 import { type Conflict, type ConflictCounts, type ConflictPolicy, ConflictResolver, type Look } from './conflicts.ts';
 import { DIR_FDS, DirCache, type DirHandle, inode, lastName, type Placed } from './dir-handles.ts';
-import { DirSyncs } from './dir-sync.ts';
+import { FsSyncs, type SyncFs } from './dir-sync.ts';
 import { type ChunkContent, FileWriter, WriteBudget, writeSymlink } from './file-writer.ts';
 import { HardLinks } from './hardlinks.ts';
 import { applyInodeMetadata, runningAsRoot } from './metadata.ts';
@@ -44,6 +44,7 @@ export type RestoreOptions = {
   target: string;
   /** original absolute paths (file or subtree) to restore; default all */
   include?: string[];
+  /** blobs opened at once in libuv's pool: this × BLOBS_PER_THREAD (default the number of CPUs) */
   workers?: number;
   onProgress?: (p: { files: number; bytes: number; currentPath?: string }) => void;
   /** what to do where something exists already; default overwrite */
@@ -52,6 +53,8 @@ export type RestoreOptions = {
   startedAt?: Date;
   /** aborts the restore (a canceled run): files being written are dropped, the error is the reason */
   signal?: AbortSignal;
+  /** flushes one file system before the restore resolves (tests watch it); default syncfs via `sync -f` */
+  syncFs?: SyncFs;
 };
 
 export type RestoreResult = {
@@ -106,16 +109,15 @@ class Restorer {
   private readonly links: HardLinks<DirState>;
   private readonly dirs = new DirCache(testCount('RESTORE_DIR_FDS', DIR_FDS));
   private readonly swap = swapHook();
-  private readonly dirSyncs = new DirSyncs((path, e, opening) => {
-    if (opening) this.result.warnings.push({ path: this.originalPath(path), reason: `not flushed to disk: ${errorText(e)}` });
-    else this.damaged(path, e);
-  });
+  /** the file systems written to, each flushed once before the run succeeds */
+  private readonly fsSyncs: FsSyncs;
   private allDone: () => void = () => undefined;
   private lastProgress = 0;
 
   constructor(opts: RestoreOptions) {
     this.opts = opts;
     this.root = targetRoot(opts.target);
+    this.fsSyncs = new FsSyncs(opts.syncFs);
     this.specials = new SpecialFileMaker(this.asRoot);
     this.conflicts = new ConflictResolver(opts.conflict ?? 'overwrite', opts.startedAt ?? new Date(), (p) =>
       this.originalPath(p),
@@ -130,7 +132,8 @@ class Restorer {
       },
       this.root,
     );
-    this.opener = new ChunkOpener(opts.keys, opts.workers ?? os.availableParallelism(), this.budget, (uses, content) =>
+    const parallel = (opts.workers ?? os.availableParallelism()) * BLOBS_PER_THREAD;
+    this.opener = new ChunkOpener(opts.keys, parallel, this.budget, (uses, content) =>
       this.deliver(uses, content),
     );
   }
@@ -155,14 +158,14 @@ class Restorer {
       this.links.failWaiting();
       await this.xattrs.drain();
       await done;
-      await this.dirSyncs.drain();
+      await this.fsSyncs.flush();
     } catch (e) {
       for (const w of this.active) w.abandon();
       throw e;
     } finally {
       // descriptors still in use by a call in flight (a failed run) close when it settles
       this.dirs.close(rootDir.handle);
-      await this.opener.close();
+      this.fsSyncs.close();
     }
     this.reportProgress(true);
     this.result.conflicts = this.conflicts.listed;
@@ -283,7 +286,7 @@ class Restorer {
         yield* this.walk(child, subtree, sub);
         this.release(child);
       } else if (node.type === 'file') {
-        const job: FileJob = { writer: new FileWriter(dir.handle, at.name, path, node, this.budget), dir, original };
+        const job: FileJob = { writer: new FileWriter(dir.handle, at.name, path, node, this.budget, dir.fresh), dir, original };
         dir.pending++;
         this.active.add(job.writer);
         if ((node.chunks ?? []).length === 0) this.finishFile(job);
@@ -333,9 +336,8 @@ class Restorer {
   /** One child of `dir` is complete; the last one completes the directory (then its parent). */
   private release(dir: DirState): void {
     if (--dir.pending > 0) return;
-    const syncFd = this.dirSyncs.open(dir.handle);
+    this.fsSyncs.note(dir.handle);
     if (!dir.node) {
-      this.dirSyncs.sync(syncFd, dir.handle.path);
       this.allDone();
       return;
     }
@@ -346,7 +348,6 @@ class Restorer {
     } catch (e) {
       this.damaged(dir.handle.path, e);
     }
-    this.dirSyncs.sync(syncFd, dir.handle.path);
     dir.handle.drop(); // complete: its slot goes to directories still being filled
     if (dir.parent) this.release(dir.parent);
   }
