@@ -225,7 +225,7 @@ export function toMarkdown(report: BenchReport): string {
     const rss = targets.get('rss');
     if (rss) lines.push(`| peak RSS over all phases | | | | | ${rss.goal} | ${mark(rss.met)} |`);
   }
-  lines.push(...processLines(report));
+  lines.push(...processLines(report), ...idleLines(report));
   lines.push('', ...verificationLines(report));
   return `${lines.join('\n')}\n`;
 }
@@ -255,6 +255,22 @@ function processLines(report: BenchReport): string[] {
     `| phase | tool | run in catalog (s) | ${columns.map((c) => `${c} RSS`).join(' | ')} |`,
     `|---|---|---:|${columns.map(() => '---:').join('|')}|`,
     ...rows,
+  ];
+}
+
+/** The client daemon's RSS sampled after each run's last phase (bench --idle-s). */
+function idleLines(report: BenchReport): string[] {
+  const runs = report.runs.filter((r) => typeof r.facts?.idleSeconds === 'number');
+  if (runs.length === 0) return [];
+  const mibOf = (v: unknown) => (typeof v === 'number' ? mib(v) : 'gone');
+  return [
+    '',
+    'Idle client daemon after the last phase (VmRSS each second; target ≤ 120 MiB within 60 s):',
+    '',
+    ...runs.map((r) => {
+      const at = r.facts?.idleAtTargetSeconds;
+      return `- ${r.tool} run ${r.run}: ${mibOf(r.facts?.idleRssKiB)} after ${r.facts?.idleSeconds} s, ≤ 120 MiB ${typeof at === 'number' ? `after ${at} s` : 'never'}`;
+    }),
   ];
 }
 

@@ -5,6 +5,7 @@
 //
 //   node bench/run.ts [--data DIR] [--size-mb 1024] [--seed 1] [--runs 3]
 //                     [--tools cairn,restic,borg] [--out bench/out] [--keep-work]
+//                     [--idle-s 60]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +24,7 @@ import {
   verifyRestore,
 } from './measure.ts';
 import { peakRssOf, resetPeakRss } from './daemon.ts';
+import { IDLE_TARGET_KIB, sampleIdleRss } from './idle-rss.ts';
 import { modifyDataset } from './modify-dataset.ts';
 import {
   type BenchReport,
@@ -50,6 +52,8 @@ interface Options {
   out: string;
   keepWork: boolean;
   timeoutMs: number;
+  /** seconds to sample the client daemon's RSS after the last phase (0: skip) */
+  idleS: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -64,6 +68,7 @@ function parseOptions(argv: string[]): Options {
       out: { type: 'string' },
       'keep-work': { type: 'boolean', default: false },
       'timeout-s': { type: 'string', default: '900' },
+      'idle-s': { type: 'string', default: '60' },
     },
   });
   const tools = values.tools.split(',').map((name) => {
@@ -77,6 +82,8 @@ function parseOptions(argv: string[]): Options {
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
   const timeoutS = Number(values['timeout-s']);
   if (!(timeoutS > 0)) throw new Error('--timeout-s must be a positive number');
+  const idleS = Number(values['idle-s']);
+  if (!(Number.isInteger(idleS) && idleS >= 0)) throw new Error('--idle-s must be a whole number of seconds (0 skips the idle wait)');
   return {
     data: values.data ? path.resolve(values.data) : null,
     sizeMb,
@@ -86,6 +93,7 @@ function parseOptions(argv: string[]): Options {
     out: values.out ? path.resolve(values.out) : path.join(import.meta.dirname, 'out'),
     keepWork: values['keep-work'],
     timeoutMs: timeoutS * 1000,
+    idleS,
   };
 }
 
@@ -164,6 +172,7 @@ async function benchOnce(
   ds: Dataset,
   workDir: string,
   timeoutMs: number,
+  idleS: number,
 ): Promise<RunRecord> {
   const record: RunRecord = { tool: tool.name, run: runNo, phases: {} };
   fs.rmSync(workDir, { recursive: true, force: true });
@@ -179,6 +188,7 @@ async function benchOnce(
     return record;
   }
   const peakSinceStart = new Set<string>(); // daemons whose VmHWM could not be reset per phase
+  let idleFacts: Record<string, number | null> = {};
   try {
     let stored = await duBytes(session.storedDir);
     const timedPhase = async (phase: Phase, backupNo: number | null) => {
@@ -230,11 +240,21 @@ async function benchOnce(
       );
       for (const line of record.verify.differences) log(`!!!   ${line}`);
     }
+    const clientPid = session.clientDaemon ? session.daemonPids?.()[session.clientDaemon] : undefined;
+    if (idleS > 0 && clientPid !== undefined) {
+      log(`  ${tool.name} run ${runNo}: sampling the ${session.clientDaemon}'s RSS for ${idleS} s (--idle-s 0 skips)`);
+      const idle = await sampleIdleRss(clientPid, idleS);
+      const mib = (kib: number | null) => (kib === null ? 'gone' : `${Math.round(kib / 1024)} MiB`);
+      log(
+        `  ${tool.name} run ${runNo} idle: ${mib(idle.samplesKiB[0] ?? null)} at once, ${mib(idle.endKiB)} after ${idleS} s, ≤ ${IDLE_TARGET_KIB / 1024} MiB ${idle.firstAtTargetSeconds === null ? 'never' : `after ${idle.firstAtTargetSeconds} s`}`,
+      );
+      idleFacts = { idleRssKiB: idle.endKiB, idleSeconds: idleS, idleAtTargetSeconds: idle.firstAtTargetSeconds };
+    }
   } catch (e) {
     record.error = (e as Error).message;
     log(`!!! ${tool.name} run ${runNo} FAILED: ${record.error}`);
   } finally {
-    record.facts = { ...daemonPeakFacts(record), ...session.facts?.() };
+    record.facts = { ...daemonPeakFacts(record), ...idleFacts, ...session.facts?.() };
     if (peakSinceStart.size)
       record.facts.daemonPeakRss = `since start, not per phase, for ${[...peakSinceStart].join(', ')} (clear_refs refused)`;
     await session.stop();
@@ -300,7 +320,7 @@ async function main(): Promise<number> {
     const order = opts.tools.map((_, i) => opts.tools[(i + runNo - 1) % opts.tools.length]!);
     for (const tool of order) {
       log(`run ${runNo}/${opts.runs}: ${tool.name}`);
-      runs.push(await benchOnce(tool, runNo, ds, workDir, opts.timeoutMs));
+      runs.push(await benchOnce(tool, runNo, ds, workDir, opts.timeoutMs, opts.idleS));
     }
   }
   if (!opts.keepWork) fs.rmSync(workDir, { recursive: true, force: true });
