@@ -1,6 +1,7 @@
 // What a client daemon (Cairn's agent) gives back once a run is over: its VmRSS sampled every
 // second for a while after the last phase. Reported as the value at the end of the wait and the
-// first second it was at or under the idle target (null when it never was).
+// first second it was at or under the idle target (null when it never was). Also each daemon's
+// CPU seconds, read around each phase.
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -27,6 +28,21 @@ export function rssOf(pid: number): number | null {
     return null;
   }
 }
+
+/** CPU seconds (user + system) a live process has used, or null once it is gone. */
+export function cpuSecondsOf(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    // fields 14 and 15 (utime, stime) counted after the parenthesised command name
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+
+/** Clock ticks per second of /proc's times (USER_HZ, 100 on Linux). */
+const CLOCK_TICKS = 100;
 
 /** Samples `pid`'s VmRSS every second for `seconds` seconds (sample 0 at once). */
 export async function sampleIdleRss(pid: number, seconds: number): Promise<IdleRss> {

@@ -19,6 +19,8 @@ export interface PhaseSample {
   /** With daemons: the timed CLI process's own peak, and each daemon's peak during the phase. */
   cliPeakRssKiB?: number | null;
   daemonPeakRssKiB?: Record<string, number | null>;
+  /** With daemons: each daemon's CPU seconds (user + system, /proc/PID/stat) during the phase. */
+  daemonCpuSeconds?: Record<string, number | null>;
   /** Growth of the tool's stored data (du -sb) during this phase; null for restores. */
   newBytes: number | null;
   /** What the client printed, when it is machine-readable (Cairn's --json). */

@@ -24,7 +24,7 @@ import {
   verifyRestore,
 } from './measure.ts';
 import { peakRssOf, resetPeakRss } from './daemon.ts';
-import { IDLE_TARGET_KIB, sampleIdleRss } from './idle-rss.ts';
+import { cpuSecondsOf, IDLE_TARGET_KIB, sampleIdleRss } from './idle-rss.ts';
 import { modifyDataset } from './modify-dataset.ts';
 import {
   type BenchReport,
@@ -197,15 +197,22 @@ async function benchOnce(
       const cmd = backupNo === null ? session.restore(target) : await session.backup(source, backupNo);
       const daemons = Object.entries(session.daemonPids?.() ?? {});
       for (const [name, pid] of daemons) if (!resetPeakRss(pid)) peakSinceStart.add(name);
+      const cpuBefore = daemons.map(([, pid]) => cpuSecondsOf(pid));
       const r = await runTimed(cmd, timeoutMs);
       const daemonPeaks = Object.fromEntries(daemons.map(([name, pid]) => [name, peakRssOf(pid)]));
+      const daemonCpu = Object.fromEntries(
+        daemons.map(([name, pid], i) => {
+          const [before, now] = [cpuBefore[i], cpuSecondsOf(pid)];
+          return [name, before == null || now === null ? null : Math.round((now - before) * 100) / 100];
+        }),
+      );
       const after = await duBytes(session.storedDir);
       const sample: PhaseSample = {
         seconds: r.seconds,
         // the daemon that did the client's work (Cairn's agent), else the timed process itself
         peakRssKiB: session.clientDaemon ? (daemonPeaks[session.clientDaemon] ?? null) : r.peakRssKiB,
         newBytes: backupNo === null ? null : after - stored,
-        ...(daemons.length ? { cliPeakRssKiB: r.peakRssKiB, daemonPeakRssKiB: daemonPeaks } : {}),
+        ...(daemons.length ? { cliPeakRssKiB: r.peakRssKiB, daemonPeakRssKiB: daemonPeaks, daemonCpuSeconds: daemonCpu } : {}),
       };
       stored = after;
       record.phases[phase] = sample;
@@ -221,7 +228,7 @@ async function benchOnce(
       }
       if (backupNo !== null) session.afterBackup?.(r.stdout);
       const rss = (kib: number | null | undefined) => `${Math.round((kib ?? 0) / 1024)} MiB`;
-      const daemonRss = daemons.map(([name]) => `, ${name} ${rss(daemonPeaks[name])}`).join('');
+      const daemonRss = daemons.map(([name]) => `, ${name} ${rss(daemonPeaks[name])} ${daemonCpu[name] ?? '?'} CPU-s`).join('');
       log(
         `  ${tool.name} run ${runNo} ${PHASE_NAMES[phase]}: ${r.seconds.toFixed(2)} s, RSS ${rss(r.peakRssKiB)}${daemonRss}${sample.newBytes === null ? '' : `, +${(sample.newBytes / 1e6).toFixed(1)} MB`}`,
       );
