@@ -21,6 +21,8 @@ export interface PhaseSample {
   daemonPeakRssKiB?: Record<string, number | null>;
   /** CPU seconds per GiB of the dataset each process used in the phase (`cli` and each daemon). */
   cpuSecondsPerGiB?: Record<string, number | null>;
+  /** With daemons: each daemon's CPU seconds (user + system, /proc/PID/stat) during the phase. */
+  daemonCpuSeconds?: Record<string, number | null>;
   /** Growth of the tool's stored data (du -sb) during this phase; null for restores. */
   newBytes: number | null;
   /** What the client printed, when it is machine-readable (Cairn's --json). */
@@ -262,7 +264,7 @@ export function toMarkdown(report: BenchReport): string {
         "Cairn's restore has every restored file and directory on disk before it reports success.",
     );
   }
-  lines.push(...processLines(report));
+  lines.push(...processLines(report), ...idleLines(report));
   lines.push(...cpuLines(report));
   lines.push('', ...verificationLines(report));
   return `${lines.join('\n')}\n`;
@@ -318,6 +320,22 @@ function cpuLines(report: BenchReport): string[] {
     `| phase | tool | ${columns.join(' | ')} |`,
     `|---|---|${columns.map(() => '---:').join('|')}|`,
     ...rows,
+  ];
+}
+
+/** The client daemon's RSS sampled after each run's last phase (bench --idle-s). */
+function idleLines(report: BenchReport): string[] {
+  const runs = report.runs.filter((r) => typeof r.facts?.idleSeconds === 'number');
+  if (runs.length === 0) return [];
+  const mibOf = (v: unknown) => (typeof v === 'number' ? mib(v) : 'gone');
+  return [
+    '',
+    'Idle client daemon after the last phase (VmRSS each second; target ≤ 120 MiB within 60 s):',
+    '',
+    ...runs.map((r) => {
+      const at = r.facts?.idleAtTargetSeconds;
+      return `- ${r.tool} run ${r.run}: ${mibOf(r.facts?.idleRssKiB)} after ${r.facts?.idleSeconds} s, ≤ 120 MiB ${typeof at === 'number' ? `after ${at} s` : 'never'}`;
+    }),
   ];
 }
 

@@ -5,7 +5,7 @@
 //
 //   node bench/run.ts [--data DIR] [--size-mb 1024] [--seed 1] [--runs 5]
 //                     [--tools cairn,restic,borg-lz4] [--out bench/out] [--keep-work]
-//                     [--repeat-loaded 2]
+//                     [--repeat-loaded 2] [--idle-s 60]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +24,7 @@ import {
   verifyRestore,
 } from './measure.ts';
 import { cpuSecondsOf, peakRssOf, resetPeakRss } from './daemon.ts';
+import { IDLE_TARGET_KIB, sampleIdleRss } from './idle-rss.ts';
 import { modifyDataset } from './modify-dataset.ts';
 import {
   type BenchReport,
@@ -53,6 +54,8 @@ interface Options {
   timeoutMs: number;
   /** how many times a run that started with the load average above LOADED_ABOVE is repeated */
   repeatLoaded: number;
+  /** seconds to sample the client daemon's RSS after the last phase (0: skip) */
+  idleS: number;
 }
 
 /** A run that starts with the 1-minute load average above this is repeated (other work skews it). */
@@ -71,6 +74,7 @@ function parseOptions(argv: string[]): Options {
       'keep-work': { type: 'boolean', default: false },
       'timeout-s': { type: 'string', default: '900' },
       'repeat-loaded': { type: 'string', default: '2' },
+      'idle-s': { type: 'string', default: '60' },
     },
   });
   const tools = values.tools.split(',').map((name) => {
@@ -87,6 +91,8 @@ function parseOptions(argv: string[]): Options {
   const repeatLoaded = Number(values['repeat-loaded']);
   if (!Number.isInteger(repeatLoaded) || repeatLoaded < 0)
     throw new Error('--repeat-loaded must be a whole number ≥ 0');
+  const idleS = Number(values['idle-s']);
+  if (!(Number.isInteger(idleS) && idleS >= 0)) throw new Error('--idle-s must be a whole number of seconds (0 skips the idle wait)');
   return {
     data: values.data ? path.resolve(values.data) : null,
     sizeMb,
@@ -97,6 +103,7 @@ function parseOptions(argv: string[]): Options {
     keepWork: values['keep-work'],
     timeoutMs: timeoutS * 1000,
     repeatLoaded,
+    idleS,
   };
 }
 
@@ -175,6 +182,7 @@ async function benchOnce(
   ds: Dataset,
   workDir: string,
   timeoutMs: number,
+  idleS: number,
 ): Promise<RunRecord> {
   const record: RunRecord = { tool: tool.name, run: runNo, phases: {} };
   fs.rmSync(workDir, { recursive: true, force: true });
@@ -190,6 +198,7 @@ async function benchOnce(
     return record;
   }
   const peakSinceStart = new Set<string>(); // daemons whose VmHWM could not be reset per phase
+  let idleFacts: Record<string, number | null> = {};
   try {
     let stored = await duBytes(session.storedDir);
     const timedPhase = async (phase: Phase, backupNo: number | null) => {
@@ -201,14 +210,18 @@ async function benchOnce(
       const cpuBefore = daemons.map(([, pid]) => cpuSecondsOf(pid));
       const r = await runTimed(cmd, timeoutMs);
       const daemonPeaks = Object.fromEntries(daemons.map(([name, pid]) => [name, peakRssOf(pid)]));
-      // each process's CPU seconds in the phase, per GiB of the dataset
+      // each daemon's CPU seconds in the phase, and every process's per GiB of the dataset
+      const daemonCpu: Record<string, number | null> = Object.fromEntries(
+        daemons.map(([name, pid], i) => {
+          const [before, now] = [cpuBefore[i] ?? null, cpuSecondsOf(pid)];
+          return [name, before === null || now === null ? null : Math.round((now - before) * 100) / 100];
+        }),
+      );
       const perGiB = (s: number | null) => (s === null ? null : s / (ds.stats.bytes / 2 ** 30));
-      const daemonCpu = daemons.map(([name, pid], i) => {
-        const after = cpuSecondsOf(pid);
-        const before = cpuBefore[i] ?? null;
-        return [name, perGiB(after === null || before === null ? null : after - before)] as const;
-      });
-      const cpuPerGiB: Record<string, number | null> = { cli: perGiB(r.cpuSeconds), ...Object.fromEntries(daemonCpu) };
+      const cpuPerGiB: Record<string, number | null> = {
+        cli: perGiB(r.cpuSeconds),
+        ...Object.fromEntries(Object.entries(daemonCpu).map(([name, s]) => [name, perGiB(s)])),
+      };
       const after = await duBytes(session.storedDir);
       const sample: PhaseSample = {
         seconds: r.seconds,
@@ -216,7 +229,7 @@ async function benchOnce(
         peakRssKiB: session.clientDaemon ? (daemonPeaks[session.clientDaemon] ?? null) : r.peakRssKiB,
         newBytes: backupNo === null ? null : after - stored,
         cpuSecondsPerGiB: cpuPerGiB,
-        ...(daemons.length ? { cliPeakRssKiB: r.peakRssKiB, daemonPeakRssKiB: daemonPeaks } : {}),
+        ...(daemons.length ? { cliPeakRssKiB: r.peakRssKiB, daemonPeakRssKiB: daemonPeaks, daemonCpuSeconds: daemonCpu } : {}),
       };
       stored = after;
       record.phases[phase] = sample;
@@ -232,7 +245,7 @@ async function benchOnce(
       }
       if (backupNo !== null) session.afterBackup?.(r.stdout);
       const rss = (kib: number | null | undefined) => `${Math.round((kib ?? 0) / 1024)} MiB`;
-      const daemonRss = daemons.map(([name]) => `, ${name} ${rss(daemonPeaks[name])}`).join('');
+      const daemonRss = daemons.map(([name]) => `, ${name} ${rss(daemonPeaks[name])} ${daemonCpu[name] ?? '?'} CPU-s`).join('');
       log(
         `  ${tool.name} run ${runNo} ${PHASE_NAMES[phase]}: ${r.seconds.toFixed(2)} s, RSS ${rss(r.peakRssKiB)}${daemonRss}${sample.newBytes === null ? '' : `, +${(sample.newBytes / 1e6).toFixed(1)} MB`}`,
       );
@@ -251,11 +264,21 @@ async function benchOnce(
       );
       for (const line of record.verify.differences) log(`!!!   ${line}`);
     }
+    const clientPid = session.clientDaemon ? session.daemonPids?.()[session.clientDaemon] : undefined;
+    if (idleS > 0 && clientPid !== undefined) {
+      log(`  ${tool.name} run ${runNo}: sampling the ${session.clientDaemon}'s RSS for ${idleS} s (--idle-s 0 skips)`);
+      const idle = await sampleIdleRss(clientPid, idleS);
+      const mib = (kib: number | null) => (kib === null ? 'gone' : `${Math.round(kib / 1024)} MiB`);
+      log(
+        `  ${tool.name} run ${runNo} idle: ${mib(idle.samplesKiB[0] ?? null)} at once, ${mib(idle.endKiB)} after ${idleS} s, ≤ ${IDLE_TARGET_KIB / 1024} MiB ${idle.firstAtTargetSeconds === null ? 'never' : `after ${idle.firstAtTargetSeconds} s`}`,
+      );
+      idleFacts = { idleRssKiB: idle.endKiB, idleSeconds: idleS, idleAtTargetSeconds: idle.firstAtTargetSeconds };
+    }
   } catch (e) {
     record.error = (e as Error).message;
     log(`!!! ${tool.name} run ${runNo} FAILED: ${record.error}`);
   } finally {
-    record.facts = { ...daemonPeakFacts(record), ...session.facts?.() };
+    record.facts = { ...daemonPeakFacts(record), ...idleFacts, ...session.facts?.() };
     if (peakSinceStart.size)
       record.facts.daemonPeakRss = `since start, not per phase, for ${[...peakSinceStart].join(', ')} (clear_refs refused)`;
     await session.stop();
@@ -326,7 +349,7 @@ async function main(): Promise<number> {
       const attemptRuns: RunRecord[] = [];
       for (const tool of order) {
         log(`run ${runNo}/${opts.runs}${attempt ? ` (repeat ${attempt})` : ''}: ${tool.name}, load ${loadAtStart.toFixed(2)}`);
-        attemptRuns.push({ ...(await benchOnce(tool, runNo, ds, workDir, opts.timeoutMs)), loadAtStart });
+        attemptRuns.push({ ...(await benchOnce(tool, runNo, ds, workDir, opts.timeoutMs, opts.idleS)), loadAtStart });
       }
       runs.push(...attemptRuns);
       if (loadAtStart <= LOADED_ABOVE || attempt >= opts.repeatLoaded) break;

@@ -26,6 +26,7 @@ import {
 import { applyNice, checkNice } from './priority.ts';
 import { needsReenroll, reenrollAgent, startAgentRenewal } from './agent-certs.ts';
 import { removeStaleSpools } from './index-spool.ts';
+import { IdleMemory } from './idle-memory.ts';
 import { checkBackupParams, runBackup, runIdSchema } from './run-backup.ts';
 import { canceledError, type RunContext } from './run-context.ts';
 import { RunTracker } from './run-tracker.ts';
@@ -196,11 +197,15 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
     /** a run's context: its calls wait out a dropped link (server-call.ts) */
     const runContext = (signal: AbortSignal, meter?: TransferMeter): RunContext => context(signal, callAcrossDrops(control, { signal, log }), meter);
 
+    const idle = new IdleMemory(() => runs.running().length);
     const runs: RunTracker = new RunTracker({
       report: (end): Promise<unknown> => control.call('runEnded', end),
       online: () => control.connected,
       log,
-      ...(metrics ? { ended: metrics.ended.bind(metrics) } : {}),
+      ended: (what, ms, end) => {
+        metrics?.ended(what, ms, end);
+        idle.runEnded();
+      },
     });
     metrics?.countRunning(() => runs.running().length);
 
@@ -320,6 +325,7 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
           for (const r of rebuilds.values()) r.controller.abort(canceledError());
           // runs are aborted unreported: the server sees them missing from the next hello and fails them as lost
           await Promise.all([runs.stop(canceledError()), ...[...rebuilds.values()].map((r) => r.done)]);
+          idle.stop();
           await renewals.stop();
           await control.close();
           await endpoint?.close();

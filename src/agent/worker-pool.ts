@@ -7,6 +7,7 @@
 // Worker side: the entry module calls serveTasks(handler) once.
 import { isMainThread, parentPort, type TransferListItem, Worker } from 'node:worker_threads';
 import { CairnError, ERROR_CODES, type ErrorCode } from '../core/errors.ts';
+import { collectYoung } from './gc-nudge.ts';
 
 export type TaskReply<R> = { result: R; transfer?: TransferListItem[] };
 
@@ -148,6 +149,8 @@ export function serveTasks<Task, Result>(
     try {
       const { result, transfer } = await handler(task);
       port.postMessage({ ok: true, result } satisfies WireReply, transfer ?? []);
+      // the task's dead buffers go now, not after tens of MB of them have piled up
+      collectYoung();
     } catch (e) {
       const err = e as Error;
       const code = e instanceof CairnError ? e.code : 'E_INTERNAL';

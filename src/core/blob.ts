@@ -31,7 +31,7 @@ const HEADER_SIZE = 1 + SALT_SIZE + NONCE_SIZE;
 /** Bytes a sealed blob adds to its stored payload: header, flag byte, tag. */
 export const SEAL_OVERHEAD = HEADER_SIZE + 1 + TAG_SIZE;
 const HKDF_INFO = Buffer.from('cairn blob v1');
-const ENCRYPT_SLICE = 256 * 1024;
+const ENCRYPT_SLICE = 64 * 1024;
 
 function subkey(encKey: Buffer, salt: Uint8Array): Buffer {
   return Buffer.from(hkdfSync('sha256', keyObjectOf(encKey), salt, HKDF_INFO, 32));
@@ -62,7 +62,8 @@ export function sealBlob(
   const cipher = createCipheriv('aes-256-gcm', subkey(keys.encKey, salt), nonce);
   cipher.setAAD(associatedData(type, id));
   // GCM is a stream mode: update() returns exactly as many bytes as it is given. Node cannot
-  // encrypt into `out`, so encrypt in slices whose output is copied while still in cache.
+  // encrypt into `out`, so encrypt in slices whose output is copied while still in cache
+  // (64 KiB: under the agent's malloc mmap threshold, so slices reuse heap memory; bin/cairn).
   let at = HEADER_SIZE;
   at += cipher.update(Buffer.of(flag)).copy(out, at);
   for (let i = 0; i < bytes.length; i += ENCRYPT_SLICE)

@@ -84,7 +84,12 @@ export type BackupResult = {
 };
 
 const WORKER_ENTRY = new URL('./file-chunker-worker.ts', import.meta.url);
-const DEFAULT_SEGMENT = 8 * 1024 * 1024;
+// Bytes in flight, sized from measurements (docs/performance.md, "Issue 15: agent memory"):
+// an arena per worker plus two waiting to be sealed or read keep the workers busy; 4 MiB
+// segments (+ the chunker's max) and two packs in upload bound the file and sealed bytes held.
+const DEFAULT_SEGMENT = 4 * 1024 * 1024;
+const ARENAS_BEYOND_WORKERS = 2;
+const PACKS_IN_FLIGHT = 2;
 const PROGRESS_INTERVAL_MS = 100;
 
 export async function backup(opts: BackupOptions): Promise<BackupResult> {
@@ -98,7 +103,7 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
   const readStats = new ReadStats(() => onProgress?.(progress()));
 
   const segment = Math.max(opts.segmentBytes ?? DEFAULT_SEGMENT, chunker.max);
-  const arenas = new ArenaPool(segment + chunker.max, opts.arenas ?? 2 * workers + 1);
+  const arenas = new ArenaPool(segment + chunker.max, opts.arenas ?? workers + ARENAS_BEYOND_WORKERS);
   const workerData: ChunkerWorkerData = { keys, chunker, arenas: arenas.buffers };
   const pool = new WorkerPool<WorkerTask, WorkerResult>(WORKER_ENTRY, { size: workers, workerData });
   const referenced = new ChunkSet();
@@ -120,7 +125,7 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
       await client.putPack(vault, name, buffers, size, counting);
       bytesSent += Math.max(0, size - counted);
     },
-    { targetSize: opts.packSize },
+    { targetSize: opts.packSize, maxInFlight: PACKS_IN_FLIGHT },
   );
   const sealer = new BlobSealer({ keys, pool, dedup, uploader, referenced, arenas });
   const fileSaver = new FileSaver({ pool, sealer, arenas, chunker, warnings, stats: readStats });

@@ -131,6 +131,9 @@ export class BlobSealer {
       refs.set(result.refs.subarray(i * 2, i * 2 + 2), k * 2);
       ids.set(result.ids.subarray(i * 32, i * 32 + 32), k * 32);
     });
+    // Wait for the uploader before sealing, still holding the arena: the scan then waits for
+    // the network too, and sealed bytes never pile up in packs queued behind a slow upload.
+    await this.#d.uploader.waitForRoom();
     // Urgent: sealing frees arenas, reading fills them.
     const sealed = (await this.#d.pool.run({ kind: 'seal', type: BLOB_DATA, arena, refs, ids }, [], true)) as SealResult;
     this.#d.arenas.release(arena);
@@ -141,7 +144,6 @@ export class BlobSealer {
       this.#d.uploader.add(BLOB_DATA, idAt(ids, k), blob);
     }
     this.blobsNew += fresh.length;
-    await this.#d.uploader.waitForRoom();
   }
 
   async #sealTree(ids: Buffer[], pieces: Buffer[], fresh: number[]): Promise<void> {
