@@ -28,6 +28,7 @@ import {
   parseSnapshotList,
   parseVaultConfig,
   paths,
+  parsePackAnswer,
   type ScrubReport,
   snapshotUploadHeader,
   type VaultConfig,
@@ -340,6 +341,18 @@ export class StorageClient {
     const res = await this.#send('PUT', paths.pack(vault, name), { body: { buffers, length: size }, expectContinue: true, pace });
     const answer = (await readAll(res, LIMITS.jsonBytes, this.#label)).toString('utf8');
     return res.statusCode === 201 || !answer.includes('"stored":false');
+  }
+
+  /**
+   * Uploads a pack the storage server names (the SHA-256 of its bytes, computed as it streams in),
+   * so the agent does not hash it; the name and whether it was new (false: the vault had it).
+   */
+  async postPack(vault: string, buffers: readonly Buffer[], size: number, pace?: UploadPace): Promise<{ name: string; stored: boolean }> {
+    const res = await this.#send('POST', paths.packs(vault), { body: { buffers, length: size }, expectContinue: true, pace });
+    const text = (await readAll(res, LIMITS.jsonBytes, this.#label)).toString('utf8');
+    const answer = parsePackAnswer(text);
+    if (!answer) throw new CairnError('E_UNAVAILABLE', `storage server ${this.#label}: a pack upload answered without the pack's name: ${text.slice(0, 200)}`);
+    return answer;
   }
 
   /** Sealed blobs in the order the server reads them (by pack), streamed in batches (the next batch is requested while this one is read). */

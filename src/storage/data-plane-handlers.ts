@@ -236,7 +236,15 @@ export const handlers: Record<RouteName, (ctx: RequestContext) => Promise<void>>
     declaredLength(ctx.req, LIMITS.packBytes, `pack ${name}`);
     if (await packStored(vault, name)) return sendJson(ctx.res, 200, { pack: name, stored: false });
     ctx.startBody();
-    const stored = await ingestPack(vault, name, ctx.req, ctx.run);
+    const { stored } = await ingestPack(vault, name, ctx.req, ctx.run);
+    sendJson(ctx.res, stored ? 201 : 200, { pack: name, stored });
+  },
+
+  async postPack(ctx) {
+    const vault = await vaultOf(ctx);
+    declaredLength(ctx.req, LIMITS.packBytes, 'pack');
+    ctx.startBody();
+    const { name, stored } = await ingestPack(vault, undefined, ctx.req, ctx.run);
     sendJson(ctx.res, stored ? 201 : 200, { pack: name, stored });
   },
 
