@@ -52,9 +52,12 @@ export async function ingestPack(
     const repoint = await lostCopies(vault, entries);
     await renameDurable(sink.path, vault.packPath(name));
     try {
-      vault.index.addPack(name, size, entries, repoint);
-      // in the same tick: a gc's sweep spares what a running backup just stored (its snapshot comes later)
-      vault.gcIndex.vouch(run, entries.map((e) => e.id), now());
+      // in the same transaction: a gc's sweep spares what a running backup just stored (its snapshot comes later)
+      let vouched = () => {};
+      vault.index.addPack(name, size, entries, repoint, () => {
+        vouched = vault.gcIndex.vouchInside(run, entries.map((e) => e.id), now());
+      });
+      vouched();
     } catch (e) {
       // not indexed (a full disk, say): the pack goes too, freeing its room; its chunks are still
       // missing, so the agent sends them again. A crash here instead leaves it for pack recovery.
