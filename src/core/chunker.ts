@@ -179,7 +179,7 @@ type WasmApi = {
 };
 const Wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 let scanner: ScanExports | undefined;
-let scanBytes = new Uint8Array(0);
+let scanBytes = Buffer.alloc(0);
 let scanGear: Int32Array | undefined;
 
 function scannerFor(gear: Int32Array, bytes: number): ScanExports {
@@ -188,7 +188,7 @@ function scannerFor(gear: Int32Array, bytes: number): ScanExports {
   if (scanner.mem.buffer.byteLength < need)
     scanner.mem.grow(Math.ceil((need - scanner.mem.buffer.byteLength) / 65536));
   if (scanBytes.buffer !== scanner.mem.buffer) {
-    scanBytes = new Uint8Array(scanner.mem.buffer);
+    scanBytes = Buffer.from(scanner.mem.buffer);
     scanGear = undefined;
   }
   if (scanGear !== gear) {
@@ -196,6 +196,10 @@ function scannerFor(gear: Int32Array, bytes: number): ScanExports {
     scanGear = gear;
   }
   return scanner;
+}
+
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
 /**
@@ -217,7 +221,9 @@ export function cutPoint(
   const { bitsS, bitsL } = maskBits(params.avg);
   const scanned = n - params.min;
   const wasm = scannerFor(gear, scanned);
-  scanBytes.set(data.subarray(start + params.min, start + n), DATA_AT);
+  // Buffer#copy is a native memmove; TypedArray#set from a SharedArrayBuffer (the backup's arenas)
+  // copies byte by byte as V8 must for shared memory, 3-4× slower (~0.25 CPU-s per GiB)
+  asBuffer(data).copy(scanBytes, DATA_AT, start + params.min, start + n);
   const normalEnd = DATA_AT + Math.min(n, params.avg) - params.min;
   const at = wasm.cut(DATA_AT, normalEnd, DATA_AT + scanned, 2 ** (32 - bitsS), 2 ** (32 - bitsL));
   return at - DATA_AT + params.min;
