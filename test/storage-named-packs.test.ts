@@ -77,3 +77,36 @@ describe('server-named packs', () => {
     await rejectsWith(client.postPack('nosuch', pack.buffers, pack.size), 'E_NOT_FOUND', /nosuch/);
   });
 });
+
+describe('an agent against a storage server from before server-named packs', () => {
+  let server: StorageProcess;
+  let client: StorageClient;
+  const vault = 'main';
+
+  before(async () => {
+    server = await startStorage({ env: { CAIRN_TEST: '1', CAIRN_TEST_STORAGE_WITHOUT_POST_PACKS: '1' } });
+    client = await StorageClient.fromFiles(server);
+    await client.createVault(vault, await testVaultConfig());
+  });
+
+  after(async () => {
+    client?.close();
+    if (server) assert.equal(await server.stop(), 0, `clean exit on SIGTERM; stderr: ${server.stderr()}`);
+  });
+
+  it('names the pack itself and sends it by PUT', async () => {
+    const pack = randomPack(4);
+    assert.deepEqual(await client.postPack(vault, pack.buffers, pack.size), { name: sha256(pack.bytes), stored: true });
+    const places = await client.locate(vault, pack.blobs.map((b) => b.id));
+    assert.deepEqual(places.map((p) => p?.pack), pack.blobs.map(() => pack.name));
+    const again = randomPack(2);
+    assert.deepEqual(await client.postPack(vault, again.buffers, again.size), { name: again.name, stored: true });
+    assert.deepEqual(await client.postPack(vault, again.buffers, again.size), { name: again.name, stored: false });
+    assert.deepEqual(vaultState(server, vault).packs, 2);
+  });
+
+  it('a vault that does not exist is still refused as such', async () => {
+    const pack = randomPack(1);
+    await rejectsWith(client.postPack('nosuch', pack.buffers, pack.size), 'E_NOT_FOUND', /nosuch/);
+  });
+});
