@@ -150,7 +150,7 @@ describe('metrics and storage figures', { concurrency: 1 }, () => {
     const storage = await scrape(storageMetrics);
     assert.equal(sample(storage, 'cairn_vault_bytes', { vault: 'admin.s1' }), onDisk);
     assert.ok((sample(storage, 'cairn_vault_packs', { vault: 'admin.s1' }) ?? 0) >= 1);
-    assert.ok((sample(storage, 'cairn_storage_requests_total', { route: 'putPack', code: '201' }) ?? sample(storage, 'cairn_storage_requests_total', { route: 'putPack', code: '200' }) ?? 0) >= 1, storage);
+    assert.ok((sample(storage, 'cairn_storage_requests_total', { route: 'postPack', code: '201' }) ?? sample(storage, 'cairn_storage_requests_total', { route: 'postPack', code: '200' }) ?? 0) >= 1, storage);
     assert.equal(sample(storage, 'cairn_storage_disk_free_bytes'), DISK_FREE);
     assert.equal(sample(storage, 'cairn_scrub_last_damaged'), 0);
     assert.equal(sample(storage, 'cairn_gc_last_bytes_freed'), 0);

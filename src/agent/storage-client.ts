@@ -6,6 +6,7 @@
 // Every request has an idle timeout (dataIdleMs, 60 s): a request with no byte either way for
 // that long fails E_UNAVAILABLE, while a slow one that keeps moving (a throttled upload) lives on.
 // A paused reader counts as idle too: a caller must not leave a response unread for that long.
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { Agent, type RequestOptions, request } from 'node:https';
@@ -28,6 +29,7 @@ import {
   parseSnapshotList,
   parseVaultConfig,
   paths,
+  parsePackAnswer,
   type ScrubReport,
   snapshotUploadHeader,
   type VaultConfig,
@@ -108,6 +110,8 @@ export class StorageClient {
   readonly url: URL;
   readonly #options: StorageClientOptions;
   #agent: Promise<Agent> | undefined;
+  /** false once the storage server turned out to predate POST …/packs (it then gets PUT with a name) */
+  #namesPacks = true;
 
   constructor(options: StorageClientOptions) {
     this.url = new URL(options.url);
@@ -340,6 +344,33 @@ export class StorageClient {
     const res = await this.#send('PUT', paths.pack(vault, name), { body: { buffers, length: size }, expectContinue: true, pace });
     const answer = (await readAll(res, LIMITS.jsonBytes, this.#label)).toString('utf8');
     return res.statusCode === 201 || !answer.includes('"stored":false');
+  }
+
+  /**
+   * Uploads a pack the storage server names (the SHA-256 of its bytes, computed as it streams in),
+   * so the agent does not hash it; the name and whether it was new (false: the vault had it).
+   */
+  async postPack(vault: string, buffers: readonly Buffer[], size: number, pace?: UploadPace): Promise<{ name: string; stored: boolean }> {
+    if (!this.#namesPacks) {
+      // a storage server from before issue 15: name the pack here, as agents did then
+      const hash = createHash('sha256');
+      for (const b of buffers) hash.update(b);
+      const name = hash.digest('hex');
+      return { name, stored: await this.putPack(vault, name, buffers, size, pace) };
+    }
+    let res: IncomingMessage;
+    try {
+      res = await this.#send('POST', paths.packs(vault), { body: { buffers, length: size }, expectContinue: true, pace });
+    } catch (e) {
+      // refused before a byte of the body went (100-continue): the same pack goes by PUT
+      if (!isCairnError(e, 'E_NOT_FOUND') || !/no such route/.test(e.message)) throw e;
+      this.#namesPacks = false;
+      return this.postPack(vault, buffers, size, pace);
+    }
+    const text = (await readAll(res, LIMITS.jsonBytes, this.#label)).toString('utf8');
+    const answer = parsePackAnswer(text);
+    if (!answer) throw new CairnError('E_UNAVAILABLE', `storage server ${this.#label}: a pack upload answered without the pack's name: ${text.slice(0, 200)}`);
+    return answer;
   }
 
   /** Sealed blobs in the order the server reads them (by pack), streamed in batches (the next batch is requested while this one is read). */

@@ -35,14 +35,19 @@ function isBlobType(t: number): t is BlobType {
 
 /**
  * Collects sealed blobs into one pack. Keeps references to the sealed buffers (callers must not
- * reuse them) and hashes as it goes, so finish() costs only the index.
+ * reuse them) and hashes as it goes, so finish() costs only the index. With `{ hash: false }` it
+ * does not hash and finish() names the pack '' (the storage server names it on upload).
  */
 export class PackBuilder {
   #buffers: Buffer[] = [PACK_MAGIC];
   #entries: PackEntry[] = [];
   #size = PACK_HEADER_SIZE;
-  #hash: Hash = createHash('sha256').update(PACK_MAGIC);
+  #hash: Hash | undefined;
   #finished = false;
+
+  constructor(options: { hash?: boolean } = {}) {
+    if (options.hash !== false) this.#hash = createHash('sha256').update(PACK_MAGIC);
+  }
 
   add(type: BlobType, id: Uint8Array, sealed: Uint8Array): void {
     if (this.#finished) throw new CairnError('E_INTERNAL', 'pack builder used after finish()');
@@ -60,7 +65,7 @@ export class PackBuilder {
       ? sealed
       : Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length);
     this.#buffers.push(header, body);
-    this.#hash.update(header).update(body);
+    this.#hash?.update(header).update(body);
     this.#entries.push({
       type,
       id: Buffer.from(id),
@@ -79,7 +84,7 @@ export class PackBuilder {
     return this.#size;
   }
 
-  /** The whole pack as buffers (for writev / streaming), its entries and its hex SHA-256 name. */
+  /** The whole pack as buffers (for writev / streaming), its entries and its hex SHA-256 name ('' unhashed). */
   finish(): { buffers: Buffer[]; size: number; name: string; entries: PackEntry[] } {
     if (this.#finished) throw new CairnError('E_INTERNAL', 'pack builder finished twice');
     this.#finished = true;
@@ -99,7 +104,7 @@ export class PackBuilder {
     tail.writeUInt32BE(indexLength, at);
     FOOTER_MAGIC.copy(tail, at + 4);
     this.#buffers.push(tail);
-    const name = this.#hash.update(tail).digest('hex');
+    const name = this.#hash?.update(tail).digest('hex') ?? '';
     return { buffers: this.#buffers, size: this.#size + tail.length, name, entries };
   }
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CairnError } from '../core/errors.ts';
-import { checkVaultName, decodeLocateAnswer, encodeLocateAnswer, matchRoute, parseRange, parseScrubReport, paths, splitIds } from './data-plane.ts';
+import { checkVaultName, decodeLocateAnswer, encodeLocateAnswer, matchRoute, parsePackAnswer, parseRange, parseScrubReport, paths, splitIds } from './data-plane.ts';
 
 const isCode = (code: string) => (e: unknown) => e instanceof CairnError && e.code === code;
 const hex = 'ab'.repeat(32);
@@ -10,6 +10,8 @@ describe('data-plane routes', () => {
   it('routes every path with its op and names', () => {
     assert.deepEqual(matchRoute('POST', '/v1/vaults'), { route: 'createVault', op: 'admin' });
     assert.deepEqual(matchRoute('PUT', paths.pack('v1', hex)), { route: 'putPack', op: 'write', vault: 'v1', name: hex });
+    assert.deepEqual(matchRoute('POST', paths.packs('v1')), { route: 'postPack', op: 'write', vault: 'v1' });
+    assert.throws(() => matchRoute('GET', paths.packs('v1')), isCode('E_BAD_REQUEST'));
     assert.deepEqual(matchRoute('GET', `${paths.snapshot('v', hex)}?x=1`), {
       route: 'getSnapshot',
       op: 'read',
@@ -76,5 +78,14 @@ describe('data-plane answers', () => {
     const wrongIndex = Buffer.from(answer);
     wrongIndex.writeUInt32BE(7, 4 + 2 * 32); // the first record names pack 7 of 2
     assert.throws(() => decodeLocateAnswer(wrongIndex, 3), /pack 7 of 2/);
+  });
+});
+
+describe('pack upload answers', () => {
+  it('reads {pack, stored} and refuses anything else', () => {
+    assert.deepEqual(parsePackAnswer(JSON.stringify({ pack: hex, stored: true })), { name: hex, stored: true });
+    assert.deepEqual(parsePackAnswer(JSON.stringify({ pack: hex, stored: false })), { name: hex, stored: false });
+    for (const bad of ['', 'not json', '[]', 'null', JSON.stringify({ pack: hex }), JSON.stringify({ pack: 'AB'.repeat(32), stored: true }), JSON.stringify({ pack: hex.slice(2), stored: true }), JSON.stringify({ pack: hex, stored: 'yes' })])
+      assert.equal(parsePackAnswer(bad), undefined, bad);
   });
 });

@@ -20,7 +20,7 @@ export function idleText(ms: number): string {
 }
 
 export const LIMITS = {
-  /** PUT …/packs/:name body */
+  /** PUT …/packs/:name and POST …/packs body */
   packBytes: MAX_PACK_SIZE,
   /** POST …/missing: ids per request */
   missingIds: 65_536,
@@ -53,6 +53,7 @@ export type RouteName =
   | 'getVault'
   | 'missing'
   | 'putPack'
+  | 'postPack'
   | 'getPack'
   | 'getBlobs'
   | 'locate'
@@ -91,6 +92,8 @@ const ROUTES: [string, string[], RouteName, Op][] = [
   ['GET', ['vaults', ':v'], 'getVault', 'read'],
   ['POST', ['vaults', ':v', 'missing'], 'missing', 'read'],
   ['PUT', ['vaults', ':v', 'packs', ':n'], 'putPack', 'write'],
+  // the storage server names the pack (SHA-256 of its bytes), so the agent need not hash it
+  ['POST', ['vaults', ':v', 'packs'], 'postPack', 'write'],
   ['GET', ['vaults', ':v', 'packs', ':n'], 'getPack', 'read'],
   ['POST', ['vaults', ':v', 'blobs'], 'getBlobs', 'read'],
   ['POST', ['vaults', ':v', 'locate'], 'locate', 'read'],
@@ -139,12 +142,25 @@ function decodeSegment(segment: string): string {
   }
 }
 
+/** The answer to a pack upload, `{pack, stored}`, or undefined when it is not one. */
+export function parsePackAnswer(text: string): { name: string; stored: boolean } | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!isObject(v) || typeof v.pack !== 'string' || !HEX64.test(v.pack) || typeof v.stored !== 'boolean') return undefined;
+  return { name: v.pack, stored: v.stored };
+}
+
 /** Paths the client requests (names are validated so a bad one never leaves the agent). */
 export const paths = {
   vaults: () => '/v1/vaults',
   vault: (v: string) => `/v1/vaults/${checkVaultName(v)}`,
   missing: (v: string) => `${paths.vault(v)}/missing`,
   pack: (v: string, name: string) => `${paths.vault(v)}/packs/${checkHex64(name, 'pack name')}`,
+  packs: (v: string) => `${paths.vault(v)}/packs`,
   blobs: (v: string) => `${paths.vault(v)}/blobs`,
   locate: (v: string) => `${paths.vault(v)}/locate`,
   snapshots: (v: string) => `${paths.vault(v)}/snapshots`,

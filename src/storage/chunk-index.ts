@@ -85,8 +85,9 @@ export class ChunkIndex {
   /**
    * Records a durable pack and its chunks in one transaction. An id already indexed keeps its
    * first copy, unless it is in `repoint` (its pack file was found lost): it then moves here.
+   * `inside` runs in the same transaction (the gc index's vouches for the pack's chunks).
    */
-  addPack(name: string, size: number, entries: PackEntry[], repoint?: ReadonlySet<string>): void {
+  addPack(name: string, size: number, entries: PackEntry[], repoint?: ReadonlySet<string>, inside?: () => void): void {
     this.#db.exec('BEGIN IMMEDIATE');
     try {
       const nameBytes = Buffer.from(name, 'hex');
@@ -97,6 +98,7 @@ export class ChunkIndex {
         const move = repoint?.has(e.id.toString('latin1'));
         (move ? this.#moveChunk : this.#insertChunk).run(e.id, row.pk, e.offset, e.length, e.type);
       }
+      inside?.();
       this.#db.exec('COMMIT');
     } catch (e) {
       // a failed COMMIT (a full disk, say) has already rolled back: a second ROLLBACK would hide why

@@ -27,7 +27,7 @@ import type { StorageMetrics } from './metrics.ts';
 import { listSnapshots, putSnapshot, readSnapshot, refsPath } from './snapshot-store.ts';
 import type { Vault, VaultStore } from './vault-store.ts';
 import { findChunks, missingChunks } from './chunk-lookup.ts';
-import { now } from '../core/test-settings.ts';
+import { now, testNumber } from '../core/test-settings.ts';
 import type { ChunkLocation } from './chunk-index.ts';
 
 export type RequestContext = {
@@ -236,7 +236,17 @@ export const handlers: Record<RouteName, (ctx: RequestContext) => Promise<void>>
     declaredLength(ctx.req, LIMITS.packBytes, `pack ${name}`);
     if (await packStored(vault, name)) return sendJson(ctx.res, 200, { pack: name, stored: false });
     ctx.startBody();
-    const stored = await ingestPack(vault, name, ctx.req, ctx.run);
+    const { stored } = await ingestPack(vault, name, ctx.req, ctx.run);
+    sendJson(ctx.res, stored ? 201 : 200, { pack: name, stored });
+  },
+
+  async postPack(ctx) {
+    // tests play a storage server from before this route (the agent then names its packs)
+    if (testNumber('STORAGE_WITHOUT_POST_PACKS') === 1) throw new CairnError('E_NOT_FOUND', `no such route: POST ${ctx.req.url}`);
+    const vault = await vaultOf(ctx);
+    declaredLength(ctx.req, LIMITS.packBytes, 'pack');
+    ctx.startBody();
+    const { name, stored } = await ingestPack(vault, undefined, ctx.req, ctx.run);
     sendJson(ctx.res, stored ? 201 : 200, { pack: name, stored });
   },
 

@@ -72,12 +72,20 @@ export class GcIndex {
    */
   vouch(run: string, ids: readonly Buffer[], at: number): void {
     if (ids.length === 0) return this.seen(run, at);
-    this.#transaction(() => {
-      for (const id of ids) this.#vouch.run(id, run);
-      this.#seen.run(run, at);
-    });
-    const latest = Math.max(at, this.#lastSeen.get(run)?.at ?? 0);
-    this.#lastSeen.set(run, { at: latest, written: at });
+    this.#transaction(() => this.vouchInside(run, ids, at))();
+  }
+
+  /**
+   * vouch's writes inside a transaction the caller holds (a pack's indexing: one commit, so one
+   * WAL fsync, for the pack and its vouches); call what it returns once that commits.
+   */
+  vouchInside(run: string, ids: readonly Buffer[], at: number): () => void {
+    for (const id of ids) this.#vouch.run(id, run);
+    this.#seen.run(run, at);
+    return () => {
+      const latest = Math.max(at, this.#lastSeen.get(run)?.at ?? 0);
+      this.#lastSeen.set(run, { at: latest, written: at });
+    };
   }
 
   /** Run `run` made a request at `at`: its vouches stay while it keeps talking. */

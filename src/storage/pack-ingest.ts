@@ -1,6 +1,7 @@
 // Pack upload into a vault: the body streams into a temp file while it is hashed and its
-// structure checked (PackVerifier), so a pack is never held in memory. Only a pack whose
-// SHA-256 equals its name and whose structure is sound is made durable (fsync, rename into
+// structure checked (PackVerifier), so a pack is never held in memory. A pack is named by its
+// SHA-256: an uploader that names it (PUT) must have it right; one that does not (POST, so the
+// agent spends no CPU hashing) gets the name from here. Only a pack whose structure is sound is made durable (fsync, rename into
 // packs/<aa>/<name>, fsync dir) and then indexed in one transaction. Anything else leaves the
 // vault exactly as it was. Chunks it carries whose indexed copy lies in a lost pack file move to it.
 import { rm } from 'node:fs/promises';
@@ -19,25 +20,44 @@ export async function packStored(vault: Vault, name: string): Promise<boolean> {
   return vault.index.hasPack(name) && (await lostPacks(vault, [name])).size === 0;
 }
 
-/** Stores the pack run `run` uploaded; resolves false when the vault already had it (nothing written). */
-export async function ingestPack(vault: Vault, name: string, req: IncomingMessage, run: string): Promise<boolean> {
-  if (await packStored(vault, name)) return false;
-  const sink = new TempFileSink(tempPath(vault.tmpDir, name));
+/**
+ * Stores the pack run `run` uploaded. `expected` is the name the uploader gave (PUT): the bytes
+ * must hash to it. Without one (POST) the pack is named here by its SHA-256. Resolves the name and
+ * false when the vault already had that pack (nothing written).
+ */
+export async function ingestPack(
+  vault: Vault,
+  expected: string | undefined,
+  req: IncomingMessage,
+  run: string,
+): Promise<{ name: string; stored: boolean }> {
+  if (expected !== undefined && (await packStored(vault, expected))) return { name: expected, stored: false };
+  const sink = new TempFileSink(tempPath(vault.tmpDir, expected ?? 'pack'));
   const verifier = new PackVerifier({ maxSize: LIMITS.packBytes });
+  let name = expected ?? '(unnamed)';
   try {
     await consumeBody(req, (chunk) => {
       verifier.update(chunk);
       return sink.write(chunk);
     });
     const { name: actual, size, entries } = verifier.end();
-    if (actual !== name) throw new CairnError('E_CORRUPT', `pack bytes hash to ${actual}, not to their name ${name}`);
+    if (expected !== undefined && actual !== expected)
+      throw new CairnError('E_CORRUPT', `pack bytes hash to ${actual}, not to their name ${expected}`);
+    name = actual;
+    if (expected === undefined && (await packStored(vault, name))) {
+      await sink.abort();
+      return { name, stored: false };
+    }
     await sink.finish();
     const repoint = await lostCopies(vault, entries);
     await renameDurable(sink.path, vault.packPath(name));
     try {
-      vault.index.addPack(name, size, entries, repoint);
-      // in the same tick: a gc's sweep spares what a running backup just stored (its snapshot comes later)
-      vault.gcIndex.vouch(run, entries.map((e) => e.id), now());
+      // in the same transaction: a gc's sweep spares what a running backup just stored (its snapshot comes later)
+      let vouched = () => {};
+      vault.index.addPack(name, size, entries, repoint, () => {
+        vouched = vault.gcIndex.vouchInside(run, entries.map((e) => e.id), now());
+      });
+      vouched();
     } catch (e) {
       // not indexed (a full disk, say): the pack goes too, freeing its room; its chunks are still
       // missing, so the agent sends them again. A crash here instead leaves it for pack recovery.
@@ -45,7 +65,7 @@ export async function ingestPack(vault: Vault, name: string, req: IncomingMessag
       if (!vault.index.hasPack(name)) await rm(vault.packPath(name), { force: true });
       throw e;
     }
-    return true;
+    return { name, stored: true };
   } catch (e) {
     await sink.abort();
     throw fromSystemError(e, `storing pack ${name}`);

@@ -111,7 +111,7 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
   const pace = opts.bwlimit === undefined ? undefined : new RateLimiter(opts.bwlimit, { signal: opts.signal });
   let bytesSent = 0;
   const uploader = new PackUploader(
-    async (name, buffers, size) => {
+    async (buffers, size) => {
       // paced slices count as they go out (a slow link shows its progress), the rest at the end
       let counted = 0;
       const counting = pace && {
@@ -122,7 +122,7 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
           bytesSent += n;
         },
       };
-      await client.putPack(vault, name, buffers, size, counting);
+      await client.postPack(vault, buffers, size, counting);
       bytesSent += Math.max(0, size - counted);
     },
     { targetSize: opts.packSize, maxInFlight: PACKS_IN_FLIGHT },

@@ -35,7 +35,7 @@ async function withSaver(
   });
   const warnings: ScanWarning[] = [];
   const packs: number[] = [];
-  const uploader = new PackUploader(async (_name, _buffers, size) => {
+  const uploader = new PackUploader(async (_buffers, size) => {
     packs.push(size);
   });
   const sealer = new BlobSealer({

@@ -1,11 +1,12 @@
 // Gathers sealed blobs into packs (target ~16 MiB) and uploads full packs with a few uploads in
 // flight. Producers call waitForRoom() before handing over more: when packs wait for the
 // network, the pipeline upstream stops, so memory stays bounded by maxInFlight packs plus
-// the one being filled.
+// the one being filled. Packs leave unnamed: the storage server names each by the SHA-256 of its
+// bytes as they stream in, so the agent spends no CPU hashing them.
 import type { BlobType } from '../../core/blob.ts';
 import { PackBuilder } from '../../core/pack.ts';
 
-export type PackUpload = (name: string, buffers: Buffer[], size: number) => Promise<void>;
+export type PackUpload = (buffers: Buffer[], size: number) => Promise<void>;
 
 export type PackUploaderOptions = { targetSize?: number; maxInFlight?: number };
 
@@ -15,8 +16,8 @@ export class PackUploader {
   #upload: PackUpload;
   #targetSize: number;
   #maxInFlight: number;
-  #builder = new PackBuilder();
-  #queued: { name: string; buffers: Buffer[]; size: number }[] = [];
+  #builder = new PackBuilder({ hash: false });
+  #queued: { buffers: Buffer[]; size: number }[] = [];
   #inFlight = 0;
   #roomWaiters: (() => void)[] = [];
   #idleWaiters: (() => void)[] = [];
@@ -60,9 +61,9 @@ export class PackUploader {
   }
 
   #close(): void {
-    const { buffers, size, name } = this.#builder.finish();
-    this.#builder = new PackBuilder();
-    this.#queued.push({ name, buffers, size });
+    const { buffers, size } = this.#builder.finish();
+    this.#builder = new PackBuilder({ hash: false });
+    this.#queued.push({ buffers, size });
     this.#pump();
   }
 
@@ -70,7 +71,7 @@ export class PackUploader {
     while (this.#inFlight < this.#maxInFlight && this.#queued.length > 0 && this.#failure === undefined) {
       const pack = this.#queued.shift()!;
       this.#inFlight++;
-      this.#upload(pack.name, pack.buffers, pack.size).then(
+      this.#upload(pack.buffers, pack.size).then(
         () => {
           this.packs++;
           this.#settled();
