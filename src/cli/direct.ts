@@ -94,8 +94,8 @@ const init: Command = {
   help: {
     ...connectionHelp,
     'chunk-min': 'the smallest chunk (default 256K)',
-    'chunk-avg': 'the average chunk (default 512K)',
-    'chunk-max': 'the largest chunk (default 2M)',
+    'chunk-avg': 'the average chunk (default 1M)',
+    'chunk-max': 'the largest chunk (default 4M)',
   },
   options: {
     ...connection,

