@@ -26,12 +26,12 @@ import { WorkerPool } from '../worker-pool.ts';
 import { ArenaPool } from './arena-pool.ts';
 import { BlobSealer } from './blob-sealer.ts';
 import type { ChunkerWorkerData, WorkerResult, WorkerTask } from './chunk-messages.ts';
-import { ChunkSet } from './chunk-set.ts';
 import { DedupBatcher } from './dedup-batcher.ts';
 import { FileSaver, type FileSaverStats } from './file-saver.ts';
 import { PackUploader } from './pack-uploader.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { ReferenceTrees } from './reference-trees.ts';
+import { SnapshotRefs } from './snapshot-refs.ts';
 import { TreeSaver } from './tree-saver.ts';
 import { TreeWalker, type WalkCounters } from './tree-walker.ts';
 
@@ -69,6 +69,8 @@ export type BackupOptions = ScanSettings & {
   bwlimit?: number;
   /** aborts the backup (a canceled run): the walk stops and no snapshot is saved */
   signal?: AbortSignal;
+  /** where the snapshot's refs spill sorted runs past what memory keeps (the agent's run temp dir); default: the OS's */
+  tmpDir?: string;
   /** tuning (tests, benchmarks): bytes of file one task may read, and arenas in flight */
   segmentBytes?: number;
   arenas?: number;
@@ -101,7 +103,7 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
   const arenas = new ArenaPool(segment + chunker.max, opts.arenas ?? 2 * workers + 1);
   const workerData: ChunkerWorkerData = { keys, chunker, arenas: arenas.buffers };
   const pool = new WorkerPool<WorkerTask, WorkerResult>(WORKER_ENTRY, { size: workers, workerData });
-  const referenced = new ChunkSet();
+  const referenced = new SnapshotRefs({ tmpDir: opts.tmpDir });
   const dedup = new DedupBatcher((ids) => client.missing(vault, ids));
   const pace = opts.bwlimit === undefined ? undefined : new RateLimiter(opts.bwlimit, { signal: opts.signal });
   let bytesSent = 0;
@@ -183,11 +185,12 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
       ...(opts.parent ? { parent: opts.parent.id } : {}),
       summary: counts(),
     };
-    await saveSnapshot(client, vault, keys, snapshot, referenced.sortedRefs());
+    await saveSnapshot(client, vault, keys, snapshot, { count: referenced.size, slices: referenced.sorted() });
     onProgress?.(progress());
     return { snapshot, warnings: kept, largeSkipped: rules.largeSkipped };
   } finally {
     if (ticker) clearInterval(ticker);
+    referenced.close();
     await pool.close();
   }
 }
