@@ -15,6 +15,7 @@ import { availableParallelism } from 'node:os';
 import type { ChunkerParams } from '../../core/chunker.ts';
 import { gearTable } from '../../core/chunker.ts';
 import type { VaultKeys } from '../../core/keys.ts';
+import { testCount } from '../../core/test-settings.ts';
 import { newSnapshotId, type SnapshotRecord } from '../../core/snapshot.ts';
 import type { TreeNode } from '../../core/tree.ts';
 import { ScanRules, type ScanSettings } from '../scan-rules.ts';
@@ -28,7 +29,7 @@ import { BlobSealer } from './blob-sealer.ts';
 import type { ChunkerWorkerData, WorkerResult, WorkerTask } from './chunk-messages.ts';
 import { DedupBatcher } from './dedup-batcher.ts';
 import { FileSaver, type FileSaverStats } from './file-saver.ts';
-import { PackUploader } from './pack-uploader.ts';
+import { DEFAULT_PACK_SIZE, PackUploader } from './pack-uploader.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { ReferenceTrees } from './reference-trees.ts';
 import { SnapshotRefs } from './snapshot-refs.ts';
@@ -122,7 +123,8 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
       await client.putPack(vault, name, buffers, size, counting);
       bytesSent += Math.max(0, size - counted);
     },
-    { targetSize: opts.packSize },
+    // CAIRN_TEST_PACK_BYTES: a small pack target, so a test reaches the packs' memory ceiling at a small size
+    { targetSize: opts.packSize ?? testCount('PACK_BYTES', DEFAULT_PACK_SIZE) },
   );
   const sealer = new BlobSealer({ keys, pool, dedup, uploader, referenced, arenas });
   const fileSaver = new FileSaver({ pool, sealer, arenas, chunker, warnings, stats: readStats });
