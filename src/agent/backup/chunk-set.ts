@@ -1,9 +1,8 @@
-// The set of chunk ids a snapshot references (data and tree chunks, read or reused). It doubles
-// as the run's memory of ids already handled: an id seen once is never queried or sealed again.
-// Kept as an open-addressing hash table inside one growing byte array (32 bytes a slot, half
-// full at most), never one object per id: a 10-million-file snapshot costs ~640 MB of flat
-// bytes at worst, not 10 million strings for the garbage collector to walk. Ids are keyed
-// HMACs, uniformly spread, so their first four bytes are the hash.
+// A set of chunk ids in memory: the recent part of a backup's refs (SnapshotRefs spills it to
+// sorted runs on disk past 2^19 ids) and a restore's distinct chunks (read-plan.ts). Kept as an
+// open-addressing hash table inside one growing byte array (32 bytes a slot, half full at most),
+// never one object per id: no strings for the garbage collector to walk. Ids are keyed HMACs,
+// uniformly spread, so their first four bytes are the hash.
 const ID = 32;
 const INITIAL_SLOTS = 1 << 12;
 
