@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import { CairnError, fromSystemError } from '../core/errors.ts';
 import type { TreeNode } from '../core/tree.ts';
 import { INDEX_BATCH, type IndexEntryWire } from '../protocol/control.ts';
+import { REFS_RUN_PREFIX } from './backup/ref-runs.ts';
 
 /** Bytes of lines gathered before one write. */
 const FLUSH_BYTES = 256 * 1024;
@@ -114,7 +115,7 @@ export class IndexSpool {
   }
 }
 
-/** Removes spool files a crashed run left in `tmpDir` (called when the agent starts). */
+/** Removes spool files and spilled refs runs a crashed run left in `tmpDir` (called when the agent starts). */
 export function removeStaleSpools(tmpDir: string): void {
   let names: string[];
   try {
@@ -122,5 +123,5 @@ export function removeStaleSpools(tmpDir: string): void {
   } catch {
     return; // no tmp folder yet: nothing left behind
   }
-  for (const name of names) if (name.startsWith(SPOOL_PREFIX)) fs.rmSync(join(tmpDir, name), { force: true });
+  for (const name of names) if (name.startsWith(SPOOL_PREFIX) || name.startsWith(REFS_RUN_PREFIX)) fs.rmSync(join(tmpDir, name), { force: true });
 }

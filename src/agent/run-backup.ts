@@ -136,6 +136,7 @@ export async function runBackup(params: BackupParams, ctx: RunContext): Promise<
         forceRead: params.forceRead,
         bwlimit: params.bwlimit,
         workers: ctx.workers,
+        tmpDir: ctx.tmpDir,
         exclude: excludeMatcher(params.excludes),
         oneFileSystem: params.oneFileSystem,
         excludeCaches: params.excludeCaches,

@@ -5,7 +5,7 @@ import { BLOB_SNAPSHOT, openBlob, sealBlob } from '../core/blob.ts';
 import { CairnError } from '../core/errors.ts';
 import type { VaultKeys } from '../core/keys.ts';
 import { decodeSnapshot, encodeSnapshot, type SnapshotRecord } from '../core/snapshot.ts';
-import type { StorageClient } from './storage-client.ts';
+import type { StorageClient, StreamedRefs } from './storage-client.ts';
 
 const SNAPSHOT_ID = /^[0-9a-f]{64}$/;
 const LOAD_CONCURRENCY = 8;
@@ -20,8 +20,8 @@ export async function saveSnapshot(
   vault: string,
   keys: VaultKeys,
   record: SnapshotRecord,
-  /** every referenced chunk id, sorted and unique, concatenated (`encodeRefs` makes one) */
-  refs: Buffer,
+  /** every referenced chunk id, sorted and unique, concatenated (`encodeRefs` makes one) or streamed */
+  refs: Buffer | StreamedRefs,
 ): Promise<void> {
   const sealed = sealBlob(keys, BLOB_SNAPSHOT, blobIdOf(record.id), encodeSnapshot(record));
   await client.putSnapshot(vault, record.id, sealed, refs);

@@ -59,7 +59,8 @@ export type StorageClientOptions = {
 /** The header the grant goes in (storage/authorize.ts reads it). */
 const GRANT_HEADER = 'cairn-grant';
 
-type Body = { buffers: readonly Buffer[]; length: number };
+/** `buffers` may be a one-shot generator (a streamed snapshot's refs): then send it with retry: false. */
+type Body = { buffers: Iterable<Buffer>; length: number };
 /**
  * Paces an upload's body (a run's --bwlimit, backup/rate-limiter.ts): the body goes out in slices
  * of at most `sliceBytes`, each once `take` resolves; a rejected take ends the request with its reason.
@@ -251,17 +252,26 @@ export class StorageClient {
         }
       };
       const writeBody = async () => {
+        let written = 0;
         for (const buf of opts.body?.buffers ?? []) {
           if (answered || req.destroyed) return; // the server answered early (an error): stop sending
+          written += buf.length;
           await (opts.pace ? writePaced(buf, opts.pace) : write(buf));
         }
         if (answered || req.destroyed) return;
+        if (opts.body && written !== opts.body.length) throw new CairnError('E_INTERNAL', `${method} ${path}: body of ${written} bytes, ${opts.body.length} announced`);
         ended = true;
         req.end();
         if (opts.body) this.#options.sent?.(opts.body.length);
       };
-      if (opts.body && opts.expectContinue) req.once('continue', () => void writeBody());
-      else void writeBody();
+      // a body generator that fails (a spilled refs file unreadable) ends the request with its error
+      const sendBody = () =>
+        void writeBody().catch((e: unknown) => {
+          req.destroy();
+          reject(e);
+        });
+      if (opts.body && opts.expectContinue) req.once('continue', sendBody);
+      else sendBody();
     });
     if ((res.statusCode ?? 500) < 300) return res;
     throw await this.#errorFrom(res);
@@ -405,11 +415,15 @@ export class StorageClient {
     return bytes;
   }
 
-  /** Stores a snapshot: its sealed record and its refs (sorted unique 32-byte ids, one buffer or several). */
-  async putSnapshot(vault: string, id: string, sealedRecord: Buffer, refs: Buffer | readonly Buffer[]): Promise<void> {
-    const refBuffers = Buffer.isBuffer(refs) ? [refs] : refs;
-    const buffers = [snapshotUploadHeader(sealedRecord.length), sealedRecord, ...refBuffers];
-    const length = buffers.reduce((n, b) => n + b.length, 0);
+  /**
+   * Stores a snapshot: its sealed record and its refs (sorted unique 32-byte ids, one buffer or
+   * several, or `count` ids streamed from an iterable as the upload goes: never all in memory).
+   */
+  async putSnapshot(vault: string, id: string, sealedRecord: Buffer, refs: Buffer | readonly Buffer[] | StreamedRefs): Promise<void> {
+    const head = [snapshotUploadHeader(sealedRecord.length), sealedRecord];
+    const stream = 'slices' in refs ? refs : { count: listedBytes(refs) / ID_SIZE, slices: Buffer.isBuffer(refs) ? [refs] : refs };
+    const buffers = concatIterables(head, stream.slices);
+    const length = head[0]!.length + sealedRecord.length + stream.count * ID_SIZE;
     const res = await this.#send('PUT', paths.snapshot(vault, id), { body: { buffers, length }, expectContinue: true, retry: false });
     res.resume();
   }
@@ -422,9 +436,10 @@ export class StorageClient {
     return parseSnapshotAnswer(await this.#json('GET', paths.snapshot(vault, id)));
   }
 
+  /** The whole refs list in memory (tests and tools: a backup never reads it back). */
   async getSnapshotRefs(vault: string, id: string): Promise<Buffer> {
     const res = await this.#send('GET', paths.snapshotRefs(vault, id));
-    return readAll(res, LIMITS.snapshotRefs * ID_SIZE, this.#label);
+    return readAll(res, Number(res.headers['content-length'] ?? 0), this.#label);
   }
 
   async scrub(vault: string): Promise<ScrubReport> {
@@ -453,4 +468,15 @@ export class StorageClient {
     }
     return times;
   }
+}
+
+/** A snapshot's refs handed out in slices as the upload goes, `count` ids in all. */
+export type StreamedRefs = { count: number; slices: Iterable<Buffer> };
+
+function listedBytes(refs: Buffer | readonly Buffer[]): number {
+  return Buffer.isBuffer(refs) ? refs.length : refs.reduce((n, b) => n + b.length, 0);
+}
+
+function* concatIterables(...parts: Iterable<Buffer>[]): Generator<Buffer> {
+  for (const part of parts) yield* part;
 }

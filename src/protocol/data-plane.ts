@@ -5,7 +5,7 @@ import { type ChunkerParams, checkChunkerParams } from '../core/chunker.ts';
 import { CairnError } from '../core/errors.ts';
 import { type KeyFile, parseKeyFile } from '../core/keys.ts';
 import { MAX_PACK_SIZE } from '../core/pack.ts';
-import { testCount, testDuration } from '../core/test-settings.ts';
+import { testDuration } from '../core/test-settings.ts';
 
 export const ID_SIZE = 32;
 
@@ -32,18 +32,7 @@ export const LIMITS = {
   jsonBytes: 1024 * 1024,
   /** sealed snapshot record inside PUT …/snapshots/:id */
   snapshotRecordBytes: 1024 * 1024,
-  /** refs inside PUT …/snapshots/:id (streamed to disk, never held whole) */
-  snapshotRefs: 16 * 1024 * 1024,
 } as const;
-
-/**
- * The most chunk ids one snapshot may reference, as the agent (which stops a backup as soon as it
- * would pass it, before uploading more) and the storage server (which refuses a longer list) see
- * it: LIMITS.snapshotRefs, lowered in tests by CAIRN_TEST_SNAPSHOT_REFS_MAX.
- */
-export function snapshotRefsMax(): number {
-  return Math.min(testCount('SNAPSHOT_REFS_MAX', LIMITS.snapshotRefs), LIMITS.snapshotRefs);
-}
 
 /** `nettest`: the discard and ping routes of `net test`, which touch no vault */
 export type Op = 'read' | 'write' | 'admin' | 'nettest';

@@ -9,7 +9,7 @@ import { link, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promise
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { CairnError, fromSystemError } from '../core/errors.ts';
-import { ID_SIZE, LIMITS, SNAPSHOT_HEADER, snapshotRefsMax } from '../protocol/data-plane.ts';
+import { ID_SIZE, LIMITS, SNAPSHOT_HEADER } from '../protocol/data-plane.ts';
 import { fsyncDir, renameDurable, TempFileSink, tempPath } from '../core/durable-fs.ts';
 import { consumeBody } from './http-io.ts';
 import type { Vault } from './vault-store.ts';
@@ -42,7 +42,6 @@ export class SnapshotUploadParser {
   #partial = Buffer.alloc(0); // an id split across chunks
   #last: Buffer | undefined;
   #batch: Buffer[] = [];
-  readonly #refsMax = snapshotRefsMax();
   refCount = 0;
 
   constructor(vault: Vault, lacking: (id: Buffer) => CairnError) {
@@ -85,8 +84,8 @@ export class SnapshotUploadParser {
         throw new CairnError('E_BAD_REQUEST', `snapshot refs are not sorted and unique at id ${this.refCount}`);
       this.#last = Buffer.from(id);
       this.#batch.push(this.#last);
-      if (++this.refCount > this.#refsMax)
-        throw new CairnError('E_TOO_LARGE', `snapshot names more than ${this.#refsMax} chunks`);
+      // no cap on the count: every id must be unique and held by the vault, which bounds it
+      this.refCount++;
       if (this.#batch.length >= REFS_CHECK_BATCH) this.#flushBatch();
     }
     this.#partial = Buffer.from(data.subarray(whole));

@@ -15,6 +15,7 @@ import { availableParallelism } from 'node:os';
 import type { ChunkerParams } from '../../core/chunker.ts';
 import { gearTable } from '../../core/chunker.ts';
 import type { VaultKeys } from '../../core/keys.ts';
+import { testCount } from '../../core/test-settings.ts';
 import { newSnapshotId, type SnapshotRecord } from '../../core/snapshot.ts';
 import type { TreeNode } from '../../core/tree.ts';
 import { ScanRules, type ScanSettings } from '../scan-rules.ts';
@@ -26,12 +27,12 @@ import { WorkerPool } from '../worker-pool.ts';
 import { ArenaPool } from './arena-pool.ts';
 import { BlobSealer } from './blob-sealer.ts';
 import type { ChunkerWorkerData, WorkerResult, WorkerTask } from './chunk-messages.ts';
-import { ChunkSet } from './chunk-set.ts';
 import { DedupBatcher } from './dedup-batcher.ts';
 import { FileSaver, type FileSaverStats } from './file-saver.ts';
-import { PackUploader } from './pack-uploader.ts';
+import { DEFAULT_PACK_SIZE, PackUploader } from './pack-uploader.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { ReferenceTrees } from './reference-trees.ts';
+import { SnapshotRefs } from './snapshot-refs.ts';
 import { TreeSaver } from './tree-saver.ts';
 import { TreeWalker, type WalkCounters } from './tree-walker.ts';
 
@@ -69,6 +70,8 @@ export type BackupOptions = ScanSettings & {
   bwlimit?: number;
   /** aborts the backup (a canceled run): the walk stops and no snapshot is saved */
   signal?: AbortSignal;
+  /** where the snapshot's refs spill sorted runs past what memory keeps (the agent's run temp dir); default: the OS's */
+  tmpDir?: string;
   /** tuning (tests, benchmarks): bytes of file one task may read, and arenas in flight */
   segmentBytes?: number;
   arenas?: number;
@@ -106,7 +109,7 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
   const arenas = new ArenaPool(segment + chunker.max, opts.arenas ?? workers + ARENAS_BEYOND_WORKERS);
   const workerData: ChunkerWorkerData = { keys, chunker, arenas: arenas.buffers };
   const pool = new WorkerPool<WorkerTask, WorkerResult>(WORKER_ENTRY, { size: workers, workerData });
-  const referenced = new ChunkSet();
+  const referenced = new SnapshotRefs({ tmpDir: opts.tmpDir });
   const dedup = new DedupBatcher((ids) => client.missing(vault, ids));
   const pace = opts.bwlimit === undefined ? undefined : new RateLimiter(opts.bwlimit, { signal: opts.signal });
   let bytesSent = 0;
@@ -125,7 +128,8 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
       await client.postPack(vault, buffers, size, counting);
       bytesSent += Math.max(0, size - counted);
     },
-    { targetSize: opts.packSize, maxInFlight: PACKS_IN_FLIGHT },
+    // CAIRN_TEST_PACK_BYTES: a small pack target, so a test reaches the packs' memory ceiling at a small size
+    { targetSize: opts.packSize ?? testCount('PACK_BYTES', DEFAULT_PACK_SIZE), maxInFlight: PACKS_IN_FLIGHT },
   );
   const sealer = new BlobSealer({ keys, pool, dedup, uploader, referenced, arenas });
   const fileSaver = new FileSaver({ pool, sealer, arenas, chunker, warnings, stats: readStats });
@@ -188,11 +192,12 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
       ...(opts.parent ? { parent: opts.parent.id } : {}),
       summary: counts(),
     };
-    await saveSnapshot(client, vault, keys, snapshot, referenced.sortedRefs());
+    await saveSnapshot(client, vault, keys, snapshot, { count: referenced.size, slices: referenced.sorted() });
     onProgress?.(progress());
     return { snapshot, warnings: kept, largeSkipped: rules.largeSkipped };
   } finally {
     if (ticker) clearInterval(ticker);
+    referenced.close();
     await pool.close();
   }
 }

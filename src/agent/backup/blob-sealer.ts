@@ -4,34 +4,28 @@
 // sealed: data chunks by a worker (their bytes never come back to the main thread), tree chunks
 // here (small). Sealed blobs go to the PackUploader. All of this runs behind the scan; drain()
 // waits for it and reports the first failure.
-// Every id is counted here as it is first seen, before it is queried or sealed: an id that would
-// take the snapshot past the refs cap (snapshotRefsMax) fails the backup at once, and nothing
-// sealed after that goes to the uploader, so the run never fails for this after its upload.
+// Every id is recorded here as it is first seen, before it is queried or sealed (SnapshotRefs:
+// bounded memory, exact, so an id waiting in an unsent pack is never sealed twice).
 import { BLOB_DATA, BLOB_TREE, sealBlob } from '../../core/blob.ts';
-import { CairnError } from '../../core/errors.ts';
 import type { VaultKeys } from '../../core/keys.ts';
-import { snapshotRefsMax } from '../../protocol/data-plane.ts';
 import type { WorkerPool } from '../worker-pool.ts';
 import type { ArenaPool } from './arena-pool.ts';
 import type { ChunkResult, SealResult, WorkerResult, WorkerTask } from './chunk-messages.ts';
-import type { ChunkSet } from './chunk-set.ts';
 import type { DedupBatcher } from './dedup-batcher.ts';
 import type { PackUploader } from './pack-uploader.ts';
+import type { SnapshotRefs } from './snapshot-refs.ts';
 
 export type BlobSealerDeps = {
   keys: VaultKeys;
   pool: WorkerPool<WorkerTask, WorkerResult>;
   dedup: DedupBatcher;
   uploader: PackUploader;
-  referenced: ChunkSet;
+  referenced: SnapshotRefs;
   arenas: ArenaPool;
-  /** the most ids the snapshot may reference; default snapshotRefsMax() */
-  refsMax?: number;
 };
 
 export class BlobSealer {
   #d: BlobSealerDeps;
-  readonly #refsMax: number;
   #pending = new Set<Promise<void>>();
   #failure: unknown;
   /** chunks sealed and handed to the uploader */
@@ -39,7 +33,6 @@ export class BlobSealer {
 
   constructor(deps: BlobSealerDeps) {
     this.#d = deps;
-    this.#refsMax = deps.refsMax ?? snapshotRefsMax();
   }
 
   get failed(): boolean {
@@ -89,19 +82,16 @@ export class BlobSealer {
     this.throwIfFailed();
   }
 
-  /** Adds the id to the snapshot's refs (true when new), or fails the backup past the cap. */
+  /** Adds the id to the snapshot's refs: true when new (to be queried and maybe sealed). */
   #reference(id: Buffer): boolean {
-    const added = this.#d.referenced.add(id);
-    if (added && this.#d.referenced.size > this.#refsMax) {
-      const e = new CairnError(
-        'E_TOO_LARGE',
-        `this backup references more than ${this.#refsMax} chunks (${this.#d.referenced.size} so far), the most one snapshot can hold: stopped before uploading more; split the paths over several jobs`,
-      );
+    try {
+      return this.#d.referenced.add(id);
+    } catch (e) {
+      // a spill that failed (disk full): the backup stops here
       this.#failure ??= e;
       this.#d.arenas.fail(e);
       throw e;
     }
-    return added;
   }
 
   #track(work: Promise<void>): void {

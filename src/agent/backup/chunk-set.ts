@@ -1,9 +1,8 @@
-// The set of chunk ids a snapshot references (data and tree chunks, read or reused). It doubles
-// as the run's memory of ids already handled: an id seen once is never queried or sealed again.
-// Kept as an open-addressing hash table inside one growing byte array (32 bytes a slot, half
-// full at most), never one object per id: a 10-million-file snapshot costs ~640 MB of flat
-// bytes at worst, not 10 million strings for the garbage collector to walk. Ids are keyed
-// HMACs, uniformly spread, so their first four bytes are the hash.
+// A set of chunk ids in memory: the recent part of a backup's refs (SnapshotRefs spills it to
+// sorted runs on disk past 2^19 ids) and a restore's distinct chunks (read-plan.ts). Kept as an
+// open-addressing hash table inside one growing byte array (32 bytes a slot, half full at most),
+// never one object per id: no strings for the garbage collector to walk. Ids are keyed HMACs,
+// uniformly spread, so their first four bytes are the hash.
 const ID = 32;
 const INITIAL_SLOTS = 1 << 12;
 
@@ -21,6 +20,12 @@ export class ChunkSet {
     return this.#used[this.#find(id)] === 1;
   }
 
+  /** Forgets every id, keeping the table's capacity (a spilled set refills the same bytes). */
+  clear(): void {
+    this.#used.fill(0);
+    this.#size = 0;
+  }
+
   /** Adds the id; returns false when it was already there. */
   add(id: Uint8Array): boolean {
     if (id.length !== ID) throw new RangeError('chunk id must be 32 bytes');
@@ -33,15 +38,18 @@ export class ChunkSet {
     return true;
   }
 
-  /** Every id, sorted by bytes, concatenated: the snapshot's refs (`core/snapshot.ts` format). */
-  sortedRefs(): Buffer {
+  /**
+   * Every id, sorted by bytes, concatenated: the snapshot's refs (`core/snapshot.ts` format). Into
+   * the start of `into` when given (a spilling caller reuses one buffer: no 16 MiB allocation each).
+   */
+  sortedRefs(into?: Buffer): Buffer {
     // Bucket by the first two bytes (a counting sort), then sort each small bucket.
     const counts = new Uint32Array(65537);
     for (let s = 0; s < this.#used.length; s++) {
       if (this.#used[s] === 1) counts[((this.#slots[s * ID]! << 8) | this.#slots[s * ID + 1]!) + 1]!++;
     }
     for (let b = 1; b < counts.length; b++) counts[b]! += counts[b - 1]!;
-    const out = Buffer.allocUnsafe(this.#size * ID);
+    const out = into && into.length >= this.#size * ID ? into.subarray(0, this.#size * ID) : Buffer.allocUnsafe(this.#size * ID);
     const next = counts.slice(0, 65536);
     for (let s = 0; s < this.#used.length; s++) {
       if (this.#used[s] !== 1) continue;
@@ -49,14 +57,20 @@ export class ChunkSet {
       out.set(this.#slots.subarray(s * ID, s * ID + ID), next[bucket]! * ID);
       next[bucket]!++;
     }
+    // each bucket holds a few ids (spilled sets stay under 2^19: ~8): insertion sort in place,
+    // no object per id
+    const held = Buffer.allocUnsafe(ID);
     for (let b = 0; b < 65536; b++) {
       const from = counts[b]!;
       const to = counts[b + 1]!;
-      if (to - from < 2) continue;
-      const ids = [];
-      for (let i = from; i < to; i++) ids.push(Buffer.from(out.subarray(i * ID, i * ID + ID)));
-      ids.sort(Buffer.compare);
-      ids.forEach((id, k) => id.copy(out, (from + k) * ID));
+      for (let i = from + 1; i < to; i++) {
+        if (out.compare(out, (i - 1) * ID, i * ID, i * ID, i * ID + ID) >= 0) continue;
+        out.copy(held, 0, i * ID, i * ID + ID);
+        let j = i;
+        while (j > from && out.compare(held, 0, ID, (j - 1) * ID, j * ID) > 0) j--;
+        out.copy(out, (j + 1) * ID, j * ID, i * ID);
+        held.copy(out, j * ID);
+      }
     }
     return out;
   }

@@ -14,7 +14,7 @@ import { WorkerPool } from '../worker-pool.ts';
 import { ArenaPool } from './arena-pool.ts';
 import { BlobSealer } from './blob-sealer.ts';
 import type { WorkerResult, WorkerTask } from './chunk-messages.ts';
-import { ChunkSet } from './chunk-set.ts';
+import { SnapshotRefs } from './snapshot-refs.ts';
 import { DedupBatcher } from './dedup-batcher.ts';
 import { FileSaver } from './file-saver.ts';
 import { PackUploader } from './pack-uploader.ts';
@@ -43,7 +43,7 @@ async function withSaver(
     pool,
     dedup: new DedupBatcher(async (ids) => ids),
     uploader,
-    referenced: new ChunkSet(),
+    referenced: new SnapshotRefs(),
     arenas,
   });
   const saver = new FileSaver({
@@ -144,7 +144,7 @@ test('a worker that dies fails the run instead of leaving it waiting', async () 
   });
   const uploader = new PackUploader(async () => {});
   const dedup = new DedupBatcher(async (ids) => ids);
-  const sealer = new BlobSealer({ keys, pool, dedup, uploader, referenced: new ChunkSet(), arenas });
+  const sealer = new BlobSealer({ keys, pool, dedup, uploader, referenced: new SnapshotRefs(), arenas });
   const saver = new FileSaver({ pool, sealer, arenas, chunker, warnings: [], stats: { bytesRead: 0, filesChanged: 0 } });
   const path = join(dir, 'some');
   writeFileSync(path, 'x');

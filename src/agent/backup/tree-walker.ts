@@ -28,6 +28,7 @@ import {
 } from '../scan.ts';
 import type { ScanRules } from '../scan-rules.ts';
 import type { BlobSealer } from './blob-sealer.ts';
+import { HardLinks } from './hard-links.ts';
 import type { FileSaver } from './file-saver.ts';
 import type { ReferenceTrees } from './reference-trees.ts';
 import type { TreeSaver } from './tree-saver.ts';
@@ -102,8 +103,8 @@ export type TreeWalkerDeps = {
 
 export class TreeWalker {
   #d: TreeWalkerDeps;
-  /** first path seen of each multiply-linked file ("dev:ino" → path relative to '/') */
-  #hardlinks = new Map<string, Buffer>();
+  /** first path seen of each multiply-linked file, until its other names are seen */
+  #hardlinks: HardLinks;
   #failure: unknown;
   /** extended attributes, read per directory for the entries the walk keeps */
   #xattrs: XattrReader;
@@ -111,6 +112,7 @@ export class TreeWalker {
   constructor(deps: TreeWalkerDeps) {
     this.#d = deps;
     this.#xattrs = new XattrReader(deps.warnings);
+    this.#hardlinks = new HardLinks(deps.warnings);
   }
 
   /** Walks every requested path; resolves when the walk is over, with the root tree's ids to come. */
@@ -317,15 +319,13 @@ export class TreeWalker {
     }
     counters.files++;
     if (e.stat.nlink > 1n) {
-      const key = `${e.stat.dev}:${e.stat.ino}`;
-      const first = this.#hardlinks.get(key);
+      const first = this.#hardlinks.see(e.stat, e.path);
       if (first) {
         node.type = 'hardlink';
         node.target = first;
         col.add(node);
         return;
       }
-      this.#hardlinks.set(key, e.path.subarray(1));
     }
     if (!this.#d.forceRead && unchangedSince(ref, e.stat)) {
       node.chunks = ref!.chunks;
