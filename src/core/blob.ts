@@ -5,7 +5,7 @@
 // The salt travels with the blob and the AAD names only its own type and id, so a sealed blob can
 // move between packs without keys. Opening re-derives the id from the payload for data and tree
 // blobs, so a blob that decrypts but is not what its id says is refused too. openBlobAsync does
-// the same with the slow steps in libuv's pool (zlib's asynchronous zstd, WebCrypto's HMAC), for
+// the same in libuv's pool (WebCrypto for AES-GCM and the HMAC, zlib's asynchronous zstd), for
 // callers that would otherwise need a thread of their own.
 import {
   createCipheriv,
@@ -86,24 +86,20 @@ const authFailed = (cause: unknown) =>
   new CairnError('E_CORRUPT', 'blob failed authentication (wrong key, or altered or truncated data)', { cause });
 const idMismatch = () => new CairnError('E_CORRUPT', 'blob content does not match its id');
 
-/** AES-GCM open of a sealed blob: its plaintext (flag byte and payload); E_CORRUPT when the tag does not match. */
-function decrypt(keys: VaultKeys, type: BlobType, id: Uint8Array, sealed: Uint8Array, salt: Uint8Array, nonce: Uint8Array): Buffer {
+/** Authenticates, decrypts, decompresses, and re-checks HMAC(idKey, plain) == id. E_CORRUPT otherwise. */
+export function openBlob(keys: VaultKeys, type: BlobType, id: Uint8Array, sealed: Uint8Array): Buffer {
+  const { salt, nonce } = sealedHeader(id, sealed);
+  let plaintext: Buffer;
   try {
     const decipher = createDecipheriv('aes-256-gcm', subkey(keys.encKey, salt), nonce);
     decipher.setAAD(associatedData(type, id));
     decipher.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE));
     const body = decipher.update(sealed.subarray(HEADER_SIZE, sealed.length - TAG_SIZE));
     decipher.final(); // throws when the tag does not match
-    return body;
+    plaintext = body;
   } catch (e) {
     throw authFailed(e);
   }
-}
-
-/** Authenticates, decrypts, decompresses, and re-checks HMAC(idKey, plain) == id. E_CORRUPT otherwise. */
-export function openBlob(keys: VaultKeys, type: BlobType, id: Uint8Array, sealed: Uint8Array): Buffer {
-  const { salt, nonce } = sealedHeader(id, sealed);
-  const plaintext = decrypt(keys, type, id, sealed, salt, nonce);
   const payload = decompress(plaintext[0]!, plaintext.subarray(1));
   if (type !== BLOB_SNAPSHOT) {
     const actual = createHmac('sha256', keyObjectOf(keys.idKey)).update(payload).digest();
@@ -126,11 +122,18 @@ function hmacKeyOf(idKey: Buffer): Promise<WebKey> {
   return key;
 }
 
-/** openBlob with zstd and the HMAC in libuv's pool: the same checks, the same E_CORRUPT. */
+/** openBlob in libuv's pool: the same checks, the same E_CORRUPT. */
 export async function openBlobAsync(keys: VaultKeys, type: BlobType, id: Uint8Array, sealed: Uint8Array): Promise<Buffer> {
   const { salt, nonce } = sealedHeader(id, sealed);
-  // AES-GCM in the caller's thread: at 2–4 GB/s it costs a third of WebCrypto's copies and set-up
-  const plaintext = decrypt(keys, type, id, sealed, salt, nonce);
+  let plaintext: Buffer;
+  try {
+    const key = await subtle.importKey('raw', subkey(keys.encKey, salt), 'AES-GCM', false, ['decrypt']);
+    // WebCrypto takes ciphertext || tag, which is the sealed blob after its header
+    const aes = { name: 'AES-GCM', iv: nonce, additionalData: associatedData(type, id), tagLength: 128 };
+    plaintext = Buffer.from(await subtle.decrypt(aes, key, sealed.subarray(HEADER_SIZE)));
+  } catch (e) {
+    throw authFailed(e);
+  }
   const payload = await decompressAsync(plaintext[0]!, plaintext.subarray(1));
   if (type !== BLOB_SNAPSHOT) {
     const actual = Buffer.from(await subtle.sign('HMAC', await hmacKeyOf(keys.idKey), payload));

@@ -1,8 +1,8 @@
 // The CPU-heavy middle of a restore (and of a verify's data check): each sealed blob, as it
-// streams in, is authenticated and decrypted (AES-GCM, on this thread: a few GB/s), decompressed
-// (zstd through zlib's asynchronous call) and checked against its id (HMAC through WebCrypto),
-// those two in libuv's thread pool (openBlobAsync); the plaintext, a hole (all zeros) or the
-// error goes to the chunk's users. No worker isolates: each one cost ~40 MiB of heap and, above all, let
+// streams in, is authenticated and decrypted (AES-GCM through WebCrypto), decompressed (zstd
+// through zlib's asynchronous call) and checked against its id (HMAC through WebCrypto), every
+// step in libuv's thread pool (openBlobAsync); the plaintext, a hole (all zeros) or the error goes
+// to the chunk's users. No worker isolates: each one cost ~40 MiB of heap and, above all, let
 // ~64 MiB of dead buffers wait for its own garbage collector (a restore's peak RSS went from
 // 370–400 MiB to 230–250 MiB without them; docs/performance.md). Memory is bounded by the
 // sealed bytes being opened, how many blobs are open at once, and the write budget.
