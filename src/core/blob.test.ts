@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { BLOB_DATA, BLOB_SNAPSHOT, BLOB_TREE, openBlob, openBlobAsync, SEAL_OVERHEAD, sealBlob } from './blob.ts';
-import { compressIfWorth, decompress, decompressAsync } from './compress.ts';
+import { BLOB_DATA, BLOB_SNAPSHOT, BLOB_TREE, openBlob, SEAL_OVERHEAD, sealBlob } from './blob.ts';
+import { compressIfWorth, decompress } from './compress.ts';
 import { isCairnError } from './errors.ts';
 import { chunkId, generateVaultKeys } from './keys.ts';
 
@@ -13,15 +13,6 @@ const fixedKeys = {
 };
 const corrupt = (e: unknown) => isCairnError(e, 'E_CORRUPT');
 const text = Buffer.from('the quick brown fox jumps over the lazy dog\n'.repeat(20000));
-
-/** Copies of `sealed` with one bit flipped in the header, the middle and the tag, by offset. */
-function flipped(sealed: Buffer): [number, Buffer][] {
-  return [0, 1, 20, 40, sealed.length >> 1, sealed.length - 1].map((at) => {
-    const bad = Buffer.from(sealed);
-    bad[at]! ^= 0x10;
-    return [at, bad];
-  });
-}
 
 describe('compression', () => {
   it('stores random data raw and compresses text', () => {
@@ -78,7 +69,11 @@ describe('sealed blobs', () => {
     const plain = text.subarray(0, 100_000);
     const id = chunkId(keys, plain);
     const sealed = sealBlob(keys, BLOB_DATA, id, plain);
-    for (const [at, bad] of flipped(sealed)) assert.throws(() => openBlob(keys, BLOB_DATA, id, bad), corrupt, `flip at ${at}`);
+    for (const at of [0, 1, 20, 40, sealed.length >> 1, sealed.length - 1]) {
+      const bad = Buffer.from(sealed);
+      bad[at]! ^= 0x10;
+      assert.throws(() => openBlob(keys, BLOB_DATA, id, bad), corrupt, `flip at ${at}`);
+    }
     assert.throws(() => openBlob(generateVaultKeys(), BLOB_DATA, id, sealed), corrupt);
     assert.throws(() => openBlob(keys, BLOB_TREE, id, sealed), corrupt);
     assert.throws(() => openBlob(keys, BLOB_DATA, randomBytes(32), sealed), corrupt);
@@ -96,34 +91,6 @@ describe('sealed blobs', () => {
     const wrongId = chunkId(keys, Buffer.from('other content'));
     const sealed = sealBlob(keys, BLOB_DATA, wrongId, Buffer.from('content'));
     assert.throws(() => openBlob(keys, BLOB_DATA, wrongId, sealed), corrupt);
-  });
-
-  it('openBlobAsync (libuv\'s pool) opens what openBlob opens and refuses what it refuses, with E_CORRUPT', async () => {
-    const keys = generateVaultKeys();
-    for (const plain of [Buffer.alloc(0), randomBytes(100), randomBytes(300_000), text]) {
-      const id = chunkId(keys, plain);
-      for (const type of [BLOB_DATA, BLOB_TREE] as const) assert.deepEqual(await openBlobAsync(keys, type, id, sealBlob(keys, type, id, plain)), plain);
-    }
-    const name = randomBytes(32);
-    assert.equal((await openBlobAsync(keys, BLOB_SNAPSHOT, name, sealBlob(keys, BLOB_SNAPSHOT, name, Buffer.from('{}')))).toString(), '{}');
-    const plain = text.subarray(0, 100_000);
-    const id = chunkId(keys, plain);
-    const sealed = sealBlob(keys, BLOB_DATA, id, plain);
-    for (const [at, bad] of flipped(sealed)) await assert.rejects(openBlobAsync(keys, BLOB_DATA, id, bad), corrupt, `flip at ${at}`);
-    await assert.rejects(openBlobAsync(generateVaultKeys(), BLOB_DATA, id, sealed), corrupt);
-    await assert.rejects(openBlobAsync(keys, BLOB_TREE, id, sealed), corrupt);
-    await assert.rejects(openBlobAsync(keys, BLOB_DATA, randomBytes(32), sealed), corrupt);
-    for (const len of [0, 10, SEAL_OVERHEAD - 1, sealed.length - 1])
-      await assert.rejects(openBlobAsync(keys, BLOB_DATA, id, sealed.subarray(0, len)), corrupt, `truncated to ${len}`);
-    // authentic, but not the content its id names: the HMAC check refuses it
-    const wrongId = chunkId(keys, Buffer.from('other content'));
-    await assert.rejects(openBlobAsync(keys, BLOB_DATA, wrongId, sealBlob(keys, BLOB_DATA, wrongId, Buffer.from('content'))), /does not match its id/);
-    // the pool's zstd keeps decompress()'s limits and errors
-    const t = compressIfWorth(text);
-    assert.deepEqual(await decompressAsync(t.flag, t.bytes), text);
-    await assert.rejects(decompressAsync(t.flag, t.bytes, 1000), corrupt);
-    await assert.rejects(decompressAsync(7, t.bytes), corrupt);
-    await assert.rejects(decompressAsync(1, Buffer.from('not zstd at all')), corrupt);
   });
 
   it('is not deterministic: salt and nonce are fresh each time', () => {

@@ -4,9 +4,7 @@
 //   subkey    := HKDF-SHA256(encKey, salt, "cairn blob v1");  aad := type u8 || id[32]
 // The salt travels with the blob and the AAD names only its own type and id, so a sealed blob can
 // move between packs without keys. Opening re-derives the id from the payload for data and tree
-// blobs, so a blob that decrypts but is not what its id says is refused too. openBlobAsync does
-// the same in libuv's pool (WebCrypto for AES-GCM and the HMAC, zlib's asynchronous zstd), for
-// callers that would otherwise need a thread of their own.
+// blobs, so a blob that decrypts but is not what its id says is refused too.
 import {
   createCipheriv,
   createDecipheriv,
@@ -15,7 +13,7 @@ import {
   randomBytes,
   timingSafeEqual,
 } from 'node:crypto';
-import { compressIfWorth, decompress, decompressAsync } from './compress.ts';
+import { compressIfWorth, decompress } from './compress.ts';
 import { CairnError } from './errors.ts';
 import { keyObjectOf, type VaultKeys } from './keys.ts';
 
@@ -74,21 +72,13 @@ export function sealBlob(
   return out;
 }
 
-/** The salt and nonce of a sealed blob whose id and framing are sound; E_CORRUPT otherwise. */
-function sealedHeader(id: Uint8Array, sealed: Uint8Array): { salt: Uint8Array; nonce: Uint8Array } {
+/** Authenticates, decrypts, decompresses, and re-checks HMAC(idKey, plain) == id. E_CORRUPT otherwise. */
+export function openBlob(keys: VaultKeys, type: BlobType, id: Uint8Array, sealed: Uint8Array): Buffer {
   if (id.length !== 32) throw new CairnError('E_CORRUPT', 'blob id must be 32 bytes');
   if (sealed.length < SEAL_OVERHEAD) throw new CairnError('E_CORRUPT', 'sealed blob is truncated');
   if (sealed[0] !== VERSION) throw new CairnError('E_CORRUPT', `unknown sealed blob version ${sealed[0]}`);
-  return { salt: sealed.subarray(1, 1 + SALT_SIZE), nonce: sealed.subarray(1 + SALT_SIZE, HEADER_SIZE) };
-}
-
-const authFailed = (cause: unknown) =>
-  new CairnError('E_CORRUPT', 'blob failed authentication (wrong key, or altered or truncated data)', { cause });
-const idMismatch = () => new CairnError('E_CORRUPT', 'blob content does not match its id');
-
-/** Authenticates, decrypts, decompresses, and re-checks HMAC(idKey, plain) == id. E_CORRUPT otherwise. */
-export function openBlob(keys: VaultKeys, type: BlobType, id: Uint8Array, sealed: Uint8Array): Buffer {
-  const { salt, nonce } = sealedHeader(id, sealed);
+  const salt = sealed.subarray(1, 1 + SALT_SIZE);
+  const nonce = sealed.subarray(1 + SALT_SIZE, HEADER_SIZE);
   let plaintext: Buffer;
   try {
     const decipher = createDecipheriv('aes-256-gcm', subkey(keys.encKey, salt), nonce);
@@ -98,46 +88,18 @@ export function openBlob(keys: VaultKeys, type: BlobType, id: Uint8Array, sealed
     decipher.final(); // throws when the tag does not match
     plaintext = body;
   } catch (e) {
-    throw authFailed(e);
+    throw new CairnError(
+      'E_CORRUPT',
+      'blob failed authentication (wrong key, or altered or truncated data)',
+      {
+        cause: e,
+      },
+    );
   }
   const payload = decompress(plaintext[0]!, plaintext.subarray(1));
   if (type !== BLOB_SNAPSHOT) {
     const actual = createHmac('sha256', keyObjectOf(keys.idKey)).update(payload).digest();
-    if (!timingSafeEqual(actual, id)) throw idMismatch();
-  }
-  return payload;
-}
-
-const subtle = globalThis.crypto.subtle;
-type WebKey = Awaited<ReturnType<typeof subtle.importKey>>;
-/** The HMAC key per idKey, imported once. */
-const hmacKeys = new WeakMap<Buffer, Promise<WebKey>>();
-
-function hmacKeyOf(idKey: Buffer): Promise<WebKey> {
-  let key = hmacKeys.get(idKey);
-  if (!key) {
-    key = subtle.importKey('raw', idKey, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-    hmacKeys.set(idKey, key);
-  }
-  return key;
-}
-
-/** openBlob in libuv's pool: the same checks, the same E_CORRUPT. */
-export async function openBlobAsync(keys: VaultKeys, type: BlobType, id: Uint8Array, sealed: Uint8Array): Promise<Buffer> {
-  const { salt, nonce } = sealedHeader(id, sealed);
-  let plaintext: Buffer;
-  try {
-    const key = await subtle.importKey('raw', subkey(keys.encKey, salt), 'AES-GCM', false, ['decrypt']);
-    // WebCrypto takes ciphertext || tag, which is the sealed blob after its header
-    const aes = { name: 'AES-GCM', iv: nonce, additionalData: associatedData(type, id), tagLength: 128 };
-    plaintext = Buffer.from(await subtle.decrypt(aes, key, sealed.subarray(HEADER_SIZE)));
-  } catch (e) {
-    throw authFailed(e);
-  }
-  const payload = await decompressAsync(plaintext[0]!, plaintext.subarray(1));
-  if (type !== BLOB_SNAPSHOT) {
-    const actual = Buffer.from(await subtle.sign('HMAC', await hmacKeyOf(keys.idKey), payload));
-    if (!timingSafeEqual(actual, id)) throw idMismatch();
+    if (!timingSafeEqual(actual, id)) throw new CairnError('E_CORRUPT', 'blob content does not match its id');
   }
   return payload;
 }

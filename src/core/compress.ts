@@ -2,7 +2,7 @@
 // already-compressed data apart cheaply, so such chunks skip zstd entirely; otherwise the
 // compressed form is kept only when it is smaller. Decompression is bounded: a hostile or corrupt
 // frame cannot make us allocate more than the caller allows.
-import { constants, zstdCompressSync, zstdDecompress, zstdDecompressSync } from 'node:zlib';
+import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { CairnError } from './errors.ts';
 
 export const FLAG_RAW = 0;
@@ -49,21 +49,6 @@ export function decompress(flag: number, bytes: Uint8Array, maxLen = MAX_PLAIN_S
       cause: e,
     });
   }
-}
-
-/** decompress() run in libuv's pool (no thread of the caller's busy meanwhile); the same limits and errors. */
-export function decompressAsync(flag: number, bytes: Uint8Array, maxLen = MAX_PLAIN_SIZE): Promise<Buffer> {
-  const limit = Math.min(maxLen, MAX_PLAIN_SIZE);
-  if (flag !== FLAG_ZSTD) return Promise.resolve().then(() => decompress(flag, bytes, maxLen));
-  const size = frameContentSize(bytes);
-  if (size !== undefined && size > limit)
-    return Promise.reject(new CairnError('E_CORRUPT', `blob payload of ${size} bytes is larger than ${limit}`));
-  return new Promise((resolve, reject) => {
-    zstdDecompress(bytes, { maxOutputLength: limit, chunkSize: outputChunkSize(bytes.length, size) }, (e, out) => {
-      if (e) reject(new CairnError('E_CORRUPT', `blob payload does not decompress: ${e.message}`, { cause: e }));
-      else resolve(out);
-    });
-  });
 }
 
 /**

@@ -1,40 +1,44 @@
-// The CPU-heavy middle of a restore (and of a verify's data check): each sealed blob, as it
-// streams in, is authenticated and decrypted (AES-GCM through WebCrypto), decompressed (zstd
-// through zlib's asynchronous call) and checked against its id (HMAC through WebCrypto), every
-// step in libuv's thread pool (openBlobAsync); the plaintext, a hole (all zeros) or the error goes
-// to the chunk's users. No worker isolates: each one cost ~40 MiB of heap and, above all, let
-// ~64 MiB of dead buffers wait for its own garbage collector (a restore's peak RSS went from
-// 370–400 MiB to 230–250 MiB without them; docs/performance.md). Memory is bounded by the
-// sealed bytes being opened, how many blobs are open at once, and the write budget.
-import { BLOB_DATA, openBlobAsync } from '../../core/blob.ts';
+// The CPU-heavy middle of a restore: sealed blobs, as they stream in, are grouped into worker
+// tasks (small blobs travel together, a large one alone so its buffer is moved, not copied),
+// opened on the pool (open-worker.ts), and each plaintext, hole or error is handed to the chunk's
+// users. Memory is bounded by the sealed bytes out at the workers and by the write budget.
+import { CairnError, type ErrorCode } from '../../core/errors.ts';
 import type { VaultKeys } from '../../core/keys.ts';
+import { WorkerPool } from '../worker-pool.ts';
 import type { ChunkUse, Fetched } from './blob-fetcher.ts';
 import type { ChunkContent, WriteBudget } from './file-writer.ts';
+import type { OpenResult, OpenTask, OpenWorkerData } from './open-worker.ts';
 
-/** Sealed bytes being opened at once. */
+/** Sealed bytes grouped into one worker task. */
+const TASK_BYTES = 1024 * 1024;
+const TASK_BLOBS = 256;
+/** A blob this large travels alone. */
+const ALONE_BYTES = 256 * 1024;
+/** Sealed bytes handed to workers and not yet back. */
 const OPENING_BYTES = 16 * 1024 * 1024;
-/** Blobs being opened at once per `parallel` (each passes through the pool three times). */
-export const BLOBS_PER_THREAD = 4;
+const TASKS_PER_WORKER = 2;
 
 type SealedBlob<F> = Extract<Fetched<F>, { sealed: Uint8Array }>;
 
 export class ChunkOpener<F> {
-  private readonly keys: VaultKeys;
-  private readonly parallel: number;
+  private readonly pool: WorkerPool<OpenTask, OpenResult>;
   private readonly budget: WriteBudget;
   private readonly deliver: (uses: ChunkUse<F>[], content: ChunkContent) => void;
 
-  /** `parallel`: blobs opened at once (at least 1). */
   constructor(
     keys: VaultKeys,
-    parallel: number,
+    workers: number,
     budget: WriteBudget,
     deliver: (uses: ChunkUse<F>[], content: ChunkContent) => void,
   ) {
-    this.keys = keys;
-    this.parallel = Math.max(1, Math.floor(parallel));
+    const workerData: OpenWorkerData = keys;
+    this.pool = new WorkerPool(new URL('./open-worker.ts', import.meta.url), { size: workers, workerData });
     this.budget = budget;
     this.deliver = deliver;
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
   }
 
   /** Opens every fetched blob and delivers it; resolves when all have been delivered. */
@@ -42,45 +46,85 @@ export class ChunkOpener<F> {
     let opening = 0;
     let wake: (() => void) | undefined;
     const inFlight = new Set<Promise<void>>();
-    for await (const blob of blobs) {
-      if ('missing' in blob) {
-        this.deliver(blob.uses, { error: blob.missing });
-        continue;
-      }
-      const bytes = blob.sealed.length;
+    let group: SealedBlob<F>[] = [];
+    let groupBytes = 0;
+    const submit = () => {
+      const task = group;
+      const bytes = groupBytes;
+      group = [];
+      groupBytes = 0;
       opening += bytes;
-      const p = this.openOne(blob).finally(() => {
+      const p = this.openGroup(task).finally(() => {
         opening -= bytes;
         inFlight.delete(p);
         wake?.();
       });
       inFlight.add(p);
-      while (opening > OPENING_BYTES || inFlight.size >= this.parallel) {
+    };
+    for await (const blob of blobs) {
+      if ('missing' in blob) {
+        this.deliver(blob.uses, { error: blob.missing });
+        continue;
+      }
+      if (blob.sealed.length >= ALONE_BYTES && group.length) submit();
+      group.push(blob);
+      groupBytes += blob.sealed.length;
+      if (groupBytes < TASK_BYTES && group.length < TASK_BLOBS) continue;
+      submit();
+      while (opening > OPENING_BYTES || inFlight.size > this.pool.size * TASKS_PER_WORKER) {
         await new Promise<void>((resolve) => {
           wake = resolve;
         });
       }
       await this.budget.room();
     }
+    if (group.length) submit();
     while (inFlight.size) await Promise.all([...inFlight]);
   }
 
-  private async openOne(blob: SealedBlob<F>): Promise<void> {
-    let plain: Buffer;
-    try {
-      plain = await openBlobAsync(this.keys, BLOB_DATA, blob.id, blob.sealed);
-    } catch (e) {
-      this.deliver(blob.uses, { error: e });
-      return;
-    }
-    this.deliver(blob.uses, isAllZero(plain) ? { data: null, length: plain.length } : { data: plain, length: plain.length });
+  private async openGroup(blobs: SealedBlob<F>[]): Promise<void> {
+    const ids = new Uint8Array(new ArrayBuffer(blobs.length * 32));
+    blobs.forEach((b, i) => {
+      ids.set(b.id, i * 32);
+    });
+    const lengths = blobs.map((b) => b.sealed.length);
+    const sealed = sealedTogether(blobs);
+    const { buffers, outcomes } = await this.pool.run({ sealed, ids: ids.buffer, lengths }, [sealed, ids.buffer]);
+    outcomes.forEach((outcome, i) => {
+      const uses = blobs[i]!.uses;
+      if (typeof outcome === 'number') this.deliver(uses, { data: null, length: -1 - outcome });
+      else if ('code' in outcome)
+        this.deliver(uses, { error: new CairnError(outcome.code as ErrorCode, outcome.message) });
+      else
+        this.deliver(uses, {
+          data: Buffer.from(buffers[outcome.buffer]!, outcome.offset, outcome.length),
+          length: outcome.length,
+        });
+    });
   }
 }
 
-let zeros = Buffer.alloc(0);
-
-/** Almost every data chunk differs from zeros in its first bytes: the compare stops there. */
-function isAllZero(b: Buffer): boolean {
-  if (b.length > zeros.length) zeros = Buffer.alloc(Math.max(b.length, 4 << 20));
-  return b.equals(zeros.subarray(0, b.length));
+/**
+ * The group's sealed bytes in one buffer of their own, to be moved to a worker: a lone blob that
+ * already owns its buffer goes as it is; otherwise they are copied together.
+ */
+function sealedTogether<F>(blobs: SealedBlob<F>[]): ArrayBuffer {
+  const only = blobs.length === 1 ? blobs[0]!.sealed : undefined;
+  if (
+    only &&
+    only.byteOffset === 0 &&
+    only.buffer instanceof ArrayBuffer &&
+    only.byteLength === only.buffer.byteLength &&
+    only.length >= ALONE_BYTES
+  )
+    return only.buffer;
+  let total = 0;
+  for (const b of blobs) total += b.sealed.length;
+  const out = new Uint8Array(new ArrayBuffer(total));
+  let at = 0;
+  for (const b of blobs) {
+    out.set(b.sealed, at);
+    at += b.sealed.length;
+  }
+  return out.buffer;
 }

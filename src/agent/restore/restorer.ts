@@ -1,9 +1,9 @@
 // Restore: the backup pipeline backwards. The main thread walks the snapshot's trees depth-first
 // (one directory's entries in memory at a time), makes directories, symlinks, hard links and
 // special files as it goes, and streams the regular files' chunk ids into batched `blobs`
-// requests (blob-fetcher.ts). Sealed blobs are authenticated, decompressed and checked against
-// their ids in libuv's thread pool (chunk-opener.ts); the plaintexts are written at their
-// offsets (file-writer.ts). A file is renamed into place only when every chunk checked out;
+// requests (blob-fetcher.ts). Sealed blobs go to a worker pool to be authenticated, decompressed
+// and checked against their ids (chunk-opener.ts); the plaintexts come back and are written at
+// their offsets (file-writer.ts). A file is renamed into place only when every chunk checked out;
 // otherwise it is listed in `damaged` and the rest goes on. A directory gets its mode and times
 // once everything inside it is done (so deepest first); that is counted per directory, so memory
 // follows the pipeline's depth, not the snapshot's size. Extended attributes are set in batches
@@ -21,7 +21,7 @@ import type { TreeNode } from '../../core/tree.ts';
 import type { StorageClient } from '../storage-client.ts';
 import { loadTrees } from '../tree-store.ts';
 import { batchChunks, type ChunkUse, fetchBatches, RESTORE_BATCH_LIMITS } from './blob-fetcher.ts';
-import { BLOBS_PER_THREAD, ChunkOpener } from './chunk-opener.ts';
+import { ChunkOpener } from './chunk-opener.ts';
 import { type Conflict, type ConflictCounts, type ConflictPolicy, ConflictResolver, type Look } from './conflicts.ts';
 import { DIR_FDS, DirCache, type DirHandle, inode, lastName, type Placed } from './dir-handles.ts';
 import { FsSyncs, type SyncFs } from './dir-sync.ts';
@@ -44,7 +44,6 @@ export type RestoreOptions = {
   target: string;
   /** original absolute paths (file or subtree) to restore; default all */
   include?: string[];
-  /** blobs opened at once in libuv's pool: this × BLOBS_PER_THREAD (default the number of CPUs) */
   workers?: number;
   onProgress?: (p: { files: number; bytes: number; currentPath?: string }) => void;
   /** what to do where something exists already; default overwrite */
@@ -132,8 +131,7 @@ class Restorer {
       },
       this.root,
     );
-    const parallel = (opts.workers ?? os.availableParallelism()) * BLOBS_PER_THREAD;
-    this.opener = new ChunkOpener(opts.keys, parallel, this.budget, (uses, content) =>
+    this.opener = new ChunkOpener(opts.keys, opts.workers ?? os.availableParallelism(), this.budget, (uses, content) =>
       this.deliver(uses, content),
     );
   }
@@ -166,6 +164,7 @@ class Restorer {
       // descriptors still in use by a call in flight (a failed run) close when it settles
       this.dirs.close(rootDir.handle);
       this.fsSyncs.close();
+      await this.opener.close();
     }
     this.reportProgress(true);
     this.result.conflicts = this.conflicts.listed;

@@ -1,14 +1,14 @@
 // Verify at level `data`: every chunk the snapshot references is read back from the storage
 // server, authenticated, decrypted, decompressed and re-hashed against its id — the restore's
 // own pipeline (blob-fetcher.ts batches and streams the sealed blobs, chunk-opener.ts opens them
-// in libuv's pool and checks id = HMAC(plaintext)) with nothing written. A file is damaged
+// on the worker pool, which checks id = HMAC(plaintext)) with nothing written. A file is damaged
 // when any of its chunks is missing or fails its check; a tree that fails damages its subtree.
-// Memory is what the restore pipeline bounds: the requests ahead and the bytes being opened.
+// Memory is what the restore pipeline bounds: the requests ahead and the bytes at the workers.
 import os from 'node:os';
 import { isCairnError } from '../../core/errors.ts';
 import type { TreeNode } from '../../core/tree.ts';
 import { batchChunks, type ChunkUse, fetchBatches, RESTORE_BATCH_LIMITS } from '../restore/blob-fetcher.ts';
-import { BLOBS_PER_THREAD, ChunkOpener } from '../restore/chunk-opener.ts';
+import { ChunkOpener } from '../restore/chunk-opener.ts';
 import { type ChunkContent, WriteBudget } from '../restore/file-writer.ts';
 import { shortId, SnapshotWalker } from './snapshot-walk.ts';
 import type { VerifyInput } from './verify-tally.ts';
@@ -49,13 +49,16 @@ export async function checkData(input: VerifyInput): Promise<void> {
     }
   };
   // nothing is written: the budget only satisfies the opener's interface and never fills
-  const parallel = (input.workers ?? os.availableParallelism()) * BLOBS_PER_THREAD;
-  const opener = new ChunkOpener<FileCheck>(input.keys, parallel, new WriteBudget(1), deliver);
-  const batches = batchChunks(
-    filesToRead(walker, input),
-    (file) => ({ ids: file.node.chunks ?? [], size: file.node.size }),
-    RESTORE_BATCH_LIMITS,
-  );
-  await opener.openAll(fetchBatches(input.client, input.vault, batches, REQUESTS_AHEAD));
+  const opener = new ChunkOpener<FileCheck>(input.keys, input.workers ?? os.availableParallelism(), new WriteBudget(1), deliver);
+  try {
+    const batches = batchChunks(
+      filesToRead(walker, input),
+      (file) => ({ ids: file.node.chunks ?? [], size: file.node.size }),
+      RESTORE_BATCH_LIMITS,
+    );
+    await opener.openAll(fetchBatches(input.client, input.vault, batches, REQUESTS_AHEAD));
+  } finally {
+    await opener.close();
+  }
   tally.chunks += walker.treeChunks;
 }
