@@ -33,6 +33,14 @@ test('fills packs to the target, uploads them, flush sends the rest', async () =
   assert.equal(blobs, 25);
 });
 
+test('a pack also closes at its blob limit, however small the blobs', async () => {
+  const counts: number[] = [];
+  const up = new PackUploader(async (buffers) => void counts.push(parsePack(Buffer.concat(buffers)).length), { maxBlobs: 100 });
+  for (let i = 0; i < 250; i++) up.add(BLOB_DATA, randomBytes(32), sealedLike(100));
+  await up.flush();
+  assert.deepEqual(counts, [100, 100, 50]);
+});
+
 test('waitForRoom holds producers while uploads are slow; a failure surfaces', async () => {
   let release: () => void = () => {};
   const gate = new Promise<void>((r) => {

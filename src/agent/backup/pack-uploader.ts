@@ -8,13 +8,19 @@ import { PackBuilder } from '../../core/pack.ts';
 
 export type PackUpload = (buffers: Buffer[], size: number) => Promise<void>;
 
-export type PackUploaderOptions = { targetSize?: number; maxInFlight?: number };
+export type PackUploaderOptions = { targetSize?: number; maxInFlight?: number; maxBlobs?: number };
 
 export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
+/**
+ * A pack also closes at this many blobs: the builder keeps a few objects per blob (~750 B), so a
+ * 16 MiB pack of tiny files' blobs (~180,000 of them) would hold ~140 MiB of bookkeeping.
+ */
+export const DEFAULT_PACK_BLOBS = 16_384;
 
 export class PackUploader {
   #upload: PackUpload;
   #targetSize: number;
+  #maxBlobs: number;
   #maxInFlight: number;
   #builder = new PackBuilder({ hash: false });
   #queued: { buffers: Buffer[]; size: number }[] = [];
@@ -29,6 +35,7 @@ export class PackUploader {
   constructor(upload: PackUpload, options: PackUploaderOptions = {}) {
     this.#upload = upload;
     this.#targetSize = options.targetSize ?? DEFAULT_PACK_SIZE;
+    this.#maxBlobs = options.maxBlobs ?? DEFAULT_PACK_BLOBS;
     this.#maxInFlight = options.maxInFlight ?? 3;
   }
 
@@ -38,7 +45,7 @@ export class PackUploader {
     if (this.#builder.count > 0 && this.#builder.size + sealed.length > this.#targetSize * 2) this.#close();
     this.#builder.add(type, id, sealed);
     this.bytesNew += sealed.length;
-    if (this.#builder.size >= this.#targetSize) this.#close();
+    if (this.#builder.size >= this.#targetSize || this.#builder.count >= this.#maxBlobs) this.#close();
   }
 
   /** Resolves when fewer than maxInFlight packs wait for or are in upload. */
