@@ -5,7 +5,7 @@
 //
 //   node bench/run.ts [--data DIR] [--size-mb 1024] [--seed 1] [--runs 5]
 //                     [--tools cairn,restic,borg-lz4] [--out bench/out] [--keep-work]
-//                     [--repeat-loaded 2] [--idle-s 60]
+//                     [--repeat-loaded 2] [--settle-s 90] [--idle-s 60]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,6 +54,8 @@ interface Options {
   timeoutMs: number;
   /** how many times a run that started with the load average above LOADED_ABOVE is repeated */
   repeatLoaded: number;
+  /** seconds to wait, before each run, for the load average to fall to LOADED_ABOVE */
+  settleS: number;
   /** seconds to sample the client daemon's RSS after the last phase (0: skip) */
   idleS: number;
 }
@@ -74,6 +76,7 @@ function parseOptions(argv: string[]): Options {
       'keep-work': { type: 'boolean', default: false },
       'timeout-s': { type: 'string', default: '900' },
       'repeat-loaded': { type: 'string', default: '2' },
+      'settle-s': { type: 'string', default: '90' },
       'idle-s': { type: 'string', default: '60' },
     },
   });
@@ -91,6 +94,8 @@ function parseOptions(argv: string[]): Options {
   const repeatLoaded = Number(values['repeat-loaded']);
   if (!Number.isInteger(repeatLoaded) || repeatLoaded < 0)
     throw new Error('--repeat-loaded must be a whole number ≥ 0');
+  const settleS = Number(values['settle-s']);
+  if (!Number.isInteger(settleS) || settleS < 0) throw new Error('--settle-s must be a whole number of seconds ≥ 0');
   const idleS = Number(values['idle-s']);
   if (!(Number.isInteger(idleS) && idleS >= 0)) throw new Error('--idle-s must be a whole number of seconds (0 skips the idle wait)');
   return {
@@ -103,6 +108,7 @@ function parseOptions(argv: string[]): Options {
     keepWork: values['keep-work'],
     timeoutMs: timeoutS * 1000,
     repeatLoaded,
+    settleS,
     idleS,
   };
 }
@@ -302,6 +308,16 @@ const PHASE_NAMES: Record<Phase, string> = {
   restore: 'restore',
 };
 
+/**
+ * Waits up to `seconds` for the 1-minute load average to fall to LOADED_ABOVE (the previous run's
+ * own work decays from it in about a minute); answers the load average then.
+ */
+async function settled(seconds: number): Promise<number> {
+  const until = Date.now() + seconds * 1000;
+  while ((os.loadavg()[0] ?? 0) > LOADED_ABOVE && Date.now() < until) await new Promise((r) => setTimeout(r, 5000));
+  return os.loadavg()[0] ?? 0;
+}
+
 /** The 1-minute load average against the core count: other work on the machine skews timings. */
 function loadAverage(): string {
   return `${os.loadavg()[0]?.toFixed(2)} (${os.cpus().length} cores)`;
@@ -345,7 +361,7 @@ async function main(): Promise<number> {
     for (let attempt = 0; ; attempt++) {
       // a run that starts on a loaded machine is done again (all tools, so ratios stay paired);
       // the medians use the last attempt, the earlier ones stay in results.json marked superseded
-      const loadAtStart = os.loadavg()[0] ?? 0;
+      const loadAtStart = await settled(opts.settleS);
       const attemptRuns: RunRecord[] = [];
       for (const tool of order) {
         log(`run ${runNo}/${opts.runs}${attempt ? ` (repeat ${attempt})` : ''}: ${tool.name}, load ${loadAtStart.toFixed(2)}`);
