@@ -94,6 +94,9 @@ export function sendBytes(res: ServerResponse, status: number, body: Buffer): vo
   res.end(body);
 }
 
+/** SQLite's "database or disk is full": any index write on a full disk (the gc vouches of a `missing` answer, say). */
+const SQLITE_FULL = 13;
+
 /** An unread body up to this size is read and dropped after an error answer (the connection stays usable). */
 const DRAIN_LIMIT = 4 * 1024 * 1024;
 
@@ -103,7 +106,11 @@ const DRAIN_LIMIT = 4 * 1024 * 1024;
  */
 export function sendError(req: IncomingMessage, res: ServerResponse, e: unknown): void {
   const err =
-    e instanceof CairnError ? e : new CairnError('E_INTERNAL', `internal error: ${(e as Error)?.message ?? String(e)}`);
+    e instanceof CairnError
+      ? e
+      : (e as { errcode?: number })?.errcode === SQLITE_FULL
+        ? new CairnError('E_NO_SPACE', 'no space left on device (the storage server\'s index cannot grow)', { cause: e })
+        : new CairnError('E_INTERNAL', `internal error: ${(e as Error)?.message ?? String(e)}`);
   if (err.code === 'E_INTERNAL') process.stderr.write(`cairn storage: ${req.method} ${req.url}: ${(e as Error)?.stack ?? err.message}\n`);
   if (res.headersSent) {
     // Too late for a status: cut the answer short so the client sees a truncated body.
