@@ -13,7 +13,7 @@ import { connect } from 'node:tls';
 import { StorageClient } from '../src/agent/storage-client.ts';
 import { generateSelfSignedIdentity } from '../src/core/certificates.ts';
 import type { VaultConfig } from '../src/protocol/data-plane.ts';
-import { randomPack, rawRequest, rejectsWith, sha256, testVaultConfig, vaultState } from './support/storage-fixtures.ts';
+import { randomPack, rawRequest, rejectsWith, sha256, testVaultConfig, vaultUnchangedBy } from './support/storage-fixtures.ts';
 import { CAIRN_BIN, type StorageProcess, startStorage } from './support/storage-process.ts';
 
 describe('bad input: a clear error and nothing stored changes', () => {
@@ -22,11 +22,7 @@ describe('bad input: a clear error and nothing stored changes', () => {
   let config: VaultConfig;
   const vault = 'main';
 
-  async function unchangedBy(action: () => Promise<unknown>): Promise<void> {
-    const before = vaultState(server, vault);
-    await action();
-    assert.deepEqual(vaultState(server, vault), before, 'nothing stored may change');
-  }
+  const unchangedBy = (action: () => Promise<unknown>) => vaultUnchangedBy(server, vault, action);
 
   before(async () => {
     server = await startStorage();

@@ -22,7 +22,7 @@ import { initServer, type RunningServer, startServer } from '../src/server/serve
 import { VaultStore } from '../src/storage/vault-store.ts';
 import { runCairn } from './support/cli.ts';
 import { NO_BACKUP_SERVER_ENV, type TestAuthority, testAuthority, writeEnrolledStorage } from './support/part-fixtures.ts';
-import { randomPack, rejectsWith, testVaultConfig, vaultState } from './support/storage-fixtures.ts';
+import { randomPack, rejectsWith, testVaultConfig, vaultUnchangedBy } from './support/storage-fixtures.ts';
 import { CAIRN_BIN, type StorageProcess, startStorage } from './support/storage-process.ts';
 
 describe('storage server with a backup server: certificates and grants', () => {
@@ -52,11 +52,7 @@ describe('storage server with a backup server: certificates and grants', () => {
     return c;
   }
 
-  async function unchangedBy(action: () => Promise<unknown>): Promise<void> {
-    const before = vaultState(server, vault);
-    await action();
-    assert.deepEqual(vaultState(server, vault), before, 'a refused request may change nothing');
-  }
+  const unchangedBy = (action: () => Promise<unknown>) => vaultUnchangedBy(server, vault, action, 'a refused request may change nothing');
 
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'cairn-storage-grants-'));

@@ -7,7 +7,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { StorageClient } from '../src/agent/storage-client.ts';
-import { randomPack, rejectsWith, sha256, testVaultConfig, vaultState } from './support/storage-fixtures.ts';
+import { randomPack, rejectsWith, sha256, testVaultConfig, vaultState, vaultUnchangedBy } from './support/storage-fixtures.ts';
 import { type StorageProcess, startStorage } from './support/storage-process.ts';
 
 describe('server-named packs', () => {
@@ -15,11 +15,7 @@ describe('server-named packs', () => {
   let client: StorageClient;
   const vault = 'main';
 
-  async function unchangedBy(action: () => Promise<unknown>): Promise<void> {
-    const before = vaultState(server, vault);
-    await action();
-    assert.deepEqual(vaultState(server, vault), before, 'nothing stored may change');
-  }
+  const unchangedBy = (action: () => Promise<unknown>) => vaultUnchangedBy(server, vault, action);
 
   async function readBack(pack: ReturnType<typeof randomPack>, name: string): Promise<void> {
     const places = await client.locate(vault, pack.blobs.map((b) => b.id));

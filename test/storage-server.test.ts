@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { StorageClient } from '../src/agent/storage-client.ts';
 import { PackBuilder } from '../src/core/pack.ts';
 import type { VaultConfig } from '../src/protocol/data-plane.ts';
-import { randomPack, rejectsWith, testVaultConfig, vaultState } from './support/storage-fixtures.ts';
+import { randomPack, rejectsWith, testVaultConfig, vaultUnchangedBy } from './support/storage-fixtures.ts';
 import { type StorageProcess, startStorage } from './support/storage-process.ts';
 
 async function drain(blobs: AsyncIterable<unknown>): Promise<void> {
@@ -23,11 +23,7 @@ describe('storage server over TLS', () => {
   let config: VaultConfig;
   const vault = 'main';
 
-  async function unchangedBy(action: () => Promise<unknown>): Promise<void> {
-    const before = vaultState(server, vault);
-    await action();
-    assert.deepEqual(vaultState(server, vault), before, 'nothing stored may change');
-  }
+  const unchangedBy = (action: () => Promise<unknown>) => vaultUnchangedBy(server, vault, action);
 
   before(async () => {
     server = await startStorage();

@@ -48,6 +48,13 @@ export async function rejectsWith(p: Promise<unknown>, code: string, message: Re
 }
 
 /** What a vault holds: its files (tmp included, the SQLite files aside) and its index row counts. */
+/** Runs `action` and checks that what vault `vault` holds on disk did not change. */
+export async function vaultUnchangedBy(server: StorageProcess, vault: string, action: () => Promise<unknown>, message = 'nothing stored may change'): Promise<void> {
+  const before = vaultState(server, vault);
+  await action();
+  assert.deepEqual(vaultState(server, vault), before, message);
+}
+
 export function vaultState(server: StorageProcess, vault: string) {
   const dir = join(server.dataDir, 'vaults', vault);
   const files = readdirSync(dir, { recursive: true, withFileTypes: true })
