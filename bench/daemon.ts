@@ -63,9 +63,19 @@ export async function stopDaemon(child: ChildProcess): Promise<void> {
 
 /** Peak resident memory of a live process in KiB (Linux VmHWM), or null once it is gone. */
 export function peakRssOf(pid: number | undefined): number | null {
+  return statusKiB(pid, 'VmHWM');
+}
+
+/** Current resident memory of a live process in KiB (Linux VmRSS), or null once it is gone. */
+export function rssOf(pid: number | undefined): number | null {
+  return statusKiB(pid, 'VmRSS');
+}
+
+/** A `kB` field of /proc/PID/status, or null once the process is gone. */
+function statusKiB(pid: number | undefined, field: 'VmHWM' | 'VmRSS'): number | null {
   if (pid === undefined) return null;
   try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) : null;
   } catch {
     return null; // the process has exited: nothing to read

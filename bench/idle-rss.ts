@@ -1,9 +1,8 @@
 // What a client daemon (Cairn's agent) gives back once a run is over: its VmRSS sampled every
 // second for a while after the last phase. Reported as the value at the end of the wait and the
-// first second it was at or under the idle target (null when it never was). Also each daemon's
-// CPU seconds, read around each phase.
-import fs from 'node:fs';
+// first second it was at or under the idle target (null when it never was).
 import { setTimeout as sleep } from 'node:timers/promises';
+import { rssOf } from './daemon.ts';
 
 /** The idle target of issue 15: an agent at or under 120 MiB within 60 s of a run's end. */
 export const IDLE_TARGET_KIB = 120 * 1024;
@@ -18,16 +17,6 @@ export type IdleRss = {
   /** every sample, KiB, one a second from 0 */
   samplesKiB: (number | null)[];
 };
-
-/** Current resident memory of a live process in KiB (Linux VmRSS), or null once it is gone. */
-export function rssOf(pid: number): number | null {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null;
-  }
-}
 
 
 /** Samples `pid`'s VmRSS every second for `seconds` seconds (sample 0 at once). */
