@@ -9,6 +9,11 @@ import type { PackEntry } from '../core/pack.ts';
 /** SQLite's result code for "database or disk is full". */
 const SQLITE_FULL = 13;
 
+/** A node:sqlite error saying the database (its disk) is full. */
+export function isSqliteFull(e: unknown): boolean {
+  return (e as { errcode?: number } | undefined)?.errcode === SQLITE_FULL;
+}
+
 /** Ids per `IN (…)` statement: well under SQLite's parameter limit, big enough to amortize a call. */
 const BATCH = 500;
 
@@ -103,7 +108,7 @@ export class ChunkIndex {
     } catch (e) {
       // a failed COMMIT (a full disk, say) has already rolled back: a second ROLLBACK would hide why
       if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
-      if ((e as { errcode?: number }).errcode === SQLITE_FULL)
+      if (isSqliteFull(e))
         throw new CairnError('E_NO_SPACE', `indexing pack ${name}: no space left on device (the index cannot grow)`, { cause: e });
       throw new CairnError('E_INTERNAL', `indexing pack ${name}: ${(e as Error).message}`, { cause: e });
     }

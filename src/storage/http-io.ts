@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CairnError, httpStatusOf } from '../core/errors.ts';
 import type { ErrorBody } from '../protocol/data-plane.ts';
+import { isSqliteFull } from './chunk-index.ts';
 
 /** The declared body size, E_BAD_REQUEST when malformed, E_TOO_LARGE when above `max`. */
 export function declaredLength(req: IncomingMessage, max: number, what: string): number | undefined {
@@ -94,9 +95,6 @@ export function sendBytes(res: ServerResponse, status: number, body: Buffer): vo
   res.end(body);
 }
 
-/** SQLite's "database or disk is full": any index write on a full disk (the gc vouches of a `missing` answer, say). */
-const SQLITE_FULL = 13;
-
 /** An unread body up to this size is read and dropped after an error answer (the connection stays usable). */
 const DRAIN_LIMIT = 4 * 1024 * 1024;
 
@@ -108,7 +106,7 @@ export function sendError(req: IncomingMessage, res: ServerResponse, e: unknown)
   const err =
     e instanceof CairnError
       ? e
-      : (e as { errcode?: number })?.errcode === SQLITE_FULL
+      : isSqliteFull(e) // any index write on a full disk (the gc vouches of a `missing` answer, say)
         ? new CairnError('E_NO_SPACE', 'no space left on device (the storage server\'s index cannot grow)', { cause: e })
         : new CairnError('E_INTERNAL', `internal error: ${(e as Error)?.message ?? String(e)}`);
   if (err.code === 'E_INTERNAL') process.stderr.write(`cairn storage: ${req.method} ${req.url}: ${(e as Error)?.stack ?? err.message}\n`);
