@@ -237,7 +237,8 @@ describe('a restore racing a directory swapped for a symlink', () => {
       const canceling = new Proxy(client, {
         get(target, key, receiver) {
           const value = Reflect.get(target, key, receiver);
-          if (key !== 'getBlobs' || typeof value !== 'function') return value;
+          if (typeof value !== 'function') return value;
+          if (key !== 'getBlobs') return value.bind(target); // its private fields are the target's
           return (...args: unknown[]) => {
             if (++asked === 6) abort.abort(new Error('canceled by the test'));
             return value.apply(target, args);

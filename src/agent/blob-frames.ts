@@ -26,7 +26,11 @@ export class FrameParser {
   ready: { id: Buffer; sealed: Buffer }[] = [];
   readyBytes = 0;
 
-  constructor(expected: readonly Buffer[]) {
+  readonly #alloc: (length: number) => Buffer;
+
+  /** `alloc`: where a blob spanning several chunks is assembled (a reader may hand out reused buffers) */
+  constructor(expected: readonly Buffer[], alloc: (length: number) => Buffer = (n) => Buffer.allocUnsafe(n)) {
+    this.#alloc = alloc;
     for (const id of expected) {
       const key = id.toString('latin1');
       const same = this.#expected.get(key);
@@ -58,7 +62,7 @@ export class FrameParser {
           at += length;
           continue;
         }
-        this.#sealed = Buffer.allocUnsafe(length);
+        this.#sealed = this.#alloc(length);
         this.#sealedGot = 0;
       }
       const k = Math.min(this.#sealed.length - this.#sealedGot, chunk.length - at);
@@ -94,13 +98,14 @@ export class FrameParser {
  * checked to be one of the ids asked for; the answer must hold every id asked, once per asking.
  */
 export async function* readBlobFrames(
-res: IncomingMessage,
-expected: Buffer[],
-host: string,
+  res: IncomingMessage,
+  expected: Buffer[],
+  host: string,
+  alloc?: (length: number) => Buffer,
 ): AsyncIterable<{ id: Buffer; sealed: Buffer }> {
   // Plain 'data' events (no async iterator per 16 KiB TLS record); frames queue up to
   // READY_BYTES before the answer is paused.
-  const parser = new FrameParser(expected);
+  const parser = new FrameParser(expected, alloc);
   let failure: unknown;
   let ended = false;
   let wake: (() => void) | undefined;

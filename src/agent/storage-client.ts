@@ -56,6 +56,17 @@ export type StorageClientOptions = {
   meter?: TransferMeter;
 };
 
+/** StorageClientOptions as a worker thread gets them: `grant` says whether tasks carry one. */
+export type WorkerClientOptions = Pick<StorageClientOptions, 'url' | 'ca' | 'fingerprint' | 'expect' | 'identity' | 'accessKey'> & {
+  grant: boolean;
+};
+
+/** A StorageClient in a worker thread, from workerOptions(); `grant` gives the grant the current task carries. */
+export function workerClient(options: WorkerClientOptions, grant: () => string): StorageClient {
+  const { grant: granted, ...rest } = options;
+  return new StorageClient({ ...rest, ...(granted ? { grant } : {}) });
+}
+
 /** The header the grant goes in (storage/authorize.ts reads it). */
 const GRANT_HEADER = 'cairn-grant';
 
@@ -164,6 +175,30 @@ export class StorageClient {
 
   close(): void {
     void this.#agent?.then((a) => a.destroy());
+  }
+
+  /**
+   * What a worker thread needs to open connections of its own as this client (functions cannot
+   * cross: the grant goes with each task, see grantNow; the meter stays here, see meterBegin).
+   */
+  workerOptions(): WorkerClientOptions {
+    const { url, ca, fingerprint, expect, identity, accessKey } = this.#options;
+    return { url, ca, fingerprint, expect, identity, accessKey, grant: this.#options.grant !== undefined };
+  }
+
+  /** The run's grant as of now (server mode), for a request a worker makes. */
+  grantNow(): string | undefined {
+    return this.#options.grant?.();
+  }
+
+  /** Counts a request a worker made for this client: call when it starts, the function when it ends. */
+  meterBegin(): ((moved: { sent: number; received: number }) => void) | undefined {
+    return this.#options.meter?.begin();
+  }
+
+  /** A request body a worker sent for this client (the agent's bytes-sent metric). */
+  countSent(bytes: number): void {
+    this.#options.sent?.(bytes);
   }
 
   /** One request; resolves with a 2xx response whose body the caller consumes. */
@@ -383,8 +418,12 @@ export class StorageClient {
     return answer;
   }
 
-  /** Sealed blobs in the order the server reads them (by pack), streamed in batches (the next batch is requested while this one is read). */
-  async *getBlobs(vault: string, ids: readonly Buffer[]): AsyncIterable<{ id: Buffer; sealed: Buffer }> {
+  /**
+   * Sealed blobs in the order the server reads them (by pack), streamed in batches (the next batch
+   * is requested while this one is read). `alloc` gives the buffer a blob is assembled in when it
+   * spans several reads (a caller done with each blob before the next may reuse them).
+   */
+  async *getBlobs(vault: string, ids: readonly Buffer[], alloc?: (length: number) => Buffer): AsyncIterable<{ id: Buffer; sealed: Buffer }> {
     const request = (at: number) => {
       const batch = ids.slice(at, at + LIMITS.blobIds);
       const body = Buffer.concat(batch);
@@ -397,7 +436,7 @@ export class StorageClient {
       const { batch, response } = next;
       next = at + LIMITS.blobIds < ids.length ? request(at + LIMITS.blobIds) : undefined;
       try {
-        yield* readBlobFrames(await response, batch, this.#label);
+        yield* readBlobFrames(await response, batch, this.#label, alloc);
       } finally {
         if (next) void next.response.then((r) => r.resume()).catch(() => undefined);
       }

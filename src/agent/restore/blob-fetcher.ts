@@ -13,7 +13,7 @@ export type ChunkUse<F> = { file: F; index: number };
 export type Batch<F> = { ids: Buffer[]; uses: ChunkUse<F>[][] };
 
 export type BlobSource = {
-  getBlobs(vault: string, ids: readonly Buffer[]): AsyncIterable<{ id: Buffer; sealed: Buffer }>;
+  getBlobs(vault: string, ids: readonly Buffer[], alloc?: (length: number) => Buffer): AsyncIterable<{ id: Buffer; sealed: Buffer }>;
   missing(vault: string, ids: readonly Buffer[]): Promise<Buffer[]>;
 };
 
@@ -140,15 +140,20 @@ export async function* fetchBatches<F>(
 
 /**
  * The blobs of one batch. When the server refuses it because some ids are unknown, asks which
- * ones, reports those as missing and fetches the rest.
+ * ones, reports those as missing and fetches the rest. `alloc`: see StorageClient.getBlobs.
  */
-async function* fetchOne<F>(source: BlobSource, vault: string, batch: Batch<F>): AsyncGenerator<Fetched<F>> {
+export async function* fetchOne<F>(
+  source: BlobSource,
+  vault: string,
+  batch: Batch<F>,
+  alloc?: (length: number) => Buffer,
+): AsyncGenerator<Fetched<F>> {
   // the answer comes in pack order: each blob finds its uses by id (ids are unique in a batch)
   const at = new Map<string, number>();
   batch.ids.forEach((id, i) => at.set(id.toString('latin1'), i));
   let received = 0;
   try {
-    for await (const blob of source.getBlobs(vault, batch.ids)) {
+    for await (const blob of source.getBlobs(vault, batch.ids, alloc)) {
       const i = at.get(blob.id.toString('latin1'));
       if (i === undefined)
         throw new CairnError('E_CORRUPT', 'the storage server answered with blobs other than those asked for');
@@ -175,7 +180,7 @@ async function* fetchOne<F>(source: BlobSource, vault: string, batch: Batch<F>):
         rest.uses.push(batch.uses[i]!);
       }
     }
-    if (rest.ids.length) yield* fetchOne(source, vault, rest);
+    if (rest.ids.length) yield* fetchOne(source, vault, rest, alloc);
     return;
   }
   if (received !== batch.ids.length)

@@ -50,6 +50,8 @@ export type ChunkContent = { data: Buffer | null; length: number } | { error: un
 /** Bytes handed to asynchronous writes and not yet written; the restorer waits when it grows. */
 export class WriteBudget {
   bytes = 0;
+  /** bytes of chunks that arrived before their file's earlier chunks, held until those come */
+  held = 0;
   private waiters: (() => void)[] = [];
   readonly limit: number;
 
@@ -128,6 +130,7 @@ export class FileWriter {
   put(index: number, chunk: ChunkContent): void {
     if (index !== this.next) {
       this.early.set(index, chunk);
+      this.budget.held += heldBytes(chunk);
       return;
     }
     this.apply(chunk);
@@ -135,6 +138,7 @@ export class FileWriter {
       const more = this.early.get(this.next);
       if (!more) break;
       this.early.delete(this.next);
+      this.budget.held -= heldBytes(more);
       this.apply(more);
     }
   }
@@ -289,6 +293,10 @@ export class FileWriter {
     }
     throw reasonError(this.failure, this.path);
   }
+}
+
+function heldBytes(chunk: ChunkContent): number {
+  return 'data' in chunk && chunk.data ? chunk.data.length : 0;
 }
 
 /**

@@ -1,9 +1,9 @@
 // Restore: the backup pipeline backwards. The main thread walks the snapshot's trees depth-first
 // (one directory's entries in memory at a time), makes directories, symlinks, hard links and
-// special files as it goes, and streams the regular files' chunk ids into batched `blobs`
-// requests (blob-fetcher.ts). Sealed blobs go to a worker pool to be authenticated, decompressed
-// and checked against their ids (chunk-opener.ts); the plaintexts come back and are written at
-// their offsets (file-writer.ts). A file is renamed into place only when every chunk checked out;
+// special files as it goes, and groups the regular files' chunk ids into batches (blob-fetcher.ts).
+// Worker threads fetch the batches over connections of their own and authenticate, decompress
+// and check each blob against its id where it arrives (chunk-fetchers.ts, fetch-worker.ts); the
+// plaintexts come back and are written at their offsets (file-writer.ts). A file is renamed into place only when every chunk checked out;
 // otherwise it is listed in `damaged` and the rest goes on. A directory gets its mode and times
 // once everything inside it is done (so deepest first); that is counted per directory, so memory
 // follows the pipeline's depth, not the snapshot's size. Extended attributes are set in batches
@@ -20,8 +20,8 @@ import type { SnapshotRecord } from '../../core/snapshot.ts';
 import type { TreeNode } from '../../core/tree.ts';
 import type { StorageClient } from '../storage-client.ts';
 import { loadTrees } from '../tree-store.ts';
-import { batchChunks, type ChunkUse, fetchBatches, RESTORE_BATCH_LIMITS } from './blob-fetcher.ts';
-import { ChunkOpener } from './chunk-opener.ts';
+import { batchChunks, type ChunkUse, RESTORE_BATCH_LIMITS } from './blob-fetcher.ts';
+import { ChunkFetchers } from './chunk-fetchers.ts';
 import { type Conflict, type ConflictCounts, type ConflictPolicy, ConflictResolver, type Look } from './conflicts.ts';
 import { DIR_FDS, DirCache, type DirHandle, inode, lastName, type Placed } from './dir-handles.ts';
 import { FsSyncs, type SyncFs } from './dir-sync.ts';
@@ -68,7 +68,6 @@ export type RestoreResult = {
   warnings: { path: string; reason: string }[];
 };
 
-const REQUESTS_AHEAD = 2;
 /** Bytes of plaintext handed to asynchronous writes and not yet written. */
 const WRITING_BYTES = 16 * 1024 * 1024;
 const PROGRESS_EVERY_MS = 250;
@@ -100,7 +99,7 @@ class Restorer {
   private readonly budget = new WriteBudget(WRITING_BYTES);
   private readonly specials: SpecialFileMaker;
   private readonly xattrs = new XattrWriter(runningAsRoot);
-  private readonly opener: ChunkOpener<FileJob>;
+  private readonly fetchers: ChunkFetchers<FileJob>;
   /** Async work (file completions, special files) not yet settled. */
   private readonly unsettled = new Set<Promise<void>>();
   /** Files being written: abandoned (temporary names removed) if the restore fails as a whole. */
@@ -131,9 +130,14 @@ class Restorer {
       },
       this.root,
     );
-    this.opener = new ChunkOpener(opts.keys, opts.workers ?? os.availableParallelism(), this.budget, (uses, content) =>
-      this.deliver(uses, content),
-    );
+    this.fetchers = new ChunkFetchers({
+      client: opts.client,
+      vault: opts.vault,
+      keys: opts.keys,
+      workers: opts.workers ?? os.availableParallelism(),
+      budget: this.budget,
+      deliver: (uses, content) => this.deliver(uses, content),
+    });
   }
 
   async run(): Promise<RestoreResult> {
@@ -151,7 +155,7 @@ class Restorer {
         (job) => ({ ids: job.writer.node.chunks ?? [], size: job.writer.node.size }),
         RESTORE_BATCH_LIMITS,
       );
-      await this.opener.openAll(fetchBatches(this.opts.client, this.opts.vault, batches, REQUESTS_AHEAD));
+      await this.fetchers.openAll(batches);
       await this.settle();
       this.links.failWaiting();
       await this.xattrs.drain();
@@ -164,7 +168,7 @@ class Restorer {
       // descriptors still in use by a call in flight (a failed run) close when it settles
       this.dirs.close(rootDir.handle);
       this.fsSyncs.close();
-      await this.opener.close();
+      await this.fetchers.close();
     }
     this.reportProgress(true);
     this.result.conflicts = this.conflicts.listed;

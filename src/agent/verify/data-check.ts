@@ -1,22 +1,20 @@
 // Verify at level `data`: every chunk the snapshot references is read back from the storage
 // server, authenticated, decrypted, decompressed and re-hashed against its id — the restore's
-// own pipeline (blob-fetcher.ts batches and streams the sealed blobs, chunk-opener.ts opens them
-// on the worker pool, which checks id = HMAC(plaintext)) with nothing written. A file is damaged
+// own pipeline (blob-fetcher.ts batches the ids, chunk-fetchers.ts has worker threads fetch and
+// open them, checking id = HMAC(plaintext)) with nothing written. A file is damaged
 // when any of its chunks is missing or fails its check; a tree that fails damages its subtree.
-// Memory is what the restore pipeline bounds: the requests ahead and the bytes at the workers.
+// Memory is what the restore pipeline bounds: the batches at the workers and their credit.
 import os from 'node:os';
 import { isCairnError } from '../../core/errors.ts';
 import type { TreeNode } from '../../core/tree.ts';
-import { batchChunks, type ChunkUse, fetchBatches, RESTORE_BATCH_LIMITS } from '../restore/blob-fetcher.ts';
-import { ChunkOpener } from '../restore/chunk-opener.ts';
+import { batchChunks, type ChunkUse, RESTORE_BATCH_LIMITS } from '../restore/blob-fetcher.ts';
+import { ChunkFetchers } from '../restore/chunk-fetchers.ts';
 import { type ChunkContent, WriteBudget } from '../restore/file-writer.ts';
 import { shortId, SnapshotWalker } from './snapshot-walk.ts';
 import type { VerifyInput } from './verify-tally.ts';
 
 /** A file being checked: chunks still to come back, and the first failure among them. */
 type FileCheck = { path: Buffer; node: TreeNode; left: number; failure?: string };
-
-const REQUESTS_AHEAD = 2;
 
 function failureOf(node: TreeNode, index: number, e: unknown): string {
   const id = node.chunks?.[index];
@@ -48,17 +46,25 @@ export async function checkData(input: VerifyInput): Promise<void> {
       if (file.failure !== undefined) tally.damage(file.path, file.failure);
     }
   };
-  // nothing is written: the budget only satisfies the opener's interface and never fills
-  const opener = new ChunkOpener<FileCheck>(input.keys, input.workers ?? os.availableParallelism(), new WriteBudget(1), deliver);
+  // nothing is written: the budget only satisfies the interface and never fills; no plaintext comes back
+  const fetchers = new ChunkFetchers<FileCheck>({
+    client: input.client,
+    vault: input.vault,
+    keys: input.keys,
+    workers: input.workers ?? os.availableParallelism(),
+    budget: new WriteBudget(1),
+    deliver,
+    wantData: false,
+  });
   try {
     const batches = batchChunks(
       filesToRead(walker, input),
       (file) => ({ ids: file.node.chunks ?? [], size: file.node.size }),
       RESTORE_BATCH_LIMITS,
     );
-    await opener.openAll(fetchBatches(input.client, input.vault, batches, REQUESTS_AHEAD));
+    await fetchers.openAll(batches);
   } finally {
-    await opener.close();
+    await fetchers.close();
   }
   tally.chunks += walker.treeChunks;
 }

@@ -1,0 +1,180 @@
+// The data-moving middle of a restore (and of verify at level data): batches of chunk ids
+// (blob-fetcher.ts) are handed to worker threads (fetch-worker.ts), each of which fetches its
+// batches over a connection of its own and opens the blobs there; the main thread gets back
+// plaintexts, holes and errors, and hands each to the chunk's users. Each worker has at most
+// BATCHES_PER_WORKER batches at once, so the batches go out in order, to whichever worker has
+// fewer.
+//
+// Memory: a worker stops reading once CREDIT_BYTES of its plaintext wait for acknowledgement.
+// A message is acknowledged once the writes are within their budget and, for a worker that does
+// not hold the oldest unfinished batch, once the chunks held back for their files' earlier chunks
+// (which a later batch on another worker can deliver first) are under HELD_BYTES. The oldest
+// batch's worker is never held back on that count: its chunks are what the held ones wait for.
+import { Worker } from 'node:worker_threads';
+import { CairnError, type ErrorCode } from '../../core/errors.ts';
+import type { VaultKeys } from '../../core/keys.ts';
+import type { StorageClient } from '../storage-client.ts';
+import type { Batch, ChunkUse } from './blob-fetcher.ts';
+import type { FetchOutcome, FetchWorkerData, FromFetchWorker, ToFetchWorker } from './fetch-worker.ts';
+import type { ChunkContent, WriteBudget } from './file-writer.ts';
+
+const BATCHES_PER_WORKER = 2;
+/** Chunks held back for their files' earlier chunks before workers other than the oldest batch's wait. */
+const HELD_BYTES = 32 * 1024 * 1024;
+
+export type ChunkFetchersOptions<F> = {
+  client: StorageClient;
+  vault: string;
+  keys: VaultKeys;
+  workers: number;
+  budget: WriteBudget;
+  deliver: (uses: ChunkUse<F>[], content: ChunkContent) => void;
+  /** false: only whether each chunk checked out (verify); no plaintext comes back */
+  wantData?: boolean;
+};
+
+type InFlight<F> = { batch: Batch<F>; left: number; slot: Slot; received: number; metered?: (moved: { sent: number; received: number }) => void };
+
+type Slot = { worker: Worker; batches: number[]; owed: number };
+
+export class ChunkFetchers<F> {
+  private readonly opts: ChunkFetchersOptions<F>;
+  private readonly slots: Slot[] = [];
+  private readonly inFlight = new Map<number, InFlight<F>>();
+  private failure: Error | undefined;
+  private wake: (() => void) | undefined;
+  private ackWaiting = false;
+
+  constructor(opts: ChunkFetchersOptions<F>) {
+    this.opts = opts;
+  }
+
+  /** Fetches, opens and delivers every chunk of every batch; resolves once all were delivered. */
+  async openAll(batches: AsyncIterable<Batch<F>>): Promise<void> {
+    const input = batches[Symbol.asyncIterator]();
+    let next = 0;
+    let inputDone = false;
+    for (;;) {
+      this.throwIfFailed();
+      let slot = this.freeSlot();
+      while (!inputDone && slot) {
+        const r = await input.next();
+        this.throwIfFailed();
+        if (r.done) {
+          inputDone = true;
+          for (const s of this.slots) s.worker.postMessage({ kind: 'end' } satisfies ToFetchWorker);
+          break;
+        }
+        this.send(slot, next++, r.value);
+        slot = this.freeSlot();
+      }
+      if (inputDone && this.inFlight.size === 0) return;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    const slots = this.slots.splice(0);
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  private nudge(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  /** A worker with room for another batch (the one with fewest), starting one while there are fewer than asked. */
+  private freeSlot(): Slot | undefined {
+    if (this.slots.length < this.opts.workers && this.slots.every((s) => s.batches.length > 0)) return this.spawn();
+    let best: Slot | undefined;
+    for (const s of this.slots) if (s.batches.length < BATCHES_PER_WORKER && (!best || s.batches.length < best.batches.length)) best = s;
+    return best;
+  }
+
+  private send(slot: Slot, number: number, batch: Batch<F>): void {
+    const ids = new Uint8Array(new ArrayBuffer(batch.ids.length * 32));
+    batch.ids.forEach((id, i) => ids.set(id, i * 32));
+    slot.batches.push(number);
+    this.inFlight.set(number, { batch, left: batch.ids.length, slot, received: 0, metered: this.opts.client.meterBegin() });
+    this.opts.client.countSent(ids.length);
+    const message: ToFetchWorker = { kind: 'batch', batch: number, ids: ids.buffer, grant: this.opts.client.grantNow() };
+    slot.worker.postMessage(message, [ids.buffer]);
+  }
+
+  private spawn(): Slot {
+    const { keys, client, vault, wantData } = this.opts;
+    const workerData: FetchWorkerData = { keys, client: client.workerOptions(), vault, wantData: wantData !== false };
+    const worker = new Worker(new URL('./fetch-worker.ts', import.meta.url), { workerData });
+    const slot: Slot = { worker, batches: [], owed: 0 };
+    worker.on('message', (m: FromFetchWorker) => {
+      if (m.kind === 'failed') this.fail(new CairnError(m.code as ErrorCode, m.message));
+      else this.take(slot, m);
+    });
+    worker.on('error', (e) => this.fail(new CairnError('E_INTERNAL', `restore worker failed: ${e.message}`, { cause: e })));
+    worker.on('exit', (code) => {
+      if (this.slots.includes(slot)) this.fail(new CairnError('E_INTERNAL', `restore worker exited with code ${code}`));
+    });
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    this.nudge();
+  }
+
+  private take(slot: Slot, m: Extract<FromFetchWorker, { kind: 'opened' }>): void {
+    if (this.failure) return;
+    for (const [batch, bytes] of m.received) {
+      const f = this.inFlight.get(batch);
+      if (f) f.received += bytes;
+    }
+    for (const { batch, index, outcome } of m.items) {
+      const f = this.inFlight.get(batch);
+      if (!f) continue;
+      this.opts.deliver(f.batch.uses[index]!, contentOf(outcome, m.buffers));
+      if (--f.left > 0) continue;
+      this.inFlight.delete(batch);
+      f.metered?.({ sent: f.batch.ids.length * 32, received: f.received });
+      f.slot.batches.splice(f.slot.batches.indexOf(batch), 1);
+      this.nudge();
+    }
+    slot.owed += m.bytes;
+    this.ack();
+  }
+
+  /** Gives credit back to every worker that may go on (see the header). */
+  private ack(): void {
+    const budget = this.opts.budget;
+    if (budget.bytes > budget.limit) {
+      if (this.ackWaiting) return;
+      this.ackWaiting = true;
+      void budget.room()!.then(() => {
+        this.ackWaiting = false;
+        this.ack();
+      });
+      return;
+    }
+    const oldest = Math.min(...this.inFlight.keys());
+    for (const s of this.slots) {
+      if (s.owed === 0) continue;
+      if (budget.held >= HELD_BYTES && !s.batches.includes(oldest)) continue;
+      s.worker.postMessage({ kind: 'ack', bytes: s.owed } satisfies ToFetchWorker);
+      s.owed = 0;
+    }
+  }
+}
+
+function contentOf(outcome: FetchOutcome, buffers: ArrayBuffer[]): ChunkContent {
+  if (typeof outcome === 'number') return { data: null, length: -1 - outcome };
+  if ('code' in outcome) return { error: new CairnError(outcome.code as ErrorCode, outcome.message) };
+  if (outcome.buffer < 0) return { data: null, length: outcome.length }; // verify: checked, no bytes asked for
+  return { data: Buffer.from(buffers[outcome.buffer]!, outcome.offset, outcome.length), length: outcome.length };
+}

@@ -1,0 +1,263 @@
+// Worker entry for restore and verify: each worker fetches its own batches of sealed blobs over
+// a connection of its own and opens them where they arrive (AES-GCM, zstd, id re-check), so the
+// main thread never touches sealed bytes: receiving over TLS was the restore's bottleneck when one
+// thread did it for all (docs/performance.md, "restore in the fetching workers"). Plaintexts go
+// back to the main thread moved, not copied (small ones packed together), with what each blob
+// was: bytes, all zeros (a hole: no bytes travel) or why it failed. The worker stops reading
+// once CREDIT_BYTES of plaintext are out and not yet acknowledged (the main thread acknowledges
+// what it has handed to its writes), so a slow disk slows the socket, not the memory.
+import { parentPort, workerData } from 'node:worker_threads';
+import { BLOB_DATA, openBlob } from '../../core/blob.ts';
+import { CairnError, isCairnError } from '../../core/errors.ts';
+import type { VaultKeys } from '../../core/keys.ts';
+import { collectYoung } from '../gc-nudge.ts';
+import { workerClient, type WorkerClientOptions } from '../storage-client.ts';
+import { type Batch, fetchOne, type Fetched } from './blob-fetcher.ts';
+
+export type FetchWorkerData = {
+  /** structured clone turns Buffers into Uint8Arrays */
+  keys: { encKey: Uint8Array; idKey: Uint8Array; chunkerKey: Uint8Array };
+  client: WorkerClientOptions;
+  vault: string;
+  /** false (verify): only the outcome of each blob comes back, no bytes */
+  wantData: boolean;
+};
+
+/** main → worker: a batch to fetch (ids back to back, 32 bytes each), credit given back, or no more batches. */
+export type ToFetchWorker =
+  | { kind: 'batch'; batch: number; ids: ArrayBuffer; grant?: string }
+  | { kind: 'ack'; bytes: number }
+  | { kind: 'end' };
+
+/**
+ * Per blob: where its plaintext is (`buffer` indexes the message's buffers; -1 when no bytes were
+ * asked for), -1 - length for an all-zero blob, or why it failed (a missing one: E_NOT_FOUND).
+ */
+export type FetchOutcome = { buffer: number; offset: number; length: number } | number | { code: string; message: string };
+
+/** worker → main: opened blobs (`index`: position in its batch), or the failure that ends the restore. */
+export type FromFetchWorker =
+  | {
+      kind: 'opened';
+      items: { batch: number; index: number; outcome: FetchOutcome }[];
+      buffers: ArrayBuffer[];
+      /** plaintext bytes to be acknowledged */
+      bytes: number;
+      /** bytes received for these blobs (frames), per batch as [batch, bytes] */
+      received: [number, number][];
+    }
+  | { kind: 'failed'; code: string; message: string };
+
+/** Plaintext bytes out at the main thread and not acknowledged before this worker stops reading. */
+export const CREDIT_BYTES = 16 * 1024 * 1024;
+/** Opened blobs are sent once this many bytes are gathered (or when nothing more is ready). */
+const MESSAGE_BYTES = 1024 * 1024;
+/** Plaintexts at least this large travel in their own buffer (moved); smaller ones are packed together. */
+const OWN_BUFFER_MIN = 64 * 1024;
+/** Batches whose requests are out at once: the next answer is on its way while this one is read. */
+const BATCHES_STARTED = 2;
+/**
+ * A young-generation collection after this many sealed bytes: the dead TLS records and decipher
+ * outputs go at once (every 16 MiB, the agent's peak RSS was ~35 MB higher at the same CPU).
+ */
+const COLLECT_EVERY_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Buffers blobs are assembled in, reused: each is free again once its blob was opened (opening is
+ * synchronous and its output never aliases its input), so a restore does not allocate, fault in
+ * and collect a fresh buffer for every sealed blob.
+ */
+class SealedBuffers {
+  private readonly free: Buffer[] = [];
+  private readonly lent = new Map<ArrayBufferLike, Buffer>();
+
+  take = (length: number): Buffer => {
+    let at = -1;
+    for (let i = 0; i < this.free.length; i++) if (this.free[i]!.length >= length && (at < 0 || this.free[i]!.length < this.free[at]!.length)) at = i;
+    const whole = at >= 0 ? this.free.splice(at, 1)[0]! : Buffer.allocUnsafeSlow(Math.ceil(length / SEALED_STEP) * SEALED_STEP);
+    this.lent.set(whole.buffer, whole);
+    return whole.subarray(0, length);
+  };
+
+  /** Takes back a blob's buffer if it is one of ours (a blob lying inside one read is a slice of that read instead). */
+  give(sealed: Uint8Array): void {
+    const whole = this.lent.get(sealed.buffer);
+    if (!whole) return;
+    this.lent.delete(sealed.buffer);
+    if (this.free.length < SEALED_FREE) this.free.push(whole);
+  }
+}
+
+/** Sealed buffers are sized in steps of this, and this many are kept free. */
+const SEALED_STEP = 512 * 1024;
+const SEALED_FREE = 4;
+
+let zeros = Buffer.alloc(0);
+
+function isAllZero(b: Buffer): boolean {
+  if (b.length > zeros.length) zeros = Buffer.alloc(Math.max(b.length, 4 << 20));
+  return b.equals(zeros.subarray(0, b.length));
+}
+
+type Started = { batch: number; it: AsyncIterator<Fetched<number>>; first: Promise<IteratorResult<Fetched<number>>> };
+
+function serve(): void {
+  const port = parentPort!;
+  const data = workerData as FetchWorkerData;
+  const keys: VaultKeys = { encKey: Buffer.from(data.keys.encKey), idKey: Buffer.from(data.keys.idKey), chunkerKey: Buffer.from(data.keys.chunkerKey) };
+  let grant = '';
+  const client = workerClient(data.client, () => grant);
+  const sealedBuffers = new SealedBuffers();
+
+  const queued: Extract<ToFetchWorker, { kind: 'batch' }>[] = [];
+  const started: Started[] = [];
+  let ended = false;
+  let unacked = 0;
+  let wake: (() => void) | undefined;
+  const nudge = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+
+  // the message being gathered
+  let items: Extract<FromFetchWorker, { kind: 'opened' }>['items'] = [];
+  let own: ArrayBuffer[] = [];
+  let small: { plain: Buffer; outcome: { buffer: number; offset: number; length: number } }[] = [];
+  let smallBytes = 0;
+  let bytes = 0;
+  let received = new Map<number, number>();
+  let sinceCollect = 0;
+
+  const flush = () => {
+    if (!items.length) return;
+    const buffers = own;
+    if (small.length) {
+      const packed = new Uint8Array(new ArrayBuffer(smallBytes));
+      for (const { plain, outcome } of small) {
+        packed.set(plain, outcome.offset);
+        outcome.buffer = buffers.length;
+      }
+      buffers.push(packed.buffer);
+    }
+    const message: FromFetchWorker = { kind: 'opened', items, buffers, bytes, received: [...received] };
+    port.postMessage(message, buffers);
+    unacked += bytes;
+    items = [];
+    own = [];
+    small = [];
+    smallBytes = 0;
+    bytes = 0;
+    received = new Map();
+  };
+
+  let flushQueued = false;
+  const flushSoon = () => {
+    if (flushQueued) return;
+    flushQueued = true;
+    setImmediate(() => {
+      flushQueued = false;
+      flush();
+    });
+  };
+
+  const open = (batch: number, fetched: Fetched<number>) => {
+    const index = fetched.uses[0]!.index;
+    if ('missing' in fetched) {
+      items.push({ batch, index, outcome: { code: fetched.missing.code, message: fetched.missing.message } });
+      return;
+    }
+    const sealed = fetched.sealed;
+    received.set(batch, (received.get(batch) ?? 0) + sealed.length + 36);
+    sinceCollect += sealed.length;
+    let outcome: FetchOutcome;
+    try {
+      const plain = openBlob(keys, BLOB_DATA, fetched.id, sealed);
+      if (isAllZero(plain)) outcome = -1 - plain.length;
+      else if (!data.wantData) outcome = { buffer: -1, offset: 0, length: plain.length };
+      else if (plain.length >= OWN_BUFFER_MIN && plain.buffer instanceof ArrayBuffer && !own.includes(plain.buffer)) {
+        // a large plaintext owns its buffer (decipher or zstd output, never Node's small-buffer pool)
+        outcome = { buffer: own.length, offset: plain.byteOffset, length: plain.length };
+        own.push(plain.buffer);
+        bytes += plain.length;
+      } else {
+        const packedAt = { buffer: -1, offset: smallBytes, length: plain.length };
+        small.push({ plain, outcome: packedAt });
+        smallBytes += plain.length;
+        bytes += plain.length;
+        outcome = packedAt;
+      }
+    } catch (e) {
+      outcome = { code: e instanceof CairnError ? e.code : 'E_INTERNAL', message: (e as Error).message };
+    }
+    sealedBuffers.give(sealed);
+    items.push({ batch, index, outcome });
+  };
+
+  const startQueued = () => {
+    while (started.length < BATCHES_STARTED && queued.length) {
+      const task = queued.shift()!;
+      if (task.grant !== undefined) grant = task.grant;
+      const ids: Buffer[] = [];
+      const all = Buffer.from(task.ids);
+      for (let at = 0; at < all.length; at += 32) ids.push(all.subarray(at, at + 32));
+      const batch: Batch<number> = { ids, uses: ids.map((_, index) => [{ file: task.batch, index }]) };
+      const it = fetchOne(client, data.vault, batch, sealedBuffers.take)[Symbol.asyncIterator]();
+      const first = it.next();
+      first.catch(() => undefined); // awaited in its turn
+      started.push({ batch: task.batch, it, first });
+    }
+  };
+
+  const waitFor = () =>
+    new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+
+  port.on('message', (m: ToFetchWorker) => {
+    if (m.kind === 'batch') queued.push(m);
+    else if (m.kind === 'ack') unacked -= m.bytes;
+    else ended = true;
+    if (m.kind === 'batch') startQueued();
+    nudge();
+  });
+
+  const run = async () => {
+    for (;;) {
+      startQueued();
+      const head = started[0];
+      if (!head) {
+        if (ended && !queued.length) return;
+        await waitFor();
+        continue;
+      }
+      let r = await head.first;
+      while (!r.done) {
+        open(head.batch, r.value);
+        if (bytes >= MESSAGE_BYTES || items.length >= 4096) flush();
+        if (sinceCollect >= COLLECT_EVERY_BYTES) {
+          sinceCollect = 0;
+          collectYoung();
+        }
+        while (unacked >= CREDIT_BYTES) {
+          flush();
+          await waitFor();
+        }
+        // once nothing more is ready (the loop turns to the network), what is gathered goes
+        flushSoon();
+        r = await head.it.next();
+      }
+      started.shift();
+    }
+  };
+  run().then(
+    () => flush(),
+    (e: unknown) => {
+      flush();
+      const code = isCairnError(e) ? e.code : 'E_INTERNAL';
+      port.postMessage({ kind: 'failed', code, message: (e as Error)?.message ?? String(e) } satisfies FromFetchWorker);
+    },
+  );
+}
+
+serve();
