@@ -20,7 +20,7 @@ import type { ChunkContent, WriteBudget } from './file-writer.ts';
 
 const BATCHES_PER_WORKER = 2;
 /** Chunks held back for their files' earlier chunks before workers other than the oldest batch's wait. */
-const HELD_BYTES = 32 * 1024 * 1024;
+const HELD_BYTES = 16 * 1024 * 1024;
 
 export type ChunkFetchersOptions<F> = {
   client: StorageClient;

@@ -6,7 +6,7 @@
 // was: bytes, all zeros (a hole: no bytes travel) or why it failed. The worker stops reading
 // once CREDIT_BYTES of plaintext are out and not yet acknowledged (the main thread acknowledges
 // what it has handed to its writes), so a slow disk slows the socket, not the memory.
-import { parentPort, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { BLOB_DATA, openBlob } from '../../core/blob.ts';
 import { CairnError, isCairnError } from '../../core/errors.ts';
 import type { VaultKeys } from '../../core/keys.ts';
@@ -49,7 +49,7 @@ export type FromFetchWorker =
   | { kind: 'failed'; code: string; message: string };
 
 /** Plaintext bytes out at the main thread and not acknowledged before this worker stops reading. */
-export const CREDIT_BYTES = 16 * 1024 * 1024;
+export const CREDIT_BYTES = 8 * 1024 * 1024;
 /** Opened blobs are sent once this many bytes are gathered (or when nothing more is ready). */
 const MESSAGE_BYTES = 1024 * 1024;
 /** Plaintexts at least this large travel in their own buffer (moved); smaller ones are packed together. */
@@ -90,7 +90,7 @@ class SealedBuffers {
 
 /** Sealed buffers are sized in steps of this, and this many are kept free. */
 const SEALED_STEP = 512 * 1024;
-const SEALED_FREE = 4;
+const SEALED_FREE = 2;
 
 let zeros = Buffer.alloc(0);
 
@@ -260,4 +260,5 @@ function serve(): void {
   );
 }
 
-serve();
+// imported on the main thread too (its types and CREDIT_BYTES): serve only in a worker
+if (!isMainThread) serve();
