@@ -178,6 +178,19 @@ export class ChunkIndex {
     });
   }
 
+  /**
+   * Copies the WAL into the database and truncates it, when a backup has committed: left to
+   * SQLite's autocheckpoint, an idle vault keeps a WAL of up to ~4 MB on disk for good (4.3 MB
+   * after the bench's first backup, on an index of 0.3 MB). A failure leaves only a larger file.
+   */
+  truncateWal(): void {
+    try {
+      this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    } catch {
+      // the next commit's autocheckpoint still bounds it
+    }
+  }
+
   counts(): { packs: number; chunks: number } {
     const p = this.#db.prepare('SELECT count(*) AS n FROM packs').get() as { n: number };
     const c = this.#db.prepare('SELECT count(*) AS n FROM chunks').get() as { n: number };
