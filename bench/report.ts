@@ -25,6 +25,8 @@ export interface PhaseSample {
   daemonCpuSeconds?: Record<string, number | null>;
   /** Growth of the tool's stored data (du -sb) during this phase; null for restores. */
   newBytes: number | null;
+  /** The growth by part of the repository (stored-parts.ts: packs, refs, index, WAL…), backups only. */
+  newBytesByPart?: Record<string, number>;
   /** What the client printed, when it is machine-readable (Cairn's --json). */
   output?: unknown;
   error?: string;

@@ -26,6 +26,7 @@ import {
 import { cpuSecondsOf, peakRssOf, resetPeakRss } from './daemon.ts';
 import { IDLE_TARGET_KIB, sampleIdleRss } from './idle-rss.ts';
 import { modifyDataset } from './modify-dataset.ts';
+import { growthByPart, storedSizes } from './stored-parts.ts';
 import {
   type BenchReport,
   evaluateTargets,
@@ -207,6 +208,7 @@ async function benchOnce(
   let idleFacts: Record<string, number | null> = {};
   try {
     let stored = await duBytes(session.storedDir);
+    let storedFiles = storedSizes(session.storedDir);
     const timedPhase = async (phase: Phase, backupNo: number | null) => {
       const target = path.join(workDir, 'restore');
       if (backupNo === null) fs.mkdirSync(target);
@@ -229,15 +231,18 @@ async function benchOnce(
         ...Object.fromEntries(Object.entries(daemonCpu).map(([name, s]) => [name, perGiB(s)])),
       };
       const after = await duBytes(session.storedDir);
+      const afterFiles = storedSizes(session.storedDir);
       const sample: PhaseSample = {
         seconds: r.seconds,
         // the daemon that did the client's work (Cairn's agent), else the timed process itself
         peakRssKiB: session.clientDaemon ? (daemonPeaks[session.clientDaemon] ?? null) : r.peakRssKiB,
         newBytes: backupNo === null ? null : after - stored,
+        ...(backupNo === null ? {} : { newBytesByPart: growthByPart(storedFiles, afterFiles) }),
         cpuSecondsPerGiB: cpuPerGiB,
         ...(daemons.length ? { cliPeakRssKiB: r.peakRssKiB, daemonPeakRssKiB: daemonPeaks, daemonCpuSeconds: daemonCpu } : {}),
       };
       stored = after;
+      storedFiles = afterFiles;
       record.phases[phase] = sample;
       const output = parseJsonOutput(r.stdout);
       if (output !== undefined) record.phases[phase] = { ...sample, output };
@@ -255,6 +260,8 @@ async function benchOnce(
       log(
         `  ${tool.name} run ${runNo} ${PHASE_NAMES[phase]}: ${r.seconds.toFixed(2)} s, RSS ${rss(r.peakRssKiB)}${daemonRss}${sample.newBytes === null ? '' : `, +${(sample.newBytes / 1e6).toFixed(1)} MB`}`,
       );
+      const parts = Object.entries(sample.newBytesByPart ?? {}).filter(([, d]) => Math.abs(d) >= 1000);
+      if (parts.length) log(`    stored: ${parts.map(([part, d]) => `${part} ${d > 0 ? '+' : ''}${d}`).join(', ')}`);
     };
     await timedPhase('full', 1);
     await timedPhase('noChange', 2);

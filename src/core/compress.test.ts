@@ -20,6 +20,16 @@ describe('compress', () => {
     assert.equal(compressIfWorth(random).flag, FLAG_RAW);
   });
 
+  it('compresses a chunk that starts and ends random around a compressible run (the probe is spread)', () => {
+    for (const run of [Buffer.alloc(1 << 20), text(1 << 20)]) {
+      const chunk = Buffer.concat([randomBytes(700_000), run, randomBytes(300_000)]);
+      const packed = compressIfWorth(chunk);
+      assert.equal(packed.flag, FLAG_ZSTD);
+      assert.ok(packed.bytes.length < 1_050_000, `${packed.bytes.length} bytes`);
+      assert.ok(decompress(packed.flag, packed.bytes).equals(chunk));
+    }
+  });
+
   it('reads no size from what is not a zstd frame, or from a frame that does not say', () => {
     assert.equal(frameContentSize(Buffer.from('not a frame at all')), undefined);
     assert.equal(frameContentSize(Buffer.alloc(3)), undefined);

@@ -12,22 +12,38 @@ export type CompressionFlag = 0 | 1;
 // 16 KiB, not 64: the probe is paid again by every chunk that compresses (1/32 of a 512 KiB chunk,
 // not 1/8); on the bench set it stores the same bytes for ~7% less zstd time (docs/performance.md).
 const PROBE_SIZE = 16 * 1024;
+// The probe is this many slices spread from the chunk's start to its end, not its first 16 KiB: a
+// chunk that starts and ends random around a compressible run (a disk image's zero or text
+// segment) was stored raw, 1.4 MB of the bench's after-modify backup (docs/performance.md).
+const PROBE_SLICES = 4;
+const SLICE = PROBE_SIZE / PROBE_SLICES;
 /** The probe must shrink below this fraction for the rest to be worth compressing. */
 const PROBE_RATIO = 0.97;
 /** Largest payload we ever decompress (the largest chunk a vault may configure). */
 export const MAX_PLAIN_SIZE = 64 * 1024 * 1024;
 
+/** The slices are gathered here: compressIfWorth is synchronous, so one per thread serves. */
+const probeBuffer = Buffer.alloc(PROBE_SIZE);
+
 function zstd(data: Uint8Array, level: number): Buffer {
   return zstdCompressSync(data, { params: { [constants.ZSTD_c_compressionLevel]: level } });
+}
+
+/** Whether PROBE_SLICES slices spread evenly over `plain` (longer than the probe) compress. */
+function probeCompresses(plain: Uint8Array): boolean {
+  // Buffer#copy (memmove): TypedArray#set copies a SharedArrayBuffer view (the arenas) byte by byte
+  const from = Buffer.from(plain.buffer, plain.byteOffset, plain.length);
+  for (let i = 0; i < PROBE_SLICES; i++) {
+    const at = Math.floor((i * (plain.length - SLICE)) / (PROBE_SLICES - 1));
+    from.copy(probeBuffer, i * SLICE, at, at + SLICE);
+  }
+  return zstd(probeBuffer, 1).length < PROBE_SIZE * PROBE_RATIO;
 }
 
 /** Returns the payload as it should be stored: zstd-compressed (flag 1) or as given (flag 0). */
 export function compressIfWorth(plain: Uint8Array, level = 1): { flag: CompressionFlag; bytes: Uint8Array } {
   if (plain.length === 0) return { flag: FLAG_RAW, bytes: plain };
-  if (plain.length > PROBE_SIZE) {
-    const probe = zstd(plain.subarray(0, PROBE_SIZE), 1);
-    if (probe.length >= PROBE_SIZE * PROBE_RATIO) return { flag: FLAG_RAW, bytes: plain };
-  }
+  if (plain.length > PROBE_SIZE && !probeCompresses(plain)) return { flag: FLAG_RAW, bytes: plain };
   const packed = zstd(plain, level);
   return packed.length < plain.length ? { flag: FLAG_ZSTD, bytes: packed } : { flag: FLAG_RAW, bytes: plain };
 }

@@ -16,6 +16,8 @@ export function isSqliteFull(e: unknown): boolean {
 
 /** Ids per `IN (…)` statement: well under SQLite's parameter limit, big enough to amortize a call. */
 const BATCH = 500;
+/** How long a statement waits for another connection's lock (the rare second process). */
+const BUSY_TIMEOUT_MS = 5000;
 
 export type ChunkLocation = { pack: string; offset: number; length: number; type: BlobType };
 
@@ -61,7 +63,7 @@ export class ChunkIndex {
   constructor(path: string) {
     this.#db = new DatabaseSync(path);
     // FULL: an upload is acknowledged only when its index rows are durable too.
-    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
+    this.#db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS};`);
     this.#db.exec(SCHEMA);
     this.#insertPack = this.#db.prepare('INSERT OR IGNORE INTO packs (name, size, created) VALUES (?, ?, ?)');
     this.#insertChunk = this.#db.prepare(
@@ -176,6 +178,22 @@ export class ChunkIndex {
       if (!loc) throw new CairnError('E_NOT_FOUND', `chunk ${ids[i]!.toString('hex')} is not in this vault`);
       return loc;
     });
+  }
+
+  /**
+   * Copies the WAL into the database and truncates it, when a backup has committed: left to
+   * SQLite's autocheckpoint, an idle vault keeps a WAL of up to ~4 MB on disk for good (4.3 MB
+   * after the bench's first backup, on an index of 0.3 MB). It never waits: a reader in the way
+   * (a scrub's open listing) leaves the WAL as it was, and so does any failure.
+   */
+  truncateWal(): void {
+    try {
+      this.#db.exec('PRAGMA busy_timeout = 0; PRAGMA wal_checkpoint(TRUNCATE);');
+    } catch {
+      // the next commit's autocheckpoint still bounds it
+    } finally {
+      this.#db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS};`);
+    }
   }
 
   counts(): { packs: number; chunks: number } {

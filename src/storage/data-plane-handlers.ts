@@ -282,6 +282,7 @@ export const handlers: Record<RouteName, (ctx: RequestContext) => Promise<void>>
     // committed: the snapshot's refs now protect what the run was promised (a gc marking after
     // this sees them: its listing under the commit gate comes after the commit)
     vault.gcIndex.release(ctx.run);
+    vault.index.truncateWal(); // a backup's end: the vault may now sit idle for a day
     sendJson(ctx.res, 201, { snapshot: ctx.match.name });
   },
 
