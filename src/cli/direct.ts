@@ -189,7 +189,7 @@ const restoreCmd: Command = {
     ...connectionHelp,
     to: 'the folder files land under, at their original paths (required)',
     include: 'an absolute path to restore (default everything)',
-    workers: 'decrypting threads, 1 to 64 (default the number of CPUs)',
+    workers: 'threads fetching and decrypting, 1 to 64 (default the number of CPUs less one, at least 1)',
   },
   options: { ...connection, to: { type: 'string' }, include: { type: 'string', multiple: true }, workers: { type: 'string' } },
   positionals: [1, 1],

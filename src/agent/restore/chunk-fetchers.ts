@@ -10,6 +10,7 @@
 // not hold the oldest unfinished batch, once the chunks held back for their files' earlier chunks
 // (which a later batch on another worker can deliver first) are under HELD_BYTES. The oldest
 // batch's worker is never held back on that count: its chunks are what the held ones wait for.
+import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { CairnError, type ErrorCode } from '../../core/errors.ts';
 import type { VaultKeys } from '../../core/keys.ts';
@@ -19,6 +20,17 @@ import type { FetchOutcome, FetchWorkerData, FromFetchWorker, ToFetchWorker } fr
 import type { ChunkContent, WriteBudget } from './file-writer.ts';
 
 const BATCHES_PER_WORKER = 2;
+
+/**
+ * A restore's workers when none are asked for: one per CPU but one. The main thread is a busy
+ * part of a restore (files made, written and put in place: about a quarter of its CPU), and each
+ * worker, with its isolate and connection, holds ~50 MB at its peak; on 2 CPUs one worker
+ * restored as fast as two under load and kept the agent's peak ~55 MB lower
+ * (docs/performance.md, "restore in the fetching workers").
+ */
+export function defaultRestoreWorkers(): number {
+  return Math.max(1, os.availableParallelism() - 1);
+}
 /** Chunks held back for their files' earlier chunks before workers other than the oldest batch's wait. */
 const HELD_BYTES = 16 * 1024 * 1024;
 

@@ -12,7 +12,6 @@
 // hard links wait for their first name to be in place (hardlinks.ts). Nothing is written by a
 // path from the target down: every call names an entry in its directory's held-open descriptor
 // (dir-handles.ts), so a directory swapped for a symlink mid-restore redirects nothing.
-import os from 'node:os';
 import { CairnError, isCairnError } from '../../core/errors.ts';
 import { testCount } from '../../core/test-settings.ts';
 import type { VaultKeys } from '../../core/keys.ts';
@@ -21,7 +20,7 @@ import type { TreeNode } from '../../core/tree.ts';
 import type { StorageClient } from '../storage-client.ts';
 import { loadTrees } from '../tree-store.ts';
 import { batchChunks, type ChunkUse, RESTORE_BATCH_LIMITS } from './blob-fetcher.ts';
-import { ChunkFetchers } from './chunk-fetchers.ts';
+import { ChunkFetchers, defaultRestoreWorkers } from './chunk-fetchers.ts';
 import { type Conflict, type ConflictCounts, type ConflictPolicy, ConflictResolver, type Look } from './conflicts.ts';
 import { DIR_FDS, DirCache, type DirHandle, inode, lastName, type Placed } from './dir-handles.ts';
 import { FsSyncs, type SyncFs } from './dir-sync.ts';
@@ -134,7 +133,7 @@ class Restorer {
       client: opts.client,
       vault: opts.vault,
       keys: opts.keys,
-      workers: opts.workers ?? os.availableParallelism(),
+      workers: opts.workers ?? defaultRestoreWorkers(),
       budget: this.budget,
       deliver: (uses, content) => this.deliver(uses, content),
     });
