@@ -79,8 +79,9 @@ describe('TreeCache', () => {
     const cache = new TreeCache(s.load);
     await cache.walk(true)([s.root]);
     await settle();
-    // the root's request, then its three subdirectories, then the nine below them: all without the walk asking
-    assert.deepEqual(s.requests, [['/'], ['d0', 'd1', 'd2'], ['d0/e0', 'd0/e1', 'd0/e2'], ['d1/e0', 'd1/e1', 'd1/e2'], ['d2/e0', 'd2/e1', 'd2/e2']]);
+    // the root's request, then its three subdirectories, then the nine below them in one request
+    // (in walk order): all without the walk asking
+    assert.deepEqual(s.requests, [['/'], ['d0', 'd1', 'd2'], ['d0/e0', 'd0/e1', 'd0/e2', 'd1/e0', 'd1/e1', 'd1/e2', 'd2/e0', 'd2/e1', 'd2/e2']]);
   });
 
   it('serves the second walk the trees the first one went through, and loads each tree once', async () => {

@@ -162,10 +162,16 @@ export class TreeCache {
   /** Sends prefetch requests while fewer than PREFETCHING are out and the bound allows. */
   #pump(): void {
     while (this.#stack.length && this.#prefetching < PREFETCHING && this.#ahead < this.#limits.ahead) {
-      const group = this.#stack.pop()!;
-      this.#wanted -= group.length;
-      const fresh = new Map(group.map((ids) => [keyOf(ids), ids] as const));
-      for (const key of fresh.keys()) if (this.#trees.has(key)) fresh.delete(key);
+      // the groups on top together, up to GROUP trees: small directories' subdirectories in one request
+      const fresh = new Map<string, Buffer[]>();
+      while (this.#stack.length && fresh.size + this.#stack.at(-1)!.length <= GROUP) {
+        const group = this.#stack.pop()!;
+        this.#wanted -= group.length;
+        for (const ids of group) {
+          const key = keyOf(ids);
+          if (!this.#trees.has(key)) fresh.set(key, ids);
+        }
+      }
       if (fresh.size === 0) continue;
       const keys = [...fresh.keys()];
       const loaded = this.#fetch([...fresh.values()]);
