@@ -4,13 +4,15 @@
 // target, conflicts, free space, chunks present). A dry run ends there with the report; so does
 // a restore whose checks failed (nothing written, the report saying why: the server fails the
 // run); otherwise it restores with the data path (restore/restorer.ts) under the run's conflict
-// policy, progress going to the server.
+// policy, progress going to the server. Both walk the snapshot's trees: one TreeCache
+// (subtree-loader.ts) loads them ahead of the pretreatment and keeps the first ones for the restore.
 import { CairnError } from '../core/errors.ts';
 import { absolutePathSchema, checkBody, CONFLICT_POLICIES, type Schema } from '../protocol/api-schema.ts';
 import { boundResult, type RestoreParams, type RestorePretreatment, type RestoreResult, type Warning } from '../protocol/control.ts';
 import { renewByCall } from './grant-keeper.ts';
 import { planRestore, type RestorePlan } from './restore/restore-plan.ts';
 import { restore } from './restore/restorer.ts';
+import { TreeCache } from './restore/subtree-loader.ts';
 import { checkRestoreTarget } from './restore-roots.ts';
 import {
   grantSchema,
@@ -23,6 +25,7 @@ import {
 import { type RunContext, withVaultAccess } from './run-context.ts';
 import { ProgressSender } from './run-progress.ts';
 import { loadSnapshot } from './snapshots.ts';
+import { loadTrees } from './tree-store.ts';
 
 const restoreParamsSchema: Schema = {
   type: 'object',
@@ -64,6 +67,8 @@ export async function runRestore(params: RestoreParams, ctx: RestoreContext): Pr
     const include = params.include.length ? params.include : undefined;
     const warnings: Warning[] = [];
     progress.offer('planning', {}, undefined, true);
+    // the plan walks the snapshot's trees first: they load ahead of it and the restore finds them kept
+    const trees = new TreeCache((t) => loadTrees(client, vault, keys, t), { prefetch: include === undefined });
     const plan = await planRestore({
       client,
       vault,
@@ -74,6 +79,7 @@ export async function runRestore(params: RestoreParams, ctx: RestoreContext): Pr
       conflict: params.conflict,
       startedAt,
       signal: ctx.signal,
+      loadTrees: trees.walk(true),
     });
     if (plan.unlisted) warnings.push({ path: to, reason: plan.unlisted });
     const pretreatment = pretreatmentReport(plan);
@@ -93,6 +99,7 @@ export async function runRestore(params: RestoreParams, ctx: RestoreContext): Pr
       conflict: params.conflict,
       startedAt,
       signal: ctx.signal,
+      loadTrees: trees.walk(false),
       onProgress: (p) => progress.offer('restoring', p, { done: p.bytes, total: plan.bytes }),
     });
     // written: what is left is the answer to the server

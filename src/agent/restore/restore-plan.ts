@@ -21,7 +21,7 @@ import type { RestoreOptions } from './restorer.ts';
 import { siblingTrees } from './subtree-loader.ts';
 
 /** What the restore itself is given, less what only writing needs; the policy must be named. */
-export type RestorePlanOptions = Pick<RestoreOptions, 'client' | 'vault' | 'keys' | 'snapshot' | 'target' | 'include' | 'startedAt' | 'signal'> & {
+export type RestorePlanOptions = Pick<RestoreOptions, 'client' | 'vault' | 'keys' | 'snapshot' | 'target' | 'include' | 'startedAt' | 'signal' | 'loadTrees'> & {
   conflict: ConflictPolicy;
 };
 
@@ -91,7 +91,7 @@ export async function planRestore(o: RestorePlanOptions): Promise<RestorePlan> {
     missingChunks: 0,
     space: [],
   };
-  const load = (trees: Buffer[][]) => loadTrees(o.client, o.vault, o.keys, trees);
+  const load = o.loadTrees ?? ((trees: Buffer[][]) => loadTrees(o.client, o.vault, o.keys, trees));
   const filter = o.include?.length ? includeFilter(o.include) : undefined;
 
   const walk = async (at: Place, tree: Promise<TreeNode[]>, sub: IncludeFilter | undefined) => {

@@ -53,6 +53,8 @@ export type RestoreOptions = {
   signal?: AbortSignal;
   /** flushes one file system before the restore resolves (tests watch it); default syncfs via `sync -f` */
   syncFs?: SyncFs;
+  /** loads trees (each a list of chunk ids), checked; default from `client` (tree-store.ts); run-restore.ts passes the pretreatment's */
+  loadTrees?: (trees: Buffer[][]) => Promise<TreeNode[][]>;
 };
 
 export type RestoreResult = {
@@ -222,7 +224,7 @@ class Restorer {
   }
 
   private readonly loadTrees = (trees: Buffer[][]) =>
-    loadTrees(this.opts.client, this.opts.vault, this.opts.keys, trees);
+    this.opts.loadTrees ? this.opts.loadTrees(trees) : loadTrees(this.opts.client, this.opts.vault, this.opts.keys, trees);
 
   private async *walk(
     dir: DirState,
