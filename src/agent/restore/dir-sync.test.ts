@@ -98,3 +98,46 @@ test('a directory that cannot be reopened leaves its file system to another one;
     fs.rmSync(base, { recursive: true, force: true });
   }
 });
+
+test('past EARLY_FLUSH_BYTES restored a flush starts in the background; the final one still runs; an early failure fails it', async () => {
+  const { dirs } = scratch();
+  const cache = new DirCache();
+  const root = cache.root(Buffer.from(dirs[0]!));
+  const calls: string[] = [];
+  let fail = true;
+  const syncs = new FsSyncs(async () => {
+    calls.push(fail ? 'early (fails)' : 'final');
+    if (fail) throw Object.assign(new Error('EIO'), { code: 'EIO' });
+  }, 1000);
+  try {
+    syncs.restored(600);
+    assert.deepEqual([...calls], [], 'under the threshold');
+    syncs.restored(600); // past it, but no file system noted yet: nothing to flush
+    assert.deepEqual([...calls], []);
+    syncs.note(root);
+    syncs.restored(1); // the bytes before still count
+    assert.deepEqual([...calls], ['early (fails)'], 'started at once, not at the end');
+    fail = false;
+    // the final flush succeeds, but the written data the early one failed on is not on disk
+    await assert.rejects(syncs.flush(), (e) => isCairnError(e, 'E_INTERNAL') && /flushed to disk: EIO/.test(e.message));
+  } finally {
+    syncs.close();
+    cache.close(root);
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  }
+
+  const again = new FsSyncs(async () => {
+    calls.push('ok');
+  }, 1000);
+  const cache2 = new DirCache(); // the first one is closed with its root
+  const root2 = cache2.root(Buffer.from(tmpdir()));
+  try {
+    again.note(root2);
+    again.restored(1000);
+    await again.flush();
+    assert.deepEqual(calls.slice(-2), ['ok', 'ok'], 'the early flush and the final one');
+  } finally {
+    again.close();
+    cache2.close(root2);
+  }
+});

@@ -371,6 +371,7 @@ class Restorer {
       () => {
         this.result.files++;
         this.result.bytes += writer.node.size;
+        this.fsSyncs.restored(writer.node.size);
         const at: Placed = { dir: writer.dir, name: writer.name };
         this.setXattrs(dir, at, writer.path, writer.node);
         if (writer.node.nlink > 1) this.links.firstDone(job.original, at);
