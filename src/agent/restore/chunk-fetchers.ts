@@ -77,7 +77,7 @@ export class ChunkFetchers<F> {
           for (const s of this.slots) s.worker.postMessage({ kind: 'end' } satisfies ToFetchWorker);
           break;
         }
-        this.send(slot, next++, r.value);
+        if (r.value.ids.length) this.send(slot, next++, r.value); // (the batcher makes no empty ones)
         slot = this.freeSlot();
       }
       if (inputDone && this.inFlight.size === 0) return;
@@ -88,6 +88,9 @@ export class ChunkFetchers<F> {
   }
 
   async close(): Promise<void> {
+    // a failed or canceled restore: the batches still out end their share of the run's transfer figures
+    for (const f of this.inFlight.values()) f.metered?.({ sent: f.batch.ids.length * 32, received: f.received });
+    this.inFlight.clear();
     const slots = this.slots.splice(0);
     await Promise.all(slots.map((s) => s.worker.terminate()));
   }
