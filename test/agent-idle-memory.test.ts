@@ -33,7 +33,7 @@ describe('an idle agent after a backup', { skip: process.platform !== 'linux' &&
     await c?.stop();
   });
 
-  it('ends its worker threads and drops to ≤ 120 MiB VmRSS within 60 s', async () => {
+  it('ends its worker threads and drops to ≤ 120 MiB VmRSS within 60 s', async (t) => {
     const src = incompressibleTree(join(tempDir('cairn-idle-mem-'), 'data'), 24, 8);
     for (let i = 0; i < 8; i++) writeFileSync(join(src, `text-${i}.txt`), `line ${i} of a compressible file\n`.repeat(300_000));
     const made = await c.cli(['job', 'create', 'idle', '--agent', 'm1', '--storage', 's1', '--path', src], undefined, { CAIRN_PASSPHRASE: PASSPHRASE });
@@ -52,6 +52,7 @@ describe('an idle agent after a backup', { skip: process.platform !== 'linux' &&
       if (samples.at(-1)! <= IDLE_TARGET_KIB && threads(pid) <= threadsBefore) break;
       await new Promise((r) => setTimeout(r, 1000));
     }
+    t.diagnostic(`peak ${peak >> 10} MiB; VmRSS each second after the run (MiB): ${samples.map((k) => k >> 10).join(' ')}`);
     assert.ok(threads(pid) <= threadsBefore, `the agent still has ${threads(pid)} threads (${threadsBefore} before the run): its workers were not ended`);
     assert.ok(
       samples.at(-1)! <= IDLE_TARGET_KIB,

@@ -10,6 +10,7 @@ import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { BLOB_DATA, openBlob } from '../../core/blob.ts';
 import { CairnError, isCairnError } from '../../core/errors.ts';
 import type { VaultKeys } from '../../core/keys.ts';
+import { BLOB_FRAME_HEADER } from '../../protocol/data-plane.ts';
 import { collectYoung } from '../gc-nudge.ts';
 import { workerClient, type WorkerClientOptions } from '../storage-client.ts';
 import { type Batch, fetchOne, type Fetched } from './blob-fetcher.ts';
@@ -168,7 +169,7 @@ function serve(): void {
       return;
     }
     const sealed = fetched.sealed;
-    received.set(batch, (received.get(batch) ?? 0) + sealed.length + 36);
+    received.set(batch, (received.get(batch) ?? 0) + BLOB_FRAME_HEADER + sealed.length);
     sinceCollect += sealed.length;
     let outcome: FetchOutcome;
     try {
