@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { StorageClient } from '../src/agent/storage-client.ts';
-import { batchChunks, fetchBatches } from '../src/agent/restore/blob-fetcher.ts';
+import { type Batch, batchChunks, type BlobSource, type Fetched, fetchOne } from '../src/agent/restore/blob-fetcher.ts';
 import { PackBuilder } from '../src/core/pack.ts';
 import { randomPack, testVaultConfig } from '../test/support/storage-fixtures.ts';
 import { startStorage } from '../test/support/storage-process.ts';
@@ -16,6 +16,49 @@ const totalMiB = Number(process.argv[2] ?? 512);
 const readRounds = Number(process.argv[3] ?? 2);
 const PACK_MIB = 16;
 const BLOB_SIZES = [256 * 1024, 700 * 1024, MIB, 1.5 * MIB, 2.5 * MIB]; // around the chunker's 1 MiB average
+
+/**
+ * The blobs of every batch, in order, with up to `ahead` requests started beyond the one being
+ * read, on this one thread: the transport alone, without the restore's workers.
+ */
+async function* fetchBatches<F>(
+  source: BlobSource,
+  vault: string,
+  batches: AsyncIterable<Batch<F>>,
+  ahead: number,
+): AsyncGenerator<Fetched<F>> {
+  type Started = { it: AsyncIterator<Fetched<F>>; first: Promise<IteratorResult<Fetched<F>>> };
+  const started: Started[] = [];
+  const input = batches[Symbol.asyncIterator]();
+  let inputDone = false;
+  const fill = async () => {
+    while (!inputDone && started.length <= ahead) {
+      const r = await input.next();
+      if (r.done) {
+        inputDone = true;
+        break;
+      }
+      const it = fetchOne(source, vault, r.value);
+      const first = it.next();
+      first.catch(() => undefined); // awaited below; this only keeps it from counting as unhandled meanwhile
+      started.push({ it, first });
+    }
+  };
+  try {
+    await fill();
+    while (started.length) {
+      const { it, first } = started.shift()!;
+      let r = await first;
+      await fill();
+      while (!r.done) {
+        yield r.value;
+        r = await it.next();
+      }
+    }
+  } finally {
+    for (const s of started) await s.it.return?.(undefined).catch(() => undefined);
+  }
+}
 
 /** CPU seconds (user + system) of process `pid` so far. */
 function serverCpu(pid: number): { user: number; system: number } {
@@ -105,7 +148,7 @@ try {
   }
   for (let round = 0; round < readRounds; round++) {
     await measure('getBlobs', blobBytes, pid, async () => {
-      // Batches of 32 MiB with two requests ahead, as a restore asks.
+      // Batches of 32 MiB with two requests ahead, as each of a restore's workers asks.
       const batches = batchChunks(oneBatchSource(), (f) => f, { maxIds: 4096, maxBytes: 32 * MIB });
       let got = 0;
       for await (const f of fetchBatches(client, 'bench', batches, 2)) if ('sealed' in f) got += f.sealed.length;

@@ -18,7 +18,7 @@ import { ScanRules, type ScanSettings } from './scan-rules.ts';
 import type { RunContext } from './run-context.ts';
 import { type DirEntry, joinPath, listDirectory, lstatPath, nodeTypeOf, type PathPlan, planPaths, type ScanWarning, unchangedSince } from './scan.ts';
 import { loadSnapshot } from './snapshots.ts';
-import { loadTrees } from './tree-store.ts';
+import { treeLoader } from './tree-store.ts';
 
 // a backup's params without its run: an estimate is no run
 const { run: _run, ...estimateFields } = backupParamsSchema.properties;
@@ -149,7 +149,7 @@ export async function runEstimate(params: EstimateParams, ctx: RunContext): Prom
     let reference: EstimateWalkOptions['reference'];
     try {
       const parent = await loadSnapshot(client, params.vault, keys, params.parent);
-      const trees = new ReferenceTrees((ids) => loadTrees(client, params.vault, keys, ids));
+      const trees = new ReferenceTrees(treeLoader(client, params.vault, keys));
       reference = { tree: parent.tree.map((h) => Buffer.from(h, 'hex')), trees };
     } catch (e) {
       // as the backup does: an unreadable reference means every file is read

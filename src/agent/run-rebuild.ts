@@ -21,12 +21,12 @@ import type {
   Warning,
 } from '../protocol/control.ts';
 import { IndexSpool } from './index-spool.ts';
-import { type LoadTrees, siblingTrees } from './restore/subtree-loader.ts';
+import { siblingTrees } from './restore/subtree-loader.ts';
 import { grantSchema, runIdSchema, storageRefSchema, vaultNameSchema, wrappedKeysSchema } from './run-backup.ts';
 import { type RunContext, withVaultAccess } from './run-context.ts';
 import { loadSnapshot } from './snapshots.ts';
 import type { StorageClient } from './storage-client.ts';
-import { loadTrees } from './tree-store.ts';
+import { type LoadTrees, treeLoader } from './tree-store.ts';
 
 const rebuildParamsSchema: Schema = {
   type: 'object',
@@ -66,7 +66,7 @@ async function indexTree(load: LoadTrees, dir: Buffer, nodes: TreeNode[], spool:
 
 /** The snapshot's whole file index, walked into a new spool (discarded on failure). */
 async function spoolIndex(client: StorageClient, vault: string, keys: VaultKeys, record: SnapshotRecord, ctx: RunContext): Promise<IndexSpool> {
-  const load: LoadTrees = (trees) => loadTrees(client, vault, keys, trees);
+  const load = treeLoader(client, vault, keys);
   const spool = new IndexSpool(ctx.tmpDir);
   try {
     const root = await load([record.tree.map((id) => Buffer.from(id, 'hex'))]);

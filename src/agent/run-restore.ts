@@ -25,7 +25,7 @@ import {
 import { type RunContext, withVaultAccess } from './run-context.ts';
 import { ProgressSender } from './run-progress.ts';
 import { loadSnapshot } from './snapshots.ts';
-import { loadTrees } from './tree-store.ts';
+import { treeLoader } from './tree-store.ts';
 
 const restoreParamsSchema: Schema = {
   type: 'object',
@@ -68,7 +68,7 @@ export async function runRestore(params: RestoreParams, ctx: RestoreContext): Pr
     const warnings: Warning[] = [];
     progress.offer('planning', {}, undefined, true);
     // the plan walks the snapshot's trees first: they load ahead of it and the restore finds them kept
-    const trees = new TreeCache((t) => loadTrees(client, vault, keys, t), { prefetch: include === undefined });
+    const trees = new TreeCache(treeLoader(client, vault, keys), { prefetch: include === undefined });
     const plan = await planRestore({
       client,
       vault,

@@ -18,6 +18,14 @@ export async function loadTree(
   return nodes!;
 }
 
+/** Loads trees (each a list of chunk ids), checked: one call, one request. */
+export type LoadTrees = (trees: Buffer[][]) => Promise<TreeNode[][]>;
+
+/** loadTrees bound to one vault: what the walks that take a LoadTrees are given. */
+export function treeLoader(client: StorageClient, vault: string, keys: VaultKeys): LoadTrees {
+  return (trees) => loadTrees(client, vault, keys, trees);
+}
+
 /** Several trees for the price of one request (ids shared between trees are fetched once). */
 export async function loadTrees(
   client: StorageClient,

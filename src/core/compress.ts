@@ -9,8 +9,8 @@ export const FLAG_RAW = 0;
 export const FLAG_ZSTD = 1;
 export type CompressionFlag = 0 | 1;
 
-// 16 KiB, not 64: the probe is paid again by every chunk that compresses (1/32 of a 512 KiB chunk,
-// not 1/8); on the bench set it stores the same bytes for ~7% less zstd time (docs/performance.md).
+// 16 KiB, not 64: the probe is paid again by every chunk that compresses (1/64 of a 1 MiB chunk,
+// not 1/16); on the bench set it stores the same bytes for ~7% less zstd time (docs/performance.md).
 const PROBE_SIZE = 16 * 1024;
 // The probe is this many slices spread from the chunk's start to its end, not its first 16 KiB: a
 // chunk that starts and ends random around a compressible run (a disk image's zero or text

@@ -22,7 +22,7 @@ import { ScanRules, type ScanSettings } from '../scan-rules.ts';
 import { displayPath, planPaths, type ScanWarning, type WarningSink } from '../scan.ts';
 import { saveSnapshot } from '../snapshots.ts';
 import type { StorageClient } from '../storage-client.ts';
-import { loadTrees } from '../tree-store.ts';
+import { treeLoader } from '../tree-store.ts';
 import { WorkerPool } from '../worker-pool.ts';
 import { ArenaPool } from './arena-pool.ts';
 import { BlobSealer } from './blob-sealer.ts';
@@ -134,7 +134,7 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
   const sealer = new BlobSealer({ keys, pool, dedup, uploader, referenced, arenas });
   const fileSaver = new FileSaver({ pool, sealer, arenas, chunker, warnings, stats: readStats });
   const treeSaver = new TreeSaver({ keys, chunker, gear: gearTable(keys.chunkerKey), sealer });
-  const refTrees = new ReferenceTrees((trees) => loadTrees(client, vault, keys, trees));
+  const refTrees = new ReferenceTrees(treeLoader(client, vault, keys));
   const walker = new TreeWalker({
     fileSaver,
     treeSaver,

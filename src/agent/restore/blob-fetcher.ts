@@ -1,10 +1,11 @@
 // Fetching the chunks of the files being restored: the files' chunk ids, in walk order (which is
 // the backup's scan order, so about pack order), are grouped into batches of at most 4,096 unique
 // ids and a bounded estimate of bytes; each batch is one `blobs` request, which the storage
-// server answers in pack order (each pack of the batch read once, neighbours merged), and the
-// next requests are started while the current one streams, so the server's lookup overlaps ours.
-// A batch naming an unknown id is refused whole by the server (404 before any byte); the missing
-// ids are then asked for, reach their files as errors, and the rest is fetched again.
+// server answers in pack order (each pack of the batch read once, neighbours merged). The
+// restore's workers (fetch-worker.ts) fetch them, the next request started while the current
+// one streams, so the server's lookup overlaps ours. A batch naming an unknown id is refused
+// whole by the server (404 before any byte); the missing ids are then asked for, reach their
+// files as errors, and the rest is fetched again (fetchOne).
 import { CairnError, isCairnError } from '../../core/errors.ts';
 
 /** Where a chunk goes: chunk `index` of some file (the caller's type). */
@@ -93,49 +94,6 @@ export async function* batchChunks<F>(
   }
   const last = batcher.end();
   if (last) yield last;
-}
-
-/**
- * The blobs of every batch, in order, with up to `ahead` requests started beyond the one being
- * read. Failures other than unknown ids (network, authentication) end the stream with an error.
- */
-export async function* fetchBatches<F>(
-  source: BlobSource,
-  vault: string,
-  batches: AsyncIterable<Batch<F>>,
-  ahead: number,
-): AsyncGenerator<Fetched<F>> {
-  type Started = { it: AsyncIterator<Fetched<F>>; first: Promise<IteratorResult<Fetched<F>>> };
-  const started: Started[] = [];
-  const input = batches[Symbol.asyncIterator]();
-  let inputDone = false;
-  const fill = async () => {
-    while (!inputDone && started.length <= ahead) {
-      const r = await input.next();
-      if (r.done) {
-        inputDone = true;
-        break;
-      }
-      const it = fetchOne(source, vault, r.value);
-      const first = it.next();
-      first.catch(() => undefined); // awaited below; this only keeps it from counting as unhandled meanwhile
-      started.push({ it, first });
-    }
-  };
-  try {
-    await fill();
-    while (started.length) {
-      const { it, first } = started.shift()!;
-      let r = await first;
-      await fill();
-      while (!r.done) {
-        yield r.value;
-        r = await it.next();
-      }
-    }
-  } finally {
-    for (const s of started) await s.it.return?.(undefined).catch(() => undefined);
-  }
 }
 
 /**

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isCairnError } from '../../core/errors.ts';
 import type { TreeNode } from '../../core/tree.ts';
-import { loadTrees } from '../tree-store.ts';
+import { treeLoader } from '../tree-store.ts';
 import { type Conflict, type ConflictCounts, type ConflictPolicy, ConflictResolver } from './conflicts.ts';
 import { nearestExisting, type SpaceOnFilesystem, SpaceNeeds, spaceProblems } from './free-space.ts';
 import { type IncludeFilter, includeFilter, markSeen, unseenIncludes, wantedEntries } from './include-filter.ts';
@@ -91,7 +91,7 @@ export async function planRestore(o: RestorePlanOptions): Promise<RestorePlan> {
     missingChunks: 0,
     space: [],
   };
-  const load = o.loadTrees ?? ((trees: Buffer[][]) => loadTrees(o.client, o.vault, o.keys, trees));
+  const load = o.loadTrees ?? treeLoader(o.client, o.vault, o.keys);
   const filter = o.include?.length ? includeFilter(o.include) : undefined;
 
   const walk = async (at: Place, tree: Promise<TreeNode[]>, sub: IncludeFilter | undefined) => {

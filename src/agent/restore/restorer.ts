@@ -3,8 +3,8 @@
 // special files as it goes, and groups the regular files' chunk ids into batches (blob-fetcher.ts).
 // Worker threads fetch the batches over connections of their own and authenticate, decompress
 // and check each blob against its id where it arrives (chunk-fetchers.ts, fetch-worker.ts); the
-// plaintexts come back and are written at their offsets (file-writer.ts). A file is renamed into place only when every chunk checked out;
-// otherwise it is listed in `damaged` and the rest goes on. A directory gets its mode and times
+// plaintexts come back and are written at their offsets (file-writer.ts). A file is renamed into
+// place only when every chunk checked out; otherwise it is listed in `damaged` and the rest goes on. A directory gets its mode and times
 // once everything inside it is done (so deepest first); that is counted per directory, so memory
 // follows the pipeline's depth, not the snapshot's size. Extended attributes are set in batches
 // (xattr-writer.ts) once an entry is in place; its directory waits for them like for a child.
@@ -18,7 +18,7 @@ import type { VaultKeys } from '../../core/keys.ts';
 import type { SnapshotRecord } from '../../core/snapshot.ts';
 import type { TreeNode } from '../../core/tree.ts';
 import type { StorageClient } from '../storage-client.ts';
-import { loadTrees } from '../tree-store.ts';
+import { type LoadTrees, treeLoader } from '../tree-store.ts';
 import { batchChunks, type ChunkUse, RESTORE_BATCH_LIMITS } from './blob-fetcher.ts';
 import { ChunkFetchers, defaultRestoreWorkers } from './chunk-fetchers.ts';
 import { type Conflict, type ConflictCounts, type ConflictPolicy, ConflictResolver, type Look } from './conflicts.ts';
@@ -54,7 +54,7 @@ export type RestoreOptions = {
   /** flushes one file system before the restore resolves (tests watch it); default syncfs via `sync -f` */
   syncFs?: SyncFs;
   /** loads trees (each a list of chunk ids), checked; default from `client` (tree-store.ts); run-restore.ts passes the pretreatment's */
-  loadTrees?: (trees: Buffer[][]) => Promise<TreeNode[][]>;
+  loadTrees?: LoadTrees;
 };
 
 export type RestoreResult = {
@@ -110,6 +110,7 @@ class Restorer {
   private readonly swap = swapHook();
   /** the file systems written to, each flushed once before the run succeeds */
   private readonly fsSyncs: FsSyncs;
+  private readonly loadTrees: LoadTrees;
   private allDone: () => void = () => undefined;
   private lastProgress = 0;
 
@@ -117,6 +118,7 @@ class Restorer {
     this.opts = opts;
     this.root = targetRoot(opts.target);
     this.fsSyncs = new FsSyncs(opts.syncFs);
+    this.loadTrees = opts.loadTrees ?? treeLoader(opts.client, opts.vault, opts.keys);
     this.specials = new SpecialFileMaker(this.asRoot);
     this.conflicts = new ConflictResolver(opts.conflict ?? 'overwrite', opts.startedAt ?? new Date(), (p) =>
       this.originalPath(p),
@@ -223,8 +225,6 @@ class Restorer {
     this.release(rootDir);
   }
 
-  private readonly loadTrees = (trees: Buffer[][]) =>
-    this.opts.loadTrees ? this.opts.loadTrees(trees) : loadTrees(this.opts.client, this.opts.vault, this.opts.keys, trees);
 
   private async *walk(
     dir: DirState,

@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { CairnError } from '../../core/errors.ts';
 import type { TreeNode } from '../../core/tree.ts';
-import { type LoadTrees, siblingTrees, TreeCache } from './subtree-loader.ts';
+import type { LoadTrees } from '../tree-store.ts';
+import { siblingTrees, TreeCache } from './subtree-loader.ts';
 
 const id = (name: string) => createHash('sha256').update(name).digest();
 const node = (name: string, type: TreeNode['type'], subtree?: Buffer[]): TreeNode => ({

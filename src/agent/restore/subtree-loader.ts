@@ -3,8 +3,7 @@
 // group and the next one in memory (so a directory with 100,000 subdirectories stays bounded).
 // TreeCache, below, is the loader of a restore's two walks (the pretreatment's, then the restore's).
 import type { TreeNode } from '../../core/tree.ts';
-
-export type LoadTrees = (trees: Buffer[][]) => Promise<TreeNode[][]>;
+import type { LoadTrees } from '../tree-store.ts';
 
 const GROUP = 64;
 

@@ -10,7 +10,7 @@ import type { TreeNode } from '../../core/tree.ts';
 import { childPath } from '../restore/path-guard.ts';
 import { siblingTrees } from '../restore/subtree-loader.ts';
 import type { StorageClient } from '../storage-client.ts';
-import { loadTrees } from '../tree-store.ts';
+import { type LoadTrees, treeLoader } from '../tree-store.ts';
 
 /** One entry of the snapshot; a consumer sets `skip` on a directory it does not want walked. */
 export type WalkedEntry = { path: Buffer; node: TreeNode; skip?: boolean };
@@ -41,9 +41,10 @@ export class SnapshotWalker {
 
   constructor(o: WalkOptions) {
     this.#o = o;
+    this.#load = treeLoader(o.client, o.vault, o.keys);
   }
 
-  readonly #load = (trees: Buffer[][]) => loadTrees(this.#o.client, this.#o.vault, this.#o.keys, trees);
+  readonly #load: LoadTrees;
 
   /** Every entry of the snapshot, parents before their children. */
   async *entries(): AsyncGenerator<WalkedEntry> {
