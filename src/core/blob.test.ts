@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { BLOB_DATA, BLOB_SNAPSHOT, BLOB_TREE, openBlob, SEAL_OVERHEAD, sealBlob } from './blob.ts';
+import { BLOB_DATA, BLOB_SNAPSHOT, BLOB_TREE, openBlob, SEAL_OVERHEAD, sealBlob, sealBlobParts } from './blob.ts';
 import { compressIfWorth, decompress } from './compress.ts';
 import { isCairnError } from './errors.ts';
 import { chunkId, generateVaultKeys } from './keys.ts';
@@ -44,6 +44,20 @@ describe('sealed blobs', () => {
       'hex',
     );
     assert.equal(openBlob(fixedKeys, BLOB_DATA, id, sealed).toString(), 'hello, cairn');
+  });
+
+  it('seals in three parts that joined open: header with the flag, the payload unsplit, the tag', () => {
+    const keys = generateVaultKeys();
+    for (const plain of [Buffer.alloc(0), randomBytes(100), randomBytes(300_000), text]) {
+      const id = chunkId(keys, plain);
+      const [head, body, tag] = sealBlobParts(keys, BLOB_DATA, id, plain);
+      assert.equal(head.length + tag.length, SEAL_OVERHEAD);
+      assert.equal(tag.length, 16);
+      assert.equal(body.length, compressIfWorth(plain).bytes.length);
+      assert.deepEqual(openBlob(keys, BLOB_DATA, id, Buffer.concat([head, body, tag])), plain);
+      // a part out of place fails authentication
+      if (body.length > 0) assert.throws(() => openBlob(keys, BLOB_DATA, id, Buffer.concat([head, tag, body])), corrupt);
+    }
   });
 
   it('round-trips data, tree and snapshot blobs, compressed or not', () => {

@@ -10,7 +10,7 @@ import {
   createDecipheriv,
   createHmac,
   hkdfSync,
-  randomBytes,
+  randomFillSync,
   timingSafeEqual,
 } from 'node:crypto';
 import { compressIfWorth, decompress } from './compress.ts';
@@ -30,7 +30,6 @@ const HEADER_SIZE = 1 + SALT_SIZE + NONCE_SIZE;
 /** Bytes a sealed blob adds to its stored payload: header, flag byte, tag. */
 export const SEAL_OVERHEAD = HEADER_SIZE + 1 + TAG_SIZE;
 const HKDF_INFO = Buffer.from('cairn blob v1');
-const ENCRYPT_SLICE = 64 * 1024;
 
 function subkey(encKey: Buffer, salt: Uint8Array): Buffer {
   return Buffer.from(hkdfSync('sha256', keyObjectOf(encKey), salt, HKDF_INFO, 32));
@@ -44,32 +43,38 @@ function associatedData(type: BlobType, id: Uint8Array): Buffer {
   return aad;
 }
 
-/** Compresses when worth it (probe first), then seals. `id` is the chunk id (HMAC of `plain`). */
-export function sealBlob(
+/**
+ * Compresses when worth it (probe first), then seals: the sealed blob in three parts that joined
+ * are its bytes — the header with the encrypted flag byte, the encrypted payload, the tag.
+ * `id` is the chunk id (HMAC of `plain`). Node cannot encrypt into a given buffer, so the payload
+ * is encrypted in one call and its output kept as it is: no copy, and no run of short-lived
+ * slices in the malloc heap (those left an idle agent's heap fragmented; docs/performance.md).
+ */
+export function sealBlobParts(
   keys: VaultKeys,
   type: BlobType,
   id: Uint8Array,
   plain: Uint8Array,
   level?: number,
-): Buffer {
+): [head: Buffer, body: Buffer, tag: Buffer] {
   const { flag, bytes } = compressIfWorth(plain, level);
-  const out = Buffer.allocUnsafe(SEAL_OVERHEAD + bytes.length);
-  out[0] = VERSION;
-  randomBytes(SALT_SIZE + NONCE_SIZE).copy(out, 1);
-  const salt = out.subarray(1, 1 + SALT_SIZE);
-  const nonce = out.subarray(1 + SALT_SIZE, HEADER_SIZE);
+  const head = Buffer.allocUnsafe(HEADER_SIZE + 1);
+  head[0] = VERSION;
+  randomFillSync(head, 1, SALT_SIZE + NONCE_SIZE);
+  const salt = head.subarray(1, 1 + SALT_SIZE);
+  const nonce = head.subarray(1 + SALT_SIZE, HEADER_SIZE);
   const cipher = createCipheriv('aes-256-gcm', subkey(keys.encKey, salt), nonce);
   cipher.setAAD(associatedData(type, id));
-  // GCM is a stream mode: update() returns exactly as many bytes as it is given. Node cannot
-  // encrypt into `out`, so encrypt in slices whose output is copied while still in cache
-  // (64 KiB: under the agent's malloc mmap threshold, so slices reuse heap memory; bin/cairn).
-  let at = HEADER_SIZE;
-  at += cipher.update(Buffer.of(flag)).copy(out, at);
-  for (let i = 0; i < bytes.length; i += ENCRYPT_SLICE)
-    at += cipher.update(bytes.subarray(i, i + ENCRYPT_SLICE)).copy(out, at);
-  at += cipher.final().copy(out, at);
-  cipher.getAuthTag().copy(out, at);
-  return out;
+  // GCM is a stream mode: update() returns exactly as many bytes as it is given.
+  cipher.update(Buffer.of(flag)).copy(head, HEADER_SIZE);
+  const body = cipher.update(bytes);
+  cipher.final();
+  return [head, body, cipher.getAuthTag()];
+}
+
+/** sealBlobParts joined into one buffer. */
+export function sealBlob(keys: VaultKeys, type: BlobType, id: Uint8Array, plain: Uint8Array, level?: number): Buffer {
+  return Buffer.concat(sealBlobParts(keys, type, id, plain, level));
 }
 
 /** Authenticates, decrypts, decompresses, and re-checks HMAC(idKey, plain) == id. E_CORRUPT otherwise. */

@@ -12,6 +12,8 @@ export type CompressionFlag = 0 | 1;
 // 16 KiB, not 64: the probe is paid again by every chunk that compresses (1/64 of a 1 MiB chunk,
 // not 1/16); on the bench set it stores the same bytes for ~7% less zstd time (docs/performance.md).
 const PROBE_SIZE = 16 * 1024;
+/** One output buffer holds what zstd makes of a payload that does not shrink much. */
+const OUTPUT_SLACK = 1024;
 // The probe is this many slices spread from the chunk's start to its end, not its first 16 KiB: a
 // chunk that starts and ends random around a compressible run (a disk image's zero or text
 // segment) was stored raw, 1.4 MB of the bench's after-modify backup (docs/performance.md).
@@ -26,7 +28,11 @@ export const MAX_PLAIN_SIZE = 64 * 1024 * 1024;
 const probeBuffer = Buffer.alloc(PROBE_SIZE);
 
 function zstd(data: Uint8Array, level: number): Buffer {
-  return zstdCompressSync(data, { params: { [constants.ZSTD_c_compressionLevel]: level } });
+  return zstdCompressSync(data, {
+    params: { [constants.ZSTD_c_compressionLevel]: level },
+    pledgedSrcSize: data.length,
+    chunkSize: data.length + OUTPUT_SLACK,
+  });
 }
 
 /** Whether PROBE_SLICES slices spread evenly over `plain` (longer than the probe) compress. */

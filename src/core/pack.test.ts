@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { BLOB_DATA, BLOB_TREE, openBlob, sealBlob } from './blob.ts';
+import { BLOB_DATA, BLOB_TREE, openBlob, sealBlob, sealBlobParts } from './blob.ts';
 import { isCairnError } from './errors.ts';
 import { chunkId, generateVaultKeys } from './keys.ts';
 import {
@@ -65,6 +65,28 @@ describe('packs', () => {
     assert.deepEqual(entries, p.entries);
     for (const e of entries) openBlob(keys, e.type, e.id, p.bytes.subarray(e.offset, e.offset + e.length));
     assert.equal(p.entries[0]!.offset, 8 + ENTRY_HEADER_SIZE);
+  });
+
+  it('a blob given in parts is stored as the joined blob', () => {
+    const plains = [randomBytes(5000), Buffer.alloc(0), Buffer.from('x'.repeat(70_000))];
+    const whole = new PackBuilder();
+    const inParts = new PackBuilder();
+    for (const plain of plains) {
+      const id = chunkId(keys, plain);
+      const parts = sealBlobParts(keys, BLOB_DATA, id, plain);
+      whole.add(BLOB_DATA, id, Buffer.concat(parts));
+      inParts.add(BLOB_DATA, id, parts);
+    }
+    const a = whole.finish();
+    const b = inParts.finish();
+    assert.equal(b.name, a.name);
+    assert.equal(b.size, a.size);
+    assert.deepEqual(Buffer.concat(b.buffers), Buffer.concat(a.buffers));
+    const bytes = Buffer.concat(b.buffers);
+    parsePack(bytes).forEach((e, i) => {
+      const sealed = bytes.subarray(e.offset, e.offset + e.length);
+      assert.deepEqual(openBlob(keys, BLOB_DATA, e.id, sealed), plains[i]);
+    });
   });
 
   it('an empty pack is valid', () => {

@@ -33,6 +33,14 @@ function isBlobType(t: number): t is BlobType {
   return t === 0 || t === 1 || t === 2;
 }
 
+/** The length of a sealed blob given as one buffer or as parts. */
+export function sealedLength(sealed: Uint8Array | readonly Uint8Array[]): number {
+  if (sealed instanceof Uint8Array) return sealed.length;
+  let n = 0;
+  for (const part of sealed) n += part.length;
+  return n;
+}
+
 /**
  * Collects sealed blobs into one pack. Keeps references to the sealed buffers (callers must not
  * reuse them) and hashes as it goes, so finish() costs only the index. With `{ hash: false }` it
@@ -49,10 +57,13 @@ export class PackBuilder {
     if (options.hash !== false) this.#hash = createHash('sha256').update(PACK_MAGIC);
   }
 
-  add(type: BlobType, id: Uint8Array, sealed: Uint8Array): void {
+  /** Adds one sealed blob, as one buffer or as parts that joined are its bytes (sealBlobParts). */
+  add(type: BlobType, id: Uint8Array, sealed: Uint8Array | readonly Uint8Array[]): void {
     if (this.#finished) throw new CairnError('E_INTERNAL', 'pack builder used after finish()');
     if (id.length !== 32) throw new CairnError('E_INTERNAL', 'blob id must be 32 bytes');
-    const entryEnd = this.#size + ENTRY_HEADER_SIZE + sealed.length;
+    const parts = sealed instanceof Uint8Array ? [sealed] : sealed;
+    const length = sealedLength(sealed);
+    const entryEnd = this.#size + ENTRY_HEADER_SIZE + length;
     const indexSize = 8 + (this.#entries.length + 1) * INDEX_RECORD_SIZE;
     if (entryEnd + indexSize + PACK_FOOTER_SIZE > MAX_PACK_SIZE)
       throw new CairnError('E_TOO_LARGE', `pack would exceed ${MAX_PACK_SIZE} bytes`);
@@ -60,17 +71,19 @@ export class PackBuilder {
     ENTRY_MAGIC.copy(header, 0);
     header[4] = type;
     header.set(id, 5);
-    header.writeUInt32BE(sealed.length, 37);
-    const body = Buffer.isBuffer(sealed)
-      ? sealed
-      : Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length);
-    this.#buffers.push(header, body);
-    this.#hash?.update(header).update(body);
+    header.writeUInt32BE(length, 37);
+    this.#buffers.push(header);
+    this.#hash?.update(header);
+    for (const part of parts) {
+      const body = Buffer.isBuffer(part) ? part : Buffer.from(part.buffer, part.byteOffset, part.length);
+      this.#buffers.push(body);
+      this.#hash?.update(body);
+    }
     this.#entries.push({
       type,
       id: Buffer.from(id),
       offset: this.#size + ENTRY_HEADER_SIZE,
-      length: sealed.length,
+      length,
     });
     this.#size = entryEnd;
   }

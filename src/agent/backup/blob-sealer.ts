@@ -6,11 +6,11 @@
 // waits for it and reports the first failure.
 // Every id is recorded here as it is first seen, before it is queried or sealed (SnapshotRefs:
 // bounded memory, exact, so an id waiting in an unsent pack is never sealed twice).
-import { BLOB_DATA, BLOB_TREE, sealBlob } from '../../core/blob.ts';
+import { BLOB_DATA, BLOB_TREE, sealBlobParts } from '../../core/blob.ts';
 import type { VaultKeys } from '../../core/keys.ts';
 import type { WorkerPool } from '../worker-pool.ts';
 import type { ArenaPool } from './arena-pool.ts';
-import type { ChunkResult, SealResult, WorkerResult, WorkerTask } from './chunk-messages.ts';
+import { type ChunkResult, SEALED_PARTS, type SealResult, type WorkerResult, type WorkerTask } from './chunk-messages.ts';
 import type { DedupBatcher } from './dedup-batcher.ts';
 import type { PackUploader } from './pack-uploader.ts';
 import type { SnapshotRefs } from './snapshot-refs.ts';
@@ -128,10 +128,12 @@ export class BlobSealer {
     const sealed = (await this.#d.pool.run({ kind: 'seal', type: BLOB_DATA, arena, refs, ids }, [], true)) as SealResult;
     this.#d.arenas.release(arena);
     this.throwIfFailed(); // a failed backup uploads nothing more
+    const { refs: at, buffers } = sealed;
     for (let k = 0; k < fresh.length; k++) {
-      const buffer = sealed.buffers[sealed.refs[k * 3]!]!;
-      const blob = Buffer.from(buffer, sealed.refs[k * 3 + 1]!, sealed.refs[k * 3 + 2]!);
-      this.#d.uploader.add(BLOB_DATA, idAt(ids, k), blob);
+      const parts: Buffer[] = [];
+      for (let slot = k * SEALED_PARTS * 3; slot < (k + 1) * SEALED_PARTS * 3; slot += 3)
+        parts.push(Buffer.from(buffers[at[slot]!]!, at[slot + 1]!, at[slot + 2]!));
+      this.#d.uploader.add(BLOB_DATA, idAt(ids, k), parts);
     }
     this.blobsNew += fresh.length;
   }
@@ -141,7 +143,7 @@ export class BlobSealer {
     this.throwIfFailed();
     fresh.forEach((i, k) => {
       if (!missing[k]) return;
-      this.#d.uploader.add(BLOB_TREE, ids[i]!, sealBlob(this.#d.keys, BLOB_TREE, ids[i]!, pieces[i]!));
+      this.#d.uploader.add(BLOB_TREE, ids[i]!, sealBlobParts(this.#d.keys, BLOB_TREE, ids[i]!, pieces[i]!));
       this.blobsNew++;
     });
     await this.#d.uploader.waitForRoom();

@@ -37,7 +37,10 @@ export type ChunkResult = { refs: Int32Array; ids: Uint8Array; pieces: PieceOutc
 /** Compress and seal some chunks of an arena (the new ones). */
 export type SealTask = { kind: 'seal'; type: BlobType; arena: number; refs: Int32Array; ids: Uint8Array };
 
-/** Sealed blobs: (buffer index, offset, length) per chunk, in task order. */
+/** Parts per sealed blob in a SealResult: head, body, tag (sealBlobParts). */
+export const SEALED_PARTS = 3;
+
+/** Sealed blobs: (buffer index, offset, length) per part, SEALED_PARTS per chunk, in task order. */
 export type SealResult = { refs: Int32Array; buffers: ArrayBuffer[] };
 
 export type WorkerTask = ChunkTask | SealTask;

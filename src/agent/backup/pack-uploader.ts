@@ -4,7 +4,7 @@
 // the one being filled. Packs leave unnamed: the storage server names each by the SHA-256 of its
 // bytes as they stream in, so the agent spends no CPU hashing them.
 import type { BlobType } from '../../core/blob.ts';
-import { PackBuilder } from '../../core/pack.ts';
+import { PackBuilder, sealedLength } from '../../core/pack.ts';
 
 export type PackUpload = (buffers: Buffer[], size: number) => Promise<void>;
 
@@ -39,12 +39,14 @@ export class PackUploader {
     this.#maxInFlight = options.maxInFlight ?? 3;
   }
 
-  add(type: BlobType, id: Uint8Array, sealed: Buffer): void {
+  /** `sealed`: one buffer, or parts that joined are the blob (sealBlobParts). */
+  add(type: BlobType, id: Uint8Array, sealed: Buffer | readonly Buffer[]): void {
     this.#throwIfFailed();
+    const length = sealedLength(sealed);
     // Keep a pack under the format's ceiling even when a huge blob arrives.
-    if (this.#builder.count > 0 && this.#builder.size + sealed.length > this.#targetSize * 2) this.#close();
+    if (this.#builder.count > 0 && this.#builder.size + length > this.#targetSize * 2) this.#close();
     this.#builder.add(type, id, sealed);
-    this.bytesNew += sealed.length;
+    this.bytesNew += length;
     if (this.#builder.size >= this.#targetSize || this.#builder.count >= this.#maxBlobs) this.#close();
   }
 
