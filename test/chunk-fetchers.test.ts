@@ -111,7 +111,8 @@ describe('fetching workers', () => {
       const all = fetchers.openAll(batchesOf(list));
       let settled = false;
       void all.then(() => (settled = true), () => (settled = true));
-      // wait until nothing more arrives
+      // wait until the first chunks arrive (the workers start and connect), then until nothing more does
+      for (let i = 0; i < 100 && delivered() === 0; i++) await new Promise((r) => setTimeout(r, 100));
       let last = -1;
       for (let i = 0; i < 100 && delivered() !== last; i++) {
         last = delivered();

@@ -15,6 +15,7 @@ import {
 } from 'node:crypto';
 import { compressIfWorth, decompress } from './compress.ts';
 import { CairnError } from './errors.ts';
+import { freeOwned } from './free-owned.ts';
 import { keyObjectOf, type VaultKeys } from './keys.ts';
 
 export const BLOB_DATA = 0;
@@ -68,6 +69,7 @@ export function sealBlobParts(
   // GCM is a stream mode: update() returns exactly as many bytes as it is given.
   cipher.update(Buffer.of(flag)).copy(head, HEADER_SIZE);
   const body = cipher.update(bytes);
+  if (bytes !== plain) freeOwned(bytes); // zstd's output, encrypted now
   cipher.final();
   return [head, body, cipher.getAuthTag()];
 }
@@ -102,6 +104,7 @@ export function openBlob(keys: VaultKeys, type: BlobType, id: Uint8Array, sealed
     );
   }
   const payload = decompress(plaintext[0]!, plaintext.subarray(1));
+  if (payload.buffer !== plaintext.buffer) freeOwned(plaintext); // decompressed: the compressed bytes are done
   if (type !== BLOB_SNAPSHOT) {
     const actual = createHmac('sha256', keyObjectOf(keys.idKey)).update(payload).digest();
     if (!timingSafeEqual(actual, id)) throw new CairnError('E_CORRUPT', 'blob content does not match its id');

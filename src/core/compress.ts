@@ -4,6 +4,7 @@
 // frame cannot make us allocate more than the caller allows.
 import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { CairnError } from './errors.ts';
+import { freeOwned } from './free-owned.ts';
 
 export const FLAG_RAW = 0;
 export const FLAG_ZSTD = 1;
@@ -43,7 +44,10 @@ function probeCompresses(plain: Uint8Array): boolean {
     const at = Math.floor((i * (plain.length - SLICE)) / (PROBE_SLICES - 1));
     from.copy(probeBuffer, i * SLICE, at, at + SLICE);
   }
-  return zstd(probeBuffer, 1).length < PROBE_SIZE * PROBE_RATIO;
+  const probe = zstd(probeBuffer, 1);
+  const compresses = probe.length < PROBE_SIZE * PROBE_RATIO;
+  freeOwned(probe);
+  return compresses;
 }
 
 /** Returns the payload as it should be stored: zstd-compressed (flag 1) or as given (flag 0). */
@@ -51,7 +55,9 @@ export function compressIfWorth(plain: Uint8Array, level = 1): { flag: Compressi
   if (plain.length === 0) return { flag: FLAG_RAW, bytes: plain };
   if (plain.length > PROBE_SIZE && !probeCompresses(plain)) return { flag: FLAG_RAW, bytes: plain };
   const packed = zstd(plain, level);
-  return packed.length < plain.length ? { flag: FLAG_ZSTD, bytes: packed } : { flag: FLAG_RAW, bytes: plain };
+  if (packed.length < plain.length) return { flag: FLAG_ZSTD, bytes: packed };
+  freeOwned(packed);
+  return { flag: FLAG_RAW, bytes: plain };
 }
 
 /** Undoes compressIfWorth. E_CORRUPT on an unknown flag, a bad frame, or output above maxLen. */

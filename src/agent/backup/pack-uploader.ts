@@ -4,6 +4,7 @@
 // the one being filled. Packs leave unnamed: the storage server names each by the SHA-256 of its
 // bytes as they stream in, so the agent spends no CPU hashing them.
 import type { BlobType } from '../../core/blob.ts';
+import { freeOwned, spansItsBuffer } from '../../core/free-owned.ts';
 import { PackBuilder, sealedLength } from '../../core/pack.ts';
 
 export type PackUpload = (buffers: Buffer[], size: number) => Promise<void>;
@@ -82,6 +83,9 @@ export class PackUploader {
       this.#inFlight++;
       this.#upload(pack.buffers, pack.size).then(
         () => {
+          // The storage server has every byte: free the sealed blobs now rather than at the
+          // next full collection (a part that is all of its buffer is this pack's alone).
+          for (const b of pack.buffers) if (spansItsBuffer(b)) freeOwned(b);
           this.packs++;
           this.#settled();
         },

@@ -13,6 +13,7 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { CairnError, type ErrorCode } from '../../core/errors.ts';
+import { BufferLease } from '../../core/free-owned.ts';
 import type { VaultKeys } from '../../core/keys.ts';
 import type { StorageClient } from '../storage-client.ts';
 import type { Batch, ChunkUse } from './blob-fetcher.ts';
@@ -151,16 +152,19 @@ export class ChunkFetchers<F> {
       const f = this.inFlight.get(batch);
       if (f) f.received += bytes;
     }
+    // each buffer of the message is freed once its chunks are written (held while in writes)
+    const leases = m.buffers.map((b) => new BufferLease(new Uint8Array(b)));
     for (const { batch, index, outcome } of m.items) {
       const f = this.inFlight.get(batch);
       if (!f) continue;
-      this.opts.deliver(f.batch.uses[index]!, contentOf(outcome, m.buffers));
+      this.opts.deliver(f.batch.uses[index]!, contentOf(outcome, m.buffers, leases));
       if (--f.left > 0) continue;
       this.inFlight.delete(batch);
       f.metered?.({ sent: f.batch.ids.length * 32, received: f.received });
       f.slot.batches.splice(f.slot.batches.indexOf(batch), 1);
       this.nudge();
     }
+    for (const lease of leases) lease.release();
     slot.owed += m.bytes;
     this.ack();
   }
@@ -187,9 +191,10 @@ export class ChunkFetchers<F> {
   }
 }
 
-function contentOf(outcome: FetchOutcome, buffers: ArrayBuffer[]): ChunkContent {
+function contentOf(outcome: FetchOutcome, buffers: ArrayBuffer[], leases: BufferLease[]): ChunkContent {
   if (typeof outcome === 'number') return { data: null, length: -1 - outcome };
   if ('code' in outcome) return { error: new CairnError(outcome.code as ErrorCode, outcome.message) };
   if (outcome.buffer < 0) return { data: null, length: outcome.length }; // verify: checked, no bytes asked for
-  return { data: Buffer.from(buffers[outcome.buffer]!, outcome.offset, outcome.length), length: outcome.length };
+  const data = Buffer.from(buffers[outcome.buffer]!, outcome.offset, outcome.length);
+  return { data, length: outcome.length, lease: leases[outcome.buffer] };
 }

@@ -9,6 +9,7 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { BLOB_DATA, openBlob } from '../../core/blob.ts';
 import { CairnError, isCairnError } from '../../core/errors.ts';
+import { freeOwned } from '../../core/free-owned.ts';
 import type { VaultKeys } from '../../core/keys.ts';
 import { BLOB_FRAME_HEADER } from '../../protocol/data-plane.ts';
 import { collectYoung } from '../gc-nudge.ts';
@@ -138,6 +139,7 @@ function serve(): void {
       for (const { plain, outcome } of small) {
         packed.set(plain, outcome.offset);
         outcome.buffer = buffers.length;
+        freeOwned(plain);
       }
       buffers.push(packed.buffer);
     }
@@ -174,9 +176,13 @@ function serve(): void {
     let outcome: FetchOutcome;
     try {
       const plain = openBlob(keys, BLOB_DATA, fetched.id, sealed);
-      if (isAllZero(plain)) outcome = -1 - plain.length;
-      else if (!data.wantData) outcome = { buffer: -1, offset: 0, length: plain.length };
-      else if (plain.length >= OWN_BUFFER_MIN && plain.buffer instanceof ArrayBuffer && !own.includes(plain.buffer)) {
+      if (isAllZero(plain)) {
+        outcome = -1 - plain.length;
+        freeOwned(plain);
+      } else if (!data.wantData) {
+        outcome = { buffer: -1, offset: 0, length: plain.length };
+        freeOwned(plain);
+      } else if (plain.length >= OWN_BUFFER_MIN && plain.buffer instanceof ArrayBuffer && !own.includes(plain.buffer)) {
         // a large plaintext owns its buffer (decipher or zstd output, never Node's small-buffer pool)
         outcome = { buffer: own.length, offset: plain.byteOffset, length: plain.length };
         own.push(plain.buffer);

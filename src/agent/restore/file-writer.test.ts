@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CairnError, isCairnError } from '../../core/errors.ts';
+import { BufferLease } from '../../core/free-owned.ts';
 import type { TreeNode } from '../../core/tree.ts';
 import { DirCache, type DirHandle } from './dir-handles.ts';
 import { dataRuns, type FileOps, FileWriter, WriteBudget, writeHardlink, writeSymlink } from './file-writer.ts';
@@ -68,6 +69,34 @@ test(
     assert.ok(back.subarray(MiB, 8 * MiB).every((b) => b === 0));
     assert.ok(back.subarray(8 * MiB).equals(c));
     assert.deepEqual(fs.readdirSync(dir), ['sparse']);
+  }),
+);
+
+test(
+  "a chunk's buffer is freed once its writes are done, never while one is queued or pending",
+  withDir(async (dir, held) => {
+    const path = Buffer.from(join(dir, 'leased'));
+    const bytes = [Buffer.alloc(MiB, 0x61), Buffer.alloc(MiB, 0x62), Buffer.alloc(20_000, 0x63)];
+    // each chunk in a buffer of its own, as the fetching workers hand them over
+    const owned = bytes.map((b) => {
+      const own = Buffer.from(new ArrayBuffer(b.length));
+      b.copy(own);
+      return own;
+    });
+    const leases = owned.map((b) => new BufferLease(b));
+    const w = new FileWriter(held, named('leased'), path, fileNode(2 * MiB + 20_000, 3), new WriteBudget(64 * MiB));
+    w.put(1, { data: owned[1]!, length: MiB, lease: leases[1] }); // early: held
+    w.put(2, { data: owned[2]!, length: 20_000, lease: leases[2] }); // early: held
+    w.put(0, { data: owned[0]!, length: MiB, lease: leases[0] }); // the file opens: all three queued
+    for (const lease of leases) lease.release(); // the deliverer lets go
+    assert.ok(owned.every((b, i) => b.length === bytes[i]!.length), 'a buffer was freed while its write was queued');
+    await w.finish(false);
+    assert.ok(fs.readFileSync(path).equals(Buffer.concat(bytes)));
+    assert.deepEqual(
+      owned.map((b) => b.buffer.byteLength),
+      [0, 0, 0],
+      'every buffer is freed once written',
+    );
   }),
 );
 

@@ -17,6 +17,7 @@
 import fs from 'node:fs';
 import { promisify } from 'node:util';
 import { CairnError } from '../../core/errors.ts';
+import type { BufferLease } from '../../core/free-owned.ts';
 import type { TreeNode } from '../../core/tree.ts';
 import { type DirHandle, inDir, type Placed } from './dir-handles.ts';
 import { applyFdMetadata, applyNodeMetadata, applySymlinkMetadata } from './metadata.ts';
@@ -44,8 +45,11 @@ const realOps: FileOps = {
   rename: (from, to) => fs.promises.rename(from, to),
 };
 
-/** One chunk as it reaches a file: its bytes, a hole (`data` null), or why it could not be had. */
-export type ChunkContent = { data: Buffer | null; length: number } | { error: unknown };
+/**
+ * One chunk as it reaches a file: its bytes, a hole (`data` null), or why it could not be had.
+ * `lease`: frees `data`'s buffer once no write needs it; a writer holds it while it keeps `data`.
+ */
+export type ChunkContent = { data: Buffer | null; length: number; lease?: BufferLease } | { error: unknown };
 
 /** Bytes handed to asynchronous writes and not yet written; the restorer waits when it grows. */
 export class WriteBudget {
@@ -93,7 +97,7 @@ export class FileWriter {
   private dataEnd = 0;
   private readonly early = new Map<number, ChunkContent>();
   private opening = false;
-  private readonly queued: { data: Buffer; position: number; pool: boolean }[] = [];
+  private readonly queued: { data: Buffer; position: number; pool: boolean; lease?: BufferLease }[] = [];
   private inflight = 0;
   private idle: (() => void) | undefined;
   private failure: unknown;
@@ -131,6 +135,7 @@ export class FileWriter {
     if (index !== this.next) {
       this.early.set(index, chunk);
       this.budget.held += heldBytes(chunk);
+      leaseOf(chunk)?.hold();
       return;
     }
     this.apply(chunk);
@@ -140,6 +145,7 @@ export class FileWriter {
       this.early.delete(this.next);
       this.budget.held -= heldBytes(more);
       this.apply(more);
+      leaseOf(more)?.release();
     }
   }
 
@@ -158,8 +164,11 @@ export class FileWriter {
     for (const [start, end] of dataRuns(chunk.data, position)) {
       const data = chunk.data.subarray(start, end);
       this.dataEnd = position + end;
-      if (this.fd >= 0) this.write(data, position + start, pool);
-      else this.queued.push({ data, position: position + start, pool });
+      if (this.fd >= 0) this.write(data, position + start, pool, chunk.lease);
+      else {
+        chunk.lease?.hold();
+        this.queued.push({ data, position: position + start, pool, lease: chunk.lease });
+      }
     }
     if (this.fd < 0 && this.queued.length) this.open();
   }
@@ -181,14 +190,17 @@ export class FileWriter {
       if (e) this.fail(this.dir.explain(e));
       else this.fd = fd;
       const queued = this.queued.splice(0);
-      if (!e) for (const q of queued) this.write(q.data, q.position, q.pool);
+      for (const q of queued) {
+        if (!e) this.write(q.data, q.position, q.pool, q.lease);
+        q.lease?.release();
+      }
       this.settle();
     });
   }
 
-  private write(data: Buffer, position: number, pool: boolean): void {
+  private write(data: Buffer, position: number, pool: boolean, lease: BufferLease | undefined): void {
     if (this.failed) return;
-    if (pool) this.writeAsync(data, position);
+    if (pool) this.writeAsync(data, position, lease);
     else {
       try {
         writeAllSync(this.fd, data, position);
@@ -198,11 +210,13 @@ export class FileWriter {
     }
   }
 
-  private writeAsync(data: Buffer, position: number): void {
+  private writeAsync(data: Buffer, position: number, lease: BufferLease | undefined): void {
     this.inflight++;
     this.budget.take(data.length);
+    lease?.hold();
     const done = (e: unknown) => {
       this.budget.give(data.length);
+      lease?.release(); // may free data: last
       if (e) this.fail(e);
       this.settle();
     };
@@ -293,6 +307,10 @@ export class FileWriter {
     }
     throw reasonError(this.failure, this.path);
   }
+}
+
+function leaseOf(chunk: ChunkContent): BufferLease | undefined {
+  return 'lease' in chunk ? chunk.lease : undefined;
 }
 
 function heldBytes(chunk: ChunkContent): number {
