@@ -28,6 +28,8 @@ describe('the web console: verify, gc, network, search by name and forget', { co
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Snapshots', exact: true }).waitFor();
     await tabTo(page, 'Job');
+    // the jobs arrive after the page: an arrow pressed before would find only "every job"
+    await page.locator('form[aria-label="Pick a job"] option', { hasText: 'seed' }).waitFor({ state: 'attached' });
     await page.keyboard.press('ArrowDown'); // "every job" → seed
     await page.getByRole('heading', { name: 'Snapshots of seed' }).waitFor();
     await tabTo(page, 'File name (a glob: * ? [abc])');
