@@ -44,10 +44,7 @@ function probeCompresses(plain: Uint8Array): boolean {
     const at = Math.floor((i * (plain.length - SLICE)) / (PROBE_SLICES - 1));
     from.copy(probeBuffer, i * SLICE, at, at + SLICE);
   }
-  const probe = zstd(probeBuffer, 1);
-  const compresses = probe.length < PROBE_SIZE * PROBE_RATIO;
-  freeOwned(probe);
-  return compresses;
+  return zstd(probeBuffer, 1).length < PROBE_SIZE * PROBE_RATIO;
 }
 
 /** Returns the payload as it should be stored: zstd-compressed (flag 1) or as given (flag 0). */

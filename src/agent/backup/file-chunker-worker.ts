@@ -5,6 +5,7 @@
 import { type TransferListItem, workerData } from 'node:worker_threads';
 import { sealBlobParts } from '../../core/blob.ts';
 import { gearTable } from '../../core/chunker.ts';
+import { spansItsBuffer } from '../../core/free-owned.ts';
 import type { VaultKeys } from '../../core/keys.ts';
 import { serveTasks } from '../worker-pool.ts';
 import { type ChunkerWorkerData, SEALED_PARTS, type SealResult, type SealTask, type WorkerResult, type WorkerTask } from './chunk-messages.ts';
@@ -22,7 +23,7 @@ const arenas = data.arenas.map((sab) => new Uint8Array(sab));
 
 /** Small parts may live in Node's shared pool slab, which cannot be transferred: copy those. */
 function ownsItsBuffer(b: Buffer): boolean {
-  return b.byteOffset === 0 && b.buffer.byteLength === b.length && b.length >= 4096;
+  return spansItsBuffer(b) && b.length >= 4096;
 }
 
 function seal(task: SealTask): { result: SealResult; transfer: TransferListItem[] } {

@@ -4,10 +4,11 @@
 // Worker threads fetch the batches over connections of their own and authenticate, decompress
 // and check each blob against its id where it arrives (chunk-fetchers.ts, fetch-worker.ts); the
 // plaintexts come back and are written at their offsets (file-writer.ts). A file is renamed into
-// place only when every chunk checked out; otherwise it is listed in `damaged` and the rest goes on. A directory gets its mode and times
-// once everything inside it is done (so deepest first); that is counted per directory, so memory
-// follows the pipeline's depth, not the snapshot's size. Extended attributes are set in batches
-// (xattr-writer.ts) once an entry is in place; its directory waits for them like for a child.
+// place only when every chunk checked out; otherwise it is listed in `damaged` and the rest goes
+// on. A directory gets its mode and times once everything inside it is done (so deepest first);
+// that is counted per directory, so memory follows the pipeline's depth, not the snapshot's
+// size. Extended attributes are set in batches (xattr-writer.ts) once an entry is in place; its
+// directory waits for them like for a child.
 // An entry that finds something already at its path follows the conflict policy (conflicts.ts);
 // hard links wait for their first name to be in place (hardlinks.ts). Nothing is written by a
 // path from the target down: every call names an entry in its directory's held-open descriptor
