@@ -1,12 +1,11 @@
 // Issue 15: a backup's memory at scale, on a real agent: a 50,000-file backup, then (another
 // job, a first backup again) a 200,000-file one, each from a reset peak (/proc/PID/clear_refs),
 // with the refs spill threshold lowered (CAIRN_TEST_REFS_SPILL_IDS=20000: both runs spill sorted
-// runs to disk as a large backup does at 2^19 ids) and the pack target too (CAIRN_TEST_PACK_BYTES=
-// 1 MiB: a 16 MiB pack of tiny blobs holds ~180,000 of them, which 50,000 files never fill). The
-// spilled snapshot restores identical in part and no spilled run outlives the run. Both peaks are
-// reported (test diagnostics), not held to the issue's +32 MiB: measured +34 to +141 MiB here, all
-// of it V8's young generation and the C heap growing over a longer run with every Cairn structure
-// flat (docs/performance.md, issue 15), which is the agent's runtime settings' part of the issue.
+// runs to disk as a large backup does at 2^19 ids). Default packs: both runs close several at the
+// 16,384-blob limit. The peak during 200,000 files stays within the peak during 50,000 + 32 MiB
+// (the pack builder keeps tiny blobs' bytes in slabs, not objects; bin/cairn caps each isolate's
+// young generation); the spilled snapshot restores identical in part and no spilled run outlives
+// the run.
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -45,7 +44,7 @@ describe('agent memory at 50,000 and 200,000 files', { concurrency: 1 }, () => {
   let c: Cluster;
 
   before(async () => {
-    c = await startCluster({ agents: ['ma'], storages: ['ms1'], env: { CAIRN_TEST: '1', CAIRN_TEST_REFS_SPILL_IDS: String(SPILL_IDS), CAIRN_TEST_PACK_BYTES: String(1024 * 1024) } });
+    c = await startCluster({ agents: ['ma'], storages: ['ms1'], env: { CAIRN_TEST: '1', CAIRN_TEST_REFS_SPILL_IDS: String(SPILL_IDS) } });
   });
   after(async () => {
     await c?.stop();
@@ -59,7 +58,7 @@ describe('agent memory at 50,000 and 200,000 files', { concurrency: 1 }, () => {
     return run;
   }
 
-  it('backs up 50,000 then 200,000 tiny files through spilled refs, reports both peaks, restores identical', async (t) => {
+  it('backs up 50,000 then 200,000 tiny files through spilled refs within +32 MiB of peak, restores identical', async (t) => {
     const agent = c.agents.get('ma')!;
     const pid = agent.process.pid!;
     const small = tinyTree(join(tempDir('cairn-many-50k-'), 'data'), 50_000, 'small');
@@ -74,6 +73,7 @@ describe('agent memory at 50,000 and 200,000 files', { concurrency: 1 }, () => {
     assert.equal(second.files, 200_000, JSON.stringify(second));
     const at200k = vmHwmKiB(pid);
     t.diagnostic(`agent VmHWM: ${at50k} KiB during 50,000 files, ${at200k} KiB during 200,000`);
+    assert.ok(at200k <= at50k + 32 * 1024, `peak during 200,000 files ${at200k} KiB > peak during 50,000 (${at50k} KiB) + 32 MiB`);
     // the spilled runs went with the run
     assert.deepEqual(readdirSync(join(agent.dataDir, 'tmp')).filter((n) => n.startsWith('refs-')), []);
 

@@ -89,6 +89,34 @@ describe('packs', () => {
     });
   });
 
+  it('copies small blobs into its slabs and keeps large ones by reference, in order', () => {
+    const b = new PackBuilder();
+    const given: { id: Buffer; sealed: Buffer; plain: Buffer }[] = [];
+    for (let i = 0; i < 5000; i++) {
+      // a large blob now and then between thousands of tiny ones
+      const plain = i % 1000 === 500 ? randomBytes(100_000) : Buffer.from(`tiny file ${i}`);
+      const id = chunkId(keys, plain);
+      const sealed = sealBlob(keys, BLOB_DATA, id, plain);
+      b.add(BLOB_DATA, id, sealed);
+      given.push({ id, sealed, plain });
+    }
+    const expected = Buffer.concat(given.map((g) => g.sealed));
+    for (const g of given) if (g.sealed.length < 1000) g.sealed.fill(0); // copied: the caller may reuse them
+    const built = b.finish();
+    const large = given.filter((g) => g.sealed.length > 1000);
+    assert.equal(large.length, 5);
+    for (const g of large) assert.ok(built.buffers.includes(g.sealed), 'a large blob is kept by reference');
+    // 5,000 blobs in a handful of buffers: the pack magic, slab regions, the large blobs, the tail
+    assert.ok(built.buffers.length <= 20, `${built.buffers.length} buffers`);
+    const bytes = Buffer.concat(built.buffers);
+    assert.equal(bytes.length, built.size);
+    assert.equal(built.name, createHash('sha256').update(bytes).digest('hex'));
+    const entries = parsePack(bytes);
+    assert.deepEqual(entries, built.entries);
+    assert.deepEqual(Buffer.concat(entries.map((e) => bytes.subarray(e.offset, e.offset + e.length))), expected);
+    entries.forEach((e, i) => assert.deepEqual(openBlob(keys, BLOB_DATA, e.id, bytes.subarray(e.offset, e.offset + e.length)), given[i]!.plain));
+  });
+
   it('an empty pack is valid', () => {
     const b = new PackBuilder();
     const { buffers, entries } = b.finish();

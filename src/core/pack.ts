@@ -3,8 +3,9 @@
 //   entry  := "BLOB" type u8 id[32] length u32be sealed[length]
 //   index  := "INDX" count u32be (type u8 id[32] offset u32be length u32be)*count
 //   footer := indexLength u32be "CPKEND01"
-// PackBuilder assembles one without copying the sealed blobs; PackVerifier checks one as it streams
-// in (the storage server never holds an upload twice); parsePack and parsePackTail read a stored one.
+// PackBuilder assembles one (small blobs copied into slabs, large ones by reference); PackVerifier
+// checks one as it streams in (the storage server never holds an upload twice); parsePack and
+// parsePackTail read a stored one.
 import { createHash, type Hash } from 'node:crypto';
 import type { BlobType } from './blob.ts';
 import { CairnError } from './errors.ts';
@@ -41,14 +42,38 @@ export function sealedLength(sealed: Uint8Array | readonly Uint8Array[]): number
   return n;
 }
 
+/** Sealed blobs up to this size are copied into the builder's slabs (no objects kept per blob). */
+const COPIED_BLOB_MAX = 16 * 1024;
+/** Slab size for entry headers and copied blobs (its own mapping, freed whole once sent). */
+const SLAB_SIZE = 256 * 1024;
+
+/** A finished pack: its buffers in order, size, hex SHA-256 name ('' unhashed), and its entries (decoded on demand). */
+export type BuiltPack = {
+  buffers: Buffer[];
+  size: number;
+  name: string;
+  /** the builder's own slabs: the caller may free them once the buffers are sent */
+  slabs: Buffer[];
+  readonly entries: PackEntry[];
+};
+
 /**
- * Collects sealed blobs into one pack. Keeps references to the sealed buffers (callers must not
- * reuse them) and hashes as it goes, so finish() costs only the index. With `{ hash: false }` it
- * does not hash and finish() names the pack '' (the storage server names it on upload).
+ * Collects sealed blobs into one pack and hashes as it goes, so finish() costs only the index.
+ * Entry headers, and blobs of up to COPIED_BLOB_MAX, are copied into slabs; larger blobs are
+ * kept by reference (callers must not reuse them). The index records are kept in one buffer, in
+ * their on-disk form: a pack of 16,384 tiny files' blobs holds their bytes, not ~6 objects each.
+ * With `{ hash: false }` it does not hash and finish() names the pack '' (the storage server
+ * names it on upload).
  */
 export class PackBuilder {
   #buffers: Buffer[] = [PACK_MAGIC];
-  #entries: PackEntry[] = [];
+  #slabs: Buffer[] = [];
+  #slab: Buffer | undefined;
+  /** where the slab's bytes not yet in #buffers begin, and where its free room begins */
+  #slabStart = 0;
+  #slabUsed = 0;
+  #index = Buffer.allocUnsafeSlow(8 + 64 * INDEX_RECORD_SIZE);
+  #count = 0;
   #size = PACK_HEADER_SIZE;
   #hash: Hash | undefined;
   #finished = false;
@@ -64,32 +89,33 @@ export class PackBuilder {
     const parts = sealed instanceof Uint8Array ? [sealed] : sealed;
     const length = sealedLength(sealed);
     const entryEnd = this.#size + ENTRY_HEADER_SIZE + length;
-    const indexSize = 8 + (this.#entries.length + 1) * INDEX_RECORD_SIZE;
+    const indexSize = 8 + (this.#count + 1) * INDEX_RECORD_SIZE;
     if (entryEnd + indexSize + PACK_FOOTER_SIZE > MAX_PACK_SIZE)
       throw new CairnError('E_TOO_LARGE', `pack would exceed ${MAX_PACK_SIZE} bytes`);
-    const header = Buffer.allocUnsafe(ENTRY_HEADER_SIZE);
-    ENTRY_MAGIC.copy(header, 0);
-    header[4] = type;
-    header.set(id, 5);
-    header.writeUInt32BE(length, 37);
-    this.#buffers.push(header);
-    this.#hash?.update(header);
-    for (const part of parts) {
-      const body = Buffer.isBuffer(part) ? part : Buffer.from(part.buffer, part.byteOffset, part.length);
-      this.#buffers.push(body);
-      this.#hash?.update(body);
+    const copied = length <= COPIED_BLOB_MAX;
+    const slab = this.#room(ENTRY_HEADER_SIZE + (copied ? length : 0));
+    let at = this.#slabUsed;
+    ENTRY_MAGIC.copy(slab, at);
+    slab[at + 4] = type;
+    slab.set(id, at + 5);
+    slab.writeUInt32BE(length, at + 37);
+    at += ENTRY_HEADER_SIZE;
+    if (copied)
+      for (const part of parts) {
+        slab.set(part, at);
+        at += part.length;
+      }
+    this.#slabUsed = at;
+    if (!copied) {
+      this.#flushSlab();
+      for (const part of parts) this.#push(Buffer.isBuffer(part) ? part : Buffer.from(part.buffer, part.byteOffset, part.length));
     }
-    this.#entries.push({
-      type,
-      id: Buffer.from(id),
-      offset: this.#size + ENTRY_HEADER_SIZE,
-      length,
-    });
+    this.#record(type, id, this.#size + ENTRY_HEADER_SIZE, length);
     this.#size = entryEnd;
   }
 
   get count(): number {
-    return this.#entries.length;
+    return this.#count;
   }
 
   /** Bytes so far: the pack header and the entries (index and footer not yet counted). */
@@ -97,28 +123,65 @@ export class PackBuilder {
     return this.#size;
   }
 
-  /** The whole pack as buffers (for writev / streaming), its entries and its hex SHA-256 name ('' unhashed). */
-  finish(): { buffers: Buffer[]; size: number; name: string; entries: PackEntry[] } {
+  /** The whole pack as buffers (for writev / streaming). */
+  finish(): BuiltPack {
     if (this.#finished) throw new CairnError('E_INTERNAL', 'pack builder finished twice');
     this.#finished = true;
-    const entries = this.#entries;
-    const indexLength = 8 + entries.length * INDEX_RECORD_SIZE;
-    const tail = Buffer.allocUnsafe(indexLength + PACK_FOOTER_SIZE);
+    this.#flushSlab();
+    const indexLength = 8 + this.#count * INDEX_RECORD_SIZE;
+    const tail = Buffer.allocUnsafeSlow(indexLength + PACK_FOOTER_SIZE);
     INDEX_MAGIC.copy(tail, 0);
-    tail.writeUInt32BE(entries.length, 4);
-    let at = 8;
-    for (const e of entries) {
-      tail[at] = e.type;
-      e.id.copy(tail, at + 1);
-      tail.writeUInt32BE(e.offset, at + 33);
-      tail.writeUInt32BE(e.length, at + 37);
-      at += INDEX_RECORD_SIZE;
+    tail.writeUInt32BE(this.#count, 4);
+    this.#index.copy(tail, 8, 8, indexLength);
+    tail.writeUInt32BE(indexLength, indexLength);
+    FOOTER_MAGIC.copy(tail, indexLength + 4);
+    this.#push(tail);
+    const size = this.#size + tail.length;
+    return {
+      buffers: this.#buffers,
+      size,
+      name: this.#hash?.digest('hex') ?? '',
+      slabs: this.#slabs,
+      get entries() {
+        return parsePackTail(tail, size);
+      },
+    };
+  }
+
+  /** The current slab with `bytes` free, after a new one if it lacks them. */
+  #room(bytes: number): Buffer {
+    if (this.#slab && this.#slab.length - this.#slabUsed >= bytes) return this.#slab;
+    this.#flushSlab();
+    this.#slab = Buffer.allocUnsafeSlow(Math.max(SLAB_SIZE, bytes));
+    this.#slabs.push(this.#slab);
+    this.#slabStart = this.#slabUsed = 0;
+    return this.#slab;
+  }
+
+  /** Hands the slab's bytes written since the last flush to the pack (keeps the entries in order). */
+  #flushSlab(): void {
+    if (!this.#slab || this.#slabUsed === this.#slabStart) return;
+    this.#push(this.#slab.subarray(this.#slabStart, this.#slabUsed));
+    this.#slabStart = this.#slabUsed;
+  }
+
+  #push(buf: Buffer): void {
+    this.#buffers.push(buf);
+    this.#hash?.update(buf);
+  }
+
+  #record(type: BlobType, id: Uint8Array, offset: number, length: number): void {
+    const at = 8 + this.#count * INDEX_RECORD_SIZE;
+    if (at + INDEX_RECORD_SIZE > this.#index.length) {
+      const grown = Buffer.allocUnsafeSlow(this.#index.length * 2);
+      this.#index.copy(grown, 0, 0, at);
+      this.#index = grown;
     }
-    tail.writeUInt32BE(indexLength, at);
-    FOOTER_MAGIC.copy(tail, at + 4);
-    this.#buffers.push(tail);
-    const name = this.#hash?.update(tail).digest('hex') ?? '';
-    return { buffers: this.#buffers, size: this.#size + tail.length, name, entries };
+    this.#index[at] = type;
+    this.#index.set(id, at + 1);
+    this.#index.writeUInt32BE(offset, at + 33);
+    this.#index.writeUInt32BE(length, at + 37);
+    this.#count++;
   }
 }
 

@@ -72,3 +72,29 @@ test('waitForRoom holds producers while uploads are slow; a failure surfaces', a
   await room;
   await assert.rejects(up.flush(), /disk full/);
 });
+
+test("an uploaded pack's slabs and own buffers are freed at once, a failed upload's are not", async () => {
+  const sent: { b: Buffer; length: number }[][] = [];
+  let fail = false;
+  const up = new PackUploader(
+    async (buffers) => {
+      sent.push(buffers.map((b) => ({ b, length: b.length })));
+      if (fail) throw new Error('storage server away');
+    },
+    { targetSize: 300_000 },
+  );
+  const large = Buffer.allocUnsafeSlow(200_000).fill(1); // a sealed blob that is its whole buffer
+  for (let i = 0; i < 100; i++) up.add(BLOB_DATA, randomBytes(32), sealedLike(100));
+  up.add(BLOB_DATA, randomBytes(32), large);
+  await up.flush();
+  assert.equal(sent.length, 1);
+  assert.equal(large.buffer.byteLength, 0, 'the large blob was freed');
+  // the tiny blobs' region of a slab (a view of it: freed with the slab)
+  assert.ok(sent[0]!.some(({ b, length }) => length > 100 * 100 && length < 200_000 && b.buffer.byteLength === 0), 'the slab holding the tiny blobs was freed');
+
+  fail = true;
+  const kept = Buffer.allocUnsafeSlow(200_000).fill(2);
+  up.add(BLOB_DATA, randomBytes(32), kept);
+  await assert.rejects(up.flush(), /away/);
+  assert.equal(kept.length, 200_000, 'not freed: the pack was not stored');
+});

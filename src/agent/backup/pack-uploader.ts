@@ -13,8 +13,9 @@ export type PackUploaderOptions = { targetSize?: number; maxInFlight?: number; m
 
 export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
 /**
- * A pack also closes at this many blobs: the builder keeps a few objects per blob (~750 B), so a
- * 16 MiB pack of tiny files' blobs (~180,000 of them) would hold ~140 MiB of bookkeeping.
+ * A pack also closes at this many blobs: the storage server checks an upload's entries as objects
+ * (~150 B each) and indexes them in one transaction, so a 16 MiB pack of tiny files' blobs
+ * (~180,000 of them) would cost it tens of MB. (The builder keeps no objects per blob.)
  */
 export const DEFAULT_PACK_BLOBS = 16_384;
 
@@ -24,7 +25,7 @@ export class PackUploader {
   #maxBlobs: number;
   #maxInFlight: number;
   #builder = new PackBuilder({ hash: false });
-  #queued: { buffers: Buffer[]; size: number }[] = [];
+  #queued: { buffers: Buffer[]; size: number; slabs: Buffer[] }[] = [];
   #inFlight = 0;
   #roomWaiters: (() => void)[] = [];
   #idleWaiters: (() => void)[] = [];
@@ -71,9 +72,9 @@ export class PackUploader {
   }
 
   #close(): void {
-    const { buffers, size } = this.#builder.finish();
+    const { buffers, size, slabs } = this.#builder.finish();
     this.#builder = new PackBuilder({ hash: false });
-    this.#queued.push({ buffers, size });
+    this.#queued.push({ buffers, size, slabs });
     this.#pump();
   }
 
@@ -83,9 +84,11 @@ export class PackUploader {
       this.#inFlight++;
       this.#upload(pack.buffers, pack.size).then(
         () => {
-          // The storage server has every byte: free the sealed blobs now rather than at the
-          // next full collection (a part that is all of its buffer is this pack's alone).
+          // The storage server has every byte: free the sealed blobs and the builder's slabs now
+          // rather than at the next full collection (a part that is all of its buffer is this
+          // pack's alone).
           for (const b of pack.buffers) if (spansItsBuffer(b)) freeOwned(b);
+          for (const slab of pack.slabs) freeOwned(slab);
           this.packs++;
           this.#settled();
         },
