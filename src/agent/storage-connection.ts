@@ -77,6 +77,18 @@ export async function readAll(res: IncomingMessage, max: number, label: string):
   return Buffer.concat(chunks, size);
 }
 
+/**
+ * An error answer to a request whose body was never started (refused before 100 Continue), its
+ * body lost (seen once under load: the connection closed before the error's JSON was read).
+ */
+class LostRefusal extends Error {
+  readonly error: CairnError;
+  constructor(error: CairnError) {
+    super(error.message);
+    this.error = error;
+  }
+}
+
 function drained(req: ClientRequest): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
@@ -176,6 +188,11 @@ export class StorageConnection {
     try {
       return await this.#sendOnce(method, path, opts);
     } catch (e) {
+      // refused before any of the body was sent, its reason lost with the connection: nothing was
+      // done, so asking again is safe and gets the reason
+      if (e instanceof LostRefusal) return await this.#sendOnce(method, path, opts).catch((again: unknown) => {
+        throw again instanceof LostRefusal ? again.error : again;
+      });
       if (!RESET_CODES.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
       failure = e;
     }
@@ -219,6 +236,7 @@ export class StorageConnection {
       if (opts.expectContinue) headers.expect = '100-continue';
     }
     const options: RequestOptions = { method, host: this.#host(), port: this.url.port || 443, path, headers, agent };
+    let bodyStarted = false;
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const req = request(options);
       let answered: IncomingMessage | undefined;
@@ -256,6 +274,7 @@ export class StorageConnection {
         }
       };
       const writeBody = async () => {
+        bodyStarted = true;
         let written = 0;
         for (const buf of opts.body?.buffers ?? []) {
           if (answered || req.destroyed) return; // the server answered early (an error): stop sending
@@ -278,7 +297,9 @@ export class StorageConnection {
       else sendBody();
     });
     if ((res.statusCode ?? 500) < 300) return res;
-    throw await this.#errorFrom(res);
+    const { error, reasoned } = await this.#errorFrom(res);
+    if (!reasoned && !bodyStarted && opts.body) throw new LostRefusal(error);
+    throw error;
   }
 
   #connectionError(e: NodeJS.ErrnoException): Error {
@@ -292,7 +313,8 @@ export class StorageConnection {
     return new CairnError('E_UNAVAILABLE', `storage server ${this.label}: ${e.message}`, { cause: e });
   }
 
-  async #errorFrom(res: IncomingMessage): Promise<CairnError> {
+  /** The server's error; `reasoned` false when its body was unreadable or not ours (the status alone). */
+  async #errorFrom(res: IncomingMessage): Promise<{ error: CairnError; reasoned: boolean }> {
     const status = res.statusCode ?? 500;
     let parsed: { code: string; message: string } | undefined;
     try {
@@ -300,8 +322,8 @@ export class StorageConnection {
     } catch {
       parsed = undefined; // not our JSON: report the status alone
     }
-    if (parsed && isErrorCode(parsed.code)) return new CairnError(parsed.code, parsed.message);
-    return new CairnError(status >= 500 ? 'E_UNAVAILABLE' : 'E_BAD_REQUEST', `storage server answered ${status}`);
+    if (parsed && isErrorCode(parsed.code)) return { error: new CairnError(parsed.code, parsed.message), reasoned: true };
+    return { error: new CairnError(status >= 500 ? 'E_UNAVAILABLE' : 'E_BAD_REQUEST', `storage server answered ${status}`), reasoned: false };
   }
 
   protected async json(method: string, path: string, value?: unknown): Promise<unknown> {
