@@ -28,3 +28,49 @@ export function collectYoung(): void {
 export function collectAll(): void {
   gc()({ type: 'major' });
 }
+
+/** The main isolate's heap is looked at this often while a run executes. */
+const HEAP_CHECK_MS = 250;
+/** No collection below this heap (a small heap's garbage is not worth a full collection). */
+const HEAP_FLOOR = 64 * 1024 * 1024;
+
+let watchers = 0;
+let heapTimer: NodeJS.Timeout | undefined;
+/** what the last full collection this module made left in use */
+let heapAfterCollect = 0;
+
+/**
+ * Bounds the main isolate's heap while runs execute: a full collection once it has grown to
+ * twice what the last one left (and at least HEAP_FLOOR). A restore of many small files keeps
+ * thousands of files in flight, each living long enough to be promoted out of the (1 MiB) young
+ * generation; V8 first collects the old generation near a limit sized for the machine, so the
+ * agent's heap grew to ~300 MB of garbage around a live set of ~50 MB (docs/performance.md).
+ * Returns the function that ends this run's watch (the timer stops with the last one).
+ */
+export function watchHeap(): () => void {
+  if (watchers++ === 0) {
+    heapAfterCollect = 0;
+    heapTimer = setInterval(() => {
+      if (!heapWantsCollect(v8.getHeapStatistics().used_heap_size, heapAfterCollect)) return;
+      collectAll();
+      heapAfterCollect = v8.getHeapStatistics().used_heap_size;
+    }, HEAP_CHECK_MS);
+    heapTimer.unref();
+  }
+  let ended = false;
+  return () => {
+    if (ended) return;
+    ended = true;
+    if (--watchers === 0) clearInterval(heapTimer);
+  };
+}
+
+/** The watch's rule: a full collection once the heap is past HEAP_FLOOR and twice what the last one left. */
+export function heapWantsCollect(used: number, afterLastCollect: number): boolean {
+  return used >= HEAP_FLOOR && used >= 2 * afterLastCollect;
+}
+
+/** Whether a run's heap watch is on (tests). */
+export function watchingHeap(): boolean {
+  return watchers > 0;
+}

@@ -18,6 +18,7 @@ import type { VaultKeys } from '../../core/keys.ts';
 import { testCount } from '../../core/test-settings.ts';
 import { newSnapshotId, type SnapshotRecord } from '../../core/snapshot.ts';
 import type { TreeNode } from '../../core/tree.ts';
+import { watchHeap } from '../gc-nudge.ts';
 import { ScanRules, type ScanSettings } from '../scan-rules.ts';
 import { displayPath, planPaths, type ScanWarning, type WarningSink } from '../scan.ts';
 import { saveSnapshot } from '../snapshots.ts';
@@ -170,6 +171,7 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
   ticker?.unref();
 
   onProgress?.(progress()); // the scan has begun: a console sees it however short it is
+  const unwatchHeap = watchHeap();
   try {
     const previous = opts.parent?.tree.map((h) => Buffer.from(h, 'hex'));
     const walk = await walker.walkRoot(plan, previous);
@@ -197,6 +199,7 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
     return { snapshot, warnings: kept, largeSkipped: rules.largeSkipped };
   } finally {
     if (ticker) clearInterval(ticker);
+    unwatchHeap();
     referenced.close();
     await pool.close();
   }

@@ -21,6 +21,7 @@ import type { TreeNode } from '../../core/tree.ts';
 import type { StorageClient } from '../storage-client.ts';
 import { type LoadTrees, treeLoader } from '../tree-store.ts';
 import { batchChunks, type ChunkUse, RESTORE_BATCH_LIMITS } from './blob-fetcher.ts';
+import { watchHeap } from '../gc-nudge.ts';
 import { ChunkFetchers, defaultRestoreWorkers } from './chunk-fetchers.ts';
 import { type Conflict, type ConflictCounts, type ConflictPolicy, ConflictResolver, type Look } from './conflicts.ts';
 import { DIR_FDS, DirCache, type DirHandle, inode, lastName, type Placed } from './dir-handles.ts';
@@ -152,6 +153,7 @@ class Restorer {
     });
     const filter = this.opts.include ? includeFilter(this.opts.include) : undefined;
     const treeIds = this.opts.snapshot.tree.map((hex) => Buffer.from(hex, 'hex'));
+    const unwatchHeap = watchHeap();
     try {
       const files = this.walkRoot(rootDir, treeIds, filter);
       const batches = batchChunks(
@@ -173,6 +175,7 @@ class Restorer {
       this.dirs.close(rootDir.handle);
       this.fsSyncs.close();
       await this.fetchers.close();
+      unwatchHeap();
     }
     this.reportProgress(true);
     this.result.conflicts = this.conflicts.listed;
