@@ -79,6 +79,8 @@ export async function initServer(options: { dataDir: string; admin?: string; adm
 
 /** `cairn up` replaces its API token when less than this is left. */
 const UP_TOKEN_RENEW_MS = 30 * 86_400_000;
+/** A stop step taking longer than this is logged (a restart that seems to hang says why). */
+const SLOW_STOP_STEP_MS = 2_000;
 
 export type RunningServer = {
   url: string;
@@ -284,14 +286,21 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
           // no new connections from here: a console is refused at once and retries against the next process
           const httpClosed = new Promise<void>((res) => server.close(() => res()));
           server.closeIdleConnections();
-          await alerts.close(); // first: parts going offline at shutdown are no outage
-          await leafChecks.stop();
+          // a step that holds the stop up is named in the log (open connections are still answered "shutting down" meanwhile)
+          const step = async (what: string, work: () => Promise<void> | void) => {
+            const started = performance.now();
+            await work();
+            const ms = performance.now() - started;
+            if (ms > SLOW_STOP_STEP_MS) log(`stopping: ${what} took ${Math.round(ms)} ms`);
+          };
+          await step('alerts', () => alerts.close()); // first: parts going offline at shutdown are no outage
+          await step('leaf checks', () => leafChecks.stop());
           figures.stop();
-          await scheduler.close();
+          await step('scheduler', () => scheduler.close());
           events.close();
-          await c.hub.close();
-          await c.net.close();
-          await rebuilds.drain();
+          await step('control hub', () => c.hub.close());
+          await step('net monitor', () => c.net.close());
+          await step('catalog rebuilds', () => rebuilds.drain());
           server.closeAllConnections();
           await httpClosed;
           await endpoint?.close();
