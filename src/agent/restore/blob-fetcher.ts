@@ -26,8 +26,12 @@ export type Fetched<F> = { uses: ChunkUse<F>[]; id: Buffer } & (
 
 export type BatchLimits = { maxIds: number; maxBytes: number };
 
-/** The batches a restore asks for: at most one `blobs` request's ids, about 32 MiB each. */
-export const RESTORE_BATCH_LIMITS: BatchLimits = { maxIds: 4096, maxBytes: 32 * 1024 * 1024 };
+/**
+ * The batches a restore asks for: about 32 MiB each, and at most 1,024 chunks: every file of a
+ * batch is in flight until written, so with tiny files 4,096 a batch kept ~8,000 files (and their
+ * writers) alive at once (restore of 100,000 tiny files: peak 302-320 -> 254-284 MB, same time).
+ */
+export const RESTORE_BATCH_LIMITS: BatchLimits = { maxIds: 1024, maxBytes: 32 * 1024 * 1024 };
 
 /**
  * Groups files' chunks into batches, in the order given; an id repeated inside a batch (duplicate
