@@ -7,7 +7,8 @@ import { CairnError, isCairnError } from '../../core/errors.ts';
 import { BufferLease } from '../../core/free-owned.ts';
 import type { TreeNode } from '../../core/tree.ts';
 import { DirCache, type DirHandle } from './dir-handles.ts';
-import { dataRuns, type FileOps, FileWriter, WriteBudget, writeHardlink, writeSymlink } from './file-writer.ts';
+import { writeHardlink, writeSymlink } from './entry-placing.ts';
+import { dataRuns, type FileOps, FileWriter, WriteBudget } from './file-writer.ts';
 
 function fileNode(size: number, chunks: number, mode = 0o640): TreeNode {
   return {

@@ -6,9 +6,9 @@
 // metadata and is renamed over the final name; when something is there already it is fsynced
 // first (a crash never leaves an existing file replaced by one whose data is not on disk), else
 // the run's one syncfs per file system makes it durable (dir-sync.ts) before the run succeeds.
-// A failed one is closed and its temporary name removed.
-// Symlinks and hard links are made under a temporary name and renamed the same way. Every name
-// is addressed in its directory's held-open descriptor (dir-handles.ts), never by a path.
+// A failed one is closed and its temporary name removed (symlinks, hard links and special files
+// are placed the same way: entry-placing.ts). Every name is addressed in its directory's
+// held-open descriptor (dir-handles.ts), never by a path.
 //
 // Small writes and metadata calls on a descriptor are synchronous (a few microseconds each,
 // cheaper than a trip through libuv's pool); what touches a directory (create, symlink, link,
@@ -19,8 +19,9 @@ import { promisify } from 'node:util';
 import { CairnError } from '../../core/errors.ts';
 import type { BufferLease } from '../../core/free-owned.ts';
 import type { TreeNode } from '../../core/tree.ts';
-import { type DirHandle, inDir, type Placed } from './dir-handles.ts';
-import { applyFdMetadata, applyNodeMetadata, applySymlinkMetadata } from './metadata.ts';
+import { type DirHandle, inDir } from './dir-handles.ts';
+import { removeTemp } from './entry-placing.ts';
+import { applyFdMetadata } from './metadata.ts';
 import { displayPath, tempName } from './path-guard.ts';
 
 const fsync = promisify(fs.fsync);
@@ -342,15 +343,6 @@ function writeAllSync(fd: number, data: Buffer, position: number): void {
   while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done, position + done);
 }
 
-/** A temporary name we may have created in `dirFd`: gone already is fine. */
-function removeTemp(dirFd: number, tmp: Buffer): void {
-  try {
-    fs.unlinkSync(inDir(dirFd, tmp));
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-}
-
 export function reasonError(reason: unknown, path: Buffer): CairnError {
   if (reason instanceof CairnError) return reason;
   const err = reason as NodeJS.ErrnoException;
@@ -361,48 +353,4 @@ export function reasonError(reason: unknown, path: Buffer): CairnError {
       cause: reason,
     },
   );
-}
-
-/** A symlink with the recorded target bytes, made under a temporary name and renamed into place. */
-export async function writeSymlink(at: Placed, path: Buffer, node: TreeNode, asRoot: boolean): Promise<void> {
-  const target = node.target;
-  if (!target) throw new CairnError('E_CORRUPT', `symlink ${displayPath(path)} has no target`);
-  const tmp = tempName();
-  await at.dir.hold(async (fd) => {
-    await fs.promises.symlink(target, inDir(fd, tmp));
-    await placeCreated(fd, tmp, at.name, () => applySymlinkMetadata(fd, tmp, node, asRoot));
-  });
-}
-
-/** A second name `at` for an already restored file (`existing`), made beside it and renamed over it. */
-export async function writeHardlink(at: Placed, existing: Placed): Promise<void> {
-  const tmp = tempName();
-  await existing.dir.hold((existingFd) =>
-    at.dir.hold(async (fd) => {
-      // link(2) does not follow a symlink found at the existing name: it would link the symlink
-      await fs.promises.link(inDir(existingFd, existing.name), inDir(fd, tmp));
-      try {
-        await fs.promises.rename(inDir(fd, tmp), inDir(fd, at.name));
-      } finally {
-        // rename between two names of one inode does nothing and leaves the temporary name
-        removeTemp(fd, tmp);
-      }
-    }),
-  );
-}
-
-/** A FIFO or device node made at `tmp` in `at.dir`: its metadata, then renamed into place. */
-export function placeSpecial(at: Placed, tmp: Buffer, node: TreeNode, asRoot: boolean): Promise<void> {
-  return at.dir.hold((fd) => placeCreated(fd, tmp, at.name, () => applyNodeMetadata(fd, tmp, node, asRoot)));
-}
-
-/** Sets the metadata of something made under a temporary name in `dirFd`, then renames it into place. */
-async function placeCreated(dirFd: number, tmp: Buffer, name: Buffer, setMetadata: () => void): Promise<void> {
-  try {
-    setMetadata();
-    await fs.promises.rename(inDir(dirFd, tmp), inDir(dirFd, name));
-  } catch (e) {
-    removeTemp(dirFd, tmp);
-    throw e;
-  }
 }

@@ -6,7 +6,7 @@
 import { CairnError } from '../../core/errors.ts';
 import type { TreeNode } from '../../core/tree.ts';
 import type { Placed } from './dir-handles.ts';
-import { writeHardlink } from './file-writer.ts';
+import { writeHardlink } from './entry-placing.ts';
 import { childPath, hardlinkTargetNames } from './path-guard.ts';
 
 /** A directory being restored, as the links see it: its count of unfinished entries. */

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { CairnError } from '../../core/errors.ts';
 import type { TreeNode } from '../../core/tree.ts';
 import { type DirHandle, inDir, type Placed } from './dir-handles.ts';
-import { placeSpecial } from './file-writer.ts';
+import { placeSpecial } from './entry-placing.ts';
 import { displayPath, tempName } from './path-guard.ts';
 
 const BATCH = 128;
