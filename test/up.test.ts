@@ -114,6 +114,9 @@ it('cairn up: leaves a login to another server alone, prints suggestions that wo
 
     const agentPid = Number(readFileSync(join(data, 'agent', 'lock'), 'utf8'));
     const storagePid = Number(readFileSync(join(data, 'storage', 'lock'), 'utf8'));
+    // the agent runs with the settings bin/cairn gives it (its memory is measured with them)
+    assert.ok(readFileSync(`/proc/${agentPid}/cmdline`, 'utf8').split('\0').includes('--max-semi-space-size=1'), 'the agent has a 1 MiB young generation');
+    assert.match(readFileSync(`/proc/${agentPid}/environ`, 'utf8'), /(^|\0)MALLOC_ARENA_MAX=1\0/);
     process.kill(agentPid, 'SIGKILL');
     const [code] = (await once(up.process, 'exit')) as [number | null];
     assert.equal(code, 1);

@@ -20,7 +20,8 @@ import { formatListen, parseListen } from '../core/listen.ts';
 import { METRICS_OPTION, metricsListen } from './metrics-flag.ts';
 import { cliInvocation, upLoginFile } from './up-login.ts';
 
-const MAIN = path.join(import.meta.dirname, 'main.ts');
+/** Parts start through bin/cairn, so the agent gets the runtime settings it is measured with (memory). */
+const BIN = path.join(import.meta.dirname, '..', '..', 'bin', 'cairn');
 const DEFAULT_LISTEN = '127.0.0.1:7350';
 
 function localAgentName(): string {
@@ -51,7 +52,7 @@ function upMetricsListen(values: Record<string, unknown>): ((offset: number) => 
 
 /** Starts a part as a child process; resolves with it once its first stdout line arrived. */
 function startPart(label: string, args: string[], env: NodeJS.ProcessEnv): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, CAIRN_NODE: process.execPath } });
   const prefix = (line: string) => `[${label}] ${line}\n`;
   readline.createInterface({ input: child.stderr! }).on('line', (line) => process.stderr.write(prefix(line)));
   return new Promise((resolve, reject) => {
