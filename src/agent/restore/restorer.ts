@@ -172,11 +172,11 @@ class Restorer {
       for (const w of this.active) w.abandon();
       throw e;
     } finally {
+      unwatchHeap();
       // descriptors still in use by a call in flight (a failed run) close when it settles
       this.dirs.close(rootDir.handle);
       this.fsSyncs.close();
       await this.fetchers.close();
-      unwatchHeap();
     }
     this.reportProgress(true);
     this.result.conflicts = this.conflicts.listed;
