@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CairnError } from '../core/errors.ts';
 import type { PackEntry } from '../core/pack.ts';
-import { ChunkIndex } from './chunk-index.ts';
+import { ChunkIndex, INDEX_CACHE_KIB } from './chunk-index.ts';
 
 function entries(n: number): PackEntry[] {
   return Array.from({ length: n }, (_, i) => ({ type: 0, id: randomBytes(32), offset: 49 + i * 100, length: 59 }));
@@ -22,6 +22,13 @@ describe('ChunkIndex', () => {
     const unknown = Array.from({ length: 700 }, () => randomBytes(32));
     const ask = [stored[0]!.id, unknown[0]!, ...stored.map((e) => e.id), ...unknown, unknown[0]!];
     assert.deepEqual(index.missing(ask), unknown);
+    index.close();
+  });
+
+  it('keeps up to 64 MiB of index pages in memory, on the connection the gc index shares', () => {
+    const index = new ChunkIndex(join(dir, 'cache.sqlite'));
+    assert.equal(INDEX_CACHE_KIB, 64 * 1024);
+    assert.deepEqual({ ...(index.db.prepare('PRAGMA cache_size').get() as object) }, { cache_size: -INDEX_CACHE_KIB });
     index.close();
   });
 
