@@ -4,17 +4,14 @@
 // a real storage server process that closes an upload gone silent and takes one that trickles in
 // over several times the timeout.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer, request, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { request } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { StorageClient } from '../src/agent/storage-client.ts';
-import { createCertificateAuthority, createPartRequest, issuePartCertificate } from '../src/core/ca.ts';
 import { isCairnError } from '../src/core/errors.ts';
-import { serverTlsOptions } from '../src/core/tls.ts';
 import { paths } from '../src/protocol/data-plane.ts';
+import { type BarePeer, startBarePeer } from './support/bare-storage-peer.ts';
 import { randomPack, testVaultConfig } from './support/storage-fixtures.ts';
 import { type StorageProcess, startStorage } from './support/storage-process.ts';
 
@@ -26,33 +23,18 @@ process.env.CAIRN_TEST_DATA_IDLE_MS = String(IDLE);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('data-plane idle timeout: the agent’s client', () => {
-  let server: Server;
+  let peer: BarePeer;
   let client: StorageClient;
   let behave: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
   let configJson: Buffer;
 
   before(async () => {
-    const ca = await createCertificateAuthority('Test CA');
-    const req = await createPartRequest({ kind: 'storage', name: 'nas' });
-    const certPem = await issuePartCertificate(ca, req.csrPem, { kind: 'storage', name: 'nas', hosts: ['127.0.0.1'] });
-    server = createServer(serverTlsOptions({ keyPem: req.keyPem, certPem }));
-    server.on('request', (rq: IncomingMessage, rs: ServerResponse) => void behave(rq, rs));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    client = new StorageClient({
-      url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      ca: ca.certPem,
-      expect: { kind: 'storage', name: 'nas' },
-      grant: () => 'grant',
-    });
+    peer = await startBarePeer((rq, rs) => void behave(rq, rs));
+    client = peer.client;
     configJson = Buffer.from(JSON.stringify(await testVaultConfig()));
   });
 
-  after(async () => {
-    client.close();
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  after(() => peer.close());
 
   const timedOut = (e: unknown) => isCairnError(e, 'E_UNAVAILABLE') && /timed out after 400 ms without data/.test(e.message);
 

@@ -3,21 +3,17 @@
 // answer short. Nothing was done, so the client asks once more and reports the reason the second
 // answer gives; a request whose body was already on its way is never sent twice.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { StorageClient } from '../src/agent/storage-client.ts';
-import { createCertificateAuthority, createPartRequest, issuePartCertificate } from '../src/core/ca.ts';
+import type { StorageClient } from '../src/agent/storage-client.ts';
 import { isCairnError } from '../src/core/errors.ts';
-import { serverTlsOptions } from '../src/core/tls.ts';
+import { type BarePeer, startBarePeer } from './support/bare-storage-peer.ts';
 import { testVaultConfig } from './support/storage-fixtures.ts';
 
 const conflict = Buffer.from(JSON.stringify({ error: { code: 'E_CONFLICT', message: 'snapshot abc already exists' } }));
 
 describe('an early refusal whose answer is cut short', () => {
-  let server: Server;
+  let peer: BarePeer;
   let client: StorageClient;
   /** per request: whether the peer cuts its answer short; what each request brought */
   let cut: boolean[];
@@ -35,27 +31,11 @@ describe('an early refusal whose answer is cut short', () => {
   };
 
   before(async () => {
-    const ca = await createCertificateAuthority('Test CA');
-    const req = await createPartRequest({ kind: 'storage', name: 'nas' });
-    const certPem = await issuePartCertificate(ca, req.csrPem, { kind: 'storage', name: 'nas', hosts: ['127.0.0.1'] });
-    server = createServer(serverTlsOptions({ keyPem: req.keyPem, certPem }));
-    server.on('checkContinue', refuse); // never sends 100 Continue: no body comes
-    server.on('request', refuse);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    client = new StorageClient({
-      url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      ca: ca.certPem,
-      expect: { kind: 'storage', name: 'nas' },
-      grant: () => 'grant',
-    });
+    peer = await startBarePeer(refuse); // never sends 100 Continue: no body comes
+    client = peer.client;
   });
 
-  after(async () => {
-    client.close();
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  after(() => peer.close());
 
   const snapshot = () => client.putSnapshot('home', 'a'.repeat(64), Buffer.alloc(300, 7), Buffer.alloc(64, 1));
 
