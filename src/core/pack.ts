@@ -72,7 +72,8 @@ export class PackBuilder {
   /** where the slab's bytes not yet in #buffers begin, and where its free room begins */
   #slabStart = 0;
   #slabUsed = 0;
-  #index = Buffer.allocUnsafeSlow(8 + 64 * INDEX_RECORD_SIZE);
+  /** the index as it goes on disk: "INDX", its count (written at finish), the records */
+  #index = newIndex(64);
   #count = 0;
   #size = PACK_HEADER_SIZE;
   #hash: Hash | undefined;
@@ -130,9 +131,8 @@ export class PackBuilder {
     this.#flushSlab();
     const indexLength = 8 + this.#count * INDEX_RECORD_SIZE;
     const tail = Buffer.allocUnsafeSlow(indexLength + PACK_FOOTER_SIZE);
-    INDEX_MAGIC.copy(tail, 0);
-    tail.writeUInt32BE(this.#count, 4);
-    this.#index.copy(tail, 8, 8, indexLength);
+    this.#index.writeUInt32BE(this.#count, 4);
+    this.#index.copy(tail, 0, 0, indexLength);
     tail.writeUInt32BE(indexLength, indexLength);
     FOOTER_MAGIC.copy(tail, indexLength + 4);
     this.#push(tail);
@@ -173,7 +173,7 @@ export class PackBuilder {
   #record(type: BlobType, id: Uint8Array, offset: number, length: number): void {
     const at = 8 + this.#count * INDEX_RECORD_SIZE;
     if (at + INDEX_RECORD_SIZE > this.#index.length) {
-      const grown = Buffer.allocUnsafeSlow(this.#index.length * 2);
+      const grown = newIndex(this.#count * 2);
       this.#index.copy(grown, 0, 0, at);
       this.#index = grown;
     }
@@ -183,6 +183,13 @@ export class PackBuilder {
     this.#index.writeUInt32BE(length, at + 37);
     this.#count++;
   }
+}
+
+/** Room for an index of `records` records, its magic in place. */
+function newIndex(records: number): Buffer {
+  const index = Buffer.allocUnsafeSlow(8 + records * INDEX_RECORD_SIZE);
+  INDEX_MAGIC.copy(index, 0);
+  return index;
 }
 
 // PackVerifier states: what the next bytes must be.
