@@ -23,6 +23,7 @@ import type { ServerContext } from './context.ts';
 import { ControlHub, type PartRef } from './control-hub.ts';
 import { EventHub } from './http/events.ts';
 import { limitConnectionsPerAddress, requestTimeouts } from './http/connection-limits.ts';
+import { trackOpenSockets } from './http/open-sockets.ts';
 import { Router } from './http/router.ts';
 import { admitPart, createPartToken, partHeartbeat, partOffline, partOnline } from './parts.ts';
 import { sendRevokedList } from './revocation.ts';
@@ -138,6 +139,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const server: Server = createServer({ ...tls.options, ...timeouts });
     server.keepAliveTimeout = timeouts.keepAliveTimeout;
     limitConnectionsPerAddress(server);
+    const openSockets = trackOpenSockets(server);
     const events = new EventHub();
     const late: { scheduler?: Scheduler } = {};
     const ctx = { db, accounts: new Accounts(db), limiter: new LoginLimiter(), events, ca: files.ca, caFingerprint: files.caFingerprint } as Partial<ServerContext>;
@@ -301,6 +303,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
           await step('control hub', () => c.hub.close());
           await step('net monitor', () => c.net.close());
           await step('catalog rebuilds', () => rebuilds.drain());
+          openSockets.destroyAll();
           server.closeAllConnections();
           await httpClosed;
           await endpoint?.close();
