@@ -303,9 +303,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
           await step('control hub', () => c.hub.close());
           await step('net monitor', () => c.net.close());
           await step('catalog rebuilds', () => rebuilds.drain());
+          // every accepted socket, also one still in its TLS handshake (closeAllConnections would miss it)
           openSockets.destroyAll();
-          server.closeAllConnections();
-          await httpClosed;
+          await step('open connections', () => httpClosed);
           await endpoint?.close();
           await catalog.close();
           await unlock();
