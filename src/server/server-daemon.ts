@@ -23,7 +23,7 @@ import type { ServerContext } from './context.ts';
 import { ControlHub, type PartRef } from './control-hub.ts';
 import { EventHub } from './http/events.ts';
 import { limitConnectionsPerAddress, requestTimeouts } from './http/connection-limits.ts';
-import { trackOpenSockets } from './http/open-sockets.ts';
+import { trackOpenSockets } from '../core/open-sockets.ts';
 import { Router } from './http/router.ts';
 import { admitPart, createPartToken, partHeartbeat, partOffline, partOnline } from './parts.ts';
 import { sendRevokedList } from './revocation.ts';

@@ -16,6 +16,7 @@ import { testDuration } from '../core/test-settings.ts';
 import { storageControlHandlers } from './control-handlers.ts';
 import { createDataPlaneServer } from './data-plane-server.ts';
 import { InFlight } from './in-flight.ts';
+import { type OpenSockets, trackOpenSockets } from '../core/open-sockets.ts';
 import { VaultStore } from './vault-store.ts';
 import type { MetricsEndpoint } from '../core/metrics-endpoint.ts';
 import { type Enrollment, readSaved, saveSettings, serverSetup, standaloneSetup, type StorageSettings, usage } from './storage-setup.ts';
@@ -107,12 +108,12 @@ function drainMs(): number {
   return testDuration('STORAGE_DRAIN', 30_000);
 }
 
-function closeDataPlane(server: Server): Promise<void> {
+function closeDataPlane(server: Server, sockets: OpenSockets): Promise<void> {
   const closed = new Promise<void>((res) => server.close(() => res()));
   // In-flight requests finish; keep-alive connections are closed as soon as they go idle,
-  // and anything still open after 30 s is cut.
+  // and anything still open after 30 s is cut, a connection still in its handshake too.
   const idle = setInterval(() => server.closeIdleConnections(), 100);
-  const deadline = setTimeout(() => server.closeAllConnections(), drainMs());
+  const deadline = setTimeout(() => sockets.destroyAll(), drainMs());
   server.closeIdleConnections();
   return closed.finally(() => {
     clearInterval(idle);
@@ -147,6 +148,7 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
     await store.init();
     metrics?.attach(store);
     server = createDataPlaneServer({ identity, store, authorize: setup.authorize, clientCa: setup.clientCa, metrics, inFlight });
+    const sockets = trackOpenSockets(server);
     const { host, port } = parseListen(settings.listen);
     const address = await listenOn(server, host, port);
     // A server-mode storage started on port 0 keeps the port it got: the backup server and the
@@ -198,7 +200,7 @@ export async function startStorage(options: StartStorageOptions): Promise<Runnin
           inFlight.stop(); // what runs finishes; anything new is refused as unavailable
           await renewals?.stop();
           await control?.close(); // no new orders while the data plane drains
-          await closeDataPlane(dataPlane);
+          await closeDataPlane(dataPlane, sockets);
           // a handler can outlive its connection (a client gone, or cut at the deadline): its last write lands before the vaults close
           const left = await inFlight.drained(drainMs());
           if (left > 0) log(`${left} request(s) still running after ${drainMs() / 1000} s; closing the vaults anyway`);

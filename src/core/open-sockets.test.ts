@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:https';
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { generateSelfSignedIdentity } from '../../core/certificates.ts';
+import { generateSelfSignedIdentity } from './certificates.ts';
 import { trackOpenSockets } from './open-sockets.ts';
 
 async function listening(server: Server): Promise<number> {

@@ -1,10 +1,11 @@
-// Every socket the API server has accepted, from its first byte, so a stop can end them all (the
+// Every socket a TLS server has accepted, from its first byte, so a stop can end them all (the
 // TLS sockets HTTP runs on among them: what closeAllConnections() would end, and more). Node's
 // closeAllConnections() knows a connection only once its TLS handshake is done and its HTTP
 // parser attached; server.close() waits for the others. A console that dialled just as the
-// stop began finished its handshake after closeAllConnections, then asked again every second on
-// that kept-alive connection ("the server is shutting down"), holding the stop open for the 30 s
-// it was willing to wait.
+// backup server's stop began finished its handshake after closeAllConnections, then asked again
+// every second on that kept-alive connection ("the server is shutting down"), holding the stop
+// open for the 30 s it was willing to wait. The storage server cuts its drain with it too: a
+// client silent in its handshake would otherwise hold the stop for TLS's 120 s handshake timeout.
 import type { Server } from 'node:https';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
