@@ -25,6 +25,11 @@ export interface PhaseSample {
   daemonCpuSeconds?: Record<string, number | null>;
   /** Growth of the tool's stored data (du -sb) during this phase; null for restores. */
   newBytes: number | null;
+  /**
+   * Restores: how long `sync -f` of the target took once the tool had reported, i.e. what writing
+   * the restored files to disk still cost (near 0 for a tool that syncs before it reports).
+   */
+  flushSeconds?: number;
   /** The growth by part of the repository (stored-parts.ts: packs, refs, index, WAL…), backups only. */
   newBytesByPart?: Record<string, number>;
   /** What the client printed, when it is machine-readable (Cairn's --json). */
@@ -58,6 +63,9 @@ export interface PhaseSummary {
   medianProcessCpuPerGiB?: Record<string, number | null>;
   /** Cairn: the run's own time in the catalog (queuedAt → endedAt), without the CLI around it. */
   medianRunSeconds?: number | null;
+  /** Restores: the median of each run's seconds + flushSeconds (the restore until its data is on disk). */
+  medianFlushedSeconds?: number;
+  medianFlushSeconds?: number;
 }
 
 export interface Target {
@@ -101,6 +109,7 @@ export function summarize(runs: RunRecord[], datasetBytes: number): BenchReport[
         ...processMedians(ok),
         ...cpuMedians(ok),
         ...runMedian(ok),
+        ...flushMedians(ok),
       };
     }
     out[tool] = byPhase;
@@ -117,6 +126,16 @@ function processMedians(samples: PhaseSample[]): Pick<PhaseSummary, 'medianProce
   const out: Record<string, number | null> = { cli: pick((s) => s.cliPeakRssKiB) };
   for (const name of names) out[name] = pick((s) => s.daemonPeakRssKiB?.[name]);
   return { medianProcessPeakRssKiB: out };
+}
+
+/** Restores: the medians of the flush after the tool reported, and of the restore with it. */
+function flushMedians(samples: PhaseSample[]): Pick<PhaseSummary, 'medianFlushSeconds' | 'medianFlushedSeconds'> {
+  const flushed = samples.flatMap((s) => (s.flushSeconds === undefined ? [] : [s]));
+  if (flushed.length !== samples.length || flushed.length === 0) return {};
+  return {
+    medianFlushSeconds: median(flushed.map((s) => s.flushSeconds!))!,
+    medianFlushedSeconds: median(flushed.map((s) => s.seconds + s.flushSeconds!))!,
+  };
 }
 
 /** Medians of each process's CPU seconds per GiB. */
@@ -264,12 +283,32 @@ export function toMarkdown(report: BenchReport): string {
       `Cairn/borg compares with ${summary['borg-lz4'] ? 'borg-lz4 (`--compression lz4`)' : 'borg (`--compression zstd,3`)'}. ` +
         'restic and borg do not fsync restored files (their restores can end with data still in the page cache); ' +
         "Cairn's restore has every restored file and directory on disk before it reports success.",
+      ...flushLines(summary),
     );
   }
   lines.push(...processLines(report), ...idleLines(report));
   lines.push(...cpuLines(report));
   lines.push('', ...verificationLines(report));
   return `${lines.join('\n')}\n`;
+}
+
+/** The restore until its files are on disk: each tool's time + the `sync -f` that followed it (no target: the issue's is restic's own time). */
+function flushLines(summary: BenchReport['summary']): string[] {
+  const tools = Object.entries(summary).flatMap(([tool, byPhase]) => {
+    const r = byPhase.restore;
+    return r?.medianFlushedSeconds === undefined || r.medianFlushSeconds === undefined ? [] : [{ tool, r }];
+  });
+  if (tools.length === 0) return [];
+  const flushed = (tool: string) => summary[tool]?.restore?.medianFlushedSeconds;
+  const ratios = ['restic', borgOf(summary) === summary['borg-lz4'] ? 'borg-lz4' : 'borg']
+    .filter((t) => flushed(t) !== undefined && flushed('cairn') !== undefined)
+    .map((t) => `Cairn/${t} ${ratio(flushed('cairn'), flushed(t))}`);
+  return [
+    '',
+    'Restore until the files are on disk (medians of each run\'s restore + the `sync -f` of its target run right after it): ' +
+      tools.map(({ tool, r }) => `${tool} ${r.medianFlushedSeconds!.toFixed(2)} s (sync ${r.medianFlushSeconds!.toFixed(2)} s)`).join(', ') +
+      (ratios.length ? `; ${ratios.join(', ')}.` : '.'),
+  ];
 }
 
 /** Peak RSS of each process of the tools that run daemons (Cairn: CLI, agent, storage, server). */

@@ -217,6 +217,8 @@ async function benchOnce(
       for (const [name, pid] of daemons) if (!resetPeakRss(pid)) peakSinceStart.add(name);
       const cpuBefore = daemons.map(([, pid]) => cpuSecondsOf(pid));
       const r = await runTimed(cmd, timeoutMs);
+      // what the restored files still owe the disk once the tool reported (restic and borg do not fsync)
+      const flushSeconds = backupNo === null && r.code === 0 ? await flushTime(target) : undefined;
       const daemonPeaks = Object.fromEntries(daemons.map(([name, pid]) => [name, peakRssOf(pid)]));
       // each daemon's CPU seconds in the phase, and every process's per GiB of the dataset
       const daemonCpu: Record<string, number | null> = Object.fromEntries(
@@ -237,6 +239,7 @@ async function benchOnce(
         // the daemon that did the client's work (Cairn's agent), else the timed process itself
         peakRssKiB: session.clientDaemon ? (daemonPeaks[session.clientDaemon] ?? null) : r.peakRssKiB,
         newBytes: backupNo === null ? null : after - stored,
+        ...(flushSeconds === undefined ? {} : { flushSeconds }),
         ...(backupNo === null ? {} : { newBytesByPart: growthByPart(storedFiles, afterFiles) }),
         cpuSecondsPerGiB: cpuPerGiB,
         ...(daemons.length ? { cliPeakRssKiB: r.peakRssKiB, daemonPeakRssKiB: daemonPeaks, daemonCpuSeconds: daemonCpu } : {}),
@@ -258,7 +261,7 @@ async function benchOnce(
       const rss = (kib: number | null | undefined) => `${Math.round((kib ?? 0) / 1024)} MiB`;
       const daemonRss = daemons.map(([name]) => `, ${name} ${rss(daemonPeaks[name])} ${daemonCpu[name] ?? '?'} CPU-s`).join('');
       log(
-        `  ${tool.name} run ${runNo} ${PHASE_NAMES[phase]}: ${r.seconds.toFixed(2)} s, RSS ${rss(r.peakRssKiB)}${daemonRss}${sample.newBytes === null ? '' : `, +${(sample.newBytes / 1e6).toFixed(1)} MB`}`,
+        `  ${tool.name} run ${runNo} ${PHASE_NAMES[phase]}: ${r.seconds.toFixed(2)} s, RSS ${rss(r.peakRssKiB)}${daemonRss}${sample.newBytes === null ? '' : `, +${(sample.newBytes / 1e6).toFixed(1)} MB`}${flushSeconds === undefined ? '' : `, then sync -f ${flushSeconds.toFixed(2)} s`}`,
       );
       const parts = Object.entries(sample.newBytesByPart ?? {}).filter(([, d]) => Math.abs(d) >= 1000);
       if (parts.length) log(`    stored: ${parts.map(([part, d]) => `${part} ${d > 0 ? '+' : ''}${d}`).join(', ')}`);
@@ -411,3 +414,10 @@ main().then(
     process.exitCode = 1;
   },
 );
+
+/** Seconds `sync -f` takes to write a file system's dirty data out (the restore target's). */
+async function flushTime(dir: string): Promise<number> {
+  const started = performance.now();
+  await runChecked({ argv: ['sync', '-f', dir] });
+  return (performance.now() - started) / 1000;
+}
