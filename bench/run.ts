@@ -217,8 +217,6 @@ async function benchOnce(
       for (const [name, pid] of daemons) if (!resetPeakRss(pid)) peakSinceStart.add(name);
       const cpuBefore = daemons.map(([, pid]) => cpuSecondsOf(pid));
       const r = await runTimed(cmd, timeoutMs);
-      // what the restored files still owe the disk once the tool reported (restic and borg do not fsync)
-      const flushSeconds = backupNo === null && r.code === 0 ? await flushTime(target) : undefined;
       const daemonPeaks = Object.fromEntries(daemons.map(([name, pid]) => [name, peakRssOf(pid)]));
       // each daemon's CPU seconds in the phase, and every process's per GiB of the dataset
       const daemonCpu: Record<string, number | null> = Object.fromEntries(
@@ -227,6 +225,10 @@ async function benchOnce(
           return [name, before === null || now === null ? null : Math.round((now - before) * 100) / 100];
         }),
       );
+      // What the file system still owes the disk once the tool reported (restic and borg do not
+      // fsync): after the phase's own figures. `sync -f` flushes the whole file system, as Cairn's
+      // syncfs does, so both include what earlier phases left dirty (the copy, the repository).
+      const flushSeconds = backupNo === null && r.code === 0 ? await flushTime(target) : undefined;
       const perGiB = (s: number | null) => (s === null ? null : s / (ds.stats.bytes / 2 ** 30));
       const cpuPerGiB: Record<string, number | null> = {
         cli: perGiB(r.cpuSeconds),
