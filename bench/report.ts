@@ -300,7 +300,7 @@ function flushLines(summary: BenchReport['summary']): string[] {
   });
   if (tools.length === 0) return [];
   const flushed = (tool: string) => summary[tool]?.restore?.medianFlushedSeconds;
-  const ratios = ['restic', borgOf(summary) === summary['borg-lz4'] ? 'borg-lz4' : 'borg']
+  const ratios = ['restic', summary['borg-lz4'] ? 'borg-lz4' : 'borg'] // borgOf's rule, by name
     .filter((t) => flushed(t) !== undefined && flushed('cairn') !== undefined)
     .map((t) => `Cairn/${t} ${ratio(flushed('cairn'), flushed(t))}`);
   return [
