@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { BLOB_DATA, BLOB_SNAPSHOT, BLOB_TREE, openBlob, SEAL_OVERHEAD, sealBlob, sealBlobParts } from './blob.ts';
-import { compressIfWorth, decompress } from './compress.ts';
+import { compressIfWorth, decompress, type OutputBuffers } from './compress.ts';
 import { isCairnError } from './errors.ts';
 import { chunkId, generateVaultKeys } from './keys.ts';
 
@@ -105,6 +105,42 @@ describe('sealed blobs', () => {
     const wrongId = chunkId(keys, Buffer.from('other content'));
     const sealed = sealBlob(keys, BLOB_DATA, wrongId, Buffer.from('content'));
     assert.throws(() => openBlob(keys, BLOB_DATA, wrongId, sealed), corrupt);
+  });
+
+  it('opens across cipher pieces into buffers it is lent, and gives back what a refused blob was lent', () => {
+    const keys = generateVaultKeys();
+    const lent: Buffer[] = [];
+    const given: Uint8Array[] = [];
+    const output: OutputBuffers = {
+      take: (length) => {
+        lent.push(Buffer.alloc(length + 10));
+        return lent.at(-1)!;
+      },
+      give: (b) => given.push(b),
+    };
+    // around the 32 KiB cipher piece (the flag byte shifts the payload by one), raw and compressed
+    for (const plain of [randomBytes(1), randomBytes(32_767), randomBytes(32_768), randomBytes(32_769), randomBytes(300_000), text]) {
+      const id = chunkId(keys, plain);
+      const sealed = sealBlob(keys, BLOB_DATA, id, plain);
+      const opened = openBlob(keys, BLOB_DATA, id, sealed, output);
+      assert.deepEqual(opened, plain);
+      assert.equal(opened.buffer, lent.at(-1)!.buffer, `${plain.length} bytes in the lent buffer`);
+      assert.deepEqual(openBlob(keys, BLOB_DATA, id, sealed), plain); // and without one
+    }
+    assert.equal(given.length, 0);
+    // raw: the plaintext is deciphered into a lent buffer, which a failed tag gives back
+    const raw = randomBytes(100_000);
+    const rawId = chunkId(keys, raw);
+    const bad = sealBlob(keys, BLOB_DATA, rawId, raw);
+    bad[bad.length - 1]! ^= 1;
+    assert.throws(() => openBlob(keys, BLOB_DATA, rawId, bad, output), corrupt);
+    assert.equal(given.at(-1)!.buffer, lent.at(-1)!.buffer);
+    // compressed, authentic, but not what its id says: its lent plaintext buffer comes back too
+    const wrongId = chunkId(keys, Buffer.from('other content'));
+    const given0 = given.length;
+    assert.throws(() => openBlob(keys, BLOB_DATA, wrongId, sealBlob(keys, BLOB_DATA, wrongId, text), output), corrupt);
+    assert.equal(given.length, given0 + 1);
+    assert.equal(given.at(-1)!.buffer, lent.at(-1)!.buffer);
   });
 
   it('is not deterministic: salt and nonce are fresh each time', () => {

@@ -6,14 +6,16 @@
 // move between packs without keys. Opening re-derives the id from the payload for data and tree
 // blobs, so a blob that decrypts but is not what its id says is refused too.
 import {
+  type Cipheriv,
   createCipheriv,
   createDecipheriv,
+  type Decipheriv,
   createHmac,
   hkdfSync,
   randomFillSync,
   timingSafeEqual,
 } from 'node:crypto';
-import { compressIfWorth, decompress } from './compress.ts';
+import { compressIfWorth, decompress, FLAG_ZSTD, MAX_PLAIN_SIZE, type OutputBuffers } from './compress.ts';
 import { CairnError } from './errors.ts';
 import { freeOwned } from './free-owned.ts';
 import { keyObjectOf, type VaultKeys } from './keys.ts';
@@ -47,9 +49,10 @@ function associatedData(type: BlobType, id: Uint8Array): Buffer {
 /**
  * Compresses when worth it (probe first), then seals: the sealed blob in three parts that joined
  * are its bytes — the header with the encrypted flag byte, the encrypted payload, the tag.
- * `id` is the chunk id (HMAC of `plain`). Node cannot encrypt into a given buffer, so the payload
- * is encrypted in one call and its output kept as it is: no copy, and no run of short-lived
- * slices in the malloc heap (those left an idle agent's heap fragmented; docs/performance.md).
+ * `id` is the chunk id (HMAC of `plain`). The payload is encrypted piece by piece into one buffer
+ * of its size (cipherInto): each piece's output is freed as soon as it is copied, so the heap
+ * reuses one piece's memory for the next instead of collecting a run of slices that left an idle
+ * agent's heap fragmented (docs/performance.md, "fourth part").
  */
 export function sealBlobParts(
   keys: VaultKeys,
@@ -68,7 +71,8 @@ export function sealBlobParts(
   cipher.setAAD(associatedData(type, id));
   // GCM is a stream mode: update() returns exactly as many bytes as it is given.
   cipher.update(Buffer.of(flag)).copy(head, HEADER_SIZE);
-  const body = cipher.update(bytes);
+  const body = Buffer.allocUnsafeSlow(bytes.length);
+  cipherInto(cipher, bytes, body, 0);
   if (bytes !== plain) freeOwned(bytes); // zstd's output, encrypted now
   cipher.final();
   return [head, body, cipher.getAuthTag()];
@@ -79,22 +83,69 @@ export function sealBlob(keys: VaultKeys, type: BlobType, id: Uint8Array, plain:
   return Buffer.concat(sealBlobParts(keys, type, id, plain, level));
 }
 
-/** Authenticates, decrypts, decompresses, and re-checks HMAC(idKey, plain) == id. E_CORRUPT otherwise. */
-export function openBlob(keys: VaultKeys, type: BlobType, id: Uint8Array, sealed: Uint8Array): Buffer {
+/**
+ * Ciphers run over pieces of this size, each piece's output copied where it belongs and freed at
+ * once. One call over a whole chunk made two fresh allocations of its size (Node allocates
+ * len + 1 for a stream cipher's output, then len, and copies), each above the 64 KiB mmap
+ * threshold (bin/cairn) a new mapping faulted in page by page; a piece's output stays in the
+ * malloc heap, where the freed piece is reused by the next (docs/performance.md, "eighth part").
+ */
+const CIPHER_PIECE = 32 * 1024;
+
+/** Runs `input` through the cipher in pieces, writing the output into `out` from `outAt`; returns where it ended. */
+function cipherInto(cipher: Cipheriv | Decipheriv, input: Uint8Array, out: Buffer, outAt: number): number {
+  for (let at = 0; at < input.length; at += CIPHER_PIECE) {
+    const piece = cipher.update(input.subarray(at, at + CIPHER_PIECE));
+    outAt += piece.copy(out, outAt);
+    freeOwned(piece);
+  }
+  return outAt;
+}
+
+/**
+ * The deciphered compressed payload of the blob being opened, reused from one blob to the next
+ * (openBlob is synchronous: one per thread serves). Payloads above SCRATCH_KEPT get their own.
+ */
+let scratch = Buffer.alloc(0);
+const SCRATCH_KEPT = 8 * 1024 * 1024;
+
+function compressedScratch(length: number): Buffer {
+  if (length > SCRATCH_KEPT) return Buffer.allocUnsafeSlow(length);
+  if (scratch.length < length) scratch = Buffer.allocUnsafeSlow(Math.min(SCRATCH_KEPT, Math.max(length, 2 * scratch.length, 64 * 1024)));
+  return scratch;
+}
+
+/**
+ * Authenticates, decrypts, decompresses, and re-checks HMAC(idKey, plain) == id. E_CORRUPT
+ * otherwise. With `output`, the plaintext is put in a buffer it lends (the restore's workers
+ * reuse theirs; docs/performance.md, "eighth part"), and what it lent for a blob that failed is
+ * given back.
+ */
+export function openBlob(keys: VaultKeys, type: BlobType, id: Uint8Array, sealed: Uint8Array, output?: OutputBuffers): Buffer {
   if (id.length !== 32) throw new CairnError('E_CORRUPT', 'blob id must be 32 bytes');
   if (sealed.length < SEAL_OVERHEAD) throw new CairnError('E_CORRUPT', 'sealed blob is truncated');
   if (sealed[0] !== VERSION) throw new CairnError('E_CORRUPT', `unknown sealed blob version ${sealed[0]}`);
   const salt = sealed.subarray(1, 1 + SALT_SIZE);
   const nonce = sealed.subarray(1 + SALT_SIZE, HEADER_SIZE);
-  let plaintext: Buffer;
+  const encrypted = sealed.subarray(HEADER_SIZE, sealed.length - TAG_SIZE);
+  let flag = -1;
+  // compressed: the reused scratch buffer, which zstd reads from; raw: the blob's own plaintext
+  let bytes: Buffer | undefined;
   try {
     const decipher = createDecipheriv('aes-256-gcm', subkey(keys.encKey, salt), nonce);
     decipher.setAAD(associatedData(type, id));
     decipher.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE));
-    const body = decipher.update(sealed.subarray(HEADER_SIZE, sealed.length - TAG_SIZE));
-    decipher.final(); // throws when the tag does not match
-    plaintext = body;
+    const first = decipher.update(encrypted.subarray(0, CIPHER_PIECE));
+    flag = first[0]!;
+    const length = encrypted.length - 1;
+    bytes = flag === FLAG_ZSTD ? compressedScratch(length) : output ? output.take(length) : Buffer.allocUnsafeSlow(length);
+    const after = first.copy(bytes, 0, 1);
+    freeOwned(first);
+    cipherInto(decipher, encrypted.subarray(CIPHER_PIECE), bytes, after);
+    decipher.final(); // throws when the tag does not match: nothing deciphered is used before
+    bytes = bytes.subarray(0, length);
   } catch (e) {
+    if (bytes && bytes.buffer !== scratch.buffer) letGo(bytes, output);
     throw new CairnError(
       'E_CORRUPT',
       'blob failed authentication (wrong key, or altered or truncated data)',
@@ -103,11 +154,27 @@ export function openBlob(keys: VaultKeys, type: BlobType, id: Uint8Array, sealed
       },
     );
   }
-  const payload = decompress(plaintext[0]!, plaintext.subarray(1));
-  if (payload.buffer !== plaintext.buffer) freeOwned(plaintext); // decompressed: the compressed bytes are done
+  let payload: Buffer;
+  try {
+    payload = decompress(flag, bytes, MAX_PLAIN_SIZE, output);
+  } catch (e) {
+    if (flag !== FLAG_ZSTD) letGo(bytes, output); // refused raw (too large) or an unknown flag
+    throw e;
+  } finally {
+    if (flag === FLAG_ZSTD && bytes.buffer !== scratch.buffer) freeOwned(bytes); // a large compressed payload's own buffer
+  }
   if (type !== BLOB_SNAPSHOT) {
     const actual = createHmac('sha256', keyObjectOf(keys.idKey)).update(payload).digest();
-    if (!timingSafeEqual(actual, id)) throw new CairnError('E_CORRUPT', 'blob content does not match its id');
+    if (!timingSafeEqual(actual, id)) {
+      letGo(payload, output);
+      throw new CairnError('E_CORRUPT', 'blob content does not match its id');
+    }
   }
   return payload;
+}
+
+/** A plaintext buffer no one will see: back to whoever lent it, or freed. */
+function letGo(plain: Buffer, output: OutputBuffers | undefined): void {
+  if (output) output.give(plain);
+  else freeOwned(plain);
 }

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { constants, zstdCompressSync } from 'node:zlib';
 import { CairnError } from './errors.ts';
-import { compressIfWorth, decompress, FLAG_RAW, FLAG_ZSTD, frameContentSize } from './compress.ts';
+import { compressIfWorth, decompress, FLAG_RAW, FLAG_ZSTD, frameContentSize, type OutputBuffers } from './compress.ts';
 
 const text = (n: number) => Buffer.from('the quick brown fox jumps over the lazy dog. '.repeat(Math.ceil(n / 45)).slice(0, n));
 
@@ -46,5 +46,44 @@ describe('compress', () => {
     damaged[damaged.length - 5]! ^= 0xff;
     assert.throws(() => decompress(FLAG_ZSTD, damaged), (e: unknown) => e instanceof CairnError && e.code === 'E_CORRUPT');
     assert.throws(() => decompress(7, packed), /unknown compression flag 7/);
+  });
+
+  it('decodes frame after frame into the buffers it is lent, and gives back what a bad frame was lent', () => {
+    const lent: Buffer[] = [];
+    const given: Buffer[] = [];
+    const output: OutputBuffers = {
+      take: (length) => {
+        const b = Buffer.alloc(length + 100, 0xee);
+        lent.push(b);
+        return b;
+      },
+      give: (b) => given.push(b),
+    };
+    const decodesInto = (plain: Buffer) => {
+      const packed = compressIfWorth(plain);
+      assert.equal(packed.flag, FLAG_ZSTD);
+      const out = decompress(FLAG_ZSTD, packed.bytes, undefined, output);
+      assert.ok(out.equals(plain), `${plain.length} bytes`);
+      // the lent buffer itself, not a copy: the thread's kept context decoded into it
+      assert.equal(out.buffer, lent.at(-1)!.buffer);
+    };
+    for (const size of [300, 70_000, 1 << 20, 3 * (1 << 20) + 7, 5000]) decodesInto(text(size));
+
+    const packed = compressIfWorth(text(100_000)).bytes;
+    const damaged = Buffer.from(packed);
+    damaged[damaged.length - 5]! ^= 0xff;
+    // a frame that declares one byte more than it holds
+    const lying = Buffer.from(packed);
+    const view = new DataView(lying.buffer, lying.byteOffset);
+    const at = 5 + ((lying[4]! >> 5) & 1 ? 0 : 1);
+    assert.equal(view.getUint32(at, true), 100_000);
+    view.setUint32(at, 100_001, true);
+    for (const bad of [damaged, lying]) {
+      const before = lent.length;
+      assert.throws(() => decompress(FLAG_ZSTD, bad, undefined, output), (e: unknown) => e instanceof CairnError && e.code === 'E_CORRUPT');
+      assert.equal(lent.length, before + 1);
+      assert.equal(given.at(-1), lent.at(-1));
+      decodesInto(text(200_000)); // the next frame decodes as before
+    }
   });
 });

@@ -2,7 +2,7 @@
 // already-compressed data apart cheaply, so such chunks skip zstd entirely; otherwise the
 // compressed form is kept only when it is smaller. Decompression is bounded: a hostile or corrupt
 // frame cannot make us allocate more than the caller allows.
-import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { constants, createZstdDecompress, type ZstdDecompress, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { CairnError } from './errors.ts';
 import { freeOwned } from './free-owned.ts';
 
@@ -57,8 +57,14 @@ export function compressIfWorth(plain: Uint8Array, level = 1): { flag: Compressi
   return { flag: FLAG_RAW, bytes: plain };
 }
 
+/**
+ * Where decompress() may put its output: `take` lends a buffer of at least `length` bytes, `give`
+ * takes back one that was lent and not returned as output (a frame that failed).
+ */
+export type OutputBuffers = { take(length: number): Buffer; give(buffer: Buffer): void };
+
 /** Undoes compressIfWorth. E_CORRUPT on an unknown flag, a bad frame, or output above maxLen. */
-export function decompress(flag: number, bytes: Uint8Array, maxLen = MAX_PLAIN_SIZE): Buffer {
+export function decompress(flag: number, bytes: Uint8Array, maxLen = MAX_PLAIN_SIZE, output?: OutputBuffers): Buffer {
   const limit = Math.min(maxLen, MAX_PLAIN_SIZE);
   if (flag === FLAG_RAW) {
     if (bytes.length > limit) throw new CairnError('E_CORRUPT', `blob payload larger than ${limit} bytes`);
@@ -67,6 +73,11 @@ export function decompress(flag: number, bytes: Uint8Array, maxLen = MAX_PLAIN_S
   if (flag !== FLAG_ZSTD) throw new CairnError('E_CORRUPT', `unknown compression flag ${flag}`);
   const size = frameContentSize(bytes);
   if (size !== undefined && size > limit) throw new CairnError('E_CORRUPT', `blob payload of ${size} bytes is larger than ${limit}`);
+  if (output && size !== undefined) {
+    const out = output.take(size);
+    if (zstdInto(bytes, size, out)) return out.subarray(0, size);
+    output.give(out); // the one-shot path below says what is wrong with the frame
+  }
   try {
     return zstdDecompressSync(bytes, { maxOutputLength: limit, chunkSize: outputChunkSize(bytes.length, size) });
   } catch (e) {
@@ -74,6 +85,50 @@ export function decompress(flag: number, bytes: Uint8Array, maxLen = MAX_PLAIN_S
       cause: e,
     });
   }
+}
+
+/** The internals of Node's zstd stream that its own synchronous path drives (lib/zlib.js, processChunkSync). */
+type ZstdEngine = ZstdDecompress & {
+  _handle: { writeSync(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void } | null;
+  _writeState: Uint32Array;
+  _finishFlushFlag: number;
+};
+
+/** This thread's zstd decompression context, kept from one frame to the next; false: Node lacks what it needs. */
+let engine: ZstdEngine | undefined | false;
+
+function threadEngine(): ZstdEngine | undefined {
+  if (engine === false) return undefined;
+  if (engine?._handle && !engine.destroyed) return engine;
+  const e = createZstdDecompress({ chunkSize: 64 }) as ZstdEngine;
+  if (typeof e._handle?.writeSync !== 'function' || !(e._writeState instanceof Uint32Array) || typeof e._finishFlushFlag !== 'number') {
+    engine = false;
+    return undefined;
+  }
+  // a damaged frame destroys the stream, which then emits 'error' on a later tick: the frame's
+  // caller has been told already (by the one-shot path), so the event needs only a listener
+  e.on('error', () => undefined);
+  return (engine = e);
+}
+
+/**
+ * Decodes the single frame `frame` of `size` bytes into `out` (at least `size` long) with the
+ * thread's context: no context made, no output allocated per frame. zstdDecompressSync makes both
+ * every call, and at the 64 KiB mmap threshold (bin/cairn) each fresh output is a new mapping
+ * faulted in page by page: on 1 MiB frames this decodes in ~0.3× its time (docs/performance.md,
+ * "eighth part"). zstd decodes a whole frame into an output that holds it in one pass and is then
+ * ready for the next frame. False (context dropped) on anything but exactly `size` bytes out of
+ * the whole input; so are frames Node's internals cannot be driven for.
+ */
+function zstdInto(frame: Uint8Array, size: number, out: Buffer): boolean {
+  const e = threadEngine();
+  if (!e) return false;
+  e._handle!.writeSync(e._finishFlushFlag, frame, 0, frame.length, out, 0, out.length);
+  const [outLeft, inLeft] = e._writeState;
+  if (e._handle && !e.destroyed && inLeft === 0 && out.length - outLeft! === size) return true;
+  if (!e.destroyed) e.destroy(); // perhaps mid-frame: the next frame gets a fresh context
+  engine = undefined;
+  return false;
 }
 
 /**

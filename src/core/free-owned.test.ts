@@ -38,6 +38,18 @@ describe('freeing buffers early', () => {
     assert.equal(b.length, 0);
   });
 
+  it('a lease hands its buffer on instead of freeing it when told where to', () => {
+    const b = new Uint8Array(new ArrayBuffer(50_000));
+    const handed: Uint8Array[] = [];
+    const lease = new BufferLease(b, (buffer) => handed.push(buffer));
+    lease.hold();
+    lease.release();
+    assert.equal(handed.length, 0);
+    lease.release();
+    assert.deepEqual(handed, [b]);
+    assert.equal(b.length, 50_000); // handed on, not freed
+  });
+
   it('tells a view that is its whole buffer from a part of one', () => {
     const b = Buffer.from(new ArrayBuffer(64));
     assert.equal(spansItsBuffer(b), true);

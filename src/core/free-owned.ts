@@ -26,17 +26,20 @@ export function spansItsBuffer(view: Uint8Array): boolean {
 }
 
 /**
- * Frees a buffer once every holder let go: the one that made the lease holds it (one hold), and
+ * Frees a buffer (or hands it on) once every holder let go: the one that made the lease holds it (one hold), and
  * whoever keeps a view of the buffer past a synchronous call (a queued or pending write) holds it
  * too. A hold never released only leaves the buffer to the collector; a release without a hold
  * would free bytes still in use, so hold and release in pairs.
  */
 export class BufferLease {
   readonly #buffer: Uint8Array;
+  readonly #done: (buffer: Uint8Array) => void;
   #holds = 1;
 
-  constructor(buffer: Uint8Array) {
+  /** `done`: what becomes of the buffer once the last hold goes (freed unless said otherwise). */
+  constructor(buffer: Uint8Array, done: (buffer: Uint8Array) => void = freeOwned) {
     this.#buffer = buffer;
+    this.#done = done;
   }
 
   hold(): void {
@@ -44,6 +47,6 @@ export class BufferLease {
   }
 
   release(): void {
-    if (--this.#holds === 0) freeOwned(this.#buffer);
+    if (--this.#holds === 0) this.#done(this.#buffer);
   }
 }

@@ -13,7 +13,7 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { CairnError, type ErrorCode } from '../../core/errors.ts';
-import { BufferLease } from '../../core/free-owned.ts';
+import { BufferLease, freeOwned } from '../../core/free-owned.ts';
 import type { VaultKeys } from '../../core/keys.ts';
 import type { StorageClient } from '../storage-client.ts';
 import type { Batch, ChunkUse } from './blob-fetcher.ts';
@@ -152,8 +152,9 @@ export class ChunkFetchers<F> {
       const f = this.inFlight.get(batch);
       if (f) f.received += bytes;
     }
-    // each buffer of the message is freed once its chunks are written (held while in writes)
-    const leases = m.buffers.map((b) => new BufferLease(new Uint8Array(b)));
+    // each buffer of the message goes back to its worker once its chunks are written (held while in writes)
+    const giveBack = (b: Uint8Array) => this.giveBack(slot, b);
+    const leases = m.buffers.map((b) => new BufferLease(new Uint8Array(b), giveBack));
     for (const { batch, index, outcome } of m.items) {
       const f = this.inFlight.get(batch);
       if (!f) continue;
@@ -167,6 +168,12 @@ export class ChunkFetchers<F> {
     for (const lease of leases) lease.release();
     slot.owed += m.bytes;
     this.ack();
+  }
+
+  /** Moves a written plaintext buffer back to the worker it came from, to open more blobs into (plain-buffers.ts). */
+  private giveBack(slot: Slot, b: Uint8Array): void {
+    if (!this.slots.includes(slot) || !(b.buffer instanceof ArrayBuffer) || b.buffer.detached) return freeOwned(b); // the worker is gone
+    slot.worker.postMessage({ kind: 'give', buffer: b.buffer } satisfies ToFetchWorker, [b.buffer]);
   }
 
   /** Gives credit back to every worker that may go on (see the header). */

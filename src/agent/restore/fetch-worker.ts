@@ -2,8 +2,9 @@
 // a connection of its own and opens them where they arrive (AES-GCM, zstd, id re-check), so the
 // main thread never touches sealed bytes: receiving over TLS was the restore's bottleneck when one
 // thread did it for all (docs/performance.md, "restore in the fetching workers"). Plaintexts go
-// back to the main thread moved, not copied (small ones packed together), with what each blob
-// was: bytes, all zeros (a hole: no bytes travel) or why it failed. The worker stops reading
+// to the main thread moved, not copied (small ones packed together), with what each blob was:
+// bytes, all zeros (a hole: no bytes travel) or why it failed; their buffers come back once
+// written, to open more blobs into (plain-buffers.ts). The worker stops reading
 // once CREDIT_BYTES of plaintext are out and not yet acknowledged (the main thread acknowledges
 // what it has handed to its writes), so a slow disk slows the socket, not the memory.
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -15,6 +16,7 @@ import { BLOB_FRAME_HEADER } from '../../protocol/data-plane.ts';
 import { collectYoung } from '../gc-nudge.ts';
 import { workerClient, type WorkerClientOptions } from '../storage-client.ts';
 import { type Batch, fetchOne, type Fetched } from './blob-fetcher.ts';
+import { PlainBuffers, POOLED_MIN } from './plain-buffers.ts';
 
 export type FetchWorkerData = {
   /** structured clone turns Buffers into Uint8Arrays */
@@ -25,10 +27,14 @@ export type FetchWorkerData = {
   wantData: boolean;
 };
 
-/** main → worker: a batch to fetch (ids back to back, 32 bytes each), credit given back, or no more batches. */
+/**
+ * main → worker: a batch to fetch (ids back to back, 32 bytes each), credit given back, a
+ * plaintext buffer written and moved back to be reused, or no more batches.
+ */
 export type ToFetchWorker =
   | { kind: 'batch'; batch: number; ids: ArrayBuffer; grant?: string }
   | { kind: 'ack'; bytes: number }
+  | { kind: 'give'; buffer: ArrayBuffer }
   | { kind: 'end' };
 
 /**
@@ -54,8 +60,11 @@ export type FromFetchWorker =
 export const CREDIT_BYTES = 8 * 1024 * 1024;
 /** Opened blobs are sent once this many bytes are gathered (or when nothing more is ready). */
 const MESSAGE_BYTES = 1024 * 1024;
-/** Plaintexts at least this large travel in their own buffer (moved); smaller ones are packed together. */
-const OWN_BUFFER_MIN = 64 * 1024;
+/**
+ * Free plaintext buffers a worker keeps for the next blobs: about what is out at the main thread
+ * (CREDIT_BYTES) comes back as its writes finish.
+ */
+const PLAIN_KEPT = 16 * 1024 * 1024;
 /** Batches whose requests are out at once: the next answer is on its way while this one is read. */
 const BATCHES_STARTED = 2;
 /**
@@ -110,6 +119,7 @@ function serve(): void {
   let grant = '';
   const client = workerClient(data.client, () => grant);
   const sealedBuffers = new SealedBuffers();
+  const plainBuffers = new PlainBuffers(PLAIN_KEPT);
 
   const queued: Extract<ToFetchWorker, { kind: 'batch' }>[] = [];
   const started: Started[] = [];
@@ -175,15 +185,15 @@ function serve(): void {
     sinceCollect += sealed.length;
     let outcome: FetchOutcome;
     try {
-      const plain = openBlob(keys, BLOB_DATA, fetched.id, sealed);
+      const plain = openBlob(keys, BLOB_DATA, fetched.id, sealed, plainBuffers);
       if (isAllZero(plain)) {
         outcome = -1 - plain.length;
-        freeOwned(plain);
+        plainBuffers.give(plain);
       } else if (!data.wantData) {
         outcome = { buffer: -1, offset: 0, length: plain.length };
-        freeOwned(plain);
-      } else if (plain.length >= OWN_BUFFER_MIN && plain.buffer instanceof ArrayBuffer && !own.includes(plain.buffer)) {
-        // a large plaintext owns its buffer (decipher or zstd output, never Node's small-buffer pool)
+        plainBuffers.give(plain);
+      } else if (plain.length >= POOLED_MIN && plain.buffer instanceof ArrayBuffer && !own.includes(plain.buffer)) {
+        // a large plaintext owns its buffer (plainBuffers', never Node's small-buffer pool)
         outcome = { buffer: own.length, offset: plain.byteOffset, length: plain.length };
         own.push(plain.buffer);
         bytes += plain.length;
@@ -224,6 +234,7 @@ function serve(): void {
   port.on('message', (m: ToFetchWorker) => {
     if (m.kind === 'batch') queued.push(m);
     else if (m.kind === 'ack') unacked -= m.bytes;
+    else if (m.kind === 'give') plainBuffers.give(new Uint8Array(m.buffer));
     else ended = true;
     if (m.kind === 'batch') startQueued();
     nudge();
