@@ -5,6 +5,7 @@ import { constants, createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fromSystemError } from './errors.ts';
+import { freeOwned } from './free-owned.ts';
 
 /** fsync a directory so a rename or create inside it survives a crash. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -71,9 +72,15 @@ export class TempFileSink {
     });
   }
 
-  write(chunk: Buffer): undefined | Promise<void> {
+  /**
+   * Queues `chunk`; a promise when the caller should wait for room. `owned`: the caller gives the
+   * chunk's buffer up (nothing else holds a view of it), so its memory is freed once written. An
+   * upload's body passes a pack's size of short-lived buffers through here: left to the
+   * collector, their external memory made V8 run a full collection every few tens of MB.
+   */
+  write(chunk: Buffer, owned = false): undefined | Promise<void> {
     if (this.#error) throw this.#error;
-    if (this.#out.write(chunk)) return undefined;
+    if (this.#out.write(chunk, owned ? () => freeOwned(chunk) : undefined)) return undefined;
     return new Promise<void>((resolve, reject) => {
       const done = () => {
         this.#out.off('drain', done);

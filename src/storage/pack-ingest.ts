@@ -10,6 +10,7 @@ import { CairnError, fromSystemError } from '../core/errors.ts';
 import { PackVerifier } from '../core/pack.ts';
 import { LIMITS } from '../protocol/data-plane.ts';
 import { renameDurable, TempFileSink, tempPath } from '../core/durable-fs.ts';
+import { spansItsBuffer } from '../core/free-owned.ts';
 import { consumeBody } from './http-io.ts';
 import type { Vault } from './vault-store.ts';
 import { lostCopies, lostPacks } from './chunk-lookup.ts';
@@ -37,8 +38,10 @@ export async function ingestPack(
   let name = expected ?? '(unnamed)';
   try {
     await consumeBody(req, (chunk) => {
-      verifier.update(chunk);
-      return sink.write(chunk);
+      verifier.update(chunk); // (copies the little it keeps)
+      // Node's HTTP parser copies each body piece into a buffer of its own, which only this
+      // upload holds: it is freed once written (durable-fs.ts, TempFileSink#write)
+      return sink.write(chunk, spansItsBuffer(chunk));
     });
     const { name: actual, size, entries } = verifier.end();
     if (expected !== undefined && actual !== expected)
