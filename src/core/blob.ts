@@ -105,6 +105,8 @@ function cipherInto(cipher: Cipheriv | Decipheriv, input: Uint8Array, out: Buffe
 /**
  * The deciphered compressed payload of the blob being opened, reused from one blob to the next
  * (openBlob is synchronous: one per thread serves). Payloads above SCRATCH_KEPT get their own.
+ * Used only when the caller lends output buffers (a restore's fetching worker, which ends with
+ * its restore), so no long-lived thread keeps it.
  */
 let scratch = Buffer.alloc(0);
 const SCRATCH_KEPT = 8 * 1024 * 1024;
@@ -138,7 +140,10 @@ export function openBlob(keys: VaultKeys, type: BlobType, id: Uint8Array, sealed
     const first = decipher.update(encrypted.subarray(0, CIPHER_PIECE));
     flag = first[0]!;
     const length = encrypted.length - 1;
-    bytes = flag === FLAG_ZSTD ? compressedScratch(length) : output ? output.take(length) : Buffer.allocUnsafeSlow(length);
+    // (the scratch buffer only where plaintexts are lent too, in a restore's fetching worker: a
+    // thread that opens a tree now and then, like the agent's main thread, keeps none)
+    if (flag === FLAG_ZSTD) bytes = output ? compressedScratch(length) : Buffer.allocUnsafeSlow(length);
+    else bytes = output ? output.take(length) : Buffer.allocUnsafeSlow(length);
     const after = first.copy(bytes, 0, 1);
     freeOwned(first);
     cipherInto(decipher, encrypted.subarray(CIPHER_PIECE), bytes, after);
