@@ -26,10 +26,10 @@ export function spansItsBuffer(view: Uint8Array): boolean {
 }
 
 /**
- * Frees a buffer (or hands it on) once every holder let go: the one that made the lease holds it (one hold), and
- * whoever keeps a view of the buffer past a synchronous call (a queued or pending write) holds it
- * too. A hold never released only leaves the buffer to the collector; a release without a hold
- * would free bytes still in use, so hold and release in pairs.
+ * Frees a buffer (or hands it on) once every holder let go: the one that made the lease holds it
+ * (one hold), and whoever keeps a view of the buffer past a synchronous call (a queued or pending
+ * write) holds it too. A hold never released only leaves the buffer to the collector; a release
+ * without a hold would free bytes still in use, so hold and release in pairs.
  */
 export class BufferLease {
   readonly #buffer: Uint8Array;
