@@ -172,7 +172,12 @@ function peakRss(summary: Partial<Record<Phase, PhaseSummary>> | undefined): num
 
 /** The borg the targets compare with: lz4 (the issue's) when it ran, else zstd,3. */
 function borgOf(summary: BenchReport['summary']): Partial<Record<Phase, PhaseSummary>> | undefined {
-  return summary['borg-lz4'] ?? summary.borg;
+  return summary[borgName(summary)];
+}
+
+/** The borg Cairn is compared with: borg-lz4 when the run has it, else borg (zstd). */
+function borgName(summary: BenchReport['summary']): 'borg-lz4' | 'borg' {
+  return summary['borg-lz4'] ? 'borg-lz4' : 'borg';
 }
 
 /** The agent's peak RSS bound on every phase (issue 15). */
@@ -300,7 +305,7 @@ function flushLines(summary: BenchReport['summary']): string[] {
   });
   if (tools.length === 0) return [];
   const flushed = (tool: string) => summary[tool]?.restore?.medianFlushedSeconds;
-  const ratios = ['restic', summary['borg-lz4'] ? 'borg-lz4' : 'borg'] // borgOf's rule, by name
+  const ratios = ['restic', borgName(summary)]
     .filter((t) => flushed(t) !== undefined && flushed('cairn') !== undefined)
     .map((t) => `Cairn/${t} ${ratio(flushed('cairn'), flushed(t))}`);
   return [
