@@ -10,7 +10,8 @@ const READY_BYTES = 1024 * 1024;
 
 /**
  * Splits a blobs answer into frames as its chunks arrive: each blob gets one buffer of its own
- * and every byte is copied once (a blob lying whole inside one chunk is a slice of it, no copy).
+ * and every byte is copied once (a blob lying whole inside one chunk is a slice of it, no copy,
+ * unless the chunks are `reused`: a reader's buffer that the next read overwrites).
  */
 export class FrameParser {
   /** ids asked for and not yet answered (latin1 → the asked buffers; an id asked twice comes twice) */
@@ -27,10 +28,12 @@ export class FrameParser {
   readyBytes = 0;
 
   readonly #alloc: (length: number) => Buffer;
+  readonly #reused: boolean;
 
   /** `alloc`: where a blob spanning several chunks is assembled (a reader may hand out reused buffers) */
-  constructor(expected: readonly Buffer[], alloc: (length: number) => Buffer = (n) => Buffer.allocUnsafe(n)) {
+  constructor(expected: readonly Buffer[], alloc: (length: number) => Buffer = (n) => Buffer.allocUnsafe(n), options: { reused?: boolean } = {}) {
     this.#alloc = alloc;
+    this.#reused = options.reused ?? false;
     for (const id of expected) {
       const key = id.toString('latin1');
       const same = this.#expected.get(key);
@@ -57,7 +60,7 @@ export class FrameParser {
         const length = this.#header.readUInt32BE(ID_SIZE);
         // a blob lies inside one pack: anything longer is a broken or hostile answer, not an allocation to make
         if (length > LIMITS.packBytes) throw new CairnError('E_CORRUPT', `storage server sent a blob of ${length} bytes, more than a pack holds`);
-        if (chunk.length - at >= length) {
+        if (chunk.length - at >= length && !this.#reused) {
           this.#done(chunk.subarray(at, at + length));
           at += length;
           continue;

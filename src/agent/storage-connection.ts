@@ -9,6 +9,7 @@
 // The data-plane calls themselves are StorageClient's (storage-client.ts).
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { Agent, type RequestOptions, request } from 'node:https';
+import type { ConnectionOptions } from 'node:tls';
 import { CairnError, ERROR_CODES, type ErrorCode, isCairnError } from '../core/errors.ts';
 import type { PartIdentity } from '../core/part-identity.ts';
 import { clientTlsOptions, fetchPinnedCertificate, partTlsOptions, type TlsIdentity } from '../core/tls.ts';
@@ -105,11 +106,27 @@ function isErrorCode(code: string): code is ErrorCode {
   return Object.hasOwn(ERROR_CODES, code);
 }
 
+/**
+ * The CairnError an error answer carries (`body`: its bytes, if they could be read); `reasoned`
+ * false when the body was unreadable or not ours (the status alone).
+ */
+export function errorAnswer(status: number, body: Buffer | undefined): { error: CairnError; reasoned: boolean } {
+  let parsed: { code: string; message: string } | undefined;
+  try {
+    parsed = body && parseErrorBody(JSON.parse(body.toString('utf8')));
+  } catch {
+    parsed = undefined; // not our JSON: report the status alone
+  }
+  if (parsed && isErrorCode(parsed.code)) return { error: new CairnError(parsed.code, parsed.message), reasoned: true };
+  return { error: new CairnError(status >= 500 ? 'E_UNAVAILABLE' : 'E_BAD_REQUEST', `storage server answered ${status}`), reasoned: false };
+}
+
 /** The connection to one storage server; StorageClient (storage-client.ts) adds the data-plane calls. */
 export class StorageConnection {
   readonly url: URL;
   readonly #options: StorageClientOptions;
   #agent: Promise<Agent> | undefined;
+  #tls: Promise<ConnectionOptions> | undefined;
 
   constructor(options: StorageClientOptions) {
     this.url = new URL(options.url);
@@ -124,30 +141,40 @@ export class StorageConnection {
   }
 
   /** how failures name the server: its part name and address when it is a known part, else its address */
-  protected get label(): string {
+  get label(): string {
     const name = this.#options.expect?.name;
     return name === undefined ? this.url.host : `${name} (${this.url.host})`;
   }
 
-  #host(): string {
+  /** the server's host name or address (an IPv6 address without its brackets) */
+  get host(): string {
     return this.url.hostname.replace(/^\[|\]$/g, '');
   }
 
-  #getAgent(): Promise<Agent> {
-    this.#agent ??= (async () => {
+  /** Who we are on every request: the run's grant (server mode) or the access key (standalone). */
+  authHeaders(): Record<string, string> {
+    const { grant, accessKey } = this.#options;
+    return grant ? { [GRANT_HEADER]: grant() } : { authorization: `Bearer ${accessKey}` };
+  }
+
+  /** The TLS options of every connection to this server (the trust pinned, our identity presented). */
+  tlsOptions(): Promise<ConnectionOptions> {
+    this.#tls ??= (async () => {
       const { fingerprint, expect, identity } = this.#options;
       const ca =
-        this.#options.ca ?? (await fetchPinnedCertificate(this.#host(), Number(this.url.port || 443), fingerprint!));
-      const tls =
-        expect !== undefined
-          ? partTlsOptions({ ca, expect, identity })
-          : { ...clientTlsOptions({ ca, fingerprint }), ...(identity && { key: identity.keyPem, cert: identity.certPem }) };
-      return new Agent({
-        keepAlive: true,
-        maxSockets: this.#options.maxSockets ?? 8,
-        ...tls,
-      });
+        this.#options.ca ?? (await fetchPinnedCertificate(this.host, Number(this.url.port || 443), fingerprint!));
+      return expect !== undefined
+        ? partTlsOptions({ ca, expect, identity })
+        : { ...clientTlsOptions({ ca, fingerprint }), ...(identity && { key: identity.keyPem, cert: identity.certPem }) };
     })();
+    this.#tls.catch(() => {
+      this.#tls = undefined; // let a later call try again
+    });
+    return this.#tls;
+  }
+
+  #getAgent(): Promise<Agent> {
+    this.#agent ??= this.tlsOptions().then((tls) => new Agent({ keepAlive: true, maxSockets: this.#options.maxSockets ?? 8, ...tls }));
     this.#agent.catch(() => {
       this.#agent = undefined; // let a later call try again
     });
@@ -225,17 +252,13 @@ export class StorageConnection {
   }
 
   async #request(method: string, path: string, opts: SendOptions, agent: Agent): Promise<IncomingMessage> {
-    const { grant, accessKey } = this.#options;
-    const headers: Record<string, string | number> = {
-      ...(grant ? { [GRANT_HEADER]: grant() } : { authorization: `Bearer ${accessKey}` }),
-      ...opts.headers,
-    };
+    const headers: Record<string, string | number> = { ...this.authHeaders(), ...opts.headers };
     if (opts.body) {
       headers['content-length'] = opts.body.length;
       headers['content-type'] ??= 'application/octet-stream';
       if (opts.expectContinue) headers.expect = '100-continue';
     }
-    const options: RequestOptions = { method, host: this.#host(), port: this.url.port || 443, path, headers, agent };
+    const options: RequestOptions = { method, host: this.host, port: this.url.port || 443, path, headers, agent };
     let bodyStarted = false;
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const req = request(options);
@@ -315,15 +338,8 @@ export class StorageConnection {
 
   /** The server's error; `reasoned` false when its body was unreadable or not ours (the status alone). */
   async #errorFrom(res: IncomingMessage): Promise<{ error: CairnError; reasoned: boolean }> {
-    const status = res.statusCode ?? 500;
-    let parsed: { code: string; message: string } | undefined;
-    try {
-      parsed = parseErrorBody(JSON.parse((await readAll(res, LIMITS.jsonBytes, this.label)).toString('utf8')));
-    } catch {
-      parsed = undefined; // not our JSON: report the status alone
-    }
-    if (parsed && isErrorCode(parsed.code)) return { error: new CairnError(parsed.code, parsed.message), reasoned: true };
-    return { error: new CairnError(status >= 500 ? 'E_UNAVAILABLE' : 'E_BAD_REQUEST', `storage server answered ${status}`), reasoned: false };
+    const body = await readAll(res, LIMITS.jsonBytes, this.label).catch(() => undefined);
+    return errorAnswer(res.statusCode ?? 500, body);
   }
 
   protected async json(method: string, path: string, value?: unknown): Promise<unknown> {

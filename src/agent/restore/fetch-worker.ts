@@ -15,7 +15,8 @@ import type { VaultKeys } from '../../core/keys.ts';
 import { BLOB_FRAME_HEADER } from '../../protocol/data-plane.ts';
 import { collectYoung } from '../gc-nudge.ts';
 import { workerClient, type WorkerClientOptions } from '../storage-client.ts';
-import { type Batch, fetchOne, type Fetched } from './blob-fetcher.ts';
+import { type Batch, type BlobSource, fetchOne, type Fetched } from './blob-fetcher.ts';
+import { BlobWires } from '../blob-wire.ts';
 import { PlainBuffers, POOLED_MIN } from './plain-buffers.ts';
 
 export type FetchWorkerData = {
@@ -83,6 +84,7 @@ class SealedBuffers {
   private readonly lent = new Map<ArrayBufferLike, Buffer>();
 
   take = (length: number): Buffer => {
+    if (length < SEALED_POOLED_MIN) return Buffer.allocUnsafe(length);
     let at = -1;
     for (let i = 0; i < this.free.length; i++) if (this.free[i]!.length >= length && (at < 0 || this.free[i]!.length < this.free[at]!.length)) at = i;
     const whole = at >= 0 ? this.free.splice(at, 1)[0]! : Buffer.allocUnsafeSlow(Math.ceil(length / SEALED_STEP) * SEALED_STEP);
@@ -99,8 +101,9 @@ class SealedBuffers {
   }
 }
 
-/** Sealed buffers are sized in steps of this, and this many are kept free. */
+/** Sealed buffers are sized in steps of this, and this many are kept free; smaller blobs get buffers of their own. */
 const SEALED_STEP = 512 * 1024;
+const SEALED_POOLED_MIN = 64 * 1024;
 const SEALED_FREE = 2;
 
 let zeros = Buffer.alloc(0);
@@ -118,6 +121,8 @@ function serve(): void {
   const keys: VaultKeys = { encKey: Buffer.from(data.keys.encKey), idKey: Buffer.from(data.keys.idKey), chunkerKey: Buffer.from(data.keys.chunkerKey) };
   let grant = '';
   const client = workerClient(data.client, () => grant);
+  const wires = new BlobWires(client);
+  const source: BlobSource = { getBlobs: (vault, ids, alloc) => wires.getBlobs(vault, ids, alloc), missing: (vault, ids) => client.missing(vault, ids) };
   const sealedBuffers = new SealedBuffers();
   const plainBuffers = new PlainBuffers(PLAIN_KEPT);
 
@@ -219,7 +224,7 @@ function serve(): void {
       const all = Buffer.from(task.ids);
       for (let at = 0; at < all.length; at += 32) ids.push(all.subarray(at, at + 32));
       const batch: Batch<number> = { ids, uses: ids.map((_, index) => [{ file: task.batch, index }]) };
-      const it = fetchOne(client, data.vault, batch, sealedBuffers.take)[Symbol.asyncIterator]();
+      const it = fetchOne(source, data.vault, batch, sealedBuffers.take)[Symbol.asyncIterator]();
       const first = it.next();
       first.catch(() => undefined); // awaited in its turn
       started.push({ batch: task.batch, it, first });

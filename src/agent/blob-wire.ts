@@ -1,0 +1,333 @@
+// A restore's blobs answers read straight off the TLS socket. Node's https client hands each 16 KiB
+// TLS record through a fresh buffer, a readable stream, the HTTP parser's copy into another fresh
+// buffer and a second stream before the frame parser sees it: receiving 600 MB that way cost a
+// worker ~1.1 CPU-s, against ~0.4 read with `onread` into one reused buffer (docs/performance.md,
+// "ninth part"), and the fetching worker is the restore's critical path. So the blobs request,
+// and only it, goes over connections of our own that speak the little HTTP/1.1 it needs: a POST
+// with a length, an answer with a Content-Length (the storage server always sends one), keep-alive.
+// The TLS options, headers and error answers are the StorageConnection's own.
+import { isIP, type OnReadOpts } from 'node:net';
+import { type ConnectionOptions, connect, type TLSSocket } from 'node:tls';
+import { CairnError, isCairnError } from '../core/errors.ts';
+import { FrameParser } from './blob-frames.ts';
+import { errorAnswer, type StorageConnection } from './storage-connection.ts';
+import { dataIdleMs, idleText, LIMITS, paths } from '../protocol/data-plane.ts';
+
+/** The buffer each connection reads into (TLS hands over at most a 16 KiB record at a time). */
+const READ_BYTES = 64 * 1024;
+/** Parsed frames waiting for the reader beyond this many bytes stop the reading (back-pressure). */
+const READY_BYTES = 1024 * 1024;
+/** An answer's status line and headers larger than this are not a storage server's. */
+const HEAD_BYTES = 16 * 1024;
+/** Idle connections kept for the next requests (a worker has two requests out at a time). */
+const KEPT_IDLE = 2;
+
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+const TLS_TRUST_CODES = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME|HOSTNAME/;
+
+/** What a connection does with the bytes it reads; false stops the reading until resume(). */
+type Reader = { bytes(chunk: Buffer): boolean; ended(failure: Error): void };
+
+/** One keep-alive TLS connection, its bytes handed to whoever reads the current answer. */
+class Wire {
+  readonly socket: TLSSocket;
+  /** the answer being read (none while idle: then any byte, or the end, retires the connection) */
+  reader: Reader | undefined;
+  /** it answered a request before: a reset before the next answer's first byte may be its keep-alive ending */
+  used = false;
+  closed = false;
+  /** what the socket's idle timer does (set per request) */
+  idle: (() => void) | undefined;
+
+  constructor(socket: TLSSocket) {
+    this.socket = socket;
+    socket.on('timeout', () => this.idle?.());
+    socket.on('error', (e) => this.#end(e));
+    socket.on('close', () => this.#end(Object.assign(new Error('connection closed'), { code: 'ECONNRESET' })));
+  }
+
+  read(chunk: Buffer): boolean {
+    if (this.reader) return this.reader.bytes(chunk);
+    this.socket.destroy(); // nothing was asked: not an answer we can place
+    return false;
+  }
+
+  #end(failure: Error): void {
+    this.closed = true;
+    const reader = this.reader;
+    this.reader = undefined;
+    reader?.ended(failure);
+  }
+}
+
+/** The blobs requests of one StorageConnection over connections of their own. */
+export class BlobWires {
+  readonly #storage: StorageConnection;
+  readonly #idle: Wire[] = [];
+  /** connections opened so far (each one a TLS handshake) */
+  opened = 0;
+
+  constructor(storage: StorageConnection) {
+    this.#storage = storage;
+  }
+
+  close(): void {
+    for (const wire of this.#idle.splice(0)) wire.socket.destroy();
+  }
+
+  /**
+   * Sealed blobs of `ids` in the order the server reads them, like StorageClient.getBlobs (the
+   * next LIMITS.blobIds request is started while this one is read); `alloc` gives the buffer each
+   * blob is copied into (the read buffer is reused).
+   */
+  async *getBlobs(vault: string, ids: readonly Buffer[], alloc?: (length: number) => Buffer): AsyncIterable<{ id: Buffer; sealed: Buffer }> {
+    const start = (at: number) => {
+      const batch = ids.slice(at, at + LIMITS.blobIds);
+      const answer = this.#ask(vault, batch, alloc);
+      answer.head.catch(() => undefined); // seen when its turn comes
+      return answer;
+    };
+    let next: ReturnType<typeof start> | undefined = ids.length > 0 ? start(0) : undefined;
+    try {
+      for (let at = 0; next; at += LIMITS.blobIds) {
+        const current: ReturnType<typeof start> = next;
+        next = at + LIMITS.blobIds < ids.length ? start(at + LIMITS.blobIds) : undefined;
+        try {
+          yield* current.frames();
+        } finally {
+          current.cancel();
+        }
+      }
+    } finally {
+      // asked for but left unread by a caller that stopped early: dropped, not kept for reuse
+      next?.cancel();
+    }
+  }
+
+  /** A connection for one request: an idle one, or a new one once its TLS handshake is done. */
+  async #take(): Promise<Wire> {
+    for (;;) {
+      const wire = this.#idle.pop();
+      if (!wire) break;
+      if (!wire.closed) return wire;
+    }
+    const storage = this.#storage;
+    const tls = await storage.tlsOptions();
+    const host = storage.host;
+    this.opened++;
+    return new Promise<Wire>((resolve, reject) => {
+      let wire: Wire | undefined;
+      const read = Buffer.allocUnsafeSlow(READ_BYTES);
+      const options: ConnectionOptions & { onread: OnReadOpts } = {
+        host,
+        port: Number(storage.url.port || 443),
+        servername: isIP(host) ? undefined : host,
+        ...tls,
+        onread: { buffer: read, callback: (n: number) => (wire ? wire.read(read.subarray(0, n)) : false) },
+      };
+      const socket = connect(options, () => {
+        socket.off('error', refuse);
+        socket.off('timeout', slow);
+        socket.setTimeout(0);
+        wire = new Wire(socket);
+        resolve(wire);
+      });
+      const refuse = (e: NodeJS.ErrnoException) => reject(this.#connectionError(e));
+      socket.once('error', refuse);
+      const idleMs = dataIdleMs();
+      const slow = () => socket.destroy(new CairnError('E_UNAVAILABLE', `storage server ${storage.label}: connecting timed out after ${idleText(idleMs)}`));
+      socket.setTimeout(idleMs, slow);
+    });
+  }
+
+  #give(wire: Wire): void {
+    wire.reader = undefined;
+    wire.idle = undefined;
+    wire.used = true;
+    wire.socket.setTimeout(0);
+    if (wire.closed || this.#idle.length >= KEPT_IDLE) wire.socket.destroy();
+    else this.#idle.push(wire);
+  }
+
+  #connectionError(e: NodeJS.ErrnoException): Error {
+    if (e instanceof CairnError && e.code !== 'E_UNAUTHORIZED') return e;
+    const code = e.code ?? '';
+    if (TLS_TRUST_CODES.test(code) || e instanceof CairnError)
+      return new CairnError('E_UNAUTHORIZED', `storage server ${this.#storage.label}: certificate not trusted (${e.message})`, { cause: e });
+    return new CairnError('E_UNAVAILABLE', `storage server ${this.#storage.label}: ${e.message}`, { cause: e });
+  }
+
+  /**
+   * One blobs request. `head` settles once the answer's status is known (a refusal rejects it
+   * with the server's error); `frames` then yields its blobs. A reused connection that fails before
+   * its first byte (the server ended its keep-alive as we asked) is retried once on a new one.
+   */
+  #ask(vault: string, ids: readonly Buffer[], alloc?: (length: number) => Buffer) {
+    const path = paths.blobs(vault);
+    const label = this.#storage.label;
+    const body = Buffer.concat(ids);
+    const parser = new FrameParser(ids as Buffer[], alloc, { reused: true });
+    let wire: Wire | undefined;
+    let failure: Error | undefined;
+    let done = false;
+    let paused = false;
+    let wake: (() => void) | undefined;
+    const nudge = () => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+
+    // the answer as its bytes arrive: status line and headers, then the body
+    let headText = '';
+    let status = 0;
+    let length = -1;
+    let got = 0;
+    let errorBody: Buffer[] | undefined;
+    let settleHead!: { resolve: () => void; reject: (e: Error) => void };
+    const head = new Promise<void>((resolve, reject) => (settleHead = { resolve, reject }));
+
+    const fail = (e: Error) => {
+      if (failure || done) return;
+      failure = e;
+      settleHead.reject(e);
+      wire?.socket.destroy();
+      nudge();
+    };
+    const finish = () => {
+      done = true;
+      if (status === 200) {
+        settleHead.resolve();
+        if (wire) this.#give(wire);
+        wire = undefined;
+      } else {
+        const { error } = errorAnswer(status, Buffer.concat(errorBody ?? []));
+        failure = error;
+        settleHead.reject(error);
+        if (wire) this.#give(wire);
+        wire = undefined;
+      }
+      nudge();
+    };
+
+    const onBody = (chunk: Buffer) => {
+      if (got + chunk.length > length) return fail(new CairnError('E_CORRUPT', `storage server ${label}: blobs answer longer than it said`));
+      got += chunk.length;
+      if (status === 200) parser.push(chunk);
+      else errorBody!.push(Buffer.from(chunk));
+      if (got === length) finish();
+    };
+    const onHead = (chunk: Buffer) => {
+      const before = headText.length;
+      headText += chunk.toString('latin1');
+      const end = headText.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (headText.length > HEAD_BYTES) fail(new CairnError('E_CORRUPT', `storage server ${label}: answer head too large`));
+        return;
+      }
+      const lines = headText.slice(0, end).split('\r\n');
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]!);
+      if (!m) return fail(new CairnError('E_CORRUPT', `storage server ${label}: not an HTTP answer`));
+      status = Number(m[1]);
+      if (status === 100) {
+        // an interim answer (we never ask for one): skip it
+        headText = '';
+        return onHead(chunk.subarray(end + 4 - before));
+      }
+      for (const line of lines.slice(1)) {
+        const colon = line.indexOf(':');
+        const name = line.slice(0, colon).trim().toLowerCase();
+        if (name === 'content-length') length = Number(line.slice(colon + 1).trim());
+        else if (name === 'transfer-encoding') length = -2;
+      }
+      if (!(Number.isSafeInteger(length) && length >= 0))
+        return fail(new CairnError('E_CORRUPT', `storage server ${label}: answer ${status} without a length`));
+      if (status !== 200) {
+        if (length > LIMITS.jsonBytes) return fail(new CairnError('E_UNAVAILABLE', `storage server answered ${status}`));
+        errorBody = [];
+      } else settleHead.resolve();
+      headText = '';
+      const rest = chunk.subarray(end + 4 - before);
+      if (rest.length) onBody(rest);
+      else if (length === 0) finish();
+    };
+
+    const reader: Reader = {
+      bytes: (chunk) => {
+        if (failure || done) return false;
+        try {
+          if (status === 0) onHead(chunk);
+          else onBody(chunk);
+        } catch (e) {
+          fail(e as Error);
+        }
+        nudge();
+        if (parser.readyBytes >= READY_BYTES && !done && !failure) paused = true;
+        return !paused;
+      },
+      ended: (why) => {
+        if (done) return;
+        fail(
+          isCairnError(why, 'E_UNAVAILABLE') && why.message.startsWith('storage server')
+            ? why
+            : new CairnError('E_UNAVAILABLE', status ? `storage server ${label}: blobs answer cut short` : `storage server ${label}: ${why.message}`, { cause: why }),
+        );
+      },
+    };
+
+    const send = async (retried: boolean): Promise<void> => {
+      const w = await this.#take();
+      if (failure) return void this.#give(w); // cancelled while connecting
+      wire = w;
+      w.reader = {
+        bytes: reader.bytes,
+        ended: (why) => {
+          // a kept connection the server closed as we reused it: once more, on a new one
+          if (!retried && w.used && status === 0 && !done && !failure && RESET_CODES.has((why as NodeJS.ErrnoException).code ?? '')) {
+            wire = undefined;
+            send(true).catch(fail);
+            return;
+          }
+          reader.ended(why);
+        },
+      };
+      const idleMs = dataIdleMs();
+      w.idle = () => w.socket.destroy(new CairnError('E_UNAVAILABLE', `storage server ${label}: POST ${path} timed out after ${idleText(idleMs)} without data`));
+      w.socket.setTimeout(idleMs);
+      const headers = { ...this.#storage.authHeaders(), 'content-type': 'application/octet-stream', 'content-length': String(body.length) };
+      let text = `POST ${path} HTTP/1.1\r\nhost: ${this.#storage.url.host}\r\n`;
+      for (const [name, value] of Object.entries(headers)) text += `${name}: ${value}\r\n`;
+      w.socket.write(Buffer.concat([Buffer.from(text + '\r\n', 'latin1'), body]));
+    };
+    send(false).catch(fail);
+
+    return {
+      head,
+      /** the blobs of the answer; throws its failure, or E_CORRUPT unless every id came once */
+      frames: async function* (): AsyncGenerator<{ id: Buffer; sealed: Buffer }> {
+        await head;
+        for (;;) {
+          while (parser.ready.length) {
+            const frame = parser.ready.shift()!;
+            parser.readyBytes -= frame.sealed.length;
+            if (paused && parser.readyBytes < READY_BYTES && !failure) {
+              paused = false;
+              wire?.socket.resume();
+            }
+            yield frame;
+          }
+          if (failure) throw failure;
+          if (done) break;
+          await new Promise<void>((resolve) => (wake = resolve));
+        }
+        if (parser.count !== ids.length || parser.midFrame)
+          throw new CairnError('E_CORRUPT', `storage server answer ended after ${parser.count} of ${ids.length} blobs`);
+      },
+      /** Stops reading: the connection goes unless its answer was read whole. */
+      cancel: () => {
+        if (done) return;
+        fail(new CairnError('E_UNAVAILABLE', 'blobs answer abandoned'));
+      },
+    };
+  }
+}
