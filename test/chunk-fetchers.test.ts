@@ -1,7 +1,8 @@
 // The restore's fetching workers (src/agent/restore/chunk-fetchers.ts) against a real storage
 // server over TLS: every chunk comes back, in its file's bytes; a worker stops reading while the
 // writes are over their budget (the memory bound) and goes on once they drain; an id the vault
-// does not have reaches its users as E_NOT_FOUND while the rest of its batch arrives.
+// does not have reaches its users as E_NOT_FOUND while the rest of its batch arrives; a blob whose
+// content is not its id's (checked on the main thread) reaches them as E_CORRUPT.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -9,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Batch, batchChunks } from '../src/agent/restore/blob-fetcher.ts';
+import { BLOB_DATA, sealBlob } from '../src/core/blob.ts';
+import { PackBuilder } from '../src/core/pack.ts';
 import { ChunkFetchers } from '../src/agent/restore/chunk-fetchers.ts';
 import { CREDIT_BYTES } from '../src/agent/restore/fetch-worker.ts';
 import { type ChunkContent, WriteBudget } from '../src/agent/restore/file-writer.ts';
@@ -150,5 +153,26 @@ describe('fetching workers', () => {
     const missing = list[0]!.got[1000];
     assert.ok(missing instanceof Error && (missing as Error & { code?: string }).code === 'E_NOT_FOUND', String(missing));
     assert.equal(delivered(), FILES * FILE_BYTES);
+  });
+
+  it('a blob that authenticates but is not its id’s content reaches its users as E_CORRUPT, none of it delivered', async () => {
+    // sealed under the vault's keys for id `liar`, holding other bytes (a writer's bug, not an attacker's)
+    const liar = randomBytes(32);
+    const builder = new PackBuilder();
+    builder.add(BLOB_DATA, liar, sealBlob(keys, BLOB_DATA, liar, randomBytes(100_000)));
+    const pack = builder.finish();
+    await client.putPack(VAULT, pack.name, pack.buffers, pack.size);
+    const list = await files();
+    const { deliver, delivered } = receiver(list);
+    const fetchers = new ChunkFetchers<File>({ client, vault: VAULT, keys, workers: WORKERS, budget: new WriteBudget(16 * 1024 * 1024), deliver });
+    try {
+      await fetchers.openAll(batchesOf(list, liar));
+    } finally {
+      await fetchers.close();
+    }
+    const refused = list[0]!.got[1000];
+    assert.ok(refused instanceof Error && (refused as Error & { code?: string }).code === 'E_CORRUPT', String(refused));
+    assert.match(refused.message, /does not match its id/);
+    assert.equal(delivered(), FILES * FILE_BYTES, 'only the honest chunks were delivered');
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { BLOB_DATA, BLOB_SNAPSHOT, BLOB_TREE, openBlob, SEAL_OVERHEAD, sealBlob, sealBlobParts } from './blob.ts';
+import { BLOB_DATA, BLOB_SNAPSHOT, BLOB_TREE, checkBlobId, openBlob, openBlobUnchecked, SEAL_OVERHEAD, sealBlob, sealBlobParts } from './blob.ts';
 import { compressIfWorth, decompress, type OutputBuffers } from './compress.ts';
 import { isCairnError } from './errors.ts';
 import { chunkId, generateVaultKeys } from './keys.ts';
@@ -104,7 +104,16 @@ describe('sealed blobs', () => {
     const keys = generateVaultKeys();
     const wrongId = chunkId(keys, Buffer.from('other content'));
     const sealed = sealBlob(keys, BLOB_DATA, wrongId, Buffer.from('content'));
-    assert.throws(() => openBlob(keys, BLOB_DATA, wrongId, sealed), corrupt);
+    assert.throws(() => openBlob(keys, BLOB_DATA, wrongId, sealed), /does not match its id/);
+    // opened without that last step (a restore's worker), the check is the caller's and refuses the same
+    const payload = openBlobUnchecked(keys, BLOB_DATA, wrongId, sealed);
+    assert.deepEqual(payload, Buffer.from('content'));
+    assert.throws(() => checkBlobId(keys, wrongId, payload), /does not match its id/);
+    checkBlobId(keys, chunkId(keys, payload), payload);
+    // authentication is not skipped: a flipped byte is refused before anything is returned
+    const flipped = Buffer.from(sealed);
+    flipped[flipped.length - 1]! ^= 1;
+    assert.throws(() => openBlobUnchecked(keys, BLOB_DATA, wrongId, flipped), /failed authentication/);
   });
 
   it('opens across cipher pieces into buffers it is lent, and gives back what a refused blob was lent', () => {

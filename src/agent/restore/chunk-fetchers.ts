@@ -1,7 +1,8 @@
 // The data-moving middle of a restore (and of verify at level data): batches of chunk ids
 // (blob-fetcher.ts) are handed to worker threads (fetch-worker.ts), each of which fetches its
 // batches over a connection of its own and opens the blobs there; the main thread gets back
-// plaintexts, holes and errors, and hands each to the chunk's users. Each worker has at most
+// plaintexts, holes and errors, checks each plaintext against its id (the worker leaves that to
+// this thread: see FetchOutcome), and hands each to the chunk's users. Each worker has at most
 // BATCHES_PER_WORKER batches at once, so the batches go out in order, to whichever worker has
 // fewer.
 //
@@ -12,6 +13,7 @@
 // batch's worker is never held back on that count: its chunks are what the held ones wait for.
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { checkBlobId } from '../../core/blob.ts';
 import { CairnError, type ErrorCode } from '../../core/errors.ts';
 import { BufferLease, freeOwned } from '../../core/free-owned.ts';
 import type { VaultKeys } from '../../core/keys.ts';
@@ -158,7 +160,7 @@ export class ChunkFetchers<F> {
     for (const { batch, index, outcome } of m.items) {
       const f = this.inFlight.get(batch);
       if (!f) continue;
-      this.opts.deliver(f.batch.uses[index]!, contentOf(outcome, m.buffers, leases));
+      this.opts.deliver(f.batch.uses[index]!, checked(this.opts.keys, f.batch.ids[index]!, contentOf(outcome, m.buffers, leases)));
       if (--f.left > 0) continue;
       this.inFlight.delete(batch);
       f.metered?.({ sent: f.batch.ids.length * 32, received: f.received });
@@ -196,6 +198,17 @@ export class ChunkFetchers<F> {
       s.owed = 0;
     }
   }
+}
+
+/** A plaintext from a worker once checked against its id (FetchOutcome): E_CORRUPT in its place if it does not match. */
+function checked(keys: VaultKeys, id: Buffer, content: ChunkContent): ChunkContent {
+  if (!('data' in content) || !content.data) return content;
+  try {
+    checkBlobId(keys, id, content.data);
+  } catch (e) {
+    return { error: e as CairnError };
+  }
+  return content;
 }
 
 function contentOf(outcome: FetchOutcome, buffers: ArrayBuffer[], leases: BufferLease[]): ChunkContent {

@@ -1,5 +1,6 @@
 // Worker entry for restore and verify: each worker fetches its own batches of sealed blobs over
-// a connection of its own and opens them where they arrive (AES-GCM, zstd, id re-check), so the
+// a connection of its own and opens them where they arrive (AES-GCM and zstd; the id re-check of
+// a plaintext it sends is the main thread's, see FetchOutcome), so the
 // main thread never touches sealed bytes: receiving over TLS was the restore's bottleneck when one
 // thread did it for all (docs/performance.md, "restore in the fetching workers"). Plaintexts go
 // to the main thread moved, not copied (small ones packed together), with what each blob was:
@@ -8,7 +9,7 @@
 // once CREDIT_BYTES of plaintext are out and not yet acknowledged (the main thread acknowledges
 // what it has handed to its writes), so a slow disk slows the socket, not the memory.
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { BLOB_DATA, openBlob } from '../../core/blob.ts';
+import { BLOB_DATA, checkBlobId, openBlob, openBlobUnchecked } from '../../core/blob.ts';
 import { CairnError, isCairnError } from '../../core/errors.ts';
 import { freeOwned } from '../../core/free-owned.ts';
 import type { VaultKeys } from '../../core/keys.ts';
@@ -41,6 +42,9 @@ export type ToFetchWorker =
 /**
  * Per blob: where its plaintext is (`buffer` indexes the message's buffers; -1 when no bytes were
  * asked for), -1 - length for an all-zero blob, or why it failed (a missing one: E_NOT_FOUND).
+ * A plaintext is authenticated but not yet checked against its id: the main thread does that
+ * before using it (the worker is a restore's critical path; the main thread has CPU to spare).
+ * An all-zero blob and one opened for verify only are checked here.
  */
 export type FetchOutcome = { buffer: number; offset: number; length: number } | number | { code: string; message: string };
 
@@ -190,10 +194,17 @@ function serve(): void {
     sinceCollect += sealed.length;
     let outcome: FetchOutcome;
     try {
-      const plain = openBlob(keys, BLOB_DATA, fetched.id, sealed, plainBuffers);
+      // a plaintext that goes to the main thread is checked against its id there (chunk-fetchers.ts)
+      const plain = data.wantData
+        ? openBlobUnchecked(keys, BLOB_DATA, fetched.id, sealed, plainBuffers)
+        : openBlob(keys, BLOB_DATA, fetched.id, sealed, plainBuffers);
       if (isAllZero(plain)) {
+        try {
+          if (data.wantData) checkBlobId(keys, fetched.id, plain);
+        } finally {
+          plainBuffers.give(plain);
+        }
         outcome = -1 - plain.length;
-        plainBuffers.give(plain);
       } else if (!data.wantData) {
         outcome = { buffer: -1, offset: 0, length: plain.length };
         plainBuffers.give(plain);
