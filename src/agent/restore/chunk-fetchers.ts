@@ -20,6 +20,7 @@ import type { VaultKeys } from '../../core/keys.ts';
 import type { StorageClient } from '../storage-client.ts';
 import type { Batch, ChunkUse } from './blob-fetcher.ts';
 import type { FetchOutcome, FetchWorkerData, FromFetchWorker, ToFetchWorker } from './fetch-worker.ts';
+import { IN_RING, RING_BYTES } from './plain-ring.ts';
 import type { ChunkContent, WriteBudget } from './file-writer.ts';
 
 const BATCHES_PER_WORKER = 2;
@@ -50,7 +51,8 @@ export type ChunkFetchersOptions<F> = {
 
 type InFlight<F> = { batch: Batch<F>; left: number; slot: Slot; received: number; metered?: (moved: { sent: number; received: number }) => void };
 
-type Slot = { worker: Worker; batches: number[]; owed: number };
+/** A worker; `freed`: offsets of its ring written and not yet told (sent together, see freeInRing). */
+type Slot = { worker: Worker; batches: number[]; owed: number; ring?: SharedArrayBuffer; freed: number[] };
 
 export class ChunkFetchers<F> {
   private readonly opts: ChunkFetchersOptions<F>;
@@ -128,9 +130,10 @@ export class ChunkFetchers<F> {
 
   private spawn(): Slot {
     const { keys, client, vault, wantData } = this.opts;
-    const workerData: FetchWorkerData = { keys, client: client.workerOptions(), vault, wantData: wantData !== false };
+    const ring = wantData !== false ? new SharedArrayBuffer(RING_BYTES) : undefined;
+    const workerData: FetchWorkerData = { keys, client: client.workerOptions(), vault, wantData: wantData !== false, ring };
     const worker = new Worker(new URL('./fetch-worker.ts', import.meta.url), { workerData });
-    const slot: Slot = { worker, batches: [], owed: 0 };
+    const slot: Slot = { worker, batches: [], owed: 0, ring, freed: [] };
     worker.on('message', (m: FromFetchWorker) => {
       if (m.kind === 'failed') this.fail(new CairnError(m.code as ErrorCode, m.message));
       else this.take(slot, m);
@@ -159,8 +162,21 @@ export class ChunkFetchers<F> {
     const leases = m.buffers.map((b) => new BufferLease(new Uint8Array(b), giveBack));
     for (const { batch, index, outcome } of m.items) {
       const f = this.inFlight.get(batch);
-      if (!f) continue;
-      this.opts.deliver(f.batch.uses[index]!, checked(this.opts.keys, f.batch.ids[index]!, contentOf(outcome, m.buffers, leases)));
+      const inRing = typeof outcome === 'object' && 'buffer' in outcome && outcome.buffer === IN_RING;
+      if (!f) {
+        if (inRing) this.freeInRing(slot, outcome.offset);
+        continue;
+      }
+      let content: ChunkContent;
+      let lease: BufferLease | undefined;
+      if (inRing) {
+        // a view of the worker's ring: its region goes back once every write of it is done
+        const data = Buffer.from(slot.ring!, outcome.offset, outcome.length);
+        lease = new BufferLease(data, () => this.freeInRing(slot, outcome.offset));
+        content = { data, length: outcome.length, lease };
+      } else content = contentOf(outcome, m.buffers, leases);
+      this.opts.deliver(f.batch.uses[index]!, checked(this.opts.keys, f.batch.ids[index]!, content));
+      lease?.release();
       if (--f.left > 0) continue;
       this.inFlight.delete(batch);
       f.metered?.({ sent: f.batch.ids.length * 32, received: f.received });
@@ -170,6 +186,15 @@ export class ChunkFetchers<F> {
     for (const lease of leases) lease.release();
     slot.owed += m.bytes;
     this.ack();
+  }
+
+  /** A region of a worker's ring is written: told to the worker with the others freed in this turn. */
+  private freeInRing(slot: Slot, offset: number): void {
+    if (slot.freed.push(offset) > 1) return;
+    setImmediate(() => {
+      const offsets = slot.freed.splice(0);
+      if (this.slots.includes(slot)) slot.worker.postMessage({ kind: 'free', offsets } satisfies ToFetchWorker);
+    });
   }
 
   /** Moves a written plaintext buffer back to the worker it came from, to open more blobs into (plain-buffers.ts). */

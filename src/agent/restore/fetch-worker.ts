@@ -19,6 +19,7 @@ import { workerClient, type WorkerClientOptions } from '../storage-client.ts';
 import { type Batch, type BlobSource, fetchOne, type Fetched } from './blob-fetcher.ts';
 import { BlobWires } from '../blob-wire.ts';
 import { PlainBuffers, POOLED_MIN } from './plain-buffers.ts';
+import { IN_RING, PlainRing } from './plain-ring.ts';
 
 export type FetchWorkerData = {
   /** structured clone turns Buffers into Uint8Arrays */
@@ -27,6 +28,8 @@ export type FetchWorkerData = {
   vault: string;
   /** false (verify): only the outcome of each blob comes back, no bytes */
   wantData: boolean;
+  /** where plaintexts go (plain-ring.ts), when bytes are wanted */
+  ring?: SharedArrayBuffer;
 };
 
 /**
@@ -37,11 +40,13 @@ export type ToFetchWorker =
   | { kind: 'batch'; batch: number; ids: ArrayBuffer; grant?: string }
   | { kind: 'ack'; bytes: number }
   | { kind: 'give'; buffer: ArrayBuffer }
+  | { kind: 'free'; offsets: number[] }
   | { kind: 'end' };
 
 /**
- * Per blob: where its plaintext is (`buffer` indexes the message's buffers; -1 when no bytes were
- * asked for), -1 - length for an all-zero blob, or why it failed (a missing one: E_NOT_FOUND).
+ * Per blob: where its plaintext is (`buffer` indexes the message's buffers; IN_RING: at `offset`
+ * in the worker's ring, to be freed once written; -1 when no bytes were asked for), -1 - length
+ * for an all-zero blob, or why it failed (a missing one: E_NOT_FOUND).
  * A plaintext is authenticated but not yet checked against its id: the main thread does that
  * before using it (the worker is a restore's critical path; the main thread has CPU to spare).
  * An all-zero blob and one opened for verify only are checked here.
@@ -67,9 +72,10 @@ export const CREDIT_BYTES = 8 * 1024 * 1024;
 const MESSAGE_BYTES = 1024 * 1024;
 /**
  * Free plaintext buffers a worker keeps for the next blobs: about what is out at the main thread
- * (CREDIT_BYTES) comes back as its writes finish.
+ * (CREDIT_BYTES) comes back as its writes finish. With a ring they serve only what it cannot hold.
  */
 const PLAIN_KEPT = 16 * 1024 * 1024;
+const PLAIN_KEPT_BESIDE_RING = 4 * 1024 * 1024;
 /** Batches whose requests are out at once: the next answer is on its way while this one is read. */
 const BATCHES_STARTED = 2;
 /**
@@ -128,7 +134,8 @@ function serve(): void {
   const wires = new BlobWires(client);
   const source: BlobSource = { getBlobs: (vault, ids, alloc) => wires.getBlobs(vault, ids, alloc), missing: (vault, ids) => client.missing(vault, ids) };
   const sealedBuffers = new SealedBuffers();
-  const plainBuffers = new PlainBuffers(PLAIN_KEPT);
+  const ring = data.ring && new PlainRing(data.ring, new PlainBuffers(PLAIN_KEPT_BESIDE_RING));
+  const plainBuffers = ring ?? new PlainBuffers(PLAIN_KEPT);
 
   const queued: Extract<ToFetchWorker, { kind: 'batch' }>[] = [];
   const started: Started[] = [];
@@ -208,6 +215,9 @@ function serve(): void {
       } else if (!data.wantData) {
         outcome = { buffer: -1, offset: 0, length: plain.length };
         plainBuffers.give(plain);
+      } else if (ring?.holds(plain)) {
+        outcome = { buffer: IN_RING, offset: plain.byteOffset, length: plain.length };
+        bytes += plain.length;
       } else if (plain.length >= POOLED_MIN && plain.buffer instanceof ArrayBuffer && !own.includes(plain.buffer)) {
         // a large plaintext owns its buffer (plainBuffers', never Node's small-buffer pool)
         outcome = { buffer: own.length, offset: plain.byteOffset, length: plain.length };
@@ -250,7 +260,8 @@ function serve(): void {
   port.on('message', (m: ToFetchWorker) => {
     if (m.kind === 'batch') queued.push(m);
     else if (m.kind === 'ack') unacked -= m.bytes;
-    else if (m.kind === 'give') plainBuffers.give(new Uint8Array(m.buffer));
+    else if (m.kind === 'give') plainBuffers.give(Buffer.from(m.buffer));
+    else if (m.kind === 'free') for (const offset of m.offsets) ring?.free(offset);
     else ended = true;
     if (m.kind === 'batch') startQueued();
     nudge();
