@@ -194,6 +194,27 @@ describe('blob wires against a peer that misbehaves', () => {
     assert.ok(performance.now() - started >= IDLE - 50);
   });
 
+  it('reads the next answer on a connection whose last answer ended while its reader was behind', async () => {
+    // the middle blob fills the reader's queue (reading stops) in the same TLS record that ends the
+    // answer: the connection goes back to be reused, and must read again for the next answer
+    const three = [randomBytes(32), randomBytes(32), randomBytes(32)];
+    const bodies = [randomBytes(100), randomBytes(1_100_000), randomBytes(20_000)];
+    const whole = Buffer.concat(three.map((id, i) => frame(id, bodies[i]!)));
+    behave = (_req, res) => {
+      res.writeHead(200, { 'content-length': whole.length });
+      res.end(whole);
+    };
+    let n = 0;
+    for await (const b of wires.getBlobs('v', three)) {
+      assert.ok(b.sealed.equals(bodies[n]!));
+      if (n++ === 0) await new Promise((resolve) => setTimeout(resolve, 200)); // behind while the rest arrives
+    }
+    assert.equal(n, 3);
+    const opened = wires.opened;
+    assert.equal((await all(wires.getBlobs('v', three))).length, 3);
+    assert.equal(wires.opened, opened, 'the kept connection answered');
+  });
+
   it('asks again on a new connection when a kept one was closed as it was reused', async () => {
     behave = (_req, res) => {
       res.writeHead(200, { 'content-length': answer.length });

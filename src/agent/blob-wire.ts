@@ -145,6 +145,9 @@ export class BlobWires {
     wire.idle = undefined;
     wire.used = true;
     wire.socket.setTimeout(0);
+    // an answer can end in the same burst of reads that filled its reader's queue, after reading
+    // was stopped: the next answer on this connection must be read
+    wire.socket.resume();
     if (wire.closed || this.#idle.length >= KEPT_IDLE) wire.socket.destroy();
     else this.#idle.push(wire);
   }
@@ -196,6 +199,7 @@ export class BlobWires {
     };
     const finish = () => {
       done = true;
+      paused = false;
       if (status === 200) {
         settleHead.resolve();
         if (wire) this.#give(wire);
