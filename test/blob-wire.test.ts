@@ -55,8 +55,12 @@ describe('blob wires against a storage server', () => {
   it('answers what the https client answers, in the same order, over more than one request', async () => {
     // 5,012 ids: two requests (4,096 per request), asked out of pack order
     const ids = [...large.blobs, ...small.blobs].map((b) => b.id).reverse();
+    const direct = wires.directBytes;
     const viaWire = await all(wires.getBlobs(vault, ids));
     const viaHttps = await all(client.getBlobs(vault, ids));
+    // the large blobs were read mostly straight into their own buffers, not copied from the read buffer
+    const largeBytes = large.blobs.reduce((n, b) => n + b.sealed.length, 0);
+    assert.ok(wires.directBytes - direct > largeBytes * 0.8, `${wires.directBytes - direct} of ${largeBytes} bytes read straight in`);
     assert.equal(viaWire.length, ids.length);
     assert.deepEqual(viaWire, viaHttps);
     const want = new Map([...small.blobs, ...large.blobs].map((b) => [b.id.toString('hex'), b.sealed]));

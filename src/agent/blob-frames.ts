@@ -79,6 +79,29 @@ export class FrameParser {
     }
   }
 
+  /**
+   * Where the next bytes of the blob being assembled may be read straight in (at most `max`
+   * bytes, and only when at least `min` are left of it): a reader that can choose its read
+   * buffer saves the copy. undefined between blobs. Report what was read there with `advance`.
+   */
+  target(min: number, max: number): Buffer | undefined {
+    const sealed = this.#sealed;
+    if (!sealed) return undefined;
+    const left = sealed.length - this.#sealedGot;
+    if (left < min || max < min) return undefined;
+    return sealed.subarray(this.#sealedGot, this.#sealedGot + Math.min(left, max));
+  }
+
+  /** `n` bytes were read into the last target(). */
+  advance(n: number): void {
+    const sealed = this.#sealed!;
+    this.#sealedGot += n;
+    if (this.#sealedGot === sealed.length) {
+      this.#done(sealed);
+      this.#sealed = undefined;
+    }
+  }
+
   /** The asked-for id a frame header names; E_CORRUPT for one not asked for (or answered already). */
   #take(id: Buffer): Buffer {
     const key = id.toString('latin1');

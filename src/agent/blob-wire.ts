@@ -25,8 +25,15 @@ const KEPT_IDLE = 2;
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 const TLS_TRUST_CODES = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME|HOSTNAME/;
 
-/** What a connection does with the bytes it reads; false stops the reading until resume(). */
-type Reader = { bytes(chunk: Buffer): boolean; ended(failure: Error): void };
+/**
+ * What a connection does with the bytes it reads; false stops the reading until resume().
+ * `target`: where the next read may go straight in (a blob's own buffer), if anywhere; bytes read
+ * there come to `bytes` with `direct` set.
+ */
+type Reader = { bytes(chunk: Buffer, direct: boolean): boolean; target(): Buffer | undefined; ended(failure: Error): void };
+
+/** A read goes straight into a blob's buffer only when this much of the blob is left (else the read buffer and a copy). */
+const DIRECT_MIN = 4096;
 
 /** One keep-alive TLS connection, its bytes handed to whoever reads the current answer. */
 class Wire {
@@ -46,8 +53,8 @@ class Wire {
     socket.on('close', () => this.#end(Object.assign(new Error('connection closed'), { code: 'ECONNRESET' })));
   }
 
-  read(chunk: Buffer): boolean {
-    if (this.reader) return this.reader.bytes(chunk);
+  read(chunk: Buffer, direct: boolean): boolean {
+    if (this.reader) return this.reader.bytes(chunk, direct);
     this.socket.destroy(); // nothing was asked: not an answer we can place
     return false;
   }
@@ -66,6 +73,8 @@ export class BlobWires {
   readonly #idle: Wire[] = [];
   /** connections opened so far (each one a TLS handshake) */
   opened = 0;
+  /** answer bytes read straight into blobs' buffers (no copy) */
+  directBytes = 0;
 
   constructor(storage: StorageConnection) {
     this.#storage = storage;
@@ -118,12 +127,21 @@ export class BlobWires {
     return new Promise<Wire>((resolve, reject) => {
       let wire: Wire | undefined;
       const read = Buffer.allocUnsafeSlow(READ_BYTES);
+      // each read goes where the answer being read wants it (a blob's buffer), else into `read`
+      let next: Buffer = read;
+      const buffer = () => (next = wire?.reader?.target() ?? read);
       const options: ConnectionOptions & { onread: OnReadOpts } = {
         host,
         port: Number(storage.url.port || 443),
         servername: isIP(host) ? undefined : host,
         ...tls,
-        onread: { buffer: read, callback: (n: number) => (wire ? wire.read(read.subarray(0, n)) : false) },
+        onread: {
+          buffer,
+          callback: (n: number) => {
+            if (next !== read) this.directBytes += n;
+            return wire ? wire.read(next.subarray(0, n), next !== read) : false;
+          },
+        },
       };
       const socket = connect(options, () => {
         socket.off('error', refuse);
@@ -214,10 +232,11 @@ export class BlobWires {
       nudge();
     };
 
-    const onBody = (chunk: Buffer) => {
+    const onBody = (chunk: Buffer, direct = false) => {
       if (got + chunk.length > length) return fail(new CairnError('E_CORRUPT', `storage server ${label}: blobs answer longer than it said`));
       got += chunk.length;
-      if (status === 200) parser.push(chunk);
+      if (direct) parser.advance(chunk.length);
+      else if (status === 200) parser.push(chunk);
       else errorBody!.push(Buffer.from(chunk));
       if (got === length) finish();
     };
@@ -257,10 +276,12 @@ export class BlobWires {
     };
 
     const reader: Reader = {
-      bytes: (chunk) => {
+      target: () => (status === 200 && !done && !failure ? parser.target(DIRECT_MIN, length - got) : undefined),
+      bytes: (chunk, direct) => {
         if (failure || done) return false;
         try {
-          if (status === 0) onHead(chunk);
+          if (direct) onBody(chunk, true);
+          else if (status === 0) onHead(chunk);
           else onBody(chunk);
         } catch (e) {
           fail(e as Error);
@@ -285,6 +306,7 @@ export class BlobWires {
       wire = w;
       w.reader = {
         bytes: reader.bytes,
+        target: reader.target,
         ended: (why) => {
           // a kept connection the server closed as we reused it: once more, on a new one
           if (!retried && w.used && status === 0 && !done && !failure && RESET_CODES.has((why as NodeJS.ErrnoException).code ?? '')) {
