@@ -1,11 +1,12 @@
 // Worker entry for restore and verify: each worker fetches its own batches of sealed blobs over
-// a connection of its own and opens them where they arrive (AES-GCM and zstd; the id re-check of
-// a plaintext it sends is the main thread's, see FetchOutcome), so the
-// main thread never touches sealed bytes: receiving over TLS was the restore's bottleneck when one
-// thread did it for all (docs/performance.md, "restore in the fetching workers"). Plaintexts go
-// to the main thread moved, not copied (small ones packed together), with what each blob was:
-// bytes, all zeros (a hole: no bytes travel) or why it failed; their buffers come back once
-// written, to open more blobs into (plain-buffers.ts). The worker stops reading
+// connections of its own (blob-wire.ts) and opens them where they arrive (AES-GCM and zstd; the
+// id re-check of a plaintext it sends is the main thread's, see FetchOutcome), so the main thread
+// never touches sealed bytes: receiving over TLS was the restore's bottleneck when one thread did
+// it for all (docs/performance.md, "restore in the fetching workers"). Plaintexts are opened into
+// a ring the worker shares with the main thread (plain-ring.ts), which writes them from there and
+// says which regions are written; what does not fit goes in a buffer of its own, moved (small
+// ones packed together) and moved back once written (plain-buffers.ts). With each blob goes what
+// it was: bytes, all zeros (a hole: no bytes travel) or why it failed. The worker stops reading
 // once CREDIT_BYTES of plaintext are out and not yet acknowledged (the main thread acknowledges
 // what it has handed to its writes), so a slow disk slows the socket, not the memory.
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
