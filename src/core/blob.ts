@@ -61,7 +61,7 @@ export function sealBlobParts(
   plain: Uint8Array,
   level?: number,
 ): [head: Buffer, body: Buffer, tag: Buffer] {
-  const { flag, bytes } = compressIfWorth(plain, level);
+  const { flag, bytes, borrowed } = compressIfWorth(plain, level);
   const head = Buffer.allocUnsafe(HEADER_SIZE + 1);
   head[0] = VERSION;
   randomFillSync(head, 1, SALT_SIZE + NONCE_SIZE);
@@ -73,7 +73,7 @@ export function sealBlobParts(
   cipher.update(Buffer.of(flag)).copy(head, HEADER_SIZE);
   const body = Buffer.allocUnsafeSlow(bytes.length);
   cipherInto(cipher, bytes, body, 0);
-  if (bytes !== plain) freeOwned(bytes); // zstd's output, encrypted now
+  if (bytes !== plain && !borrowed) freeOwned(bytes); // zstd's output, encrypted now (a borrowed one stays its thread's)
   cipher.final();
   return [head, body, cipher.getAuthTag()];
 }

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { describe, it } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import { constants, zstdCompressSync } from 'node:zlib';
 import { CairnError } from './errors.ts';
 import { compressIfWorth, decompress, FLAG_RAW, FLAG_ZSTD, frameContentSize, type OutputBuffers } from './compress.ts';
@@ -8,6 +10,32 @@ import { compressIfWorth, decompress, FLAG_RAW, FLAG_ZSTD, frameContentSize, typ
 const text = (n: number) => Buffer.from('the quick brown fox jumps over the lazy dog. '.repeat(Math.ceil(n / 45)).slice(0, n));
 
 describe('compress', () => {
+  it('in a worker thread, compresses chunk after chunk with one kept context into one kept output, each a whole frame that says its size', async () => {
+    const worker = new Worker(new URL('./compress.test-worker.ts', import.meta.url));
+    try {
+      const random = randomBytes(300_000);
+      // the largest first: the kept output grows to the largest chunk seen, then stays
+      const chunks = [text(2 * 1024 * 1024), text(524_288), text(70_000), random, text(100), Buffer.concat([randomBytes(20_000), text(400_000)]), text(524_288)];
+      worker.postMessage(chunks);
+      const [results] = (await once(worker, 'message')) as [{ flag: number; bytes: Uint8Array; borrowed: boolean; buffer: number; isInput: boolean }[]];
+      results.forEach((r, i) => {
+        assert.deepEqual(decompress(r.flag, r.bytes), chunks[i], `chunk ${i} round-trips`);
+        if (r.flag === FLAG_ZSTD) {
+          assert.equal(frameContentSize(r.bytes), chunks[i]!.length, `chunk ${i}: the frame says its size`);
+          assert.ok(r.borrowed, `chunk ${i}: in the thread's kept output`);
+        }
+      });
+      assert.equal(results[3]!.flag, FLAG_RAW, 'random data is stored raw');
+      const compressed = results.filter((r) => r.flag === FLAG_ZSTD);
+      assert.ok(compressed.length >= 5);
+      assert.ok(compressed.every((r) => r.buffer === compressed[0]!.buffer), 'every compressed chunk lay in the same kept buffer');
+      // the same sizes as the one-shot path (same level, same parameters)
+      for (const [i, r] of results.entries()) if (r.flag === FLAG_ZSTD) assert.equal(r.bytes.length, compressIfWorth(chunks[i]!).bytes.length, `chunk ${i}`);
+    } finally {
+      await worker.terminate();
+    }
+  });
+
   it('round-trips text and tree-sized payloads of every header width, and skips random data', () => {
     for (const size of [1, 200, 300, 70_000, 1 << 20, 3 * (1 << 20) + 7]) {
       const plain = text(size);

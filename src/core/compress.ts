@@ -2,7 +2,8 @@
 // already-compressed data apart cheaply, so such chunks skip zstd entirely; otherwise the
 // compressed form is kept only when it is smaller. Decompression is bounded: a hostile or corrupt
 // frame cannot make us allocate more than the caller allows.
-import { constants, createZstdDecompress, type ZstdDecompress, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { isMainThread } from 'node:worker_threads';
+import { constants, createZstdCompress, createZstdDecompress, type ZstdCompress, type ZstdDecompress, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { CairnError } from './errors.ts';
 import { freeOwned } from './free-owned.ts';
 
@@ -36,6 +37,67 @@ function zstd(data: Uint8Array, level: number): Buffer {
   });
 }
 
+/**
+ * A worker thread's kept zstd compressors (one per level) and the output buffer they write into.
+ * zstdCompressSync makes a context per call (tables allocated and zeroed) and a fresh output, at
+ * the 64 KiB mmap threshold (bin/cairn) new mappings faulted in page by page: twice per chunk
+ * with the probe. A kept context compresses each chunk in one call as a frame of its own, which
+ * records the content size as the one-shot call does: on 300 MB of the bench set's 512 KiB
+ * chunks 0.57 CPU-s against 1.0, the same bytes out (docs/performance.md, "ninth part"). Only in
+ * worker threads: a backup's chunker workers end with their run, the agent's main thread (which
+ * seals the small tree blobs) would keep them between runs.
+ */
+type ZstdCompressor = ZstdCompress & {
+  _handle?: { writeSync(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void };
+  _writeState?: Uint32Array;
+  _finishFlushFlag?: number;
+};
+const compressors = new Map<number, ZstdCompressor | false>();
+/** Kept output: compressIfWorth's result lies here (borrowed) until the thread's next call. */
+let compressedOut = Buffer.alloc(0);
+/** Outputs above this get a buffer of their own, not kept. */
+const COMPRESSED_KEPT = 8 * 1024 * 1024;
+
+function keptCompressor(level: number): ZstdCompressor | undefined {
+  if (isMainThread) return undefined;
+  const kept = compressors.get(level);
+  if (kept === false) return undefined;
+  if (kept?._handle && !kept.destroyed) return kept;
+  const e = createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: level }, chunkSize: 64 }) as ZstdCompressor;
+  if (typeof e._handle?.writeSync !== 'function' || !(e._writeState instanceof Uint32Array) || typeof e._finishFlushFlag !== 'number') {
+    compressors.set(level, false);
+    return undefined;
+  }
+  e.on('error', () => undefined); // see threadEngine
+  compressors.set(level, e);
+  return e;
+}
+
+/**
+ * `data` compressed as one whole frame into `out` with the thread's kept compressor: its length,
+ * or -1 when that did not end the frame in `out` (the compressor is then dropped, mid-frame).
+ */
+function zstdKept(e: ZstdCompressor, level: number, data: Uint8Array, out: Buffer): number {
+  e._handle!.writeSync(e._finishFlushFlag!, data, 0, data.length, out, 0, out.length);
+  const [outLeft, inLeft] = e._writeState!;
+  // zstd stops short of the frame's end only when the output is full
+  if (e._handle && !e.destroyed && inLeft === 0 && outLeft! > 0) return out.length - outLeft!;
+  if (!e.destroyed) e.destroy();
+  compressors.delete(level);
+  return -1;
+}
+
+/** zstd's worst case for `n` bytes (ZSTD_COMPRESSBOUND) and a margin. */
+function compressBound(n: number): number {
+  return n + (n >> 8) + (n < 128 * 1024 ? (128 * 1024 - n) >> 11 : 0) + OUTPUT_SLACK;
+}
+
+function keptOutput(length: number): Buffer {
+  if (length > COMPRESSED_KEPT) return Buffer.allocUnsafeSlow(length);
+  if (compressedOut.length < length) compressedOut = Buffer.allocUnsafeSlow(length);
+  return compressedOut;
+}
+
 /** Whether PROBE_SLICES slices spread evenly over `plain` (longer than the probe) compress. */
 function probeCompresses(plain: Uint8Array): boolean {
   // Buffer#copy (memmove): TypedArray#set copies a SharedArrayBuffer view (the arenas) byte by byte
@@ -44,13 +106,36 @@ function probeCompresses(plain: Uint8Array): boolean {
     const at = Math.floor((i * (plain.length - SLICE)) / (PROBE_SLICES - 1));
     from.copy(probeBuffer, i * SLICE, at, at + SLICE);
   }
+  const e = keptCompressor(1);
+  if (e) {
+    const n = zstdKept(e, 1, probeBuffer, probeOut);
+    if (n >= 0) return n < PROBE_SIZE * PROBE_RATIO;
+  }
   return zstd(probeBuffer, 1).length < PROBE_SIZE * PROBE_RATIO;
 }
 
-/** Returns the payload as it should be stored: zstd-compressed (flag 1) or as given (flag 0). */
-export function compressIfWorth(plain: Uint8Array, level = 1): { flag: CompressionFlag; bytes: Uint8Array } {
+/** The probe's output: always enough for a whole frame of PROBE_SIZE. */
+const probeOut = Buffer.alloc(compressBound(PROBE_SIZE));
+
+/**
+ * Returns the payload as it should be stored: zstd-compressed (flag 1) or as given (flag 0).
+ * `borrowed`: the compressed bytes lie in this thread's kept output, valid until its next call;
+ * use them at once, and neither keep nor free them.
+ */
+export function compressIfWorth(plain: Uint8Array, level = 1): { flag: CompressionFlag; bytes: Uint8Array; borrowed?: boolean } {
   if (plain.length === 0) return { flag: FLAG_RAW, bytes: plain };
   if (plain.length > PROBE_SIZE && !probeCompresses(plain)) return { flag: FLAG_RAW, bytes: plain };
+  const e = keptCompressor(level);
+  if (e) {
+    const out = keptOutput(compressBound(plain.length));
+    const n = zstdKept(e, level, plain, out);
+    if (n >= 0) {
+      if (n < plain.length) return { flag: FLAG_ZSTD, bytes: out.subarray(0, n), borrowed: out === compressedOut };
+      if (out !== compressedOut) freeOwned(out);
+      return { flag: FLAG_RAW, bytes: plain };
+    }
+    if (out !== compressedOut) freeOwned(out);
+  }
   const packed = zstd(plain, level);
   if (packed.length < plain.length) return { flag: FLAG_ZSTD, bytes: packed };
   freeOwned(packed);
