@@ -17,7 +17,7 @@ import {
 } from 'node:crypto';
 import { compressIfWorth, decompress, FLAG_ZSTD, MAX_PLAIN_SIZE, type OutputBuffers } from './compress.ts';
 import { CairnError } from './errors.ts';
-import { freeOwned } from './free-owned.ts';
+import { freeOwned, ScratchBuffer } from './free-owned.ts';
 import { keyObjectOf, type VaultKeys } from './keys.ts';
 
 export const BLOB_DATA = 0;
@@ -104,18 +104,11 @@ function cipherInto(cipher: Cipheriv | Decipheriv, input: Uint8Array, out: Buffe
 
 /**
  * The deciphered compressed payload of the blob being opened, reused from one blob to the next
- * (openBlob is synchronous: one per thread serves). Payloads above SCRATCH_KEPT get their own.
+ * (openBlob is synchronous: one per thread serves). Payloads above 8 MiB get their own.
  * Used only when the caller lends output buffers (a restore's fetching worker, which ends with
  * its restore), so no long-lived thread keeps it.
  */
-let scratch = Buffer.alloc(0);
-const SCRATCH_KEPT = 8 * 1024 * 1024;
-
-function compressedScratch(length: number): Buffer {
-  if (length > SCRATCH_KEPT) return Buffer.allocUnsafeSlow(length);
-  if (scratch.length < length) scratch = Buffer.allocUnsafeSlow(Math.min(SCRATCH_KEPT, Math.max(length, 2 * scratch.length, 64 * 1024)));
-  return scratch;
-}
+const scratch = new ScratchBuffer(8 * 1024 * 1024);
 
 /**
  * Authenticates, decrypts, decompresses, and re-checks HMAC(idKey, plain) == id. E_CORRUPT
@@ -167,7 +160,7 @@ export function openBlobUnchecked(keys: VaultKeys, type: BlobType, id: Uint8Arra
     const length = encrypted.length - 1;
     // (the scratch buffer only where plaintexts are lent too, in a restore's fetching worker: a
     // thread that opens a tree now and then, like the agent's main thread, keeps none)
-    if (flag === FLAG_ZSTD) bytes = output ? compressedScratch(length) : Buffer.allocUnsafeSlow(length);
+    if (flag === FLAG_ZSTD) bytes = output ? scratch.get(length) : Buffer.allocUnsafeSlow(length);
     else bytes = output ? output.take(length) : Buffer.allocUnsafeSlow(length);
     const after = first.copy(bytes, 0, 1);
     freeOwned(first);
@@ -175,7 +168,7 @@ export function openBlobUnchecked(keys: VaultKeys, type: BlobType, id: Uint8Arra
     decipher.final(); // throws when the tag does not match: nothing deciphered is used before
     bytes = bytes.subarray(0, length);
   } catch (e) {
-    if (bytes && bytes.buffer !== scratch.buffer) letGo(bytes, output);
+    if (bytes && !scratch.holds(bytes)) letGo(bytes, output);
     throw new CairnError(
       'E_CORRUPT',
       'blob failed authentication (wrong key, or altered or truncated data)',
@@ -191,7 +184,7 @@ export function openBlobUnchecked(keys: VaultKeys, type: BlobType, id: Uint8Arra
     if (flag !== FLAG_ZSTD) letGo(bytes, output); // refused raw (too large) or an unknown flag
     throw e;
   } finally {
-    if (flag === FLAG_ZSTD && bytes.buffer !== scratch.buffer) freeOwned(bytes); // a large compressed payload's own buffer
+    if (flag === FLAG_ZSTD && !scratch.holds(bytes)) freeOwned(bytes); // a large compressed payload's own buffer
   }
   return payload;
 }

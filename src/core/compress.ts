@@ -5,7 +5,7 @@
 import { isMainThread } from 'node:worker_threads';
 import { constants, createZstdCompress, createZstdDecompress, type ZstdCompress, type ZstdDecompress, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { CairnError } from './errors.ts';
-import { freeOwned } from './free-owned.ts';
+import { freeOwned, ScratchBuffer } from './free-owned.ts';
 
 export const FLAG_RAW = 0;
 export const FLAG_ZSTD = 1;
@@ -47,29 +47,17 @@ function zstd(data: Uint8Array, level: number): Buffer {
  * worker threads: a backup's chunker workers end with their run, the agent's main thread (which
  * seals the small tree blobs) would keep them between runs.
  */
-type ZstdCompressor = ZstdCompress & {
-  _handle?: { writeSync(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void };
-  _writeState?: Uint32Array;
-  _finishFlushFlag?: number;
-};
-const compressors = new Map<number, ZstdCompressor | false>();
-/** Kept output: compressIfWorth's result lies here (borrowed) until the thread's next call. */
-let compressedOut = Buffer.alloc(0);
-/** Outputs above this get a buffer of their own, not kept. */
-const COMPRESSED_KEPT = 8 * 1024 * 1024;
+const compressors = new Map<number, DrivenZstd | false>();
+/** Kept output: compressIfWorth's result lies here (borrowed) until the thread's next call; above 8 MiB, a buffer of its own. */
+const compressedOut = new ScratchBuffer(8 * 1024 * 1024);
 
-function keptCompressor(level: number): ZstdCompressor | undefined {
+function keptCompressor(level: number): DrivenZstd | undefined {
   if (isMainThread) return undefined;
   const kept = compressors.get(level);
   if (kept === false) return undefined;
   if (kept?._handle && !kept.destroyed) return kept;
-  const e = createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: level }, chunkSize: 64 }) as ZstdCompressor;
-  if (typeof e._handle?.writeSync !== 'function' || !(e._writeState instanceof Uint32Array) || typeof e._finishFlushFlag !== 'number') {
-    compressors.set(level, false);
-    return undefined;
-  }
-  e.on('error', () => undefined); // see threadEngine
-  compressors.set(level, e);
+  const e = drivable(createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: level }, chunkSize: 64 }));
+  compressors.set(level, e ?? false);
   return e;
 }
 
@@ -77,11 +65,10 @@ function keptCompressor(level: number): ZstdCompressor | undefined {
  * `data` compressed as one whole frame into `out` with the thread's kept compressor: its length,
  * or -1 when that did not end the frame in `out` (the compressor is then dropped, mid-frame).
  */
-function zstdKept(e: ZstdCompressor, level: number, data: Uint8Array, out: Buffer): number {
-  e._handle!.writeSync(e._finishFlushFlag!, data, 0, data.length, out, 0, out.length);
-  const [outLeft, inLeft] = e._writeState!;
+function zstdKept(e: DrivenZstd, level: number, data: Uint8Array, out: Buffer): number {
+  const written = finishInto(e, data, out);
   // zstd stops short of the frame's end only when the output is full
-  if (e._handle && !e.destroyed && inLeft === 0 && outLeft! > 0) return out.length - outLeft!;
+  if (written >= 0 && written < out.length) return written;
   if (!e.destroyed) e.destroy();
   compressors.delete(level);
   return -1;
@@ -92,11 +79,6 @@ function compressBound(n: number): number {
   return n + (n >> 8) + (n < 128 * 1024 ? (128 * 1024 - n) >> 11 : 0) + OUTPUT_SLACK;
 }
 
-function keptOutput(length: number): Buffer {
-  if (length > COMPRESSED_KEPT) return Buffer.allocUnsafeSlow(length);
-  if (compressedOut.length < length) compressedOut = Buffer.allocUnsafeSlow(length);
-  return compressedOut;
-}
 
 /** Whether PROBE_SLICES slices spread evenly over `plain` (longer than the probe) compress. */
 function probeCompresses(plain: Uint8Array): boolean {
@@ -127,14 +109,12 @@ export function compressIfWorth(plain: Uint8Array, level = 1): { flag: Compressi
   if (plain.length > PROBE_SIZE && !probeCompresses(plain)) return { flag: FLAG_RAW, bytes: plain };
   const e = keptCompressor(level);
   if (e) {
-    const out = keptOutput(compressBound(plain.length));
+    const out = compressedOut.get(compressBound(plain.length));
     const n = zstdKept(e, level, plain, out);
-    if (n >= 0) {
-      if (n < plain.length) return { flag: FLAG_ZSTD, bytes: out.subarray(0, n), borrowed: out === compressedOut };
-      if (out !== compressedOut) freeOwned(out);
-      return { flag: FLAG_RAW, bytes: plain };
-    }
-    if (out !== compressedOut) freeOwned(out);
+    const borrowed = compressedOut.holds(out);
+    if (n >= 0 && n < plain.length) return { flag: FLAG_ZSTD, bytes: out.subarray(0, n), borrowed };
+    if (!borrowed) freeOwned(out);
+    if (n >= 0) return { flag: FLAG_RAW, bytes: plain };
   }
   const packed = zstd(plain, level);
   if (packed.length < plain.length) return { flag: FLAG_ZSTD, bytes: packed };
@@ -172,28 +152,39 @@ export function decompress(flag: number, bytes: Uint8Array, maxLen = MAX_PLAIN_S
   }
 }
 
-/** The internals of Node's zstd stream that its own synchronous path drives (lib/zlib.js, processChunkSync). */
-type ZstdEngine = ZstdDecompress & {
+/** The internals of Node's zstd streams that its own synchronous path drives (lib/zlib.js, processChunkSync). */
+type DrivenZstd = (ZstdCompress | ZstdDecompress) & {
   _handle: { writeSync(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void } | null;
   _writeState: Uint32Array;
   _finishFlushFlag: number;
 };
 
-/** This thread's zstd decompression context, kept from one frame to the next; false: Node lacks what it needs. */
-let engine: ZstdEngine | undefined | false;
-
-function threadEngine(): ZstdEngine | undefined {
-  if (engine === false) return undefined;
-  if (engine?._handle && !engine.destroyed) return engine;
-  const e = createZstdDecompress({ chunkSize: 64 }) as ZstdEngine;
-  if (typeof e._handle?.writeSync !== 'function' || !(e._writeState instanceof Uint32Array) || typeof e._finishFlushFlag !== 'number') {
-    engine = false;
-    return undefined;
-  }
+/** `stream` ready to be driven a whole input at a time, or undefined when this Node lacks what that needs. */
+function drivable(stream: ZstdCompress | ZstdDecompress): DrivenZstd | undefined {
+  const e = stream as DrivenZstd;
+  if (typeof e._handle?.writeSync !== 'function' || !(e._writeState instanceof Uint32Array) || typeof e._finishFlushFlag !== 'number') return undefined;
   // a damaged frame destroys the stream, which then emits 'error' on a later tick: the frame's
   // caller has been told already (by the one-shot path), so the event needs only a listener
   e.on('error', () => undefined);
-  return (engine = e);
+  return e;
+}
+
+/** One finishing call of `e` over all of `input` into `out`: the bytes written, or -1 if input is left or the stream is gone. */
+function finishInto(e: DrivenZstd, input: Uint8Array, out: Buffer): number {
+  e._handle!.writeSync(e._finishFlushFlag, input, 0, input.length, out, 0, out.length);
+  const [outLeft, inLeft] = e._writeState;
+  return e._handle && !e.destroyed && inLeft === 0 ? out.length - outLeft! : -1;
+}
+
+/** This thread's zstd decompression context, kept from one frame to the next; false: Node lacks what it needs. */
+let engine: DrivenZstd | undefined | false;
+
+function threadEngine(): DrivenZstd | undefined {
+  if (engine === false) return undefined;
+  if (engine?._handle && !engine.destroyed) return engine;
+  const e = drivable(createZstdDecompress({ chunkSize: 64 }));
+  engine = e ?? false;
+  return e;
 }
 
 /**
@@ -208,9 +199,7 @@ function threadEngine(): ZstdEngine | undefined {
 function zstdInto(frame: Uint8Array, size: number, out: Buffer): boolean {
   const e = threadEngine();
   if (!e) return false;
-  e._handle!.writeSync(e._finishFlushFlag, frame, 0, frame.length, out, 0, out.length);
-  const [outLeft, inLeft] = e._writeState;
-  if (e._handle && !e.destroyed && inLeft === 0 && out.length - outLeft! === size) return true;
+  if (finishInto(e, frame, out) === size) return true;
   if (!e.destroyed) e.destroy(); // perhaps mid-frame: the next frame gets a fresh context
   engine = undefined;
   return false;

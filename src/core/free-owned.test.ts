@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BufferLease, freeOwned, spansItsBuffer } from './free-owned.ts';
+import { BufferLease, freeOwned, ScratchBuffer, spansItsBuffer } from './free-owned.ts';
 
 describe('freeing buffers early', () => {
   it('frees an owned buffer at once, through any of its views', () => {
@@ -55,5 +55,18 @@ describe('freeing buffers early', () => {
     assert.equal(spansItsBuffer(b), true);
     assert.equal(spansItsBuffer(b.subarray(1)), false);
     assert.equal(spansItsBuffer(Buffer.from('pooled')), false);
+  });
+
+  it('keeps one scratch buffer, grown as needed, and hands out its own buffer above the kept size', () => {
+    const scratch = new ScratchBuffer(1 << 20);
+    const a = scratch.get(1000);
+    assert.ok(a.length >= 1000 && scratch.holds(a));
+    assert.equal(scratch.get(500).buffer, a.buffer, 'a smaller request reuses it');
+    const b = scratch.get(300_000);
+    assert.ok(b.length >= 300_000 && scratch.holds(b) && !scratch.holds(a), 'grown: a new kept buffer');
+    const big = scratch.get(2 << 20);
+    assert.equal(big.length, 2 << 20);
+    assert.ok(!scratch.holds(big), 'above the kept size: the caller’s own');
+    assert.equal(scratch.get(10).buffer, b.buffer);
   });
 });

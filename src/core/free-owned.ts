@@ -26,6 +26,32 @@ export function spansItsBuffer(view: Uint8Array): boolean {
 }
 
 /**
+ * One buffer a thread reuses for a synchronous step whose result is used before the step runs
+ * again: grown as needed (at least doubling, from 64 KiB) up to `keptMax`; a larger request gets a
+ * buffer of its own, which `holds` then does not own and the caller frees.
+ */
+export class ScratchBuffer {
+  #buffer = Buffer.alloc(0);
+  readonly #keptMax: number;
+
+  constructor(keptMax: number) {
+    this.#keptMax = keptMax;
+  }
+
+  get(length: number): Buffer {
+    if (length > this.#keptMax) return Buffer.allocUnsafeSlow(length);
+    if (this.#buffer.length < length)
+      this.#buffer = Buffer.allocUnsafeSlow(Math.min(this.#keptMax, Math.max(length, 2 * this.#buffer.length, 64 * 1024)));
+    return this.#buffer;
+  }
+
+  /** Whether `view` lies in the kept buffer (not the caller's to free). */
+  holds(view: Uint8Array): boolean {
+    return view.buffer === this.#buffer.buffer;
+  }
+}
+
+/**
  * Frees a buffer (or hands it on) once every holder let go: the one that made the lease holds it
  * (one hold), and whoever keeps a view of the buffer past a synchronous call (a queued or pending
  * write) holds it too. A hold never released only leaves the buffer to the collector; a release
