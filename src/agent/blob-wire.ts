@@ -10,7 +10,7 @@ import { isIP, type OnReadOpts } from 'node:net';
 import { type ConnectionOptions, connect, type TLSSocket } from 'node:tls';
 import { CairnError, isCairnError } from '../core/errors.ts';
 import { FrameParser } from './blob-frames.ts';
-import { errorAnswer, type StorageConnection } from './storage-connection.ts';
+import { connectionError, errorAnswer, RESET_CODES, type StorageConnection } from './storage-connection.ts';
 import { dataIdleMs, idleText, LIMITS, paths } from '../protocol/data-plane.ts';
 
 /** The buffer each connection reads into (TLS hands over at most a 16 KiB record at a time). */
@@ -21,9 +21,6 @@ const READY_BYTES = 1024 * 1024;
 const HEAD_BYTES = 16 * 1024;
 /** Idle connections kept for the next requests (a worker has two requests out at a time). */
 const KEPT_IDLE = 2;
-
-const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
-const TLS_TRUST_CODES = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME|HOSTNAME/;
 
 /**
  * What a connection does with the bytes it reads; false stops the reading until resume().
@@ -150,7 +147,10 @@ export class BlobWires {
         wire = new Wire(socket);
         resolve(wire);
       });
-      const refuse = (e: NodeJS.ErrnoException) => reject(this.#connectionError(e));
+      const refuse = (e: NodeJS.ErrnoException) => {
+        const why = connectionError(e, storage.label);
+        reject(why instanceof CairnError ? why : new CairnError('E_UNAVAILABLE', `storage server ${storage.label}: ${why.message}`, { cause: why }));
+      };
       socket.once('error', refuse);
       const idleMs = dataIdleMs();
       const slow = () => socket.destroy(new CairnError('E_UNAVAILABLE', `storage server ${storage.label}: connecting timed out after ${idleText(idleMs)}`));
@@ -168,14 +168,6 @@ export class BlobWires {
     wire.socket.resume();
     if (wire.closed || this.#idle.length >= KEPT_IDLE) wire.socket.destroy();
     else this.#idle.push(wire);
-  }
-
-  #connectionError(e: NodeJS.ErrnoException): Error {
-    if (e instanceof CairnError && e.code !== 'E_UNAUTHORIZED') return e;
-    const code = e.code ?? '';
-    if (TLS_TRUST_CODES.test(code) || e instanceof CairnError)
-      return new CairnError('E_UNAUTHORIZED', `storage server ${this.#storage.label}: certificate not trusted (${e.message})`, { cause: e });
-    return new CairnError('E_UNAVAILABLE', `storage server ${this.#storage.label}: ${e.message}`, { cause: e });
   }
 
   /**
@@ -218,16 +210,13 @@ export class BlobWires {
     const finish = () => {
       done = true;
       paused = false;
-      if (status === 200) {
-        settleHead.resolve();
-        if (wire) this.#give(wire);
-        wire = undefined;
-      } else {
+      if (wire) this.#give(wire);
+      wire = undefined;
+      if (status === 200) settleHead.resolve();
+      else {
         const { error } = errorAnswer(status, Buffer.concat(errorBody ?? []));
         failure = error;
         settleHead.reject(error);
-        if (wire) this.#give(wire);
-        wire = undefined;
       }
       nudge();
     };
@@ -292,6 +281,13 @@ export class BlobWires {
       },
       ended: (why) => {
         if (done) return;
+        // a kept connection the server closed as we reused it, before a byte of answer: once more, on a new one
+        if (!retried && wire?.used && status === 0 && !failure && RESET_CODES.has((why as NodeJS.ErrnoException).code ?? '')) {
+          retried = true;
+          wire = undefined;
+          send().catch(fail);
+          return;
+        }
         fail(
           isCairnError(why, 'E_UNAVAILABLE') && why.message.startsWith('storage server')
             ? why
@@ -300,23 +296,12 @@ export class BlobWires {
       },
     };
 
-    const send = async (retried: boolean): Promise<void> => {
+    let retried = false;
+    const send = async (): Promise<void> => {
       const w = await this.#take();
       if (failure) return void this.#give(w); // cancelled while connecting
       wire = w;
-      w.reader = {
-        bytes: reader.bytes,
-        target: reader.target,
-        ended: (why) => {
-          // a kept connection the server closed as we reused it: once more, on a new one
-          if (!retried && w.used && status === 0 && !done && !failure && RESET_CODES.has((why as NodeJS.ErrnoException).code ?? '')) {
-            wire = undefined;
-            send(true).catch(fail);
-            return;
-          }
-          reader.ended(why);
-        },
-      };
+      w.reader = reader;
       const idleMs = dataIdleMs();
       w.idle = () => w.socket.destroy(new CairnError('E_UNAVAILABLE', `storage server ${label}: POST ${path} timed out after ${idleText(idleMs)} without data`));
       w.socket.setTimeout(idleMs);
@@ -325,7 +310,7 @@ export class BlobWires {
       for (const [name, value] of Object.entries(headers)) text += `${name}: ${value}\r\n`;
       w.socket.write(Buffer.concat([Buffer.from(text + '\r\n', 'latin1'), body]));
     };
-    send(false).catch(fail);
+    send().catch(fail);
 
     return {
       head,

@@ -55,8 +55,25 @@ type Body = { buffers: Iterable<Buffer>; length: number };
 export type UploadPace = { readonly sliceBytes: number; take(bytes: number): Promise<void> };
 type SendOptions = { body?: Body; headers?: Record<string, string>; expectContinue?: boolean; retry?: boolean; pace?: UploadPace };
 
-const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+/** A connection lost under a request (often a kept one the server closed as we reused it): asked once more. */
+export const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 const TLS_TRUST_CODES = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME|HOSTNAME/;
+
+/**
+ * What a connection's failure to server `label` means: an untrusted certificate E_UNAUTHORIZED,
+ * anything else E_UNAVAILABLE naming the server, except a reset, returned as it is for the
+ * caller to ask again (RESET_CODES) or word itself.
+ */
+export function connectionError(e: NodeJS.ErrnoException, label: string): Error {
+  if (isCairnError(e, 'E_UNAVAILABLE')) return e; // the idle timeout, already worded
+  const code = e.code ?? '';
+  if (TLS_TRUST_CODES.test(code) || e instanceof CairnError)
+    return new CairnError('E_UNAUTHORIZED', `storage server ${label}: certificate not trusted (${e.message})`, {
+      cause: e,
+    });
+  if (RESET_CODES.has(code)) return e;
+  return new CairnError('E_UNAVAILABLE', `storage server ${label}: ${e.message}`, { cause: e });
+}
 
 /** The whole body of an answer (at most `max` bytes); a connection lost on the way names the server. */
 export async function readAll(res: IncomingMessage, max: number, label: string): Promise<Buffer> {
@@ -278,7 +295,7 @@ export class StorageConnection {
         resolve(r);
       });
       let paceFailure: unknown;
-      req.on('error', (e: NodeJS.ErrnoException) => reject(paceFailure ?? this.#connectionError(e)));
+      req.on('error', (e: NodeJS.ErrnoException) => reject(paceFailure ?? connectionError(e, this.label)));
       const write = async (buf: Buffer) => {
         if (!req.write(buf)) await drained(req);
       };
@@ -323,17 +340,6 @@ export class StorageConnection {
     const { error, reasoned } = await this.#errorFrom(res);
     if (!reasoned && !bodyStarted && opts.body) throw new LostRefusal(error);
     throw error;
-  }
-
-  #connectionError(e: NodeJS.ErrnoException): Error {
-    if (isCairnError(e, 'E_UNAVAILABLE')) return e; // the idle timeout, already worded
-    const code = e.code ?? '';
-    if (TLS_TRUST_CODES.test(code) || e instanceof CairnError)
-      return new CairnError('E_UNAUTHORIZED', `storage server ${this.label}: certificate not trusted (${e.message})`, {
-        cause: e,
-      });
-    if (RESET_CODES.has(code)) return e; // retried by #send
-    return new CairnError('E_UNAVAILABLE', `storage server ${this.label}: ${e.message}`, { cause: e });
   }
 
   /** The server's error; `reasoned` false when its body was unreadable or not ours (the status alone). */
