@@ -46,6 +46,13 @@ export type WorkerClientOptions = Pick<StorageClientOptions, 'url' | 'ca' | 'fin
 /** The header the grant goes in (storage/authorize.ts reads it). */
 const GRANT_HEADER = 'cairn-grant';
 
+/**
+ * A body goes to the socket at most this much per write: TLS encrypts all of a write into its
+ * output buffer at once, so one write of a pack's run of sealed blobs (megabytes, seal-ring.ts)
+ * made that much fresh memory per connection (docs/performance.md, "tenth part").
+ */
+const WRITE_SLICE = 256 * 1024;
+
 /** `buffers` may be a one-shot generator (a streamed snapshot's refs): then send it with retry: false. */
 type Body = { buffers: Iterable<Buffer>; length: number };
 /**
@@ -297,7 +304,7 @@ export class StorageConnection {
       let paceFailure: unknown;
       req.on('error', (e: NodeJS.ErrnoException) => reject(paceFailure ?? connectionError(e, this.label)));
       const write = async (buf: Buffer) => {
-        if (!req.write(buf)) await drained(req);
+        for (let at = 0; at < buf.length; at += WRITE_SLICE) if (!req.write(buf.subarray(at, at + WRITE_SLICE))) await drained(req);
       };
       const writePaced = async (buf: Buffer, pace: UploadPace) => {
         for (let at = 0; at < buf.length && !answered && !req.destroyed; at += pace.sliceBytes) {

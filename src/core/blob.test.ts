@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { BLOB_DATA, BLOB_SNAPSHOT, BLOB_TREE, checkBlobId, openBlob, openBlobUnchecked, SEAL_OVERHEAD, sealBlob, sealBlobParts } from './blob.ts';
+import { BLOB_DATA, BLOB_SNAPSHOT, BLOB_TREE, checkBlobId, openBlob, openBlobUnchecked, SEAL_OVERHEAD, sealBlob, sealBlobInto, sealBlobParts } from './blob.ts';
 import { compressIfWorth, decompress, type OutputBuffers } from './compress.ts';
 import { isCairnError } from './errors.ts';
 import { chunkId, generateVaultKeys } from './keys.ts';
@@ -44,6 +44,20 @@ describe('sealed blobs', () => {
       'hex',
     );
     assert.equal(openBlob(fixedKeys, BLOB_DATA, id, sealed).toString(), 'hello, cairn');
+  });
+
+  it('seals into a given buffer at an offset what sealing in parts makes, and refuses one without room for the worst case', () => {
+    const keys = generateVaultKeys();
+    const out = Buffer.from(new SharedArrayBuffer(1_000_000)).fill(7);
+    for (const plain of [Buffer.alloc(0), randomBytes(100), randomBytes(300_000), text]) {
+      const id = chunkId(keys, plain);
+      const n = sealBlobInto(keys, BLOB_DATA, id, plain, out, 5);
+      assert.equal(n, compressIfWorth(plain).bytes.length + SEAL_OVERHEAD);
+      assert.equal(out[4], 7, 'nothing written before the offset');
+      assert.deepEqual(openBlob(keys, BLOB_DATA, id, out.subarray(5, 5 + n)), plain);
+    }
+    const plain = randomBytes(1000);
+    assert.throws(() => sealBlobInto(keys, BLOB_DATA, chunkId(keys, plain), plain, Buffer.alloc(1000 + SEAL_OVERHEAD - 1), 0), /no room/);
   });
 
   it('seals in three parts that joined open: header with the flag, the payload unsplit, the tag', () => {

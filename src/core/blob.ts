@@ -6,6 +6,7 @@
 // move between packs without keys. Opening re-derives the id from the payload for data and tree
 // blobs, so a blob that decrypts but is not what its id says is refused too.
 import {
+  type CipherGCM,
   type Cipheriv,
   createCipheriv,
   createDecipheriv,
@@ -63,19 +64,41 @@ export function sealBlobParts(
 ): [head: Buffer, body: Buffer, tag: Buffer] {
   const { flag, bytes, borrowed } = compressIfWorth(plain, level);
   const head = Buffer.allocUnsafe(HEADER_SIZE + 1);
-  head[0] = VERSION;
-  randomFillSync(head, 1, SALT_SIZE + NONCE_SIZE);
-  const salt = head.subarray(1, 1 + SALT_SIZE);
-  const nonce = head.subarray(1 + SALT_SIZE, HEADER_SIZE);
-  const cipher = createCipheriv('aes-256-gcm', subkey(keys.encKey, salt), nonce);
-  cipher.setAAD(associatedData(type, id));
-  // GCM is a stream mode: update() returns exactly as many bytes as it is given.
-  cipher.update(Buffer.of(flag)).copy(head, HEADER_SIZE);
+  const cipher = startSealing(keys, type, id, flag, head, 0);
   const body = Buffer.allocUnsafeSlow(bytes.length);
   cipherInto(cipher, bytes, body, 0);
   if (bytes !== plain && !borrowed) freeOwned(bytes); // zstd's output, encrypted now (a borrowed one stays its thread's)
   cipher.final();
   return [head, body, cipher.getAuthTag()];
+}
+
+/**
+ * sealBlobParts' bytes written into `out` from `at`, joined, with no buffer of their own: the
+ * sealed length. `out` must have room for the worst case, `plain.length + SEAL_OVERHEAD` (a
+ * payload is compressed only when that makes it smaller).
+ */
+export function sealBlobInto(keys: VaultKeys, type: BlobType, id: Uint8Array, plain: Uint8Array, out: Buffer, at: number, level?: number): number {
+  if (out.length - at < plain.length + SEAL_OVERHEAD) throw new CairnError('E_INTERNAL', 'no room to seal a blob into');
+  const { flag, bytes, borrowed } = compressIfWorth(plain, level);
+  const cipher = startSealing(keys, type, id, flag, out, at);
+  let end = cipherInto(cipher, bytes, out, at + HEADER_SIZE + 1);
+  if (bytes !== plain && !borrowed) freeOwned(bytes);
+  cipher.final();
+  end += cipher.getAuthTag().copy(out, end);
+  return end - at;
+}
+
+/** Writes a blob's header and its encrypted flag byte into `out` at `at`; the cipher, ready for the payload. */
+function startSealing(keys: VaultKeys, type: BlobType, id: Uint8Array, flag: number, out: Buffer, at: number): CipherGCM {
+  out[at] = VERSION;
+  randomFillSync(out, at + 1, SALT_SIZE + NONCE_SIZE);
+  const salt = out.subarray(at + 1, at + 1 + SALT_SIZE);
+  const nonce = out.subarray(at + 1 + SALT_SIZE, at + HEADER_SIZE);
+  const cipher = createCipheriv('aes-256-gcm', subkey(keys.encKey, salt), nonce);
+  cipher.setAAD(associatedData(type, id));
+  // GCM is a stream mode: update() returns exactly as many bytes as it is given.
+  cipher.update(Buffer.of(flag)).copy(out, at + HEADER_SIZE);
+  return cipher;
 }
 
 /** sealBlobParts joined into one buffer. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { BLOB_DATA, BLOB_TREE, openBlob, sealBlob, sealBlobParts } from './blob.ts';
+import { BLOB_DATA, BLOB_TREE, openBlob, sealBlob, sealBlobInto, sealBlobParts } from './blob.ts';
 import { isCairnError } from './errors.ts';
 import { chunkId, generateVaultKeys } from './keys.ts';
 import {
@@ -12,6 +12,7 @@ import {
   packIndexLength,
   parsePack,
   parsePackTail,
+  writeEntryHeader,
 } from './pack.ts';
 
 const corrupt = (e: unknown) => isCairnError(e, 'E_CORRUPT');
@@ -54,6 +55,43 @@ describe('packs', () => {
     assert.equal(bytes.subarray(0, 8).toString(), 'CAIRNPK1');
     assert.equal(bytes.subarray(8, 12).toString(), 'BLOB');
     assert.equal(bytes.subarray(-8).toString(), 'CPKEND01');
+  });
+
+  it('takes whole entries by reference, as one buffer where they lie back to back, named as if added blob by blob', () => {
+    const shared = Buffer.from(new SharedArrayBuffer(100_000));
+    const plains = [randomBytes(3000), Buffer.alloc(20_000, 5), randomBytes(30_000)];
+    const byParts = new PackBuilder();
+    const byEntry = new PackBuilder();
+    let at = 0;
+    plains.forEach((plain, i) => {
+      const id = chunkId(keys, plain);
+      const n = sealBlobInto(keys, BLOB_DATA, id, plain, shared, at + ENTRY_HEADER_SIZE);
+      writeEntryHeader(shared, at, BLOB_DATA, id, n);
+      byEntry.addEntry(shared.subarray(at, at + ENTRY_HEADER_SIZE + n));
+      byParts.add(BLOB_DATA, id, shared.subarray(at + ENTRY_HEADER_SIZE, at + ENTRY_HEADER_SIZE + n));
+      at += ENTRY_HEADER_SIZE + n;
+      if (i === 0) {
+        // a blob added the other way between them ends the run
+        const tree = Buffer.from('a tree');
+        const treeId = chunkId(keys, tree);
+        const sealed = sealBlob(keys, BLOB_TREE, treeId, tree);
+        byEntry.add(BLOB_TREE, treeId, sealed);
+        byParts.add(BLOB_TREE, treeId, sealed);
+      }
+    });
+    const a = byParts.finish();
+    const b = byEntry.finish();
+    assert.equal(b.name, a.name);
+    assert.ok(Buffer.concat(b.buffers).equals(Buffer.concat(a.buffers)));
+    const inShared = b.buffers.filter((x) => x.buffer === shared.buffer);
+    assert.equal(inShared.length, 2, 'the first entry, then the two that follow it as one');
+    assert.equal(inShared[1]!.length, at - inShared[0]!.length);
+    const entries = parsePack(Buffer.concat(b.buffers));
+    assert.deepEqual(
+      entries.filter((e) => e.type === BLOB_DATA).map((e) => openBlob(keys, BLOB_DATA, e.id, Buffer.concat(b.buffers).subarray(e.offset, e.offset + e.length))),
+      plains,
+    );
+    assert.throws(() => new PackBuilder().addEntry(randomBytes(100)), /not a whole pack entry/);
   });
 
   it('builds, names by SHA-256, and parses back to the same entries', () => {

@@ -42,6 +42,14 @@ export function sealedLength(sealed: Uint8Array | readonly Uint8Array[]): number
   return n;
 }
 
+/** Writes an entry's header ("BLOB", type, id, sealed length) into `out` at `at`; the sealed bytes follow it. */
+export function writeEntryHeader(out: Buffer, at: number, type: BlobType, id: Uint8Array, length: number): void {
+  ENTRY_MAGIC.copy(out, at);
+  out[at + 4] = type;
+  out.set(id, at + 5);
+  out.writeUInt32BE(length, at + 37);
+}
+
 /** Sealed blobs up to this size are copied into the builder's slabs (no objects kept per blob). */
 const COPIED_BLOB_MAX = 16 * 1024;
 /** Slab size for entry headers and copied blobs (its own mapping, freed whole once sent). */
@@ -96,10 +104,7 @@ export class PackBuilder {
     const copied = length <= COPIED_BLOB_MAX;
     const slab = this.#room(ENTRY_HEADER_SIZE + (copied ? length : 0));
     let at = this.#slabUsed;
-    ENTRY_MAGIC.copy(slab, at);
-    slab[at + 4] = type;
-    slab.set(id, at + 5);
-    slab.writeUInt32BE(length, at + 37);
+    writeEntryHeader(slab, at, type, id, length);
     at += ENTRY_HEADER_SIZE;
     if (copied)
       for (const part of parts) {
@@ -112,6 +117,24 @@ export class PackBuilder {
       for (const part of parts) this.#push(Buffer.isBuffer(part) ? part : Buffer.from(part.buffer, part.byteOffset, part.length));
     }
     this.#record(type, id, this.#size + ENTRY_HEADER_SIZE, length);
+    this.#size = entryEnd;
+  }
+
+  /**
+   * Adds one whole entry, its header included (writeEntryHeader), kept by reference: entries
+   * that lie back to back in one buffer (a backup's seal ring) go out as one buffer.
+   */
+  addEntry(entry: Buffer): void {
+    if (this.#finished) throw new CairnError('E_INTERNAL', 'pack builder used after finish()');
+    const length = entry.length - ENTRY_HEADER_SIZE;
+    if (length < 0 || !entry.subarray(0, 4).equals(ENTRY_MAGIC) || entry.readUInt32BE(37) !== length || !isBlobType(entry[4]!))
+      throw new CairnError('E_INTERNAL', 'not a whole pack entry');
+    const entryEnd = this.#size + entry.length;
+    if (entryEnd + 8 + (this.#count + 1) * INDEX_RECORD_SIZE + PACK_FOOTER_SIZE > MAX_PACK_SIZE)
+      throw new CairnError('E_TOO_LARGE', `pack would exceed ${MAX_PACK_SIZE} bytes`);
+    this.#flushSlab();
+    this.#push(entry);
+    this.#record(entry[4] as BlobType, entry.subarray(5, 37), this.#size + ENTRY_HEADER_SIZE, length);
     this.#size = entryEnd;
   }
 
@@ -166,8 +189,12 @@ export class PackBuilder {
   }
 
   #push(buf: Buffer): void {
-    this.#buffers.push(buf);
     this.#hash?.update(buf);
+    const last = this.#buffers.at(-1)!;
+    // the continuation of the last buffer in the same memory: one buffer, one write
+    if (last.buffer === buf.buffer && last.byteOffset + last.length === buf.byteOffset)
+      this.#buffers[this.#buffers.length - 1] = Buffer.from(buf.buffer, last.byteOffset, last.length + buf.length);
+    else this.#buffers.push(buf);
   }
 
   #record(type: BlobType, id: Uint8Array, offset: number, length: number): void {

@@ -26,6 +26,7 @@ import type { StorageClient } from '../storage-client.ts';
 import { treeLoader } from '../tree-store.ts';
 import { WorkerPool } from '../worker-pool.ts';
 import { ArenaPool } from './arena-pool.ts';
+import { SealRing } from './seal-ring.ts';
 import { BlobSealer } from './blob-sealer.ts';
 import type { ChunkerWorkerData, WorkerResult, WorkerTask } from './chunk-messages.ts';
 import { DedupBatcher } from './dedup-batcher.ts';
@@ -108,7 +109,8 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
 
   const segment = Math.max(opts.segmentBytes ?? DEFAULT_SEGMENT, chunker.max);
   const arenas = new ArenaPool(segment + chunker.max, opts.arenas ?? workers + ARENAS_BEYOND_WORKERS);
-  const workerData: ChunkerWorkerData = { keys, chunker, arenas: arenas.buffers };
+  const ring = new SealRing();
+  const workerData: ChunkerWorkerData = { keys, chunker, arenas: arenas.buffers, sealRing: ring.shared };
   const pool = new WorkerPool<WorkerTask, WorkerResult>(WORKER_ENTRY, { size: workers, workerData });
   const referenced = new SnapshotRefs({ tmpDir: opts.tmpDir });
   const dedup = new DedupBatcher((ids) => client.missing(vault, ids));
@@ -132,7 +134,7 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
     // CAIRN_TEST_PACK_BYTES: a small pack target, so a test reaches the packs' memory ceiling at a small size
     { targetSize: opts.packSize ?? testCount('PACK_BYTES', DEFAULT_PACK_SIZE), maxInFlight: PACKS_IN_FLIGHT },
   );
-  const sealer = new BlobSealer({ keys, pool, dedup, uploader, referenced, arenas });
+  const sealer = new BlobSealer({ keys, pool, dedup, uploader, referenced, arenas, ring });
   const fileSaver = new FileSaver({ pool, sealer, arenas, chunker, warnings, stats: readStats });
   const treeSaver = new TreeSaver({ keys, chunker, gear: gearTable(keys.chunkerKey), sealer });
   const refTrees = new ReferenceTrees(treeLoader(client, vault, keys));

@@ -1,18 +1,20 @@
 // From chunk ids to stored blobs. Every chunk id the scan produces comes here: ids already
 // handled in this run (or reused from the reference snapshot) are dropped at once, the rest are
 // asked about in batches (DedupBatcher), and only the ones the storage lacks are compressed and
-// sealed: data chunks by a worker (their bytes never come back to the main thread), tree chunks
-// here (small). Sealed blobs go to the PackUploader. All of this runs behind the scan; drain()
+// sealed: data chunks by a worker, into the seal ring (their bytes never come back to the main
+// thread), tree chunks here (small). Sealed blobs go to the PackUploader. All of this runs behind the scan; drain()
 // waits for it and reports the first failure.
 // Every id is recorded here as it is first seen, before it is queried or sealed (SnapshotRefs:
 // bounded memory, exact, so an id waiting in an unsent pack is never sealed twice).
-import { BLOB_DATA, BLOB_TREE, sealBlobParts } from '../../core/blob.ts';
+import { BLOB_DATA, BLOB_TREE, SEAL_OVERHEAD, sealBlobParts } from '../../core/blob.ts';
 import type { VaultKeys } from '../../core/keys.ts';
+import { ENTRY_HEADER_SIZE } from '../../core/pack.ts';
 import type { WorkerPool } from '../worker-pool.ts';
 import type { ArenaPool } from './arena-pool.ts';
-import { type ChunkResult, SEALED_PARTS, type SealResult, type WorkerResult, type WorkerTask } from './chunk-messages.ts';
+import type { ChunkResult, SealResult, SealTask, WorkerResult, WorkerTask } from './chunk-messages.ts';
 import type { DedupBatcher } from './dedup-batcher.ts';
 import type { PackUploader } from './pack-uploader.ts';
+import { type SealRing, SealedOutput } from './seal-ring.ts';
 import type { SnapshotRefs } from './snapshot-refs.ts';
 
 export type BlobSealerDeps = {
@@ -22,6 +24,7 @@ export type BlobSealerDeps = {
   uploader: PackUploader;
   referenced: SnapshotRefs;
   arenas: ArenaPool;
+  ring: SealRing;
 };
 
 export class BlobSealer {
@@ -124,16 +127,30 @@ export class BlobSealer {
     // Wait for the uploader before sealing, still holding the arena: the scan then waits for
     // the network too, and sealed bytes never pile up in packs queued behind a slow upload.
     await this.#d.uploader.waitForRoom();
-    // Urgent: sealing frees arenas, reading fills them.
-    const sealed = (await this.#d.pool.run({ kind: 'seal', type: BLOB_DATA, arena, refs, ids }, [], true)) as SealResult;
-    this.#d.arenas.release(arena);
-    this.throwIfFailed(); // a failed backup uploads nothing more
-    const { refs: at, buffers } = sealed;
-    for (let k = 0; k < fresh.length; k++) {
-      const parts: Buffer[] = [];
-      for (let slot = k * SEALED_PARTS * 3; slot < (k + 1) * SEALED_PARTS * 3; slot += 3)
-        parts.push(Buffer.from(buffers[at[slot]!]!, at[slot + 1]!, at[slot + 2]!));
-      this.#d.uploader.add(BLOB_DATA, idAt(ids, k), parts);
+    let outLength = 0;
+    for (let k = 0; k < fresh.length; k++) outLength += ENTRY_HEADER_SIZE + refs[k * 2 + 1]! + SEAL_OVERHEAD;
+    // The ring full: the worker seals into memory of its own. (Waiting for uploads to free room
+    // instead stalled the scan: 0.3–0.4 s more on the bench set, docs/performance.md.)
+    const region = this.#d.ring.take(outLength);
+    let sealed: SealResult;
+    try {
+      // Urgent: sealing frees arenas, reading fills them.
+      const task: SealTask = { kind: 'seal', type: BLOB_DATA, arena, refs, ids, out: region?.start ?? -1, outLength };
+      sealed = (await this.#d.pool.run(task, [], true)) as SealResult;
+    } catch (e) {
+      region?.output.release();
+      throw e;
+    } finally {
+      this.#d.arenas.release(arena);
+    }
+    if (region) this.#d.ring.shrink(region.start, sealed.used);
+    const output = region?.output ?? SealedOutput.owned(Buffer.from(sealed.buffer!));
+    try {
+      this.throwIfFailed(); // a failed backup uploads nothing more
+      const { entries } = sealed;
+      for (let k = 0; k < fresh.length; k++) this.#d.uploader.addEntry(output.buffer.subarray(entries[k * 2]!, entries[k * 2]! + entries[k * 2 + 1]!), output);
+    } finally {
+      output.release(); // the packs holding its entries keep it now
     }
     this.blobsNew += fresh.length;
   }

@@ -2,13 +2,13 @@
 // "arenas": SharedArrayBuffers created once and known to every worker (workerData), so a task
 // names an arena by index and no file byte is ever copied or transferred between threads.
 // Per-chunk facts travel as small typed arrays: `refs` holds (offset, length) pairs within the
-// task's arena, `ids` the 32-byte chunk ids back to back. Sealed blobs come back as transferred
-// ArrayBuffers.
+// task's arena, `ids` the 32-byte chunk ids back to back. Sealed blobs are written into the seal
+// ring, another SharedArrayBuffer (seal-ring.ts), and come back as offsets.
 import type { BlobType } from '../../core/blob.ts';
 import type { ChunkerParams } from '../../core/chunker.ts';
 import type { VaultKeys } from '../../core/keys.ts';
 
-export type ChunkerWorkerData = { keys: VaultKeys; chunker: ChunkerParams; arenas: SharedArrayBuffer[] };
+export type ChunkerWorkerData = { keys: VaultKeys; chunker: ChunkerParams; arenas: SharedArrayBuffer[]; sealRing: SharedArrayBuffer };
 
 /**
  * A stretch of one file to read and chunk: from `offset`, until EOF or `limit` bytes were cut.
@@ -34,14 +34,18 @@ export type PieceOutcome = {
 
 export type ChunkResult = { refs: Int32Array; ids: Uint8Array; pieces: PieceOutcome[] };
 
-/** Compress and seal some chunks of an arena (the new ones). */
-export type SealTask = { kind: 'seal'; type: BlobType; arena: number; refs: Int32Array; ids: Uint8Array };
+/**
+ * Compress and seal some chunks of an arena (the new ones) into whole pack entries, back to back:
+ * from `out` in the seal ring (seal-ring.ts), or, when `out` is -1, into a buffer of the worker's
+ * own; `outLength` bytes hold their worst case.
+ */
+export type SealTask = { kind: 'seal'; type: BlobType; arena: number; refs: Int32Array; ids: Uint8Array; out: number; outLength: number };
 
-/** Parts per sealed blob in a SealResult: head, body, tag (sealBlobParts). */
-export const SEALED_PARTS = 3;
-
-/** Sealed blobs: (buffer index, offset, length) per part, SEALED_PARTS per chunk, in task order. */
-export type SealResult = { refs: Int32Array; buffers: ArrayBuffer[] };
+/**
+ * Sealed entries: (offset, length) per chunk in task order, relative to where they were written;
+ * `used` bytes from there; `buffer` (transferred) when the worker sealed into its own.
+ */
+export type SealResult = { entries: Int32Array; used: number; buffer?: ArrayBuffer };
 
 export type WorkerTask = ChunkTask | SealTask;
 export type WorkerResult = ChunkResult | SealResult;

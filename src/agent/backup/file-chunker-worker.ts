@@ -1,14 +1,14 @@
 // Worker-thread entry of the backup pipeline. Two kinds of task: `chunk` reads files into a
 // shared arena and cuts and hashes their chunks (every chunk pays for this), `seal` compresses
 // and encrypts the chunks the storage turned out not to have (only new chunks pay for this),
-// reading them from the same arena. Sealed blobs leave as transferred ArrayBuffers.
+// reading them from the same arena, into the seal ring (seal-ring.ts) as whole pack entries.
 import { type TransferListItem, workerData } from 'node:worker_threads';
-import { sealBlobParts } from '../../core/blob.ts';
+import { sealBlobInto } from '../../core/blob.ts';
 import { gearTable } from '../../core/chunker.ts';
-import { spansItsBuffer } from '../../core/free-owned.ts';
 import type { VaultKeys } from '../../core/keys.ts';
+import { ENTRY_HEADER_SIZE, writeEntryHeader } from '../../core/pack.ts';
 import { serveTasks } from '../worker-pool.ts';
-import { type ChunkerWorkerData, SEALED_PARTS, type SealResult, type SealTask, type WorkerResult, type WorkerTask } from './chunk-messages.ts';
+import { type ChunkerWorkerData, type SealResult, type SealTask, type WorkerResult, type WorkerTask } from './chunk-messages.ts';
 import { type ReaderContext, readPieces } from './file-reader.ts';
 
 const data = workerData as ChunkerWorkerData;
@@ -21,53 +21,26 @@ const keys: VaultKeys = {
 const ctx: ReaderContext = { keys, chunker: data.chunker, gear: gearTable(keys.chunkerKey) };
 const arenas = data.arenas.map((sab) => new Uint8Array(sab));
 
-/** Small parts may live in Node's shared pool slab, which cannot be transferred: copy those. */
-function ownsItsBuffer(b: Buffer): boolean {
-  return spansItsBuffer(b) && b.length >= 4096;
-}
-
+/** Seals the task's chunks as whole pack entries, back to back, into its region of the ring or a buffer of its own. */
 function seal(task: SealTask): { result: SealResult; transfer: TransferListItem[] } {
   const arena = arenas[task.arena]!;
+  const out = task.out >= 0 ? Buffer.from(data.sealRing, task.out, task.outLength) : Buffer.allocUnsafeSlow(task.outLength);
   const count = task.refs.length / 2;
-  const refs = new Int32Array(count * SEALED_PARTS * 3);
-  const buffers: ArrayBuffer[] = [];
-  // parts too small to move on their own (heads, tags, small bodies) and their slots in refs
-  const small: Buffer[] = [];
-  const smallSlots: number[] = [];
-  let smallSize = 0;
+  const entries = new Int32Array(count * 2);
+  let used = 0;
   for (let i = 0; i < count; i++) {
     const offset = task.refs[i * 2]!;
-    const length = task.refs[i * 2 + 1]!;
     const id = task.ids.subarray(i * 32, i * 32 + 32);
-    const parts = sealBlobParts(keys, task.type, id, arena.subarray(offset, offset + length));
-    parts.forEach((part, p) => {
-      const slot = (i * SEALED_PARTS + p) * 3;
-      if (ownsItsBuffer(part)) {
-        refs[slot] = buffers.length;
-        refs[slot + 1] = 0;
-        refs[slot + 2] = part.length;
-        buffers.push(part.buffer as ArrayBuffer);
-      } else {
-        smallSlots.push(slot);
-        small.push(part);
-        smallSize += part.length;
-      }
-    });
+    const plain = arena.subarray(offset, offset + task.refs[i * 2 + 1]!);
+    const sealed = sealBlobInto(keys, task.type, id, plain, out, used + ENTRY_HEADER_SIZE);
+    writeEntryHeader(out, used, task.type, id, sealed);
+    entries[i * 2] = used;
+    entries[i * 2 + 1] = ENTRY_HEADER_SIZE + sealed;
+    used += ENTRY_HEADER_SIZE + sealed;
   }
-  if (small.length > 0) {
-    const joined = Buffer.allocUnsafeSlow(smallSize);
-    let at = 0;
-    small.forEach((b, k) => {
-      const slot = smallSlots[k]!;
-      b.copy(joined, at);
-      refs[slot] = buffers.length;
-      refs[slot + 1] = at;
-      refs[slot + 2] = b.length;
-      at += b.length;
-    });
-    buffers.push(joined.buffer as ArrayBuffer);
-  }
-  return { result: { refs, buffers }, transfer: buffers };
+  if (task.out >= 0) return { result: { entries, used }, transfer: [] };
+  const buffer = out.buffer as ArrayBuffer;
+  return { result: { entries, used, buffer }, transfer: [buffer] };
 }
 
 serveTasks<WorkerTask, WorkerResult>((task) => {

@@ -12,6 +12,7 @@ import type { TreeNode } from '../../core/tree.ts';
 import { nodeFromStat, type ScanWarning } from '../scan.ts';
 import { WorkerPool } from '../worker-pool.ts';
 import { ArenaPool } from './arena-pool.ts';
+import { SealRing } from './seal-ring.ts';
 import { BlobSealer } from './blob-sealer.ts';
 import type { WorkerResult, WorkerTask } from './chunk-messages.ts';
 import { SnapshotRefs } from './snapshot-refs.ts';
@@ -29,9 +30,10 @@ async function withSaver(
   fn: (saver: FileSaver, warnings: ScanWarning[]) => Promise<void>,
 ): Promise<number[]> {
   const arenas = new ArenaPool(200_000 + chunker.max, 3);
+  const ring = new SealRing();
   const pool = new WorkerPool<WorkerTask, WorkerResult>(new URL('./file-chunker-worker.ts', import.meta.url), {
     size: 2,
-    workerData: { keys, chunker, arenas: arenas.buffers },
+    workerData: { keys, chunker, arenas: arenas.buffers, sealRing: ring.shared },
   });
   const warnings: ScanWarning[] = [];
   const packs: number[] = [];
@@ -45,6 +47,7 @@ async function withSaver(
     uploader,
     referenced: new SnapshotRefs(),
     arenas,
+    ring,
   });
   const saver = new FileSaver({
     pool,
@@ -144,7 +147,7 @@ test('a worker that dies fails the run instead of leaving it waiting', async () 
   });
   const uploader = new PackUploader(async () => {});
   const dedup = new DedupBatcher(async (ids) => ids);
-  const sealer = new BlobSealer({ keys, pool, dedup, uploader, referenced: new SnapshotRefs(), arenas });
+  const sealer = new BlobSealer({ keys, pool, dedup, uploader, referenced: new SnapshotRefs(), arenas, ring: new SealRing() });
   const saver = new FileSaver({ pool, sealer, arenas, chunker, warnings: [], stats: { bytesRead: 0, filesChanged: 0 } });
   const path = join(dir, 'some');
   writeFileSync(path, 'x');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { BLOB_DATA } from '../../core/blob.ts';
-import { parsePack } from '../../core/pack.ts';
+import { ENTRY_HEADER_SIZE, parsePack, writeEntryHeader } from '../../core/pack.ts';
 import { PackUploader } from './pack-uploader.ts';
 
 function sealedLike(size: number): Buffer {
@@ -97,4 +97,37 @@ test("an uploaded pack's slabs and own buffers are freed at once, a failed uploa
   up.add(BLOB_DATA, randomBytes(32), kept);
   await assert.rejects(up.flush(), /away/);
   assert.equal(kept.length, 200_000, 'not freed: the pack was not stored');
+});
+
+test('a pack pins what its entries lie in until it is stored; a failed one keeps it pinned', async () => {
+  const holder = (name: string, log: string[]) => ({ retain: () => log.push(`+${name}`), release: () => log.push(`-${name}`) });
+  const entry = (size: number) => {
+    const b = Buffer.alloc(ENTRY_HEADER_SIZE + size);
+    writeEntryHeader(b, 0, BLOB_DATA, randomBytes(32), size);
+    return b;
+  };
+  const log: string[] = [];
+  let fail = false;
+  const up = new PackUploader(
+    async () => {
+      log.push('upload');
+      if (fail) throw new Error('storage server away');
+    },
+    { targetSize: 1000 },
+  );
+  const a = holder('a', log);
+  const b = holder('b', log);
+  up.addEntry(entry(400), a);
+  up.addEntry(entry(400), a); // the same holder twice in one pack: pinned once
+  up.addEntry(entry(400), b); // the pack is full
+  up.addEntry(entry(100), b); // the next pack pins b again
+  await up.flush();
+  assert.deepEqual([...log].sort(), ['+a', '+b', '+b', '-a', '-b', '-b', 'upload', 'upload'], 'each pack pins each holder once and unpins it when stored');
+  assert.ok(log.indexOf('-a') > log.indexOf('upload'), 'unpinned only after an upload');
+  assert.equal(up.bytesNew, 1300);
+  fail = true;
+  log.length = 0;
+  up.addEntry(entry(100), a);
+  await assert.rejects(up.flush(), /away/);
+  assert.deepEqual(log, ['+a', 'upload'], 'not unpinned: a request may still read it');
 });

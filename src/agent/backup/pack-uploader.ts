@@ -5,9 +5,14 @@
 // bytes as they stream in, so the agent spends no CPU hashing them.
 import type { BlobType } from '../../core/blob.ts';
 import { freeOwned, spansItsBuffer } from '../../core/free-owned.ts';
-import { PackBuilder, sealedLength } from '../../core/pack.ts';
+import { ENTRY_HEADER_SIZE, PackBuilder, sealedLength } from '../../core/pack.ts';
 
 export type PackUpload = (buffers: Buffer[], size: number) => Promise<void>;
+
+/** Memory that pack entries lie in (seal-ring.ts): pinned by each pack holding one, until it is uploaded. */
+export type EntryHolder = { retain(): void; release(): void };
+
+type Pack = { buffers: Buffer[]; size: number; slabs: Buffer[]; holders: Set<EntryHolder> };
 
 export type PackUploaderOptions = { targetSize?: number; maxInFlight?: number; maxBlobs?: number };
 
@@ -25,7 +30,9 @@ export class PackUploader {
   #maxBlobs: number;
   #maxInFlight: number;
   #builder = new PackBuilder({ hash: false });
-  #queued: { buffers: Buffer[]; size: number; slabs: Buffer[] }[] = [];
+  /** what the pack being filled holds entries in */
+  #holders = new Set<EntryHolder>();
+  #queued: Pack[] = [];
   #inFlight = 0;
   #roomWaiters: (() => void)[] = [];
   #idleWaiters: (() => void)[] = [];
@@ -52,6 +59,19 @@ export class PackUploader {
     if (this.#builder.size >= this.#targetSize || this.#builder.count >= this.#maxBlobs) this.#close();
   }
 
+  /** One whole pack entry (header and sealed blob) that lies in `holder`'s memory, kept by reference. */
+  addEntry(entry: Buffer, holder: EntryHolder): void {
+    this.#throwIfFailed();
+    if (this.#builder.count > 0 && this.#builder.size + entry.length > this.#targetSize * 2) this.#close();
+    this.#builder.addEntry(entry);
+    if (!this.#holders.has(holder)) {
+      holder.retain();
+      this.#holders.add(holder);
+    }
+    this.bytesNew += entry.length - ENTRY_HEADER_SIZE;
+    if (this.#builder.size >= this.#targetSize || this.#builder.count >= this.#maxBlobs) this.#close();
+  }
+
   /** Resolves when fewer than maxInFlight packs wait for or are in upload. */
   async waitForRoom(): Promise<void> {
     while (this.#queued.length + this.#inFlight >= this.#maxInFlight) {
@@ -74,7 +94,8 @@ export class PackUploader {
   #close(): void {
     const { buffers, size, slabs } = this.#builder.finish();
     this.#builder = new PackBuilder({ hash: false });
-    this.#queued.push({ buffers, size, slabs });
+    this.#queued.push({ buffers, size, slabs, holders: this.#holders });
+    this.#holders = new Set();
     this.#pump();
   }
 
@@ -86,9 +107,11 @@ export class PackUploader {
         () => {
           // The storage server has every byte: free the sealed blobs and the builder's slabs now
           // rather than at the next full collection (a part that is all of its buffer is this
-          // pack's alone).
+          // pack's alone), and unpin what its entries lie in. A failed upload's stay: the run
+          // is over, and nothing may reuse memory a request could still be reading.
           for (const b of pack.buffers) if (spansItsBuffer(b)) freeOwned(b);
           for (const slab of pack.slabs) freeOwned(slab);
+          for (const holder of pack.holders) holder.release();
           this.packs++;
           this.#settled();
         },
