@@ -140,9 +140,8 @@ export class BlobSealer {
     } catch (e) {
       region?.output.release();
       throw e;
-    } finally {
-      this.#d.arenas.release(arena);
     }
+    this.#d.arenas.release(arena);
     if (region) this.#d.ring.shrink(region.start, sealed.used);
     const output = region?.output ?? SealedOutput.owned(Buffer.from(sealed.buffer!));
     try {
