@@ -2,8 +2,8 @@
 // handled in this run (or reused from the reference snapshot) are dropped at once, the rest are
 // asked about in batches (DedupBatcher), and only the ones the storage lacks are compressed and
 // sealed: data chunks by a worker, into the seal ring (their bytes never come back to the main
-// thread), tree chunks here (small). Sealed blobs go to the PackUploader. All of this runs behind the scan; drain()
-// waits for it and reports the first failure.
+// thread), tree chunks here (small). Sealed blobs go to the PackUploader. All of this runs
+// behind the scan; drain() waits for it and reports the first failure.
 // Every id is recorded here as it is first seen, before it is queried or sealed (SnapshotRefs:
 // bounded memory, exact, so an id waiting in an unsent pack is never sealed twice).
 import { BLOB_DATA, BLOB_TREE, SEAL_OVERHEAD, sealBlobParts } from '../../core/blob.ts';
