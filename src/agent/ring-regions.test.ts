@@ -34,4 +34,20 @@ describe('ring regions', () => {
     ring.free(a);
     assert.equal(ring.outBytes, 200, 'freeing the empty region left the next one out');
   });
+
+  it('places a region in room at the start rather than in memory never written, and uses written room after the newest first', () => {
+    const ring = new RingRegions(4096);
+    const a = ring.take(300);
+    ring.take(300);
+    ring.free(a);
+    assert.equal(ring.take(200), 0, 'the start, not past everything written so far');
+
+    const r = new RingRegions(4096);
+    const x = r.take(300);
+    const y = r.take(600);
+    r.shrink(y, 100); // written up to y + 600 once; the newest now ends at y + 100
+    r.free(x);
+    const z = r.take(200);
+    assert.ok(z > y, 'after the newest: that room was written before');
+  });
 });

@@ -17,6 +17,8 @@ export class RingRegions {
   /** the start of each region still out → its entry */
   readonly #out = new Map<number, Region>();
   #head = 0;
+  /** the end of the furthest region ever placed: memory past it was never written (not resident) */
+  #touched = 0;
 
   constructor(size: number) {
     this.size = size;
@@ -30,6 +32,7 @@ export class RingRegions {
     this.#regions.push(region);
     this.#out.set(start, region);
     this.#head = align(region.end);
+    this.#touched = Math.max(this.#touched, region.end);
     return start;
   }
 
@@ -74,9 +77,12 @@ export class RingRegions {
     const tail = oldest.start;
     const room = align(length);
     if (this.#head > tail) {
-      // in use: [tail, head); room after head, else from the start up to tail
-      if (this.size - this.#head >= length) return this.#head;
-      return room < tail ? 0 : -1;
+      // in use: [tail, head); room after head, else from the start up to tail. Memory never
+      // written yet is the last choice: the ring's resident pages then follow the most it held at
+      // once, not how much passed through it (a backup of 200,000 tiny files walked its whole ring).
+      const atStart = room < tail;
+      if (this.size - this.#head >= length && (!atStart || this.#head + length <= this.#touched)) return this.#head;
+      return atStart ? 0 : -1;
     }
     // wrapped (in use: [tail, size) and [0, head)): room between head and tail
     return this.#head + room < tail ? this.#head : -1;
