@@ -1,8 +1,8 @@
 // Where regions go in a ring of memory (a SharedArrayBuffer two threads share): each new region
 // right after the newest, wrapping to the start (early, rather than into memory never written),
-// never over one still in use. Regions are taken
-// in order and may be freed in any order; the room of a freed region comes back once every
-// region taken before it is free too (a ring, not a heap: nothing to search, nothing to merge).
+// never over one still in use. Regions are taken in order and may be freed in any order; the room
+// of a freed region comes back once every region taken before it is free too (a ring, not a
+// heap: nothing to search, nothing to merge).
 // Used by a restore's plaintexts (restore/plain-ring.ts) and a backup's sealed blobs
 // (backup/seal-ring.ts).
 

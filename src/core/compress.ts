@@ -79,7 +79,6 @@ function compressBound(n: number): number {
   return n + (n >> 8) + (n < 128 * 1024 ? (128 * 1024 - n) >> 11 : 0) + OUTPUT_SLACK;
 }
 
-
 /** Whether PROBE_SLICES slices spread evenly over `plain` (longer than the probe) compress. */
 function probeCompresses(plain: Uint8Array): boolean {
   // Buffer#copy (memmove): TypedArray#set copies a SharedArrayBuffer view (the arenas) byte by byte

@@ -93,14 +93,10 @@ export class PackBuilder {
 
   /** Adds one sealed blob, as one buffer or as parts that joined are its bytes (sealBlobParts). */
   add(type: BlobType, id: Uint8Array, sealed: Uint8Array | readonly Uint8Array[]): void {
-    if (this.#finished) throw new CairnError('E_INTERNAL', 'pack builder used after finish()');
     if (id.length !== 32) throw new CairnError('E_INTERNAL', 'blob id must be 32 bytes');
     const parts = sealed instanceof Uint8Array ? [sealed] : sealed;
     const length = sealedLength(sealed);
-    const entryEnd = this.#size + ENTRY_HEADER_SIZE + length;
-    const indexSize = 8 + (this.#count + 1) * INDEX_RECORD_SIZE;
-    if (entryEnd + indexSize + PACK_FOOTER_SIZE > MAX_PACK_SIZE)
-      throw new CairnError('E_TOO_LARGE', `pack would exceed ${MAX_PACK_SIZE} bytes`);
+    const entryEnd = this.#admit(length);
     const copied = length <= COPIED_BLOB_MAX;
     const slab = this.#room(ENTRY_HEADER_SIZE + (copied ? length : 0));
     let at = this.#slabUsed;
@@ -125,13 +121,10 @@ export class PackBuilder {
    * that lie back to back in one buffer (a backup's seal ring) go out as one buffer.
    */
   addEntry(entry: Buffer): void {
-    if (this.#finished) throw new CairnError('E_INTERNAL', 'pack builder used after finish()');
     const length = entry.length - ENTRY_HEADER_SIZE;
     if (length < 0 || !entry.subarray(0, 4).equals(ENTRY_MAGIC) || entry.readUInt32BE(37) !== length || !isBlobType(entry[4]!))
       throw new CairnError('E_INTERNAL', 'not a whole pack entry');
-    const entryEnd = this.#size + entry.length;
-    if (entryEnd + 8 + (this.#count + 1) * INDEX_RECORD_SIZE + PACK_FOOTER_SIZE > MAX_PACK_SIZE)
-      throw new CairnError('E_TOO_LARGE', `pack would exceed ${MAX_PACK_SIZE} bytes`);
+    const entryEnd = this.#admit(length);
     this.#flushSlab();
     this.#push(entry);
     this.#record(entry[4] as BlobType, entry.subarray(5, 37), this.#size + ENTRY_HEADER_SIZE, length);
@@ -169,6 +162,15 @@ export class PackBuilder {
         return parsePackTail(tail, size);
       },
     };
+  }
+
+  /** Where an entry of `length` sealed bytes would end; refused after finish() or past MAX_PACK_SIZE (its index record and the footer counted). */
+  #admit(length: number): number {
+    if (this.#finished) throw new CairnError('E_INTERNAL', 'pack builder used after finish()');
+    const entryEnd = this.#size + ENTRY_HEADER_SIZE + length;
+    if (entryEnd + 8 + (this.#count + 1) * INDEX_RECORD_SIZE + PACK_FOOTER_SIZE > MAX_PACK_SIZE)
+      throw new CairnError('E_TOO_LARGE', `pack would exceed ${MAX_PACK_SIZE} bytes`);
+    return entryEnd;
   }
 
   /** The current slab with `bytes` free, after a new one if it lacks them. */

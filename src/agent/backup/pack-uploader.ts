@@ -50,25 +50,33 @@ export class PackUploader {
 
   /** `sealed`: one buffer, or parts that joined are the blob (sealBlobParts). */
   add(type: BlobType, id: Uint8Array, sealed: Buffer | readonly Buffer[]): void {
-    this.#throwIfFailed();
     const length = sealedLength(sealed);
-    // Keep a pack under the format's ceiling even when a huge blob arrives.
-    if (this.#builder.count > 0 && this.#builder.size + length > this.#targetSize * 2) this.#close();
+    this.#beforeAdd(length);
     this.#builder.add(type, id, sealed);
-    this.bytesNew += length;
-    if (this.#builder.size >= this.#targetSize || this.#builder.count >= this.#maxBlobs) this.#close();
+    this.#afterAdd(length);
   }
 
   /** One whole pack entry (header and sealed blob) that lies in `holder`'s memory, kept by reference. */
   addEntry(entry: Buffer, holder: EntryHolder): void {
-    this.#throwIfFailed();
-    if (this.#builder.count > 0 && this.#builder.size + entry.length > this.#targetSize * 2) this.#close();
+    const length = entry.length - ENTRY_HEADER_SIZE;
+    this.#beforeAdd(length);
     this.#builder.addEntry(entry);
     if (!this.#holders.has(holder)) {
       holder.retain();
       this.#holders.add(holder);
     }
-    this.bytesNew += entry.length - ENTRY_HEADER_SIZE;
+    this.#afterAdd(length);
+  }
+
+  /** Keeps a pack under the format's ceiling even when a huge blob of `length` sealed bytes arrives. */
+  #beforeAdd(length: number): void {
+    this.#throwIfFailed();
+    if (this.#builder.count > 0 && this.#builder.size + length > this.#targetSize * 2) this.#close();
+  }
+
+  /** Counts the blob just added and sends the pack once it is full. */
+  #afterAdd(length: number): void {
+    this.bytesNew += length;
     if (this.#builder.size >= this.#targetSize || this.#builder.count >= this.#maxBlobs) this.#close();
   }
 
