@@ -1,15 +1,17 @@
-// Pack upload into a vault: the body streams into a temp file while it is hashed and its
-// structure checked (PackVerifier), so a pack is never held in memory. A pack is named by its
-// SHA-256: an uploader that names it (PUT) must have it right; one that does not (POST, so the
-// agent spends no CPU hashing) gets the name from here. Only a pack whose structure is sound is made durable (fsync, rename into
-// packs/<aa>/<name>, fsync dir) and then indexed in one transaction. Anything else leaves the
-// vault exactly as it was. Chunks it carries whose indexed copy lies in a lost pack file move to it.
+// Pack upload into a vault: the body streams into a temp file (written past the page cache:
+// direct-file-sink.ts) while it is hashed and its structure checked (PackVerifier), so a pack is
+// never held in memory. A pack is named by its SHA-256: an uploader that names it (PUT) must have
+// it right; one that does not (POST, so the agent spends no CPU hashing) gets the name from here.
+// Only a pack whose structure is sound is made durable (fsync, rename into packs/<aa>/<name>,
+// fsync dir) and then indexed in one transaction. Anything else leaves the vault exactly as it
+// was. Chunks it carries whose indexed copy lies in a lost pack file move to it.
 import { rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { CairnError, fromSystemError } from '../core/errors.ts';
 import { PackVerifier } from '../core/pack.ts';
 import { LIMITS } from '../protocol/data-plane.ts';
-import { renameDurable, TempFileSink, tempPath } from '../core/durable-fs.ts';
+import { renameDurable, tempPath } from '../core/durable-fs.ts';
+import { DirectFileSink } from './direct-file-sink.ts';
 import { spansItsBuffer } from '../core/free-owned.ts';
 import { consumeBody } from './http-io.ts';
 import type { Vault } from './vault-store.ts';
@@ -33,14 +35,14 @@ export async function ingestPack(
   run: string,
 ): Promise<{ name: string; stored: boolean }> {
   if (expected !== undefined && (await packStored(vault, expected))) return { name: expected, stored: false };
-  const sink = new TempFileSink(tempPath(vault.tmpDir, expected ?? 'pack'));
+  const sink = new DirectFileSink(tempPath(vault.tmpDir, expected ?? 'pack'));
   const verifier = new PackVerifier({ maxSize: LIMITS.packBytes });
   let name = expected ?? '(unnamed)';
   try {
     await consumeBody(req, (chunk) => {
       verifier.update(chunk); // (copies the little it keeps)
       // Node's HTTP parser copies each body piece into a buffer of its own, which only this
-      // upload holds: it is freed once written (durable-fs.ts, TempFileSink#write)
+      // upload holds: the sink copies it into its staging buffer and frees it at once
       return sink.write(chunk, spansItsBuffer(chunk));
     });
     const { name: actual, size, entries } = verifier.end();
