@@ -23,7 +23,7 @@ import { loadTree } from '../src/agent/tree-store.ts';
 import { BLOB_DATA, BLOB_TREE, openBlob } from '../src/core/blob.ts';
 import { DEFAULT_CHUNKER } from '../src/core/chunker.ts';
 import { generateVaultKeys, wrapKeys } from '../src/core/keys.ts';
-import { parsePack } from '../src/core/pack.ts';
+import { parsePack } from '../src/core/pack-verifier.ts';
 import type { SnapshotRecord } from '../src/core/snapshot.ts';
 import type { TreeNode } from '../src/core/tree.ts';
 import { type StorageProcess, startStorage } from './support/storage-process.ts';

@@ -4,16 +4,8 @@ import { describe, it } from 'node:test';
 import { BLOB_DATA, BLOB_TREE, openBlob, sealBlob, sealBlobInto, sealBlobParts } from './blob.ts';
 import { isCairnError } from './errors.ts';
 import { chunkId, generateVaultKeys } from './keys.ts';
-import {
-  ENTRY_HEADER_SIZE,
-  PACK_FOOTER_SIZE,
-  PackBuilder,
-  PackVerifier,
-  packIndexLength,
-  parsePack,
-  parsePackTail,
-  writeEntryHeader,
-} from './pack.ts';
+import { ENTRY_HEADER_SIZE, PACK_FOOTER_SIZE, PackBuilder, packIndexLength, parsePackTail, writeEntryHeader } from './pack.ts';
+import { PackVerifier, parsePack } from './pack-verifier.ts';
 
 const corrupt = (e: unknown) => isCairnError(e, 'E_CORRUPT');
 const keys = generateVaultKeys();

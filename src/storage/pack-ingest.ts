@@ -8,7 +8,7 @@
 import { rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { CairnError, fromSystemError } from '../core/errors.ts';
-import { PackVerifier } from '../core/pack.ts';
+import { PackVerifier } from '../core/pack-verifier.ts';
 import { LIMITS } from '../protocol/data-plane.ts';
 import { renameDurable, tempPath } from '../core/durable-fs.ts';
 import { DirectFileSink } from './direct-file-sink.ts';

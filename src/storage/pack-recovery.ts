@@ -7,7 +7,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isCairnError } from '../core/errors.ts';
-import { PackVerifier } from '../core/pack.ts';
+import { PackVerifier } from '../core/pack-verifier.ts';
 import { lostCopies } from './chunk-lookup.ts';
 import type { Vault } from './vault-store.ts';
 

@@ -10,7 +10,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { isCairnError } from '../core/errors.ts';
-import { PackVerifier } from '../core/pack.ts';
+import { PackVerifier } from '../core/pack-verifier.ts';
 import { type DamagedPack, MAX_LISTED_DAMAGE, type ScrubReport } from '../protocol/data-plane.ts';
 import type { Vault } from './vault-store.ts';
 

@@ -12,7 +12,8 @@ import { BLOB_DATA, BLOB_SNAPSHOT, BLOB_TREE, openBlob, sealBlob } from '../../s
 import { decompress, FLAG_RAW, FLAG_ZSTD } from '../../src/core/compress.ts';
 import { isCairnError } from '../../src/core/errors.ts';
 import { chunkId, generateVaultKeys } from '../../src/core/keys.ts';
-import { PackBuilder, packIndexLength, PackVerifier, parsePack, parsePackTail } from '../../src/core/pack.ts';
+import { PackBuilder, packIndexLength, parsePackTail } from '../../src/core/pack.ts';
+import { PackVerifier, parsePack } from '../../src/core/pack-verifier.ts';
 import { decodeRefs, decodeSnapshot, encodeRefs, encodeSnapshot, newSnapshotId } from '../../src/core/snapshot.ts';
 import { decodeTree, encodeTree, type TreeNode } from '../../src/core/tree.ts';
 import { blobFrameHeader } from '../../src/protocol/data-plane.ts';

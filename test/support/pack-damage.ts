@@ -3,7 +3,7 @@
 import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BLOB_DATA } from '../../src/core/blob.ts';
-import { parsePack } from '../../src/core/pack.ts';
+import { parsePack } from '../../src/core/pack-verifier.ts';
 
 /** Every pack file of `vault` on the storage server whose data folder is `storageDir`. */
 export function packFiles(storageDir: string, vault: string): Set<string> {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { BLOB_DATA } from '../../core/blob.ts';
-import { ENTRY_HEADER_SIZE, parsePack, writeEntryHeader } from '../../core/pack.ts';
+import { ENTRY_HEADER_SIZE, writeEntryHeader } from '../../core/pack.ts';
+import { parsePack } from '../../core/pack-verifier.ts';
 import { PackUploader } from './pack-uploader.ts';
 
 function sealedLike(size: number): Buffer {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { BLOB_DATA, openBlob } from '../../core/blob.ts';
 import { generateVaultKeys } from '../../core/keys.ts';
-import { parsePack } from '../../core/pack.ts';
+import { parsePack } from '../../core/pack-verifier.ts';
 import type { TreeNode } from '../../core/tree.ts';
 import { nodeFromStat } from '../scan.ts';
 import { WorkerPool } from '../worker-pool.ts';
