@@ -73,6 +73,19 @@ describe('direct file sink', () => {
     assert.ok(readFileSync(sink.path).equals(Buffer.concat(pieces)));
   });
 
+  it('goes through the page cache when no aligned staging buffer can be had', async () => {
+    const sink = new DirectFileSink(join(dir, 'unaligned'), {
+      stage: () => {
+        throw new RangeError('WebAssembly.Memory(): could not allocate memory');
+      },
+    });
+    const pieces = SIZES.map((n) => randomBytes(n));
+    for (const piece of pieces) await sink.write(piece);
+    await sink.finish();
+    assert.equal(sink.direct, false);
+    assert.ok(readFileSync(sink.path).equals(Buffer.concat(pieces)));
+  });
+
   it('abort removes the file, also with writes on their way', async () => {
     const sink = new DirectFileSink(join(dir, 'aborted'));
     void sink.write(randomBytes(3 * MiB));
