@@ -106,4 +106,10 @@ describe('direct file sink', () => {
     await sink.abort();
     assert.equal(existsSync(join(dir, 'no-such-dir')), false);
   });
+
+  it('a failed write nobody waited for is reported by finish(), not left unhandled', async () => {
+    const sink = new DirectFileSink(join(dir, 'no-such-dir', 'unwaited'));
+    void sink.write(randomBytes(2 * MiB));
+    await assert.rejects(sink.finish(), { code: 'ENOENT' });
+  });
 });

@@ -113,7 +113,9 @@ export class DirectFileSink {
       const from = this.#fill(chunk, 0);
       if (from === chunk.length) {
         if (owned) freeOwned(chunk);
-        return this.#writing[this.#current]?.then(() => this.#failed());
+        const room = this.#writing[this.#current]?.then(() => this.#failed());
+        room?.catch(() => undefined); // a failed write is also seen by the next write() and by finish()
+        return room;
       }
       this.#backlog.push({ chunk, from, owned });
       this.#draining = this.#drain();
