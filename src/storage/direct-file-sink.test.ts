@@ -24,18 +24,23 @@ function takesDirect(dir: string): boolean {
 /** Pieces of awkward sizes: a byte, TLS-record sized, longer than two stages, a block and one. */
 const SIZES = [1, 16 * 1024, 3 * MiB + 7, 4096, 4097, 100, 2 * MiB, 12345];
 
+/** Writes random pieces of SIZES, each write waited for, and finishes: the bytes the file must hold. */
+async function writeAll(sink: DirectFileSink): Promise<Buffer> {
+  const pieces = SIZES.map((n) => randomBytes(n));
+  for (const piece of pieces) await sink.write(piece);
+  await sink.finish();
+  return Buffer.concat(pieces);
+}
+
 describe('direct file sink', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cairn-direct-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
   const direct = takesDirect(dir);
 
   it('writes every byte in order and the file ends at its size, past the page cache where it can', async () => {
-    const pieces = SIZES.map((n) => randomBytes(n));
     const sink = new DirectFileSink(join(dir, 'waited'));
-    for (const piece of pieces) await sink.write(piece);
-    await sink.finish();
+    const expected = await writeAll(sink);
     assert.equal(sink.direct, direct);
-    const expected = Buffer.concat(pieces);
     assert.equal(statSync(sink.path).size, expected.length); // the padded last block cut off
     assert.ok(readFileSync(sink.path).equals(expected));
   });
@@ -66,11 +71,9 @@ describe('direct file sink', () => {
     if (!direct) return t.diagnostic('this file system refuses O_DIRECT at open: every sink here writes through the cache');
     // staging buffers one byte off a page boundary: the kernel answers EINVAL to each direct write
     const sink = new DirectFileSink(join(dir, 'refused'), { stage: () => Buffer.alloc(MiB + 1).subarray(1) });
-    const pieces = SIZES.map((n) => randomBytes(n));
-    for (const piece of pieces) await sink.write(piece);
-    await sink.finish();
+    const expected = await writeAll(sink);
     assert.equal(sink.direct, false);
-    assert.ok(readFileSync(sink.path).equals(Buffer.concat(pieces)));
+    assert.ok(readFileSync(sink.path).equals(expected));
   });
 
   it('goes through the page cache when no aligned staging buffer can be had', async () => {
@@ -79,11 +82,9 @@ describe('direct file sink', () => {
         throw new RangeError('WebAssembly.Memory(): could not allocate memory');
       },
     });
-    const pieces = SIZES.map((n) => randomBytes(n));
-    for (const piece of pieces) await sink.write(piece);
-    await sink.finish();
+    const expected = await writeAll(sink);
     assert.equal(sink.direct, false);
-    assert.ok(readFileSync(sink.path).equals(Buffer.concat(pieces)));
+    assert.ok(readFileSync(sink.path).equals(expected));
   });
 
   it('abort removes the file, also with writes on their way', async () => {

@@ -51,11 +51,10 @@ function directRefused(e: unknown): boolean {
  */
 export class DirectFileSink {
   readonly path: string;
+  /** the handle written through: opened with O_DIRECT, or without once that was refused */
   #file: Promise<FileHandle>;
-  /** the handle opened with O_DIRECT (unless that was refused, or no aligned stage was had), written through until a write is refused */
-  readonly #directFile: Promise<FileHandle>;
-  /** O_DIRECT refused at open, or never asked for (no aligned stage to be had) */
-  #openRefused = false;
+  /** whether #file bypasses the page cache: false once O_DIRECT is refused (at open or on a write) or when no aligned stage was had */
+  #direct = true;
   /** two staging buffers: one filling while the other's write is on its way */
   #stages: Buffer[];
   /** whether the stages are from the pool (and go back to it) */
@@ -76,7 +75,6 @@ export class DirectFileSink {
     this.path = path;
     this.#pooled = options.stage === undefined;
     const stage = options.stage ?? takeStage;
-    let aligned = true;
     try {
       this.#stages = [stage(), stage()];
     } catch {
@@ -84,23 +82,21 @@ export class DirectFileSink {
       // on it can refuse): ordinary buffers, through the page cache
       this.#stages = [Buffer.allocUnsafeSlow(STAGE_SIZE), Buffer.allocUnsafeSlow(STAGE_SIZE)];
       this.#pooled = false;
-      aligned = false;
+      this.#direct = false;
     }
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
     // refused at open: the file was made before O_DIRECT was checked, so open it again as it is
-    this.#file = open(path, aligned ? flags | constants.O_DIRECT : flags, 0o666).catch((e: unknown) => {
-      if (!aligned || !directRefused(e)) throw e;
-      this.#openRefused = true;
+    this.#file = open(path, this.#direct ? flags | constants.O_DIRECT : flags, 0o666).catch((e: unknown) => {
+      if (!this.#direct || !directRefused(e)) throw e;
+      this.#direct = false;
       return open(path, constants.O_WRONLY);
     });
-    this.#openRefused = !aligned;
-    this.#directFile = this.#file;
     this.#file.catch((e: unknown) => (this.#error ??= e));
   }
 
   /** Whether the file is being written past the page cache (false: the file system refused it). */
   get direct(): boolean {
-    return this.#file === this.#directFile && !this.#openRefused;
+    return this.#direct;
   }
 
   /**
@@ -181,8 +177,13 @@ export class DirectFileSink {
         const { bytesWritten } = await file.write(stage, done, length - done, position + done);
         done += bytesWritten;
       } catch (e) {
-        if (through !== this.#directFile || this.#openRefused || !directRefused(e)) throw e;
-        this.#throughCache();
+        if (!directRefused(e)) throw e;
+        // refused through the handle still current: through the cache from here on, unless it is
+        // already the cached one (then EINVAL is an error of its own); another handle: written again
+        if (through === this.#file) {
+          if (!this.#direct) throw e;
+          this.#throughCache(file);
+        }
       }
     }
   }
@@ -191,11 +192,11 @@ export class DirectFileSink {
    * The file system took the open but not a write (it wants a larger alignment): the same file
    * through the page cache from here on. The direct handle closes once its writes are done.
    */
-  #throughCache(): void {
-    if (this.#file !== this.#directFile) return; // another write was refused first
+  #throughCache(direct: FileHandle): void {
+    this.#direct = false;
     this.#file = open(this.path, constants.O_WRONLY);
     this.#file.catch((e: unknown) => (this.#error ??= e));
-    void this.#directFile.then((file) => file.close()).catch(() => undefined);
+    void direct.close().catch(() => undefined);
   }
 
   /** Writes what is left, fsyncs and closes the file. */
