@@ -20,6 +20,7 @@ import { workerClient, type WorkerClientOptions } from '../storage-client.ts';
 import { type Batch, type BlobSource, fetchOne, type Fetched } from './blob-fetcher.ts';
 import { BlobWires } from '../blob-wire.ts';
 import { PlainBuffers, POOLED_MIN } from './plain-buffers.ts';
+import { SealedBuffers } from './sealed-buffers.ts';
 import { IN_RING, PlainRing } from './plain-ring.ts';
 
 export type FetchWorkerData = {
@@ -84,38 +85,6 @@ const BATCHES_STARTED = 2;
  * outputs go at once (every 16 MiB, the agent's peak RSS was ~35 MB higher at the same CPU).
  */
 const COLLECT_EVERY_BYTES = 2 * 1024 * 1024;
-
-/**
- * Buffers blobs are assembled in, reused: each is free again once its blob was opened (opening is
- * synchronous and its output never aliases its input), so a restore does not allocate, fault in
- * and collect a fresh buffer for every sealed blob.
- */
-class SealedBuffers {
-  private readonly free: Buffer[] = [];
-  private readonly lent = new Map<ArrayBufferLike, Buffer>();
-
-  take = (length: number): Buffer => {
-    if (length < SEALED_POOLED_MIN) return Buffer.allocUnsafe(length);
-    let at = -1;
-    for (let i = 0; i < this.free.length; i++) if (this.free[i]!.length >= length && (at < 0 || this.free[i]!.length < this.free[at]!.length)) at = i;
-    const whole = at >= 0 ? this.free.splice(at, 1)[0]! : Buffer.allocUnsafeSlow(Math.ceil(length / SEALED_STEP) * SEALED_STEP);
-    this.lent.set(whole.buffer, whole);
-    return whole.subarray(0, length);
-  };
-
-  /** Takes back a blob's buffer if it is one of ours (a blob lying inside one read is a slice of that read instead). */
-  give(sealed: Uint8Array): void {
-    const whole = this.lent.get(sealed.buffer);
-    if (!whole) return;
-    this.lent.delete(sealed.buffer);
-    if (this.free.length < SEALED_FREE) this.free.push(whole);
-  }
-}
-
-/** Sealed buffers are sized in steps of this, and this many are kept free; smaller blobs get buffers of their own. */
-const SEALED_STEP = 512 * 1024;
-const SEALED_POOLED_MIN = 64 * 1024;
-const SEALED_FREE = 2;
 
 let zeros = Buffer.alloc(0);
 
