@@ -2,37 +2,25 @@
 // restore wrote to, at the end, instead of an fsync per file and per directory (each one an ext4
 // journal commit: 1.71× the wall time of no flush on 2,047 files). syncfs flushes every dirty
 // inode of the file system, the restored files' data and the directories' entries included.
-// Node has no binding for it; coreutils' `sync -f PATH` calls it on PATH's file system. The
-// directory is handed to `sync` as its descriptor 3 (opened here for reading: the held
-// descriptor is O_PATH) and named `/proc/self/fd/3`, so no path from the target down is followed.
+// Node has no binding for it; coreutils' `sync -f PATH` calls it on PATH's file system. Each file
+// system gets one small shell for the restore (shell-syncs.ts), holding the directory as its
+// descriptor 3 (opened here for reading: the held descriptor is O_PATH), which runs
+// `sync -f /proc/self/fd/3` for each flush, so no path from the target down is followed.
 // The writes overlap the restore: every EARLY_FLUSH_BYTES restored, a flush of the file systems
 // noted so far starts in the background (the kernel itself would start writing back only at its
 // dirty limits or after 30 s), so the final one finds little left: on the 1 GiB set it took
 // ~1.0 s of a 5.2 s restore alone. syncfs reports a write error once per open file, so an early
 // flush's failure is kept and fails the final flush().
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { CairnError } from '../../core/errors.ts';
 import { type DirHandle, inDir } from './dir-handles.ts';
 import { displayPath } from './path-guard.ts';
+import { ShellSyncs, type SyncFs } from './shell-syncs.ts';
+
+export type { SyncFs } from './shell-syncs.ts';
 
 const SELF = Buffer.from('.');
 const OPEN_READ = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW;
-
-/** Flushes the file system of the open directory `fd`; rejects with why it could not. */
-export type SyncFs = (fd: number) => Promise<void>;
-
-export const syncFs: SyncFs = (fd) =>
-  new Promise((resolve, reject) => {
-    const child = spawn('sync', ['-f', '/proc/self/fd/3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
-    let stderr = '';
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      if (code === 0) resolve();
-      else reject(new Error(stderr.trim() || `sync -f exited with ${code ?? signal}`));
-    });
-  });
 
 /** Bytes restored between two background flushes. */
 export const EARLY_FLUSH_BYTES = 256 * 1024 * 1024;
@@ -43,14 +31,17 @@ export class FsSyncs {
   /** file systems seen only in directories that could not be opened (swapped, removed): why */
   private readonly unopened = new Map<number, CairnError>();
   private readonly sync: SyncFs;
+  /** the flushing shells, when no SyncFs was given */
+  private readonly shells: ShellSyncs | undefined;
   private readonly earlyEvery: number;
   private sinceEarly = 0;
   /** the background flush running, if any (one at a time) */
   private early: Promise<void> | undefined;
   private earlyFailure: CairnError | undefined;
 
-  constructor(sync: SyncFs = syncFs, earlyEvery = EARLY_FLUSH_BYTES) {
-    this.sync = sync;
+  constructor(sync?: SyncFs, earlyEvery = EARLY_FLUSH_BYTES) {
+    this.shells = sync ? undefined : new ShellSyncs();
+    this.sync = sync ?? this.shells!.sync;
     this.earlyEvery = earlyEvery;
   }
 
@@ -105,10 +96,11 @@ export class FsSyncs {
     });
   }
 
-  /** Closes the descriptors held for flush() (each once; a background `sync` holds its own copy). */
+  /** Closes the descriptors held for flush() (each once; a flushing shell holds its own copy) and lets the shells end. */
   close(): void {
     for (const { fd } of this.byDev.values()) fs.closeSync(fd);
     this.byDev.clear();
+    this.shells?.close();
   }
 }
 
