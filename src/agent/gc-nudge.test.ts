@@ -21,9 +21,10 @@ async function promotedGarbage(mb: number): Promise<void> {
   kept.length = 0;
 }
 
-it('collects at twice what the last collection left, never below the 64 MiB floor', () => {
-  assert.equal(heapWantsCollect(63 * MiB, 0), false);
-  assert.equal(heapWantsCollect(64 * MiB, 0), true);
+it('collects at twice what the last collection left, never below the 32 MiB floor', () => {
+  assert.equal(heapWantsCollect(31 * MiB, 0), false);
+  assert.equal(heapWantsCollect(32 * MiB, 0), true);
+  assert.equal(heapWantsCollect(40 * MiB, 25 * MiB), false);
   assert.equal(heapWantsCollect(100 * MiB, 40 * MiB), true);
   assert.equal(heapWantsCollect(79 * MiB, 40 * MiB), false);
   assert.equal(heapWantsCollect(80 * MiB, 40 * MiB), true);

@@ -31,8 +31,13 @@ export function collectAll(): void {
 
 /** The main isolate's heap is looked at this often while a run executes. */
 const HEAP_CHECK_MS = 250;
-/** No collection below this heap (a small heap's garbage is not worth a full collection). */
-const HEAP_FLOOR = 64 * 1024 * 1024;
+/**
+ * No collection below this heap (a small heap's garbage is not worth a full collection). At 64 MiB
+ * a backup of 200,000 tiny files let its heap (live ~12-19 MB) grow to 50-76 MB between V8's own
+ * collections, and the agent's peak moved with when they fell: 200-221 MiB in two first backups;
+ * at 32 MiB, 185-187 MiB, at the same time (docs/performance.md, "twelfth part").
+ */
+const HEAP_FLOOR = 32 * 1024 * 1024;
 
 let watchers = 0;
 let heapTimer: NodeJS.Timeout | undefined;
