@@ -14,7 +14,7 @@ import { RingRegions } from '../ring-regions.ts';
  * waits its turn: the ring holds the plaintext not yet acknowledged (the worker's credit, 8 MiB),
  * what was handed to writes and not yet written (up to the restore's write budget, 16 MiB), and
  * the chunks held back for their files' earlier ones. With 16 MiB about a third of a 1 GiB
- * restore's plaintext did not fit and went to fresh fallback buffers; with 32 MiB, 5-10%: a
+ * restore's plaintext did not fit and went to fresh fallback buffers; with 32 MiB, 4-13%: a
  * third fewer page faults and ~6% less agent CPU (docs/performance.md, "twelfth part").
  */
 export const RING_BYTES = 32 * 1024 * 1024;

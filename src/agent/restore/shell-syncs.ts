@@ -25,7 +25,8 @@ class Flusher {
   constructor(fd: number) {
     this.#child = spawn('sh', ['-c', FLUSHER], { stdio: ['pipe', 'pipe', 'ignore', fd] });
     this.#child.on('error', (e) => this.#end(e));
-    this.#child.on('exit', (code, signal) => this.#end(new Error(`the flushing shell exited (${code ?? signal})`)));
+    // 'close', not 'exit': an answer the shell wrote just before it exited is read first
+    this.#child.on('close', (code, signal) => this.#end(new Error(`the flushing shell exited (${code ?? signal})`)));
     this.#child.stdin!.on('error', (e) => this.#end(e));
     this.#child.stdout!.setEncoding('utf8').on('data', (s: string) => {
       const lines = (this.#partial + s).split('\n');
