@@ -7,6 +7,7 @@
 // 3, that runs `sync -f /proc/self/fd/3` for every line it reads and answers `ok` or why not;
 // the shell's own forks are small. close() ends its input and it exits.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 
 /** Flushes the file system of the open directory `fd`; rejects with why it could not. */
 export type SyncFs = (fd: number) => Promise<void>;
@@ -20,7 +21,6 @@ class Flusher {
   readonly #child: ChildProcess;
   readonly #waiting: { resolve: () => void; reject: (e: Error) => void }[] = [];
   #gone: Error | undefined;
-  #partial = '';
 
   constructor(fd: number) {
     this.#child = spawn('sh', ['-c', FLUSHER], { stdio: ['pipe', 'pipe', 'ignore', fd] });
@@ -28,14 +28,10 @@ class Flusher {
     // 'close', not 'exit': an answer the shell wrote just before it exited is read first
     this.#child.on('close', (code, signal) => this.#end(new Error(`the flushing shell exited (${code ?? signal})`)));
     this.#child.stdin!.on('error', (e) => this.#end(e));
-    this.#child.stdout!.setEncoding('utf8').on('data', (s: string) => {
-      const lines = (this.#partial + s).split('\n');
-      this.#partial = lines.pop()!;
-      for (const line of lines) {
-        const waiter = this.#waiting.shift();
-        if (line === 'ok') waiter?.resolve();
-        else waiter?.reject(new Error(line.replace(/^failed: /, '').trim() || 'sync -f failed'));
-      }
+    createInterface({ input: this.#child.stdout! }).on('line', (line) => {
+      const waiter = this.#waiting.shift();
+      if (line === 'ok') waiter?.resolve();
+      else waiter?.reject(new Error(line.replace(/^failed: /, '').trim() || 'sync -f failed'));
     });
   }
 
