@@ -2,7 +2,8 @@
 // server over TLS: every chunk comes back, in its file's bytes; a worker stops reading while the
 // writes are over their budget (the memory bound) and goes on once they drain; an id the vault
 // does not have reaches its users as E_NOT_FOUND while the rest of its batch arrives; a blob whose
-// content is not its id's (checked on the main thread) reaches them as E_CORRUPT.
+// content is not its id's (checked on the main thread) reaches them as E_CORRUPT. A worker
+// started early (during a restore's pretreatment) is the one the fetchers use, unless it ended.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -14,6 +15,7 @@ import { BLOB_DATA, sealBlob } from '../src/core/blob.ts';
 import { PackBuilder } from '../src/core/pack.ts';
 import { ChunkFetchers } from '../src/agent/restore/chunk-fetchers.ts';
 import { CREDIT_BYTES } from '../src/agent/restore/fetch-worker.ts';
+import { EarlyFetchWorker, startFetchWorker, type StartedWorker } from '../src/agent/restore/fetch-worker-start.ts';
 import { type ChunkContent, WriteBudget } from '../src/agent/restore/file-writer.ts';
 import { loadSnapshot } from '../src/agent/snapshots.ts';
 import { StorageClient } from '../src/agent/storage-client.ts';
@@ -174,5 +176,58 @@ describe('fetching workers', () => {
     assert.ok(refused instanceof Error && (refused as Error & { code?: string }).code === 'E_CORRUPT', String(refused));
     assert.match(refused.message, /does not match its id/);
     assert.equal(delivered(), FILES * FILE_BYTES, 'only the honest chunks were delivered');
+  });
+
+  /** An early worker whose started worker the test can watch, and a promise of that worker's exit. */
+  function watchedEarly(): { early: EarlyFetchWorker; started: StartedWorker; exited: Promise<number> } {
+    let started: StartedWorker | undefined;
+    const early = new EarlyFetchWorker({ client, vault: VAULT, keys }, (setup) => (started = startFetchWorker(setup)));
+    const exited = new Promise<number>((resolve) => started!.worker.once('exit', resolve));
+    return { early, started: started!, exited };
+  }
+
+  async function fetchAll(early: EarlyFetchWorker) {
+    const list = await files();
+    const { deliver, delivered } = receiver(list);
+    const fetchers = new ChunkFetchers<File>({ client, vault: VAULT, keys, workers: 1, early, budget: new WriteBudget(16 * 1024 * 1024), deliver });
+    try {
+      await fetchers.openAll(batchesOf(list));
+    } finally {
+      await fetchers.close();
+    }
+    assert.equal(delivered(), FILES * FILE_BYTES);
+    for (const f of list) assert.ok(Buffer.concat(f.got as Buffer[]).equals(contents.get(f.path)!), `${f.path} comes back as it was`);
+  }
+
+  it('a worker started early is the one the fetchers use: every chunk comes back, and it ends with them', async () => {
+    const { early, exited } = watchedEarly();
+    let ended = false;
+    void exited.then(() => (ended = true));
+    try {
+      await fetchAll(early);
+      await new Promise((r) => setImmediate(r));
+      assert.ok(ended, 'the fetchers ended the early worker as theirs');
+      assert.equal(early.take(), undefined, 'it was taken');
+    } finally {
+      await early.close();
+    }
+  });
+
+  it('an early worker that ended before the restore is not used: the fetchers start their own', async () => {
+    const { early, started, exited } = watchedEarly();
+    await started.worker.terminate();
+    await exited;
+    try {
+      await fetchAll(early);
+    } finally {
+      await early.close();
+    }
+  });
+
+  it('an early worker no restore took ends on close', async () => {
+    const { early, exited } = watchedEarly();
+    await early.close();
+    assert.equal(typeof (await exited), 'number');
+    assert.equal(early.take(), undefined);
   });
 });

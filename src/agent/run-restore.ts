@@ -26,6 +26,9 @@ import { type RunContext, withVaultAccess } from './run-context.ts';
 import { ProgressSender } from './run-progress.ts';
 import { loadSnapshot } from './snapshots.ts';
 import { treeLoader } from './tree-store.ts';
+import type { VaultKeys } from '../core/keys.ts';
+import type { StorageClient } from './storage-client.ts';
+import { EarlyFetchWorker } from './restore/fetch-worker-start.ts';
 
 const restoreParamsSchema: Schema = {
   type: 'object',
@@ -58,61 +61,78 @@ export type RestoreContext = RunContext & {
 };
 
 export async function runRestore(params: RestoreParams, ctx: RestoreContext): Promise<RestoreResult> {
-  const { run, vault, to } = params;
-  checkRestoreTarget(to, params.include, ctx.restoreRoots);
-  return withVaultAccess(params, ctx, renewByCall(ctx.call, run), async (keys, client) => {
-    const progress = new ProgressSender((data) => ctx.event(run, 'progress', data));
-    const snapshot = await loadSnapshot(client, vault, keys, params.snapshot);
-    const startedAt = new Date();
-    const include = params.include.length ? params.include : undefined;
-    const warnings: Warning[] = [];
-    progress.offer('planning', {}, undefined, true);
-    // the plan walks the snapshot's trees first: they load ahead of it and the restore finds them kept
-    const trees = new TreeCache(treeLoader(client, vault, keys), { prefetch: include === undefined });
-    const plan = await planRestore({
-      client,
-      vault,
-      keys,
-      snapshot,
-      target: to,
-      include,
-      conflict: params.conflict,
-      startedAt,
-      signal: ctx.signal,
-      loadTrees: trees.walk(true),
-    });
-    if (plan.unlisted) warnings.push({ path: to, reason: plan.unlisted });
-    const pretreatment = pretreatmentReport(plan);
-    // a dry run stops here; so does a restore whose checks failed, before anything is written
-    if (params.dryRun || !plan.ok) {
-      const written = params.dryRun ? { files: plan.files, bytes: plan.bytes } : { files: 0, bytes: 0 };
-      return { ...written, damaged: [], warnings, pretreatment };
+  checkRestoreTarget(params.to, params.include, ctx.restoreRoots);
+  return withVaultAccess(params, ctx, renewByCall(ctx.call, params.run), async (keys, client) => {
+    // the restore's first fetching worker boots while the pretreatment works (fetch-worker-start.ts)
+    const early = params.dryRun ? undefined : new EarlyFetchWorker({ client, vault: params.vault, keys });
+    try {
+      return await restoreWith(params, ctx, keys, client, early);
+    } finally {
+      await early?.close();
     }
-    const done = await restore({
-      client,
-      vault,
-      keys,
-      snapshot,
-      target: to,
-      include,
-      workers: ctx.workers,
-      conflict: params.conflict,
-      startedAt,
-      signal: ctx.signal,
-      loadTrees: trees.walk(false),
-      onProgress: (p) => progress.offer('restoring', p, { done: p.bytes, total: plan.bytes }),
-    });
-    // written: what is left is the answer to the server
-    progress.offer('finishing', { files: done.files, bytes: done.bytes }, undefined, true);
-    warnings.push(...done.warnings);
-    return boundResult({
-      files: done.files,
-      bytes: done.bytes,
-      damaged: done.damaged,
-      warnings,
-      // the conflicts the restore met (the same, unless the target changed since the check)
-      pretreatment: { ...pretreatment, conflicts: done.conflicts, conflictCounts: done.conflictCounts },
-    });
+  });
+}
+
+async function restoreWith(
+  params: RestoreParams,
+  ctx: RestoreContext,
+  keys: VaultKeys,
+  client: StorageClient,
+  early: EarlyFetchWorker | undefined,
+): Promise<RestoreResult> {
+  const { run, vault, to } = params;
+  const progress = new ProgressSender((data) => ctx.event(run, 'progress', data));
+  const snapshot = await loadSnapshot(client, vault, keys, params.snapshot);
+  const startedAt = new Date();
+  const include = params.include.length ? params.include : undefined;
+  const warnings: Warning[] = [];
+  progress.offer('planning', {}, undefined, true);
+  // the plan walks the snapshot's trees first: they load ahead of it and the restore finds them kept
+  const trees = new TreeCache(treeLoader(client, vault, keys), { prefetch: include === undefined });
+  const plan = await planRestore({
+    client,
+    vault,
+    keys,
+    snapshot,
+    target: to,
+    include,
+    conflict: params.conflict,
+    startedAt,
+    signal: ctx.signal,
+    loadTrees: trees.walk(true),
+  });
+  if (plan.unlisted) warnings.push({ path: to, reason: plan.unlisted });
+  const pretreatment = pretreatmentReport(plan);
+  // a dry run stops here; so does a restore whose checks failed, before anything is written
+  if (params.dryRun || !plan.ok) {
+    const written = params.dryRun ? { files: plan.files, bytes: plan.bytes } : { files: 0, bytes: 0 };
+    return { ...written, damaged: [], warnings, pretreatment };
+  }
+  const done = await restore({
+    client,
+    vault,
+    keys,
+    snapshot,
+    target: to,
+    include,
+    workers: ctx.workers,
+    early,
+    conflict: params.conflict,
+    startedAt,
+    signal: ctx.signal,
+    loadTrees: trees.walk(false),
+    onProgress: (p) => progress.offer('restoring', p, { done: p.bytes, total: plan.bytes }),
+  });
+  // written: what is left is the answer to the server
+  progress.offer('finishing', { files: done.files, bytes: done.bytes }, undefined, true);
+  warnings.push(...done.warnings);
+  return boundResult({
+    files: done.files,
+    bytes: done.bytes,
+    damaged: done.damaged,
+    warnings,
+    // the conflicts the restore met (the same, unless the target changed since the check)
+    pretreatment: { ...pretreatment, conflicts: done.conflicts, conflictCounts: done.conflictCounts },
   });
 }
 

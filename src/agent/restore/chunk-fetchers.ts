@@ -12,15 +12,16 @@
 // (which a later batch on another worker can deliver first) are under HELD_BYTES. The oldest
 // batch's worker is never held back on that count: its chunks are what the held ones wait for.
 import os from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { checkBlobId } from '../../core/blob.ts';
 import { CairnError, type ErrorCode } from '../../core/errors.ts';
 import { BufferLease, freeOwned } from '../../core/free-owned.ts';
 import type { VaultKeys } from '../../core/keys.ts';
 import type { StorageClient } from '../storage-client.ts';
 import type { Batch, ChunkUse } from './blob-fetcher.ts';
-import type { FetchOutcome, FetchWorkerData, FromFetchWorker, ToFetchWorker } from './fetch-worker.ts';
-import { IN_RING, RING_BYTES } from './plain-ring.ts';
+import type { FetchOutcome, FromFetchWorker, ToFetchWorker } from './fetch-worker.ts';
+import { type EarlyFetchWorker, startFetchWorker } from './fetch-worker-start.ts';
+import { IN_RING } from './plain-ring.ts';
 import type { ChunkContent, WriteBudget } from './file-writer.ts';
 
 const BATCHES_PER_WORKER = 2;
@@ -47,6 +48,8 @@ export type ChunkFetchersOptions<F> = {
   deliver: (uses: ChunkUse<F>[], content: ChunkContent) => void;
   /** false: only whether each chunk checked out (verify); no plaintext comes back */
   wantData?: boolean;
+  /** a worker started ahead with the same client, vault, keys and wantData: the first one, if it is alive */
+  early?: EarlyFetchWorker;
 };
 
 type InFlight<F> = { batch: Batch<F>; left: number; slot: Slot; received: number; metered?: (moved: { sent: number; received: number }) => void };
@@ -129,10 +132,7 @@ export class ChunkFetchers<F> {
   }
 
   private spawn(): Slot {
-    const { keys, client, vault, wantData } = this.opts;
-    const ring = wantData !== false ? new SharedArrayBuffer(RING_BYTES) : undefined;
-    const workerData: FetchWorkerData = { keys, client: client.workerOptions(), vault, wantData: wantData !== false, ring };
-    const worker = new Worker(new URL('./fetch-worker.ts', import.meta.url), { workerData });
+    const { worker, ring } = (this.slots.length === 0 ? this.opts.early?.take() : undefined) ?? startFetchWorker(this.opts);
     const slot: Slot = { worker, batches: [], owed: 0, ring, freed: [] };
     worker.on('message', (m: FromFetchWorker) => {
       if (m.kind === 'failed') this.fail(new CairnError(m.code as ErrorCode, m.message));

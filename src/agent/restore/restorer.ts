@@ -27,6 +27,7 @@ import { type Conflict, type ConflictCounts, type ConflictPolicy, ConflictResolv
 import { DIR_FDS, DirCache, type DirHandle, inode, lastName, type Placed } from './dir-handles.ts';
 import { FsSyncs, type SyncFs } from './dir-sync.ts';
 import { writeSymlink } from './entry-placing.ts';
+import type { EarlyFetchWorker } from './fetch-worker-start.ts';
 import { type ChunkContent, FileWriter, WriteBudget } from './file-writer.ts';
 import { HardLinks } from './hardlinks.ts';
 import { applyInodeMetadata, runningAsRoot } from './metadata.ts';
@@ -47,6 +48,8 @@ export type RestoreOptions = {
   /** original absolute paths (file or subtree) to restore; default all */
   include?: string[];
   workers?: number;
+  /** a fetching worker started ahead (during the pretreatment) with the same client, vault and keys */
+  early?: EarlyFetchWorker;
   onProgress?: (p: { files: number; bytes: number; currentPath?: string }) => void;
   /** what to do where something exists already; default overwrite */
   conflict?: ConflictPolicy;
@@ -141,6 +144,7 @@ class Restorer {
       vault: opts.vault,
       keys: opts.keys,
       workers: opts.workers ?? defaultRestoreWorkers(),
+      early: opts.early,
       budget: this.budget,
       deliver: (uses, content) => this.deliver(uses, content),
     });
