@@ -1,6 +1,6 @@
 // Issue 15: a backup's memory at scale, on a real agent: after a first backup that warms it up,
 // a 50,000-file backup, then (another job, a first backup again) a 200,000-file one, each from a
-// reset peak (/proc/PID/clear_refs),
+// reset peak (/proc/PID/clear_refs) of an agent settled as between scheduled runs,
 // with the refs spill threshold lowered (CAIRN_TEST_REFS_SPILL_IDS=20000: both runs spill sorted
 // runs to disk as a large backup does at 2^19 ids). Default packs: both runs close several at the
 // 16,384-blob limit. The peak during 200,000 files stays within the peak during 50,000 + 32 MiB
@@ -28,6 +28,25 @@ function tinyTree(root: string, files: number, label: string): string {
     }
   }
   return root;
+}
+
+function vmRssKiB(pid: number): number {
+  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+}
+
+/**
+ * Waits until the agent is settled as between two scheduled runs: its collection 2 s after the
+ * last run (idle-memory.ts) done and its resident set no longer falling. A run started at once
+ * would start from what the one before left, and which run left more is noise.
+ */
+async function settled(pid: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, 2_500));
+  for (let i = 0, last = vmRssKiB(pid); i < 20; i++) {
+    await new Promise((r) => setTimeout(r, 300));
+    const now = vmRssKiB(pid);
+    if (last - now < 1024) return;
+    last = now;
+  }
 }
 
 /** Sets the process's peak back to its current resident set. */
@@ -69,11 +88,13 @@ describe('agent memory at 50,000 and 200,000 files', { concurrency: 1 }, () => {
     // code, heaps sized): both measured runs come after one such run, so what is compared is
     // what the number of files adds
     await backup('warm', warm);
+    await settled(pid);
     resetHwm(pid);
     const first = await backup('small', small);
     assert.equal(first.files, 50_000, JSON.stringify(first));
     const at50k = vmHwmKiB(pid);
 
+    await settled(pid);
     resetHwm(pid);
     const second = await backup('large', large);
     assert.equal(second.files, 200_000, JSON.stringify(second));
