@@ -6,10 +6,14 @@
 // run); otherwise it restores with the data path (restore/restorer.ts) under the run's conflict
 // policy, progress going to the server. Both walk the snapshot's trees: one TreeCache
 // (subtree-loader.ts) loads them ahead of the pretreatment and keeps the first ones for the restore.
+// The restore's first fetching worker is started with the call, so that it boots while the
+// pretreatment works (fetch-worker-start.ts).
 import { CairnError } from '../core/errors.ts';
+import type { VaultKeys } from '../core/keys.ts';
 import { absolutePathSchema, checkBody, CONFLICT_POLICIES, type Schema } from '../protocol/api-schema.ts';
 import { boundResult, type RestoreParams, type RestorePretreatment, type RestoreResult, type Warning } from '../protocol/control.ts';
 import { renewByCall } from './grant-keeper.ts';
+import { EarlyFetchWorker } from './restore/fetch-worker-start.ts';
 import { planRestore, type RestorePlan } from './restore/restore-plan.ts';
 import { restore } from './restore/restorer.ts';
 import { TreeCache } from './restore/subtree-loader.ts';
@@ -25,10 +29,8 @@ import {
 import { type RunContext, withVaultAccess } from './run-context.ts';
 import { ProgressSender } from './run-progress.ts';
 import { loadSnapshot } from './snapshots.ts';
-import { treeLoader } from './tree-store.ts';
-import type { VaultKeys } from '../core/keys.ts';
 import type { StorageClient } from './storage-client.ts';
-import { EarlyFetchWorker } from './restore/fetch-worker-start.ts';
+import { treeLoader } from './tree-store.ts';
 
 const restoreParamsSchema: Schema = {
   type: 'object',
