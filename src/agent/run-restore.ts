@@ -91,18 +91,9 @@ async function restoreWith(
   progress.offer('planning', {}, undefined, true);
   // the plan walks the snapshot's trees first: they load ahead of it and the restore finds them kept
   const trees = new TreeCache(treeLoader(client, vault, keys), { prefetch: include === undefined });
-  const plan = await planRestore({
-    client,
-    vault,
-    keys,
-    snapshot,
-    target: to,
-    include,
-    conflict: params.conflict,
-    startedAt,
-    signal: ctx.signal,
-    loadTrees: trees.walk(true),
-  });
+  // what the pretreatment checks is what the restore then does: both get the same options
+  const same = { client, vault, keys, snapshot, target: to, include, conflict: params.conflict, startedAt, signal: ctx.signal };
+  const plan = await planRestore({ ...same, loadTrees: trees.walk(true) });
   if (plan.unlisted) warnings.push({ path: to, reason: plan.unlisted });
   const pretreatment = pretreatmentReport(plan);
   // a dry run stops here; so does a restore whose checks failed, before anything is written
@@ -111,17 +102,9 @@ async function restoreWith(
     return { ...written, damaged: [], warnings, pretreatment };
   }
   const done = await restore({
-    client,
-    vault,
-    keys,
-    snapshot,
-    target: to,
-    include,
+    ...same,
     workers: ctx.workers,
     early,
-    conflict: params.conflict,
-    startedAt,
-    signal: ctx.signal,
     loadTrees: trees.walk(false),
     onProgress: (p) => progress.offer('restoring', p, { done: p.bytes, total: plan.bytes }),
   });
