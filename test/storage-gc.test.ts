@@ -1,6 +1,6 @@
 // Storage-side forget and gc on real vaults: two snapshots backed up through a real storage
-// server (a 10 MiB file only in the first, 200 KiB shared and packed with it, 1 MiB only in the
-// second, 4 MiB packs), the first deleted, then collected: the unique data's space comes back (bytesFreed equal to the
+// server (10 MiB and 1 MiB files only in the first, 200 KiB shared and packed with them, 1 MiB
+// only in the second, 4 MiB packs), the first deleted, then collected: the unique data's space comes back (bytesFreed equal to the
 // drop on disk), a mixed pack is rewritten, and the second snapshot still restores identically
 // and scrubs clean. A gc killed (-9) after the mark, in the sweep and in a rewrite leaves a vault
 // that scrubs clean and restores, and the next gc finishes. A chunk `missing` answers present
@@ -39,7 +39,9 @@ import { pseudoRandom } from './support/tree-builder.ts';
 
 process.env.CAIRN_TEST = '1';
 const MiB = 1024 * 1024;
-const UNIQUE = 10 * MiB;
+/** data only the first snapshot holds: a big file and a small one */
+const UNIQUE = 11 * MiB;
+const SMALL_UNIQUE = MiB;
 const VAULT = 'gc';
 const keys = generateVaultKeys();
 const works: string[] = [];
@@ -60,13 +62,19 @@ async function twoSnapshots(): Promise<Fixture> {
     mkdirSync(src);
     const shared = pseudoRandom(200 * 1024, 2); // one chunk: no pack of the first backup is half live
     const second = pseudoRandom(MiB, 3);
-    writeFileSync(join(src, 'a-shared.bin'), shared); // scanned first: packed with unique data
-    writeFileSync(join(src, 'z-unique.bin'), pseudoRandom(UNIQUE, 1));
-    // one worker: chunks are sealed in scan order, so the shared chunk surely shares the first
-    // pack with unique data (with two, their results could come back in either order)
+    // Small files travel in one batch, sealed in scan order whenever the batch goes (after the big
+    // file's segments or before): the shared chunk is followed into its pack by the small unique
+    // file's first chunk (≥ 256 KiB), or closes a pack of ≥ 3.8 MiB of unique data. Either way its
+    // pack is at least half garbage once the first snapshot goes. (Without the small file, the
+    // shared chunk was sealed after all of the big file's and, with some keys' chunk boundaries,
+    // packed alone.)
+    writeFileSync(join(src, 'a-shared.bin'), shared);
+    writeFileSync(join(src, 'b-unique.bin'), pseudoRandom(SMALL_UNIQUE, 4));
+    writeFileSync(join(src, 'z-unique.bin'), pseudoRandom(UNIQUE - SMALL_UNIQUE, 1));
     const run = (parent?: SnapshotRecord) =>
       backup({ client, vault: VAULT, keys, chunker: DEFAULT_CHUNKER, paths: [src], host: 'gc-test', parent, workers: 1, packSize: 4 * MiB });
     const s1 = (await run()).snapshot;
+    rmSync(join(src, 'b-unique.bin'));
     rmSync(join(src, 'z-unique.bin'));
     writeFileSync(join(src, 'b-second.bin'), second);
     const s2 = (await run(s1)).snapshot;
