@@ -5,21 +5,16 @@
 // shortens it here. bin/cairn's malloc settings for the agent are what let the pages go back
 // (docs/performance.md, "Issue 15: agent memory").
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RunJson } from '../src/protocol/api-types.ts';
 import { type Cluster, startCluster, tempDir } from './support/cluster.ts';
 import { incompressibleTree } from './support/crash-support.ts';
+import { statusKiB } from './support/proc-status.ts';
 
 const PASSPHRASE = 'idle memory passphrase for tests';
 const IDLE_TARGET_KIB = 120 * 1024;
-
-function status(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  assert.ok(m, `${field} of ${pid}`);
-  return Number(m[1]);
-}
 
 const threads = (pid: number) => readdirSync(`/proc/${pid}/task`).length;
 
@@ -43,12 +38,12 @@ describe('an idle agent after a backup', { skip: process.platform !== 'linux' &&
 
     const run = await c.json<RunJson>(['job', 'run', 'idle', '--wait']);
     assert.equal(run.status, 'succeeded', JSON.stringify(run));
-    const peak = status(pid, 'VmHWM');
+    const peak = statusKiB(pid, 'VmHWM');
     assert.ok(peak > IDLE_TARGET_KIB, `the backup's peak (${peak >> 10} MiB) should be above the idle target, or this proves nothing`);
 
     const samples: number[] = [];
     for (let s = 0; s <= 60; s++) {
-      samples.push(status(pid, 'VmRSS'));
+      samples.push(statusKiB(pid, 'VmRSS'));
       if (samples.at(-1)! <= IDLE_TARGET_KIB && threads(pid) <= threadsBefore) break;
       await new Promise((r) => setTimeout(r, 1000));
     }

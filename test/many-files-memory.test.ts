@@ -8,12 +8,13 @@
 // young generation); the spilled snapshot restores identical in part and no spilled run outlives
 // the run.
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RunJson } from '../src/protocol/api-types.ts';
 import { type Cluster, startCluster, tempDir } from './support/cluster.ts';
 import { assertRsyncIdentical } from './support/crash-support.ts';
+import { resetHwm, statusKiB } from './support/proc-status.ts';
 
 const PER_DIR = 1000;
 const SPILL_IDS = 20_000;
@@ -30,34 +31,19 @@ function tinyTree(root: string, files: number, label: string): string {
   return root;
 }
 
-function vmRssKiB(pid: number): number {
-  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
-}
-
 /**
- * Waits until the agent is settled as between two scheduled runs: its collection 2 s after the
- * last run (idle-memory.ts) done and its resident set no longer falling. A run started at once
+ * Waits until the agent is settled as between two scheduled runs: its collections after the
+ * last run (idle-memory.ts: at once and 2 s later) done and its resident set no longer falling. A run started at once
  * would start from what the one before left, and which run left more is noise.
  */
 async function settled(pid: number): Promise<void> {
   await new Promise((r) => setTimeout(r, 2_500));
-  for (let i = 0, last = vmRssKiB(pid); i < 20; i++) {
+  for (let i = 0, last = statusKiB(pid, 'VmRSS'); i < 20; i++) {
     await new Promise((r) => setTimeout(r, 300));
-    const now = vmRssKiB(pid);
+    const now = statusKiB(pid, 'VmRSS');
     if (last - now < 1024) return;
     last = now;
   }
-}
-
-/** Sets the process's peak back to its current resident set. */
-function resetHwm(pid: number): void {
-  writeFileSync(`/proc/${pid}/clear_refs`, '5');
-}
-
-function vmHwmKiB(pid: number): number {
-  const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  assert.ok(m, 'VmHWM in /proc/PID/status');
-  return Number(m[1]);
 }
 
 describe('agent memory at 50,000 and 200,000 files', { concurrency: 1 }, () => {
@@ -92,13 +78,13 @@ describe('agent memory at 50,000 and 200,000 files', { concurrency: 1 }, () => {
     resetHwm(pid);
     const first = await backup('small', small);
     assert.equal(first.files, 50_000, JSON.stringify(first));
-    const at50k = vmHwmKiB(pid);
+    const at50k = statusKiB(pid, 'VmHWM');
 
     await settled(pid);
     resetHwm(pid);
     const second = await backup('large', large);
     assert.equal(second.files, 200_000, JSON.stringify(second));
-    const at200k = vmHwmKiB(pid);
+    const at200k = statusKiB(pid, 'VmHWM');
     t.diagnostic(`agent VmHWM: ${at50k} KiB during 50,000 files, ${at200k} KiB during 200,000`);
     assert.ok(at200k <= at50k + 32 * 1024, `peak during 200,000 files ${at200k} KiB > peak during 50,000 (${at50k} KiB) + 32 MiB`);
     // the spilled runs went with the run
