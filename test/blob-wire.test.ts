@@ -88,6 +88,20 @@ describe('blob wires against a storage server', () => {
     assert.ok(again.every((b, i) => b.sealed.equals(small.blobs[i]!.sealed)));
   });
 
+  it('opens connections ahead when warmed, and the first requests use them', async () => {
+    const warmed = new BlobWires(client);
+    try {
+      warmed.warm(2);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(warmed.opened, 2, 'opened before any request');
+      const [a, b] = await Promise.all([all(warmed.getBlobs(vault, [small.blobs[0]!.id])), all(warmed.getBlobs(vault, [large.blobs[0]!.id]))]);
+      assert.ok(a[0]!.sealed.equals(small.blobs[0]!.sealed) && b[0]!.sealed.equals(large.blobs[0]!.sealed));
+      assert.equal(warmed.opened, 2, 'both requests went over the connections opened ahead');
+    } finally {
+      warmed.close();
+    }
+  });
+
   it('refuses a wrong access key with the server’s reason', async () => {
     const wrong = new StorageClient({ url: server.url, ca: client.workerOptions().ca, accessKey: 'f'.repeat(64) });
     const wrongWires = new BlobWires(wrong);
@@ -241,6 +255,27 @@ describe('blob wires against a peer that misbehaves', () => {
     assert.equal(wires.opened, opened + 1, 'one new connection for the request asked again');
   });
 
+  it('replaces a connection opened ahead that the peer closed while it waited', async () => {
+    behave = (_req, res) => {
+      res.writeHead(200, { 'content-length': answer.length });
+      res.end(answer);
+    };
+    const warmed = new BlobWires(peer.client);
+    try {
+      const closed = new Promise<void>((resolve) => peer.server.once('secureConnection', (socket) => socket.once('close', () => resolve()).destroy()));
+      warmed.warm(1);
+      await closed;
+      const got = await all(warmed.getBlobs('v', ids));
+      assert.deepEqual(got, [
+        { id: ids[0], sealed: sealed[0] },
+        { id: ids[1], sealed: sealed[1] },
+      ]);
+      assert.equal(warmed.opened, 2, 'the closed one was not used: a new one answered');
+    } finally {
+      warmed.close();
+    }
+  });
+
   it('refuses a peer whose certificate is not the expected part’s', async () => {
     const other = new StorageClient({
       url: `https://127.0.0.1:${(peer.server.address() as { port: number }).port}`,
@@ -249,6 +284,7 @@ describe('blob wires against a peer that misbehaves', () => {
       grant: () => 'grant',
     });
     const otherWires = new BlobWires(other);
+    otherWires.warm(1); // a handshake refused ahead: the request reports it
     let asked = false;
     behave = (_req, res) => {
       asked = true;

@@ -37,7 +37,10 @@ class Wire {
   readonly socket: TLSSocket;
   /** the answer being read (none while idle: then any byte, or the end, retires the connection) */
   reader: Reader | undefined;
-  /** it answered a request before: a reset before the next answer's first byte may be its keep-alive ending */
+  /**
+   * it answered a request before, or waited idle since it was opened ahead (warm()): a reset
+   * before the next answer's first byte may be the server ending its keep-alive
+   */
   used = false;
   closed = false;
   /** what the socket's idle timer does (set per request) */
@@ -68,6 +71,9 @@ class Wire {
 export class BlobWires {
   readonly #storage: StorageConnection;
   readonly #idle: Wire[] = [];
+  /** connections being opened ahead of the requests (warm()); undefined: that one failed */
+  readonly #warming: Promise<Wire | undefined>[] = [];
+  #closed = false;
   /** connections opened so far (each one a TLS handshake) */
   opened = 0;
   /** answer bytes read straight into blobs' buffers (no copy) */
@@ -78,7 +84,29 @@ export class BlobWires {
   }
 
   close(): void {
+    this.#closed = true;
     for (const wire of this.#idle.splice(0)) wire.socket.destroy();
+    for (const warming of this.#warming.splice(0)) void warming.then((wire) => wire?.socket.destroy());
+  }
+
+  /**
+   * Opens `count` connections before any request needs them, so that the first requests find
+   * their TLS handshakes done (a restore's worker warms up while the pretreatment works). One that
+   * fails is not reported here: the request that would have used it opens its own and says why.
+   */
+  warm(count: number): void {
+    for (let i = 0; i < count; i++) {
+      const wire = this.#open().then(
+        (w) => {
+          w.used = true;
+          if (!this.#closed) return w;
+          w.socket.destroy();
+          return undefined;
+        },
+        () => undefined,
+      );
+      this.#warming.push(wire);
+    }
   }
 
   /**
@@ -110,13 +138,21 @@ export class BlobWires {
     }
   }
 
-  /** A connection for one request: an idle one, or a new one once its TLS handshake is done. */
+  /** A connection for one request: an idle one, one opened ahead, or a new one once its TLS handshake is done. */
   async #take(): Promise<Wire> {
     for (;;) {
       const wire = this.#idle.pop();
       if (!wire) break;
       if (!wire.closed) return wire;
     }
+    for (let warming = this.#warming.shift(); warming; warming = this.#warming.shift()) {
+      const wire = await warming;
+      if (wire && !wire.closed) return wire;
+    }
+    return this.#open();
+  }
+
+  async #open(): Promise<Wire> {
     const storage = this.#storage;
     const tls = await storage.tlsOptions();
     const host = storage.host;

@@ -24,6 +24,8 @@ describe('sealed buffers', () => {
     assert.equal(pool.kept.length, SEALED_KEPT);
     assert.equal(Math.min(...pool.kept), 1.5 * MiB, 'the 1 MiB buffer made way for the 4 MiB one');
     assert.equal(Math.max(...pool.kept), 4 * MiB);
+    assert.equal(lent[0]!.buffer.byteLength, 0, 'the buffer that made way is freed at once, not left to the collector');
+    assert.ok(lent.slice(1).every((b) => b.buffer.byteLength > 0));
     // and the largest blob now finds a buffer without a new allocation
     assert.equal(pool.take(4 * MiB - 100).buffer, lent[4]!.buffer);
   });
@@ -33,8 +35,11 @@ describe('sealed buffers', () => {
     const lent = [2, 2, 2, 2, 1].map((m) => pool.take(m * MiB));
     for (const b of lent) pool.give(b);
     assert.deepEqual(pool.kept, [2 * MiB, 2 * MiB, 2 * MiB, 2 * MiB]);
-    pool.give(Buffer.alloc(3 * MiB)); // a slice of a read, not one of ours
+    assert.equal(lent[4]!.buffer.byteLength, 0, 'the one kept out is freed at once');
+    const read = Buffer.alloc(3 * MiB);
+    pool.give(read); // a slice of a read, not one of ours
     assert.deepEqual(pool.kept, [2 * MiB, 2 * MiB, 2 * MiB, 2 * MiB]);
+    assert.equal(read.length, 3 * MiB, 'what it did not lend, it neither keeps nor frees');
     const tiny = pool.take(1000); // under the pooled size: a buffer of its own, never kept
     pool.give(tiny);
     assert.equal(pool.kept.length, SEALED_KEPT);

@@ -7,7 +7,9 @@
 // size up to the largest chunk. So a few buffers are kept, and when the kept ones are full the
 // smallest makes way for a larger one given back: what is kept comes to fit the largest blobs.
 // Two kept the first that came back: ~100 of a 1 GiB restore's ~2,500 blobs got a fresh
-// buffer; four kept this way, ~50 (docs/performance.md, "twelfth part").
+// buffer; four kept this way, ~50 (docs/performance.md, "twelfth part"). A buffer not kept is
+// freed at once: left to the collector, ~50 MB of them per GiB restored waited for a collection.
+import { freeOwned } from '../../core/free-owned.ts';
 
 /** Buffers are sized in steps of this; smaller blobs than SEALED_POOLED_MIN get buffers of their own. */
 const SEALED_STEP = 512 * 1024;
@@ -40,7 +42,13 @@ export class SealedBuffers {
     }
     let smallest = 0;
     for (let i = 1; i < this.#free.length; i++) if (this.#free[i]!.length < this.#free[smallest]!.length) smallest = i;
-    if (this.#free[smallest]!.length < whole.length) this.#free[smallest] = whole; // the smaller one is left to the collector
+    let dropped = whole;
+    if (this.#free[smallest]!.length < whole.length) {
+      dropped = this.#free[smallest]!;
+      this.#free[smallest] = whole;
+    }
+    // freed now, not left to the collector: no view of it is in use (lent ones came back)
+    freeOwned(dropped);
   }
 
   /** Sizes of the free buffers (for tests). */
