@@ -1,6 +1,7 @@
 // The scheduler: fires job schedules (schedule-firing.ts), starts queued runs in queue order as
 // soon as their parts are online and the limits allow (queue.ts says why each other run waits),
-// hands each started run to its agent (a signed grant, the agent's wrapped vault keys, the call),
+// hands each started run to its agent (run-start.ts: a signed grant, the agent's wrapped vault
+// keys, the kind's parameters) or a gc to its storage server (run-gc.ts),
 // and records the outcome the agent reports in a `runEnded` message of its own. A run is not
 // bound to one call: when its agent's link drops, or this server restarts, the run stays
 // `running` for up to REATTACH_GRACE for the agent to come back naming it in its hello.
@@ -9,9 +10,8 @@
 import { durationText } from '../core/durations.ts';
 import { CairnError } from '../core/errors.ts';
 import { testDuration } from '../core/test-settings.ts';
-import type { BackupResult, ErrorInfo, GcResult, RestoreResult, RunEndedParams, VerifyResult } from '../protocol/control.ts';
-import { recordGc } from './run-gc.ts';
-import { auditScheduler } from './audit.ts';
+import type { BackupResult, ErrorInfo, RestoreResult, RunEndedParams, VerifyResult } from '../protocol/control.ts';
+import { endGcRunsOfLastProcess, runGc } from './run-gc.ts';
 import { refreshAfterRun } from './storage-figures.ts';
 import type { RunJson } from '../protocol/api-types.ts';
 import type { GrantOp } from '../protocol/grant.ts';
@@ -19,15 +19,15 @@ import { signAgentGrant } from './agent-grant.ts';
 import { num, type ServerContext } from './context.ts';
 import { decide } from './queue.ts';
 import { loadQueue } from './queue-load.ts';
-import { backupParams, recordBackup } from './run-backup.ts';
-import { type RestoreRequestStored, recordRestore, restoreParams } from './run-restore.ts';
+import { recordBackup } from './run-backup.ts';
+import { type RestoreRequestStored, recordRestore } from './run-restore.ts';
 import { retryIfAllowed } from './run-retries.ts';
 import { clearProgress, endRunLog, liveProgress, logRun, type PartLog, queueRun, type RunRow, runRow, updateRun } from './runs.ts';
-import { recordVerify, verifyParams } from './run-verify.ts';
+import { recordVerify } from './run-verify.ts';
+import { grantOp, runVault, startParams } from './run-start.ts';
 import { fireGcSchedules, fireSchedules } from './schedule-firing.ts';
 import { resumeForgetting } from './forget.ts';
-import { dropRunSnapshot, snapshotRow } from './snapshots.ts';
-import { agentKeysFor } from './vaults.ts';
+import { dropRunSnapshot } from './snapshots.ts';
 
 export const GRANT_TTL_MS = 3600_000;
 export type { RestoreRequestStored };
@@ -35,11 +35,6 @@ export type { RestoreRequestStored };
 /** How long a running run waits for its agent to come back (tests shorten it). */
 function reattachGraceMs(): number {
   return testDuration('REATTACH_GRACE', 120_000);
-}
-
-/** The grant operation of an agent's run: reads for a restore or verify, writes for a backup. */
-function grantOp(kind: RunRow['kind']): GrantOp {
-  return kind === 'backup' ? 'backup' : kind === 'verify' ? 'verify' : 'restore';
 }
 
 /** A running run as the scheduler follows it. */
@@ -85,27 +80,16 @@ export class Scheduler {
    * naming it (its clock starts now). Before the server listens, so no hello comes first.
    */
   async load(): Promise<void> {
+    await endGcRunsOfLastProcess(this.#ctx);
     const rows = await this.#ctx.db.query<RunRow>(
       "SELECT r.*, a.name AS agent FROM runs r LEFT JOIN agents a ON a.id = r.agent_id WHERE r.status = 'running'",
     );
     const deadline = Date.now() + reattachGraceMs();
     for (const r of rows) {
-      if (r.kind === 'gc') {
-        // its answer had nowhere to go: the next gc finishes what it left (the storage server's gc is crash-safe)
-        await updateRun(this.#ctx, num(r.id), { status: 'failed', ended_at: Date.now(), error: 'the backup server restarted during the gc' }, 'running');
-        await endRunLog(this.#ctx, num(r.id));
-        continue;
-      }
       this.#active.set(num(r.id), { agent: r.agent!, kind: r.kind, startedAt: num(r.started_at ?? Date.now()), link: 0, maxRuntimeS: r.max_runtime_s === null ? null : num(r.max_runtime_s), deadline });
       await logRun(this.#ctx, num(r.id), 'the backup server restarted; waiting for the agent to re-attach the run', 'warn');
     }
     if (rows.length) this.#ctx.log(`${rows.length} run(s) left running by the previous process wait for their agents to re-attach`);
-    // a queued gc given a confirmation code lost it with the previous process (codes are never stored)
-    const confirmed = await this.#ctx.db.query<{ id: number }>("SELECT id FROM runs WHERE kind = 'gc' AND status = 'queued' AND pretreatment LIKE '%\"confirmed\":true%'");
-    for (const r of confirmed) {
-      await updateRun(this.#ctx, num(r.id), { status: 'failed', ended_at: Date.now(), reason: null, error: 'the backup server restarted before this confirmed gc started: run cairn gc --confirm again' }, 'queued');
-      await endRunLog(this.#ctx, num(r.id));
-    }
   }
 
   /** Scheduling begins (once the server listens): a pass now and every tick. */
@@ -355,18 +339,8 @@ export class Scheduler {
   async renewGrant(agent: string, runId: number): Promise<{ grant: string }> {
     const row = await runRow(this.#ctx.db, runId);
     if (row.agent !== agent || row.status !== 'running') throw new CairnError('E_FORBIDDEN', `run ${runId} is not running on agent ${agent}`);
-    const vault = await this.#vaultOf(row);
+    const vault = await runVault(this.#ctx.db, row);
     return { grant: await this.#grant(row, grantOp(row.kind), vault.name) };
-  }
-
-  async #vaultOf(run: RunRow): Promise<{ id: number; name: string }> {
-    if (run.kind === 'backup') {
-      const rows = await this.#ctx.db.query<{ id: number; name: string }>('SELECT v.id, v.name FROM jobs j JOIN vaults v ON v.id = j.vault_id WHERE j.id = ?', [run.job_id]);
-      return { id: num(rows[0]!.id), name: rows[0]!.name };
-    }
-    const stored = JSON.parse(run.pretreatment ?? '{}') as RestoreRequestStored;
-    const snap = await snapshotRow(this.#ctx.db, stored.request.snapshot);
-    return { id: num(snap.vault_id), name: snap.vault };
   }
 
   /** A gc run: the storage server collects every vault's garbage without keys; the run keeps its figures. */
@@ -376,11 +350,7 @@ export class Scheduler {
     const confirm = this.#gcCodes.get(id);
     this.#gcCodes.delete(id);
     try {
-      await logRun(ctx, id, `gc on storage ${run.storage}${confirm ? ' (confirmed)' : ''}`);
-      await auditScheduler(ctx.db, 'gc', `storage=${JSON.stringify(run.storage)} run=${id}`, `gc on storage ${run.storage}`);
-      const result = (await ctx.hub.call({ kind: 'storage', name: run.storage! }, 'gc', { run: id, ...(confirm ? { confirm } : {}) })) as GcResult;
-      await this.#partLog.flush(); // the storage server's lines before the server's last one
-      await recordGc(ctx, run, result);
+      await runGc(ctx, run, confirm, this.#partLog);
     } catch (e) {
       await this.#fail(id, e instanceof CairnError ? e.message : `internal error: ${(e as Error).message}`, { canceled: this.#canceled.has(id) });
     } finally {
@@ -401,17 +371,7 @@ export class Scheduler {
     const ctx = this.#ctx;
     const id = num(run.id);
     try {
-      const storageRows = await ctx.db.query<{ address: string | null }>('SELECT address FROM storages WHERE id = ?', [run.storage_id]);
-      const url = storageRows[0]?.address;
-      if (!url) throw new CairnError('E_UNAVAILABLE', `storage ${run.storage} has not reported its address`);
-      const vault = await this.#vaultOf(run);
-      const keys = await agentKeysFor(ctx.db, vault.id, vault.name, num(run.agent_id), run.agent!);
-      const x = { storage: { name: run.storage!, url }, vault: vault.name, keys, grant: await this.#grant(run, grantOp(run.kind), vault.name) };
-      let params: unknown;
-      if (run.kind === 'backup') params = await backupParams(ctx, run, x);
-      else if (run.kind === 'restore') params = await restoreParams(ctx, run, x);
-      else if (run.kind === 'verify') params = await verifyParams(ctx, run, x);
-      else throw new CairnError('E_BAD_REQUEST', `${run.kind} runs are not supported yet`);
+      const params = await startParams(ctx, run, (vault) => this.#grant(run, grantOp(run.kind), vault));
       const active = this.#active.get(id);
       if (!active) return; // ended meanwhile (a cancel of a run whose agent went away)
       if (this.#canceled.has(id)) {
