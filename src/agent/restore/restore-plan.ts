@@ -17,7 +17,7 @@ import { nearestExisting, type SpaceOnFilesystem, SpaceNeeds, spaceProblems } fr
 import { type IncludeFilter, includeFilter, markSeen, unseenIncludes, wantedEntries } from './include-filter.ts';
 import { childPath, displayPath, targetRoot } from './path-guard.ts';
 import { type ReadPlan, ReadPlanner } from './read-plan.ts';
-import type { RestoreOptions } from './restorer.ts';
+import type { RestoreOptions } from './restore-options.ts';
 import { siblingTrees } from './subtree-loader.ts';
 
 /** What the restore itself is given, less what only writing needs; the policy must be named. */

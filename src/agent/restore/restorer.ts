@@ -15,19 +15,15 @@
 // (dir-handles.ts), so a directory swapped for a symlink mid-restore redirects nothing.
 import { CairnError, isCairnError } from '../../core/errors.ts';
 import { testCount } from '../../core/test-settings.ts';
-import type { VaultKeys } from '../../core/keys.ts';
-import type { SnapshotRecord } from '../../core/snapshot.ts';
 import type { TreeNode } from '../../core/tree.ts';
-import type { StorageClient } from '../storage-client.ts';
 import { watchHeap } from '../gc-nudge.ts';
 import { type LoadTrees, treeLoader } from '../tree-store.ts';
 import { batchChunks, type ChunkUse, RESTORE_BATCH_LIMITS } from './blob-fetcher.ts';
 import { ChunkFetchers, defaultRestoreWorkers } from './chunk-fetchers.ts';
-import { type Conflict, type ConflictCounts, type ConflictPolicy, ConflictResolver, type Look } from './conflicts.ts';
+import { ConflictResolver, type Look } from './conflicts.ts';
 import { DIR_FDS, DirCache, type DirHandle, inode, lastName, type Placed } from './dir-handles.ts';
-import { FsSyncs, type SyncFs } from './dir-sync.ts';
+import { FsSyncs } from './dir-sync.ts';
 import { writeSymlink } from './entry-placing.ts';
-import type { EarlyFetchWorker } from './fetch-worker-start.ts';
 import { type ChunkContent, FileWriter, WriteBudget } from './file-writer.ts';
 import { HardLinks } from './hardlinks.ts';
 import { applyInodeMetadata, runningAsRoot } from './metadata.ts';
@@ -36,44 +32,8 @@ import { SpecialFileMaker } from './special-files.ts';
 import { siblingTrees } from './subtree-loader.ts';
 import { swapHook } from './swap-hook.ts';
 import { type IncludeFilter, includeFilter, wantedEntries } from './include-filter.ts';
+import type { RestoreOptions, RestoreResult } from './restore-options.ts';
 import { XattrWriter } from './xattr-writer.ts';
-
-export type RestoreOptions = {
-  client: StorageClient;
-  vault: string;
-  keys: VaultKeys;
-  snapshot: SnapshotRecord;
-  /** DIR: each file lands at DIR + its original absolute path; '/' = original place */
-  target: string;
-  /** original absolute paths (file or subtree) to restore; default all */
-  include?: string[];
-  workers?: number;
-  /** a fetching worker started ahead (during the pretreatment) with the same client, vault and keys */
-  early?: EarlyFetchWorker;
-  onProgress?: (p: { files: number; bytes: number; currentPath?: string }) => void;
-  /** what to do where something exists already; default overwrite */
-  conflict?: ConflictPolicy;
-  /** the time in the names `rename` gives; default now */
-  startedAt?: Date;
-  /** aborts the restore (a canceled run): files being written are dropped, the error is the reason */
-  signal?: AbortSignal;
-  /** flushes one file system before the restore resolves (tests watch it); default syncfs via `sync -f` */
-  syncFs?: SyncFs;
-  /** loads trees (each a list of chunk ids), checked; default from `client` (tree-store.ts); run-restore.ts passes the pretreatment's */
-  loadTrees?: LoadTrees;
-};
-
-export type RestoreResult = {
-  files: number;
-  dirs: number;
-  bytes: number;
-  damaged: { path: string; reason: string }[];
-  /** entries that found something at their path (the first MAX_LISTED_CONFLICTS) */
-  conflicts: Conflict[];
-  /** all of them, by what the policy did */
-  conflictCounts: ConflictCounts;
-  warnings: { path: string; reason: string }[];
-};
 
 /** Bytes of plaintext handed to asynchronous writes and not yet written. */
 const WRITING_BYTES = 16 * 1024 * 1024;
