@@ -3,10 +3,12 @@
 // within 1 MiB, and the kept snapshot still verifies at data level and restores identical. On
 // an append-only storage server a gc without the code frees nothing and says where the code is;
 // a wrong code is refused; the right one frees. Bad input (unknown or offline storage) is refused.
+// A restart fails the gc the last process left running, and a queued one whose code it held.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import type { PartJson, RunJson } from '../src/protocol/api-types.ts';
 import { type Cluster, startCluster, tempDir } from './support/cluster.ts';
@@ -156,5 +158,25 @@ describe('forget and gc', { concurrency: 1 }, () => {
     const missing = await c.cli(['gc']);
     assert.equal(missing.code, 2);
     assert.equal((await c.json<RunJson[]>(['run', 'list'])).length, runs);
+  });
+
+  it('after a restart: a gc the last process left running, and a queued gc given a code, fail saying why', async () => {
+    // what a crash leaves in the catalog: a gc whose answer had nowhere to go, and a confirmed one
+    // still queued (its code lived only in that process)
+    await c.server.stop();
+    const catalog = new DatabaseSync(join(c.serverDir, 'catalog.db'));
+    const storage = (catalog.prepare('SELECT id FROM storages WHERE name = ?').get('s1') as { id: number }).id;
+    const insert = catalog.prepare('INSERT INTO runs (kind, status, queued_at, started_at, storage_id, pretreatment) VALUES (?, ?, ?, ?, ?, ?)');
+    const at = Date.now();
+    const running = Number(insert.run('gc', 'running', at, at, storage, null).lastInsertRowid);
+    const confirmed = Number(insert.run('gc', 'queued', at, null, storage, '{"confirmed":true}').lastInsertRowid);
+    catalog.close();
+    await c.restartServer();
+    const gone = await c.json<RunJson>(['run', 'show', String(running)]);
+    assert.equal(gone.status, 'failed');
+    assert.equal(gone.error, 'the backup server restarted during the gc');
+    const lost = await c.json<RunJson>(['run', 'show', String(confirmed)]);
+    assert.equal(lost.status, 'failed');
+    assert.equal(lost.error, 'the backup server restarted before this confirmed gc started: run cairn gc --confirm again');
   });
 });
