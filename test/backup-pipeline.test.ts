@@ -80,11 +80,12 @@ describe('backup pipeline', () => {
     return nodes;
   }
 
+  /** The file's bytes: its chunks in the tree's order (the server answers in pack order, which may differ). */
   async function contentOf(node: TreeNode): Promise<Buffer> {
-    const parts: Buffer[] = [];
+    const plain = new Map<string, Buffer>();
     for await (const { id, sealed } of client.getBlobs(vault, node.chunks ?? []))
-      parts.push(openBlob(keys, BLOB_DATA, id, sealed));
-    return Buffer.concat(parts);
+      plain.set(id.toString('hex'), openBlob(keys, BLOB_DATA, id, sealed));
+    return Buffer.concat((node.chunks ?? []).map((id) => plain.get(id.toString('hex'))!));
   }
 
   let first: SnapshotRecord;
