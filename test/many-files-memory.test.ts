@@ -33,8 +33,9 @@ function tinyTree(root: string, files: number, label: string): string {
 
 /**
  * Waits until the agent is settled as between two scheduled runs: its collections after the
- * last run (idle-memory.ts: at once and 2 s later) done and its resident set no longer falling. A run started at once
- * would start from what the one before left, and which run left more is noise.
+ * last run (idle-memory.ts: at once and 2 s later) done and its resident set no longer falling.
+ * A run started at once would start from what the one before left, and which run left more is
+ * noise.
  */
 async function settled(pid: number): Promise<void> {
   await new Promise((r) => setTimeout(r, 2_500));

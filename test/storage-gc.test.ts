@@ -1,7 +1,7 @@
 // Storage-side forget and gc on real vaults: two snapshots backed up through a real storage
 // server (10 MiB and 1 MiB files only in the first, 200 KiB shared and packed with them, 1 MiB
-// only in the second, 4 MiB packs), the first deleted, then collected: the unique data's space comes back (bytesFreed equal to the
-// drop on disk), a mixed pack is rewritten, and the second snapshot still restores identically
+// only in the second, 4 MiB packs), the first deleted, then collected: the unique data's space
+// comes back (bytesFreed equal to the drop on disk), a mixed pack is rewritten, and the second snapshot still restores identically
 // and scrubs clean. A gc killed (-9) after the mark, in the sweep and in a rewrite leaves a vault
 // that scrubs clean and restores, and the next gc finishes. A chunk `missing` answers present
 // while a gc runs survives it; a snapshot upload whose chunks a gc swept fails as unavailable
